@@ -1,0 +1,134 @@
+"""The runtime interface: where a project's workspace actually runs.
+
+A runtime knows how to make one project's workspace exist, stop its users' servers, tear it
+down and report what is there. It knows nothing of permits or the database: the reconciler
+(:mod:`controllers.reconciler`) turns a project's permit into a :class:`WorkspaceSpec` and
+calls these methods, which must all be idempotent.
+
+Implementations are chosen by a short name (setting ``SPE_RUNTIME``): ``local``
+(:mod:`controllers.runtimes.local`) and ``kubernetes`` (:mod:`controllers.runtimes.kubernetes`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import ClassVar
+
+
+class RuntimeError_(Exception):
+    """Base of runtime failures."""
+
+
+class RetryableError(RuntimeError_):
+    """A transient failure (API unreachable, conflict): the reconciler retries with backoff."""
+
+
+class TerminalError(RuntimeError_):
+    """A failure that retrying will not fix (invalid spec, forbidden): reported on the project."""
+
+
+@dataclass(frozen=True)
+class WorkspaceProfile:
+    """Resources and image of a workspace, from ``policies/workspace-profiles/<name>.yaml``."""
+
+    name: str
+    image: str
+    hub_image: str
+    cpu_request: str = "500m"
+    cpu_limit: str = "2"
+    memory_request: str = "1Gi"
+    memory_limit: str = "4Gi"
+    storage: str = "10Gi"
+    max_servers: int = 10
+    idle_timeout_seconds: int = 3600
+    quota_cpu: str = "8"
+    quota_memory: str = "32Gi"
+    quota_pods: int = 20
+    quota_pvcs: int = 20
+
+
+@dataclass(frozen=True)
+class HubOAuthClient:
+    """How a project hub logs users in through the control plane (an OAuth2/OIDC client)."""
+
+    client_id: str
+    client_secret: str
+    authorize_url: str
+    token_url: str
+    userdata_url: str
+    callback_url: str = ""
+    scopes: tuple[str, ...] = ("openid", "profile")
+
+
+@dataclass(frozen=True)
+class ExtractRef:
+    """Where the project's extract is and how a workspace may fetch it.
+
+    ``grant_url`` is a control-plane endpoint that, presented with ``grant_token`` (short-lived,
+    project-scoped), returns the decrypted extract files; the workspace never holds storage
+    credentials, the key-encryption key or the pseudonymisation secret.
+    """
+
+    manifest_key: str
+    grant_url: str
+    grant_token: str
+
+
+@dataclass(frozen=True)
+class WorkspaceSpec:
+    """Everything a runtime needs to provision one project's workspace."""
+
+    project_id: str  # DNS-1123 label, e.g. "p-7f3a9c12"
+    permit_reference: str
+    users: tuple[str, ...]  # hub usernames allowed in (the permit's named researchers)
+    profile: WorkspaceProfile
+    oauth: HubOAuthClient
+    control_plane_url: str
+    hub_service_token: str  # lets the hub send audit events and ask for egress tokens
+    extract: ExtractRef | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+class WorkspacePhase(StrEnum):
+    ABSENT = "absent"
+    PROVISIONING = "provisioning"
+    READY = "ready"
+    SUSPENDED = "suspended"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class ObservedWorkspace:
+    project_id: str
+    phase: WorkspacePhase
+    url: str | None = None
+    message: str = ""
+    servers: tuple[str, ...] = ()  # users with a running server
+
+
+class Runtime(ABC):
+    """One fixed contract; implementations override the four small methods."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def ensure(self, spec: WorkspaceSpec) -> ObservedWorkspace:
+        """Make the workspace exist, running and accepting logins, exactly as ``spec`` says."""
+
+    @abstractmethod
+    def suspend(self, project_id: str) -> ObservedWorkspace:
+        """Stop every user server and refuse logins; keep data and configuration."""
+
+    @abstractmethod
+    def delete(self, project_id: str) -> None:
+        """Tear everything down; absent is not an error."""
+
+    @abstractmethod
+    def observe(self, project_id: str) -> ObservedWorkspace:
+        """What is there now (``ABSENT`` if nothing)."""
+
+    @abstractmethod
+    def projects(self) -> set[str]:
+        """Ids of every project this runtime has something for (to find orphans)."""

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs on a fresh Debian 12 machine (as root), then run it all.
+# Usage: bash scripts/test.sh [pytest arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+while read -r pkg; do
+  [[ -z "$pkg" || "$pkg" == \#* ]] && continue
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done < scripts/deps/apt.txt
+if ((${#missing[@]})); then
+  echo "installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+
+# Node servers used by the tests (each folder with a package.json under tests/servers/).
+for dir in tests/servers/*/; do
+  if [[ -f "$dir/package.json" && ! -d "$dir/node_modules" ]]; then
+    (cd "$dir" && npm ci --silent --no-audit --no-fund)
+  fi
+done
+
+python3 -m ruff check .
+exec python3 -m pytest "$@"
