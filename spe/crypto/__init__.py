@@ -1,0 +1,1 @@
+"""Small, pure cryptographic helpers shared by the audit log, extracts and releases."""
