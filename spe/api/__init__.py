@@ -1,0 +1,1 @@
+"""The REST API (FastAPI) under ``/api/v1``: thin routes over the domain services."""

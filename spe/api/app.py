@@ -1,0 +1,107 @@
+"""The FastAPI application: middleware, error handling and the routers."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.engine import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from spe import context, telemetry
+from spe.auth.authenticate import Authenticator, personal_token
+from spe.db import get_engine
+from spe.errors import SpeError
+from spe.settings import Settings, get_settings
+
+log = logging.getLogger("spe.api")
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None,
+               authenticators: list[Authenticator] | None = None) -> FastAPI:
+    from spe.api.routes import ROUTERS
+
+    settings = settings or get_settings()
+    telemetry.configure(settings)
+    app = FastAPI(
+        title="spe control plane",
+        version="0.1.0",
+        description="Permits, projects, datasets and their audit trail. Every route states "
+        "who may call it; errors are `{\"error\": {\"code\", \"message\"}}`.",
+    )
+    app.state.settings = settings
+    app.state.engine = engine or get_engine()
+    app.state.authenticators = authenticators or [personal_token]
+    for router in ROUTERS:
+        app.include_router(router)
+    _install_middleware(app)
+    _install_error_handlers(app)
+    return app
+
+
+def _install_middleware(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def request_context(request: Request, call_next):
+        incoming = request.headers.get("x-request-id", "")
+        client = request.client.host if request.client else None
+        with telemetry.tracer().start_as_current_span(
+            f"{request.method} {request.url.path}",
+            attributes={"http.request.method": request.method, "url.path": request.url.path},
+        ) as span:
+            ctx = context.RequestContext(trace_id=telemetry.current_trace_id(),
+                                         client_addr=client)
+            if REQUEST_ID.match(incoming):
+                ctx = context.RequestContext(request_id=incoming, trace_id=ctx.trace_id,
+                                             client_addr=client)
+            span.set_attribute("spe.request_id", ctx.request_id)
+            started = time.perf_counter()
+            with context.bound(ctx):
+                response = await call_next(request)
+            span.set_attribute("http.response.status_code", response.status_code)
+            response.headers["X-Request-ID"] = ctx.request_id
+            if ctx.trace_id:
+                response.headers["X-Trace-ID"] = ctx.trace_id
+            log.info("%s %s %s %.1fms", request.method, request.url.path,
+                     response.status_code, (time.perf_counter() - started) * 1000)
+            return response
+
+
+def error_body(code: str, message: str, details=None) -> dict:
+    error = {"code": code, "message": message}
+    if details is not None:
+        error["details"] = details
+    return {"error": error}
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(SpeError)
+    async def spe_error(_request: Request, exc: SpeError):
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(error_body(exc.code, exc.message, exc.details), exc.status,
+                            headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError):
+        # Never echo the submitted values back: they may be secrets or personal data.
+        details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""),
+                    "type": e.get("type", "")} for e in exc.errors()]
+        first = details[0] if details else {"loc": [], "msg": "invalid request"}
+        where = ".".join(str(p) for p in first["loc"][1:]) or "request"
+        return JSONResponse(error_body("validation_error", f"{where}: {first['msg']}",
+                                       details), 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException):
+        return JSONResponse(error_body(f"http_{exc.status_code}", str(exc.detail)),
+                            exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(error_body("internal_error", "internal error; the request id "
+                                       "identifies it in the server log"), 500)

@@ -1,0 +1,128 @@
+"""Dependencies every route uses: the database session and its access declaration.
+
+Each route declares who may call it with exactly one of :func:`allow` (these roles),
+:func:`allow_authenticated` (any signed-in person), :func:`allow_component` (a platform
+component such as a project hub) or :func:`allow_anyone` (health probes). Anything else is
+denied; ``tests/api/test_route_roles.py`` walks every route and checks the declarations.
+A refusal is audited in its own transaction, so it is kept even though the request fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from spe.audit import Actor, record
+from spe.auth.authenticate import authenticate
+from spe.auth.principal import Principal
+from spe.db import session_scope
+from spe.domain.roles import Role
+from spe.errors import Conflict, Forbidden, SpeError
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with Session(request.app.state.engine, expire_on_commit=False) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def commit(session: Session) -> None:
+    """Commit the operation; a constraint violation is a conflict, not a server error."""
+    try:
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise Conflict("the change conflicts with existing data",
+                       code="conflict.integrity") from exc
+
+
+def audit_denied(request: Request, actor: Actor, reason: str) -> None:
+    with session_scope(request.app.state.engine) as session:
+        record(session, action="access.denied", actor=actor, outcome="denied",
+               target_type="route", target_id=f"{request.method} {_route_path(request)}",
+               details={"reason": reason})
+
+
+def _route_path(request: Request) -> str:
+    route = request.scope.get("route")
+    return getattr(route, "path", request.url.path)
+
+
+def _authenticate_or_audit(request: Request, session: Session) -> Principal:
+    try:
+        return authenticate(request, session)
+    except SpeError as exc:
+        audit_denied(request, Actor.system("anonymous"), exc.message)
+        raise
+
+
+def _guard(access: tuple, refuse: Callable[[Principal], str | None],
+           then: Callable[[Principal], Principal] = lambda p: p):
+    def dependency(request: Request, session: SessionDep) -> Principal:
+        principal = _authenticate_or_audit(request, session)
+        reason = refuse(principal)
+        if reason:
+            audit_denied(request, principal.actor(), reason)
+            raise Forbidden(reason, code="auth.forbidden")
+        return then(principal)
+
+    dependency.access = access
+    return Depends(dependency)
+
+
+def allow(*roles: Role, project_scoped: bool = False):
+    """Callers holding one of ``roles``; project-scoped tokens only if ``project_scoped``."""
+    allowed = frozenset(roles)
+
+    def refuse(principal: Principal) -> str | None:
+        if principal.component is not None:
+            return "platform components may not call this route"
+        if not principal.has_any(allowed):
+            return f"needs one of the roles {', '.join(sorted(r.value for r in allowed))}"
+        if principal.project_id is not None and not project_scoped:
+            return "a project-scoped token may not call this route"
+        return None
+
+    return _guard(("roles", allowed, project_scoped), refuse,
+                  lambda p: p.acting_as(allowed))
+
+
+def allow_authenticated():
+    """Any signed-in person, whatever their roles (their own profile and tokens)."""
+
+    def refuse(principal: Principal) -> str | None:
+        if principal.user_id is None:
+            return "only a person may call this route"
+        if principal.project_id is not None:
+            return "a project-scoped token may not call this route"
+        return None
+
+    return _guard(("authenticated", frozenset(), False), refuse)
+
+
+def allow_component(*components: str):
+    """A platform component's service token (e.g. ``hub``, ``storage``)."""
+    names = frozenset(components)
+
+    def refuse(principal: Principal) -> str | None:
+        if principal.component not in names:
+            return f"only the components {', '.join(sorted(names))} may call this route"
+        return None
+
+    return _guard(("components", names, True), refuse)
+
+
+def allow_anyone():
+    """No credentials needed (liveness and readiness probes, the public key)."""
+
+    def dependency() -> None:
+        return None
+
+    dependency.access = ("anyone", frozenset(), False)
+    return Depends(dependency)

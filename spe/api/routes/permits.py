@@ -1,0 +1,104 @@
+"""Permits and their lifecycle (permit managers act; auditors read)."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from sqlmodel import select
+
+from spe.api.deps import SessionDep, allow, commit
+from spe.api.pagination import Page, PageParams, page_params, paginate
+from spe.auth.principal import Principal
+from spe.domain import permit_lifecycle as lifecycle
+from spe.domain.permits import (
+    Permit,
+    PermitAmend,
+    PermitCreate,
+    PermitPublic,
+    PermitReason,
+    PermitRenew,
+    PermitResume,
+    PermitRevision,
+    PermitRevisionPublic,
+    PermitStatus,
+    get_permit,
+    to_public,
+)
+from spe.domain.roles import Role
+
+router = APIRouter(prefix="/api/v1/permits", tags=["permits"])
+Manager = Annotated[Principal, allow(Role.admin, Role.permit_manager)]
+Reader = Annotated[Principal, allow(Role.admin, Role.permit_manager, Role.auditor)]
+
+
+@router.get("", summary="List permits")
+def list_permits(_: Reader, session: SessionDep,
+                 page: Annotated[PageParams, Depends(page_params)],
+                 status: Annotated[PermitStatus | None, Query()] = None) -> Page[PermitPublic]:
+    query = select(Permit).order_by(Permit.created_at, Permit.id)
+    if status is not None:
+        query = query.where(Permit.status == status)
+    rows, cursor = paginate(session, query, page)
+    return Page(items=[to_public(session, p) for p in rows], next=cursor)
+
+
+@router.post("", status_code=201, summary="Record a granted permit (creates its project)")
+def create(body: PermitCreate, principal: Manager, session: SessionDep) -> PermitPublic:
+    permit = lifecycle.create_permit(session, body, principal)
+    commit(session)
+    return to_public(session, permit)
+
+
+@router.get("/{permit_id}", summary="Read a permit (by id or reference)")
+def read(permit_id: str, _: Reader, session: SessionDep) -> PermitPublic:
+    return to_public(session, get_permit(session, permit_id))
+
+
+@router.get("/{permit_id}/history", summary="Every change: who, what, when, why")
+def history(permit_id: str, _: Reader, session: SessionDep,
+            page: Annotated[PageParams, Depends(page_params)]) -> Page[PermitRevisionPublic]:
+    permit = get_permit(session, permit_id)
+    query = (select(PermitRevision).where(PermitRevision.permit_id == permit.id)
+             .order_by(PermitRevision.id))
+    rows, cursor = paginate(session, query, page)
+    return Page(items=[PermitRevisionPublic.model_validate(r, from_attributes=True)
+                       for r in rows], next=cursor)
+
+
+@router.post("/{permit_id}/amend", summary="Amend the terms of an active permit")
+def amend(permit_id: str, body: PermitAmend, principal: Manager,
+          session: SessionDep) -> PermitPublic:
+    permit = lifecycle.amend_permit(session, permit_id, body, principal)
+    commit(session)
+    return to_public(session, permit)
+
+
+@router.post("/{permit_id}/renew", summary="Extend an active permit's validity")
+def renew(permit_id: str, body: PermitRenew, principal: Manager,
+          session: SessionDep) -> PermitPublic:
+    permit = lifecycle.renew_permit(session, permit_id, body, principal)
+    commit(session)
+    return to_public(session, permit)
+
+
+@router.post("/{permit_id}/suspend", summary="Halt a permit (workspace stopped, data kept)")
+def suspend(permit_id: str, body: PermitReason, principal: Manager,
+            session: SessionDep) -> PermitPublic:
+    permit = lifecycle.suspend_permit(session, permit_id, body.reason, principal)
+    commit(session)
+    return to_public(session, permit)
+
+
+@router.post("/{permit_id}/resume", summary="Lift a suspension")
+def resume(permit_id: str, body: PermitResume, principal: Manager,
+           session: SessionDep) -> PermitPublic:
+    permit = lifecycle.resume_permit(session, permit_id, body.reason, principal)
+    commit(session)
+    return to_public(session, permit)
+
+
+@router.post("/{permit_id}/revoke", summary="End a permit for good (workspace and data go)")
+def revoke(permit_id: str, body: PermitReason, principal: Manager,
+           session: SessionDep) -> PermitPublic:
+    permit = lifecycle.revoke_permit(session, permit_id, body.reason, principal)
+    commit(session)
+    return to_public(session, permit)

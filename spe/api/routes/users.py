@@ -1,0 +1,67 @@
+"""People and their role grants (admins manage; permit managers and auditors read)."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from sqlmodel import select
+
+from spe.api.deps import SessionDep, allow, commit
+from spe.api.pagination import Page, PageParams, page_params, paginate
+from spe.auth.principal import Principal
+from spe.domain.roles import Role
+from spe.domain.users import (
+    User,
+    UserCreate,
+    UserPublic,
+    UserUpdate,
+    create_user,
+    get_user,
+    grant_role,
+    revoke_role,
+    to_public,
+    update_user,
+)
+
+router = APIRouter(prefix="/api/v1/users", tags=["users"])
+Admin = Annotated[Principal, allow(Role.admin)]
+Reader = Annotated[Principal, allow(Role.admin, Role.permit_manager, Role.auditor)]
+
+
+@router.get("", summary="List users")
+def list_users(_: Reader, session: SessionDep,
+               page: Annotated[PageParams, Depends(page_params)]) -> Page[UserPublic]:
+    rows, cursor = paginate(session, select(User).order_by(User.subject), page)
+    return Page(items=[to_public(session, u) for u in rows], next=cursor)
+
+
+@router.post("", status_code=201, summary="Create a user")
+def create(body: UserCreate, principal: Admin, session: SessionDep) -> UserPublic:
+    user = create_user(session, body, actor=principal.actor())
+    commit(session)
+    return to_public(session, user)
+
+
+@router.get("/{user_id}", summary="Read a user")
+def read(user_id: str, _: Reader, session: SessionDep) -> UserPublic:
+    return to_public(session, get_user(session, user_id))
+
+
+@router.patch("/{user_id}", summary="Change a user's name, email or active flag")
+def update(user_id: str, body: UserUpdate, principal: Admin, session: SessionDep) -> UserPublic:
+    user = update_user(session, user_id, body, actor=principal.actor())
+    commit(session)
+    return to_public(session, user)
+
+
+@router.put("/{user_id}/roles/{role}", summary="Grant a role")
+def grant(user_id: str, role: Role, principal: Admin, session: SessionDep) -> UserPublic:
+    grant_role(session, user_id, role, actor=principal.actor())
+    commit(session)
+    return to_public(session, get_user(session, user_id))
+
+
+@router.delete("/{user_id}/roles/{role}", summary="Revoke a locally granted role")
+def revoke(user_id: str, role: Role, principal: Admin, session: SessionDep) -> UserPublic:
+    revoke_role(session, user_id, role, actor=principal.actor())
+    commit(session)
+    return to_public(session, get_user(session, user_id))

@@ -1,0 +1,136 @@
+"""``spe``: run the control plane, manage its database and bootstrap tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from spe.cli import permits
+from spe.cli.durations import parse_duration
+from spe.domain.roles import Role
+from spe.errors import SpeError
+
+app = typer.Typer(
+    help="spe, a secure processing environment for health data: permits become locked-down "
+    "workspaces, every action is audited, results leave only after disclosure checks.",
+    no_args_is_help=True,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+token_app = typer.Typer(help="Personal API tokens (run on the control plane host).",
+                        no_args_is_help=True)
+config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(token_app, name="token")
+app.add_typer(permits.app, name="permit")
+app.add_typer(config_app, name="config")
+out = Console()
+err = Console(stderr=True)
+
+
+@contextmanager
+def reported_errors() -> Iterator[None]:
+    """Turn a refused operation into its message and exit code 1, not a traceback."""
+    try:
+        yield
+    except SpeError as exc:
+        err.print(f"[red]{exc.code}:[/] {exc.message}")
+        raise typer.Exit(1) from exc
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration to the configured database."""
+    from spe.db import get_engine
+    from spe.db.migrations import pending_migrations, upgrade
+
+    engine = get_engine()
+    pending = pending_migrations(engine)
+    upgrade(engine)
+    out.print(f"database at head ({len(pending)} migration(s) applied)")
+
+
+@token_app.command("create")
+def token_create(
+    user: Annotated[str, typer.Option(help="Subject (username) of the token's owner.")],
+    role: Annotated[Role | None, typer.Option(
+        help="Grant this role to the user first (created if new): how a deployment is "
+        "bootstrapped.")] = None,
+    expires_in: Annotated[str, typer.Option(help="Lifetime: 90s, 30m, 8h, 7d.")] = "8h",
+    description: Annotated[str, typer.Option(help="What the token is for.")] = "",
+) -> None:
+    """Print a new bearer token for USER, once. Only its hash is stored."""
+    from spe.bootstrap import create_token
+
+    ttl = parse_duration(expires_in)
+    with reported_errors():
+        secret, token = create_token(user, role, ttl, description)
+    out.print(f"token {token.id} for {user}, expires {token.expires_at:%Y-%m-%d %H:%M} UTC",
+              style="dim", highlight=False)
+    typer.echo(secret)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: str) -> None:
+    """Revoke a token by its id (see `spe token list`)."""
+    from spe.bootstrap import revoke
+
+    with reported_errors():
+        revoke(token_id)
+    out.print(f"token {token_id} revoked")
+
+
+@token_app.command("list")
+def token_list(user: Annotated[str | None, typer.Option(help="Only this user's.")] = None
+               ) -> None:
+    """List tokens (ids, owners, expiry; never secrets)."""
+    from spe.bootstrap import list_tokens
+
+    table = Table("id", "owner", "project", "expires", "revoked", "description")
+    for token, owner in list_tokens(user):
+        table.add_row(token.id, owner, token.project_id or "",
+                      f"{token.expires_at:%Y-%m-%d %H:%M}",
+                      "yes" if token.revoked_at else "", token.description)
+    out.print(table)
+
+
+@config_app.command("reference")
+def config_reference() -> None:
+    """Print every setting with its default and meaning (Markdown)."""
+    from spe.settings import reference_markdown
+
+    typer.echo(reference_markdown(), nl=False)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address (SPE_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (SPE_PORT).")] = None,
+) -> None:
+    """Run the API server. With the embedded SQLite default, migrations run first."""
+    from spe.server import run
+
+    run(host=host, port=port)
+
+
+@app.command()
+def up(
+    host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port.")] = None,
+    demo: Annotated[bool, typer.Option(help="Load the demo permit, users and data.")] = True,
+) -> None:
+    """Start the embedded platform on this machine (SQLite, local storage) with demo data.
+
+    Prints the URL to open and a token for each demo user.
+    """
+    from spe.server import run_embedded
+
+    run_embedded(host=host, port=port, demo=demo)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()

@@ -1,0 +1,45 @@
+"""Alembic migrations, run programmatically (``spe db upgrade``; the embedded server runs
+them on start). Revisions live in ``versions/``; ``env.py`` reads the target metadata from
+every model package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Engine
+
+HERE = Path(__file__).parent
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(HERE))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def pending_migrations(engine: Engine) -> list[str]:
+    """Revisions between the database's current one and head (empty when current)."""
+    script = ScriptDirectory.from_config(alembic_config(str(engine.url)))
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_heads()
+    heads = set(script.get_heads())
+    if set(current) == heads:
+        return []
+    pending = []
+    for rev in script.walk_revisions():
+        if rev.revision in current:
+            break
+        pending.append(rev.revision)
+    return pending

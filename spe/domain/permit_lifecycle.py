@@ -1,0 +1,282 @@
+"""The permit state machine: the only code that creates permits or changes their status.
+
+Follows the EHDS/TEHDAS2 lifecycle. Each transition is a row of :data:`TRANSITIONS`: the
+states it leaves from, the state it goes to, who may perform it and the audit action it
+writes. ``check_can_transition`` raises, ``can_transition`` answers yes or no from the same
+rule, and each ``*_permit`` function checks, mutates, records the revision and appends the
+audit event in the caller's transaction.
+
+    granted ──amend──► amended ──renew──► renewed      (amend/renew from any active state)
+       │                  │                  │
+       └──────────── suspend ◄──resume──► suspended    (resume returns to the prior state)
+       any non-ended state ──revoke──► revoked;  active or suspended past its dates ──► expired
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, delete, select
+
+import policies
+from spe.audit import record
+from spe.auth.principal import Principal
+from spe.db.types import utcnow
+from spe.domain.datasets import Dataset
+from spe.domain.permits import (
+    ACTIVE_STATUSES,
+    ENDED_STATUSES,
+    Permit,
+    PermitAmend,
+    PermitCreate,
+    PermitDataset,
+    PermitMember,
+    PermitRenew,
+    PermitRevision,
+    PermitStatus,
+    PermittedDataset,
+    datasets_of,
+    get_permit,
+    members_of,
+)
+from spe.domain.projects import Project, project_of
+from spe.domain.roles import Role
+from spe.errors import Conflict, Forbidden, InvalidInput
+
+PERMIT_MANAGERS = frozenset({Role.admin, Role.permit_manager})
+SYSTEM = frozenset()  # performed by the platform itself, never by a person
+
+
+@dataclass(frozen=True)
+class Transition:
+    name: str
+    sources: frozenset[PermitStatus]
+    target: PermitStatus | None  # None: back to the status before suspension
+    action: str
+    roles: frozenset[Role]
+    needs_reason: bool = False
+
+
+_ALIVE = ACTIVE_STATUSES | {PermitStatus.suspended}
+
+TRANSITIONS: dict[str, Transition] = {t.name: t for t in [
+    Transition("amend", ACTIVE_STATUSES, PermitStatus.amended, "permit.amend", PERMIT_MANAGERS,
+               needs_reason=True),
+    Transition("renew", ACTIVE_STATUSES, PermitStatus.renewed, "permit.renew", PERMIT_MANAGERS),
+    Transition("suspend", ACTIVE_STATUSES, PermitStatus.suspended, "permit.suspend",
+               PERMIT_MANAGERS, needs_reason=True),
+    Transition("resume", frozenset({PermitStatus.suspended}), None, "permit.resume",
+               PERMIT_MANAGERS),
+    Transition("revoke", _ALIVE, PermitStatus.revoked, "permit.revoke", PERMIT_MANAGERS,
+               needs_reason=True),
+    Transition("expire", _ALIVE, PermitStatus.expired, "permit.expire", SYSTEM),
+]}
+
+
+def check_can_transition(permit: Permit, name: str, principal: Principal,
+                         now: datetime | None = None) -> Transition:
+    """The transition, if ``principal`` may apply it to ``permit`` now; raises otherwise."""
+    now = now or utcnow()
+    transition = TRANSITIONS[name]
+    if transition.roles == SYSTEM:
+        if principal.via != "system":
+            raise Forbidden(f"only the platform may {name} a permit", code="permit.forbidden")
+    elif not principal.has_any(transition.roles):
+        raise Forbidden(f"{name} needs one of the roles "
+                        f"{', '.join(sorted(r.value for r in transition.roles))}",
+                        code="permit.forbidden")
+    current = permit.effective_status(now)
+    if name == "expire":
+        if permit.status in ENDED_STATUSES or now < permit.valid_until:
+            raise Conflict(f"permit {permit.reference} is {current.value} until "
+                           f"{permit.valid_until.isoformat()}; it cannot expire now",
+                           code="permit.invalid_transition")
+    elif current not in transition.sources:
+        allowed = ", ".join(sorted(s.value for s in transition.sources))
+        raise Conflict(f"cannot {name} permit {permit.reference}: it is {current.value}; "
+                       f"{name} applies to a permit that is {allowed}",
+                       code="permit.invalid_transition")
+    return transition
+
+
+def can_transition(permit: Permit, name: str, principal: Principal,
+                   now: datetime | None = None) -> bool:
+    try:
+        check_can_transition(permit, name, principal, now)
+    except (Forbidden, Conflict):
+        return False
+    return True
+
+
+def create_permit(session: Session, data: PermitCreate, principal: Principal) -> Permit:
+    if not principal.has_any(PERMIT_MANAGERS):
+        raise Forbidden("creating a permit needs the role admin or permit_manager",
+                        code="permit.forbidden")
+    if session.exec(select(Permit.id).where(Permit.reference == data.reference)).first():
+        raise Conflict(f"permit {data.reference} exists", code="permit.exists")
+    _check_terms(session, data.sdc_policy, data.workspace_profile, data.datasets)
+    permit = Permit(**data.model_dump(exclude={"members", "datasets"}),
+                    created_by=principal.user_id)
+    session.add(permit)
+    session.flush()
+    _write_members(session, permit, data.members)
+    _write_datasets(session, permit, data.datasets)
+    project = Project(permit_id=permit.id, title=permit.project_title)
+    session.add(project)
+    session.flush()
+    _finish(session, permit, "create", "permit.create", principal, None,
+            sorted(PermitCreate.model_fields), extra={"project_id": project.id})
+    return permit
+
+
+def amend_permit(session: Session, permit_id: str, data: PermitAmend,
+                 principal: Principal) -> Permit:
+    permit = get_permit(session, permit_id)
+    transition = check_can_transition(permit, "amend", principal)
+    changes = data.model_dump(exclude_unset=True, exclude={"reason"})
+    if not changes:
+        raise InvalidInput("an amendment must change at least one term",
+                           code="permit.empty_amendment")
+    datasets = data.datasets if data.datasets is not None else datasets_of(session, permit.id)
+    _check_terms(session, data.sdc_policy or permit.sdc_policy,
+                 data.workspace_profile or permit.workspace_profile, datasets)
+    for field in ("purpose", "project_title", "principal_investigator", "sdc_policy",
+                  "workspace_profile"):
+        if field in changes:
+            setattr(permit, field, changes[field])
+    if data.members is not None or data.principal_investigator is not None:
+        members = data.members if data.members is not None else members_of(session, permit.id)
+        session.exec(delete(PermitMember).where(PermitMember.permit_id == permit.id))
+        _write_members(session, permit, members)
+    if data.datasets is not None:
+        session.exec(delete(PermitDataset).where(PermitDataset.permit_id == permit.id))
+        _write_datasets(session, permit, data.datasets)
+    if data.project_title is not None:
+        project = project_of(session, permit.id)
+        project.title = data.project_title
+        session.add(project)
+    permit.status = transition.target
+    permit.version += 1
+    _finish(session, permit, "amend", transition.action, principal, data.reason, sorted(changes))
+    return permit
+
+
+def renew_permit(session: Session, permit_id: str, data: PermitRenew,
+                 principal: Principal) -> Permit:
+    permit = get_permit(session, permit_id)
+    transition = check_can_transition(permit, "renew", principal)
+    if data.valid_until <= permit.valid_until:
+        raise InvalidInput(f"a renewal must extend the permit beyond "
+                           f"{permit.valid_until.isoformat()}", code="permit.renewal_not_later")
+    permit.valid_until = data.valid_until
+    permit.status = transition.target
+    permit.version += 1
+    _finish(session, permit, "renew", transition.action, principal, data.reason,
+            ["valid_until"])
+    return permit
+
+
+def suspend_permit(session: Session, permit_id: str, reason: str,
+                   principal: Principal) -> Permit:
+    permit = get_permit(session, permit_id)
+    transition = check_can_transition(permit, "suspend", principal)
+    permit.status_before_suspension = permit.status
+    permit.status = transition.target
+    permit.status_reason = reason
+    _finish(session, permit, "suspend", transition.action, principal, reason, ["status"])
+    return permit
+
+
+def resume_permit(session: Session, permit_id: str, reason: str,
+                  principal: Principal) -> Permit:
+    permit = get_permit(session, permit_id)
+    transition = check_can_transition(permit, "resume", principal)
+    permit.status = permit.status_before_suspension or PermitStatus.granted
+    permit.status_before_suspension = None
+    permit.status_reason = None
+    _finish(session, permit, "resume", transition.action, principal, reason, ["status"])
+    return permit
+
+
+def revoke_permit(session: Session, permit_id: str, reason: str,
+                  principal: Principal) -> Permit:
+    permit = get_permit(session, permit_id)
+    transition = check_can_transition(permit, "revoke", principal)
+    permit.status = transition.target
+    permit.status_before_suspension = None
+    permit.status_reason = reason
+    _finish(session, permit, "revoke", transition.action, principal, reason, ["status"])
+    return permit
+
+
+def expire_permit(session: Session, permit_id: str, principal: Principal) -> Permit:
+    """Record a permit's expiry (the platform does this once its dates have passed)."""
+    permit = get_permit(session, permit_id)
+    transition = check_can_transition(permit, "expire", principal)
+    permit.status = transition.target
+    permit.status_before_suspension = None
+    _finish(session, permit, "expire", transition.action, principal, "validity ended",
+            ["status"])
+    return permit
+
+
+def _check_terms(session: Session, sdc_policy: str, workspace_profile: str,
+                 datasets: list[PermittedDataset]) -> None:
+    for kind, name in (("packs", sdc_policy), ("workspace-profiles", workspace_profile)):
+        if name not in policies.available(kind):
+            raise InvalidInput(f"unknown {kind[:-1]} {name!r}; available: "
+                               f"{', '.join(policies.available(kind))}",
+                               code="permit.unknown_policy")
+    for item in datasets:
+        dataset = session.get(Dataset, item.dataset)
+        if dataset is None:
+            raise InvalidInput(f"no dataset {item.dataset!r} in the catalogue",
+                               code="permit.unknown_dataset")
+        unknown = sorted(set(item.variables) - dataset.variable_names())
+        if unknown:
+            raise InvalidInput(f"dataset {item.dataset!r} has no variables "
+                               f"{', '.join(unknown)}", code="permit.unknown_variables")
+
+
+def _write_members(session: Session, permit: Permit, members: list[str]) -> None:
+    for subject in sorted(set(members) | {permit.principal_investigator}):
+        session.add(PermitMember(permit_id=permit.id, subject=subject))
+
+
+def _write_datasets(session: Session, permit: Permit, datasets: list[PermittedDataset]) -> None:
+    for item in datasets:
+        session.add(PermitDataset(permit_id=permit.id, dataset_name=item.dataset,
+                                  variables=list(item.variables)))
+
+
+def _finish(session: Session, permit: Permit, name: str, action: str, principal: Principal,
+            reason: str | None, changed: list[str], extra: dict | None = None) -> None:
+    """Stamp, snapshot into the history, and audit — in the caller's transaction."""
+    permit.updated_at = utcnow()
+    session.add(permit)
+    session.flush()
+    snapshot = permit.model_dump(mode="json", exclude={"status_before_suspension"})
+    snapshot["members"] = members_of(session, permit.id)
+    snapshot["datasets"] = [d.model_dump() for d in datasets_of(session, permit.id)]
+    session.add(PermitRevision(permit_id=permit.id, version=permit.version, action=name,
+                               actor_id=principal.user_id or principal.subject, reason=reason,
+                               changed=changed, snapshot=snapshot))
+    project = project_of(session, permit.id)
+    record(session, action=action, actor=principal.actor(), target_type="permit",
+           target_id=permit.id, project_id=project.id if project else None,
+           details={"reference": permit.reference, "status": permit.status.value,
+                    "version": permit.version, "changed": changed, **(extra or {})})
+
+
+def state_diagram() -> str:
+    """A Mermaid state diagram generated from :data:`TRANSITIONS` (used in the docs)."""
+    lines = ["stateDiagram-v2", "    [*] --> granted: create"]
+    for t in TRANSITIONS.values():
+        target = "prior" if t.target is None else t.target.value
+        for source in sorted(t.sources):
+            dest = target if target != "prior" else "granted"
+            label = t.name if t.target is not None else f"{t.name} (to the prior state)"
+            lines.append(f"    {source.value} --> {dest}: {label}")
+    lines += ["    revoked --> [*]", "    expired --> [*]"]
+    return "\n".join(lines) + "\n"

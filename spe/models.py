@@ -1,0 +1,17 @@
+"""Every table of spe, imported in one place so the metadata is complete (migrations,
+tests). Each area owns its models; this module only gathers them."""
+
+from spe.auth.tokens import ApiToken
+from spe.domain import (
+    Dataset,
+    Permit,
+    PermitDataset,
+    PermitMember,
+    PermitRevision,
+    Project,
+    RoleGrant,
+    User,
+)
+
+__all__ = ["ApiToken", "Dataset", "Permit", "PermitDataset", "PermitMember", "PermitRevision",
+           "Project", "RoleGrant", "User"]

@@ -1,0 +1,128 @@
+"""Settings, read from the environment (prefix ``SPE_``) or a ``.env`` file.
+
+Every setting carries its default and its help text here; ``spe config reference`` prints
+the configuration reference from these declarations. Settings are read lazily through
+:func:`get_settings`, never at import time. The embedded default needs no configuration:
+SQLite and every key file under ``SPE_DATA_DIR`` (``./.spe``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SPE_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production"] = Field(
+        "development",
+        description="`production` refuses placeholder secrets and insecure cookies.",
+    )
+    data_dir: Path = Field(
+        Path(".spe"),
+        description="Directory for the embedded default: SQLite database, key files, "
+        "local object storage and local workspaces.",
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the database, e.g. "
+        "`postgresql+psycopg://spe@db/spe`. Default: SQLite at `<data_dir>/spe.db`.",
+    )
+    database_admin_url: str | None = Field(
+        None,
+        description="Privileged database URL used only for migrations and audit purges "
+        "(PostgreSQL). Default: `database_url`.",
+    )
+    database_app_role: str | None = Field(
+        None,
+        description="PostgreSQL role the application runs as; migrations grant it only "
+        "INSERT and SELECT on the audit tables.",
+    )
+    public_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="Base URL at which users and workspaces reach the control plane.",
+    )
+    host: str = Field("127.0.0.1", description="Address `spe serve` listens on.")
+    port: int = Field(8000, description="Port `spe serve` listens on.")
+    token_default_ttl_hours: float = Field(
+        8, gt=0, description="Lifetime of a personal API token when none is given."
+    )
+    token_max_ttl_days: int = Field(
+        90, gt=0, description="Longest lifetime a personal API token may be given."
+    )
+    telemetry_exporter: Literal["none", "console", "otlp"] = Field(
+        "none", description="Where OpenTelemetry spans go: nowhere, stdout, or OTLP/HTTP."
+    )
+    otlp_endpoint: str | None = Field(
+        None, description="OTLP/HTTP traces endpoint when `telemetry_exporter=otlp`."
+    )
+    audit_signing_key_path: Path | None = Field(
+        None,
+        description="Ed25519 PEM key signing audit checkpoints; keep it outside the database "
+        "(a mounted secret). Default: `<data_dir>/keys/audit-ed25519.pem`, created if absent.",
+    )
+    audit_retention_days: int = Field(
+        366, ge=366,
+        description="How long audit event bodies are kept (EHDS Art. 73: at least a year).",
+    )
+    audit_checkpoint_interval_seconds: int = Field(
+        300, gt=0, description="How often a signed audit checkpoint is made."
+    )
+    session_secret: SecretStr = Field(
+        SecretStr(""),
+        description="Secret signing browser session cookies. Default: a random key "
+        "kept in `<data_dir>/keys/session.key`.",
+    )
+    secure_cookies: bool = Field(
+        False, description="Mark cookies `Secure` (required in production, behind HTTPS)."
+    )
+
+    @model_validator(mode="after")
+    def _production_is_strict(self) -> Settings:
+        if self.environment == "production":
+            if self.session_secret.get_secret_value() in PLACEHOLDER_SECRETS:
+                raise ValueError("production needs SPE_SESSION_SECRET set to a real secret")
+            if not self.secure_cookies:
+                raise ValueError("production needs SPE_SECURE_COOKIES=true (HTTPS)")
+            if self.database_url is None or self.database_url.startswith("sqlite"):
+                raise ValueError("production needs SPE_DATABASE_URL pointing at PostgreSQL")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'spe.db'}"
+
+    @property
+    def resolved_admin_database_url(self) -> str:
+        return self.database_admin_url or self.resolved_database_url
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def resolved_audit_signing_key_path(self) -> Path:
+        return self.audit_signing_key_path or self.keys_dir / "audit-ed25519.pem"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reference_markdown() -> str:
+    """The configuration reference, generated from the declarations above."""
+    lines = ["| variable | default | description |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        shown = "" if default is None else str(default.get_secret_value()
+                                                if isinstance(default, SecretStr) else default)
+        lines.append(f"| `SPE_{name.upper()}` | `{shown}` | {field.description or ''} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,119 @@
+"""Every route of the OpenAPI document, called with a token of every role.
+
+``EXPECTED`` is the access table of the API. A route missing from it fails the test, so a new
+route cannot ship without saying who may call it; a role outside a route's set must get 403,
+a role inside it must get past authorisation (any answer but 401/403).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from spe.domain.roles import Role
+from tests.api.conftest import auth
+
+A, PM, DS, R, OC, AU = (Role.admin, Role.permit_manager, Role.data_steward, Role.researcher,
+                        Role.output_checker, Role.auditor)
+EVERYONE = frozenset(Role)
+ANYONE = "anyone"  # no credentials at all
+PERSON = "person"  # any signed-in person, whatever their roles
+
+EXPECTED: dict[tuple[str, str], frozenset | str] = {
+    ("GET", "/healthz"): ANYONE,
+    ("GET", "/readyz"): ANYONE,
+    ("GET", "/api/v1/me"): PERSON,
+    ("GET", "/api/v1/me/tokens"): PERSON,
+    ("POST", "/api/v1/me/tokens"): PERSON,
+    ("DELETE", "/api/v1/me/tokens/{token_id}"): PERSON,
+    ("GET", "/api/v1/users"): frozenset({A, PM, AU}),
+    ("POST", "/api/v1/users"): frozenset({A}),
+    ("GET", "/api/v1/users/{user_id}"): frozenset({A, PM, AU}),
+    ("PATCH", "/api/v1/users/{user_id}"): frozenset({A}),
+    ("PUT", "/api/v1/users/{user_id}/roles/{role}"): frozenset({A}),
+    ("DELETE", "/api/v1/users/{user_id}/roles/{role}"): frozenset({A}),
+    ("GET", "/api/v1/datasets"): frozenset({A, DS, PM, AU}),
+    ("POST", "/api/v1/datasets"): frozenset({A, DS}),
+    ("GET", "/api/v1/datasets/{name}"): frozenset({A, DS, PM, AU}),
+    ("PATCH", "/api/v1/datasets/{name}"): frozenset({A, DS}),
+    ("DELETE", "/api/v1/datasets/{name}"): frozenset({A, DS}),
+    ("GET", "/api/v1/permits"): frozenset({A, PM, AU}),
+    ("POST", "/api/v1/permits"): frozenset({A, PM}),
+    ("GET", "/api/v1/permits/{permit_id}"): frozenset({A, PM, AU}),
+    ("GET", "/api/v1/permits/{permit_id}/history"): frozenset({A, PM, AU}),
+    ("POST", "/api/v1/permits/{permit_id}/amend"): frozenset({A, PM}),
+    ("POST", "/api/v1/permits/{permit_id}/renew"): frozenset({A, PM}),
+    ("POST", "/api/v1/permits/{permit_id}/suspend"): frozenset({A, PM}),
+    ("POST", "/api/v1/permits/{permit_id}/resume"): frozenset({A, PM}),
+    ("POST", "/api/v1/permits/{permit_id}/revoke"): frozenset({A, PM}),
+    ("GET", "/api/v1/projects"): EVERYONE,
+    ("GET", "/api/v1/projects/{project_id}"): EVERYONE,
+}
+
+PATH_VALUES = {"role": "auditor"}
+
+
+def routes(client) -> list[tuple[str, str]]:
+    spec = client.get("/openapi.json").json()
+    return sorted((method.upper(), path) for path, ops in spec["paths"].items()
+                  for method in ops)
+
+
+def concrete(path: str) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: PATH_VALUES.get(m.group(1), "does-not-exist"), path)
+
+
+def test_every_route_is_in_the_table(client):
+    listed = set(routes(client))
+    assert listed - EXPECTED.keys() == set(), "routes without an access declaration in the test"
+    assert EXPECTED.keys() - listed == set(), "table entries for routes that do not exist"
+
+
+def test_every_route_declares_access(client):
+    """Each route has exactly one access dependency, matching the table."""
+    for route in client.app.routes:
+        methods = getattr(route, "methods", None)
+        if not methods or route.path.startswith(("/docs", "/redoc", "/openapi")):
+            continue
+        declared = [d.call.access for d in route.dependant.dependencies
+                    if hasattr(d.call, "access")]
+        assert len(declared) == 1, f"{route.path} declares {len(declared)} access rules"
+        kind, roles, _ = declared[0]
+        for method in methods:
+            expected = EXPECTED[(method, route.path)]
+            if expected in (ANYONE, PERSON):
+                assert kind == {ANYONE: "anyone", PERSON: "authenticated"}[expected]
+            else:
+                assert kind == "roles" and roles == expected, (method, route.path)
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_roles_by_route(client, tokens, role):
+    for method, path in routes(client):
+        expected = EXPECTED[(method, path)]
+        response = client.request(method, concrete(path), headers=auth(tokens[role]),
+                                  json={} if method in ("POST", "PATCH", "PUT") else None)
+        allowed = expected in (ANYONE, PERSON) or role in expected
+        if allowed:
+            assert response.status_code not in (401, 403), (role, method, path, response.text)
+        else:
+            assert response.status_code == 403, (role, method, path, response.status_code)
+            assert response.json()["error"]["code"] == "auth.forbidden"
+        assert response.status_code < 500, (role, method, path, response.text)
+
+
+def test_anonymous_gets_401(client):
+    for method, path in routes(client):
+        response = client.request(method, concrete(path))
+        if EXPECTED[(method, path)] == ANYONE:
+            assert response.status_code in (200, 503)
+        else:
+            assert response.status_code == 401, (method, path)
+            assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_bad_token_gets_401(client):
+    for token in ("spe_not-a-real-token", "garbage"):
+        response = client.get("/api/v1/projects", headers=auth(token))
+        assert response.status_code == 401

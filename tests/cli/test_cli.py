@@ -1,0 +1,128 @@
+"""The command line: bootstrap a token on the host, then drive a permit through the API."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+import yaml
+from typer.testing import CliRunner
+
+from spe.cli.main import app
+from spe.db import get_engine
+from spe.settings import get_settings
+from tests.factories import make_dataset, permit_body
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory):
+    """A real API server on a free port over a fresh embedded data directory."""
+    data_dir = tmp_path_factory.mktemp("spe")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SPE_DATA_DIR", str(data_dir))
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    from spe.api.app import create_app
+    from spe.db.migrations import upgrade
+
+    engine = get_engine()
+    upgrade(engine)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(get_settings(), engine), port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            httpx.get(f"{url}/healthz")
+            break
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    yield {"url": url, "engine": engine, "dir": data_dir}
+    server.should_exit = True
+    thread.join(10)
+    mp.undo()
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+
+
+def spe(*args: str, env: dict | None = None):
+    result = runner.invoke(app, list(args), env=env)
+    return result
+
+
+def test_token_bootstrap_and_permit_commands(platform, tmp_path: Path):
+    created = spe("token", "create", "--user", "pm", "--role", "permit_manager",
+                  "--expires-in", "1h")
+    assert created.exit_code == 0, created.output
+    token = created.stdout.strip().splitlines()[-1]
+    assert token.startswith("spe_")
+    env = {"SPE_URL": platform["url"], "SPE_TOKEN": token}
+
+    body = permit_body(make_dataset(platform["engine"]), ["alice"])
+    permit_file = tmp_path / "permit.yaml"
+    permit_file.write_text(yaml.safe_dump(body))
+    result = spe("permit", "create", str(permit_file), env=env)
+    assert result.exit_code == 0, result.output
+    ref = body["reference"]
+
+    amendment = tmp_path / "amend.yaml"
+    amendment.write_text(yaml.safe_dump({"purpose": "Wider"}))
+    assert spe("permit", "amend", ref, str(amendment), "-r", "scope", env=env).exit_code == 0
+    assert spe("permit", "renew", ref, "--until", "2099-01-01", env=env).exit_code == 0
+    assert spe("permit", "suspend", ref, env=env).exit_code != 0  # needs a reason
+    assert spe("permit", "suspend", ref, "-r", "incident", env=env).exit_code == 0
+    assert spe("permit", "resume", ref, env=env).exit_code == 0
+    assert spe("permit", "revoke", ref, "-r", "ended", env=env).exit_code == 0
+    refused = spe("permit", "resume", ref, env=env)
+    assert refused.exit_code == 1 and "409" in refused.output
+
+    listed = spe("permit", "list", "--json", env=env)
+    assert '"revoked"' in listed.stdout
+    history = spe("permit", "history", ref, env=env)
+    assert [line for line in history.stdout.splitlines() if '"action"' in line] == [
+        f'    "action": "{a}",' for a in
+        ("create", "amend", "renew", "suspend", "resume", "revoke")]
+
+
+def test_token_list_and_revoke(platform):
+    created = spe("token", "create", "--user", "aud", "--role", "auditor")
+    token = created.stdout.strip().splitlines()[-1]
+    token_id = created.stdout.split()[1]
+    assert token_id[:8] in spe("token", "list", "--user", "aud").stdout
+    assert spe("token", "revoke", token_id).exit_code == 0
+    response = httpx.get(f"{platform['url']}/api/v1/me",
+                         headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+
+
+def test_unknown_user_without_role_is_refused(platform):
+    result = spe("token", "create", "--user", "nobody-here")
+    assert result.exit_code == 1 and "give --role" in result.output
+
+
+def test_bad_duration_is_refused(platform):
+    result = spe("token", "create", "--user", "x", "--role", "auditor", "--expires-in", "soon")
+    assert result.exit_code == 2 and "duration" in result.output
+
+
+def test_missing_token_is_explained(platform):
+    result = spe("permit", "list", env={"SPE_URL": platform["url"], "SPE_TOKEN": ""})
+    assert result.exit_code == 2 and "SPE_TOKEN" in result.output
+
+
+def test_help_is_there():
+    result = spe("--help")
+    assert result.exit_code == 0
+    for command in ("serve", "up", "db", "token", "permit"):
+        assert command in result.stdout

@@ -1,0 +1,182 @@
+"""A real OpenID provider for the test run: panva's ``oidc-provider`` on node (tests/servers/oidc/).
+
+Started once per run, only when a test asks for ``oidc_provider``, on a free 127.0.0.1 port
+over plain HTTP (loopback only: oidc-provider accepts an ``http://`` issuer, and spe's
+client accepts it because the tests configure that issuer explicitly), and always stopped.
+
+The fixture owns the provider's signing keys (RSA JWKs generated here), so tests can also
+forge tokens with the provider's real key and exactly one thing wrong. Users live in a JSON
+file read at every login: ``set_user`` changes a person's claims for the next login.
+``rotate_signing_key`` restarts the provider on the same port with a new key first in its
+JWKS (tokens are then signed with it; the old key stays published), as a provider rotates.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from joserfc.jwk import RSAKey
+
+PROJECT = Path(__file__).parent / "oidc"
+CLIENT_ID = "spe-control-plane"
+RP_BASE_URL = "http://spe.test"
+API_AUDIENCE = "https://api.spe.test"
+API_SCOPE = "spe"
+ACR_VALUES = ["urn:spe:loa:low", "urn:spe:loa:substantial", "urn:spe:loa:high"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ensure_node_modules() -> None:
+    if shutil.which("node") is None:
+        raise RuntimeError("node is not installed: run scripts/test.sh (apt nodejs)")
+    if not (PROJECT / "node_modules").is_dir():
+        subprocess.run(["npm", "ci", "--silent", "--no-audit", "--no-fund"], cwd=PROJECT,
+                       check=True, capture_output=True, timeout=300)
+
+
+def new_signing_key() -> RSAKey:
+    key = RSAKey.generate_key(2048, parameters={"alg": "RS256", "use": "sig"})
+    key.ensure_kid()
+    return key
+
+
+@dataclass
+class OidcTestProvider:
+    """The running provider, with the knobs the tests turn."""
+
+    root: Path
+    port: int
+    client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    keys: list[RSAKey] = field(default_factory=lambda: [new_signing_key()])
+    users: dict[str, dict] = field(default_factory=dict)
+    process: subprocess.Popen | None = None
+
+    client_id: str = CLIENT_ID
+    rp_base_url: str = RP_BASE_URL
+    audience: str = API_AUDIENCE
+    api_scope: str = API_SCOPE
+    acr_values: tuple[str, ...] = tuple(ACR_VALUES)
+
+    @property
+    def issuer(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def redirect_uri(self) -> str:
+        return f"{self.rp_base_url}/auth/callback"
+
+    @property
+    def signing_key(self) -> RSAKey:
+        """The key the provider currently signs with (first in its JWKS)."""
+        return self.keys[0]
+
+    def set_user(self, login: str, *, sub: str | None = None, name: str = "Test Person",
+                 email: str | None = None, groups: list[str] | None = None,
+                 acr: str | None = None, amr: list[str] | None = None) -> None:
+        """Create or replace a person; the next login with ``login`` gets these claims."""
+        self.users[login] = {"sub": sub or login, "name": name,
+                             "email": email or f"{login}@example.org",
+                             "groups": groups or [], "acr": acr, "amr": amr}
+        self._write_users()
+
+    def rotate_signing_key(self) -> RSAKey:
+        """Publish a new key and sign with it from now on (restarts node on the same port)."""
+        self.keys.insert(0, new_signing_key())
+        self.stop()
+        self.start()
+        return self.signing_key
+
+    def _write_users(self) -> None:
+        tmp = self.root / "users.json.tmp"
+        tmp.write_text(json.dumps(self.users))
+        tmp.replace(self.root / "users.json")
+
+    def _write_config(self) -> Path:
+        config = {
+            "port": self.port,
+            "issuer": self.issuer,
+            "usersFile": str(self.root / "users.json"),
+            "jwks": {"keys": [k.as_dict(private=True) for k in self.keys]},
+            "cookieKeys": [secrets.token_urlsafe(32)],
+            "resource": self.audience,
+            "resourceScope": self.api_scope,
+            "acrValues": list(self.acr_values),
+            "clients": [{
+                "client_id": self.client_id,
+                "client_secret": self.client_secret,
+                "redirect_uris": [self.redirect_uri],
+                "post_logout_redirect_uris": [f"{self.rp_base_url}/"],
+                "grant_types": ["authorization_code"],
+                "response_types": ["code"],
+                "token_endpoint_auth_method": "client_secret_basic",
+            }],
+        }
+        path = self.root / "config.json"
+        path.write_text(json.dumps(config))
+        return path
+
+    def start(self) -> None:
+        self._write_users()
+        config = self._write_config()
+        log = (self.root / "node.log").open("ab")
+        self.process = subprocess.Popen(["node", str(PROJECT / "server.js"), str(config)],
+                                        cwd=PROJECT, stdout=log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        deadline = time.monotonic() + 30
+        url = f"{self.issuer}/.well-known/openid-configuration"
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"oidc-provider exited: {self.log_tail()}")
+            try:
+                if httpx.get(url, timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"oidc-provider did not start: {self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def log_tail(self) -> str:
+        path = self.root / "node.log"
+        return path.read_text(errors="replace")[-2000:] if path.exists() else ""
+
+
+@pytest.fixture(scope="session")
+def oidc_provider() -> Iterator[OidcTestProvider]:
+    _ensure_node_modules()
+    provider = OidcTestProvider(root=Path(tempfile.mkdtemp(prefix="spe-oidc-")),
+                                port=_free_port())
+    try:
+        provider.start()
+        yield provider
+    finally:
+        provider.stop()
+        shutil.rmtree(provider.root, ignore_errors=True)
