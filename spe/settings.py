@@ -84,6 +84,21 @@ class Settings(BaseSettings):
         False, description="Mark cookies `Secure` (required in production, behind HTTPS)."
     )
 
+    session_lifetime_hours: float = Field(
+        8, gt=0, le=24, description="How long a browser session lasts."
+    )
+    workspace_requires_mfa: bool = Field(
+        True,
+        description="A person enters a project's hub only with a second factor shown at "
+        "sign-in (the provider's acr/amr, or a token issued to an MFA-verified person).",
+    )
+    hub_token_ttl_seconds: int = Field(
+        300, ge=30, le=3600,
+        description="Lifetime of the access tokens the control plane issues to project hubs; "
+        "a hub re-checks a person at least this often, so it bounds how long a revoked or "
+        "suspended permit keeps working in an open hub session.",
+    )
+
     @model_validator(mode="after")
     def _production_is_strict(self) -> Settings:
         if self.environment == "production":

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
+import secrets
 import time
 
 from fastapi import FastAPI, Request
@@ -11,9 +13,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
 
 from spe import context, telemetry
 from spe.auth.authenticate import Authenticator, personal_token
+from spe.auth.hub_provider import load_signing_key
+from spe.auth.sessions import session_cookie
+from spe.crypto.secretbox import SecretBox
 from spe.db import get_engine
 from spe.errors import SpeError
 from spe.settings import Settings, get_settings
@@ -36,12 +42,32 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     )
     app.state.settings = settings
     app.state.engine = engine or get_engine()
-    app.state.authenticators = authenticators or [personal_token]
+    app.state.authenticators = authenticators or [personal_token, session_cookie]
+    keys = settings.keys_dir
+    app.state.secret_box = SecretBox.load_or_create(keys / "secrets.key")
+    app.state.hub_signing_key = load_signing_key(keys / "hub-oidc-key.json")
     for router in ROUTERS:
         app.include_router(router)
     _install_middleware(app)
+    app.add_middleware(SessionMiddleware, secret_key=_session_secret(settings),
+                       session_cookie="spe_session", same_site="lax",
+                       https_only=settings.secure_cookies,
+                       max_age=int(settings.session_lifetime_hours * 3600))
     _install_error_handlers(app)
     return app
+
+
+def _session_secret(settings: Settings) -> str:
+    configured = settings.session_secret.get_secret_value()
+    if configured:
+        return configured
+    path = settings.keys_dir / "session.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
 
 
 def _install_middleware(app: FastAPI) -> None:

@@ -126,3 +126,27 @@ def allow_anyone():
 
     dependency.access = ("anyone", frozenset(), False)
     return Depends(dependency)
+
+
+def allow_browser():
+    """A browser with or without a session: the route itself decides (e.g. redirect to
+    sign-in, or refuse). Yields the session's principal or ``None``."""
+
+    def dependency(request: Request, session: SessionDep) -> Principal | None:
+        from spe.auth.sessions import session_cookie
+
+        return session_cookie(request, session)
+
+    dependency.access = ("browser", frozenset(), False)
+    return Depends(dependency)
+
+
+def allow_protocol(name: str):
+    """The route authenticates its caller by a protocol of its own (``name`` says which,
+    e.g. OAuth2 client authentication at the token endpoint)."""
+
+    def dependency() -> None:
+        return None
+
+    dependency.access = ("protocol", frozenset({name}), False)
+    return Depends(dependency)

@@ -25,6 +25,10 @@ class ObjectNotFound(StorageError):
     """The key does not exist."""
 
 
+class AccessDenied(StorageError):
+    """The backend refused the credentials or the operation."""
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     key: str
@@ -71,6 +75,22 @@ class ObjectStore(ABC):
     def get_bytes(self, key: str) -> bytes:
         with self.open(key) as stream:
             return stream.read()
+
+    def read_range(self, key: str, offset: int, length: int) -> bytes:
+        """``length`` bytes from ``offset`` (fewer at the end). Backends with ranged reads
+        override this; a Parquet footer is read this way without fetching the file."""
+        with self.open(key) as stream:
+            if stream.seekable():
+                stream.seek(offset)
+            else:
+                while offset > 0 and (skipped := len(stream.read(min(offset, 1 << 20)))):
+                    offset -= skipped
+            return stream.read(length)
+
+    def copy(self, source: str, target: str) -> ObjectInfo:
+        """Copy an object to another key; backends override with a server-side copy."""
+        with self.open(source) as stream:
+            return self.put(target, stream)
 
     def delete_prefix(self, prefix: str) -> int:
         """Delete everything under ``prefix``; returns how many objects went."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -28,7 +29,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from joserfc import jwt
 from joserfc.jwk import RSAKey
+
+from spe.auth.oidc import OidcConfig
 
 PROJECT = Path(__file__).parent / "oidc"
 CLIENT_ID = "spe-control-plane"
@@ -103,6 +108,84 @@ class OidcTestProvider:
         self.stop()
         self.start()
         return self.signing_key
+
+    def config(self, **overrides) -> OidcConfig:
+        """spe's settings for this provider (MFA by ``otp``), with ``overrides``."""
+        values = {
+            "issuer": self.issuer,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "scopes": ["openid", "profile", "email", "groups", self.api_scope],
+            "audience": self.audience,
+            "redirect_uri": self.redirect_uri,
+            "post_logout_redirect_uri": f"{self.rp_base_url}/",
+            "mfa_amr_methods": ["otp"],
+            "jwks_min_refetch_seconds": 0,
+        }
+        return OidcConfig(_env_file=None, **{**values, **overrides})
+
+    def claims(self, sub: str = "alice", **overrides) -> dict:
+        """Valid access-token claims for ``sub``, to forge tokens with one thing wrong."""
+        now = int(time.time())
+        return {"iss": self.issuer, "aud": self.audience, "sub": sub, "iat": now,
+                "exp": now + 300, "amr": ["pwd", "otp"], **overrides}
+
+    def sign(self, claims: dict, *, key: RSAKey | None = None, **header) -> str:
+        """A JWT signed with the provider's current key (or ``key``)."""
+        key = key or self.signing_key
+        return jwt.encode({"alg": "RS256", "kid": key.kid, **header}, claims, key)
+
+    async def browser_login(self, client: httpx.AsyncClient, response: httpx.Response,
+                            login: str) -> httpx.Response:
+        """Act as the person's browser at the provider: from ``response``, follow redirects
+        and submit the sign-in and consent forms; returns the first response that is
+        neither (the redirect back to spe, not followed, or the provider's error page)."""
+        for _ in range(12):
+            if response.is_redirect:
+                location = response.url.join(response.headers["location"])
+                if str(location).startswith(self.rp_base_url):
+                    return response
+                response = await client.get(location)
+            elif response.status_code == 200 and "<form" in response.text:
+                action = re.search(r'<form method="post" action="([^"]+)"', response.text)
+                fields = {"login": login} if 'name="login"' in response.text else {}
+                response = await client.post(response.url.join(action.group(1)), data=fields)
+            else:
+                return response
+        raise AssertionError("the login went round in circles")
+
+    async def authorize(self, client: httpx.AsyncClient, login: str, *,
+                        verifier: str | None, **params: str) -> httpx.Response:
+        """An authorization request straight to the provider (as a command-line client
+        would), with PKCE when ``verifier`` is given; returns as :meth:`browser_login`."""
+        query = {"client_id": self.client_id, "response_type": "code",
+                 "redirect_uri": self.redirect_uri, "resource": self.audience,
+                 "scope": f"openid profile email groups {self.api_scope}",
+                 "state": secrets.token_urlsafe(8), "nonce": secrets.token_urlsafe(8)}
+        if verifier is not None:
+            query |= {"code_challenge": create_s256_code_challenge(verifier),
+                      "code_challenge_method": "S256"}
+        response = await client.get(f"{self.issuer}/auth", params=query | params)
+        return await self.browser_login(client, response, login)
+
+    async def redeem(self, client: httpx.AsyncClient, code: str,
+                     verifier: str | None) -> httpx.Response:
+        data = {"grant_type": "authorization_code", "code": code,
+                "redirect_uri": self.redirect_uri}
+        if verifier is not None:
+            data["code_verifier"] = verifier
+        return await client.post(f"{self.issuer}/token", data=data,
+                                 auth=(self.client_id, self.client_secret))
+
+    async def tokens_for(self, login: str) -> dict:
+        """The token response of a complete code flow with PKCE for ``login``."""
+        verifier = secrets.token_urlsafe(48)
+        async with httpx.AsyncClient() as client:
+            back = await self.authorize(client, login, verifier=verifier)
+            code = httpx.URL(back.headers["location"]).params["code"]
+            response = await self.redeem(client, code, verifier)
+        response.raise_for_status()
+        return response.json()
 
     def _write_users(self) -> None:
         tmp = self.root / "users.json.tmp"

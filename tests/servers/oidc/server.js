@@ -43,7 +43,8 @@ const provider = new Provider(config.issuer, {
   findAccount,
   cookies: { keys: config.cookieKeys },
   claims: {
-    openid: ['sub'],
+    // acr and amr describe the login: in every ID token, as spe checks MFA with them.
+    openid: ['sub', 'acr', 'amr', 'auth_time'],
     profile: ['name'],
     email: ['email', 'email_verified'],
     groups: ['groups'],
@@ -72,13 +73,13 @@ const provider = new Provider(config.issuer, {
       },
     },
   },
-  // RFC 9068 lets a JWT access token carry how the user authenticated: copy acr and amr
-  // from the authorization code (that is, from the login) so the API can check MFA.
+  // RFC 9068 lets a JWT access token carry how the user authenticated and their groups:
+  // acr and amr from the authorization code (that is, from the login), so the API can check
+  // MFA, and the groups as Keycloak's group mapper adds them to access tokens.
   async extraTokenClaims(ctx, token) {
-    if (token.kind !== 'AccessToken') return undefined;
     const code = ctx.oidc.entities.AuthorizationCode;
-    if (!code) return undefined;
-    return { acr: code.acr, amr: code.amr };
+    if (token.kind !== 'AccessToken' || !code) return undefined;
+    return { acr: code.acr, amr: code.amr, groups: userBySub(token.accountId)?.groups ?? [] };
   },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
   ttl: { Interaction: 600, Session: 3600, Grant: 3600, AuthorizationCode: 60, IdToken: 600 },

@@ -1,0 +1,106 @@
+"""The control plane as the project hubs' OAuth2/OpenID Connect provider.
+
+Routes here authenticate by the protocol itself (the hub's client secret, the hub's access
+token) or by the browser session, as declared on each one.
+"""
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
+
+from spe.api.deps import SessionDep, allow_anyone, allow_browser, allow_protocol, commit
+from spe.auth.hub_clients import HubClient
+from spe.auth.hub_provider import HubProvider, oauth_request
+from spe.auth.principal import Principal
+
+router = APIRouter(tags=["oauth"])
+Browser = Annotated[Principal | None, allow_browser()]
+
+
+def provider(request: Request, session) -> HubProvider:
+    state = request.app.state
+    return HubProvider(session, state.secret_box, state.hub_signing_key, issuer(request),
+                       state.settings.hub_token_ttl_seconds)
+
+
+def issuer(request: Request) -> str:
+    return request.app.state.settings.public_url.rstrip("/")
+
+
+def public(request: Request) -> str:
+    """The URL the caller used, as the public URL says (TLS ends at the proxy in front)."""
+    query = f"?{request.url.query}" if request.url.query else ""
+    return f"{issuer(request)}{request.url.path}{query}"
+
+
+@router.get("/oauth/authorize", summary="Hub login: issue a code to a permitted researcher")
+def authorize(request: Request, principal: Browser, session: SessionDep):
+    if principal is None:
+        target = f"{request.url.path}?{request.url.query}"
+        return RedirectResponse(f"/auth/login?next={quote(target, safe='')}", 303)
+    client = session.get(HubClient, request.query_params.get("client_id", ""))
+    hub = provider(request, session)
+    response = hub.authorize(
+        oauth_request("GET", public(request), dict(request.headers),
+                      dict(request.query_params)),
+        principal, client.project_id if client else "",
+        request.app.state.settings.workspace_requires_mfa)
+    commit(session)
+    return response
+
+
+@router.post("/oauth/token", summary="Hub: exchange a code (with its PKCE verifier)")
+async def token(request: Request, session: SessionDep, _: Annotated[None, allow_protocol(
+        "oauth2 client authentication")]):
+    form = dict(await request.form())
+
+    def exchange():
+        response = provider(request, session).token(
+            oauth_request("POST", public(request), dict(request.headers), form))
+        commit(session)
+        return response
+
+    return await run_in_threadpool(exchange)
+
+
+@router.get("/oauth/userinfo", summary="Hub: who is this token's person, still permitted?")
+def userinfo(request: Request, session: SessionDep,
+             _: Annotated[None, allow_protocol("hub access token")]):
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        claims, reason = None, "bearer token required"
+    else:
+        claims, reason = provider(request, session).userinfo(value.strip())
+        commit(session)
+    if claims is None:
+        return JSONResponse({"error": "invalid_token", "error_description": reason}, 401,
+                            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    return claims
+
+
+@router.get("/.well-known/openid-configuration", summary="Provider metadata for the hubs")
+def discovery(request: Request, _: Annotated[None, allow_anyone()]) -> dict:
+    base = issuer(request)
+    return {
+        "issuer": base,
+        "authorization_endpoint": f"{base}/oauth/authorize",
+        "token_endpoint": f"{base}/oauth/token",
+        "userinfo_endpoint": f"{base}/oauth/userinfo",
+        "jwks_uri": f"{base}/oauth/jwks",
+        "response_types_supported": ["code"],
+        "grant_types_supported": ["authorization_code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic",
+                                                  "client_secret_post"],
+        "scopes_supported": ["openid", "profile", "email"],
+    }
+
+
+@router.get("/oauth/jwks", summary="Keys that sign the hubs' ID tokens")
+def jwks(request: Request, _: Annotated[None, allow_anyone()]) -> dict:
+    return {"keys": [request.app.state.hub_signing_key.as_dict(private=False)]}

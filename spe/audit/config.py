@@ -1,0 +1,39 @@
+"""The audit log's settings, passed in explicitly (built from :class:`spe.settings.Settings`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from spe.crypto.signing import SigningKey
+
+MIN_RETENTION_DAYS = 366  # EHDS Art. 73(1)(e): logs kept at least one year
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    signing_key_path: Path
+    retention_days: int = MIN_RETENTION_DAYS
+    checkpoint_interval_seconds: int = 300
+
+    def __post_init__(self) -> None:
+        if self.retention_days < MIN_RETENTION_DAYS:
+            raise ValueError(f"audit retention must be at least {MIN_RETENTION_DAYS} days")
+
+    @property
+    def retention(self) -> timedelta:
+        return timedelta(days=self.retention_days)
+
+    @property
+    def checkpoint_interval(self) -> timedelta:
+        return timedelta(seconds=self.checkpoint_interval_seconds)
+
+    def signer(self) -> SigningKey:
+        return SigningKey.load_or_create(self.signing_key_path)
+
+    @classmethod
+    def from_settings(cls, settings) -> AuditConfig:
+        return cls(signing_key_path=settings.resolved_audit_signing_key_path,
+                   retention_days=settings.audit_retention_days,
+                   checkpoint_interval_seconds=settings.audit_checkpoint_interval_seconds)

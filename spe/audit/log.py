@@ -1,0 +1,141 @@
+"""Appending to the audit log inside the caller's transaction.
+
+Sequencing: every append first updates the single ``audit_head`` row (``size = size + n``).
+That statement takes PostgreSQL's row lock, or SQLite's writer lock, until the caller's
+transaction ends, so concurrent transactions get consecutive, gapless sequence numbers in
+commit order, and a rolled-back transaction gives its numbers back. The head also holds the
+right-edge frontier of the tree, so an append computes the new leaf hash and every subtree
+it completes without reading the tree.
+
+Nothing here commits: the caller commits the state change and its events together.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session
+
+from spe import context
+from spe.audit import encoding, merkle
+from spe.audit.events import (
+    Actor,
+    check_action,
+    check_details,
+    check_field,
+    check_outcome,
+)
+from spe.audit.models import AuditEvent, AuditHead, AuditLeaf, AuditNode
+from spe.db.types import utcnow
+
+HEAD = AuditHead.__table__
+HEAD_ID = 1
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A checked event waiting for its place in the log."""
+
+    action: str
+    actor: Actor
+    outcome: str = "success"
+    target_type: str | None = None
+    target_id: str | None = None
+    project_id: str | None = None
+    details: dict[str, Any] | None = None
+    request_id: str | None = None
+    trace_id: str | None = None
+    client_addr: str | None = None
+
+    def __post_init__(self) -> None:
+        check_action(self.action)
+        check_outcome(self.outcome)
+        for name in ("target_type", "target_id", "project_id", "request_id", "trace_id",
+                     "client_addr"):
+            check_field(name, getattr(self, name))
+        check_details(self.details)
+
+
+def draft(*, action: str, actor: Actor, outcome: str = "success",
+          target_type: str | None = None, target_id: str | None = None,
+          project_id: str | None = None, details: dict | None = None) -> Draft:
+    """A draft carrying the request id, trace id and client address of the current context."""
+    ctx = context.current()
+    return Draft(action=action, actor=actor, outcome=outcome, target_type=target_type,
+                 target_id=target_id, project_id=project_id, details=details,
+                 request_id=ctx.request_id, trace_id=ctx.trace_id,
+                 client_addr=ctx.client_addr)
+
+
+def record(session: Session, *, action: str, actor: Actor, outcome: str = "success",
+           target_type: str | None = None, target_id: str | None = None,
+           project_id: str | None = None, details: dict | None = None) -> AuditEvent:
+    """Append one event to the caller's transaction (no commit)."""
+    return append(session, [draft(action=action, actor=actor, outcome=outcome,
+                                  target_type=target_type, target_id=target_id,
+                                  project_id=project_id, details=details)])[0]
+
+
+def record_many(session: Session, drafts: Sequence[Draft]) -> list[AuditEvent]:
+    """Append a batch under one lock of the head: the group commit of ingestion.
+
+    Each caller that hands its events to one batch is answered only after the batch's
+    transaction commits, so batching trades no durability for throughput.
+    """
+    return append(session, drafts)
+
+
+def append(session: Session, drafts: Sequence[Draft], at: datetime | None = None
+           ) -> list[AuditEvent]:
+    """Give ``drafts`` the next sequence numbers, time ``at`` (default now) and add their
+    leaves, bodies and completed subtree hashes to ``session``."""
+    if not drafts:
+        return []
+    size, frontier = _reserve(session, len(drafts))
+    ts = at or utcnow()
+    events, rows = [], []
+    for d in drafts:
+        salt = os.urandom(encoding.SALT_BYTES)
+        event = AuditEvent(seq=size, ts=ts, actor_type=d.actor.type, actor_id=d.actor.id,
+                           actor_role=d.actor.role, action=d.action,
+                           target_type=d.target_type, target_id=d.target_id,
+                           project_id=d.project_id, outcome=d.outcome,
+                           request_id=d.request_id, trace_id=d.trace_id,
+                           client_addr=d.client_addr, details=d.details, salt=salt)
+        commit = encoding.commitment(salt, encoding.body_bytes(event.__dict__))
+        leaf = merkle.leaf_hash(encoding.leaf_bytes(size, ts, commit))
+        rows.append(AuditLeaf(seq=size, version=encoding.VERSION, ts=ts, commitment=commit,
+                              leaf_hash=leaf))
+        frontier, created = merkle.append(frontier, size, leaf)
+        rows.extend(AuditNode(level=lv, index=ix, hash=h) for lv, ix, h in created)
+        events.append(event)
+        size += 1
+    session.add_all(events)
+    session.add_all(rows)
+    session.execute(update(HEAD).where(HEAD.c.id == HEAD_ID)
+                    .values(frontier=b"".join(frontier)))
+    return events
+
+
+def _reserve(session: Session, count: int) -> tuple[int, list[bytes]]:
+    """Lock the head, advance its size by ``count``; return the old size and frontier."""
+    bump = (update(HEAD).where(HEAD.c.id == HEAD_ID)
+            .values(size=HEAD.c.size + count).returning(HEAD.c.size, HEAD.c.frontier))
+    row = session.execute(bump).first()
+    if row is None:
+        dialect = session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        session.execute(insert(HEAD).values(id=HEAD_ID, size=0, frontier=b"")
+                        .on_conflict_do_nothing())
+        row = session.execute(bump).one()
+    new_size, packed = row
+    size = new_size - count
+    frontier = [packed[i:i + merkle.HASH_SIZE] for i in range(0, len(packed), merkle.HASH_SIZE)]
+    return size, frontier

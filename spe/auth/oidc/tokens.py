@@ -1,0 +1,115 @@
+"""Validation of the provider's ID tokens and JWT access tokens (RFC 9068).
+
+The header is judged before any key is looked up: an unsigned token (``alg: none``) and a
+symmetric one (``HS*``, which would let anyone holding a public key forge it) are refused,
+and so is any algorithm the provider does not advertise. Then the signature, by the
+provider's key for the token's ``kid``; then the claims, each failure with its reason.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from joserfc import jwt
+from joserfc.errors import (
+    BadSignatureError,
+    ClaimError,
+    ExpiredTokenError,
+    JoseError,
+    MissingClaimError,
+)
+from joserfc.util import urlsafe_b64decode
+
+from spe.auth.oidc.errors import TokenRejected
+from spe.auth.oidc.provider import OpenIdProvider
+
+Claims = dict[str, Any]
+
+CLAIM_REASONS = {
+    "iss": "wrong issuer",
+    "aud": "wrong audience",
+    "iat": "issued in the future",
+    "nbf": "not yet valid",
+    "sub": "invalid subject",
+}
+
+
+def looks_like_jwt(token: str) -> bool:
+    """A compact JWS: three base64url parts (the lead routes such bearer tokens here)."""
+    parts = token.split(".")
+    return len(parts) == 3 and all(parts[:2])
+
+
+class TokenValidator:
+    def __init__(self, provider: OpenIdProvider) -> None:
+        self.provider = provider
+        self.config = provider.config
+
+    def id_token(self, token: str, *, nonce: str) -> Claims:
+        """The claims of an ID token issued to spe for the login that sent ``nonce``."""
+        claims = self._verified(token, audience=self.config.client_id)
+        aud = claims["aud"]
+        if isinstance(aud, list) and len(aud) > 1 and claims.get("azp") != self.config.client_id:
+            raise TokenRejected("wrong authorized party (azp)")
+        if not isinstance(claims.get("nonce"), str) or claims["nonce"] != nonce:
+            raise TokenRejected("nonce mismatch")
+        return claims
+
+    def access_token(self, token: str) -> Claims:
+        """The claims of a JWT access token issued for spe's API (``audience``)."""
+        if self.config.audience is None:
+            raise TokenRejected("the provider's access tokens are not accepted "
+                                "(no API audience configured)")
+        return self._verified(token, audience=self.config.audience)
+
+    def _verified(self, token: str, *, audience: str) -> Claims:
+        header = _header(token)
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg.lower() == "none":
+            raise TokenRejected("unsigned token (alg none) refused")
+        if alg.upper().startswith("HS"):
+            raise TokenRejected(f"symmetric signature ({alg}) refused")
+        if alg not in self.provider.metadata().signing_algorithms:
+            raise TokenRejected(f"signature algorithm {alg} not advertised by the provider")
+        kid = header.get("kid")
+        key = self.provider.signing_key(kid if isinstance(kid, str) else None, alg)
+        try:
+            claims = jwt.decode(token, key, algorithms=[alg]).claims
+        except BadSignatureError as exc:
+            raise TokenRejected("bad signature") from exc
+        except (JoseError, ValueError) as exc:
+            raise TokenRejected("malformed token") from exc
+        registry = jwt.JWTClaimsRegistry(
+            leeway=self.config.clock_skew_seconds,
+            iss={"essential": True, "value": self.config.issuer},
+            aud={"essential": True, "value": audience},
+            sub={"essential": True},
+            exp={"essential": True},
+            iat={"essential": True},
+        )
+        try:
+            registry.validate(claims)
+        except ExpiredTokenError as exc:
+            raise TokenRejected("expired") from exc
+        except MissingClaimError as exc:
+            raise TokenRejected(f"missing claim {exc.claim}") from exc
+        except ClaimError as exc:
+            raise TokenRejected(CLAIM_REASONS.get(exc.claim, f"invalid claim {exc.claim}")) \
+                from exc
+        return claims
+
+
+def _header(token: str) -> dict[str, Any]:
+    if not isinstance(token, str) or not looks_like_jwt(token):
+        raise TokenRejected("malformed token")
+    try:
+        header = json.loads(urlsafe_b64decode(token.split(".", 1)[0].encode()))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise TokenRejected("malformed token") from exc
+    if not isinstance(header, dict):
+        raise TokenRejected("malformed token")
+    if "crit" in header or "jku" in header or "x5u" in header or "jwk" in header:
+        # Keys come from the provider's JWKS only, never from the token itself.
+        raise TokenRejected("token header names its own key or critical extensions")
+    return header
