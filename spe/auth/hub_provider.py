@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from authlib.oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import OAuth2Error, OAuth2Request, grants
+from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error, OAuth2Request, grants
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -194,6 +194,14 @@ class HubProvider:
         class CodeGrant(grants.AuthorizationCodeGrant):
             TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
+            def validate_authorization_request(self):
+                redirect_uri = super().validate_authorization_request()
+                if not self.request.payload.data.get("code_challenge"):
+                    raise InvalidRequestError("PKCE is required: code_challenge with S256",
+                                              redirect_uri=redirect_uri,
+                                              state=self.request.payload.state)
+                return redirect_uri
+
             def save_authorization_code(self, code, request):
                 challenge = request.payload.data.get("code_challenge")
                 provider.session.add(HubAuthCode(
@@ -298,10 +306,21 @@ class HubProvider:
             return None, reason
         return dict(self.user_info(user, row.project_id)), None
 
-def oauth_request(method: str, url: str, headers: dict, form: dict) -> OAuth2Request:
-    request = OAuth2Request(method, url, headers=headers)
-    request.payload = BasicOAuth2Payload(form)
-    return request
+class FormRequest(OAuth2Request):
+    """An OAuth2 request from already-parsed query and form parameters."""
+
+    def __init__(self, method: str, url: str, headers, query: dict, form: dict) -> None:
+        super().__init__(method, url, headers=headers)
+        self._args, self._form = query, form
+        self.payload = BasicOAuth2Payload({**query, **form})
+
+    @property
+    def args(self) -> dict:
+        return self._args
+
+    @property
+    def form(self) -> dict:
+        return self._form
 
 
 def load_signing_key(path) -> RSAKey:

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from spe.api.deps import SessionDep, allow_anyone, allow_browser, allow_protocol, commit
 from spe.auth.hub_clients import HubClient
-from spe.auth.hub_provider import HubProvider, oauth_request
+from spe.auth.hub_provider import FormRequest, HubProvider
 from spe.auth.principal import Principal
 
 router = APIRouter(tags=["oauth"])
@@ -44,8 +44,8 @@ def authorize(request: Request, principal: Browser, session: SessionDep):
     client = session.get(HubClient, request.query_params.get("client_id", ""))
     hub = provider(request, session)
     response = hub.authorize(
-        oauth_request("GET", public(request), dict(request.headers),
-                      dict(request.query_params)),
+        FormRequest("GET", public(request), request.headers,
+                    dict(request.query_params), {}),
         principal, client.project_id if client else "",
         request.app.state.settings.workspace_requires_mfa)
     commit(session)
@@ -59,7 +59,7 @@ async def token(request: Request, session: SessionDep, _: Annotated[None, allow_
 
     def exchange():
         response = provider(request, session).token(
-            oauth_request("POST", public(request), dict(request.headers), form))
+            FormRequest("POST", public(request), request.headers, {}, form))
         commit(session)
         return response
 
