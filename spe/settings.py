@@ -99,6 +99,33 @@ class Settings(BaseSettings):
         "suspended permit keeps working in an open hub session.",
     )
 
+    # -- egress airlock (egress/workflow, egress/release) --------------------------------
+    release_signing_key_path: Path | None = Field(
+        None,
+        description="Ed25519 PEM key signing egress release manifests; keep it outside the "
+        "database (a mounted secret). Default: `<data_dir>/keys/release-ed25519.pem`, created "
+        "if absent.",
+    )
+    egress_workspace_token_ttl_minutes: int = Field(
+        60, gt=0, le=24 * 60,
+        description="Lifetime of the project-scoped token a project hub obtains for a "
+        "researcher to submit egress requests from the workspace.",
+    )
+
+    runtime: Literal["local", "kubernetes"] = Field(
+        "local", description="Where workspaces run: local processes (embedded default, not a "
+        "security boundary) or Kubernetes."
+    )
+    reconcile_interval_seconds: float = Field(
+        2.0, gt=0, description="Pause between two reconcile passes (a halt or a permit change "
+        "also starts one at once when the reconciler runs in the same process)."
+    )
+    expired_data_retention_days: int = Field(
+        0, ge=0, le=183,
+        description="Days an expired permit's extract is kept before crypto-shredding "
+        "(EHDS Art. 68(12): at most six months). Revoked permits are shredded at once.",
+    )
+
     @model_validator(mode="after")
     def _production_is_strict(self) -> Settings:
         if self.environment == "production":

@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 
 from spe.audit import Actor
 from spe.audit.models import AuditEvent
-from spe.auth.hub_clients import register_hub_client
+from spe.auth.hub_clients import register_hub_client, set_redirect_uri
 from spe.auth.tokens import issue_token
 from spe.db import session_scope
 from spe.domain.roles import Role
@@ -47,6 +47,14 @@ def browser(app, token: str) -> TestClient:
     return b
 
 
+def hub_client(engine, app, project_id: str) -> dict:
+    with session_scope(engine) as s:
+        creds = register_hub_client(s, app.state.secret_box, project_id,
+                                    actor=Actor.system("tests"))
+        set_redirect_uri(s, project_id, CALLBACK, actor=Actor.system("tests"))
+    return {"client_id": creds.client_id, "secret": creds.client_secret}
+
+
 @pytest.fixture(scope="module")
 def world(client, engine, tokens):
     app = client.app
@@ -60,11 +68,7 @@ def world(client, engine, tokens):
         r = client.post("/api/v1/permits", json=permit_body(dataset, members), headers=manager)
         assert r.status_code == 201, r.text
         permit = r.json()
-        with session_scope(engine) as s:
-            hub, secret = register_hub_client(s, app.state.secret_box, permit["project_id"],
-                                              CALLBACK, actor=Actor.system("tests"))
-            client_id = hub.client_id
-        return {"permit": permit, "client_id": client_id, "secret": secret}
+        return {"permit": permit, **hub_client(engine, app, permit["project_id"])}
 
     return {"app": app, "manager": manager, "alice": (alice, alice_token),
             "bob": (bob, bob_token), "carol": (carol, carol_token),
@@ -208,14 +212,11 @@ def test_mfa_is_required_for_workspaces(world, engine, client):
     subject, _ = make_user(engine, Role.researcher)
     permit = client.post("/api/v1/permits", headers=world["manager"], json=permit_body(
         make_dataset(engine), [subject])).json()
+    hub = hub_client(engine, world["app"], permit["project_id"])
     with session_scope(engine) as s:
-        hub, secret = register_hub_client(s, world["app"].state.secret_box,
-                                          permit["project_id"], CALLBACK,
-                                          actor=Actor.system("tests"))
         user = find_by_subject(s, subject)
         _, weak = issue_token(s, ttl=timedelta(hours=1), actor=Actor.system("tests"),
                               user_id=user.id, mfa=False)  # issued without a second factor
-        hub = {"client_id": hub.client_id, "secret": secret}
     b = browser(world["app"], weak)
     _, challenge = pkce()
     assert redirected(authorize(b, hub, challenge))["error"] == "access_denied"

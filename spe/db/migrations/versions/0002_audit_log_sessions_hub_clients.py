@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-23 12:35:24.609194
+Create Date: 2026-11-23 12:40:22.606529
 """
 
 import sqlalchemy as sa
@@ -52,7 +52,7 @@ def upgrade() -> None:
     with op.batch_alter_table('audit_event', schema=None) as batch_op:
         batch_op.create_index('ix_audit_event_action', ['action', 'seq'], unique=False)
         batch_op.create_index('ix_audit_event_actor', ['actor_id', 'seq'], unique=False)
-        batch_op.create_index('ix_audit_event_project_ts', ['project_id', 'ts'], unique=False)
+        batch_op.create_index('ix_audit_event_project', ['project_id', 'seq'], unique=False)
         batch_op.create_index('ix_audit_event_target', ['target_type', 'target_id', 'seq'], unique=False)
         batch_op.create_index('ix_audit_event_ts', ['ts'], unique=False)
 
@@ -70,6 +70,9 @@ def upgrade() -> None:
     sa.Column('leaf_hash', sa.LargeBinary(length=32), nullable=False),
     sa.PrimaryKeyConstraint('seq')
     )
+    with op.batch_alter_table('audit_leaf', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_audit_leaf_ts'), ['ts'], unique=False)
+
     op.create_table('audit_node',
     sa.Column('level', sa.SmallInteger(), autoincrement=False, nullable=False),
     sa.Column('index', sa.BigInteger(), autoincrement=False, nullable=False),
@@ -128,6 +131,7 @@ def upgrade() -> None:
     sa.Column('project_id', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('secret_sealed', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
     sa.Column('redirect_uri', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('service_token_sealed', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
     sa.Column('created_at', spe.db.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], ),
     sa.PrimaryKeyConstraint('client_id'),
@@ -153,12 +157,15 @@ def downgrade() -> None:
 
     op.drop_table('hub_auth_codes')
     op.drop_table('audit_node')
+    with op.batch_alter_table('audit_leaf', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_audit_leaf_ts'))
+
     op.drop_table('audit_leaf')
     op.drop_table('audit_head')
     with op.batch_alter_table('audit_event', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_event_ts')
         batch_op.drop_index('ix_audit_event_target')
-        batch_op.drop_index('ix_audit_event_project_ts')
+        batch_op.drop_index('ix_audit_event_project')
         batch_op.drop_index('ix_audit_event_actor')
         batch_op.drop_index('ix_audit_event_action')
 

@@ -1,0 +1,196 @@
+"""The permit → workspace reconciler: level-triggered, idempotent, safe to re-run.
+
+Each pass reads what every project's permit wants (``ready``, ``suspended``, ``deleted``),
+asks the runtime what is there, acts to make them agree, and records what it saw. Nothing
+is remembered between passes: a crash at any point is followed by a pass that converges,
+and runtime objects no project accounts for (orphans) are torn down. No database
+transaction is held open while the runtime works.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from controllers.profiles import load_profile
+from controllers.runtimes.base import (
+    ExtractRef,
+    HubOAuthClient,
+    ObservedWorkspace,
+    RetryableError,
+    Runtime,
+    TerminalError,
+    WorkspacePhase,
+    WorkspaceSpec,
+)
+from spe import telemetry
+from spe.audit import Actor
+from spe.auth.hub_clients import register_hub_client, remove_hub_client, set_redirect_uri
+from spe.auth.principal import Principal
+from spe.crypto.secretbox import SecretBox
+from spe.db import session_scope
+from spe.db.types import utcnow
+from spe.domain import permit_lifecycle, workspace_lifecycle
+from spe.domain.permits import ENDED_STATUSES, Permit, PermitStatus, members_of
+from spe.domain.projects import DesiredState, Project, desired_state
+from spe.settings import Settings
+
+log = logging.getLogger(__name__)
+ACTOR = Actor.system("reconciler")
+PRINCIPAL = Principal.system("reconciler")
+
+
+class DataPlane(Protocol):
+    """What the reconciler needs from the data plane."""
+
+    def prepare(self, project: Project, permit: Permit) -> ExtractRef | None:
+        """The project's extract for the permit as it stands now, prepared if needed."""
+
+    def shred(self, project_id: str) -> bool:
+        """Destroy the project's key and extract objects; False if nothing was left."""
+
+
+@dataclass(frozen=True)
+class Result:
+    project_id: str
+    desired: DesiredState
+    observed: str
+    error: str | None = None
+
+
+class Reconciler:
+    def __init__(self, engine: Engine, runtime: Runtime, settings: Settings,
+                 box: SecretBox, data_plane: DataPlane | None = None) -> None:
+        self.engine, self.runtime, self.settings = engine, runtime, settings
+        self.box, self.data_plane = box, data_plane
+
+    # --- one pass -------------------------------------------------------------------------
+    def run_once(self) -> list[Result]:
+        with telemetry.tracer().start_as_current_span("reconcile.pass"):
+            self._expire_permits()
+            with Session(self.engine) as session:
+                ids = list(session.exec(select(Project.id).order_by(Project.id)))
+            results = [self.reconcile(pid) for pid in ids]
+            for orphan in sorted(self.runtime.projects() - set(ids)):
+                log.warning("tearing down orphan workspace %s", orphan)
+                self.runtime.delete(orphan)
+            return results
+
+    def run_forever(self, stop: threading.Event, wake: threading.Event | None = None) -> None:
+        """Pass after pass until ``stop``; ``wake`` starts the next pass at once."""
+        wake = wake or threading.Event()
+        while not stop.is_set():
+            try:
+                self.run_once()
+            except Exception:  # one bad pass must not end the loop
+                log.exception("reconcile pass failed")
+            wake.wait(self.settings.reconcile_interval_seconds)
+            wake.clear()
+
+    def reconcile(self, project_id: str) -> Result:
+        with telemetry.tracer().start_as_current_span("reconcile.project",
+                                                      attributes={"spe.project": project_id}):
+            with Session(self.engine) as session:
+                project = session.get(Project, project_id)
+                permit = session.get(Permit, project.permit_id)
+                desired = desired_state(permit)
+            try:
+                observed = self._act(project, permit, desired)
+            except RetryableError as exc:
+                log.info("project %s: will retry: %s", project_id, exc)
+                return Result(project_id, desired, project.observed_state, str(exc))
+            except TerminalError as exc:
+                self._record(project_id, "error", message=str(exc))
+                return Result(project_id, desired, "error", str(exc))
+            return Result(project_id, desired, observed)
+
+    # --- acting ---------------------------------------------------------------------------
+    def _act(self, project: Project, permit: Permit, desired: DesiredState) -> str:
+        if desired is DesiredState.ready:
+            return self._make_ready(project, permit)
+        if desired is DesiredState.suspended:
+            observed = self.runtime.suspend(project.id)
+            state = "suspended" if observed.phase is not WorkspacePhase.ABSENT else "absent"
+            self._record(project.id, state, observed=observed)
+            return state
+        if desired is DesiredState.deleted:
+            return self._tear_down(project, permit)
+        return project.observed_state  # pending: nothing to do before the permit starts
+
+    def _make_ready(self, project: Project, permit: Permit) -> str:
+        with session_scope(self.engine) as session:
+            creds = register_hub_client(session, self.box, project.id, actor=ACTOR)
+            users = tuple(members_of(session, permit.id))
+        if project.observed_state in ("absent", "deleted", "error"):
+            self._record(project.id, "provisioning")
+        extract = self.data_plane.prepare(project, permit) if self.data_plane else None
+        observed = self.runtime.ensure(self._spec(project, permit, users, creds, extract))
+        state = {WorkspacePhase.READY: "ready", WorkspacePhase.ERROR: "error"}.get(
+            observed.phase, "provisioning")
+        with session_scope(self.engine) as session:
+            if observed.url:
+                set_redirect_uri(session, project.id,
+                                 f"{observed.url.rstrip('/')}/hub/oauth_callback", actor=ACTOR)
+            self._observe(session, project.id, state, observed)
+        return state
+
+    def _tear_down(self, project: Project, permit: Permit) -> str:
+        self.runtime.delete(project.id)
+        with session_scope(self.engine) as session:
+            remove_hub_client(session, project.id, actor=ACTOR)
+        if self.data_plane and self._shred_due(permit):
+            self.data_plane.shred(project.id)
+        self._record(project.id, "deleted")
+        return "deleted"
+
+    def _shred_due(self, permit: Permit) -> bool:
+        """Revoked: now. Expired: after the retention delay (EHDS Art. 68(12): ≤ 6 months)."""
+        if permit.status is PermitStatus.revoked:
+            return True
+        delay = timedelta(days=self.settings.expired_data_retention_days)
+        return utcnow() >= permit.valid_until + delay
+
+    def _spec(self, project: Project, permit: Permit, users: tuple[str, ...], creds,
+              extract: ExtractRef | None) -> WorkspaceSpec:
+        base = self.settings.public_url.rstrip("/")
+        return WorkspaceSpec(
+            project_id=project.id, permit_reference=permit.reference, users=users,
+            profile=load_profile(permit.workspace_profile),
+            oauth=HubOAuthClient(client_id=creds.client_id, client_secret=creds.client_secret,
+                                 authorize_url=f"{base}/oauth/authorize",
+                                 token_url=f"{base}/oauth/token",
+                                 userdata_url=f"{base}/oauth/userinfo"),
+            control_plane_url=base, hub_service_token=creds.service_token, extract=extract,
+            labels={"spe.io/permit": permit.reference})
+
+    # --- recording ------------------------------------------------------------------------
+    def _record(self, project_id: str, state: str, observed: ObservedWorkspace | None = None,
+                message: str = "") -> None:
+        with session_scope(self.engine) as session:
+            self._observe(session, project_id, state, observed, message)
+
+    def _observe(self, session: Session, project_id: str, state: str,
+                 observed: ObservedWorkspace | None, message: str = "") -> None:
+        project = session.get(Project, project_id)
+        workspace_lifecycle.observe(
+            session, project, state, actor=ACTOR,
+            message=message or (observed.message if observed else ""),
+            url=observed.url if observed and state == "ready" else None,
+            details={"servers": len(observed.servers)} if observed else None)
+
+    def _expire_permits(self) -> None:
+        """Record the expiry of permits whose dates have passed (the platform's transition)."""
+        now = utcnow()
+        with Session(self.engine) as session:
+            due = list(session.exec(select(Permit.id).where(
+                Permit.valid_until <= now,
+                Permit.status.not_in([s.value for s in ENDED_STATUSES]))))
+        for permit_id in due:
+            with session_scope(self.engine) as session:
+                permit_lifecycle.expire_permit(session, permit_id, PRINCIPAL)
