@@ -15,8 +15,6 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev"}
-
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SPE_", env_file=".env", extra="ignore")
@@ -75,11 +73,6 @@ class Settings(BaseSettings):
     audit_checkpoint_interval_seconds: int = Field(
         300, gt=0, description="How often a signed audit checkpoint is made."
     )
-    session_secret: SecretStr = Field(
-        SecretStr(""),
-        description="Secret signing browser session cookies. Default: a random key "
-        "kept in `<data_dir>/keys/session.key`.",
-    )
     secure_cookies: bool = Field(
         False, description="Mark cookies `Secure` (required in production, behind HTTPS)."
     )
@@ -129,8 +122,6 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _production_is_strict(self) -> Settings:
         if self.environment == "production":
-            if self.session_secret.get_secret_value() in PLACEHOLDER_SECRETS:
-                raise ValueError("production needs SPE_SESSION_SECRET set to a real secret")
             if not self.secure_cookies:
                 raise ValueError("production needs SPE_SECURE_COOKIES=true (HTTPS)")
             if self.database_url is None or self.database_url.startswith("sqlite"):

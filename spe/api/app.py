@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import secrets
 import time
 
 from fastapi import FastAPI, Request
@@ -13,12 +12,21 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.sessions import SessionMiddleware
 
 from spe import context, telemetry
-from spe.auth.authenticate import Authenticator, personal_token
+from spe.api.deps import allow_browser
+from spe.auth.authenticate import personal_token
 from spe.auth.hub_provider import load_signing_key
-from spe.auth.sessions import session_cookie
+from spe.auth.oidc import (
+    BearerAuthenticator,
+    OidcConfig,
+    OpenIdProvider,
+    TokenValidator,
+    login_router,
+)
+from spe.auth.provisioning import login_handler, provider_token
+from spe.auth.session_middleware import ServerSessionMiddleware
+from spe.auth.sessions import DatabaseSessionStore, session_cookie
 from spe.crypto.secretbox import SecretBox
 from spe.db import get_engine
 from spe.errors import SpeError
@@ -29,7 +37,9 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None,
-               authenticators: list[Authenticator] | None = None) -> FastAPI:
+               oidc: OidcConfig | None = None) -> FastAPI:
+    """The API. ``oidc`` (default: from ``SPE_OIDC_*`` when ``SPE_OIDC_ISSUER`` is set)
+    turns on sign-in through the institution's provider and its access tokens."""
     from spe.api.routes import ROUTERS
 
     settings = settings or get_settings()
@@ -42,32 +52,28 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     )
     app.state.settings = settings
     app.state.engine = engine or get_engine()
-    app.state.authenticators = authenticators or [personal_token, session_cookie]
+    app.state.authenticators = [personal_token, session_cookie]
+    app.state.oidc = oidc or (OidcConfig() if os.environ.get("SPE_OIDC_ISSUER") else None)
     keys = settings.keys_dir
     app.state.secret_box = SecretBox.load_or_create(keys / "secrets.key")
     app.state.hub_signing_key = load_signing_key(keys / "hub-oidc-key.json")
     for router in ROUTERS:
         app.include_router(router)
+    if app.state.oidc is not None:
+        _install_oidc(app, app.state.oidc)
     _install_middleware(app)
-    app.add_middleware(SessionMiddleware, secret_key=_session_secret(settings),
-                       session_cookie="spe_session", same_site="lax",
-                       https_only=settings.secure_cookies,
-                       max_age=int(settings.session_lifetime_hours * 3600))
+    app.add_middleware(ServerSessionMiddleware, store=DatabaseSessionStore(app.state.engine),
+                       secure=settings.secure_cookies,
+                       max_age_seconds=int(settings.session_lifetime_hours * 3600))
     _install_error_handlers(app)
     return app
 
 
-def _session_secret(settings: Settings) -> str:
-    configured = settings.session_secret.get_secret_value()
-    if configured:
-        return configured
-    path = settings.keys_dir / "session.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_urlsafe(48))
-    return path.read_text().strip()
+def _install_oidc(app: FastAPI, config: OidcConfig) -> None:
+    validator = TokenValidator(OpenIdProvider(config))
+    app.state.authenticators.append(provider_token(BearerAuthenticator(validator)))
+    app.include_router(login_router(validator, login_handler(app.state.engine),
+                                    prefix="/auth/oidc"), dependencies=[allow_browser()])
 
 
 def _install_middleware(app: FastAPI) -> None:

@@ -3,15 +3,15 @@
 from urllib.parse import urlsplit
 
 
-def safe_next(target: str | None, default: str = "/") -> str:
-    """``target`` if it is a same-origin relative path, else ``default`` (no open redirect:
+def safe_next(value: str | None) -> str | None:
+    """``value`` if it is a same-origin relative path, else ``None`` (no open redirect:
     absolute URLs, scheme-relative ``//host``, backslash tricks and control characters are
-    refused)."""
-    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
-        return default
-    if any(ord(c) < 0x20 or c == "\\" for c in target):
-        return default
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return default
-    return target
+    refused). An empty value means the home page."""
+    if not value:
+        return "/"
+    parts = urlsplit(value)
+    if (not value.startswith("/") or value.startswith("//") or "\\" in value
+            or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)
+            or parts.scheme or parts.netloc):
+        return None
+    return value

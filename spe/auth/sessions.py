@@ -1,101 +1,100 @@
-"""Browser sessions, kept server-side.
+"""Browser sessions: stored in the database, found by the hash of the cookie's random id.
 
-The cookie (Starlette's signed session cookie: HttpOnly, SameSite=Lax, Secure when
-configured) carries only a random session id; the session itself — who, how they signed in,
-whether a second factor was shown, when it ends — is a row here, so logging out or
-deactivating a person ends their sessions at once. A state-changing API request
-authenticated by the cookie must echo the session's CSRF token in ``X-CSRF-Token``.
+:class:`~spe.auth.session_middleware.ServerSessionMiddleware` gives each request
+``request.session``; :class:`DatabaseSessionStore` keeps it in ``web_sessions`` so every
+replica of the control plane sees the same sessions. A signed-in session holds who, how they
+signed in, whether a second factor was shown, and a CSRF token that cookie-authenticated
+state-changing API calls must echo in ``X-CSRF-Token``. Logging out or deactivating a person
+ends their sessions at once.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 from fastapi import Request
-from sqlalchemy import Column
-from sqlmodel import Field, Session, SQLModel, select
+from sqlalchemy import JSON, Column, delete
+from sqlalchemy.engine import Engine
+from sqlmodel import Field, Session, SQLModel
 
 from spe.auth.principal import Principal
+from spe.auth.session_middleware import regenerate_session
+from spe.db import session_scope
 from spe.db.types import UTCDateTime, utcnow
 from spe.domain.users import User, roles_of
 from spe.errors import Forbidden
 
-SESSION_KEY = "sid"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+USER, VIA, MFA, CSRF = "user_id", "via", "mfa", "csrf"
 
 
 class WebSession(SQLModel, table=True):
     __tablename__ = "web_sessions"
 
-    id_hash: str = Field(primary_key=True, max_length=64)
-    user_id: str = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
-    via: str = Field(max_length=20)  # "oidc", "token"
-    mfa: bool = False
-    csrf_token: str = Field(max_length=64)
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(),
-                                                                            nullable=False))
-    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    key: str = Field(primary_key=True, max_length=64)  # SHA-256 of the cookie's id
+    user_id: str | None = Field(default=None, foreign_key="users.id", index=True,
+                                ondelete="CASCADE")
+    data: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
 
 
-def _hash(session_id: str) -> str:
-    return hashlib.sha256(session_id.encode()).hexdigest()
+class DatabaseSessionStore:
+    """The session middleware's store (load, save, delete) over ``web_sessions``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def load(self, key: str) -> dict[str, Any] | None:
+        with Session(self.engine) as session:
+            row = session.get(WebSession, key)
+            if row is None or row.expires_at <= utcnow():
+                return None
+            return dict(row.data)
+
+    def save(self, key: str, data: dict[str, Any], ttl_seconds: int) -> None:
+        with session_scope(self.engine) as session:
+            row = session.get(WebSession, key) or WebSession(key=key)
+            row.data, row.user_id = data, data.get(USER)
+            row.expires_at = utcnow() + timedelta(seconds=ttl_seconds)
+            session.add(row)
+            session.exec(delete(WebSession).where(WebSession.expires_at <= utcnow()))
+
+    def delete(self, key: str) -> None:
+        with session_scope(self.engine) as session:
+            session.exec(delete(WebSession).where(WebSession.key == key))
 
 
-def open_session(session: Session, request: Request, user: User, *, via: str, mfa: bool,
-                 lifetime: timedelta) -> WebSession:
-    """Start a session for ``user`` and point the browser's cookie at it."""
-    close_session(session, request)
-    session_id = secrets.token_urlsafe(32)
-    web = WebSession(id_hash=_hash(session_id), user_id=user.id, via=via, mfa=mfa,
-                     csrf_token=secrets.token_urlsafe(24), expires_at=utcnow() + lifetime)
-    session.add(web)
-    request.session[SESSION_KEY] = session_id
-    return web
+def open_session(request: Request, user: User, *, via: str, mfa: bool) -> None:
+    """Sign ``user`` in on this browser, under a new session id (no fixation)."""
+    keep = {k: v for k, v in request.session.items() if k.startswith("oidc.")}
+    request.session.clear()
+    request.session.update(keep | {USER: user.id, VIA: via, MFA: mfa,
+                                   CSRF: secrets.token_urlsafe(24)})
+    regenerate_session(request)
 
 
-def close_session(session: Session, request: Request) -> None:
-    session_id = request.session.pop(SESSION_KEY, None)
-    if session_id:
-        web = session.get(WebSession, _hash(session_id))
-        if web is not None:
-            session.delete(web)
+def close_session(request: Request) -> None:
+    request.session.clear()
 
 
-def current_session(session: Session, request: Request) -> WebSession | None:
-    if "session" not in request.scope:
-        return None
-    session_id = request.session.get(SESSION_KEY)
-    if not session_id:
-        return None
-    web = session.get(WebSession, _hash(session_id))
-    if web is None or web.expires_at <= utcnow():
-        return None
-    return web
-
-
-def end_user_sessions(session: Session, user_id: str) -> int:
-    rows = session.exec(select(WebSession).where(WebSession.user_id == user_id)).all()
-    for web in rows:
-        session.delete(web)
-    return len(rows)
+def end_user_sessions(session: Session, user_id: str) -> None:
+    session.exec(delete(WebSession).where(WebSession.user_id == user_id))
 
 
 def session_cookie(request: Request, session: Session) -> Principal | None:
     """Authenticator: the browser's session, with CSRF checked on state-changing calls."""
-    web = current_session(session, request)
-    if web is None:
-        return None
-    user = session.get(User, web.user_id)
+    data = request.scope.get("session") or {}
+    user = session.get(User, data[USER]) if data.get(USER) else None
     if user is None or not user.active:
         return None
-    if request.method not in SAFE_METHODS and request.url.path.startswith("/api/"):
-        sent = request.headers.get("x-csrf-token", "")
-        if not hmac.compare_digest(sent, web.csrf_token):
-            raise Forbidden("missing or wrong X-CSRF-Token for a cookie-authenticated "
-                            "request", code="auth.csrf")
+    unsafe = request.method not in SAFE_METHODS and request.url.path.startswith("/api/")
+    if unsafe and not hmac.compare_digest(request.headers.get("x-csrf-token", ""),
+                                          data.get(CSRF, "")):
+        raise Forbidden("missing or wrong X-CSRF-Token for a cookie-authenticated "
+                        "request", code="auth.csrf")
     return Principal(user_id=user.id, subject=user.subject,
-                     roles=frozenset(roles_of(session, user.id)), via=f"session:{web.via}",
-                     mfa=web.mfa)
+                     roles=frozenset(roles_of(session, user.id)),
+                     via=f"session:{data.get(VIA)}", mfa=bool(data.get(MFA)))

@@ -14,13 +14,13 @@ from fastapi.responses import JSONResponse
 from spe.auth.oidc import (
     BearerAuthenticator,
     Identity,
-    MemorySessionStore,
     OpenIdProvider,
-    ServerSessionMiddleware,
     TokenValidator,
     login_router,
 )
+from spe.auth.session_middleware import MemorySessionStore, ServerSessionMiddleware
 from spe.errors import SpeError, Unauthenticated
+from tests.servers.oidc import SIGNED_USERINFO_CLIENT_ID
 
 pytestmark = pytest.mark.anyio
 
@@ -147,13 +147,34 @@ async def test_mfa_by_acr_and_no_roles_without_mapped_groups(people):
 
 
 async def test_login_asks_the_provider_for_the_api_audience_and_mfa(people):
-    async with browser(people, mfa_acr_values=["urn:spe:loa:high"]) as client:
+    async with browser(people, mfa_acr_values=["urn:spe:loa:high"],
+                       authorize_params={"prompt": "login"}) as client:
         started = await client.get("/auth/login")
     params = httpx.URL(started.headers["location"]).params
     assert params["code_challenge_method"] == "S256"
     assert params["resource"] == people.audience
     assert params["acr_values"] == "urn:spe:loa:high"
     assert params["redirect_uri"] == people.redirect_uri
+    assert params["prompt"] == "login"
+
+
+@pytest.mark.parametrize("client_id", [None, SIGNED_USERINFO_CLIENT_ID])
+async def test_profile_claims_from_the_userinfo_endpoint(people, client_id, monkeypatch):
+    """As ProConnect: the ID token holds little, userinfo (JSON or a signed JWT) the rest."""
+    overrides = {"client_id": client_id} if client_id else {}
+    verified: list[dict] = []
+    check_signed = TokenValidator.userinfo
+    monkeypatch.setattr(TokenValidator, "userinfo",
+                        lambda self, token: verified.append(check_signed(self, token))
+                        or verified[-1])
+    async with browser(people, userinfo=True, audience=None,
+                       scopes=["openid", "profile", "email", "groups"], **overrides) as client:
+        assert (await complete_login(client, people, "alice")).status_code == 303
+        assert (await client.get("/private")).json()["roles"] == ["researcher"]
+    [identity] = client.logins
+    assert (identity.name, identity.email) == ("Alice Martin", "alice@example.org")
+    assert identity.mfa_satisfied
+    assert [claims["sub"] for claims in verified] == (["alice"] if client_id else [])
 
 
 async def test_the_session_gets_a_new_id_at_login(people):

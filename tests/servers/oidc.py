@@ -37,6 +37,7 @@ from spe.auth.oidc import OidcConfig
 
 PROJECT = Path(__file__).parent / "oidc"
 CLIENT_ID = "spe-control-plane"
+SIGNED_USERINFO_CLIENT_ID = "spe-signed-userinfo"  # as ProConnect: userinfo is a signed JWT
 RP_BASE_URL = "http://spe.test"
 API_AUDIENCE = "https://api.spe.test"
 API_SCOPE = "spe"
@@ -203,14 +204,18 @@ class OidcTestProvider:
             "resourceScope": self.api_scope,
             "acrValues": list(self.acr_values),
             "clients": [{
-                "client_id": self.client_id,
+                "client_id": client_id,
                 "client_secret": self.client_secret,
-                "redirect_uris": [self.redirect_uri],
+                "redirect_uris": [self.redirect_uri, f"{self.rp_base_url}/auth/oidc/callback"],
                 "post_logout_redirect_uris": [f"{self.rp_base_url}/"],
                 "grant_types": ["authorization_code"],
                 "response_types": ["code"],
                 "token_endpoint_auth_method": "client_secret_basic",
-            }],
+                **extra,
+            } for client_id, extra in (
+                (self.client_id, {}),
+                (SIGNED_USERINFO_CLIENT_ID, {"userinfo_signed_response_alg": "RS256"}),
+            )],
         }
         path = self.root / "config.json"
         path.write_text(json.dumps(config))

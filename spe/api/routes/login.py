@@ -7,7 +7,6 @@ platform (no identity provider) still lets the demo researcher open their worksp
 
 import hmac
 import secrets
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -38,7 +37,7 @@ def _page(request: Request, next_url: str, error: str | None = None, status: int
 
 @router.get("/login", response_class=HTMLResponse, summary="The sign-in page")
 def login_page(request: Request, _: Browser, next: str = "/") -> HTMLResponse:
-    return _page(request, safe_next(next))
+    return _page(request, safe_next(next) or "/")
 
 
 @router.post("/token-login", summary="Sign in with a personal API token")
@@ -47,7 +46,7 @@ def token_login(request: Request, session: SessionDep, _: Browser,
                 csrf: Annotated[str, Form(max_length=100)],
                 next: Annotated[str, Form(max_length=2000)] = "/"):
     expected = request.session.get(LOGIN_CSRF, "")
-    target = safe_next(next)
+    target = safe_next(next) or "/"
     if not expected or not hmac.compare_digest(csrf, expected):
         return _page(request, target, "The form expired; please try again.", 400)
     found = find_valid(session, token.strip())
@@ -57,9 +56,7 @@ def token_login(request: Request, session: SessionDep, _: Browser,
                outcome="denied", details={"method": "token"})
         commit(session)
         return _page(request, target, "That token is not valid.", 401)
-    settings = request.app.state.settings
-    open_session(session, request, user, via="token", mfa=found.mfa,
-                 lifetime=timedelta(hours=settings.session_lifetime_hours))
+    open_session(request, user, via="token", mfa=found.mfa)
     record(session, action="auth.login", actor=Actor.user(user.id, None),
            target_type="user", target_id=user.id, details={"method": "token",
                                                            "mfa": found.mfa})
@@ -69,7 +66,7 @@ def token_login(request: Request, session: SessionDep, _: Browser,
 
 @router.post("/logout", summary="End this browser session")
 def logout(request: Request, session: SessionDep, principal: Browser):
-    close_session(session, request)
+    close_session(request)
     if principal is not None:
         record(session, action="auth.logout", actor=principal.actor(), target_type="user",
                target_id=principal.user_id)

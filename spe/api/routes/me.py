@@ -10,6 +10,7 @@ from sqlmodel import select
 from spe.api.deps import SessionDep, allow_authenticated, commit
 from spe.api.pagination import Page, PageParams, page_params, paginate
 from spe.auth.principal import Principal
+from spe.auth.sessions import CSRF
 from spe.auth.tokens import ApiToken, ApiTokenCreated, ApiTokenPublic, issue_token, revoke_token
 from spe.domain.roles import Role
 from spe.domain.users import get_user, roles_of
@@ -26,6 +27,8 @@ class MePublic(BaseModel):
     roles: list[Role] = Field(description="Effective roles: local grants and mapped groups.")
     authenticated_via: str
     mfa: bool
+    csrf_token: str | None = Field(None, description="For a browser session: the value to send "
+                                   "as X-CSRF-Token on state-changing calls.")
 
 
 class TokenRequest(BaseModel):
@@ -34,11 +37,12 @@ class TokenRequest(BaseModel):
 
 
 @router.get("", summary="Who am I, with which roles")
-def me(principal: Me, session: SessionDep) -> MePublic:
+def me(principal: Me, session: SessionDep, request: Request) -> MePublic:
     user = get_user(session, principal.user_id)
+    csrf = request.session.get(CSRF) if principal.via.startswith("session") else None
     return MePublic(id=user.id, subject=user.subject, display_name=user.display_name,
                     email=user.email, roles=sorted(roles_of(session, user.id)),
-                    authenticated_via=principal.via, mfa=principal.mfa)
+                    authenticated_via=principal.via, mfa=principal.mfa, csrf_token=csrf)
 
 
 @router.get("/tokens", summary="My personal API tokens (never their secrets)")

@@ -15,6 +15,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from spe.domain.roles import Role
 
 LOOPBACK_HOSTS = {"localhost"}
+# Parameters spe sets itself at login; configuration may add others, never replace these.
+RESERVED_AUTHORIZE_PARAMS = {"response_type", "client_id", "redirect_uri", "scope", "state",
+                             "nonce", "code_challenge", "code_challenge_method", "resource",
+                             "acr_values", "response_mode"}
 
 
 def is_loopback(host: str) -> bool:
@@ -80,6 +84,23 @@ class OidcConfig(BaseSettings):
         "the provider's keys at most this often (key rotation, without letting forged "
         "tokens hammer the provider)."
     )
+    request_acr_values: bool = Field(
+        True,
+        description="Send `mfa_acr_values` as `acr_values` at login, so that the provider "
+        "steps up to a second factor (turn off for providers that refuse the parameter).",
+    )
+    authorize_params: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra parameters of the authorization request, as JSON, e.g. "
+        "ProConnect's `{\"claims\": \"{\\\"id_token\\\": {\\\"amr\\\": "
+        "{\\\"essential\\\": true}}}\"}`.",
+    )
+    userinfo: bool = Field(
+        False,
+        description="Also read the userinfo endpoint at login (JSON or signed JWT), for "
+        "providers that release profile claims only there (ProConnect). The login's access "
+        "token must be valid there: leave `audience` unset unless the provider allows both.",
+    )
     redirect_uri: str | None = Field(
         None,
         description="Callback URL registered at the provider. Default: "
@@ -102,6 +123,14 @@ class OidcConfig(BaseSettings):
                 raise ValueError("the issuer URL has no query or fragment")
             return value  # compared exactly with the discovery document's issuer
         raise ValueError("the issuer must use https (http only on a loopback address)")
+
+    @field_validator("authorize_params")
+    @classmethod
+    def _no_reserved_params(cls, value: dict[str, str]) -> dict[str, str]:
+        reserved = sorted(RESERVED_AUTHORIZE_PARAMS & value.keys())
+        if reserved:
+            raise ValueError(f"authorize_params cannot set {', '.join(reserved)}")
+        return value
 
     @field_validator("scopes")
     @classmethod

@@ -53,7 +53,7 @@ def identity_from_claims(claims: Mapping[str, Any], config: OidcConfig,
     return Identity(
         subject=claims["sub"],
         issuer=claims["iss"],
-        name=_optional_string(merged.get("name")),
+        name=_display_name(merged),
         email=_optional_string(merged.get("email")),
         groups=groups,
         roles=roles_for(groups, config),
@@ -83,6 +83,15 @@ def _strings(value: Any, claim: str) -> frozenset[str]:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return frozenset(value)
     raise TokenRejected(f"claim {claim} is not a list of strings")
+
+
+def _display_name(claims: Mapping[str, Any]) -> str | None:
+    """``name``, else given and family names (ProConnect's family name is ``usual_name``)."""
+    if isinstance(claims.get("name"), str):
+        return claims["name"]
+    family = claims.get("family_name") or claims.get("usual_name")
+    parts = [p for p in (claims.get("given_name"), family) if isinstance(p, str) and p]
+    return " ".join(parts) or None
 
 
 def _optional_string(value: Any) -> str | None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from authlib.common.security import generate_token
@@ -28,8 +27,9 @@ from fastapi.responses import RedirectResponse
 from spe.auth.oidc.config import OidcConfig
 from spe.auth.oidc.errors import LoginFailed, ProviderUnavailable
 from spe.auth.oidc.identity import Identity, identity_from_claims, require_mfa
-from spe.auth.oidc.sessions import regenerate_session
 from spe.auth.oidc.tokens import TokenValidator
+from spe.auth.redirects import safe_next
+from spe.auth.session_middleware import regenerate_session
 
 PENDING = "oidc.pending"  # state -> {nonce, verifier, next, redirect_uri}
 ID_TOKEN = "oidc.id_token"  # noqa: S105 (a session key): the logout's id_token_hint
@@ -38,16 +38,12 @@ MAX_PENDING = 5  # logins started in other tabs that may still come back
 OnLogin = Callable[[Identity, Request], None]
 
 
-def safe_next(value: str | None) -> str:
+def checked_next(value: str | None) -> str:
     """``next`` as a same-origin path, or :class:`LoginFailed` (no open redirect)."""
-    if not value:
-        return "/"
-    parts = urlsplit(value)
-    if (not value.startswith("/") or value.startswith("//") or "\\" in value
-            or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)
-            or parts.scheme or parts.netloc):
+    target = safe_next(value)
+    if target is None:
         raise LoginFailed("next must be a relative path on this site", code="auth.oidc.bad_next")
-    return value
+    return target
 
 
 def login_router(validator: TokenValidator, on_login: OnLogin, *,
@@ -59,7 +55,7 @@ def login_router(validator: TokenValidator, on_login: OnLogin, *,
 
     @router.get("/login", name="oidc_login")
     def login(request: Request, next: str | None = Query(None)) -> RedirectResponse:
-        target = safe_next(next)
+        target = checked_next(next)
         metadata = provider.metadata()
         state, nonce, verifier = generate_token(32), generate_token(32), generate_token(64)
         redirect_uri = config.redirect_uri or str(request.url_for("oidc_callback"))
@@ -80,8 +76,9 @@ def login_router(validator: TokenValidator, on_login: OnLogin, *,
         }
         if config.audience:
             params["resource"] = config.audience  # RFC 8707: a JWT access token for the API
-        if config.mfa_acr_values:
+        if config.mfa_acr_values and config.request_acr_values:
             params["acr_values"] = " ".join(config.mfa_acr_values)
+        params |= config.authorize_params
         return RedirectResponse(add_params_to_uri(metadata.authorization_endpoint, params),
                                 status_code=303)
 
@@ -107,7 +104,8 @@ def login_router(validator: TokenValidator, on_login: OnLogin, *,
         if not isinstance(id_token, str):
             raise LoginFailed("the provider returned no ID token")
         claims = validator.id_token(id_token, nonce=started["nonce"])
-        identity = require_mfa(identity_from_claims(claims, config), config)
+        userinfo = _userinfo(tokens.get("access_token")) if config.userinfo else None
+        identity = require_mfa(identity_from_claims(claims, config, userinfo), config)
         request.session.pop(PENDING, None)
         request.session[ID_TOKEN] = id_token
         regenerate_session(request)
@@ -149,6 +147,28 @@ def login_router(validator: TokenValidator, on_login: OnLogin, *,
                 else response.status_code
             raise LoginFailed(f"the provider refused the authorization code: {error}",
                               code="auth.oidc.code_refused")
+        return body
+
+    def _userinfo(access_token: Any) -> dict[str, Any]:
+        endpoint = provider.metadata().userinfo_endpoint
+        if endpoint is None or not isinstance(access_token, str):
+            raise LoginFailed("userinfo is configured but the provider gave no userinfo "
+                              "endpoint or no access token")
+        try:
+            response = http.get(endpoint, headers={"Authorization": f"Bearer {access_token}"})
+        except httpx.HTTPError as exc:
+            raise ProviderUnavailable(f"cannot reach the userinfo endpoint: {exc}") from exc
+        if response.status_code != 200:
+            raise LoginFailed(f"the provider refused the userinfo request "
+                              f"({response.status_code})", code="auth.oidc.userinfo_refused")
+        if response.headers.get("content-type", "").startswith("application/jwt"):
+            return validator.userinfo(response.text.strip())
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise LoginFailed("the userinfo response is not JSON") from exc
+        if not isinstance(body, dict):
+            raise LoginFailed("the userinfo response is not a JSON object")
         return body
 
     return router

@@ -32,6 +32,7 @@ class ProviderMetadata:
     token_endpoint: str
     jwks_uri: str
     end_session_endpoint: str | None
+    userinfo_endpoint: str | None
     signing_algorithms: frozenset[str]
 
     @classmethod
@@ -48,6 +49,7 @@ class ProviderMetadata:
                    token_endpoint=doc["token_endpoint"],
                    jwks_uri=doc["jwks_uri"],
                    end_session_endpoint=doc.get("end_session_endpoint"),
+                   userinfo_endpoint=doc.get("userinfo_endpoint"),
                    signing_algorithms=frozenset(algorithms))
 
 

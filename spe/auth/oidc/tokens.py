@@ -63,7 +63,12 @@ class TokenValidator:
                                 "(no API audience configured)")
         return self._verified(token, audience=self.config.audience)
 
-    def _verified(self, token: str, *, audience: str) -> Claims:
+    def userinfo(self, token: str) -> Claims:
+        """The claims of a signed userinfo response (``application/jwt``), for spe."""
+        return self._verified(token, audience=self.config.client_id, essential=("sub",))
+
+    def _verified(self, token: str, *, audience: str,
+                  essential: tuple[str, ...] = ("sub", "exp", "iat")) -> Claims:
         header = _header(token)
         alg = header.get("alg")
         if not isinstance(alg, str) or alg.lower() == "none":
@@ -84,9 +89,7 @@ class TokenValidator:
             leeway=self.config.clock_skew_seconds,
             iss={"essential": True, "value": self.config.issuer},
             aud={"essential": True, "value": audience},
-            sub={"essential": True},
-            exp={"essential": True},
-            iat={"essential": True},
+            **{claim: {"essential": True} for claim in essential},
         )
         try:
             registry.validate(claims)

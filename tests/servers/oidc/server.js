@@ -49,17 +49,20 @@ const provider = new Provider(config.issuer, {
     email: ['email', 'email_verified'],
     groups: ['groups'],
   },
-  // Profile claims go into the ID token too, since the access token is for spe's API
-  // (resource indicator) and cannot be used at the userinfo endpoint.
-  conformIdTokenClaims: false,
+  // Standard behaviour: when the access token is good at userinfo, the ID token holds only
+  // the login facts (sub, acr, amr) and the profile is read at userinfo; when it is a JWT for
+  // spe's API (resource indicator), the profile comes in the ID token.
+  conformIdTokenClaims: true,
   acrValues: config.acrValues ?? [],
   pkce: { required: () => true },
   features: {
     devInteractions: { enabled: false },
+    jwtUserinfo: { enabled: true },
     rpInitiatedLogout: { enabled: true },
     resourceIndicators: {
       enabled: true,
-      defaultResource: () => config.resource,
+      // no `resource` asked: an opaque access token for the userinfo endpoint
+      defaultResource: (ctx, client, oneOf) => oneOf,
       useGrantedResource: () => true,
       getResourceServerInfo(ctx, indicator) {
         if (indicator !== config.resource) throw new errors.InvalidTarget();

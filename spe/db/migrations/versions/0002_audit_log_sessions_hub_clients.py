@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-23 12:40:22.606529
+Create Date: 2026-11-23 12:45:15.331835
 """
 
 import sqlalchemy as sa
@@ -113,17 +113,15 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_hub_tokens_project_id'), ['project_id'], unique=False)
 
     op.create_table('web_sessions',
-    sa.Column('id_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.Column('user_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('via', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
-    sa.Column('mfa', sa.Boolean(), nullable=False),
-    sa.Column('csrf_token', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.Column('created_at', spe.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('user_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('data', sa.JSON(), nullable=False),
     sa.Column('expires_at', spe.db.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id_hash')
+    sa.PrimaryKeyConstraint('key')
     )
     with op.batch_alter_table('web_sessions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_web_sessions_expires_at'), ['expires_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_web_sessions_user_id'), ['user_id'], unique=False)
 
     op.create_table('hub_clients',
@@ -145,6 +143,7 @@ def downgrade() -> None:
     op.drop_table('hub_clients')
     with op.batch_alter_table('web_sessions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_web_sessions_user_id'))
+        batch_op.drop_index(batch_op.f('ix_web_sessions_expires_at'))
 
     op.drop_table('web_sessions')
     with op.batch_alter_table('hub_tokens', schema=None) as batch_op:

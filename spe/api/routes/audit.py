@@ -1,0 +1,126 @@
+"""The audit log for auditors (search, checkpoints, proofs, exports) and its ingestion
+endpoint for project hubs and object storage."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+from sqlmodel import Session
+
+from spe.api.deps import SessionDep, allow, allow_anyone, allow_component, commit
+from spe.api.pagination import Page
+from spe.audit import checkpoints, record, record_many, service
+from spe.audit.config import AuditConfig
+from spe.audit.export import MEDIA_TYPE, export_events, export_header
+from spe.audit.ingest import IngestBatch, drafts_for
+from spe.auth.principal import Principal
+from spe.crypto.signing import public_key_pem
+from spe.domain.roles import Role
+
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+Auditor = Annotated[Principal, allow(Role.auditor, Role.admin)]
+Component = Annotated[Principal, allow_component("hub", "storage")]
+
+
+def _signer(request: Request):
+    return AuditConfig.from_settings(request.app.state.settings).signer()
+
+
+@router.get("/events", summary="Search events, by sequence number")
+def search_events(
+    _: Auditor, session: SessionDep,
+    actor: Annotated[str | None, Query(max_length=200, description="Actor id.")] = None,
+    project: Annotated[str | None, Query(max_length=200)] = None,
+    action: Annotated[str | None, Query(max_length=100, description="Action prefix.")] = None,
+    target_type: Annotated[str | None, Query(max_length=64)] = None,
+    target_id: Annotated[str | None, Query(max_length=200)] = None,
+    outcome: Annotated[str | None, Query(pattern="^(success|denied|error)$")] = None,
+    since: Annotated[datetime | None, Query(description="From this time (inclusive).")] = None,
+    until: Annotated[datetime | None, Query(description="Before this time.")] = None,
+    after: Annotated[int | None, Query(ge=-1, description="`next` of the previous page.")]
+    = None,
+    limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 50,
+) -> Page[dict]:
+    flt = service.EventFilter(actor_id=actor, project_id=project, action_prefix=action,
+                              target_type=target_type, target_id=target_id, outcome=outcome,
+                              since=since, until=until)
+    rows, cursor = service.search(session, flt, after=after, limit=limit)
+    return Page(items=[service.event_json(e) for e in rows],
+                next=None if cursor is None else str(cursor))
+
+
+@router.get("/events/{seq}", summary="Read one event")
+def read_event(seq: int, _: Auditor, session: SessionDep) -> dict:
+    return service.event_json(service.get_event(session, seq))
+
+
+@router.get("/events/{seq}/proof", summary="Inclusion proof of an event in a checkpoint")
+def inclusion_proof(seq: int, _: Auditor, session: SessionDep,
+                    tree_size: Annotated[int | None, Query(ge=1)] = None) -> dict:
+    return service.inclusion(session, seq, tree_size)
+
+
+@router.get("/checkpoints/latest", summary="The latest signed checkpoint")
+def latest_checkpoint(_: Auditor, session: SessionDep) -> dict:
+    return checkpoints.latest(session).to_json()
+
+
+@router.get("/checkpoints/{tree_size}", summary="The signed checkpoint at a tree size")
+def checkpoint_at(tree_size: int, _: Auditor, session: SessionDep) -> dict:
+    return checkpoints.at_size(session, tree_size).to_json()
+
+
+@router.post("/checkpoints", status_code=201, summary="Sign a checkpoint of the log now")
+def create_checkpoint(request: Request, principal: Auditor, session: SessionDep) -> dict:
+    cp = checkpoints.create_checkpoint(session, _signer(request))
+    record(session, action="audit.checkpoint.create", actor=principal.actor(),
+           target_type="checkpoint", target_id=str(cp.tree_size))
+    commit(session)
+    return cp.to_json()
+
+
+@router.get("/consistency", summary="Consistency proof between two checkpoints")
+def consistency_proof(_: Auditor, session: SessionDep,
+                      old: Annotated[int, Query(ge=1, alias="from")],
+                      new: Annotated[int, Query(ge=1, alias="to")]) -> dict:
+    return service.consistency(session, old, new)
+
+
+@router.get("/export", summary="Export events as JSON Lines, verifiable offline",
+            response_class=StreamingResponse,
+            responses={200: {"content": {MEDIA_TYPE: {}}}})
+def export(request: Request, principal: Auditor, session: SessionDep,
+           start: Annotated[int, Query(ge=0, alias="from")] = 0,
+           end: Annotated[int | None, Query(ge=0, alias="to")] = None) -> StreamingResponse:
+    header, end = export_header(session, start, end)  # fails before the 200 is sent
+    record(session, action="audit.export", actor=principal.actor(), target_type="log",
+           details={"from": start, "to": end})
+    commit(session)
+    engine = request.app.state.engine
+
+    def body():
+        yield header
+        with Session(engine) as stream:  # the request's session closes before streaming
+            yield from export_events(stream, start, end)
+
+    return StreamingResponse(body(), media_type=MEDIA_TYPE)
+
+
+@router.get("/public-key", summary="The public key that verifies checkpoints")
+def public_key(request: Request, _: Annotated[None, allow_anyone()]) -> dict:
+    signer = _signer(request)
+    return {"key_id": signer.key_id, "pem": public_key_pem(signer.public_key),
+            "algorithm": "Ed25519"}
+
+
+@router.post("/ingest", status_code=202,
+             summary="Append events reported by a project hub or object storage")
+def ingest(batch: IngestBatch, principal: Component, session: SessionDep) -> dict:
+    drafts = drafts_for(batch, principal.component, principal.project_id)
+    seqs = record_many(session, drafts)
+    commit(session)
+    return {"accepted": len(seqs), "seqs": [seqs[0], seqs[-1]] if seqs else []}
+
