@@ -40,8 +40,10 @@ class AuditRecorder:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
-    def actions(self) -> list[tuple[str, str]]:
-        return [(e["action"], e["actor"]) for _, body in self.received for e in body["events"]]
+    def events(self, project_id: str) -> list[tuple[str, dict]]:
+        """(bearer header, event) for every event received about ``project_id``."""
+        return [(token, e) for token, body in list(self.received) for e in body["events"]
+                if e["details"]["project_id"] == project_id]
 
     def close(self) -> None:
         self._server.shutdown()

@@ -1,0 +1,114 @@
+"""JupyterHub configuration of a spe project hub (static; shipped as package data).
+
+Loads the JSON traits written by the runtime (file named by ``SPE_HUB_CONFIG``, produced by
+``workspaces.hubconfig.common_traits`` plus runtime settings) and adds what JSON cannot say:
+
+* audit events (login, server start, server stop) POSTed to the control plane's
+  ``/api/v1/audit/ingest``, best effort: sent in the background with a short timeout, a log
+  line on failure, never blocking a login or a spawn;
+* the ``jupyterhub-idle-culler`` service, run with the hub's own Python, stopping servers idle
+  for the profile's ``idle_timeout_seconds``.
+
+Self-contained on purpose (standard library, tornado and traitlets only): the Kubernetes
+runtime mounts this file into a stock hub image that does not have spe installed.
+"""
+
+import asyncio
+import json
+import os
+import sys
+
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from traitlets.config import Config
+
+AUDIT_TIMEOUT_SECONDS = 5.0
+
+c = get_config()  # noqa: F821  (provided by traitlets when it runs this file)
+
+with open(os.environ["SPE_HUB_CONFIG"], encoding="utf-8") as f:
+    traits = json.load(f)
+spe = traits.pop("SpeHub")
+
+_pending = set()  # keep references to in-flight audit posts until they finish
+
+
+async def _post_audit(log, event):
+    body = json.dumps({"events": [event]})
+    request = HTTPRequest(
+        spe["audit_url"],
+        method="POST",
+        body=body,
+        headers={
+            "Authorization": f"Bearer {spe['audit_token']}",
+            "Content-Type": "application/json",
+        },
+        connect_timeout=AUDIT_TIMEOUT_SECONDS,
+        request_timeout=AUDIT_TIMEOUT_SECONDS,
+    )
+    try:
+        await AsyncHTTPClient().fetch(request)
+    except Exception as e:
+        log.warning("spe audit: %s for %s not recorded: %s", event["action"], event["actor"], e)
+
+
+def _audit(log, action, username, server_name, **details):
+    target = f"{spe['project_id']}/{username}" + (f"/{server_name}" if server_name else "")
+    event = {
+        "action": action,
+        "actor": username,
+        "target_type": "server",
+        "target_id": target,
+        "outcome": "success",
+        "details": {
+            "project_id": spe["project_id"],
+            "permit_reference": spe["permit_reference"],
+            "server_name": server_name,
+            **details,
+        },
+    }
+    task = asyncio.get_running_loop().create_task(_post_audit(log, event))
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
+
+
+def post_auth_hook(authenticator, handler, auth_model):
+    _audit(authenticator.log, "workspace.login", auth_model["name"], "")
+    return auth_model
+
+
+def pre_spawn_hook(spawner):
+    _audit(spawner.log, "workspace.server.start", spawner.user.name, spawner.name)
+
+
+def post_stop_hook(spawner):
+    _audit(spawner.log, "workspace.server.stop", spawner.user.name, spawner.name)
+
+
+hub = traits.setdefault("JupyterHub", {})
+timeout = int(spe["idle_timeout_seconds"])
+if timeout > 0:
+    hub["services"] = [
+        *hub.get("services", []),
+        {
+            "name": "idle-culler",
+            "command": [
+                sys.executable, "-m", "jupyterhub_idle_culler",
+                f"--timeout={timeout}", f"--cull-every={max(1, timeout // 2)}",
+            ],
+            # the local runtime finds a workspace's processes by this variable
+            "environment": {k: os.environ[k] for k in ["SPE_WORKSPACE"] if k in os.environ},
+        },
+    ]
+    hub["load_roles"] = [
+        *hub.get("load_roles", []),
+        {
+            "name": "idle-culler",
+            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+            "services": ["idle-culler"],
+        },
+    ]
+
+c.merge(Config(traits))
+c.Authenticator.post_auth_hook = post_auth_hook
+c.Spawner.pre_spawn_hook = pre_spawn_hook
+c.Spawner.post_stop_hook = post_stop_hook
