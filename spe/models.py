@@ -1,6 +1,14 @@
 """Every table of spe, imported in one place so the metadata is complete (migrations,
 tests). Each area owns its models; this module only gathers them."""
 
+from egress.workflow.models import (
+    EgressFile,
+    EgressRelease,
+    EgressRequest,
+    EgressVote,
+    ReleaseLedger,
+)
+from spe.audit.models import AuditCheckpoint, AuditEvent, AuditHead, AuditLeaf, AuditNode
 from spe.auth.hub_clients import HubClient
 from spe.auth.hub_provider import HubAuthCode, HubToken
 from spe.auth.sessions import WebSession
@@ -17,17 +25,8 @@ from spe.domain import (
 )
 
 __all__ = [
-    "ApiToken",
-    "Dataset",
-    "HubAuthCode",
-    "HubClient",
-    "HubToken",
-    "Permit",
-    "PermitDataset",
-    "PermitMember",
-    "PermitRevision",
-    "Project",
-    "RoleGrant",
-    "User",
-    "WebSession",
+    "ApiToken", "AuditCheckpoint", "AuditEvent", "AuditHead", "AuditLeaf", "AuditNode",
+    "Dataset", "EgressFile", "EgressRelease", "EgressRequest", "EgressVote", "HubAuthCode",
+    "HubClient", "HubToken", "Permit", "PermitDataset", "PermitMember", "PermitRevision",
+    "Project", "ReleaseLedger", "RoleGrant", "User", "WebSession",
 ]

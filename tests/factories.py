@@ -21,6 +21,10 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 def make_user(engine: Engine, *roles: Role, subject: str | None = None) -> tuple[str, str]:
     """A user holding ``roles`` and a bearer token for them: (subject, token)."""
     subject = subject or unique("user")

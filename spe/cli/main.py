@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from spe.cli import egress as egress_cli
 from spe.cli import permits
 from spe.cli.durations import parse_duration
 from spe.domain.roles import Role
@@ -28,6 +29,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(permits.app, name="permit")
 app.add_typer(config_app, name="config")
+app.add_typer(egress_cli.app, name="egress")
 out = Console()
 err = Console(stderr=True)
 

@@ -4,6 +4,7 @@
     projects/<project>/extracts/<extract>/…               a project's encrypted extract
     projects/<project>/quarantine/<sha256>                an egress file, by content hash
     projects/<project>/releases/<release>/…               what was released
+    staging/<upload>                                      an upload not yet checked
 
 Everything a project owns sits under :func:`project_prefix`, so tearing a project down is
 one prefix deletion. Each component is checked (:class:`InvalidKeyComponent`): no ``/``, no
@@ -19,6 +20,7 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 SOURCES = "sources"
 PROJECTS = "projects"
+STAGING = "staging"
 
 
 class InvalidKeyComponent(ValueError):
@@ -40,6 +42,19 @@ def source_prefix(dataset: str) -> str:
 
 def source_key(dataset: str, filename: str) -> str:
     return source_prefix(dataset) + component(filename, "file name")
+
+
+def parse_source_key(key: str) -> tuple[str, str]:
+    """``(dataset, filename)`` of a key made by :func:`source_key`, else InvalidKeyComponent."""
+    parts = key.split("/") if isinstance(key, str) else []
+    if len(parts) != 3 or parts[0] != SOURCES:
+        raise InvalidKeyComponent(f"{key!r} is not a source key (sources/<dataset>/<file>)")
+    return component(parts[1], "dataset name"), component(parts[2], "file name")
+
+
+def staging_key(upload_id: str) -> str:
+    """Where an upload waits, outside every dataset's prefix, until it has been checked."""
+    return f"{STAGING}/{component(upload_id, 'upload id')}"
 
 
 def project_prefix(project_id: str) -> str:

@@ -12,7 +12,7 @@ import re
 import pytest
 
 from spe.domain.roles import Role
-from tests.api.conftest import auth
+from tests.factories import auth
 
 A, PM, DS, R, OC, AU = (Role.admin, Role.permit_manager, Role.data_steward, Role.researcher,
                         Role.output_checker, Role.auditor)
@@ -22,6 +22,7 @@ PERSON = "person"  # any signed-in person, whatever their roles
 BROWSER = "browser"  # a browser, signed in or not: the route redirects or refuses itself
 PROTOCOL = "protocol"  # authenticated by the protocol itself (OAuth2 client, hub token)
 OPEN_KINDS = {ANYONE: "anyone", BROWSER: "browser", PROTOCOL: "protocol"}
+HUB = "hub"  # a project hub's service token only; every person is refused
 
 EXPECTED: dict[tuple[str, str], frozenset | str] = {
     ("GET", "/healthz"): ANYONE,
@@ -52,6 +53,23 @@ EXPECTED: dict[tuple[str, str], frozenset | str] = {
     ("POST", "/api/v1/permits/{permit_id}/revoke"): frozenset({A, PM}),
     ("GET", "/api/v1/projects"): EVERYONE,
     ("GET", "/api/v1/projects/{project_id}"): EVERYONE,
+    ("POST", "/api/v1/projects/{project_id}/workspace-token"): HUB,
+    ("POST", "/api/v1/projects/{project_id}/egress-requests"): frozenset({R}),
+    ("GET", "/api/v1/projects/{project_id}/egress-requests"): frozenset({R}),
+    ("GET", "/api/v1/egress/requests"): frozenset({OC}),
+    ("GET", "/api/v1/egress/requests/{request_id}"): frozenset({R, OC}),
+    ("PUT", "/api/v1/egress/requests/{request_id}/files/{file_id}"): frozenset({R}),
+    ("POST", "/api/v1/egress/requests/{request_id}/resubmit"): frozenset({R}),
+    ("POST", "/api/v1/egress/requests/{request_id}/withdraw"): frozenset({R}),
+    ("GET", "/api/v1/egress/requests/{request_id}/files/{file_id}/content"): frozenset({OC}),
+    ("POST", "/api/v1/egress/requests/{request_id}/files/{file_id}/votes"): frozenset({OC}),
+    ("POST", "/api/v1/egress/requests/{request_id}/return"): frozenset({OC}),
+    ("POST", "/api/v1/egress/requests/{request_id}/reject"): frozenset({OC}),
+    ("POST", "/api/v1/egress/requests/{request_id}/release"): frozenset({OC}),
+    ("GET", "/api/v1/egress/releases/{release_id}"): frozenset({R, OC, AU}),
+    ("GET", "/api/v1/egress/releases/{release_id}/files/{file_id}"): frozenset({R}),
+    ("POST", "/api/v1/egress/releases/{release_id}/revoke"): frozenset({OC, A}),
+    ("GET", "/api/v1/egress/release-key"): ANYONE,
     ("GET", "/oauth/authorize"): BROWSER,
     ("POST", "/oauth/token"): PROTOCOL,
     ("GET", "/oauth/userinfo"): PROTOCOL,
@@ -93,7 +111,9 @@ def test_every_route_declares_access(client):
         kind, roles, _ = declared[0]
         for method in methods:
             expected = EXPECTED[(method, route.path)]
-            if expected in OPEN_KINDS or expected == PERSON:
+            if expected == HUB:
+                assert kind == "components" and roles == {"hub"}, (method, route.path)
+            elif expected in OPEN_KINDS or expected == PERSON:
                 assert kind == {**OPEN_KINDS, PERSON: "authenticated"}[expected]
             else:
                 assert kind == "roles" and roles == expected, (method, route.path)
@@ -105,7 +125,8 @@ def test_roles_by_route(client, tokens, role):
         expected = EXPECTED[(method, path)]
         response = client.request(method, concrete(path), headers=auth(tokens[role]),
                                   json={} if method in ("POST", "PATCH", "PUT") else None)
-        allowed = expected in OPEN_KINDS or expected == PERSON or role in expected
+        allowed = expected in OPEN_KINDS or expected == PERSON or \
+            (expected != HUB and role in expected)
         if expected == PROTOCOL:  # a personal token is not this protocol's credential
             assert response.status_code != 403, (role, method, path)
         elif allowed:

@@ -10,8 +10,7 @@ from sqlmodel import Session, select
 from spe.audit.models import AuditEvent
 from spe.domain.permits import Permit
 from spe.domain.roles import Role
-from tests.api.conftest import auth
-from tests.factories import make_dataset, permit_body
+from tests.factories import auth, make_dataset, permit_body
 
 
 class Boom(Exception):

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from spe.domain.roles import Role
-from tests.api.conftest import auth
-from tests.factories import make_dataset, make_user, permit_body, unique
+from tests.factories import auth, make_dataset, make_user, permit_body, unique
 
 
 def test_user_and_roles(client, tokens):

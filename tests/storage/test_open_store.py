@@ -68,3 +68,14 @@ def test_open_store_gives_a_working_s3_store(s3_server, s3_store, tmp_path):
     assert isinstance(store, S3ObjectStore)
     store.put_bytes("k", b"v")
     assert s3_store.get_bytes("k") == b"v"
+
+
+def test_open_store_gives_a_local_store_by_default(tmp_path):
+    from spe.storage.local import LocalObjectStore
+
+    store = open_store(StorageConfig(local_root=tmp_path))
+
+    assert isinstance(store, LocalObjectStore)
+    store.put_bytes("sources/d/f.csv", b"a\n1\n")
+    assert store.read_range("sources/d/f.csv", 2, 10) == b"1\n"
+    assert store.copy("sources/d/f.csv", "sources/d/g.csv").size == 4

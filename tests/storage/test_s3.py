@@ -169,3 +169,23 @@ def test_ensure_bucket_is_idempotent(s3_store):
 def test_part_size_below_the_s3_minimum_is_refused(s3_server):
     with pytest.raises(ValueError, match="5 MiB"):
         S3ObjectStore(s3_server.endpoint, "a", "b", "bucket", part_size=MIN_PART_SIZE - 1)
+
+
+def test_read_range_fetches_only_the_range(s3_store):
+    s3_store.put_bytes("r", bytes(range(100)))
+
+    assert s3_store.read_range("r", 10, 5) == bytes(range(10, 15))
+    assert s3_store.read_range("r", 95, 50) == bytes(range(95, 100))
+    with pytest.raises(ObjectNotFound):
+        s3_store.read_range("absent", 0, 1)
+
+
+def test_copy_is_server_side_and_keeps_the_source(s3_store):
+    s3_store.put_bytes("from", b"payload")
+
+    info = s3_store.copy("from", "to")
+
+    assert (info.key, info.size) == ("to", 7)
+    assert s3_store.get_bytes("to") == s3_store.get_bytes("from") == b"payload"
+    with pytest.raises(ObjectNotFound):
+        s3_store.copy("absent", "to2")

@@ -1,0 +1,133 @@
+"""``spe audit …``: verify the log offline, sign a checkpoint, purge past retention, export.
+
+``verify`` needs only the database (read access) or an export file, and the public key.
+``checkpoint``, ``purge`` and ``export`` run on the control plane host: ``purge`` uses the
+privileged connection (``SPE_DATABASE_ADMIN_URL``), the only one allowed to delete bodies.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from sqlmodel import Session
+
+from spe.crypto.signing import SignatureError, load_public_key
+from spe.errors import SpeError
+
+app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+out = Console()
+err = Console(stderr=True)
+
+
+def _settings():
+    from spe.settings import get_settings
+
+    return get_settings()
+
+
+def _config():
+    from spe.audit.config import AuditConfig
+
+    return AuditConfig.from_settings(_settings())
+
+
+def _fail(exc: SpeError) -> None:
+    err.print(f"[bold red]error[/] {exc.message}", highlight=False)
+    raise typer.Exit(1) from exc
+
+
+@app.command("verify")
+def verify(
+    public_key: Annotated[Path, typer.Option(help="PEM of the checkpoint signing key.")],
+    database: Annotated[str | None, typer.Option(
+        help="Database URL to verify (default: the configured database).")] = None,
+    export: Annotated[Path | None, typer.Option(help="Verify this export file instead.")]
+    = None,
+    retention_days: Annotated[int, typer.Option(
+        help="Bodies younger than this must be present.")] = 366,
+) -> None:
+    """Check every leaf, body, subtree hash and signed checkpoint; exit 1 on the first
+    problem, naming its sequence number."""
+    from spe.audit.verify import VerificationError, verify_database, verify_export
+    from spe.db import make_engine
+
+    try:
+        key = load_public_key(public_key.read_bytes())
+    except (OSError, ValueError, SignatureError) as exc:
+        raise typer.BadParameter(f"cannot read the public key {public_key}: {exc}") from exc
+    cutoff = datetime.now(UTC) - timedelta(days=retention_days)
+    try:
+        if export is not None:
+            with export.open(encoding="utf-8") as lines:
+                report = verify_export(lines, key, cutoff)
+        else:
+            engine = make_engine(database or _settings().resolved_database_url)
+            with Session(engine) as session:
+                report = verify_database(session, key, cutoff)
+    except VerificationError as exc:
+        err.print(f"[bold red]TAMPERED[/] {exc}", highlight=False)
+        raise typer.Exit(1) from exc
+    out.print(f"[green]OK[/] {report.summary()}", highlight=False)
+
+
+@app.command("checkpoint")
+def checkpoint() -> None:
+    """Sign a checkpoint of the log as it is now."""
+    from spe.audit.checkpoints import create_checkpoint
+    from spe.db import get_engine, session_scope
+
+    try:
+        with session_scope(get_engine()) as session:
+            cp = create_checkpoint(session, _config().signer())
+    except SpeError as exc:
+        _fail(exc)
+    out.print(f"checkpoint at tree size {cp.tree_size}, root {cp.root_hash.hex()}, "
+              f"key {cp.key_id}", highlight=False)
+
+
+@app.command("purge")
+def purge(before: Annotated[datetime | None, typer.Option(
+        help="Also keep bodies from this date on (never shortens retention).")] = None) -> None:
+    """Delete event bodies past retention; leaves and proofs stay verifiable."""
+    from spe.audit import service
+    from spe.db import make_engine, session_scope
+
+    config = _config()
+    if before is not None and before.tzinfo is None:
+        before = before.replace(tzinfo=UTC)
+    engine = make_engine(_settings().resolved_admin_database_url)
+    with session_scope(engine) as session:
+        count = service.purge(session, config.retention, before)
+    cutoff = service.purge_cutoff(config.retention, before)
+    out.print(f"purged {count} event bodies older than {cutoff:%Y-%m-%d %H:%M} UTC",
+              highlight=False)
+
+
+@app.command("export")
+def export(
+    file: Annotated[Path, typer.Argument(help="Where to write the JSON Lines.")],
+    start: Annotated[int, typer.Option("--from", help="First sequence number.")] = 0,
+    end: Annotated[int | None, typer.Option("--to", help="End (exclusive); default: all.")]
+    = None,
+) -> None:
+    """Export events with the checkpoints and proofs that verify them offline (a checkpoint
+    of the current log is signed first)."""
+    from spe.audit.checkpoints import create_checkpoint
+    from spe.audit.export import export_lines
+    from spe.db import get_engine, session_scope
+
+    engine = get_engine()
+    count = 0
+    try:
+        with session_scope(engine) as session:
+            create_checkpoint(session, _config().signer())
+        with Session(engine) as session, file.open("w", encoding="utf-8") as sink:
+            for count, line in enumerate(export_lines(session, start, end)):  # noqa: B007
+                sink.write(line)
+    except SpeError as exc:
+        _fail(exc)
+    out.print(f"exported {count} events to {file}", highlight=False)

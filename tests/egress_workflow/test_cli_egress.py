@@ -1,0 +1,90 @@
+"""``spe egress submit`` and ``download`` against a real API server."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from typer.testing import CliRunner
+
+from spe.api.app import create_app
+from spe.api.routes import egress as egress_routes
+from spe.cli.egress import app
+from tests.egress_workflow.conftest import OK_CSV, auth, read, vote
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def server_url(engine, settings, store):
+    api = create_app(settings, engine)
+    if not any(getattr(r, "path", "").startswith("/api/v1/egress") for r in api.routes):
+        api.include_router(egress_routes.router)
+    api.state.object_store = store
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(api, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            httpx.get(f"{url}/healthz")
+            break
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    yield url
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_submit_a_folder_and_a_file_then_download_the_release(server_url, client, project,
+                                                              checkers, tmp_path: Path):
+    folder = tmp_path / "tables"
+    folder.mkdir()
+    (folder / "by_region.csv").write_bytes(OK_CSV)
+    (folder / "notes.md").write_bytes(b"# How these were made\n")
+    single = tmp_path / "total.csv"
+    single.write_bytes(b"group,count\nall,205\n")
+    env = {"SPE_URL": server_url, "SPE_TOKEN": project.researcher_token,
+           "SPE_PROJECT": project.id}
+    result = runner.invoke(app, ["submit", str(folder), str(single), "--title", "Tables",
+                                 "--description", "tables of counts, threshold 11",
+                                 "--description", "the total"], env=env)
+    assert result.exit_code == 0, result.output
+    request = json.loads(result.stdout[result.stdout.index("{"):])
+    assert sorted(f["name"] for f in request["files"]) == [
+        "tables/by_region.csv", "tables/notes.md", "total.csv"]
+    assert {f["description"] for f in request["files"]} == {"tables of counts, threshold 11",
+                                                            "the total"}
+
+    for _, token in checkers[:2]:
+        view = read(client, token, request["id"])
+        for file in view["files"]:
+            assert vote(client, token, view, file).status_code == 201
+    release = client.post(f"/api/v1/egress/requests/{request['id']}/release",
+                          headers=auth(checkers[0][1])).json()
+
+    target = tmp_path / "downloaded"
+    result = runner.invoke(app, ["download", release["id"], "--to", str(target)], env=env)
+    assert result.exit_code == 0, result.output
+    assert (target / "tables/by_region.csv").read_bytes() == OK_CSV
+    assert (target / "total.csv").read_bytes() == single.read_bytes()
+
+
+def test_refusals_are_reported_with_their_code(server_url, project, tmp_path: Path):
+    bad = tmp_path / "program.exe"
+    bad.write_bytes(b"MZ")
+    env = {"SPE_URL": server_url, "SPE_TOKEN": project.researcher_token,
+           "SPE_PROJECT": project.id}
+    result = runner.invoke(app, ["submit", str(bad), "--title", "x", "--description", "x"],
+                           env=env)
+    assert result.exit_code == 1
+    assert "egress.extension_not_allowed" in result.output
