@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
@@ -78,47 +78,51 @@ def record(session: Session, *, action: str, actor: Actor, outcome: str = "succe
            target_type: str | None = None, target_id: str | None = None,
            project_id: str | None = None, details: dict | None = None) -> AuditEvent:
     """Append one event to the caller's transaction (no commit)."""
-    return append(session, [draft(action=action, actor=actor, outcome=outcome,
-                                  target_type=target_type, target_id=target_id,
-                                  project_id=project_id, details=details)])[0]
+    row = append(session, [draft(action=action, actor=actor, outcome=outcome,
+                                 target_type=target_type, target_id=target_id,
+                                 project_id=project_id, details=details)])[0]
+    return AuditEvent(**row)
 
 
-def record_many(session: Session, drafts: Sequence[Draft]) -> list[AuditEvent]:
-    """Append a batch under one lock of the head: the group commit of ingestion.
+def record_many(session: Session, drafts: Sequence[Draft]) -> list[int]:
+    """Append a batch under one lock of the head; returns the sequence numbers.
 
-    Each caller that hands its events to one batch is answered only after the batch's
-    transaction commits, so batching trades no durability for throughput.
+    This is the group commit of ingestion: every caller whose events share a batch is
+    answered only after the batch's transaction commits, so batching trades no durability
+    for throughput.
     """
-    return append(session, drafts)
+    return [row["seq"] for row in append(session, drafts)]
 
 
 def append(session: Session, drafts: Sequence[Draft], at: datetime | None = None
-           ) -> list[AuditEvent]:
-    """Give ``drafts`` the next sequence numbers, time ``at`` (default now) and add their
-    leaves, bodies and completed subtree hashes to ``session``."""
+           ) -> list[dict[str, Any]]:
+    """Give ``drafts`` the next sequence numbers and time ``at`` (default now); insert their
+    bodies, leaves and completed subtree hashes in the caller's transaction. Returns the
+    bodies as rows. Core bulk inserts, not ORM objects: the append path is the hot one."""
     if not drafts:
         return []
     size, frontier = _reserve(session, len(drafts))
     ts = at or utcnow()
-    events, rows = [], []
+    events, leaves, nodes = [], [], []
     for d in drafts:
         salt = os.urandom(encoding.SALT_BYTES)
-        event = AuditEvent(seq=size, ts=ts, actor_type=d.actor.type, actor_id=d.actor.id,
-                           actor_role=d.actor.role, action=d.action,
-                           target_type=d.target_type, target_id=d.target_id,
-                           project_id=d.project_id, outcome=d.outcome,
-                           request_id=d.request_id, trace_id=d.trace_id,
-                           client_addr=d.client_addr, details=d.details, salt=salt)
-        commit = encoding.commitment(salt, encoding.body_bytes(event.__dict__))
+        event = {"seq": size, "ts": ts, "actor_type": d.actor.type, "actor_id": d.actor.id,
+                 "actor_role": d.actor.role, "action": d.action, "target_type": d.target_type,
+                 "target_id": d.target_id, "project_id": d.project_id, "outcome": d.outcome,
+                 "request_id": d.request_id, "trace_id": d.trace_id,
+                 "client_addr": d.client_addr, "details": d.details, "salt": salt}
+        commit = encoding.commitment(salt, encoding.body_bytes(event))
         leaf = merkle.leaf_hash(encoding.leaf_bytes(size, ts, commit))
-        rows.append(AuditLeaf(seq=size, version=encoding.VERSION, ts=ts, commitment=commit,
-                              leaf_hash=leaf))
+        leaves.append({"seq": size, "version": encoding.VERSION, "ts": ts,
+                       "commitment": commit, "leaf_hash": leaf})
         frontier, created = merkle.append(frontier, size, leaf)
-        rows.extend(AuditNode(level=lv, index=ix, hash=h) for lv, ix, h in created)
+        nodes.extend({"level": lv, "index": ix, "hash": h} for lv, ix, h in created)
         events.append(event)
         size += 1
-    session.add_all(events)
-    session.add_all(rows)
+    session.execute(insert(AuditEvent.__table__), events)
+    session.execute(insert(AuditLeaf.__table__), leaves)
+    if nodes:
+        session.execute(insert(AuditNode.__table__), nodes)
     session.execute(update(HEAD).where(HEAD.c.id == HEAD_ID)
                     .values(frontier=b"".join(frontier)))
     return events
@@ -131,8 +135,8 @@ def _reserve(session: Session, count: int) -> tuple[int, list[bytes]]:
     row = session.execute(bump).first()
     if row is None:
         dialect = session.get_bind().dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        session.execute(insert(HEAD).values(id=HEAD_ID, size=0, frontier=b"")
+        upsert = pg_insert if dialect == "postgresql" else sqlite_insert
+        session.execute(upsert(HEAD).values(id=HEAD_ID, size=0, frontier=b"")
                         .on_conflict_do_nothing())
         row = session.execute(bump).one()
     new_size, packed = row

@@ -23,9 +23,11 @@ FROZEN = ("audit_leaf", "audit_node", "audit_checkpoint")
 TABLES = (*FROZEN, "audit_event", "audit_head")
 
 
-def postgres_ddl(app_role: str, min_retention_days: int = MIN_RETENTION_DAYS) -> list[str]:
-    """Statements to run, in order, as the tables' owner after creating them."""
-    if not ROLE.match(app_role):
+def postgres_ddl(app_role: str | None, min_retention_days: int = MIN_RETENTION_DAYS
+                 ) -> list[str]:
+    """Statements to run, in order, as the tables' owner after creating them. Without an
+    application role only the triggers are installed (the owner then runs the platform)."""
+    if app_role is not None and not ROLE.match(app_role):
         raise ValueError(f"{app_role!r} is not a plain PostgreSQL role name")
     if min_retention_days < MIN_RETENTION_DAYS:
         raise ValueError(f"retention must be at least {MIN_RETENTION_DAYS} days")
@@ -63,9 +65,10 @@ def postgres_ddl(app_role: str, min_retention_days: int = MIN_RETENTION_DAYS) ->
             f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
             "FOR EACH STATEMENT EXECUTE FUNCTION spe_audit_refuse()",
         ]
-    statements += [f"REVOKE ALL ON {table} FROM PUBLIC, {app_role}" for table in TABLES]
-    statements += [f"GRANT SELECT, INSERT ON {table} TO {app_role}" for table in TABLES]
-    statements += [f"GRANT UPDATE (size, frontier) ON audit_head TO {app_role}",
-                   "INSERT INTO audit_head (id, size, frontier) VALUES (1, 0, '') "
+    if app_role is not None:
+        statements += [f"REVOKE ALL ON {table} FROM PUBLIC, {app_role}" for table in TABLES]
+        statements += [f"GRANT SELECT, INSERT ON {table} TO {app_role}" for table in TABLES]
+        statements += [f"GRANT UPDATE (size, frontier) ON audit_head TO {app_role}"]
+    statements += ["INSERT INTO audit_head (id, size, frontier) VALUES (1, 0, '') "
                    "ON CONFLICT (id) DO NOTHING"]
     return statements

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from spe.cli import audit as audit_cli
 from spe.cli import egress as egress_cli
 from spe.cli import permits
 from spe.cli.durations import parse_duration
@@ -30,6 +31,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(permits.app, name="permit")
 app.add_typer(config_app, name="config")
 app.add_typer(egress_cli.app, name="egress")
+app.add_typer(audit_cli.app, name="audit")
 out = Console()
 err = Console(stderr=True)
 
@@ -46,13 +48,17 @@ def reported_errors() -> Iterator[None]:
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply every pending migration to the configured database."""
-    from spe.db import get_engine
+    """Apply every pending migration, through the privileged connection
+    (SPE_DATABASE_ADMIN_URL, default SPE_DATABASE_URL); SPE_DATABASE_APP_ROLE gets the
+    application's grants (INSERT and SELECT only on the audit log)."""
+    from spe.db import make_engine
     from spe.db.migrations import pending_migrations, upgrade
+    from spe.settings import get_settings
 
-    engine = get_engine()
+    settings = get_settings()
+    engine = make_engine(settings.resolved_admin_database_url)
     pending = pending_migrations(engine)
-    upgrade(engine)
+    upgrade(engine, app_role=settings.database_app_role)
     out.print(f"database at head ({len(pending)} migration(s) applied)")
 
 

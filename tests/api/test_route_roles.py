@@ -23,6 +23,7 @@ BROWSER = "browser"  # a browser, signed in or not: the route redirects or refus
 PROTOCOL = "protocol"  # authenticated by the protocol itself (OAuth2 client, hub token)
 OPEN_KINDS = {ANYONE: "anyone", BROWSER: "browser", PROTOCOL: "protocol"}
 HUB = "hub"  # a project hub's service token only; every person is refused
+COMPONENTS = "components"  # a hub's or the object storage's service token
 
 EXPECTED: dict[tuple[str, str], frozenset | str] = {
     ("GET", "/healthz"): ANYONE,
@@ -70,6 +71,16 @@ EXPECTED: dict[tuple[str, str], frozenset | str] = {
     ("GET", "/api/v1/egress/releases/{release_id}/files/{file_id}"): frozenset({R}),
     ("POST", "/api/v1/egress/releases/{release_id}/revoke"): frozenset({OC, A}),
     ("GET", "/api/v1/egress/release-key"): ANYONE,
+    ("GET", "/api/v1/audit/events"): frozenset({AU, A}),
+    ("GET", "/api/v1/audit/events/{seq}"): frozenset({AU, A}),
+    ("GET", "/api/v1/audit/events/{seq}/proof"): frozenset({AU, A}),
+    ("GET", "/api/v1/audit/checkpoints/latest"): frozenset({AU, A}),
+    ("GET", "/api/v1/audit/checkpoints/{tree_size}"): frozenset({AU, A}),
+    ("POST", "/api/v1/audit/checkpoints"): frozenset({AU, A}),
+    ("GET", "/api/v1/audit/consistency"): frozenset({AU, A}),
+    ("GET", "/api/v1/audit/export"): frozenset({AU, A}),
+    ("GET", "/api/v1/audit/public-key"): ANYONE,
+    ("POST", "/api/v1/audit/ingest"): COMPONENTS,
     ("GET", "/oauth/authorize"): BROWSER,
     ("POST", "/oauth/token"): PROTOCOL,
     ("GET", "/oauth/userinfo"): PROTOCOL,
@@ -111,8 +122,9 @@ def test_every_route_declares_access(client):
         kind, roles, _ = declared[0]
         for method in methods:
             expected = EXPECTED[(method, route.path)]
-            if expected == HUB:
-                assert kind == "components" and roles == {"hub"}, (method, route.path)
+            if expected in (HUB, COMPONENTS):
+                assert kind == "components", (method, route.path)
+                assert roles == ({"hub"} if expected == HUB else {"hub", "storage"})
             elif expected in OPEN_KINDS or expected == PERSON:
                 assert kind == {**OPEN_KINDS, PERSON: "authenticated"}[expected]
             else:
@@ -126,7 +138,7 @@ def test_roles_by_route(client, tokens, role):
         response = client.request(method, concrete(path), headers=auth(tokens[role]),
                                   json={} if method in ("POST", "PATCH", "PUT") else None)
         allowed = expected in OPEN_KINDS or expected == PERSON or \
-            (expected != HUB and role in expected)
+            (expected not in (HUB, COMPONENTS) and role in expected)
         if expected == PROTOCOL:  # a personal token is not this protocol's credential
             assert response.status_code != 403, (role, method, path)
         elif allowed:

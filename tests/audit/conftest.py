@@ -14,8 +14,8 @@ from sqlmodel import SQLModel
 
 import spe.audit.models  # noqa: F401  (registers the audit tables)
 from spe.audit.schema import postgres_ddl
-from spe.db import make_engine
 from spe.crypto.signing import SigningKey
+from spe.db import make_engine
 
 
 @dataclass

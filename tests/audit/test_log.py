@@ -8,8 +8,16 @@ import pytest
 from sqlmodel import Session, select
 
 from spe import context
-from spe.audit import Actor, AuditEvent, InvalidAuditEvent, draft, record, record_many
-from spe.audit import encoding, merkle
+from spe.audit import (
+    Actor,
+    AuditEvent,
+    InvalidAuditEvent,
+    draft,
+    encoding,
+    merkle,
+    record,
+    record_many,
+)
 from spe.audit.models import AuditLeaf, AuditNode
 
 
@@ -87,9 +95,8 @@ def test_concurrent_transactions_get_gapless_sequence_numbers(engine):
 ])
 def test_bad_events_are_refused(sqlite_engine, kwargs, message):
     args = {"action": "permit.revoke", "actor": Actor.system("tests"), **kwargs}
-    with Session(sqlite_engine) as s:
-        with pytest.raises(InvalidAuditEvent, match=message):
-            record(s, **args)
+    with Session(sqlite_engine) as s, pytest.raises(InvalidAuditEvent, match=message):
+        record(s, **args)
     assert seqs(sqlite_engine) == []
 
 

@@ -67,7 +67,8 @@ def _as_postgres(args: list[str]) -> None:
 
 
 @contextmanager
-def running_postgres() -> Iterator[PostgresServer]:
+def running_postgres(durable: bool = False) -> Iterator[PostgresServer]:
+    """``durable`` keeps fsync on (benchmarks); tests run without it, for speed."""
     bindir = _bindir()
     root = Path(tempfile.mkdtemp(prefix="spe-pg-"))
     data, sock = root / "data", root / "sock"
@@ -78,7 +79,9 @@ def running_postgres() -> Iterator[PostgresServer]:
     port = _free_port()
     _as_postgres([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
                   "--no-sync", "-E", "UTF8"])
-    opts = f"-h 127.0.0.1 -p {port} -k {sock} -c fsync=off -c full_page_writes=off"
+    opts = f"-h 127.0.0.1 -p {port} -k {sock}"
+    if not durable:
+        opts += " -c fsync=off -c full_page_writes=off"
     _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-l",
                   str(root / "log"), "-w", "-t", "60", "start"])
     try:

@@ -1,6 +1,7 @@
 """Every router of the API, in the order they appear in the OpenAPI document."""
 
 from spe.api.routes import (
+    audit,
     datasets,
     egress,
     health,
@@ -13,4 +14,4 @@ from spe.api.routes import (
 )
 
 ROUTERS = [health.router, me.router, users.router, datasets.router, permits.router,
-           projects.router, egress.router, oauth.router, login.router]
+           projects.router, egress.router, audit.router, oauth.router, login.router]

@@ -22,8 +22,12 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "head", app_role: str | None = None) -> None:
+    """Migrate ``engine``'s database (as its owner). On PostgreSQL, ``app_role`` is the role
+    the application will run as: it gets the platform's tables but only INSERT and SELECT
+    on the audit log."""
     config = alembic_config(engine.url.render_as_string(hide_password=False))
+    config.attributes["app_role"] = app_role
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)

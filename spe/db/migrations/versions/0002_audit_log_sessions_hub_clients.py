@@ -9,6 +9,7 @@ import sqlalchemy as sa
 import sqlmodel
 
 import spe.db.types
+from spe.audit.schema import postgres_ddl
 from alembic import op
 
 
@@ -136,6 +137,17 @@ def upgrade() -> None:
     sa.UniqueConstraint('project_id')
     )
     # ### end Alembic commands ###
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        app_role = op.get_context().config.attributes.get("app_role")
+        if app_role:
+            # the application may change the platform's tables, not the audit log's
+            op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public "
+                       f"TO {app_role}")
+            op.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, "
+                       f"UPDATE, DELETE ON TABLES TO {app_role}")
+        for statement in postgres_ddl(app_role):
+            op.execute(statement)
 
 
 def downgrade() -> None:

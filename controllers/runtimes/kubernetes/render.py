@@ -1,0 +1,374 @@
+"""A project's workspace as Kubernetes objects: pure functions, no API calls.
+
+:func:`render` turns a :class:`WorkspaceSpec` and the :class:`ClusterSettings` into the list
+of objects (plain dicts, in apply order) that make the workspace exist; :func:`render_yaml`
+prints them as one multi-document YAML stream for review (``spe workspace render``).
+
+Per project, in namespace ``<prefix><project>``:
+
+* the Namespace, labelled for Pod Security ``restricted`` (enforce, audit and warn);
+* a ResourceQuota (no LoadBalancer or NodePort Services) and a LimitRange from the profile;
+* network policies: deny everything, then allow DNS, hub <-> users' servers, the ingress
+  controller to the hub's proxy, and egress to the control plane and (hub only) the
+  Kubernetes API; nothing else, no ``0.0.0.0/0``;
+* the hub: ServiceAccount, a Role limited to what KubeSpawner does in this namespace, its
+  configuration (ConfigMap for the static file, Secret for the traits and keys), a volume for
+  its database, Deployment, Service and Ingress;
+* the extract grant as a Secret read only by the servers' init container.
+
+Every object carries ``app.kubernetes.io/managed-by: spe`` and ``spe.io/project: <id>``: the
+apply layer prunes by these labels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from functools import cache
+from typing import Any
+
+import yaml
+
+from controllers.runtimes.base import TerminalError, WorkspaceSpec
+from controllers.runtimes.kubernetes.settings import ClusterSettings
+from workspaces import kubernetes as kube
+from workspaces.hubconfig import HUB_CONFIG_ENV, HUB_CONFIG_FILE
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "spe"}
+PROJECT_LABEL = kube.PROJECT_LABEL
+COMPONENT_LABEL = "spe.io/component"
+HUB_NAME = kube.HUB_SERVICE
+HUB_CONFIG_DIR = "/etc/jupyterhub"
+HUB_SECRET_DIR = f"{HUB_CONFIG_DIR}/secret"
+HUB_DB_SIZE = "1Gi"
+HUB_RESOURCES = {"requests": {"cpu": "250m", "memory": "512Mi"},
+                 "limits": {"cpu": "1", "memory": "1Gi"}}
+LIMIT_DEFAULTS = {"default": {"cpu": "500m", "memory": "512Mi"},
+                  "defaultRequest": {"cpu": "100m", "memory": "128Mi"}}
+"""Resources of a container that declares none (the quota needs every container bounded)."""
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+class RenderError(TerminalError):
+    """A spec that cannot become valid Kubernetes objects (retrying will not help)."""
+
+
+def project_labels(spec: WorkspaceSpec) -> dict[str, str]:
+    return {**spec.labels, **MANAGED_BY, PROJECT_LABEL: spec.project_id}
+
+
+def prune_selector(project_id: str) -> dict[str, str]:
+    """The labels that mark an object as this project's, applied by spe."""
+    return {**MANAGED_BY, PROJECT_LABEL: project_id}
+
+
+def render(spec: WorkspaceSpec, cluster: ClusterSettings) -> list[dict[str, Any]]:
+    """Every object of the project's workspace, in an order safe to apply."""
+    _check(spec, cluster)
+    ns = cluster.namespace(spec.project_id)
+    labels = project_labels(spec)
+    traits = hub_traits_json(spec, cluster)
+    objects = [
+        namespace(spec, cluster),
+        resource_quota(spec),
+        limit_range(spec),
+        *network_policies(spec, cluster),
+        *hub_rbac(spec),
+        hub_config_map(),
+        hub_secret(spec, traits),
+        *([extract_secret(spec)] if spec.extract else []),
+        hub_database_claim(cluster),
+        hub_deployment(spec, traits),
+        hub_service(spec),
+        hub_ingress(spec, cluster),
+    ]
+    for obj in objects:
+        meta = obj["metadata"]
+        meta["labels"] = {**labels, **meta.get("labels", {})}
+        if obj["kind"] != "Namespace":
+            meta["namespace"] = ns
+    return objects
+
+
+def render_yaml(spec: WorkspaceSpec, cluster: ClusterSettings) -> str:
+    """:func:`render` as a multi-document YAML stream (``kubectl diff -f -`` reads it)."""
+    return yaml.safe_dump_all(render(spec, cluster), sort_keys=False)
+
+
+def _check(spec: WorkspaceSpec, cluster: ClusterSettings) -> None:
+    ns = cluster.namespace(spec.project_id)
+    for what, value in (("project id", spec.project_id), ("namespace", ns)):
+        if len(value) > 63 or not _DNS_LABEL.match(value):
+            raise RenderError(f"{what} {value!r} is not a DNS-1123 label")
+    if not spec.users:
+        raise RenderError(f"project {spec.project_id}: no user may log in")
+
+
+def _object(api_version: str, kind: str, name: str, **body: Any) -> dict[str, Any]:
+    return {"apiVersion": api_version, "kind": kind, "metadata": {"name": name}, **body}
+
+
+def hub_selector(spec: WorkspaceSpec) -> dict[str, str]:
+    return {PROJECT_LABEL: spec.project_id, COMPONENT_LABEL: "hub"}
+
+
+# --- namespace and its limits -------------------------------------------------------------
+
+def namespace(spec: WorkspaceSpec, cluster: ClusterSettings) -> dict[str, Any]:
+    pss = {}
+    for mode in ("enforce", "audit", "warn"):
+        pss[f"pod-security.kubernetes.io/{mode}"] = "restricted"
+        pss[f"pod-security.kubernetes.io/{mode}-version"] = cluster.pod_security_version
+    obj = _object("v1", "Namespace", cluster.namespace(spec.project_id))
+    obj["metadata"]["labels"] = pss
+    return obj
+
+
+def resource_quota(spec: WorkspaceSpec) -> dict[str, Any]:
+    p = spec.profile
+    hard = {
+        "requests.cpu": p.quota_cpu, "limits.cpu": p.quota_cpu,
+        "requests.memory": p.quota_memory, "limits.memory": p.quota_memory,
+        "pods": str(p.quota_pods),
+        "persistentvolumeclaims": str(p.quota_pvcs),
+        "services.loadbalancers": "0",
+        "services.nodeports": "0",
+    }
+    return _object("v1", "ResourceQuota", "workspace", spec={"hard": hard})
+
+
+def limit_range(spec: WorkspaceSpec) -> dict[str, Any]:
+    p = spec.profile
+    container = {"type": "Container",
+                 "max": {"cpu": p.cpu_limit, "memory": p.memory_limit},
+                 **LIMIT_DEFAULTS}
+    claim = {"type": "PersistentVolumeClaim", "max": {"storage": p.storage}}
+    return _object("v1", "LimitRange", "workspace", spec={"limits": [container, claim]})
+
+
+# --- network --------------------------------------------------------------------------------
+
+def _peer(namespace_name: str, pod_labels: dict[str, str]) -> dict[str, Any]:
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace_name}},
+            "podSelector": {"matchLabels": dict(pod_labels)}}
+
+
+def _ports(*ports: int, protocol: str = "TCP") -> list[dict[str, Any]]:
+    return [{"protocol": protocol, "port": port} for port in ports]
+
+
+def _control_plane_rule(cluster: ClusterSettings) -> dict[str, Any]:
+    if cluster.control_plane_cidr:
+        peer: dict[str, Any] = {"ipBlock": {"cidr": cluster.control_plane_cidr}}
+    else:
+        peer = _peer(cluster.control_plane_namespace, cluster.control_plane_pod_labels)
+    return {"to": [peer], "ports": _ports(cluster.control_plane_port)}
+
+
+def network_policies(spec: WorkspaceSpec, cluster: ClusterSettings) -> list[dict[str, Any]]:
+    api = "networking.k8s.io/v1"
+    hub = {"podSelector": {"matchLabels": hub_selector(spec)}}
+    servers = {"podSelector": {"matchLabels": {"component": kube.SERVER_COMPONENT}}}
+    deny = _object(api, "NetworkPolicy", "default-deny",
+                   spec={"podSelector": {}, "policyTypes": ["Ingress", "Egress"]})
+    dns = _object(api, "NetworkPolicy", "allow-dns", spec={
+        "podSelector": {},
+        "policyTypes": ["Egress"],
+        "egress": [{"to": [_peer(cluster.dns_namespace, cluster.dns_pod_labels)],
+                    "ports": _ports(53, protocol="UDP") + _ports(53)}],
+    })
+    hub_policy = _object(api, "NetworkPolicy", "hub", spec={
+        "podSelector": hub["podSelector"],
+        "policyTypes": ["Ingress", "Egress"],
+        "ingress": [
+            {"from": [_peer(cluster.ingress_namespace, cluster.ingress_pod_labels)],
+             "ports": _ports(kube.PROXY_PORT)},
+            {"from": [servers], "ports": _ports(kube.HUB_API_PORT)},
+        ],
+        "egress": [
+            {"to": [servers], "ports": _ports(kube.NOTEBOOK_PORT)},
+            _control_plane_rule(cluster),
+            {"to": [{"ipBlock": {"cidr": cidr}} for cidr in cluster.api_server_cidrs],
+             "ports": _ports(*cluster.api_server_ports)},
+        ],
+    })
+    server_policy = _object(api, "NetworkPolicy", "user-servers", spec={
+        "podSelector": servers["podSelector"],
+        "policyTypes": ["Ingress", "Egress"],
+        "ingress": [{"from": [hub], "ports": _ports(kube.NOTEBOOK_PORT)}],
+        "egress": [{"to": [hub], "ports": _ports(kube.HUB_API_PORT)},
+                   _control_plane_rule(cluster)],
+    })
+    return [deny, dns, hub_policy, server_policy]
+
+
+# --- the hub's identity and rights ---------------------------------------------------------
+
+HUB_RULES = [
+    # KubeSpawner watches pods to follow servers, creates one per server start and deletes
+    # it at stop; get reads one pod's state.
+    {"apiGroups": [""], "resources": ["pods"],
+     "verbs": ["get", "list", "watch", "create", "delete"]},
+    # storage_pvc_ensure: read a user's outputs claim, create it on first start, delete it
+    # when the user is removed from the hub (the permit no longer names them).
+    {"apiGroups": [""], "resources": ["persistentvolumeclaims"],
+     "verbs": ["get", "create", "delete"]},
+    # Spawn progress shown to the user comes from the pod's events (read only).
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["list", "watch"]},
+    # Nothing else: no Services (services_enabled is off), no Secrets (no internal SSL),
+    # no access outside this namespace.
+]
+
+
+def hub_rbac(spec: WorkspaceSpec) -> list[dict[str, Any]]:
+    account = _object("v1", "ServiceAccount", HUB_NAME, automountServiceAccountToken=False)
+    role = _object("rbac.authorization.k8s.io/v1", "Role", HUB_NAME, rules=HUB_RULES)
+    binding = _object("rbac.authorization.k8s.io/v1", "RoleBinding", HUB_NAME,
+                      roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                               "name": HUB_NAME},
+                      subjects=[{"kind": "ServiceAccount", "name": HUB_NAME}])
+    return [account, role, binding]
+
+
+# --- the hub's configuration and secrets ---------------------------------------------------
+
+@cache
+def _hub_config_file() -> str:
+    return HUB_CONFIG_FILE.read_text(encoding="utf-8")
+
+
+def hub_config_map() -> dict[str, Any]:
+    """The static ``jupyterhub_config.py``: no secrets, so a ConfigMap."""
+    return _object("v1", "ConfigMap", f"{HUB_NAME}-config",
+                   data={HUB_CONFIG_FILE.name: _hub_config_file()})
+
+
+def _derived_secret(spec: WorkspaceSpec, purpose: str) -> str:
+    """A 256-bit hex secret derived from the hub's service token for ``purpose``.
+
+    Derived, not random, so that rendering stays a pure function and re-applying does not
+    rotate the hub's cookie or encryption keys; it rotates with the service token.
+    """
+    message = f"spe hub {purpose} {spec.project_id}".encode()
+    return hmac.new(spec.hub_service_token.encode(), message, hashlib.sha256).hexdigest()
+
+
+def hub_traits_json(spec: WorkspaceSpec, cluster: ClusterSettings) -> str:
+    traits = kube.hub_traits(spec, namespace=cluster.namespace(spec.project_id),
+                             storage_class=cluster.storage_class)
+    return json.dumps(traits, sort_keys=True, indent=1)
+
+
+def hub_secret(spec: WorkspaceSpec, traits_json: str) -> dict[str, Any]:
+    """The hub's traits (they hold the OAuth client secret and service token) and keys."""
+    return _object("v1", "Secret", HUB_NAME, type="Opaque", stringData={
+        "hub.json": traits_json,
+        "cookie-secret": _derived_secret(spec, "cookie-secret"),
+        "crypt-key": _derived_secret(spec, "crypt-key"),
+        "proxy-token": _derived_secret(spec, "proxy-token"),
+    })
+
+
+def extract_secret(spec: WorkspaceSpec) -> dict[str, Any]:
+    assert spec.extract is not None
+    return _object("v1", "Secret", kube.EXTRACT_SECRET, type="Opaque", stringData={
+        kube.GRANT_URL_KEY: spec.extract.grant_url,
+        kube.GRANT_TOKEN_KEY: spec.extract.grant_token,
+    })
+
+
+# --- the hub's workload --------------------------------------------------------------------
+
+def hub_database_claim(cluster: ClusterSettings) -> dict[str, Any]:
+    spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"],
+                            "resources": {"requests": {"storage": HUB_DB_SIZE}}}
+    if cluster.storage_class:
+        spec["storageClassName"] = cluster.storage_class
+    return _object("v1", "PersistentVolumeClaim", f"{HUB_NAME}-db", spec=spec)
+
+
+def _secret_env(name: str, key: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": HUB_NAME, "key": key}}}
+
+
+def hub_deployment(spec: WorkspaceSpec, traits_json: str) -> dict[str, Any]:
+    """The hub; its pod template carries a digest of its configuration, so a changed
+    configuration restarts it."""
+    selector = hub_selector(spec)
+    config_digest = hashlib.sha256((traits_json + _hub_config_file()).encode()).hexdigest()
+    health = {"httpGet": {"path": "/hub/health", "port": "hub-api"}}
+    container = {
+        "name": "hub",
+        "image": spec.profile.hub_image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["jupyterhub", "--config", f"{HUB_CONFIG_DIR}/{HUB_CONFIG_FILE.name}"],
+        "workingDir": kube.HUB_STATE_DIR,
+        "env": [
+            {"name": HUB_CONFIG_ENV, "value": f"{HUB_SECRET_DIR}/hub.json"},
+            _secret_env("JPY_COOKIE_SECRET", "cookie-secret"),
+            _secret_env("JUPYTERHUB_CRYPT_KEY", "crypt-key"),
+            _secret_env("CONFIGPROXY_AUTH_TOKEN", "proxy-token"),
+        ],
+        "ports": [{"name": "http", "containerPort": kube.PROXY_PORT},
+                  {"name": "hub-api", "containerPort": kube.HUB_API_PORT}],
+        "readinessProbe": {**health, "periodSeconds": 5},
+        "livenessProbe": {**health, "initialDelaySeconds": 30, "periodSeconds": 10,
+                          "failureThreshold": 6},
+        "resources": HUB_RESOURCES,
+        "securityContext": kube.restricted_container_context(),
+        "volumeMounts": [
+            {"name": "config", "mountPath": HUB_CONFIG_DIR, "readOnly": True},
+            {"name": "secret", "mountPath": HUB_SECRET_DIR, "readOnly": True},
+            {"name": "state", "mountPath": kube.HUB_STATE_DIR},
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108  (an emptyDir)
+        ],
+    }
+    pod_spec = {
+        "serviceAccountName": HUB_NAME,
+        "automountServiceAccountToken": True,  # KubeSpawner needs the API (see HUB_RULES)
+        "enableServiceLinks": False,
+        "securityContext": kube.restricted_pod_context(),
+        "containers": [container],
+        "volumes": [
+            {"name": "config", "configMap": {"name": f"{HUB_NAME}-config"}},
+            {"name": "secret", "secret": {"secretName": HUB_NAME,
+                                          "items": [{"key": "hub.json", "path": "hub.json"}]}},
+            {"name": "state", "persistentVolumeClaim": {"claimName": f"{HUB_NAME}-db"}},
+            {"name": "tmp", "emptyDir": {}},
+        ],
+    }
+    return _object("apps/v1", "Deployment", HUB_NAME, spec={
+        "replicas": 1,
+        "strategy": {"type": "Recreate"},  # one hub per database volume, never two
+        "selector": {"matchLabels": selector},
+        "template": {
+            "metadata": {"labels": {**project_labels(spec), **selector},
+                         "annotations": {"spe.io/config-sha256": config_digest}},
+            "spec": pod_spec,
+        },
+    })
+
+
+def hub_service(spec: WorkspaceSpec) -> dict[str, Any]:
+    return _object("v1", "Service", HUB_NAME, spec={
+        "type": "ClusterIP",
+        "selector": hub_selector(spec),
+        "ports": [{"name": "http", "port": kube.PROXY_PORT, "targetPort": "http"},
+                  {"name": "hub-api", "port": kube.HUB_API_PORT, "targetPort": "hub-api"}],
+    })
+
+
+def hub_ingress(spec: WorkspaceSpec, cluster: ClusterSettings) -> dict[str, Any]:
+    host = cluster.host(spec.project_id)
+    backend = {"service": {"name": HUB_NAME, "port": {"name": "http"}}}
+    body: dict[str, Any] = {
+        "ingressClassName": cluster.ingress_class,
+        "rules": [{"host": host, "http": {"paths": [
+            {"path": "/", "pathType": "Prefix", "backend": backend}]}}],
+    }
+    if cluster.tls_secret:
+        body["tls"] = [{"hosts": [host], "secretName": cluster.tls_secret}]
+    return _object("networking.k8s.io/v1", "Ingress", HUB_NAME, spec=body)

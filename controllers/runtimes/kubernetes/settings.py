@@ -1,0 +1,106 @@
+"""What the Kubernetes runtime must know about the cluster it renders for.
+
+These describe the operator's cluster, not a project: where the control plane runs (so a
+workspace may reach it and nothing else), where the Kubernetes API is (the hub's KubeSpawner
+talks to it), where the ingress controller is, and which host each project's hub gets.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+MIN_PREFIX = {4: 16, 6: 48}
+"""The widest ipBlock a workspace network policy may name (per IP version)."""
+
+
+class SettingsError(ValueError):
+    """Cluster settings the runtime refuses to render with."""
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    api_server_cidrs: tuple[str, ...]
+    """Addresses of the Kubernetes API server endpoints (``kubectl get endpoints kubernetes``),
+    as narrow CIDRs: network policies see the endpoint address, not the Service's."""
+    ingress_domain: str
+    """Each project's hub is served at ``https://<project>.<ingress_domain>/``."""
+    namespace_prefix: str = "spe-"
+    control_plane_namespace: str = "spe"
+    control_plane_pod_labels: dict[str, str] = field(
+        default_factory=lambda: {"app.kubernetes.io/name": "spe",
+                                 "app.kubernetes.io/component": "api"})
+    control_plane_port: int = 8000
+    control_plane_cidr: str | None = None
+    """Set when the control plane runs outside the cluster: then an ipBlock replaces the
+    namespace and pod selectors."""
+    api_server_ports: tuple[int, ...] = (443, 6443)
+    ingress_namespace: str = "ingress-nginx"
+    ingress_pod_labels: dict[str, str] = field(
+        default_factory=lambda: {"app.kubernetes.io/name": "ingress-nginx"})
+    ingress_class: str = "nginx"
+    tls_secret: str | None = None
+    """TLS Secret for the hub hosts (e.g. a wildcard certificate); ``None`` leaves TLS to the
+    ingress controller's default certificate."""
+    storage_class: str | None = None
+    dns_namespace: str = "kube-system"
+    dns_pod_labels: dict[str, str] = field(default_factory=lambda: {"k8s-app": "kube-dns"})
+    pod_security_version: str = "v1.33"
+
+    def __post_init__(self) -> None:
+        if not self.api_server_cidrs:
+            raise SettingsError("api_server_cidrs is empty: the hub could not reach the API")
+        for cidr in (*self.api_server_cidrs, *filter(None, [self.control_plane_cidr])):
+            narrow_cidr(cidr)
+        if not self.ingress_domain or self.ingress_domain.startswith("."):
+            raise SettingsError(f"invalid ingress_domain {self.ingress_domain!r}")
+
+    def namespace(self, project_id: str) -> str:
+        return f"{self.namespace_prefix}{project_id}"
+
+    def host(self, project_id: str) -> str:
+        return f"{project_id}.{self.ingress_domain}"
+
+
+ENV_PREFIX = "SPE_KUBERNETES_"
+_ENV_FIELDS = {
+    "API_SERVER_CIDRS": "api_server_cidrs",
+    "INGRESS_DOMAIN": "ingress_domain",
+    "INGRESS_CLASS": "ingress_class",
+    "TLS_SECRET": "tls_secret",
+    "STORAGE_CLASS": "storage_class",
+    "NAMESPACE_PREFIX": "namespace_prefix",
+    "CONTROL_PLANE_NAMESPACE": "control_plane_namespace",
+    "CONTROL_PLANE_CIDR": "control_plane_cidr",
+    "INGRESS_NAMESPACE": "ingress_namespace",
+}
+
+
+def from_environment(env: Mapping[str, str]) -> ClusterSettings:
+    """Settings from ``SPE_KUBERNETES_*`` variables (the Helm chart's ConfigMap sets them).
+
+    ``API_SERVER_CIDRS`` is comma-separated; empty values mean the default.
+    """
+    values: dict[str, object] = {}
+    for suffix, name in _ENV_FIELDS.items():
+        raw = env.get(ENV_PREFIX + suffix, "").strip()
+        if raw:
+            values[name] = raw
+    cidrs = str(values.get("api_server_cidrs", ""))
+    values["api_server_cidrs"] = tuple(c.strip() for c in cidrs.split(",") if c.strip())
+    if "ingress_domain" not in values:
+        raise SettingsError(f"{ENV_PREFIX}INGRESS_DOMAIN is not set")
+    return ClusterSettings(**values)  # type: ignore[arg-type]
+
+
+def narrow_cidr(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """``cidr`` parsed, refused if malformed or wider than :data:`MIN_PREFIX` allows."""
+    try:
+        network = ipaddress.ip_network(cidr)
+    except ValueError as exc:
+        raise SettingsError(f"invalid CIDR {cidr!r}: {exc}") from exc
+    if network.prefixlen < MIN_PREFIX[network.version]:
+        raise SettingsError(f"CIDR {cidr} is wider than /{MIN_PREFIX[network.version]}:"
+                            " a workspace may only reach named endpoints")
+    return network

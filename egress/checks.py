@@ -1,0 +1,227 @@
+"""One entry point: check the files of an egress request with a permit's pack.
+
+    records = check_paths(["outputs/a.csv", "outputs/acro_out"], "snds", ledger=ledger)
+
+A directory holding ACRO's ``results.json`` is an ACRO output folder; any other directory
+is checked file by file. A CSV with an spe sidecar next to it is an analysis table; a CSV
+without one a plain table; anything else goes to review. Count tables are then checked for
+differencing against the ledger and against each other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from egress import acro
+from egress.csvtable import check_csv_table, read_csv
+from egress.differencing import CountTable, Ledger, check_differencing
+from egress.errors import EvidenceError, InputError
+from egress.record import make_record
+from egress.sdc.assess import Assessment, assess_table
+from egress.sdc.evidence import TableEvidence
+from egress.sdc.params import SdcRules, load_rules
+from egress.sdc.rules import dof_too_low
+from egress.sidecar import is_sidecar, read_sidecar, sidecar_path
+
+OTHER_NOTES = {
+    "png": "image: a person must check it (small groups, outliers, axis ranges)",
+    "svg": "image: a person must check it; SVG can also embed the plotted data",
+    "jpg": "image: a person must check it (small groups, outliers, axis ranges)",
+    "ipynb": "notebook: may embed outputs and data; a person must check every cell output",
+    "html": "HTML: may embed tables, data or scripts; a person must check it",
+    "json": "JSON: structure unknown to spe; a person must check it",
+    "txt": "text: a person must check it",
+    "md": "text: a person must check it",
+}
+
+
+@dataclass
+class _Checked:
+    record: dict[str, Any]
+    assessment: Assessment
+    at_least: str
+    counts: CountTable | None = None
+
+
+def check_paths(paths: Iterable[str | Path], pack_name: str | SdcRules,
+                ledger: Ledger | None = None, cohort_size: int | None = None
+                ) -> list[dict[str, Any]]:
+    """A check record per file under ``paths`` (see ``egress/schemas/check-record.schema``).
+
+    Raises :class:`~egress.errors.UnknownPolicyError` for an unknown pack and
+    :class:`~egress.errors.InputError` for a path that does not exist or cannot be read.
+    """
+    rules = load_rules(pack_name)
+    checked: list[_Checked] = []
+    for path in map(Path, paths):
+        if acro.is_acro_folder(path):
+            checked += _check_acro(path, rules, cohort_size)
+        elif path.is_dir():
+            checked += [_check_file(p, p.relative_to(path.parent).as_posix(), rules,
+                                    cohort_size) for p in sorted(path.rglob("*")) if p.is_file()]
+        elif path.is_file():
+            checked.append(_check_file(path, path.name, rules, cohort_size))
+        else:
+            raise InputError(f"no such file or directory: {path}")
+    if rules.differencing:
+        _differencing(checked, ledger, rules)
+    return [c.record for c in checked]
+
+
+def released_tables(records: list[dict[str, Any]], paths: Iterable[str | Path],
+                    rules: str | SdcRules) -> list[CountTable]:
+    """Count tables of released files, for the workflow to add to the project's ledger."""
+    released = {r["sha256"] for r in records}
+    out = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            prefix = path.name
+            files = [(f, f"{prefix}/{f.relative_to(path).as_posix()}")
+                     for f in acro.folder_files(path)]
+        else:
+            files = [(path, path.name)]
+        for f, name in files:
+            data = _read(f)
+            if hashlib.sha256(data).hexdigest() in released and f.suffix.lower() == ".csv":
+                table = _count_table(f, name, data, load_rules(rules))
+                if table is not None:
+                    out.append(table)
+    return out
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc}") from exc
+
+
+def _check_file(path: Path, name: str, rules: SdcRules, cohort_size: int | None) -> _Checked:
+    data = _read(path)
+    sha = hashlib.sha256(data).hexdigest()
+    if is_sidecar(path):
+        a = Assessment()
+        a.applied("sidecar")
+        a.flag((), (), "sidecar", "checker-only SDC evidence: stays in quarantine, never "
+               "released", "fail")
+        return _Checked(make_record(name, sha, "other", rules, a), a, "fail")
+    if path.suffix.lower() != ".csv":
+        a = Assessment(notes=[OTHER_NOTES.get(path.suffix.lower().lstrip("."),
+                                              "file type spe cannot check: a person must")])
+        return _Checked(make_record(name, sha, "other", rules, a, at_least="review"), a,
+                        "review")
+    side = sidecar_path(path)
+    if side.is_file():
+        return _check_analysis_table(path, name, data, sha, side, rules, cohort_size)
+    return _check_csv(name, data, sha, rules, cohort_size)
+
+
+def _check_csv(name: str, data: bytes, sha: str, rules: SdcRules, cohort_size: int | None,
+               kind: str = "csv-table") -> _Checked:
+    try:
+        frame = read_csv(data, name, rules.redact_marker)
+    except InputError as exc:
+        a = Assessment(notes=[str(exc)])
+        return _Checked(make_record(name, sha, kind, rules, a, at_least="review"), a, "review")
+    a, ev = check_csv_table(frame, rules, cohort_size=cohort_size)
+    at_least = "pass" if ev is not None and not any("cannot be checked" in n for n in a.notes) \
+        else "review"
+    counts = CountTable.from_evidence(name, ev) if ev is not None else None
+    return _Checked(make_record(name, sha, kind, rules, a, at_least=at_least,
+                                table=_shape(ev)), a, at_least, counts)
+
+
+def _check_analysis_table(path: Path, name: str, data: bytes, sha: str, side: Path,
+                          rules: SdcRules, cohort_size: int | None) -> _Checked:
+    doc = read_sidecar(side)
+    ev: TableEvidence = doc["evidence"]
+    if doc.get("table_sha256") != sha:
+        checked = _check_csv(name, data, sha, rules, cohort_size)
+        checked.assessment.notes.append(f"sidecar {side.name} describes another version of "
+                                        "this file: checked as a plain CSV")
+        checked.record["outcome"] = max(checked.record["outcome"], "review",
+                                        key=["pass", "review", "fail"].index)
+        return checked
+    a = Assessment()
+    a.applied("sidecar", file=side.name)
+    try:
+        a.extend(assess_table(ev, rules))
+    except EvidenceError as exc:
+        a.notes.append(str(exc))
+        return _Checked(make_record(name, sha, "analysis-table", rules, a, at_least="review",
+                                    table=_shape(ev)), a, "review")
+    counts = CountTable.from_evidence(name, ev) if ev.statistic == "count" else None
+    return _Checked(make_record(name, sha, "analysis-table", rules, a, table=_shape(ev)), a,
+                    "pass", counts)
+
+
+def _check_acro(folder: Path, rules: SdcRules, cohort_size: int | None) -> list[_Checked]:
+    outputs = acro.read_results(folder)
+    checked = []
+    for path in acro.folder_files(folder):
+        name = path.relative_to(folder).as_posix()
+        data = _read(path)
+        sha = hashlib.sha256(data).hexdigest()
+        output = outputs.get(name)
+        holder: dict[str, CountTable | None] = {"counts": None}
+
+        def recheck(name=name, data=data, holder=holder) -> Assessment:
+            frame = read_csv(data, name, rules.redact_marker)
+            first = frame.columns[0]  # ACRO writes the row labels first, even numeric ones
+            frame[first] = frame[first].astype(str)
+            a, ev = check_csv_table(frame, rules, cohort_size=cohort_size, all_counts=True)
+            if ev is not None:
+                holder["counts"] = CountTable.from_evidence(f"{folder.name}/{name}", ev)
+            return a
+
+        def dof_check(dof: float) -> Assessment:
+            a = Assessment()
+            a.applied("dof", min_dof=rules.min_dof)
+            if dof_too_low(dof, rules.min_dof):
+                a.flag((), (), "dof", f"{dof:g} residual degrees of freedom, fewer than "
+                       f"{rules.min_dof}", "fail")
+            return a
+
+        try:
+            a, at_least = acro.assess_acro_file(folder, name, sha, output, recheck, dof_check,
+                                                  rules.single_unit_stats)
+        except InputError as exc:
+            a, at_least = Assessment(notes=[str(exc)]), "review"
+        surfaced = output.surfaced() if output else None
+        record = make_record(f"{folder.name}/{name}", sha, "acro", rules, a,
+                             at_least=at_least, acro=surfaced)
+        checked.append(_Checked(record, a, at_least, holder["counts"]))
+    return checked
+
+
+def _count_table(path: Path, name: str, data: bytes, rules: SdcRules) -> CountTable | None:
+    side = sidecar_path(path)
+    if side.is_file():
+        ev = read_sidecar(side)["evidence"]
+        return CountTable.from_evidence(name, ev) if ev.statistic == "count" else None
+    _, ev = check_csv_table(read_csv(data, name, rules.redact_marker), rules)
+    return CountTable.from_evidence(name, ev) if ev is not None else None
+
+
+def _differencing(checked: list[_Checked], ledger: Ledger | None, rules: SdcRules) -> None:
+    tables = [c for c in checked if c.counts is not None]
+    for i, c in enumerate(tables):
+        others = [t.counts for j, t in enumerate(tables) if j != i]
+        c.assessment.applied("differencing", threshold=rules.threshold,
+                             released=len(ledger.tables) if ledger else 0,
+                             same_request=len(others))
+        for cell in check_differencing(c.counts, ledger, rules.threshold, others):
+            c.assessment.flags.append(cell.flag())
+        c.record["outcome"] = max(c.assessment.outcome, c.at_least,
+                                  c.record["outcome"], key=["pass", "review", "fail"].index)
+
+
+def _shape(ev: TableEvidence | None) -> dict[str, Any] | None:
+    if ev is None:
+        return None
+    return {"statistic": ev.statistic, "rows": ev.row_dims, "columns": ev.col_dims,
+            "shape": [len(ev.row_labels), len(ev.col_labels)], "margins": ev.margins}

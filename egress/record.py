@@ -1,0 +1,49 @@
+"""The machine-readable check record of one file, and its published JSON Schema."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+
+from egress.sdc.assess import SEVERITY, Assessment
+from egress.sdc.params import SdcRules
+
+KINDS = ("acro", "analysis-table", "csv-table", "other")
+
+
+def make_record(file: str, sha256: str, kind: str, rules: SdcRules, assessment: Assessment, *,
+                at_least: str = "pass", table: dict[str, Any] | None = None,
+                acro: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A record whose outcome is the worst of the flags and ``at_least``."""
+    outcome = max(assessment.outcome, at_least, key=SEVERITY.__getitem__)
+    record: dict[str, Any] = {
+        "file": file,
+        "sha256": sha256,
+        "kind": kind,
+        "policy": {"name": rules.pack, "version": rules.version},
+        "outcome": outcome,
+        "rules": assessment.rules,
+        "flags": assessment.flags,
+        "notes": assessment.notes,
+    }
+    if table is not None:
+        record["table"] = table
+    if acro is not None:
+        record["acro"] = acro
+    return record
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """The JSON Schema of a check record (``egress/schemas/check-record.schema.json``)."""
+    text = (resources.files("egress") / "schemas" / "check-record.schema.json").read_text()
+    return json.loads(text)
+
+
+def validate(record: dict[str, Any]) -> None:
+    """Raise ``jsonschema.ValidationError`` unless ``record`` follows the schema."""
+    jsonschema.validate(record, schema())

@@ -1,0 +1,59 @@
+"""Export a range of the log as JSON Lines that verify offline with only the public key.
+
+Line 1 is a header: the range ``[from, to)``, the *prefix* (hashes of the complete subtrees
+covering ``[0, from)``, lowest first, so the verifier can rebuild the tree from ``from``),
+every checkpoint inside the range, and an *anchor*: the latest signed checkpoint with the
+consistency proof from size ``to`` to it. Then one line per event: its leaf and, unless
+purged, its body and salt. ``to`` is clamped to the anchor's size (checkpoint first).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from sqlmodel import Session
+
+from spe.audit import checkpoints as cps
+from spe.audit import merkle
+from spe.audit.service import fetcher
+from spe.audit.verify import database_records
+from spe.errors import InvalidInput
+
+MEDIA_TYPE = "application/x-ndjson"
+
+
+def export_lines(session: Session, start: int = 0, end: int | None = None) -> Iterator[str]:
+    header, end = export_header(session, start, end)
+    yield header
+    yield from export_events(session, start, end)
+
+
+def export_header(session: Session, start: int = 0, end: int | None = None
+                  ) -> tuple[str, int]:
+    """The header line and the (clamped) end of the range."""
+    anchor = cps.latest(session)
+    end = anchor.tree_size if end is None else min(end, anchor.tree_size)
+    if not 0 <= start <= end:
+        raise InvalidInput(f"cannot export from {start} to {end} (the latest checkpoint "
+                           f"covers {anchor.tree_size} events)", code="audit.bad_range")
+    fetch = fetcher(session)
+    ids = merkle.frontier_ids(start)
+    found = fetch(ids) if ids else {}
+    header = {
+        "type": "spe-audit-export", "v": 1, "from": start, "to": end,
+        "prefix": [found[i].hex() for i in ids],
+        "checkpoints": [c.to_json() for c in cps.between(session, start, end)],
+        "anchor": {"checkpoint": anchor.to_json(),
+                   "proof": [p.hex() for p in
+                             merkle.consistency_proof(end, anchor.tree_size, fetch)]},
+    }
+    return json.dumps(header) + "\n", end
+
+
+def export_events(session: Session, start: int, end: int) -> Iterator[str]:
+    for rec in database_records(session, start, end):
+        line = {"leaf": {"v": rec.version, "seq": rec.seq, "ts": rec.ts,
+                         "body": rec.commitment.hex(), "leaf_hash": rec.leaf_hash.hex()},
+                "event": rec.body, "salt": rec.salt.hex() if rec.salt is not None else None}
+        yield json.dumps(line, ensure_ascii=False) + "\n"

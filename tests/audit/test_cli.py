@@ -1,0 +1,77 @@
+"""``spe audit``: checkpoint, export, verify (offline, with only the public key), purge."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import Session, SQLModel
+from typer.testing import CliRunner
+
+from spe.audit import Actor, draft
+from spe.audit.log import append
+from spe.cli.audit import app
+from spe.crypto.signing import SigningKey, public_key_pem
+from spe.db import get_engine
+from spe.db.types import utcnow
+from spe.settings import get_settings
+from tests.audit.conftest import audit_tables
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def deployment(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPE_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    engine = get_engine()
+    SQLModel.metadata.create_all(engine, tables=audit_tables())
+    with Session(engine) as s:
+        append(s, [draft(action="old.event", actor=Actor.system("tests"))] * 3,
+               at=utcnow() - timedelta(days=400))
+        append(s, [draft(action="new.event", actor=Actor.system("tests"))] * 4)
+        s.commit()
+    key = SigningKey.load_or_create(get_settings().resolved_audit_signing_key_path)
+    pem = tmp_path / "audit.pub"
+    pem.write_text(public_key_pem(key.public_key))
+    yield engine, pem, tmp_path
+    engine.dispose()
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+
+
+def test_checkpoint_export_verify_and_purge(deployment):
+    _, pem, tmp = deployment
+    done = runner.invoke(app, ["checkpoint"])
+    assert done.exit_code == 0 and "checkpoint at tree size 7" in done.output
+    exported = runner.invoke(app, ["export", str(tmp / "log.jsonl"), "--from", "1"])
+    assert exported.exit_code == 0 and "exported 6 events" in exported.output
+    verified = runner.invoke(app, ["verify", "--export", str(tmp / "log.jsonl"),
+                                   "--public-key", str(pem)])
+    assert verified.exit_code == 0, verified.output
+    assert "verified leaves 1..6 (6), 6 bodies" in verified.output
+    purged = runner.invoke(app, ["purge"])
+    assert purged.exit_code == 0 and "purged 3 event bodies" in purged.output
+    verified = runner.invoke(app, ["verify", "--public-key", str(pem)])
+    assert verified.exit_code == 0, verified.output
+    assert "3 bodies purged past retention (gaps: 0..2)" in verified.output
+
+
+def test_verify_names_the_first_tampered_event(deployment):
+    engine, pem, _ = deployment
+    assert runner.invoke(app, ["checkpoint"]).exit_code == 0
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE audit_event SET actor_id = 'nobody' WHERE seq = 4"))
+    result = runner.invoke(app, ["verify", "--public-key", str(pem)])
+    assert result.exit_code == 1
+    assert "seq 4: body does not match the leaf's commitment" in result.output
+
+
+def test_a_wrong_key_is_refused(deployment, tmp_path):
+    assert runner.invoke(app, ["checkpoint"]).exit_code == 0
+    other = tmp_path / "other.pub"
+    other.write_text(public_key_pem(SigningKey.load_or_create(tmp_path / "o.pem").public_key))
+    result = runner.invoke(app, ["verify", "--public-key", str(other)])
+    assert result.exit_code == 1 and "not the trusted key" in result.output

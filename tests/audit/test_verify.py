@@ -1,0 +1,200 @@
+"""Verification detects every edit, deletion, insertion, reordering and truncation, naming
+the first bad sequence number, and tells purged bodies (gaps) from tampering."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+from sqlmodel import Session
+
+from spe.audit.export import export_lines
+from spe.audit.service import purge
+from spe.audit.verify import VerificationError, verify_database, verify_export
+from spe.crypto.signing import SigningKey
+from spe.db import make_engine
+from spe.db.types import utcnow
+from tests.audit.conftest import audit_tables
+from tests.audit.factories import build_log
+
+N = 24
+CUTOFF = utcnow() - timedelta(days=366)
+LEAF_FIELDS = ["v", "seq", "ts", "body", "leaf_hash"]
+BODY_FIELDS = ["seq", "ts", "actor_id", "actor_role", "action", "target_id", "project_id",
+               "outcome", "request_id", "details"]
+
+
+@pytest.fixture(scope="module")
+def log_db(tmp_path_factory):
+    from sqlmodel import SQLModel
+
+    path = tmp_path_factory.mktemp("log") / "audit.db"
+    engine = make_engine(f"sqlite:///{path}")
+    SQLModel.metadata.create_all(engine, tables=audit_tables())
+    signer = SigningKey.load_or_create(path.parent / "key.pem")
+    build_log(engine, signer, N, checkpoint_at=(5, 16))
+    engine.dispose()
+    return path, signer
+
+
+@pytest.fixture(scope="module")
+def export(log_db) -> list[str]:
+    engine = make_engine(f"sqlite:///{log_db[0]}")
+    with Session(engine) as s:
+        lines = list(export_lines(s))
+    engine.dispose()
+    return lines
+
+
+def test_an_untouched_log_and_its_export_verify(log_db, export):
+    path, signer = log_db
+    engine = make_engine(f"sqlite:///{path}")
+    with Session(engine) as s:
+        report = verify_database(s, signer.public_key, CUTOFF)
+    assert (report.size, report.bodies, report.purged, report.checkpoints) == (N, N, 0, 3)
+    exported = verify_export(export, signer.public_key, CUTOFF)
+    assert exported.root == report.root and exported.size == N
+
+
+def test_a_partial_export_verifies_from_its_prefix(log_db):
+    path, signer = log_db
+    engine = make_engine(f"sqlite:///{path}")
+    with Session(engine) as s:
+        lines = list(export_lines(s, 7, 19))
+        short = list(export_lines(s, 7, 12))
+    report = verify_export(lines, signer.public_key, CUTOFF)
+    assert (report.start, report.size, report.checkpoints) == (7, 19, 1)  # the one at 16
+    assert verify_export(short, signer.public_key, CUTOFF).size == 12
+    for export, problem in ((lines, "checkpoint at size 16 does not match"),
+                            (short, "not part of the signed checkpoint at size 24")):
+        export[0] = export[0].replace(json.loads(export[0])["prefix"][0], "00" * 32)
+        with pytest.raises(VerificationError, match=problem):
+            verify_export(export, signer.public_key, CUTOFF)
+
+
+def test_another_key_is_refused(export, tmp_path):
+    other = SigningKey.load_or_create(tmp_path / "other.pem")
+    with pytest.raises(VerificationError, match="not the trusted key"):
+        verify_export(export, other.public_key, CUTOFF)
+    header = json.loads(export[0])
+    forged = dict(header["checkpoints"][0], key_id=other.key_id,
+                  signature=other.sign(b"something else"))
+    header["checkpoints"][0] = forged
+    with pytest.raises(VerificationError, match="signature does not verify"):
+        verify_export([json.dumps(header), *export[1:]], other.public_key, CUTOFF)
+
+
+def _flip(value):
+    if isinstance(value, bool) or value is None:
+        return "x"
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, str):
+        if len(value) == 64:  # hex digests: stay well-formed
+            return ("0" if value[0] != "0" else "1") + value[1:]
+        return value[:-1] + ("Z" if not value.endswith("Z") else "0")
+    if isinstance(value, dict):
+        return {**value, "extra": 1}
+    return "x"
+
+
+mutations = st.one_of(
+    st.tuples(st.just("leaf"), st.integers(0, N - 1), st.sampled_from(LEAF_FIELDS)),
+    st.tuples(st.just("body"), st.integers(0, N - 1), st.sampled_from(BODY_FIELDS)),
+    st.tuples(st.just("salt"), st.integers(0, N - 1), st.none()),
+    st.tuples(st.just("delete"), st.integers(0, N - 1), st.none()),
+    st.tuples(st.just("drop_body"), st.integers(0, N - 1), st.none()),
+    st.tuples(st.just("truncate"), st.integers(0, N - 1), st.none()),
+    st.tuples(st.just("insert"), st.integers(0, N - 1), st.integers(0, N - 1)),
+    st.tuples(st.just("swap"), st.integers(0, N - 2), st.integers(1, N - 1)),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(mutations)
+def test_any_change_to_an_export_names_the_first_bad_seq(log_db, export, mutation):
+    kind, k, arg = mutation
+    events = [json.loads(line) for line in export[1:]]
+    first_bad = k
+    if kind == "leaf":
+        events[k]["leaf"][arg] = _flip(events[k]["leaf"][arg])
+    elif kind == "body":
+        events[k]["event"][arg] = _flip(events[k]["event"][arg])
+    elif kind == "salt":
+        events[k]["salt"] = _flip(events[k]["salt"])
+    elif kind == "delete":
+        del events[k]
+    elif kind == "drop_body":
+        events[k]["event"] = events[k]["salt"] = None
+    elif kind == "truncate":
+        events = events[:k]
+    elif kind == "insert":
+        events.insert(k, dict(events[arg]))
+        if arg == k:  # an exact copy of event k placed before it: k+1 is the duplicate
+            first_bad = k + 1
+    elif kind == "swap":
+        j = min(N - 1, k + arg)
+        if j == k:
+            return
+        events[k], events[j] = events[j], events[k]
+    lines = [export[0], *(json.dumps(e) for e in events)]
+    with pytest.raises(VerificationError) as caught:
+        verify_export(lines, log_db[1].public_key, CUTOFF)
+    assert caught.value.seq == first_bad, str(caught.value)
+
+
+DB_MUTATIONS = {
+    "event_action": "UPDATE audit_event SET action = 'forged.action' WHERE seq = {k}",
+    "event_actor": "UPDATE audit_event SET actor_id = 'someone-else' WHERE seq = {k}",
+    "event_details": "UPDATE audit_event SET details = '{{\"i\": -1}}' WHERE seq = {k}",
+    "event_salt": "UPDATE audit_event SET salt = zeroblob(32) WHERE seq = {k}",
+    "event_ts": "UPDATE audit_event SET ts = '2020-01-01 00:00:00.000000' WHERE seq = {k}",
+    "leaf_commitment": "UPDATE audit_leaf SET commitment = zeroblob(32) WHERE seq = {k}",
+    "leaf_hash": "UPDATE audit_leaf SET leaf_hash = zeroblob(32) WHERE seq = {k}",
+    "leaf_ts": "UPDATE audit_leaf SET ts = '2020-01-01 00:00:00.000000' WHERE seq = {k}",
+    "delete_event": "DELETE FROM audit_leaf WHERE seq = {k}; DELETE FROM audit_event "
+                    "WHERE seq = {k}",
+    "delete_body": "DELETE FROM audit_event WHERE seq = {k}",
+    "truncate": "DELETE FROM audit_leaf WHERE seq >= {k}; DELETE FROM audit_event "
+                "WHERE seq >= {k}",
+    "node": "UPDATE audit_node SET hash = zeroblob(32) WHERE level = 1 AND \"index\" = {k2}",
+    "swap": "UPDATE audit_leaf SET seq = -1 WHERE seq = {k}; UPDATE audit_leaf SET seq = {k} "
+            "WHERE seq = {j}; UPDATE audit_leaf SET seq = {j} WHERE seq = -1",
+}
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(sorted(DB_MUTATIONS)), st.integers(0, N - 2))
+def test_any_change_to_the_database_names_the_first_bad_seq(log_db, tmp_path, kind, k):
+    path, signer = log_db
+    copy = tmp_path / f"copy-{kind}-{k}.db"
+    shutil.copy(path, copy)
+    engine = make_engine(f"sqlite:///{copy}")
+    with engine.begin() as conn:
+        for statement in DB_MUTATIONS[kind].format(k=k, k2=k // 2, j=k + 1).split("; "):
+            conn.execute(text(statement))
+    with Session(engine) as s, pytest.raises(VerificationError) as caught:
+        verify_database(s, signer.public_key, CUTOFF)
+    engine.dispose()
+    expected = (k // 2) * 2 if kind == "node" else k
+    assert caught.value.seq == expected, str(caught.value)
+
+
+def test_purged_bodies_are_gaps_not_tampering(sqlite_engine, signer):
+    old = utcnow() - timedelta(days=400)
+    build_log(sqlite_engine, signer, 6, at=old)
+    build_log(sqlite_engine, signer, 3)
+    with Session(sqlite_engine) as s:
+        assert purge(s, timedelta(days=366)) == 6
+        s.commit()
+        report = verify_database(s, signer.public_key, CUTOFF)
+        lines = list(export_lines(s))
+    assert (report.size, report.bodies, report.purged, report.gaps) == (9, 3, 6, [[0, 5]])
+    assert "6 bodies purged past retention (gaps: 0..5)" in report.summary()
+    assert verify_export(lines, signer.public_key, CUTOFF).purged == 6
