@@ -9,6 +9,8 @@ while read -r pkg; do
   [[ -z "$pkg" || "$pkg" == \#* ]] && continue
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done < scripts/deps/apt.txt
+# Node.js runs the test OpenID provider; machines that ship their own node keep it.
+command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
 if ((${#missing[@]})); then
   echo "installing Debian packages: ${missing[*]}"
   apt-get update -qq
