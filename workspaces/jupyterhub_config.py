@@ -17,6 +17,7 @@ import asyncio
 import json
 import os
 import sys
+from datetime import UTC, datetime
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from traitlets.config import Config
@@ -33,7 +34,7 @@ _pending = set()  # keep references to in-flight audit posts until they finish
 
 
 async def _post_audit(log, event):
-    body = json.dumps({"events": [event]})
+    body = json.dumps({"format": "spe.hub.v1", "events": [event]})  # spe.audit.ingest.HubBatch
     request = HTTPRequest(
         spe["audit_url"],
         method="POST",
@@ -48,23 +49,17 @@ async def _post_audit(log, event):
     try:
         await AsyncHTTPClient().fetch(request)
     except Exception as e:
-        log.warning("spe audit: %s for %s not recorded: %s", event["action"], event["actor"], e)
+        log.warning("spe audit: %s for %s not recorded: %s", event["action"], event["user"], e)
 
 
-def _audit(log, action, username, server_name, **details):
-    target = f"{spe['project_id']}/{username}" + (f"/{server_name}" if server_name else "")
+def _audit(log, action, username, server_name):
     event = {
         "action": action,
-        "actor": username,
-        "target_type": "server",
-        "target_id": target,
+        "user": username,
+        "server": server_name or "",
         "outcome": "success",
-        "details": {
-            "project_id": spe["project_id"],
-            "permit_reference": spe["permit_reference"],
-            "server_name": server_name,
-            **details,
-        },
+        "project_id": spe["project_id"],
+        "occurred_at": datetime.now(UTC).isoformat(),
     }
     task = asyncio.get_running_loop().create_task(_post_audit(log, event))
     _pending.add(task)

@@ -30,7 +30,7 @@ from sqlalchemy import JSON, Column
 from sqlmodel import Field, Session, SQLModel, select
 from starlette.responses import JSONResponse, Response
 
-from spe.audit import record
+from spe.audit import Actor, record
 from spe.auth.hub_clients import HubClient
 from spe.auth.principal import Principal
 from spe.crypto.secretbox import SecretBox
@@ -179,6 +179,11 @@ class HubProvider:
                     project_id=client.row.project_id, user_id=request.user.id,
                     scope=token.get("scope", ""), claims={"mfa": code.mfa},
                     expires_at=utcnow() + timedelta(seconds=token["expires_in"])))
+                record(provider.session, action="workspace.token.issue",
+                       actor=Actor.component(f"hub:{client.row.project_id}"),
+                       target_type="user", target_id=request.user.id,
+                       project_id=client.row.project_id,
+                       details={"expires_in": token["expires_in"]})
 
             def create_oauth2_request(self, request):
                 return request

@@ -13,12 +13,14 @@ import pytest
 
 from controllers.runtimes.base import HubOAuthClient, WorkspaceProfile, WorkspaceSpec
 from controllers.runtimes.local import processes
+from spe.audit.ingest import HubBatch
 
 UNREACHABLE = "http://127.0.0.1:9"  # discard port: nothing listens
 
 
 class AuditRecorder:
-    """Records the JSON bodies POSTed to ``/api/v1/audit/ingest`` with their bearer token."""
+    """Records the JSON bodies POSTed to ``/api/v1/audit/ingest`` with their bearer token,
+    after checking each against the control plane's ingestion model."""
 
     def __init__(self) -> None:
         self.received: list[tuple[str, dict]] = []
@@ -28,6 +30,7 @@ class AuditRecorder:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 if self.path == "/api/v1/audit/ingest":
+                    HubBatch.model_validate(body)  # the control plane's own contract
                     recorder.received.append((self.headers.get("Authorization", ""), body))
                 self.send_response(202 if self.path == "/api/v1/audit/ingest" else 404)
                 self.end_headers()
@@ -43,7 +46,7 @@ class AuditRecorder:
     def events(self, project_id: str) -> list[tuple[str, dict]]:
         """(bearer header, event) for every event received about ``project_id``."""
         return [(token, e) for token, body in list(self.received) for e in body["events"]
-                if e["details"]["project_id"] == project_id]
+                if e["project_id"] == project_id]
 
     def close(self) -> None:
         self._server.shutdown()

@@ -96,15 +96,14 @@ def test_hooks_post_audit_events_with_the_service_token(tmp_path, monkeypatch, a
 
     assert asyncio.run(run()) == {"name": "bob"}
     events = sorted(audit_recorder.events("p-hooks"), key=lambda te: te[1]["action"])
-    assert [(e["action"], e["actor"]) for _, e in events] == [
+    assert [(e["action"], e["user"]) for _, e in events] == [
         ("workspace.login", "bob"),
         ("workspace.server.start", "alice"),
         ("workspace.server.stop", "alice"),
     ]
     token, event = events[1]
     assert token == "Bearer hub-service-token"
-    assert event["target_type"] == "server" and event["target_id"] == "p-hooks/alice"
-    assert event["outcome"] == "success"
+    assert event["server"] == "" and event["outcome"] == "success"
 
 
 def test_unreachable_control_plane_is_logged_not_raised(tmp_path, monkeypatch, caplog):
