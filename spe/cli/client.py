@@ -29,10 +29,10 @@ class ApiClient:
         self.http = httpx.Client(base_url=url.rstrip("/"), transport=transport, timeout=30,
                                  headers={"Authorization": f"Bearer {token}"})
 
-    def call(self, method: str, path: str, body: Any | None = None,
-             params: dict | None = None) -> Any:
+    def request(self, method: str, path: str, **kwargs) -> httpx.Response:
+        """Send a request; an error answer or no answer ends the command with its reason."""
         try:
-            response = self.http.request(method, f"/api/v1{path}", json=body, params=params)
+            response = self.http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             err.print(f"[red]cannot reach the control plane:[/] {exc}")
             raise typer.Exit(3) from exc
@@ -43,6 +43,12 @@ class ApiClient:
             except (ValueError, KeyError):
                 err.print(f"[red]{response.status_code}:[/] {response.text[:500]}")
             raise typer.Exit(1)
+        return response
+
+    def call(self, method: str, path: str, body: Any | None = None,
+             params: dict | None = None) -> Any:
+        """JSON in and out of ``/api/v1{path}``."""
+        response = self.request(method, f"/api/v1{path}", json=body, params=params)
         return None if response.status_code == 204 else response.json()
 
 

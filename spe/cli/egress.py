@@ -12,7 +12,6 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
-import httpx
 import typer
 from rich.console import Console
 
@@ -66,7 +65,7 @@ def submit(
     with ExitStack() as stack:
         parts = [("files", (name, stack.enter_context(path.open("rb")),
                             "application/octet-stream")) for name, path, _ in found]
-        response = _send(client, "POST", f"/api/v1/projects/{project}/egress-requests",
+        response = client.request("POST", f"/api/v1/projects/{project}/egress-requests",
                          data={"title": title, "descriptions": descriptions}, files=parts)
     request = response.json()
     err.print(f"request {request['id']}: {request['status']}, "
@@ -83,17 +82,17 @@ def download(
 ) -> None:
     """Download a release: verify its signed manifest, then each file's sha256."""
     client = ApiClient(url, token)
-    found = _send(client, "GET", f"/api/v1/egress/releases/{release}").json()
-    key = _send(client, "GET", "/api/v1/egress/release-key").json()
+    found = client.request("GET", f"/api/v1/egress/releases/{release}").json()
+    key = client.request("GET", "/api/v1/egress/release-key").json()
     try:
         verify_manifest(found["manifest"], found["signature"], key["public_key_pem"])
     except SignatureError as exc:
         err.print(f"[red]the release manifest does not verify:[/] {exc}")
         raise typer.Exit(4) from exc
-    request = _send(client, "GET", f"/api/v1/egress/requests/{found['request_id']}").json()
+    request = client.request("GET", f"/api/v1/egress/requests/{found['request_id']}").json()
     ids = {f["name"]: f["id"] for f in request["files"]}
     for entry in found["manifest"]["files"]:
-        data = _send(client, "GET", f"/api/v1/egress/releases/{release}/files/"
+        data = client.request("GET", f"/api/v1/egress/releases/{release}/files/"
                      f"{ids[entry['name']]}").content
         if hashlib.sha256(data).hexdigest() != entry["sha256"]:
             err.print(f"[red]{entry['name']}: content does not match the manifest[/]")
@@ -102,19 +101,3 @@ def download(
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
         out.print(f"{entry['name']}  sha256 {entry['sha256'][:16]}…  verified")
-
-
-def _send(client: ApiClient, method: str, path: str, **kwargs) -> httpx.Response:
-    try:
-        response = client.http.request(method, path, **kwargs)
-    except httpx.HTTPError as exc:
-        err.print(f"[red]cannot reach the control plane:[/] {exc}")
-        raise typer.Exit(3) from exc
-    if response.status_code >= 400:
-        try:
-            error = response.json()["error"]
-            err.print(f"[red]{response.status_code} {error['code']}:[/] {error['message']}")
-        except (ValueError, KeyError):
-            err.print(f"[red]{response.status_code}:[/] {response.text[:500]}")
-        raise typer.Exit(1)
-    return response

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 import yaml
 from typer.testing import CliRunner
 
@@ -17,6 +13,7 @@ from spe.cli.main import app
 from spe.db import get_engine
 from spe.settings import get_settings
 from tests.factories import make_dataset, permit_body
+from tests.fixtures.live_server import serving
 
 runner = CliRunner()
 
@@ -34,23 +31,8 @@ def platform(tmp_path_factory):
 
     engine = get_engine()
     upgrade(engine)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(get_settings(), engine), port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            httpx.get(f"{url}/healthz")
-            break
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    yield {"url": url, "engine": engine, "dir": data_dir}
-    server.should_exit = True
-    thread.join(10)
+    with serving(create_app(get_settings(), engine)) as url:
+        yield {"url": url, "engine": engine, "dir": data_dir}
     mp.undo()
     get_settings.cache_clear()
     get_engine.cache_clear()

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from pathlib import Path
 
-import httpx
 import pytest
-import uvicorn
 from typer.testing import CliRunner
 
 from spe.api.app import create_app
-from spe.api.routes import egress as egress_routes
 from spe.cli.egress import app
 from tests.egress_workflow.conftest import OK_CSV, auth, read, vote
+from tests.fixtures.live_server import serving
 
 runner = CliRunner()
 
@@ -24,25 +19,9 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def server_url(engine, settings, store):
     api = create_app(settings, engine)
-    if not any(getattr(r, "path", "").startswith("/api/v1/egress") for r in api.routes):
-        api.include_router(egress_routes.router)
     api.state.object_store = store
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(api, port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            httpx.get(f"{url}/healthz")
-            break
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    yield url
-    server.should_exit = True
-    thread.join(10)
+    with serving(api) as url:
+        yield url
 
 
 def test_submit_a_folder_and_a_file_then_download_the_release(server_url, client, project,
