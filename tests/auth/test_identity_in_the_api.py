@@ -4,7 +4,6 @@ session, provider-token and personal-token callers alike."""
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections.abc import Iterator
 
@@ -56,16 +55,7 @@ def sign_in(app, provider, login: str) -> tuple[TestClient, httpx.Response]:
     response = spe.get("/auth/oidc/login", params={"next": "/api/v1/me"},
                        follow_redirects=False)
     with httpx.Client() as at_provider:
-        for _ in range(12):
-            location = response.headers.get("location", "")
-            if response.is_redirect and location.startswith(provider.rp_base_url):
-                break
-            if response.is_redirect:
-                response = at_provider.get(response.url.join(location))
-            else:
-                action = re.search(r'<form method="post" action="([^"]+)"', response.text)
-                fields = {"login": login} if 'name="login"' in response.text else {}
-                response = at_provider.post(response.url.join(action.group(1)), data=fields)
+        response = provider.follow_login(at_provider, response, login)
     back = httpx.URL(response.headers["location"])
     return spe, spe.get(f"{back.path}?{back.query.decode()}", follow_redirects=False)
 
@@ -79,16 +69,7 @@ def access_token(provider, login: str) -> str:
             "scope": f"openid profile groups {provider.api_scope}", "state": "s",
             "nonce": "n", "code_challenge": create_s256_code_challenge(verifier),
             "code_challenge_method": "S256"})
-        for _ in range(12):
-            location = response.headers.get("location", "")
-            if response.is_redirect and location.startswith(provider.rp_base_url):
-                break
-            if response.is_redirect:
-                response = c.get(response.url.join(location))
-            else:
-                action = re.search(r'<form method="post" action="([^"]+)"', response.text)
-                fields = {"login": login} if 'name="login"' in response.text else {}
-                response = c.post(response.url.join(action.group(1)), data=fields)
+        response = provider.follow_login(c, response, login)
         code = httpx.URL(response.headers["location"]).params["code"]
         tokens = c.post(f"{provider.issuer}/token", auth=(provider.client_id,
                                                            provider.client_secret), data={

@@ -19,8 +19,8 @@ from controllers.runtimes.base import (
     WorkspaceSpec,
 )
 from spe.crypto.secretbox import SecretBox
-from spe.db import make_engine, migrations
 from spe.settings import Settings
+from tests.fixtures.database import BACKENDS, migrated_engine
 
 
 class MemoryRuntime(Runtime):
@@ -58,15 +58,10 @@ class MemoryRuntime(Runtime):
         return set(self.hubs)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=BACKENDS)
 def engine(request, tmp_path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'spe.db'}"
-    else:
-        server = request.getfixturevalue("postgres_server")
-        url = server.url(server.create_database())
-    engine = make_engine(url)
-    migrations.upgrade(engine)
+    """A fresh database per test: the reconciler's passes see every project."""
+    engine = migrated_engine(request, tmp_path)
     yield engine
     engine.dispose()
 

@@ -142,18 +142,36 @@ class OidcTestProvider:
         and submit the sign-in and consent forms; returns the first response that is
         neither (the redirect back to spe, not followed, or the provider's error page)."""
         for _ in range(12):
-            if response.is_redirect:
-                location = response.url.join(response.headers["location"])
-                if str(location).startswith(self.rp_base_url):
-                    return response
-                response = await client.get(location)
-            elif response.status_code == 200 and "<form" in response.text:
-                action = re.search(r'<form method="post" action="([^"]+)"', response.text)
-                fields = {"login": login} if 'name="login"' in response.text else {}
-                response = await client.post(response.url.join(action.group(1)), data=fields)
-            else:
+            step = self._next_step(response, login)
+            if step is None:
                 return response
+            method, url, fields = step
+            response = await (client.get(url) if method == "GET"
+                              else client.post(url, data=fields))
         raise AssertionError("the login went round in circles")
+
+    def follow_login(self, client: httpx.Client, response: httpx.Response,
+                     login: str) -> httpx.Response:
+        """:meth:`browser_login` for a synchronous client."""
+        for _ in range(12):
+            step = self._next_step(response, login)
+            if step is None:
+                return response
+            method, url, fields = step
+            response = client.get(url) if method == "GET" else client.post(url, data=fields)
+        raise AssertionError("the login went round in circles")
+
+    def _next_step(self, response: httpx.Response, login: str):
+        if response.is_redirect:
+            location = response.url.join(response.headers["location"])
+            if str(location).startswith(self.rp_base_url):
+                return None
+            return "GET", location, None
+        if response.status_code == 200 and "<form" in response.text:
+            action = re.search(r'<form method="post" action="([^"]+)"', response.text)
+            fields = {"login": login} if 'name="login"' in response.text else {}
+            return "POST", response.url.join(action.group(1)), fields
+        return None
 
     async def authorize(self, client: httpx.AsyncClient, login: str, *,
                         verifier: str | None, **params: str) -> httpx.Response:
