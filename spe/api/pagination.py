@@ -12,6 +12,7 @@ from sqlmodel import Session, SQLModel
 from spe.errors import InvalidInput
 
 T = TypeVar("T")
+MAX_OFFSET = 2**31
 
 
 class Page(BaseModel, Generic[T]):
@@ -35,7 +36,7 @@ def page_params(
             offset = int(base64.urlsafe_b64decode(cursor.encode()).decode())
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidInput("malformed cursor", code="pagination.bad_cursor") from exc
-        if offset < 0:
+        if not 0 <= offset <= MAX_OFFSET:
             raise InvalidInput("malformed cursor", code="pagination.bad_cursor")
     return PageParams(limit=limit, offset=offset)
 

@@ -48,9 +48,6 @@ class Variable(SQLModel):
 class DatasetBase(SQLModel):
     holder: str = Field(max_length=200, description="The data holder (e.g. CNAM for SNDS).")
     description: str = Field(default="", max_length=5000)
-    source_uri: str | None = Field(
-        default=None, max_length=1000,
-        description="Where the source lives: an object key under `sources/<dataset>/`.")
 
 
 def _unique_names(variables: list[Variable]) -> list[Variable]:
@@ -71,7 +68,6 @@ class DatasetCreate(DatasetBase):
 class DatasetUpdate(SQLModel):
     holder: str | None = Field(default=None, max_length=200)
     description: str | None = Field(default=None, max_length=5000)
-    source_uri: str | None = Field(default=None, max_length=1000)
     variables: list[Variable] | None = Field(default=None, min_length=1)
 
     @field_validator("variables")
@@ -85,6 +81,10 @@ class Dataset(DatasetBase, table=True):
 
     name: str = Field(primary_key=True, max_length=63)
     variables: list[dict] = Field(sa_column=Column(JSON, nullable=False))
+    source_uri: str | None = Field(
+        default=None, max_length=1000,
+        description="The source object's key under `sources/<dataset>/`, set only through "
+        "the sources API, which checks its schema against the variables.")
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(),
                                                                             nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(),
@@ -101,6 +101,7 @@ class Dataset(DatasetBase, table=True):
 class DatasetPublic(DatasetBase):
     name: str
     variables: list[Variable]
+    source_uri: str | None
     created_at: datetime
     updated_at: datetime
 
@@ -154,3 +155,14 @@ def delete_dataset(session: Session, name: str, *, actor: Actor) -> None:
         raise Conflict(f"dataset {name!r} is named by a permit", code="dataset.in_use")
     session.delete(dataset)
     record(session, action="dataset.delete", actor=actor, target_type="dataset", target_id=name)
+
+
+def set_source(session: Session, name: str, key: str, *, actor: Actor) -> Dataset:
+    """Point the dataset at its source object (once the sources API has checked it)."""
+    dataset = get_dataset(session, name)
+    dataset.source_uri = key
+    dataset.updated_at = utcnow()
+    session.add(dataset)
+    record(session, action="dataset.source.set", actor=actor, target_type="dataset",
+           target_id=name, details={"object_key": key})
+    return dataset

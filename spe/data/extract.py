@@ -1,0 +1,369 @@
+"""Prepare a project's extract: minimise, pseudonymise, encrypt, store, sign.
+
+Per source file, streamed by row groups (Parquet) or blocks (CSV), so memory is bounded by
+one batch and one encryption chunk whatever the file's size:
+
+    read only the permitted variables → pseudonymise the direct identifiers among them
+    → write Parquet into the encrypting writer → ciphertext into a temporary file → store
+
+Nothing readable is ever stored, nor written to disk: the plaintext Parquet exists only a
+chunk at a time in memory; the temporary file and the object store receive ciphertext.
+Reading and pseudonymising the next batch runs in a thread while this one is written and
+encrypted. Every source is opened (and, from a backend without seekable streams, spooled to
+a temporary file) before the first is processed, so that progress knows the total rows.
+
+Crash safety: objects go under the extract prefix, the signed manifest last (see
+:mod:`spe.data.manifest`). After each file a progress record (``_progress/<name>.json``: the
+file's manifest entry and what it was made from) is stored. Re-running the same extract
+resumes: a file whose record matches the source's ETag, the variables, the permit and the key,
+and whose ciphertext is still there with the recorded ETag, is kept; any other is redone. A
+finished extract (its manifest exists) is never rewritten: re-running returns its manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import queue
+import shutil
+import tempfile
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, BinaryIO, Literal
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from spe.crypto.canonical import canonical_json
+from spe.crypto.signing import SigningKey
+from spe.data import manifest as manifests
+from spe.data.encryption import CIPHER, DEFAULT_CHUNK_SIZE, EncryptingWriter
+from spe.data.pseudonymise import METHOD, Pseudonymiser
+from spe.keys.base import DataKey
+from spe.storage.base import ObjectInfo, ObjectNotFound, ObjectStore
+from spe.storage.layout import component
+
+ProgressCallback = Callable[[int, int | None], None]
+"""``(done_rows, total_rows)``; ``total_rows`` is None while a CSV source makes it unknown."""
+
+PROGRESS_DIR = "_progress/"
+FILE_SUFFIX = ".parquet.enc"
+PSEUDONYM_METADATA = b"spe.pseudonymisation"
+_SPOOL_BUFFER = 1 << 20
+
+
+class ExtractError(Exception):
+    """The extract cannot be made as asked."""
+
+
+class MissingVariables(ExtractError):
+    """A permitted variable or a declared identifier is not in the source file."""
+
+
+@dataclass(frozen=True)
+class ExtractSource:
+    """One source file and what the permit keeps of it.
+
+    ``direct_identifiers`` are the dataset's direct identifiers (from its catalogue); those
+    kept are pseudonymised, the others dropped with every variable not kept. ``name`` is the
+    table's name in the extract (default: the dataset's).
+    """
+
+    dataset: str
+    object_key: str
+    variables_kept: tuple[str, ...]
+    direct_identifiers: tuple[str, ...] = ()
+    name: str | None = None
+    format: Literal["parquet", "csv"] | None = None
+
+    @property
+    def table_name(self) -> str:
+        return component(self.name or self.dataset, "extract table name")
+
+    @property
+    def file_format(self) -> str:
+        if self.format:
+            return self.format
+        if self.object_key.endswith(".csv"):
+            return "csv"
+        return "parquet"
+
+    @property
+    def pseudonymised(self) -> tuple[str, ...]:
+        return tuple(v for v in self.variables_kept if v in self.direct_identifiers)
+
+
+@dataclass
+class _Progress:
+    callback: ProgressCallback | None
+    total: int | None
+    done: int = 0
+
+    def advance(self, rows: int) -> None:
+        self.done += rows
+        if self.callback is not None:
+            self.callback(self.done, self.total)
+
+
+@dataclass
+class _Opened:
+    """A source opened for reading: its object info and a batch iterator factory."""
+
+    source: ExtractSource
+    info: ObjectInfo
+    rows: int | None
+    schema: pa.Schema
+    batches: Callable[[], Iterator[pa.RecordBatch]]
+    closers: list = field(default_factory=list)
+
+    def close(self) -> None:
+        for close in self.closers:
+            close()
+
+
+def prepare_extract(store: ObjectStore, sources: Sequence[ExtractSource], *,
+                    permit_reference: str, master_secret: bytes, data_key: DataKey,
+                    prefix: str, signing_key: SigningKey,
+                    progress: ProgressCallback | None = None, batch_rows: int = 1_000_000,
+                    chunk_size: int = DEFAULT_CHUNK_SIZE) -> dict[str, Any]:
+    """Make the extract under ``prefix`` (``projects/<id>/extracts/<extract>/``) and return
+    its manifest (also stored there, signed)."""
+    if not prefix.endswith("/"):
+        raise ExtractError(f"the extract prefix must end with '/': {prefix!r}")
+    if not sources:
+        raise ExtractError("an extract needs at least one source")
+    names = [source.table_name for source in sources]
+    if len(set(names)) != len(names):
+        raise ExtractError(f"two sources share a table name: {sorted(names)}; name them")
+    existing = _finished_manifest(store, prefix)
+    if existing is not None:
+        return existing
+
+    # one per identifier variable, shared by the sources that have it: each remembers the
+    # values of its own variable, so a lookup is not slowed by another variable's values
+    pseudonymisers = defaultdict(lambda: Pseudonymiser(master_secret, permit_reference))
+    opened = [_open(store, source, batch_rows) for source in sources]
+    try:
+        rows = [o.rows for o in opened]
+        tracker = _Progress(progress, None if None in rows else sum(rows))
+        files = [_extract_one(store, o, prefix, permit_reference, data_key, pseudonymisers,
+                              tracker, chunk_size) for o in opened]
+    finally:
+        for o in opened:
+            o.close()
+
+    manifest = {
+        "format": manifests.FORMAT,
+        "prefix": prefix,
+        "permit_reference": permit_reference,
+        "created_at": datetime.now(UTC).isoformat(),
+        "key_id": data_key.key_id,
+        "encryption": {"cipher": CIPHER, "chunk_size": chunk_size},
+        "pseudonymisation": {"method": METHOD},
+        "signing_key_id": signing_key.key_id,
+        "files": files,
+    }
+    body, signature = manifests.sign(manifest, signing_key)
+    store.put_bytes(prefix + manifests.SIGNATURE_NAME, signature.encode("ascii"), "text/plain")
+    store.put_bytes(prefix + manifests.MANIFEST_NAME, body, "application/json")
+    store.delete_prefix(prefix + PROGRESS_DIR)
+    return manifest
+
+
+def _finished_manifest(store: ObjectStore, prefix: str) -> dict[str, Any] | None:
+    try:
+        return json.loads(store.get_bytes(prefix + manifests.MANIFEST_NAME))
+    except ObjectNotFound:
+        return None
+
+
+def _seekable(store: ObjectStore, key: str) -> tuple[BinaryIO, list]:
+    """A seekable stream of the object: the store's own, else a spooled temporary copy."""
+    stream = store.open(key)
+    if stream.seekable():
+        return stream, [stream.close]
+    spooled = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the caller, via closers
+    with stream:
+        shutil.copyfileobj(stream, spooled, _SPOOL_BUFFER)
+    spooled.seek(0)
+    return spooled, [spooled.close]
+
+
+def _check_variables(source: ExtractSource, available: Sequence[str]) -> None:
+    missing = sorted(set(source.variables_kept) - set(available))
+    if missing:
+        raise MissingVariables(f"{source.object_key} has no variable {', '.join(missing)}")
+    if not source.variables_kept:
+        raise ExtractError(f"no variable kept from {source.object_key}")
+
+
+def _open(store: ObjectStore, source: ExtractSource, batch_rows: int) -> _Opened:
+    info = store.stat(source.object_key)
+    kept = list(source.variables_kept)
+    if source.file_format == "parquet":
+        stream, closers = _seekable(store, source.object_key)
+        # identifiers straight into dictionary arrays: each distinct value hashed once
+        parquet = pq.ParquetFile(stream, read_dictionary=list(source.pseudonymised))
+        schema = parquet.schema_arrow
+        _check_variables(source, schema.names)
+        return _Opened(
+            source, info, parquet.metadata.num_rows, pa.schema([schema.field(v) for v in kept]),
+            lambda: (batch.select(kept) for batch in
+                     parquet.iter_batches(batch_size=batch_rows, columns=kept)),
+            closers)
+    stream = store.open(source.object_key)
+    try:
+        reader = pacsv.open_csv(
+            stream, read_options=pacsv.ReadOptions(block_size=64 * batch_rows),
+            convert_options=pacsv.ConvertOptions(
+                # identifiers as text: a NIR read as an integer would lose its zeros
+                column_types={v: pa.string() for v in source.direct_identifiers}))
+        _check_variables(source, reader.schema.names)
+    except BaseException:
+        stream.close()
+        raise
+    return _Opened(source, info, None, pa.schema([reader.schema.field(v) for v in kept]),
+                   lambda: (batch.select(kept) for batch in reader), [stream.close])
+
+
+def _output_schema(opened: _Opened) -> pa.Schema:
+    fields = []
+    for item in opened.schema:
+        if item.name in opened.source.pseudonymised:
+            item = pa.field(item.name, pa.dictionary(pa.int32(), pa.string()), nullable=True,
+                            metadata={PSEUDONYM_METADATA: METHOD.encode()})
+        fields.append(item)
+    return pa.schema(fields)
+
+
+class _HashingWriter:
+    """Counts and hashes what passes through to ``raw``."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.sha256.update(data)
+        self.size += len(data)
+        return self.raw.write(data)
+
+
+_END = object()
+
+
+def _read_ahead(items: Iterator[Any]) -> Iterator[Any]:
+    """``items``, produced one ahead in a thread: reading and pseudonymising the next batch
+    overlaps writing and encrypting this one (Arrow and OpenSSL release the GIL). An error
+    on either side stops both; the thread never outlives the iteration."""
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def hand_over(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not hand_over(item):
+                    return
+            hand_over(_END)
+        except BaseException as exc:  # handed to the consumer, raised there
+            hand_over(exc)
+
+    thread = threading.Thread(target=produce, name="extract-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while (item := ready.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _fingerprint(opened: _Opened, permit_reference: str, data_key: DataKey) -> dict:
+    return {"object_key": opened.source.object_key, "etag": opened.info.etag,
+            "version_id": opened.info.version_id, "variables": list(opened.source.variables_kept),
+            "pseudonymised": list(opened.source.pseudonymised), "method": METHOD,
+            "permit_reference": permit_reference, "key_id": data_key.key_id}
+
+
+def _resumable(store: ObjectStore, progress_key: str, fingerprint: dict) -> dict | None:
+    """The manifest entry of a file an interrupted run already stored, if still valid."""
+    try:
+        record = json.loads(store.get_bytes(progress_key))
+        stored = store.stat(record["entry"]["object_key"])
+    except (ObjectNotFound, ValueError, KeyError):
+        return None
+    if record.get("fingerprint") != fingerprint or stored.etag != record.get("etag"):
+        return None
+    return record["entry"]
+
+
+def _extract_one(store: ObjectStore, opened: _Opened, prefix: str, permit_reference: str,
+                 data_key: DataKey, pseudonymisers: dict[str, Pseudonymiser], tracker: _Progress,
+                 chunk_size: int) -> dict[str, Any]:
+    source = opened.source
+    progress_key = f"{prefix}{PROGRESS_DIR}{source.table_name}.json"
+    fingerprint = _fingerprint(opened, permit_reference, data_key)
+    entry = _resumable(store, progress_key, fingerprint)
+    if entry is not None:
+        tracker.advance(entry["rows"])
+        return entry
+
+    schema = _output_schema(opened)
+    rows = 0
+    with tempfile.TemporaryFile() as ciphertext:
+        hashing = _HashingWriter(ciphertext)
+        sealer = EncryptingWriter(hashing, data_key.plaintext, data_key.key_id, chunk_size)
+        # min/max of pseudonyms tell nothing and cost a pass over every string
+        statistics = [name for name in schema.names if name not in source.pseudonymised]
+        with pq.ParquetWriter(sealer, schema, write_statistics=statistics) as parquet:
+            def minimised_and_pseudonymised() -> Iterator[pa.RecordBatch]:
+                for batch in opened.batches():
+                    yield pa.record_batch([
+                        pseudonymisers[name].array(column, as_dictionary=True)
+                        if name in source.pseudonymised else column
+                        for name, column in zip(batch.schema.names, batch.columns, strict=True)
+                    ], schema=schema)
+
+            for batch in _read_ahead(minimised_and_pseudonymised()):
+                parquet.write_batch(batch)
+                rows += batch.num_rows
+                tracker.advance(batch.num_rows)
+        sealer.close()
+        ciphertext.seek(0)
+        object_key = f"{prefix}{source.table_name}{FILE_SUFFIX}"
+        stored = store.put(object_key, ciphertext, hashing.size)
+
+    entry = {
+        "name": source.table_name,
+        "dataset": source.dataset,
+        "object_key": object_key,
+        "size": hashing.size,
+        "sha256": hashing.sha256.hexdigest(),
+        "key_id": data_key.key_id,
+        "rows": rows,
+        "columns": [{"name": f.name, "type": str(f.type)} for f in schema],
+        "variables_kept": list(source.variables_kept),
+        "pseudonymised": list(source.pseudonymised),
+        "pseudonymisation_method": METHOD,
+        "source": {"object_key": source.object_key, "etag": opened.info.etag,
+                   "version_id": opened.info.version_id, "size": opened.info.size},
+    }
+    store.put_bytes(progress_key, canonical_json(
+        {"fingerprint": fingerprint, "etag": stored.etag, "entry": entry}), "application/json")
+    return entry

@@ -1,0 +1,100 @@
+"""Read an extract inside a workspace: verify, then decrypt.
+
+The workspace holds the project's data key (handed over by the control plane for the
+session) and the control plane's public signing key, and fetches objects through a
+short-lived grant (any :data:`~spe.data.manifest.Fetcher`). It never needs the
+pseudonymisation secret, the KEK or storage credentials.
+
+Before a byte is decrypted: the manifest's signature verifies, the manifest names this data
+key, and each ciphertext's SHA-256 and size are those the manifest signed. Decryption then
+authenticates every chunk (:mod:`spe.data.encryption`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from spe.data.encryption import TamperedError, WrongKeyError, decrypt_stream
+from spe.data.manifest import Fetcher, fetcher, load_manifest
+from spe.keys.base import DataKey
+from spe.storage.base import ObjectStore
+from spe.storage.layout import component
+
+_BUFFER = 1 << 20
+READ_ONLY = 0o444
+
+
+@contextmanager
+def _verified_ciphertext(fetch: Fetcher, entry: dict[str, Any]) -> Iterator[BinaryIO]:
+    """The file's ciphertext in a temporary file, once its hash matches the manifest's."""
+    digest = hashlib.sha256()
+    size = 0
+    with tempfile.TemporaryFile() as local:
+        with fetch(entry["object_key"]) as stream:
+            while block := stream.read(_BUFFER):
+                digest.update(block)
+                size += len(block)
+                local.write(block)
+        if size != entry["size"] or digest.hexdigest() != entry["sha256"]:
+            raise TamperedError(f"{entry['object_key']} is not the file the manifest signed "
+                                f"(sha256 {digest.hexdigest()}, {size} bytes)")
+        local.seek(0)
+        yield local
+
+
+def _entries(source: ObjectStore | Fetcher, prefix: str, data_key: DataKey,
+             public_key: Ed25519PublicKey) -> tuple[Fetcher, list[dict[str, Any]]]:
+    fetch = fetcher(source)
+    manifest = load_manifest(fetch, prefix, public_key)
+    if manifest["key_id"] != data_key.key_id:
+        raise WrongKeyError(f"the extract is encrypted with key {manifest['key_id']}, "
+                            f"not {data_key.key_id}")
+    return fetch, manifest["files"]
+
+
+def read_extract(source: ObjectStore | Fetcher, prefix: str, data_key: DataKey,
+                 public_key: Ed25519PublicKey) -> dict[str, pa.Table]:
+    """Every table of the extract under ``prefix``, in memory, by name."""
+    fetch, entries = _entries(source, prefix, data_key, public_key)
+    tables = {}
+    for entry in entries:
+        plaintext = io.BytesIO()
+        with _verified_ciphertext(fetch, entry) as ciphertext:
+            decrypt_stream(ciphertext, plaintext, data_key.plaintext)
+        plaintext.seek(0)
+        tables[entry["name"]] = pq.read_table(plaintext)
+    return tables
+
+
+def materialise(source: ObjectStore | Fetcher, prefix: str, data_key: DataKey,
+                public_key: Ed25519PublicKey, target_dir: Path) -> dict[str, Path]:
+    """Decrypt every table into ``target_dir/<name>.parquet``, read-only (0444); returns
+    the paths by name. A file appears only once whole and authenticated."""
+    fetch, entries = _entries(source, prefix, data_key, public_key)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for entry in entries:
+        target = target_dir / f"{component(entry['name'], 'table name')}.parquet"
+        with _verified_ciphertext(fetch, entry) as ciphertext:
+            fd, temp_name = tempfile.mkstemp(dir=target_dir, prefix=".partial-")
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    decrypt_stream(ciphertext, out, data_key.plaintext)
+                os.chmod(temp_name, READ_ONLY)
+                os.replace(temp_name, target)
+            except BaseException:
+                Path(temp_name).unlink(missing_ok=True)
+                raise
+        paths[entry["name"]] = target
+    return paths

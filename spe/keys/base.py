@@ -1,0 +1,82 @@
+"""Per-project data keys and the store that keeps them wrapped.
+
+The key hierarchy::
+
+    key-encryption key (KEK)      held by the key store: a local key file, or a KMS
+      └── data key, one per project (AES-256), stored only wrapped under the KEK
+            └── extract files, AES-256-GCM (spe.data.encryption)
+
+Destroying a project's data key makes every copy of its extract unreadable, wherever the
+copies went (backups, replicas): that is crypto-shredding.
+
+A KMS-backed store (Vault Transit, a SecNumCloud provider's KMS, AWS KMS…) implements the
+same four methods: ``create_data_key`` is the KMS's *generate data key* call (keep the
+wrapped key, return the plaintext), ``unwrap`` its *decrypt*, ``destroy`` deletes the wrapped
+key and schedules the KMS key's destruction, ``exists`` looks the wrapped key up. Only there
+is destruction enforced by hardware and procedure; see docs/data-plane.md.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+DATA_KEY_BYTES = 32
+
+
+class KeyStoreError(Exception):
+    """Base of every key store failure."""
+
+
+class KeyNotFound(KeyStoreError):
+    """The project has no data key (and never had one)."""
+
+
+class KeyExists(KeyStoreError):
+    """The project already has a live data key."""
+
+
+class KeyDestroyed(KeyStoreError):
+    """The project's data key was destroyed; it can never be used or recreated."""
+
+    def __init__(self, message: str, key_id: str) -> None:
+        super().__init__(message)
+        self.key_id = key_id
+
+
+class KekMismatch(KeyStoreError):
+    """A wrapped key that this store's key-encryption key cannot open."""
+
+
+@dataclass(frozen=True)
+class DataKey:
+    """A project's data key in clear; the plaintext never appears in ``repr``."""
+
+    key_id: str
+    plaintext: bytes = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if len(self.plaintext) != DATA_KEY_BYTES:
+            raise ValueError(f"a data key is {DATA_KEY_BYTES} bytes, not {len(self.plaintext)}")
+
+
+class KeyStore(ABC):
+    """Where project data keys live, wrapped; implementations are chosen by configuration."""
+
+    @abstractmethod
+    def create_data_key(self, project_id: str) -> DataKey:
+        """A new random key for the project; :class:`KeyExists` or :class:`KeyDestroyed`
+        if the project already has or had one."""
+
+    @abstractmethod
+    def unwrap(self, project_id: str) -> DataKey:
+        """The project's key in clear; :class:`KeyNotFound` or :class:`KeyDestroyed`."""
+
+    @abstractmethod
+    def destroy(self, project_id: str) -> str:
+        """Destroy the project's key for good and return its id; :class:`KeyNotFound` if it
+        never existed, :class:`KeyDestroyed` if it is already gone."""
+
+    @abstractmethod
+    def exists(self, project_id: str) -> bool:
+        """Whether the project has a live (not destroyed) key."""

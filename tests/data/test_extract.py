@@ -1,0 +1,289 @@
+"""prepare_extract end to end on a LocalObjectStore, read back with the workspace's reader."""
+
+from __future__ import annotations
+
+import io
+import stat
+import threading
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from spe.data import synth
+from spe.data.encryption import TamperedError, WrongKeyError, decrypt_stream
+from spe.data.extract import ExtractError, ExtractSource, MissingVariables, prepare_extract
+from spe.data.manifest import ManifestError
+from spe.data.pseudonymise import METHOD, Pseudonymiser
+from spe.data.reader import materialise, read_extract
+from spe.storage.layout import extract_prefix
+from tests.data.conftest import CARE_ROWS, MASTER_SECRET, put_parquet
+
+PREFIX = extract_prefix("p-1", "e-1")
+KEPT = ("nir", "care_date", "icd10", "cost_eur", "provider_department")
+IDENTIFIERS = ("nir", "prescriber_id")
+
+
+def care(key: str, kept=KEPT, **kwargs) -> ExtractSource:
+    return ExtractSource("snds-care", key, kept, IDENTIFIERS, **kwargs)
+
+
+def prepare(store, sources, data_key, signing_key, permit="PERMIT-2024-001", prefix=PREFIX,
+            **kwargs):
+    return prepare_extract(store, sources, permit_reference=permit, master_secret=MASTER_SECRET,
+                           data_key=data_key, prefix=prefix, signing_key=signing_key, **kwargs)
+
+
+def expected(table: pa.Table, kept, permit="PERMIT-2024-001") -> pa.Table:
+    """The minimised, pseudonymised table, computed naively, value by value."""
+    pseudonymiser = Pseudonymiser(MASTER_SECRET, permit)
+    columns = {}
+    for name in kept:
+        column = table.column(name)
+        if name in IDENTIFIERS:
+            column = pa.array([None if v is None else pseudonymiser.pseudonym(v)
+                               for v in column.to_pylist()], pa.string())
+        columns[name] = column
+    return pa.table(columns)
+
+
+def test_the_reader_gets_exactly_the_minimised_pseudonymised_data(
+        store, care_source, care_table, data_key, signing_key):
+    manifest = prepare(store, [care(care_source)], data_key, signing_key, batch_rows=3_000)
+
+    tables = read_extract(store, PREFIX, data_key, signing_key.public_key)
+
+    assert list(tables) == ["snds-care"]
+    assert tables["snds-care"].cast(expected(care_table, KEPT).schema).equals(
+        expected(care_table, KEPT))
+    [entry] = manifest["files"]
+    assert entry["rows"] == CARE_ROWS
+    assert entry["variables_kept"] == list(KEPT)
+    assert entry["pseudonymised"] == ["nir"]
+    assert entry["pseudonymisation_method"] == METHOD
+    assert entry["key_id"] == manifest["key_id"] == data_key.key_id
+    assert entry["source"]["etag"] == store.stat(care_source).etag
+    assert entry["object_key"] == f"{PREFIX}snds-care.parquet.enc"
+    assert [c["name"] for c in entry["columns"]] == list(KEPT)
+    field = tables["snds-care"].schema.field("nir")
+    assert field.metadata == {b"spe.pseudonymisation": METHOD.encode()}
+
+
+def test_no_identifier_value_in_any_stored_or_decrypted_byte(
+        store, care_source, care_table, data_key, signing_key):
+    raw_ids = {value.encode() for name in IDENTIFIERS
+               for value in pc.unique(care_table.column(name)).to_pylist()}
+    source_bytes = store.get_bytes(care_source)
+    assert any(value in source_bytes for value in raw_ids)  # the scan can see them
+
+    prepare(store, [care(care_source, kept=(*KEPT, "prescriber_id"))], data_key, signing_key)
+
+    stored = [store.get_bytes(info.key) for info in store.list(PREFIX)]
+    ciphertext = store.get_bytes(f"{PREFIX}snds-care.parquet.enc")
+    plaintext = io.BytesIO()
+    decrypt_stream(io.BytesIO(ciphertext), plaintext, data_key.plaintext)
+    for blob in [*stored, plaintext.getvalue()]:
+        assert not [value for value in raw_ids if value in blob]
+    decrypted = pq.read_table(io.BytesIO(plaintext.getvalue()))
+    values = {v.encode() for name in decrypted.column_names
+              for v in decrypted.column(name).cast(pa.string()).to_pylist() if v}
+    assert not values & raw_ids
+
+
+def test_pseudonyms_link_datasets_within_a_permit_and_not_across_permits(
+        store, care_source, data_key, signing_key):
+    people = "sources/snds-beneficiaries/all.parquet"
+    put_parquet(store, people, synth.beneficiaries(CARE_ROWS // 20, seed=7))
+    both = [care(care_source),
+            ExtractSource("snds-beneficiaries", people, ("nir", "sex"), ("nir",))]
+
+    prepare(store, both, data_key, signing_key)
+    first = read_extract(store, PREFIX, data_key, signing_key.public_key)
+    other_prefix = extract_prefix("p-1", "e-2")
+    prepare(store, both, data_key, signing_key, permit="PERMIT-2024-002", prefix=other_prefix)
+    second = read_extract(store, other_prefix, data_key, signing_key.public_key)
+
+    care_ids = set(first["snds-care"].column("nir").to_pylist())
+    people_ids = set(first["snds-beneficiaries"].column("nir").to_pylist())
+    assert care_ids <= people_ids  # every care row joins its beneficiary
+    assert not care_ids & set(second["snds-care"].column("nir").to_pylist())
+
+
+def test_progress_is_reported_and_a_crash_leaves_no_manifest_then_a_rerun_resumes(
+        store, care_source, care_table, data_key, signing_key):
+    people = "sources/snds-beneficiaries/all.parquet"
+    put_parquet(store, people, synth.beneficiaries(1_000, seed=7), row_group_size=100)
+    sources = [care(care_source),
+               ExtractSource("snds-beneficiaries", people, ("nir", "sex"), ("nir",))]
+    seen = []
+
+    def crash_in_second_file(done, total):
+        seen.append((done, total))
+        if done > CARE_ROWS:
+            raise RuntimeError("control plane killed")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        prepare(store, sources, data_key, signing_key, batch_rows=4_000,
+                progress=crash_in_second_file)
+
+    assert {total for _done, total in seen} == {CARE_ROWS + 1_000}
+    assert [done for done, _total in seen] == sorted({done for done, _total in seen})
+    assert seen[-1][0] > CARE_ROWS and len(seen) > 5
+    keys = [info.key for info in store.list(PREFIX)]
+    assert f"{PREFIX}manifest.json" not in keys
+    assert f"{PREFIX}snds-beneficiaries.parquet.enc" not in keys
+    first_file = store.stat(f"{PREFIX}snds-care.parquet.enc")
+
+    progress = []
+    manifest = prepare(store, sources, data_key, signing_key,
+                       progress=lambda done, total: progress.append((done, total)))
+
+    assert store.stat(f"{PREFIX}snds-care.parquet.enc").etag == first_file.etag  # kept
+    assert progress[0] == (CARE_ROWS, CARE_ROWS + 1_000)
+    assert progress[-1] == (CARE_ROWS + 1_000, CARE_ROWS + 1_000)
+    assert [info.key.removeprefix(PREFIX) for info in store.list(PREFIX)] == [
+        "manifest.json", "manifest.json.sig", "snds-beneficiaries.parquet.enc",
+        "snds-care.parquet.enc"]
+    tables = read_extract(store, PREFIX, data_key, signing_key.public_key)
+    assert tables["snds-care"].num_rows == CARE_ROWS
+    assert [f["rows"] for f in manifest["files"]] == [CARE_ROWS, 1_000]
+
+
+def test_a_changed_source_is_redone_on_resume(store, care_source, care_table, data_key,
+                                              signing_key):
+    people = "sources/snds-beneficiaries/all.parquet"
+    put_parquet(store, people, synth.beneficiaries(1_000, seed=7))
+    sources = [care(care_source),
+               ExtractSource("snds-beneficiaries", people, ("nir",), ("nir",))]
+
+    def crash_in_second_file(done, total):
+        if done > CARE_ROWS:
+            raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError):
+        prepare(store, sources, data_key, signing_key, progress=crash_in_second_file)
+    stored = store.stat(f"{PREFIX}snds-care.parquet.enc")
+    put_parquet(store, care_source, care_table.slice(0, 100))
+
+    manifest = prepare(store, sources, data_key, signing_key)
+
+    assert store.stat(f"{PREFIX}snds-care.parquet.enc").etag != stored.etag
+    assert [f["rows"] for f in manifest["files"]] == [100, 1_000]
+
+
+def test_a_finished_extract_is_returned_not_rewritten(store, care_source, data_key,
+                                                      signing_key):
+    first = prepare(store, [care(care_source)], data_key, signing_key)
+    etag = store.stat(f"{PREFIX}snds-care.parquet.enc").etag
+
+    assert prepare(store, [care(care_source)], data_key, signing_key) == first
+    assert store.stat(f"{PREFIX}snds-care.parquet.enc").etag == etag
+
+
+def test_a_csv_source_keeps_identifiers_as_text(store, tmp_path, care_table, data_key,
+                                                signing_key):
+    path = tmp_path / "care.csv"
+    synth.write("care", path, 3_000, seed=7, fmt="csv")
+    store.put_bytes("sources/snds-care/2023.csv", path.read_bytes())
+    totals = set()
+
+    prepare(store, [care("sources/snds-care/2023.csv", kept=("nir", "icd10"))], data_key,
+            signing_key, batch_rows=1_000, progress=lambda done, total: totals.add(total))
+
+    table = read_extract(store, PREFIX, data_key, signing_key.public_key)["snds-care"]
+    source = pa.Table.from_batches(list(synth.care(3_000, seed=7)))
+    want = expected(source, ("nir", "icd10"))
+    assert table.cast(want.schema).equals(want)
+    assert totals == {None}
+
+
+def test_materialise_writes_read_only_parquet(store, care_source, data_key, signing_key,
+                                              tmp_path):
+    prepare(store, [care(care_source)], data_key, signing_key)
+
+    paths = materialise(store, PREFIX, data_key, signing_key.public_key, tmp_path / "data")
+
+    assert paths == {"snds-care": tmp_path / "data" / "snds-care.parquet"}
+    assert stat.S_IMODE(paths["snds-care"].stat().st_mode) == 0o444
+    assert pq.read_table(paths["snds-care"]).equals(
+        read_extract(store, PREFIX, data_key, signing_key.public_key)["snds-care"])
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["snds-care.parquet"]
+
+
+def test_the_reader_refuses_an_altered_manifest_ciphertext_or_another_key(
+        store, care_source, keys, data_key, signing_key):
+    prepare(store, [care(care_source)], data_key, signing_key)
+    manifest = store.get_bytes(f"{PREFIX}manifest.json")
+    ciphertext = store.get_bytes(f"{PREFIX}snds-care.parquet.enc")
+
+    with pytest.raises(WrongKeyError, match=data_key.key_id):
+        read_extract(store, PREFIX, keys.create_data_key("p-2"), signing_key.public_key)
+
+    store.put_bytes(f"{PREFIX}manifest.json", manifest.replace(b'"rows":20000', b'"rows":1'))
+    with pytest.raises(ManifestError, match="does not verify"):
+        read_extract(store, PREFIX, data_key, signing_key.public_key)
+    store.put_bytes(f"{PREFIX}manifest.json", manifest)
+
+    altered = bytearray(ciphertext)
+    altered[-1] ^= 1
+    store.put_bytes(f"{PREFIX}snds-care.parquet.enc", bytes(altered))
+    with pytest.raises(TamperedError, match="not the file the manifest signed"):
+        materialise(store, PREFIX, data_key, signing_key.public_key, store.root / "out")
+    assert not (store.root / "out" / "snds-care.parquet").exists()
+
+
+def test_a_fetcher_can_stand_in_for_the_store(store, care_source, data_key, signing_key):
+    prepare(store, [care(care_source)], data_key, signing_key)
+    fetched = []
+
+    def fetch(key):
+        fetched.append(key)
+        return io.BytesIO(store.get_bytes(key))
+
+    tables = read_extract(fetch, PREFIX, data_key, signing_key.public_key)
+
+    assert tables["snds-care"].num_rows == CARE_ROWS
+    assert fetched == [f"{PREFIX}manifest.json", f"{PREFIX}manifest.json.sig",
+                       f"{PREFIX}snds-care.parquet.enc"]
+
+
+def test_bad_requests_are_refused_before_anything_is_stored(store, care_source, data_key,
+                                                            signing_key):
+    with pytest.raises(MissingVariables, match="no variable diagnosis"):
+        prepare(store, [care(care_source, kept=("nir", "diagnosis"))], data_key, signing_key)
+    with pytest.raises(ExtractError, match="share a table name"):
+        prepare(store, [care(care_source), care(care_source)], data_key, signing_key)
+    with pytest.raises(ExtractError, match="end with '/'"):
+        prepare(store, [care(care_source)], data_key, signing_key, prefix="projects/p-1/x")
+    assert list(store.list("projects/")) == []
+
+
+def test_an_error_while_reading_ahead_reaches_the_caller_and_stores_nothing(
+        store, data_key, signing_key):
+    threads = threading.active_count()
+    rows = "".join(f"{100000 + i},{i}.5\n" for i in range(200))
+    store.put_bytes("sources/s/bad.csv", f"nir,cost\n{rows}999,not-a-number\n".encode())
+
+    with pytest.raises(pa.ArrowInvalid, match="not-a-number"):
+        prepare(store, [ExtractSource("s", "sources/s/bad.csv", ("nir", "cost"), ("nir",))],
+                data_key, signing_key, batch_rows=10)
+
+    assert list(store.list(PREFIX)) == []
+    assert threading.active_count() == threads  # the read-ahead thread is gone
+
+
+@pytest.mark.slow
+def test_an_extract_on_s3_is_made_from_a_spooled_source_and_read_back(
+        s3_server, care_table, data_key, signing_key):
+    store = s3_server.new_store(versioning=True)
+    put_parquet(store, "sources/snds-care/2023.parquet", care_table)
+
+    manifest = prepare(store, [care("sources/snds-care/2023.parquet")], data_key, signing_key,
+                       batch_rows=7_000)
+    tables = read_extract(store, PREFIX, data_key, signing_key.public_key)
+
+    assert tables["snds-care"].cast(expected(care_table, KEPT).schema).equals(
+        expected(care_table, KEPT))
+    assert manifest["files"][0]["source"]["version_id"]  # the source version is recorded
+    assert list(store.list(f"{PREFIX}_progress/")) == []
