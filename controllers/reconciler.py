@@ -30,7 +30,7 @@ from controllers.runtimes.base import (
     WorkspaceSpec,
 )
 from spe import telemetry
-from spe.audit import Actor
+from spe.audit import Actor, record
 from spe.auth.hub_clients import register_hub_client, remove_hub_client, set_redirect_uri
 from spe.auth.principal import Principal
 from spe.crypto.secretbox import SecretBox
@@ -80,6 +80,9 @@ class Reconciler:
             for orphan in sorted(self.runtime.projects() - set(ids)):
                 log.warning("tearing down orphan workspace %s", orphan)
                 self.runtime.delete(orphan)
+                with session_scope(self.engine) as session:
+                    record(session, action="workspace.orphan.delete", actor=ACTOR,
+                           target_type="workspace", target_id=orphan)
             return results
 
     def run_forever(self, stop: threading.Event, wake: threading.Event | None = None) -> None:
@@ -108,6 +111,10 @@ class Reconciler:
             except TerminalError as exc:
                 self._record(project_id, "error", message=str(exc))
                 return Result(project_id, desired, "error", str(exc))
+            except Exception as exc:  # one broken project must not stop the others' halts
+                log.exception("project %s: reconcile failed", project_id)
+                return Result(project_id, desired, project.observed_state,
+                              f"{type(exc).__name__}: {exc}")
             return Result(project_id, desired, observed)
 
     # --- acting ---------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from sqlmodel import select
 from spe.audit import Actor
 from spe.auth.tokens import ApiToken, issue_token, revoke_token
 from spe.db import get_engine, session_scope
-from spe.db.migrations import upgrade
+from spe.db.migrations import pending_migrations, upgrade
 from spe.domain.roles import Role
 from spe.domain.users import (
     RoleGrant,
@@ -24,7 +24,7 @@ from spe.domain.users import (
     find_by_subject,
     grant_role,
 )
-from spe.errors import InvalidInput
+from spe.errors import Conflict, InvalidInput
 
 CLI = Actor.system("cli")
 
@@ -33,7 +33,11 @@ def create_token(subject: str, role: Role | None, ttl: timedelta,
                  description: str = "") -> tuple[str, ApiToken]:
     """A token for ``subject``, creating the user and granting ``role`` when needed."""
     engine = get_engine()
-    upgrade(engine)
+    if engine.dialect.name == "sqlite":
+        upgrade(engine)  # the embedded default migrates itself
+    elif pending_migrations(engine):
+        raise Conflict("the database schema is not current: run `spe db upgrade` first",
+                       code="db.migrations_pending")
     with session_scope(engine) as session:
         user = find_by_subject(session, subject)
         if user is None:

@@ -201,6 +201,8 @@ class PermitPublic(SQLModel):
     status_reason: str | None
     version: int
     project_id: str | None
+    allowed_actions: list[str] = Field(default_factory=list, description="The transitions "
+                                       "the caller may apply now (for user interfaces).")
     created_at: datetime
     updated_at: datetime
 
@@ -241,7 +243,10 @@ def variables_in_use(session: Session, dataset_name: str) -> set[str]:
     return {v for variables in rows for v in variables}
 
 
-def to_public(session: Session, permit: Permit, now: datetime | None = None) -> PermitPublic:
+def to_public(session: Session, permit: Permit, principal=None,
+              now: datetime | None = None) -> PermitPublic:
+    """The permit as the API shows it; with ``principal``, what that caller may do to it."""
+    from spe.domain.permit_lifecycle import TRANSITIONS, can_transition
     from spe.domain.projects import Project
 
     project = session.exec(select(Project.id).where(Project.permit_id == permit.id)).first()
@@ -252,4 +257,6 @@ def to_public(session: Session, permit: Permit, now: datetime | None = None) -> 
         effective_status=permit.effective_status(now),
         active=permit.is_active(now),
         project_id=project,
+        allowed_actions=[name for name in TRANSITIONS if principal is not None
+                         and can_transition(permit, name, principal, now)],
     )

@@ -221,3 +221,30 @@ def test_mfa_is_required_for_workspaces(world, engine, client):
     assert redirected(authorize(b, hub, challenge))["error"] == "access_denied"
     reasons = [r for _, r in denials(engine, permit["project_id"])]
     assert reasons == ["MFA required: sign in again with a second factor"]
+
+
+@pytest.mark.parametrize("ending,reason", [
+    ("revoke", "the permit is revoked"),
+    ("remove", "not named in the project's permit"),
+])
+def test_revoked_permit_or_removed_person_is_refused(world, engine, client, ending, reason):
+    subject, token = make_user(engine, Role.researcher)
+    permit = client.post("/api/v1/permits", headers=world["manager"], json=permit_body(
+        make_dataset(engine), [subject, "someone-else"])).json()
+    hub = hub_client(engine, world["app"], permit["project_id"])
+    b = browser(world["app"], token)
+    verifier, challenge = pkce()
+    code = redirected(authorize(b, hub, challenge))["code"]
+    access = exchange(b, hub, code, verifier).json()["access_token"]
+    if ending == "revoke":
+        client.post(f"/api/v1/permits/{permit['id']}/revoke", headers=world["manager"],
+                    json={"reason": "breach"})
+    else:
+        client.post(f"/api/v1/permits/{permit['id']}/amend", headers=world["manager"],
+                    json={"members": ["someone-else"], "principal_investigator": "someone-else",
+                          "reason": "left the team"})
+    assert redirected(authorize(b, hub, challenge))["error"] == "access_denied"
+    assert b.get("/oauth/userinfo", headers=auth(access)).status_code == 401
+    user_id = b.get("/api/v1/me").json()["id"]
+    assert [r for u, r in denials(engine, permit["project_id"]) if u == user_id] == [reason,
+                                                                                      reason]

@@ -40,6 +40,7 @@ def actions_for(engine, permit_id: str) -> list[str]:
 def test_full_lifecycle(client, manager, dataset, engine):
     permit = create(client, manager, dataset)
     assert permit["status"] == "granted" and permit["active"] and permit["project_id"]
+    assert permit["allowed_actions"] == ["amend", "renew", "suspend", "revoke"]
     pid = permit["id"]
 
     amended = client.post(f"/api/v1/permits/{pid}/amend", headers=manager, json={
@@ -55,6 +56,7 @@ def test_full_lifecycle(client, manager, dataset, engine):
     suspended = client.post(f"/api/v1/permits/{pid}/suspend", headers=manager,
                             json={"reason": "incident"}).json()
     assert suspended["status"] == "suspended" and not suspended["active"]
+    assert suspended["allowed_actions"] == ["resume", "revoke"]
     resumed = client.post(f"/api/v1/permits/{pid}/resume", headers=manager, json={}).json()
     assert resumed["status"] == "renewed" and resumed["active"]
 

@@ -31,26 +31,26 @@ Reader = Annotated[Principal, allow(Role.admin, Role.permit_manager, Role.audito
 
 
 @router.get("", summary="List permits")
-def list_permits(_: Reader, session: SessionDep,
+def list_permits(principal: Reader, session: SessionDep,
                  page: Annotated[PageParams, Depends(page_params)],
                  status: Annotated[PermitStatus | None, Query()] = None) -> Page[PermitPublic]:
     query = select(Permit).order_by(Permit.created_at, Permit.id)
     if status is not None:
         query = query.where(Permit.status == status)
     rows, cursor = paginate(session, query, page)
-    return Page(items=[to_public(session, p) for p in rows], next=cursor)
+    return Page(items=[to_public(session, p, principal) for p in rows], next=cursor)
 
 
 @router.post("", status_code=201, summary="Record a granted permit (creates its project)")
 def create(body: PermitCreate, principal: Manager, session: SessionDep) -> PermitPublic:
     permit = lifecycle.create_permit(session, body, principal)
     commit(session)
-    return to_public(session, permit)
+    return to_public(session, permit, principal)
 
 
 @router.get("/{permit_id}", summary="Read a permit (by id or reference)")
-def read(permit_id: str, _: Reader, session: SessionDep) -> PermitPublic:
-    return to_public(session, get_permit(session, permit_id))
+def read(permit_id: str, principal: Reader, session: SessionDep) -> PermitPublic:
+    return to_public(session, get_permit(session, permit_id), principal)
 
 
 @router.get("/{permit_id}/history", summary="Every change: who, what, when, why")
@@ -69,7 +69,7 @@ def amend(permit_id: str, body: PermitAmend, principal: Manager,
           session: SessionDep) -> PermitPublic:
     permit = lifecycle.amend_permit(session, permit_id, body, principal)
     commit(session)
-    return to_public(session, permit)
+    return to_public(session, permit, principal)
 
 
 @router.post("/{permit_id}/renew", summary="Extend an active permit's validity")
@@ -77,7 +77,7 @@ def renew(permit_id: str, body: PermitRenew, principal: Manager,
           session: SessionDep) -> PermitPublic:
     permit = lifecycle.renew_permit(session, permit_id, body, principal)
     commit(session)
-    return to_public(session, permit)
+    return to_public(session, permit, principal)
 
 
 @router.post("/{permit_id}/suspend", summary="Halt a permit (workspace stopped, data kept)")
@@ -85,7 +85,7 @@ def suspend(permit_id: str, body: PermitReason, principal: Manager,
             session: SessionDep) -> PermitPublic:
     permit = lifecycle.suspend_permit(session, permit_id, body.reason, principal)
     commit(session)
-    return to_public(session, permit)
+    return to_public(session, permit, principal)
 
 
 @router.post("/{permit_id}/resume", summary="Lift a suspension")
@@ -93,7 +93,7 @@ def resume(permit_id: str, body: PermitResume, principal: Manager,
            session: SessionDep) -> PermitPublic:
     permit = lifecycle.resume_permit(session, permit_id, body.reason, principal)
     commit(session)
-    return to_public(session, permit)
+    return to_public(session, permit, principal)
 
 
 @router.post("/{permit_id}/revoke", summary="End a permit for good (workspace and data go)")
@@ -101,4 +101,4 @@ def revoke(permit_id: str, body: PermitReason, principal: Manager,
            session: SessionDep) -> PermitPublic:
     permit = lifecycle.revoke_permit(session, permit_id, body.reason, principal)
     commit(session)
-    return to_public(session, permit)
+    return to_public(session, permit, principal)
