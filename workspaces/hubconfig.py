@@ -105,6 +105,7 @@ def common_traits(spec: WorkspaceSpec) -> dict[str, Any]:
         SPE_SECTION: {
             "project_id": spec.project_id,
             "permit_reference": spec.permit_reference,
+            "control_plane_url": spec.control_plane_url.rstrip("/"),
             "audit_url": spec.control_plane_url.rstrip("/") + AUDIT_INGEST_PATH,
             "audit_token": spec.hub_service_token,
             "idle_timeout_seconds": spec.profile.idle_timeout_seconds,

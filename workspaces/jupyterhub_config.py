@@ -71,8 +71,33 @@ def post_auth_hook(authenticator, handler, auth_model):
     return auth_model
 
 
-def pre_spawn_hook(spawner):
+async def _workspace_token(log, username):
+    """A short-lived token for ``username`` scoped to this project (for ``spe egress``)."""
+    url = f"{spe['control_plane_url']}/api/v1/projects/{spe['project_id']}/workspace-token"
+    request = HTTPRequest(url, method="POST", body=json.dumps({"user": username}), headers={
+        "Authorization": f"Bearer {spe['audit_token']}", "Content-Type": "application/json",
+    }, connect_timeout=AUDIT_TIMEOUT_SECONDS, request_timeout=AUDIT_TIMEOUT_SECONDS)
+    try:
+        response = await AsyncHTTPClient().fetch(request)
+        return json.loads(response.body)["token"]
+    except Exception as e:
+        log.warning("spe egress: no workspace token for %s: %s", username, e)
+        return None
+
+
+async def pre_spawn_hook(spawner):
+    """Audit the start and give the server what ``spe egress submit`` needs: the control
+    plane's address and a token for this user and this project only."""
     _audit(spawner.log, "workspace.server.start", spawner.user.name, spawner.name)
+    token = await _workspace_token(spawner.log, spawner.user.name)
+    if token is None:
+        return
+    egress = {"SPE_EGRESS_URL": spe["control_plane_url"], "SPE_EGRESS_TOKEN": token,
+              "SPE_EGRESS_PROJECT": spe["project_id"]}
+    if hasattr(spawner, "egress_environment"):  # the local runtime's spawner
+        spawner.egress_environment = egress
+    else:
+        spawner.environment = {**spawner.environment, **egress}
 
 
 def post_stop_hook(spawner):

@@ -20,8 +20,10 @@ err = Console(stderr=True)
 class ApiClient:
     def __init__(self, url: str | None = None, token: str | None = None,
                  transport: httpx.BaseTransport | None = None) -> None:
-        url = url or os.environ.get("SPE_URL", "http://127.0.0.1:8000")
-        token = token or os.environ.get("SPE_TOKEN")
+        # in a workspace the hub provides SPE_EGRESS_* (a token for this user and project)
+        url = url or os.environ.get("SPE_URL") or os.environ.get("SPE_EGRESS_URL") \
+            or "http://127.0.0.1:8000"
+        token = token or os.environ.get("SPE_TOKEN") or os.environ.get("SPE_EGRESS_TOKEN")
         if not token:
             err.print("[red]no token:[/] set SPE_TOKEN or pass --token "
                       "(create one with `spe token create`)")

@@ -51,7 +51,8 @@ def submit(
         help="What it is, how it was produced, which SDC was applied: one per FILE, or one "
         "for all.")],
     title: Annotated[str, typer.Option(help="A title for the request.")],
-    project: Annotated[str, typer.Option(envvar="SPE_PROJECT", help="Project id.")],
+    project: Annotated[str, typer.Option(envvar=["SPE_PROJECT", "SPE_EGRESS_PROJECT"],
+                                         help="Project id.")],
     url: Annotated[str | None, typer.Option(help="Control plane URL (SPE_URL).")] = None,
     token: Annotated[str | None, typer.Option(help="Bearer token (SPE_TOKEN).")] = None,
 ) -> None:

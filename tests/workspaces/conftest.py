@@ -24,6 +24,7 @@ class AuditRecorder:
 
     def __init__(self) -> None:
         self.received: list[tuple[str, dict]] = []
+        self.token_requests: list[tuple[str, dict]] = []
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -32,8 +33,18 @@ class AuditRecorder:
                 if self.path == "/api/v1/audit/ingest":
                     HubBatch.model_validate(body)  # the control plane's own contract
                     recorder.received.append((self.headers.get("Authorization", ""), body))
-                self.send_response(202 if self.path == "/api/v1/audit/ingest" else 404)
-                self.end_headers()
+                    self.send_response(202)
+                    self.end_headers()
+                elif self.path.endswith("/workspace-token"):
+                    recorder.token_requests.append((self.path, body))
+                    answer = json.dumps({"token": f"spe_for-{body['user']}"}).encode()
+                    self.send_response(201)
+                    self.send_header("Content-Length", str(len(answer)))
+                    self.end_headers()
+                    self.wfile.write(answer)
+                else:
+                    self.send_response(404)
+                    self.end_headers()
 
             def log_message(self, *args: object) -> None:
                 pass

@@ -74,7 +74,7 @@ def test_no_culler_when_idle_timeout_is_zero(tmp_path, monkeypatch):
 
 def _spawner(name="alice"):
     return SimpleNamespace(log=logging.getLogger("test"), user=SimpleNamespace(name=name),
-                           name="")
+                           name="", egress_environment={})
 
 
 async def _settle():
@@ -89,12 +89,19 @@ def test_hooks_post_audit_events_with_the_service_token(tmp_path, monkeypatch, a
     async def run():
         model = c.Authenticator.post_auth_hook(SimpleNamespace(log=logging.getLogger("t")),
                                                None, {"name": "bob"})
-        c.Spawner.pre_spawn_hook(_spawner())
+        spawner = _spawner()
+        await c.Spawner.pre_spawn_hook(spawner)
         c.Spawner.post_stop_hook(_spawner())
         await _settle()
-        return model
+        return model, spawner
 
-    assert asyncio.run(run()) == {"name": "bob"}
+    model, spawner = asyncio.run(run())
+    assert model == {"name": "bob"}
+    assert spawner.egress_environment == {
+        "SPE_EGRESS_URL": audit_recorder.url, "SPE_EGRESS_TOKEN": "spe_for-alice",
+        "SPE_EGRESS_PROJECT": "p-hooks"}
+    assert audit_recorder.token_requests[-1] == (
+        "/api/v1/projects/p-hooks/workspace-token", {"user": "alice"})
     events = sorted(audit_recorder.events("p-hooks"), key=lambda te: te[1]["action"])
     assert [(e["action"], e["user"]) for _, e in events] == [
         ("workspace.login", "bob"),
@@ -110,9 +117,13 @@ def test_unreachable_control_plane_is_logged_not_raised(tmp_path, monkeypatch, c
     c = _load(tmp_path, monkeypatch, common_traits(make_spec("p-down")))
 
     async def run():
-        c.Spawner.pre_spawn_hook(_spawner())
+        spawner = _spawner()
+        await c.Spawner.pre_spawn_hook(spawner)
         await _settle()
+        return spawner
 
     with caplog.at_level(logging.WARNING, logger="test"):
-        asyncio.run(run())
+        spawner = asyncio.run(run())
     assert "workspace.server.start for alice not recorded" in caplog.text
+    assert "no workspace token for alice" in caplog.text
+    assert spawner.egress_environment == {}  # the server still starts, without egress
