@@ -17,7 +17,8 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+source scripts/python-env.sh
+"$PY" -m pip install -q --disable-pip-version-check -e '.[test]'
 
 # Node servers used by the tests (each folder with a package.json under tests/servers/).
 for dir in tests/servers/*/; do
@@ -26,5 +27,5 @@ for dir in tests/servers/*/; do
   fi
 done
 
-python3 -m ruff check .
-exec python3 -m pytest "$@"
+"$PY" -m ruff check .
+exec "$PY" -m pytest "$@"
