@@ -1,18 +1,30 @@
-"""Running the control plane: ``spe serve`` (the API) and ``spe up`` (the embedded platform)."""
+"""Running the control plane: ``spe serve`` (the API) and ``spe up`` (the embedded platform).
+
+``spe up`` is one process: migrations, the demo (:mod:`spe.demo`), the API under uvicorn and
+the reconciler in a thread with the local runtime. A permit change made through the kill
+switch wakes the reconciler at once; otherwise it passes every
+``reconcile_interval_seconds``. On Ctrl-C the API stops, then the reconciler, then every hub
+and server of the local runtime (their data stays for the next ``spe up``).
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 import uvicorn
 from rich.console import Console
+from sqlalchemy.engine import Engine
 
 from spe.api.app import create_app
 from spe.db import get_engine
 from spe.db.migrations import upgrade
-from spe.settings import get_settings
+from spe.settings import Settings, get_settings
 
-out = Console()
+out = Console(highlight=False, soft_wrap=True)
+log = logging.getLogger(__name__)
+READY_TIMEOUT = 600.0
 
 
 def run(host: str | None = None, port: int | None = None) -> None:
@@ -25,21 +37,95 @@ def run(host: str | None = None, port: int | None = None) -> None:
                 port=port or settings.port, log_level="warning")
 
 
-def run_embedded(host: str | None = None, port: int | None = None, demo: bool = True) -> None:
+def embedded_settings(host: str | None, port: int | None) -> Settings:
+    """The settings, with ``public_url`` following ``--host``/``--port`` unless it was set:
+    the hubs send browsers there, so it must be where the API listens."""
     settings = get_settings()
+    host, port = host or settings.host, port or settings.port
+    if "public_url" in settings.model_fields_set:
+        return settings.model_copy(update={"host": host, "port": port})
+    return settings.model_copy(update={"host": host, "port": port,
+                                       "public_url": f"http://{host}:{port}"})
+
+
+def run_embedded(host: str | None = None, port: int | None = None, demo: bool = True) -> None:
+    from controllers.controller import build
+
+    settings = embedded_settings(host, port)
     engine = get_engine()
     upgrade(engine)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    reconciler = build(settings, engine)
+    app = create_app(settings, engine)
+    app.state.data_plane = reconciler.data_plane
+    app.state.reconcile_wake = wake = threading.Event()
+    stop = threading.Event()
+    threads = [threading.Thread(target=reconciler.run_forever, args=(stop, wake),
+                                name="reconciler", daemon=True)]
     if demo:
         from spe.demo import load_demo
 
-        tokens = load_demo(engine)
-        url = f"http://{host or settings.host}:{port or settings.port}"
-        out.print(f"\n[bold]spe is starting at {url}[/]  (data in {settings.data_dir.resolve()})")
-        out.print("Demo tokens (valid 7 days); use them as `Authorization: Bearer …`:")
-        for subject, (role, secret) in tokens.items():
-            out.print(f"  {subject:<10} {role:<15} {secret}", highlight=False)
-        alice = tokens["alice"][1]
-        out.print(f"\nTry:  curl -H 'Authorization: Bearer {alice}' {url}/api/v1/projects",
-                  highlight=False)
-        out.print(f"API docs: {url}/docs\n")
-    run(host=host, port=port)
+        info = load_demo(engine, reconciler.data_plane.store)
+        _print_demo(settings, info)
+        threads.append(threading.Thread(target=_announce_workspace, name="announce",
+                                        args=(engine, info.project_id, stop), daemon=True))
+    for thread in threads:
+        thread.start()
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    finally:
+        out.print("stopping: reconciler, then every workspace hub and server")
+        stop.set()
+        wake.set()
+        for thread in threads:
+            thread.join(timeout=READY_TIMEOUT)
+        _stop_workspaces(reconciler.runtime)
+
+
+def _stop_workspaces(runtime) -> None:
+    for project_id in sorted(runtime.projects()):
+        try:
+            runtime.suspend(project_id)
+        except Exception:  # keep stopping the others
+            log.exception("stopping workspace %s", project_id)
+
+
+def _print_demo(settings: Settings, info) -> None:
+    url = settings.public_url.rstrip("/")
+    out.print(f"\n[bold]spe is starting at {url}[/]  (data in {settings.data_dir.resolve()})")
+    out.print("Demo tokens, valid 7 days (re-issued at each `spe up`; the previous ones are "
+              "revoked). Use them as `Authorization: Bearer …` or to sign in:")
+    for subject, (role, secret) in info.tokens.items():
+        out.print(f"  {subject:<10} {role.value:<15} {secret}")
+    out.print(f"\nAPI docs:        {url}/docs")
+    out.print(f"Demo permit:     {info.permit_reference}, project {info.project_id} "
+              "(names alice; bob is refused)")
+    out.print(f"Sign in as alice: open {url}/auth/login and paste alice's token; then open "
+              "her workspace (printed below once ready): the hub logs her in through spe.")
+    out.print(f"Kill switch:     spe project halt {info.project_id} --reason '…' "
+              "(SPE_TOKEN = pm's token)\n")
+
+
+def _announce_workspace(engine: Engine, project_id: str, stop: threading.Event) -> None:
+    """Print the demo workspace's URL once the reconciler reports it ready (in this run:
+    a URL recorded by an earlier run may be of a hub that is not up yet)."""
+    from sqlmodel import Session
+
+    from spe.db.types import utcnow
+    from spe.domain.projects import Project
+
+    started = utcnow()
+    deadline = time.monotonic() + READY_TIMEOUT
+    while not stop.wait(1.0) and time.monotonic() < deadline:
+        with Session(engine) as session:
+            project = session.get(Project, project_id)
+        if project.observed_at is None or project.observed_at < started:
+            continue
+        if project.observed_state == "ready" and project.workspace_url:
+            url = project.workspace_url
+            out.print(f"[bold green]alice's workspace is ready:[/] {url}  (signed in to spe, "
+                      f"go straight through: {url}hub/oauth_login)")
+            return
+        if project.observed_state == "error":
+            out.print(f"[red]workspace {project_id}: {project.observed_message}[/]")
+            return

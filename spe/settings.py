@@ -105,6 +105,10 @@ class Settings(BaseSettings):
         "researcher to submit egress requests from the workspace.",
     )
 
+    oidc_issuer: str | None = Field(
+        None, description="The institution's OpenID provider; set, it turns on sign-in "
+        "through it and its access tokens (every `SPE_OIDC_*` setting: docs/identity.md).",
+    )
     runtime: Literal["local", "kubernetes"] = Field(
         "local", description="Where workspaces run: local processes (embedded default, not a "
         "security boundary) or Kubernetes."
@@ -117,6 +121,64 @@ class Settings(BaseSettings):
         0, ge=0, le=183,
         description="Days an expired permit's extract is kept before crypto-shredding "
         "(EHDS Art. 68(12): at most six months). Revoked permits are shredded at once.",
+    )
+
+    # -- data plane: object storage, keys, extracts (spe/dataplane) --------------------
+    storage_backend: Literal["local", "s3"] = Field(
+        "local", description="Object storage of sources and extracts: a local directory "
+        "(embedded default) or an S3-compatible service.",
+    )
+    storage_local_root: Path | None = Field(
+        None, description="Directory of the local object store. Default: `<data_dir>/objects`.",
+    )
+    storage_endpoint: str | None = Field(
+        None, description="S3 `host[:port]`, without scheme or path.")
+    storage_region: str | None = Field(None, description="S3 region (asked of the service "
+                                       "when unset).")
+    storage_bucket: str | None = Field(None, description="The one S3 bucket spe uses.")
+    storage_access_key: str | None = Field(None, description="S3 access key id.")
+    storage_secret_key: SecretStr | None = Field(
+        None, description="S3 secret key, inline; `storage_secret_key_file` wins when set.")
+    storage_secret_key_file: Path | None = Field(
+        None, description="File holding the S3 secret key (a mounted secret).")
+    storage_secure: bool = Field(True, description="Talk HTTPS to the S3 service.")
+    storage_cert_check: bool = Field(True, description="Verify the S3 service's certificate.")
+    key_store_path: Path | None = Field(
+        None, description="Directory of the wrapped project data keys (local key store). "
+        "Default: `<data_dir>/keys/data-keys`.",
+    )
+    kek_path: Path | None = Field(
+        None, description="The local key-encryption key (32 bytes). Default: "
+        "`<data_dir>/keys/kek.key`, created if absent; in production mount it as a secret.",
+    )
+    pseudonymisation_secret_path: Path | None = Field(
+        None, description="The pseudonymisation master secret (at least 32 random bytes). "
+        "Default: `<data_dir>/keys/pseudonymisation.key`, created on first use in "
+        "development; production refuses to start extracts without it (mount a secret).",
+    )
+    extract_signing_key_path: Path | None = Field(
+        None, description="Ed25519 PEM key signing extract manifests and crypto-shredding "
+        "records. Default: `<data_dir>/keys/extract-ed25519.pem`, created if absent.",
+    )
+    extract_grant_ttl_seconds: int = Field(
+        900, ge=60, le=86400,
+        description="Lifetime of the grant with which a workspace fetches its decrypted "
+        "extract; grants are also refused as soon as the permit stops being active.",
+    )
+    local_runtime_root: Path | None = Field(
+        None, description="Root of the local runtime's workspaces. Default: "
+        "`<data_dir>/workspaces`.",
+    )
+    kubernetes_api_server_cidrs: list[str] = Field(
+        default_factory=list, description="Kubernetes runtime: the API server endpoints' "
+        "addresses as narrow CIDRs (JSON list), which the hubs may reach.",
+    )
+    kubernetes_ingress_domain: str | None = Field(
+        None, description="Kubernetes runtime: each hub is served at "
+        "`https://<project>.<domain>/`.",
+    )
+    kubernetes_lease_namespace: str = Field(
+        "spe", description="Kubernetes runtime: namespace of the controller's leader lease.",
     )
 
     @model_validator(mode="after")

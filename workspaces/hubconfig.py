@@ -80,6 +80,8 @@ def common_traits(spec: WorkspaceSpec) -> dict[str, Any]:
         # (JupyterHub's default keeps every previously allowed user allowed after a restart).
         "allowed_users": sorted(spec.users),
         "allow_all": False,
+        # straight to the control plane: a signed-in researcher arrives in one redirect
+        "auto_login": True,
         "allow_existing_users": False,
         "admin_users": [],
         # On, because refresh_user can only re-ask the control plane with the stored access

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 
@@ -53,7 +52,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     app.state.settings = settings
     app.state.engine = engine or get_engine()
     app.state.authenticators = [personal_token, session_cookie]
-    app.state.oidc = oidc or (OidcConfig() if os.environ.get("SPE_OIDC_ISSUER") else None)
+    app.state.oidc = oidc or (OidcConfig() if settings.oidc_issuer else None)
     keys = settings.keys_dir
     app.state.secret_box = SecretBox.load_or_create(keys / "secrets.key")
     app.state.hub_signing_key = load_signing_key(keys / "hub-oidc-key.json")

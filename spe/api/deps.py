@@ -150,3 +150,11 @@ def allow_protocol(name: str):
 
     dependency.access = ("protocol", frozenset({name}), False)
     return Depends(dependency)
+
+
+def wake_reconciler(request: Request) -> None:
+    """Start the in-process reconciler's next pass now (the embedded server); a separate
+    ``spe controller`` picks the change up at its next pass."""
+    wake = getattr(request.app.state, "reconcile_wake", None)
+    if wake is not None:
+        wake.set()

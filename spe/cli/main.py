@@ -10,9 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from controllers import controller
 from spe.cli import audit as audit_cli
 from spe.cli import egress as egress_cli
-from spe.cli import permits
+from spe.cli import permits, projects, workspace
 from spe.cli.durations import parse_duration
 from spe.domain.roles import Role
 from spe.errors import SpeError
@@ -29,6 +30,9 @@ config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(permits.app, name="permit")
+app.add_typer(projects.app, name="project")
+app.add_typer(workspace.app, name="workspace")
+app.add_typer(controller.app, name="controller")
 app.add_typer(config_app, name="config")
 app.add_typer(egress_cli.app, name="egress")
 app.add_typer(audit_cli.app, name="audit")
@@ -68,13 +72,18 @@ def token_create(
     role: Annotated[Role | None, typer.Option(
         help="Grant this role to the user first (created if new): how a deployment is "
         "bootstrapped.")] = None,
-    expires_in: Annotated[str, typer.Option(help="Lifetime: 90s, 30m, 8h, 7d.")] = "8h",
+    expires_in: Annotated[str | None, typer.Option(
+        help="Lifetime: 90s, 30m, 8h, 7d (default SPE_TOKEN_DEFAULT_TTL_HOURS).")] = None,
     description: Annotated[str, typer.Option(help="What the token is for.")] = "",
 ) -> None:
     """Print a new bearer token for USER, once. Only its hash is stored."""
-    from spe.bootstrap import create_token
+    from datetime import timedelta
 
-    ttl = parse_duration(expires_in)
+    from spe.bootstrap import create_token
+    from spe.settings import get_settings
+
+    ttl = parse_duration(expires_in) if expires_in else \
+        timedelta(hours=get_settings().token_default_ttl_hours)
     with reported_errors():
         secret, token = create_token(user, role, ttl, description)
     out.print(f"token {token.id} for {user}, expires {token.expires_at:%Y-%m-%d %H:%M} UTC",

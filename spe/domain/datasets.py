@@ -164,5 +164,5 @@ def set_source(session: Session, name: str, key: str, *, actor: Actor) -> Datase
     dataset.updated_at = utcnow()
     session.add(dataset)
     record(session, action="dataset.source.set", actor=actor, target_type="dataset",
-           target_id=name, details={"object_key": key})
+           target_id=name, details={"object": key})
     return dataset

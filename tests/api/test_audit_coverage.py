@@ -91,7 +91,15 @@ def test_every_state_change_is_audited(world, engine):
             {"name": "nir", "classification": "direct_identifier"}]})
     call(client, "PATCH", f"/api/v1/datasets/{name}", tok[Role.data_steward],
          json={"description": "d"})
-    call(client, "DELETE", f"/api/v1/datasets/{name}", tok[Role.data_steward])
+    source = call(client, "POST", f"/api/v1/datasets/{name}/sources", tok[Role.data_steward],
+                  files={"file": ("people.csv", b"nir\n1234567890123\n", "text/csv")}).json()
+    call(client, "PUT", f"/api/v1/datasets/{name}/sources", tok[Role.data_steward],
+         json={"object_key": source["object_key"]})
+    unused = unique("cov")
+    call(client, "POST", "/api/v1/datasets", tok[Role.data_steward], json={
+        "name": unused, "holder": "CNAM", "variables": [
+            {"name": "x", "classification": "other"}]})
+    call(client, "DELETE", f"/api/v1/datasets/{unused}", tok[Role.data_steward])
 
     # a permit's whole life, and a second one that stays active for the workspace
     dataset = make_dataset(engine)
@@ -163,8 +171,9 @@ def test_every_state_change_is_audited(world, engine):
     call(client, "POST", f"/api/v1/egress/requests/{submit()['id']}/withdraw", workspace,
          json={"reason": "wrong file"})
 
-    # the auditors' own write: a checkpoint
+    # the auditors' own write: a checkpoint; and the kill switch
     call(client, "POST", "/api/v1/audit/checkpoints", tok[Role.auditor])
+    call(client, "POST", f"/api/v1/projects/{project}/halt", pm, json={"reason": "drill"})
 
     spec = client.get("/openapi.json").json()
     changing = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops

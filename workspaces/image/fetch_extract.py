@@ -2,27 +2,28 @@
 
 Runs before the notebook container starts, in the same pod, with the only copy of the
 project's short-lived grant (environment ``SPE_GRANT_URL`` and ``SPE_GRANT_TOKEN``, from the
-``extract-grant`` Secret). It asks the control plane for the extract::
+``extract-grant`` Secret). It asks the control plane for the extract's index::
 
-    GET $SPE_GRANT_URL
-    Authorization: Bearer $SPE_GRANT_TOKEN
-    Accept: application/x-tar
+    GET $SPE_GRANT_URL                      Authorization: Bearer $SPE_GRANT_TOKEN
+    → {"files": [{"filename": "care.parquet", "url": "…/extract/files/care", …}, …]}
 
-and unpacks the answer (a tar stream of the decrypted extract files) into the target
-directory, an emptyDir the notebook container mounts read-only at ``~/data``. Members are
-unpacked with tarfile's ``data`` filter: no absolute paths, nothing outside the target, no
-links out, no devices. Files end up 0444 and directories 0555.
+then each file's ``url`` with the same header, and writes the decrypted Parquet files into
+the target directory, an emptyDir the notebook container mounts read-only at ``~/data``.
+File names are taken as plain names (no directories, no ``..``); files end up 0444 and the
+directory 0555.
 
 Connection failures and 5xx answers are retried with backoff; any other refusal (expired
-or revoked grant) fails the pod at once, so the server does not start without its data.
-Standard library only: the workspace image needs nothing of spe.
+or revoked grant, permit no longer active) fails the pod at once, so the server does not
+start without its data. Standard library only: the workspace image needs nothing of spe.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import shutil
 import sys
-import tarfile
 import time
 import urllib.error
 import urllib.request
@@ -30,32 +31,48 @@ from pathlib import Path
 
 ATTEMPTS = 5
 TIMEOUT_SECONDS = 60
+FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 
 
 class FetchError(Exception):
     """The extract could not be fetched."""
 
 
-def fetch(url: str, token: str, target: Path, *, attempts: int = ATTEMPTS,
-          backoff_seconds: float = 1.0) -> int:
-    """Unpack the extract at ``url`` into ``target``; the number of files."""
+def _get(url: str, token: str, attempts: int, backoff_seconds: float):
+    """The open response for ``url``, retrying what may pass; the caller closes it."""
     if not url.startswith(("https://", "http://")):
-        raise FetchError(f"grant URL must be http(s), not {url!r}")
-    request = urllib.request.Request(url, headers={  # noqa: S310  (scheme checked above)
-        "Authorization": f"Bearer {token}", "Accept": "application/x-tar"})
+        raise FetchError(f"URL must be http(s), not {url!r}")
+    request = urllib.request.Request(  # noqa: S310  (scheme checked above)
+        url, headers={"Authorization": f"Bearer {token}"})
     for attempt in range(1, attempts + 1):
         try:
-            with (urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response,  # noqa: S310
-                  tarfile.open(fileobj=response, mode="r|*") as archive):
-                archive.extractall(target, filter="data")
-            break
+            return urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS)  # noqa: S310
         except urllib.error.HTTPError as exc:
             if exc.code < 500 or attempt == attempts:
-                raise FetchError(f"control plane refused the extract: {exc.code}") from exc
+                raise FetchError(f"control plane refused {url}: {exc.code}") from exc
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
             if attempt == attempts:
                 raise FetchError(f"control plane unreachable: {exc}") from exc
         time.sleep(backoff_seconds * 2 ** (attempt - 1))
+    raise FetchError("no attempt made")
+
+
+def fetch(url: str, token: str, target: Path, *, attempts: int = ATTEMPTS,
+          backoff_seconds: float = 1.0) -> int:
+    """Write the extract indexed at ``url`` into ``target``; the number of files."""
+    with _get(url, token, attempts, backoff_seconds) as response:
+        try:
+            files = json.load(response)["files"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise FetchError("the grant's answer is not an extract index") from exc
+    target.mkdir(parents=True, exist_ok=True)
+    for entry in files:
+        name = str(entry.get("filename", ""))
+        if not FILENAME.match(name) or name in (".", ".."):
+            raise FetchError(f"refusing file name {name!r}")
+        with _get(str(entry["url"]), token, attempts, backoff_seconds) as response, \
+                open(target / name, "wb") as out:
+            shutil.copyfileobj(response, out)
     return _seal(target)
 
 
@@ -68,6 +85,7 @@ def _seal(target: Path) -> int:
             files += 1
         for name in dirs:
             (Path(root) / name).chmod(0o555)
+    target.chmod(0o555)
     return files
 
 
@@ -82,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyError as exc:
         print(f"fetch-extract: {exc.args[0]} is not set", file=sys.stderr)
         return 2
-    except (FetchError, tarfile.TarError) as exc:
+    except (FetchError, OSError) as exc:
         print(f"fetch-extract: {exc}", file=sys.stderr)
         return 1
     print(f"fetch-extract: {count} files in {args[0]}")

@@ -4,6 +4,7 @@ from spe.api.routes import (
     audit,
     datasets,
     egress,
+    extracts,
     health,
     login,
     me,
@@ -14,4 +15,5 @@ from spe.api.routes import (
 )
 
 ROUTERS = [health.router, me.router, users.router, datasets.router, permits.router,
-           projects.router, egress.router, audit.router, oauth.router, login.router]
+           projects.router, egress.router, audit.router, oauth.router, login.router,
+           extracts.router]

@@ -2,10 +2,10 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from sqlmodel import select
 
-from spe.api.deps import SessionDep, allow, commit
+from spe.api.deps import SessionDep, allow, commit, wake_reconciler
 from spe.api.pagination import Page, PageParams, page_params, paginate
 from spe.auth.principal import Principal
 from spe.domain import permit_lifecycle as lifecycle
@@ -42,9 +42,11 @@ def list_permits(principal: Reader, session: SessionDep,
 
 
 @router.post("", status_code=201, summary="Record a granted permit (creates its project)")
-def create(body: PermitCreate, principal: Manager, session: SessionDep) -> PermitPublic:
+def create(body: PermitCreate, principal: Manager, session: SessionDep,
+           request: Request) -> PermitPublic:
     permit = lifecycle.create_permit(session, body, principal)
     commit(session)
+    wake_reconciler(request)
     return to_public(session, permit, principal)
 
 
@@ -66,39 +68,49 @@ def history(permit_id: str, _: Reader, session: SessionDep,
 
 @router.post("/{permit_id}/amend", summary="Amend the terms of an active permit")
 def amend(permit_id: str, body: PermitAmend, principal: Manager,
-          session: SessionDep) -> PermitPublic:
+          session: SessionDep,
+           request: Request) -> PermitPublic:
     permit = lifecycle.amend_permit(session, permit_id, body, principal)
     commit(session)
+    wake_reconciler(request)
     return to_public(session, permit, principal)
 
 
 @router.post("/{permit_id}/renew", summary="Extend an active permit's validity")
 def renew(permit_id: str, body: PermitRenew, principal: Manager,
-          session: SessionDep) -> PermitPublic:
+          session: SessionDep,
+           request: Request) -> PermitPublic:
     permit = lifecycle.renew_permit(session, permit_id, body, principal)
     commit(session)
+    wake_reconciler(request)
     return to_public(session, permit, principal)
 
 
 @router.post("/{permit_id}/suspend", summary="Halt a permit (workspace stopped, data kept)")
 def suspend(permit_id: str, body: PermitReason, principal: Manager,
-            session: SessionDep) -> PermitPublic:
+            session: SessionDep,
+           request: Request) -> PermitPublic:
     permit = lifecycle.suspend_permit(session, permit_id, body.reason, principal)
     commit(session)
+    wake_reconciler(request)
     return to_public(session, permit, principal)
 
 
 @router.post("/{permit_id}/resume", summary="Lift a suspension")
 def resume(permit_id: str, body: PermitResume, principal: Manager,
-           session: SessionDep) -> PermitPublic:
+           session: SessionDep,
+           request: Request) -> PermitPublic:
     permit = lifecycle.resume_permit(session, permit_id, body.reason, principal)
     commit(session)
+    wake_reconciler(request)
     return to_public(session, permit, principal)
 
 
 @router.post("/{permit_id}/revoke", summary="End a permit for good (workspace and data go)")
 def revoke(permit_id: str, body: PermitReason, principal: Manager,
-           session: SessionDep) -> PermitPublic:
+           session: SessionDep,
+           request: Request) -> PermitPublic:
     permit = lifecycle.revoke_permit(session, permit_id, body.reason, principal)
     commit(session)
+    wake_reconciler(request)
     return to_public(session, permit, principal)

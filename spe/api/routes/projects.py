@@ -1,12 +1,19 @@
-"""Projects: researchers see those their active permits name them in; staff see all."""
+"""Projects: researchers see those their active permits name them in; staff see all.
+
+``POST /{id}/halt`` is the kill switch: it suspends the project's permit (the permit state
+machine's ``suspend``) and wakes the reconciler running in this process, which stops every
+server and the hub at once; the hubs' logins are refused from then on (see docs/quickstart.md).
+"""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
-from spe.api.deps import SessionDep, allow
+from spe.api.deps import SessionDep, allow, commit, wake_reconciler
 from spe.api.pagination import Page, PageParams, page_params, paginate
 from spe.auth.principal import Principal
+from spe.domain import permit_lifecycle
+from spe.domain.permits import PermitReason
 from spe.domain.projects import (
     Project,
     ProjectPublic,
@@ -15,9 +22,11 @@ from spe.domain.projects import (
     visible_projects_query,
 )
 from spe.domain.roles import Role
+from spe.errors import NotFound
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 Reader = Annotated[Principal, allow(*Role)]
+Manager = Annotated[Principal, allow(Role.admin, Role.permit_manager)]
 
 
 @router.get("", summary="List the projects visible to me")
@@ -34,4 +43,17 @@ def list_projects(principal: Reader, session: SessionDep,
 def read(project_id: str, principal: Reader, session: SessionDep) -> ProjectPublic:
     project, permit = get_visible_project(session, project_id, principal.subject,
                                           principal.roles)
+    return to_public(session, project, permit)
+
+
+@router.post("/{project_id}/halt",
+             summary="Kill switch: suspend the project's permit and stop its workspace now")
+def halt(project_id: str, body: PermitReason, principal: Manager, session: SessionDep,
+         request: Request) -> ProjectPublic:
+    project = session.get(Project, project_id)
+    if project is None:
+        raise NotFound(f"no project {project_id!r}", code="project.not_found")
+    permit = permit_lifecycle.suspend_permit(session, project.permit_id, body.reason, principal)
+    commit(session)
+    wake_reconciler(request)
     return to_public(session, project, permit)

@@ -1,0 +1,112 @@
+"""The controller: the reconciler loop as a process (``spe controller``) or a thread of the
+embedded server (``spe up``).
+
+:func:`build` wires a :class:`~controllers.reconciler.Reconciler` from settings: the runtime
+(:func:`controllers.runtimes.make_runtime`) and the data plane
+(:class:`spe.dataplane.ProjectDataPlane`), which, on the local runtime, also writes the
+decrypted extract into each workspace's extract directory (the Kubernetes runtime's servers
+fetch it through the grant instead).
+
+On Kubernetes several replicas may run: only the holder of the Lease
+``<SPE_KUBERNETES_LEASE_NAMESPACE>/spe-controller`` reconciles. A keeper thread renews the
+lease every third of its duration, so a long pass (a large extract) does not lose it; a
+replica that loses it stops after the pass under way, and passes being idempotent, the
+overlap is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:  # the CLI imports this module: the heavy parts load only when run
+    from sqlalchemy.engine import Engine
+
+    from controllers.reconciler import Reconciler
+    from spe.settings import Settings
+
+log = logging.getLogger(__name__)
+LEASE_NAME = "spe-controller"
+LEASE_SECONDS = 15
+
+
+def build(settings: Settings, engine: Engine) -> Reconciler:
+    from controllers.reconciler import Reconciler
+    from controllers.runtimes import make_runtime
+    from controllers.runtimes.local import LocalRuntime
+    from spe.crypto.secretbox import SecretBox
+    from spe.dataplane import ProjectDataPlane
+
+    runtime = make_runtime(settings)
+    extract_dir = ((lambda project_id: runtime.layout(project_id).extract)
+                   if isinstance(runtime, LocalRuntime) else None)
+    plane = ProjectDataPlane(engine, settings, extract_dir=extract_dir)
+    box = SecretBox.load_or_create(settings.keys_dir / "secrets.key")
+    return Reconciler(engine, runtime, settings, box, plane)
+
+
+def run_as_leader(reconciler: Reconciler, stop: threading.Event, lease) -> None:
+    """Reconcile while holding ``lease`` (a :class:`LeaseLock`); give it up on ``stop``."""
+    keeper = threading.Thread(target=_keep_lease, args=(lease, stop), daemon=True,
+                              name="lease-keeper")
+    keeper.start()
+    try:
+        while not stop.is_set():
+            if lease.is_leader:
+                try:
+                    reconciler.run_once()
+                except Exception:  # one bad pass must not end the loop
+                    log.exception("reconcile pass failed")
+            stop.wait(reconciler.settings.reconcile_interval_seconds)
+    finally:
+        keeper.join()
+        lease.release()
+
+
+def _keep_lease(lease, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            lease.try_acquire_or_renew()
+        except Exception:  # the API server away: we stop leading when the lease runs out
+            log.exception("leader lease")
+        stop.wait(lease.duration / 3)
+
+
+app = typer.Typer(help="The reconciler: permits become workspaces, and stop being them.")
+
+
+@app.callback(invoke_without_command=True)
+def controller(
+    once: Annotated[bool, typer.Option(help="Run one pass and exit.")] = False,
+) -> None:
+    """Run the reconciler (leader-elected on Kubernetes) until interrupted."""
+    import signal
+
+    from spe.db import get_engine
+    from spe.settings import get_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = get_settings()
+    reconciler = build(settings, get_engine())
+    if once:
+        for result in reconciler.run_once():
+            typer.echo(f"{result.project_id}: {result.desired} -> {result.observed}"
+                       + (f" ({result.error})" if result.error else ""))
+        return
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    if settings.runtime == "kubernetes":
+        from controllers.runtimes.kubernetes import KubeClient, LeaseLock
+
+        identity = f"{socket.gethostname()}-{os.getpid()}"
+        run_as_leader(reconciler, stop, LeaseLock(
+            KubeClient(), settings.kubernetes_lease_namespace, LEASE_NAME, identity,
+            duration_seconds=LEASE_SECONDS))
+    else:
+        reconciler.run_forever(stop)

@@ -1,0 +1,253 @@
+"""Extracts and dataset sources.
+
+* ``GET /api/v1/projects/{id}/extract`` and ``…/extract/files/{name}``: a workspace fetches
+  its decrypted extract with the project's grant (``Authorization: Bearer <grant>``, see
+  :mod:`spe.dataplane.grants`), refused once the permit is no longer active. The files are
+  decrypted here: the workspace never holds the key-encryption key, the project's data key,
+  the pseudonymisation secret or storage credentials.
+* ``GET /api/v1/projects/{id}/extract/status``: how far the extract is (staff, and the
+  project's researchers).
+* ``POST`` / ``PUT /api/v1/datasets/{name}/sources``: a data steward uploads a source file
+  (CSV or Parquet), or points at one already in the object store; it is kept only if its
+  columns match the catalogue (:mod:`spe.data.sources`), else 422 with every problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import PurePath
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+from sqlmodel import Session
+
+from controllers.runtimes.base import TerminalError
+from spe.api.deps import SessionDep, allow, allow_protocol, commit
+from spe.audit import Actor, record
+from spe.auth.authenticate import bearer_token
+from spe.auth.principal import Principal
+from spe.data.sources import SourceObject, register_existing, upload_source
+from spe.dataplane import CONDITION, ProjectDataPlane, check_grant
+from spe.dataplane.config import grant_key
+from spe.dataplane.files import decrypted_chunks, verified_ciphertext
+from spe.db import session_scope
+from spe.domain.datasets import get_dataset, set_source
+from spe.domain.permits import Permit
+from spe.domain.projects import DesiredState, Project, desired_state, get_visible_project
+from spe.domain.roles import Role
+from spe.errors import Conflict, Forbidden, InvalidInput, NotFound, SpeError
+from spe.storage import ObjectNotFound
+from spe.storage.layout import InvalidKeyComponent, parse_source_key
+
+router = APIRouter(prefix="/api/v1", tags=["extracts"])
+Reader = Annotated[Principal, allow(*Role)]
+Steward = Annotated[Principal, allow(Role.admin, Role.data_steward)]
+Grant = Annotated[None, allow_protocol("extract-grant")]
+PARQUET = "application/vnd.apache.parquet"
+
+
+def data_plane(request: Request) -> ProjectDataPlane:
+    """The application's data plane (``app.state.data_plane``), built from the settings on
+    first use; the embedded server shares its reconciler's."""
+    state = request.app.state
+    if getattr(state, "data_plane", None) is None:
+        state.data_plane = ProjectDataPlane(state.engine, state.settings)
+    return state.data_plane
+
+
+Plane = Annotated[ProjectDataPlane, Depends(data_plane)]
+
+
+class ExtractStatus(BaseModel):
+    project_id: str
+    state: str = Field(description="absent, preparing, ready, failed or shredded")
+    percent: int | None = Field(None, description="Rows done over rows to do (None while "
+                                "a CSV source leaves the total unknown).")
+    rows_done: int | None = None
+    rows_total: int | None = None
+    extract_id: str | None = None
+    permit_version: int | None = None
+    message: str | None = None
+    updated_at: datetime | None = None
+
+
+class ExtractFile(BaseModel):
+    name: str
+    filename: str
+    rows: int
+    columns: list[dict[str, str]]
+    pseudonymised: list[str]
+    url: str
+
+
+class ExtractIndex(BaseModel):
+    project_id: str
+    extract_id: str
+    permit_reference: str
+    pseudonymisation_method: str
+    files: list[ExtractFile]
+
+
+class SourcePublic(BaseModel):
+    dataset: str
+    object_key: str
+    size: int
+    etag: str
+    format: str
+    rows: int
+
+
+class SourceRef(BaseModel):
+    object_key: str = Field(max_length=300, description="`sources/<dataset>/<file>`")
+    format: Literal["csv", "parquet"] | None = Field(
+        None, description="Default: from the file name's extension.")
+
+
+# --- the workspace's grant ----------------------------------------------------------------
+
+def _granted(request: Request, session: Session, project_id: str) -> dict[str, Any]:
+    """The project's ready extract condition, if the request carries a live grant and the
+    permit is active; every refusal is audited."""
+    actor = Actor.component(f"workspace:{project_id}"[:200])
+    try:
+        check_grant(grant_key(request.app.state.settings), bearer_token(request) or "",
+                    project_id)
+        project = session.get(Project, project_id)
+        permit = session.get(Permit, project.permit_id) if project else None
+        if permit is None or desired_state(permit) is not DesiredState.ready:
+            raise Forbidden(f"the permit of project {project_id} is not active",
+                            code="extract.permit_inactive")
+        condition = project.conditions.get(CONDITION, {})
+        if condition.get("state") != "ready":
+            raise Conflict(f"the extract of {project_id} is not ready", code="extract.not_ready")
+    except SpeError as exc:
+        with session_scope(request.app.state.engine) as audit:
+            record(audit, action="data.extract.fetch", actor=actor, outcome="denied",
+                   target_type="project", target_id=project_id,
+                   project_id=project_id if isinstance(exc, (Forbidden, Conflict)) else None,
+                   details={"code": exc.code})
+        raise
+    return {**condition, "permit_reference": permit.reference}
+
+
+@router.get("/projects/{project_id}/extract",
+            summary="Workspace: the extract's files (Authorization: Bearer <grant>)")
+def extract_index(project_id: str, request: Request, session: SessionDep, plane: Plane,
+                  _: Grant) -> ExtractIndex:
+    condition = _granted(request, session, project_id)
+    manifest = plane.manifest(project_id, condition["extract_id"])
+    base = str(request.app.state.settings.public_url).rstrip("/")
+    return ExtractIndex(
+        project_id=project_id, extract_id=condition["extract_id"],
+        permit_reference=condition["permit_reference"],
+        pseudonymisation_method=manifest["pseudonymisation"]["method"],
+        files=[ExtractFile(name=f["name"], filename=f"{f['name']}.parquet", rows=f["rows"],
+                           columns=f["columns"], pseudonymised=f["pseudonymised"],
+                           url=f"{base}/api/v1/projects/{project_id}/extract/files/{f['name']}")
+               for f in manifest["files"]])
+
+
+@router.get("/projects/{project_id}/extract/files/{name}",
+            summary="Workspace: one decrypted extract file, Parquet (with the grant)")
+def extract_file(project_id: str, name: str, request: Request, session: SessionDep,
+                 plane: Plane, _: Grant) -> StreamingResponse:
+    condition = _granted(request, session, project_id)
+    manifest = plane.manifest(project_id, condition["extract_id"])
+    entry = next((f for f in manifest["files"] if f["name"] == name), None)
+    if entry is None:
+        raise NotFound(f"the extract has no file {name!r}", code="extract.file_not_found")
+    try:
+        data_key = plane.data_key(project_id)
+    except TerminalError as exc:
+        raise Conflict(str(exc), code="extract.key_unavailable") from exc
+    ciphertext = verified_ciphertext(plane.store, entry)
+    record(session, action="data.extract.fetch", actor=Actor.component(
+        f"workspace:{project_id}"), target_type="extract", target_id=condition["extract_id"],
+        project_id=project_id, details={"file": name, "rows": entry["rows"]})
+    commit(session)
+    return StreamingResponse(decrypted_chunks(ciphertext, data_key), media_type=PARQUET,
+                             headers={"Content-Disposition":
+                                      f'attachment; filename="{name}.parquet"'})
+
+
+@router.get("/projects/{project_id}/extract/status", summary="How far the extract is")
+def extract_status(project_id: str, principal: Reader, session: SessionDep) -> ExtractStatus:
+    project, _ = get_visible_project(session, project_id, principal.subject, principal.roles)
+    condition = project.conditions.get(CONDITION)
+    if not condition:
+        return ExtractStatus(project_id=project_id, state="absent")
+    return ExtractStatus(project_id=project_id, **{k: v for k, v in condition.items()
+                                                   if k in ExtractStatus.model_fields})
+
+
+# --- dataset sources ----------------------------------------------------------------------
+
+@contextmanager
+def _refusal_audited(request: Request, session: Session, principal: Principal,
+                     dataset: str) -> Iterator[None]:
+    try:
+        yield
+    except InvalidKeyComponent as exc:
+        _audit_refusal(request, principal, dataset, "source.invalid_name")
+        raise InvalidInput(str(exc), code="source.invalid_name") from exc
+    except SpeError as exc:
+        session.rollback()
+        _audit_refusal(request, principal, dataset, exc.code)
+        raise
+
+
+def _audit_refusal(request: Request, principal: Principal, dataset: str, code: str) -> None:
+    with session_scope(request.app.state.engine) as audit:
+        record(audit, action="dataset.source.register", actor=principal.actor(),
+               outcome="denied", target_type="dataset", target_id=dataset,
+               details={"code": code})
+
+
+def _keep(session: Session, principal: Principal, dataset: str, source: SourceObject,
+          how: str) -> SourcePublic:
+    set_source(session, dataset, source.key, actor=principal.actor())
+    public = SourcePublic(dataset=dataset, object_key=source.key, size=source.size,
+                          etag=source.etag, format=source.format, rows=source.rows)
+    record(session, action="dataset.source.register", actor=principal.actor(),
+           target_type="dataset", target_id=dataset,
+           details={"how": how, "object": source.key, "size": source.size,
+                    "etag": source.etag, "format": source.format, "rows": source.rows})
+    commit(session)
+    return public
+
+
+@router.post("/datasets/{name}/sources", status_code=201,
+             summary="Upload a dataset's source file (CSV or Parquet), checked against the "
+             "catalogue")
+def upload(name: str, request: Request, principal: Steward, session: SessionDep, plane: Plane,
+           file: Annotated[UploadFile, File(description="The CSV or Parquet file.")],
+           format: Annotated[Literal["csv", "parquet"] | None, Form(
+               description="Default: from the file name's extension.")] = None,
+           ) -> SourcePublic:
+    dataset = get_dataset(session, name)
+    filename = PurePath(file.filename or "").name
+    with _refusal_audited(request, session, principal, name):
+        source = upload_source(plane.store, name, filename, file.file, dataset.variables,
+                               format or PurePath(filename).suffix.lstrip(".").lower())
+    return _keep(session, principal, name, source, "upload")
+
+
+@router.put("/datasets/{name}/sources",
+            summary="Use an object already in storage as the dataset's source")
+def register(name: str, body: SourceRef, request: Request, principal: Steward,
+             session: SessionDep, plane: Plane) -> SourcePublic:
+    dataset = get_dataset(session, name)
+    with _refusal_audited(request, session, principal, name):
+        if parse_source_key(body.object_key)[0] != name:
+            raise InvalidInput(f"{body.object_key} is not under sources/{name}/",
+                               code="source.other_dataset")
+        try:
+            source = register_existing(plane.store, body.object_key, dataset.variables,
+                                       body.format)
+        except ObjectNotFound as exc:
+            raise NotFound(f"no object {body.object_key}", code="source.not_found") from exc
+    return _keep(session, principal, name, source, "existing object")

@@ -1,0 +1,86 @@
+"""``spe workspace render``: what a project's workspace is, as the runtime would create it.
+
+Read from the database on the control plane host (like ``spe token``). Secrets (the hub's
+OAuth client secret and service token, the extract grant) are replaced by a placeholder:
+this is for review and ``kubectl diff``, the controller applies the real ones.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import typer
+
+app = typer.Typer(help="Project workspaces, as the runtime sees them.", no_args_is_help=True)
+PLACEHOLDER = "REDACTED"
+
+
+def workspace_spec(project_id: str):
+    """The project's :class:`WorkspaceSpec` as the reconciler would build it, secrets
+    replaced by :data:`PLACEHOLDER`."""
+    from sqlmodel import Session
+
+    from controllers.profiles import load_profile
+    from controllers.runtimes.base import ExtractRef, HubOAuthClient, WorkspaceSpec
+    from spe.auth.hub_clients import client_id_for
+    from spe.dataplane import CONDITION
+    from spe.db import get_engine
+    from spe.domain.permits import Permit, members_of
+    from spe.domain.projects import Project
+    from spe.errors import NotFound
+    from spe.settings import get_settings
+    from spe.storage.layout import extract_prefix
+
+    base = get_settings().public_url.rstrip("/")
+    with Session(get_engine()) as session:
+        project = session.get(Project, project_id)
+        if project is None:
+            raise NotFound(f"no project {project_id!r}", code="project.not_found")
+        permit = session.get(Permit, project.permit_id)
+        users = tuple(members_of(session, permit.id))
+    condition = project.conditions.get(CONDITION, {})
+    extract = ExtractRef(
+        manifest_key=extract_prefix(project_id, condition["extract_id"]) + "manifest.json",
+        grant_url=f"{base}/api/v1/projects/{project_id}/extract", grant_token=PLACEHOLDER,
+    ) if condition.get("extract_id") else None
+    return WorkspaceSpec(
+        project_id=project_id, permit_reference=permit.reference, users=users,
+        profile=load_profile(permit.workspace_profile),
+        oauth=HubOAuthClient(client_id=client_id_for(project_id), client_secret=PLACEHOLDER,
+                             authorize_url=f"{base}/oauth/authorize",
+                             token_url=f"{base}/oauth/token",
+                             userdata_url=f"{base}/oauth/userinfo"),
+        control_plane_url=base, hub_service_token=PLACEHOLDER, extract=extract,
+        labels={"spe.io/permit": permit.reference})
+
+
+@app.command()
+def render(
+    project: str,
+    runtime: Annotated[Literal["kubernetes"], typer.Option(
+        help="The runtime whose objects to print (the local runtime has none).")
+    ] = "kubernetes",
+    ingress_domain: Annotated[str | None, typer.Option(
+        help="Hubs at https://<project>.<domain>/ (default SPE_KUBERNETES_INGRESS_DOMAIN).")
+    ] = None,
+    api_server_cidr: Annotated[list[str] | None, typer.Option(
+        help="Kubernetes API server endpoint CIDR (repeat; default "
+        "SPE_KUBERNETES_API_SERVER_CIDRS).")] = None,
+) -> None:
+    """Print the Kubernetes objects of PROJECT's workspace as YAML (secrets redacted)."""
+    from controllers.runtimes.kubernetes import ClusterSettings, SettingsError, render_yaml
+    from spe.cli.main import reported_errors
+    from spe.settings import get_settings
+
+    settings = get_settings()
+    domain = ingress_domain or settings.kubernetes_ingress_domain
+    cidrs = tuple(api_server_cidr or settings.kubernetes_api_server_cidrs)
+    if not domain or not cidrs:
+        raise typer.BadParameter("give --ingress-domain and --api-server-cidr (or set "
+                                 "SPE_KUBERNETES_INGRESS_DOMAIN and _API_SERVER_CIDRS)")
+    with reported_errors():
+        try:
+            cluster = ClusterSettings(api_server_cidrs=cidrs, ingress_domain=domain)
+        except SettingsError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        typer.echo(render_yaml(workspace_spec(project), cluster), nl=False)

@@ -1,0 +1,44 @@
+"""The data plane on a migrated database (SQLite and PostgreSQL) with the demo loaded: users,
+the synthetic SNDS-like sources in a local object store, the demo permit and its project."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from spe.dataplane import ProjectDataPlane
+from spe.dataplane.config import object_store
+from spe.db import make_engine, migrations
+from spe.demo import Demo, load_demo
+from spe.settings import Settings
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def engine(request, tmp_path) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'spe.db'}"
+    else:
+        server = request.getfixturevalue("postgres_server")
+        url = server.url(server.create_database())
+    engine = make_engine(url)
+    migrations.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", public_url="http://127.0.0.1:9")
+
+
+@pytest.fixture
+def demo(engine, settings) -> Demo:
+    return load_demo(engine, object_store(settings))
+
+
+@pytest.fixture
+def plane(engine, settings, tmp_path) -> ProjectDataPlane:
+    return ProjectDataPlane(engine, settings,
+                            extract_dir=lambda project_id: tmp_path / "mnt" / project_id)

@@ -1,0 +1,84 @@
+"""`spe project …` through a live API, and `spe workspace render` from the database."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from sqlmodel import Session
+from typer.testing import CliRunner
+
+from spe.cli.main import app
+from spe.dataplane import ProjectDataPlane
+from spe.db import get_engine
+from spe.demo import load_demo
+from spe.domain.permits import Permit
+from spe.domain.projects import Project
+from spe.settings import get_settings
+from tests.fixtures.live_server import serving
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory):
+    """The demo in a fresh embedded data directory, its extract prepared, the API live."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SPE_DATA_DIR", str(tmp_path_factory.mktemp("spe")))
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    from spe.api.app import create_app
+    from spe.db.migrations import upgrade
+
+    engine = get_engine()
+    upgrade(engine)
+    plane = ProjectDataPlane(engine, get_settings())
+    demo = load_demo(engine, plane.store)
+    with Session(engine) as s:
+        project = s.get(Project, demo.project_id)
+        plane.prepare(project, s.get(Permit, project.permit_id))
+    with serving(create_app(get_settings(), engine)) as url:
+        yield url, demo
+    mp.undo()
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+
+
+def spe(url: str, token: str, *args: str):
+    return runner.invoke(app, list(args), env={"SPE_URL": url, "SPE_TOKEN": token})
+
+
+def test_render_prints_the_kubernetes_objects_without_secrets(platform):
+    _, demo = platform
+    result = runner.invoke(app, ["workspace", "render", demo.project_id, "--runtime",
+                                 "kubernetes", "--ingress-domain", "ws.example.org",
+                                 "--api-server-cidr", "10.0.0.1/32"])
+    assert result.exit_code == 0, result.output
+    objects = list(yaml.safe_load_all(result.stdout))
+    kinds = {o["kind"] for o in objects}
+    assert {"Namespace", "NetworkPolicy", "ResourceQuota", "Deployment", "Secret"} <= kinds
+    [grant] = [o for o in objects if o["kind"] == "Secret" and o["metadata"]["name"] ==
+               "extract-grant"]
+    assert grant["stringData"]["token"] == "REDACTED"
+    assert grant["stringData"]["url"].endswith(f"/api/v1/projects/{demo.project_id}/extract")
+    assert "spe_" not in result.stdout  # no personal or service token leaks
+
+    missing = runner.invoke(app, ["workspace", "render", demo.project_id])
+    assert missing.exit_code == 2
+    unknown = runner.invoke(app, ["workspace", "render", "p-none", "--ingress-domain", "x.org",
+                                  "--api-server-cidr", "10.0.0.1/32"])
+    assert unknown.exit_code == 1 and "project.not_found" in unknown.output
+
+
+def test_project_commands_and_the_kill_switch(platform):
+    url, demo = platform
+    alice, pm = demo.tokens["alice"][1], demo.tokens["pm"][1]
+    listed = spe(url, alice, "project", "list", "--json")
+    assert listed.exit_code == 0 and demo.project_id in listed.stdout
+    shown = spe(url, alice, "project", "show", demo.project_id)
+    assert shown.exit_code == 0 and '"percent": 100' in shown.stdout
+
+    refused = spe(url, alice, "project", "halt", demo.project_id, "--reason", "no")
+    assert refused.exit_code == 1 and "auth.forbidden" in refused.output
+    halted = spe(url, pm, "project", "halt", demo.project_id, "--reason", "incident 42")
+    assert halted.exit_code == 0, halted.output
+    assert "suspended" in halted.stdout
