@@ -58,10 +58,7 @@ def run_as_leader(reconciler: Reconciler, stop: threading.Event, lease) -> None:
     try:
         while not stop.is_set():
             if lease.is_leader:
-                try:
-                    reconciler.run_once()
-                except Exception:  # one bad pass must not end the loop
-                    log.exception("reconcile pass failed")
+                reconciler.tick()
             stop.wait(reconciler.settings.reconcile_interval_seconds)
     finally:
         keeper.join()

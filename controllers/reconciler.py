@@ -31,6 +31,8 @@ from controllers.runtimes.base import (
 )
 from spe import telemetry
 from spe.audit import Actor, record
+from spe.audit.checkpoints import maybe_checkpoint
+from spe.audit.config import AuditConfig
 from spe.auth.hub_clients import register_hub_client, remove_hub_client, set_redirect_uri
 from spe.auth.principal import Principal
 from spe.crypto.secretbox import SecretBox
@@ -89,12 +91,24 @@ class Reconciler:
         """Pass after pass until ``stop``; ``wake`` starts the next pass at once."""
         wake = wake or threading.Event()
         while not stop.is_set():
-            try:
-                self.run_once()
-            except Exception:  # one bad pass must not end the loop
-                log.exception("reconcile pass failed")
+            self.tick()
             wake.wait(self.settings.reconcile_interval_seconds)
             wake.clear()
+
+    def tick(self) -> None:
+        """One turn of the loop: a pass, then the audit log's periodic checkpoint."""
+        try:
+            self.run_once()
+            self.checkpoint_audit_log()
+        except Exception:  # one bad turn must not end the loop
+            log.exception("reconcile pass failed")
+
+    def checkpoint_audit_log(self) -> None:
+        """Sign an audit checkpoint when the last one is older than the configured interval
+        (and the log grew): the platform's periodic checkpoints ride on this loop."""
+        audit = AuditConfig.from_settings(self.settings)
+        with session_scope(self.engine) as session:
+            maybe_checkpoint(session, audit.signer(), audit.checkpoint_interval)
 
     def reconcile(self, project_id: str) -> Result:
         with telemetry.tracer().start_as_current_span("reconcile.project",

@@ -195,3 +195,22 @@ def test_crash_during_teardown_converges(engine, runtime, reconciler, monkeypatc
     assert state(engine, project) == "deleted"
     with Session(engine) as s:
         assert s.exec(select(HubClient).where(HubClient.project_id == project)).first() is None
+
+
+def test_the_loop_signs_audit_checkpoints_on_schedule(engine, reconciler, monkeypatch):
+    from spe.audit.models import AuditCheckpoint
+
+    grant(engine)
+    reconciler.checkpoint_audit_log()
+    reconciler.checkpoint_audit_log()  # nothing new, interval not passed: no second one
+    with Session(engine) as s:
+        first = s.exec(select(AuditCheckpoint)).all()
+    assert len(first) == 1 and first[0].tree_size > 0
+    monkeypatch.setattr(reconciler.settings, "audit_checkpoint_interval_seconds", 1)
+    grant(engine)
+    import time
+
+    time.sleep(1.1)
+    reconciler.checkpoint_audit_log()
+    with Session(engine) as s:
+        assert len(s.exec(select(AuditCheckpoint)).all()) == 2
