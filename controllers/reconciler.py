@@ -162,6 +162,9 @@ class Reconciler:
         return state
 
     def _tear_down(self, project: Project, permit: Permit) -> str:
+        if project.observed_state == "deleted" and \
+                self.runtime.observe(project.id).phase is WorkspacePhase.ABSENT:
+            return "deleted"  # done on an earlier pass; nothing to ask of the runtime
         self.runtime.delete(project.id)
         with session_scope(self.engine) as session:
             remove_hub_client(session, project.id, actor=ACTOR)

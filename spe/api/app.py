@@ -27,6 +27,7 @@ from spe.auth.provisioning import login_handler, provider_token
 from spe.auth.session_middleware import ServerSessionMiddleware
 from spe.auth.sessions import DatabaseSessionStore, session_cookie
 from spe.crypto.secretbox import SecretBox
+from spe.dataplane.config import key_paths, require_key_files
 from spe.db import get_engine
 from spe.errors import SpeError
 from spe.settings import Settings, get_settings
@@ -53,9 +54,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     app.state.engine = engine or get_engine()
     app.state.authenticators = [personal_token, session_cookie]
     app.state.oidc = oidc or (OidcConfig() if settings.oidc_issuer else None)
-    keys = settings.keys_dir
-    app.state.secret_box = SecretBox.load_or_create(keys / "secrets.key")
-    app.state.hub_signing_key = load_signing_key(keys / "hub-oidc-key.json")
+    require_key_files(settings)  # production: every key mounted, none made up by this pod
+    keys = key_paths(settings)
+    app.state.secret_box = SecretBox.load_or_create(keys.secret_box)
+    app.state.hub_signing_key = load_signing_key(keys.hub_oidc)
     for router in ROUTERS:
         app.include_router(router)
     if app.state.oidc is not None:
@@ -72,7 +74,7 @@ def _install_oidc(app: FastAPI, config: OidcConfig) -> None:
     validator = TokenValidator(OpenIdProvider(config))
     app.state.authenticators.append(provider_token(BearerAuthenticator(validator)))
     app.include_router(login_router(validator, login_handler(app.state.engine),
-                                    prefix="/auth/oidc"), dependencies=[allow_browser()])
+                                    prefix="/auth/oidc", dependencies=[allow_browser()]))
 
 
 def _install_middleware(app: FastAPI) -> None:

@@ -9,7 +9,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from spe.api.app import create_app
-from spe.api.routes import audit as audit_routes
 from spe.audit import service
 from spe.audit.verify import verify_export
 from spe.auth.tokens import issue_token
@@ -27,8 +26,6 @@ def api(tmp_path_factory):
     engine = make_engine(f"sqlite:///{data / 'spe.db'}")
     migrations.upgrade(engine)
     app = create_app(Settings(data_dir=data), engine)
-    if audit_routes.router not in [getattr(r, "router", None) for r in app.routes]:
-        app.include_router(audit_routes.router)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client, engine
     engine.dispose()

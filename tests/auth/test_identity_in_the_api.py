@@ -23,6 +23,8 @@ from tests.api.test_route_roles import (
     OPEN_KINDS,
     PERSON,
     PROTOCOL,
+    access_of,
+    api_routes,
     concrete,
     routes,
 )
@@ -77,6 +79,15 @@ def access_token(provider, login: str) -> str:
             "redirect_uri": provider.redirect_uri, "code_verifier": verifier})
     tokens.raise_for_status()
     return tokens.json()["access_token"]
+
+
+def test_sign_in_routes_declare_their_access(app):
+    """The routes mounted with the provider are browser routes, like the token sign-in."""
+    oidc = [r for r in api_routes(app) if r.path.startswith("/auth/oidc/")]
+    assert {r.path for r in oidc} == {"/auth/oidc/login", "/auth/oidc/callback",
+                                      "/auth/oidc/logout"}
+    for route in oidc:
+        assert [a[0] for a in access_of(route)] == ["browser"], route.path
 
 
 def test_sign_in_then_provider_token_reach_the_same_user(app, oidc_provider):

@@ -14,7 +14,7 @@ block the event loop. Needs :class:`ServerSessionMiddleware` on the application.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
@@ -47,11 +47,12 @@ def checked_next(value: str | None) -> str:
 
 
 def login_router(validator: TokenValidator, on_login: OnLogin, *,
-                 http: httpx.Client | None = None, prefix: str = "/auth") -> APIRouter:
+                 http: httpx.Client | None = None, prefix: str = "/auth",
+                 dependencies: Sequence[Any] = ()) -> APIRouter:
     config: OidcConfig = validator.config
     provider = validator.provider
     http = http or httpx.Client(timeout=config.http_timeout_seconds)
-    router = APIRouter(prefix=prefix, tags=["auth"])
+    router = APIRouter(prefix=prefix, tags=["auth"], dependencies=list(dependencies))
 
     @router.get("/login", name="oidc_login")
     def login(request: Request, next: str | None = Query(None)) -> RedirectResponse:
