@@ -95,6 +95,10 @@ def _install_middleware(app: FastAPI) -> None:
             started = time.perf_counter()
             with context.bound(ctx):
                 response = await call_next(request)
+            route = request.scope.get("route")
+            if route is not None:  # name spans by route template, not by raw path
+                span.update_name(f"{request.method} {route.path}")
+                span.set_attribute("http.route", route.path)
             span.set_attribute("http.response.status_code", response.status_code)
             response.headers["X-Request-ID"] = ctx.request_id
             if ctx.trace_id:
