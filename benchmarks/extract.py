@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 ROWS = 10_000_000
-SMALL = 2_000_000
+SMALL = 5_000_000  # above the pipeline depth (5 batches of 1M rows), so memory has levelled
 BASELINE_ROWS = 200_000
 KEPT = ("nir", "prescriber_id", "care_date", "act_code", "atc_code", "icd10", "cost_eur",
         "provider_department")
@@ -148,6 +148,7 @@ def main() -> None:
         print(f"extract {result['rows']:>11,} rows: {result['seconds']:7.2f} s "
               f"{rate(result):>12,.0f} rows/s ({rate(result, 'cpu_seconds'):,.0f} per CPU s)   "
               f"peak RSS {result['maxrss_mib']:4.0f} MiB (Arrow {result['arrow_peak_mib']:.0f})  "
+              f"ciphertext {result['ciphertext_bytes'] / 2**20:.0f} MiB  "
               f"source {result['source_bytes'] / 2**20:.0f} MiB generated in "
               f"{result['generate_seconds']:.1f} s ({label})")
     print(f"baseline {baseline['rows']:>10,} rows: {baseline['seconds']:7.2f} s "

@@ -169,22 +169,28 @@ class EncryptingWriter:
     def write(self, data) -> int:
         if self.closed:
             raise ValueError("write to a closed EncryptingWriter")
-        data = memoryview(data).cast("B")
-        self._buffer += data
+        view = memoryview(data).cast("B")
+        written = len(view)
         size = self.header.chunk_size
-        # keep the last chunk back: only close() knows it is the final one
-        start = 0
-        while len(self._buffer) - start > size:
-            self._seal(self._buffer[start:start + size], final=False)
-            start += size
-        if start:
-            del self._buffer[:start]
-        self._position += len(data)
-        return len(data)
+        # the buffer holds the last chunk back (only close() knows it is the final one);
+        # whole chunks are sealed straight from ``data``, without a copy
+        if self._buffer and view:
+            room = size - len(self._buffer)
+            self._buffer += view[:room]
+            view = view[room:]
+            if view:
+                self._seal(self._buffer, final=False)
+                self._buffer.clear()
+        while len(view) > size:
+            self._seal(view[:size], final=False)
+            view = view[size:]
+        self._buffer += view
+        self._position += written
+        return written
 
-    def _seal(self, chunk: bytes | bytearray, final: bool) -> None:
+    def _seal(self, chunk, final: bool) -> None:
         nonce = _nonce(self.header.nonce_prefix, self._index, final)
-        self._raw.write(self._aead.encrypt(nonce, bytes(chunk), self._aad))
+        self._raw.write(self._aead.encrypt(nonce, chunk, self._aad))
         self._index += 1
 
     def close(self) -> None:

@@ -1,16 +1,18 @@
 """Prepare a project's extract: minimise, pseudonymise, encrypt, store, sign.
 
 Per source file, streamed by row groups (Parquet) or blocks (CSV), so memory is bounded by
-one batch and one encryption chunk whatever the file's size:
+a few batches and the upload pipe whatever the file's size:
 
     read only the permitted variables → pseudonymise the direct identifiers among them
-    → write Parquet into the encrypting writer → ciphertext into a temporary file → store
+    → write Parquet (zstd) into the encrypting writer → ciphertext streamed into the store
 
-Nothing readable is ever stored, nor written to disk: the plaintext Parquet exists only a
-chunk at a time in memory; the temporary file and the object store receive ciphertext.
-Reading and pseudonymising the next batch runs in a thread while this one is written and
-encrypted. Every source is opened (and, from a backend without seekable streams, spooled to
-a temporary file) before the first is processed, so that progress knows the total rows.
+Three stages run at once, each in its own thread (:mod:`spe.data.streaming`): reading the
+next batch, pseudonymising the one before, writing and encrypting the one before that, while
+the store hashes and writes (or uploads) the ciphertext. Nothing readable is ever stored, nor
+written to disk: the plaintext Parquet exists only a chunk at a time in memory, and the store
+receives ciphertext, committed only once the file is whole (a failed extract aborts its
+upload). Every source is opened (and, from a backend without seekable streams, spooled to a
+temporary file) before the first is processed, so that progress knows the total rows.
 
 Crash safety: objects go under the extract prefix, the signed manifest last (see
 :mod:`spe.data.manifest`). After each file a progress record (``_progress/<name>.json``: the
@@ -24,12 +26,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import queue
 import shutil
 import tempfile
-import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, Literal
@@ -43,6 +44,7 @@ from spe.crypto.signing import SigningKey
 from spe.data import manifest as manifests
 from spe.data.encryption import CIPHER, DEFAULT_CHUNK_SIZE, EncryptingWriter
 from spe.data.pseudonymise import METHOD, Pseudonymiser
+from spe.data.streaming import read_ahead, upload
 from spe.keys.base import DataKey
 from spe.storage.base import ObjectInfo, ObjectNotFound, ObjectStore
 from spe.storage.layout import component
@@ -54,6 +56,9 @@ PROGRESS_DIR = "_progress/"
 FILE_SUFFIX = ".parquet.enc"
 PSEUDONYM_METADATA = b"spe.pseudonymisation"
 _SPOOL_BUFFER = 1 << 20
+# zstd (level 1): as fast as snappy or lz4 here end to end, and a quarter smaller, since it
+# entropy-codes the random base32 of the pseudonym dictionaries (less to encrypt and store)
+_WRITER_OPTIONS: dict[str, Any] = {"compression": "zstd"}
 
 
 class ExtractError(Exception):
@@ -206,8 +211,9 @@ def _open(store: ObjectStore, source: ExtractSource, batch_rows: int) -> _Opened
     kept = list(source.variables_kept)
     if source.file_format == "parquet":
         stream, closers = _seekable(store, source.object_key)
-        # identifiers straight into dictionary arrays: each distinct value hashed once
-        parquet = pq.ParquetFile(stream, read_dictionary=list(source.pseudonymised))
+        # identifiers read as plain strings: the pseudonymiser probes each row against its
+        # own dictionary, which a per-row-group dictionary from the reader would only delay
+        parquet = pq.ParquetFile(stream)
         schema = parquet.schema_arrow
         _check_variables(source, schema.names)
         return _Opened(
@@ -254,44 +260,24 @@ class _HashingWriter:
         return self.raw.write(data)
 
 
-_END = object()
+def _with_statistics(schema: pa.Schema) -> list[str]:
+    """The columns worth min/max statistics: not strings. Those of a row group of unsorted
+    strings (codes, pseudonyms) span nearly the whole range, so they prune nothing, and
+    they cost a pass over every string."""
+    return [item.name for item in schema
+            if not (pa.types.is_string(item.type) or pa.types.is_dictionary(item.type))]
 
 
-def _read_ahead(items: Iterator[Any]) -> Iterator[Any]:
-    """``items``, produced one ahead in a thread: reading and pseudonymising the next batch
-    overlaps writing and encrypting this one (Arrow and OpenSSL release the GIL). An error
-    on either side stops both; the thread never outlives the iteration."""
-    ready: queue.Queue = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def hand_over(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                ready.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not hand_over(item):
-                    return
-            hand_over(_END)
-        except BaseException as exc:  # handed to the consumer, raised there
-            hand_over(exc)
-
-    thread = threading.Thread(target=produce, name="extract-read-ahead", daemon=True)
-    thread.start()
-    try:
-        while (item := ready.get()) is not _END:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join()
+def _pseudonymised(batches: Iterator[pa.RecordBatch], schema: pa.Schema,
+                   identifiers: Sequence[str], pseudonymisers: dict[str, Pseudonymiser],
+                   ) -> Iterator[pa.RecordBatch]:
+    with closing(batches):  # stops the read-ahead thread before, whatever happens here
+        for batch in batches:
+            yield pa.record_batch([
+                pseudonymisers[name].array(column, as_dictionary=True)
+                if name in identifiers else column
+                for name, column in zip(batch.schema.names, batch.columns, strict=True)
+            ], schema=schema)
 
 
 def _fingerprint(opened: _Opened, permit_reference: str, data_key: DataKey) -> dict:
@@ -325,29 +311,26 @@ def _extract_one(store: ObjectStore, opened: _Opened, prefix: str, permit_refere
         return entry
 
     schema = _output_schema(opened)
+    object_key = f"{prefix}{source.table_name}{FILE_SUFFIX}"
     rows = 0
-    with tempfile.TemporaryFile() as ciphertext:
-        hashing = _HashingWriter(ciphertext)
+    # three stages, each in its own thread: read the next batch, pseudonymise the one
+    # before, write + encrypt the one before that (and the store hashes and writes the
+    # ciphertext beside them)
+    batches = read_ahead(_pseudonymised(read_ahead(opened.batches(), "extract-read"),
+                                        schema, source.pseudonymised, pseudonymisers),
+                         "extract-pseudonymise")
+    with closing(batches), upload(store, object_key) as target:
+        hashing = _HashingWriter(target)
         sealer = EncryptingWriter(hashing, data_key.plaintext, data_key.key_id, chunk_size)
-        # min/max of pseudonyms tell nothing and cost a pass over every string
-        statistics = [name for name in schema.names if name not in source.pseudonymised]
-        with pq.ParquetWriter(sealer, schema, write_statistics=statistics) as parquet:
-            def minimised_and_pseudonymised() -> Iterator[pa.RecordBatch]:
-                for batch in opened.batches():
-                    yield pa.record_batch([
-                        pseudonymisers[name].array(column, as_dictionary=True)
-                        if name in source.pseudonymised else column
-                        for name, column in zip(batch.schema.names, batch.columns, strict=True)
-                    ], schema=schema)
-
-            for batch in _read_ahead(minimised_and_pseudonymised()):
+        with pq.ParquetWriter(sealer, schema, **_WRITER_OPTIONS,
+                              write_statistics=_with_statistics(schema),
+                              ) as parquet:
+            for batch in batches:
                 parquet.write_batch(batch)
                 rows += batch.num_rows
                 tracker.advance(batch.num_rows)
         sealer.close()
-        ciphertext.seek(0)
-        object_key = f"{prefix}{source.table_name}{FILE_SUFFIX}"
-        stored = store.put(object_key, ciphertext, hashing.size)
+    stored = target.info
 
     entry = {
         "name": source.table_name,

@@ -16,15 +16,21 @@ pseudonym. Nulls stay null: an absent identifier is no one.
 about n²/2^131 ≈ 4·10^-22 (birthday bound); base32 has no case or punctuation to be mangled
 by spreadsheets or file names.
 
-Columns are pseudonymised vectorised: each distinct value is hashed once (dictionary
-encoding, then a take), and the hashes of earlier batches are remembered up to
-``cache_limit`` values, so a person appearing in every row group of a large file is hashed
-once for the whole extract, in bounded memory.
+Columns are pseudonymised vectorised, against one dictionary per identifier variable that
+lives as long as the :class:`Pseudonymiser` (the whole extract): every value of a batch is
+looked up in it at once (``pyarrow.compute.index_in``, one hash probe per row), only values
+never seen before are hashed, once each, and appended. A person appearing in every row group
+of a large file is therefore hashed once for the whole extract, and a row group costs one
+probe per row instead of a dictionary encoding followed by a lookup of its distinct values.
+The dictionary holds at most ``cache_limit`` values (or one batch's distinct values, if
+more): past that it starts again from the values of the current batch, so memory stays
+bounded whatever the file.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 
 import numpy as np
 import pandas as pd
@@ -52,16 +58,16 @@ def permit_key(master_secret: bytes, permit_reference: str) -> bytes:
 
 
 _ALPHABET = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz234567", dtype=np.uint8)
-_SHIFTS = np.arange(35, -1, -5, dtype=np.uint64)  # eight 5-bit groups of a 40-bit integer
-_BYTE_SHIFTS = np.arange(32, -1, -8, dtype=np.uint64)  # five bytes, big-endian
 
 
 def _encode(digests: bytes, count: int) -> pa.StringArray:
     """Lowercase base32 (RFC 4648) of the first 130 bits of ``count`` concatenated 32-byte
-    digests, vectorised: 20 bytes are four 40-bit integers, each eight base32 characters."""
-    rows = np.frombuffer(digests, dtype=np.uint8).reshape(count, 32)[:, :_B32_ROW]
-    groups = (rows.reshape(count, 4, 5).astype(np.uint64) << _BYTE_SHIFTS).sum(axis=2)
-    symbols = (groups[:, :, None] >> _SHIFTS) & np.uint64(31)
+    digests, vectorised on bytes: each 5 bytes of the first 20 are 8 symbols of 5 bits."""
+    groups = np.frombuffer(digests, dtype=np.uint8).reshape(count, 32)[:, :_B32_ROW]
+    b0, b1, b2, b3, b4 = (groups.reshape(count, 4, 5)[:, :, i] for i in range(5))
+    symbols = np.stack([b0 >> 3, (b0 & 7) << 2 | b1 >> 6, b1 >> 1 & 31, (b1 & 1) << 4 | b2 >> 4,
+                        (b2 & 15) << 1 | b3 >> 7, b3 >> 2 & 31, (b3 & 3) << 3 | b4 >> 5, b4 & 31],
+                       axis=2)
     text = _ALPHABET[symbols.reshape(count, 32)[:, :LENGTH]]
     offsets = np.arange(0, LENGTH * (count + 1), LENGTH, dtype=np.int32)
     return pa.StringArray.from_buffers(count, pa.py_buffer(offsets),
@@ -82,8 +88,13 @@ class Pseudonymiser:
         self._inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in block))
         self._outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in block))
         self.cache_limit = cache_limit
-        self._seen_values = pa.array([], pa.string())
-        self._seen_pseudonyms = pa.array([], pa.string())
+        self._values = pa.array([], pa.string())  # values hashed so far, each once
+        self._pseudonyms = pa.array([], pa.string())  # their pseudonyms, same positions
+
+    @property
+    def cached(self) -> int:
+        """How many values (and their pseudonyms) are remembered."""
+        return len(self._values)
 
     def digest(self, value: bytes) -> bytes:
         """HMAC-SHA-256(k_permit, value)."""
@@ -97,30 +108,59 @@ class Pseudonymiser:
         """The pseudonym of one value (its ``str`` form)."""
         return _encode(self.digest(str(value).encode("utf-8")), 1)[0].as_py()
 
-    def _hash(self, values: pa.Array) -> pa.StringArray:
-        raw = values.cast(pa.binary()).to_pylist()
-        return _encode(b"".join([self.digest(value) for value in raw]), len(raw))
+    def _hash(self, values: pa.StringArray) -> pa.StringArray:
+        """The pseudonyms of ``values`` (no nulls). The bytes are sliced out of the Arrow
+        buffer directly: about a third faster than ``to_pylist``."""
+        _validity, offsets, data = values.buffers()
+        bounds = np.frombuffer(offsets, np.int32)[values.offset:values.offset + len(values) + 1]
+        first = int(bounds[0])
+        raw = data.slice(first, int(bounds[-1]) - first).to_pybytes() if len(data) else b""
+        bounds = (bounds - first).tolist()
+        digest = self.digest
+        return _encode(b"".join([digest(raw[start:end])
+                                 for start, end in itertools.pairwise(bounds)]), len(values))
 
-    def _pseudonyms_of_distinct(self, distinct: pa.Array) -> pa.Array:
-        if len(self._seen_values):
-            positions = pc.index_in(distinct, value_set=self._seen_values)
-            index = pc.fill_null(positions, -1).to_numpy().astype(np.int64)
+    def _lookup(self, values: pa.StringArray) -> tuple[np.ndarray, pa.StringArray,
+                                                       pa.StringArray]:
+        """Each row's position in ``(known values, their pseudonyms)``, -1 for a null; the
+        values not yet known are hashed (each distinct one once) and appended."""
+        if len(self._values):
+            found = pc.index_in(values, value_set=self._values).fill_null(-1)
+            positions = found.to_numpy(zero_copy_only=False, writable=True)
         else:
-            index = np.full(len(distinct), -1, dtype=np.int64)
-        missing = index < 0
-        fresh = self._hash(distinct.filter(pa.array(missing)))
-        known = len(self._seen_pseudonyms)
-        index[missing] = np.arange(known, known + len(fresh))
-        candidates = pa.concat_arrays([self._seen_pseudonyms, fresh])
-        result = candidates.take(pa.array(index))
-        if known + len(fresh) <= self.cache_limit:
-            self._seen_values = pa.concat_arrays(
-                [self._seen_values, distinct.filter(pa.array(missing))])
-            self._seen_pseudonyms = candidates
-        else:  # start over rather than grow: memory stays bounded
-            self._seen_values = distinct
-            self._seen_pseudonyms = result
-        return result
+            positions = np.full(len(values), -1, dtype=np.int32)
+        missing = positions < 0
+        if values.null_count:
+            missing &= values.is_valid().to_numpy(zero_copy_only=False)
+        if not missing.any():
+            return positions, self._values, self._pseudonyms
+        fresh = pc.dictionary_encode(values.filter(pa.array(missing)))
+        known = len(self._values)
+        positions[missing] = fresh.indices.to_numpy() + known
+        return (positions, pa.concat_arrays([self._values, fresh.dictionary]),
+                pa.concat_arrays([self._pseudonyms, self._hash(fresh.dictionary)]))
+
+    def _pseudonymise(self, values: pa.StringArray, as_dictionary: bool) -> pa.Array:
+        positions, known_values, known_pseudonyms = self._lookup(values)
+        is_null = positions < 0
+        if len(known_values) <= self.cache_limit:
+            self._values, self._pseudonyms = known_values, known_pseudonyms
+            if not as_dictionary:
+                return known_pseudonyms.take(pa.array(positions, mask=is_null))
+        # the pseudonyms this batch uses, in the order of the dictionary
+        in_use = np.zeros(len(known_values), dtype=bool)
+        in_use[positions[~is_null]] = True
+        used = np.flatnonzero(in_use)
+        pseudonyms = known_pseudonyms.take(used)
+        if len(known_values) > self.cache_limit:  # start over from this batch's values
+            self._values, self._pseudonyms = known_values.take(used), pseudonyms
+        code = np.zeros(len(known_values), dtype=np.int32)
+        code[used] = np.arange(len(used), dtype=np.int32)
+        # a null's position, -1, picks the last code: masked, never read
+        indices = pa.array(code[positions], mask=is_null)
+        if as_dictionary:
+            return pa.DictionaryArray.from_arrays(indices, pseudonyms)
+        return pseudonyms.take(indices)
 
     def array(self, column: pa.Array | pa.ChunkedArray, as_dictionary: bool = False,
               ) -> pa.Array | pa.ChunkedArray:
@@ -129,25 +169,28 @@ class Pseudonymiser:
         if isinstance(column, pa.ChunkedArray):
             chunks = [self.array(chunk, as_dictionary) for chunk in column.chunks]
             return pa.chunked_array(chunks, type=_type(as_dictionary))
-        # a dictionary array (as Parquet readers can hand over) is used as it comes
-        is_encoded = pa.types.is_dictionary(column.type)
-        encoded = column if is_encoded else pc.dictionary_encode(column)
-        distinct = encoded.dictionary
-        if distinct.type != pa.string():
-            distinct = distinct.cast(pa.string())
-        if len(distinct) == 0:
+        if column.null_count == len(column):
             return pa.nulls(len(column), _type(as_dictionary))
-        pseudonyms = self._pseudonyms_of_distinct(distinct)
-        indices = encoded.indices.cast(pa.int32())
-        if as_dictionary:
-            return pa.DictionaryArray.from_arrays(indices, pseudonyms)
-        return pseudonyms.take(indices)
+        if pa.types.is_dictionary(column.type):
+            # a dictionary array (as Parquet readers can hand over): its dictionary is
+            # pseudonymised, its indices kept
+            dictionary = self._pseudonymise(_as_string(column.dictionary), as_dictionary=False)
+            if as_dictionary:
+                return pa.DictionaryArray.from_arrays(column.indices.cast(pa.int32()),
+                                                      dictionary)
+            return dictionary.take(column.indices)
+        return self._pseudonymise(_as_string(column), as_dictionary)
 
     def series(self, column: pd.Series) -> pd.Series:
         """:meth:`array` for pandas; the result keeps the index and name."""
         values = self.array(pa.array(column, from_pandas=True)).to_pandas()
         return pd.Series(values.to_numpy(), index=column.index, name=column.name,
                          dtype=object)
+
+
+def _as_string(column: pa.Array) -> pa.StringArray:
+    """Values are hashed in their string form: ``123`` and ``"123"`` link."""
+    return column if column.type == pa.string() else column.cast(pa.string())
 
 
 def _type(as_dictionary: bool) -> pa.DataType:

@@ -17,7 +17,9 @@ from spe.data.extract import ExtractError, ExtractSource, MissingVariables, prep
 from spe.data.manifest import ManifestError
 from spe.data.pseudonymise import METHOD, Pseudonymiser
 from spe.data.reader import materialise, read_extract
+from spe.storage.base import StorageError
 from spe.storage.layout import extract_prefix
+from spe.storage.local import LocalObjectStore
 from tests.data.conftest import CARE_ROWS, MASTER_SECRET, put_parquet
 
 PREFIX = extract_prefix("p-1", "e-1")
@@ -287,3 +289,42 @@ def test_an_extract_on_s3_is_made_from_a_spooled_source_and_read_back(
         expected(care_table, KEPT))
     assert manifest["files"][0]["source"]["version_id"]  # the source version is recorded
     assert list(store.list(f"{PREFIX}_progress/")) == []
+
+
+def pipeline_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("extract-")]
+
+
+def test_an_error_while_pseudonymising_reaches_the_caller_and_stores_nothing(
+        store, data_key, signing_key):
+    table = pa.table({"nir": pa.array([[1, 2], [3]] * 50), "cost": pa.array([1.5] * 100)})
+    put_parquet(store, "sources/s/lists.parquet", table, row_group_size=10)
+
+    with pytest.raises(pa.ArrowNotImplementedError, match="list"):
+        prepare(store, [ExtractSource("s", "sources/s/lists.parquet", ("nir", "cost"),
+                                      ("nir",))], data_key, signing_key, batch_rows=10)
+
+    assert list(store.list(PREFIX)) == []
+    assert list((store.root / "tmp").iterdir()) == []
+    assert pipeline_threads() == []
+
+
+class StoreFailingOnExtracts(LocalObjectStore):
+    def put(self, key, data, length=-1, content_type="application/octet-stream"):
+        if key.endswith(".parquet.enc"):
+            data.read(100)
+            raise StorageError(f"put {key!r}: connection reset")
+        return super().put(key, data, length, content_type)
+
+
+def test_a_store_failing_during_the_upload_stops_the_extract(tmp_path, care_table, data_key,
+                                                              signing_key):
+    store = StoreFailingOnExtracts(tmp_path / "failing")
+    put_parquet(store, "sources/snds-care/2023.parquet", care_table)
+
+    with pytest.raises(StorageError, match="connection reset"):
+        prepare(store, [care("sources/snds-care/2023.parquet")], data_key, signing_key,
+                batch_rows=2_000)
+
+    assert list(store.list(PREFIX)) == []
+    assert pipeline_threads() == []

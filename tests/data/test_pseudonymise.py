@@ -83,8 +83,9 @@ def test_chunked_arrays_and_pandas_series():
 
 def test_dictionary_arrays_are_used_as_they_come():
     column = pa.DictionaryArray.from_arrays(pa.array([1, 0, None, 1]), pa.array([7, 8]))
-    assert Pseudonymiser(SECRET, "P").array(column).to_pylist() == [
-        reference("8", "P"), reference("7", "P"), None, reference("8", "P")]
+    for as_dictionary in (False, True):
+        assert Pseudonymiser(SECRET, "P").array(column, as_dictionary).to_pylist() == [
+            reference("8", "P"), reference("7", "P"), None, reference("8", "P")]
 
 
 def test_an_all_null_column_stays_null():
@@ -97,3 +98,38 @@ def test_an_all_null_column_stays_null():
 def test_weak_secrets_and_missing_permits_are_refused(secret, permit, message):
     with pytest.raises(ValueError, match=message):
         permit_key(secret, permit)
+
+
+@settings(max_examples=50, deadline=None)
+@given(batches=st.lists(st.lists(st.one_of(st.none(), st.sampled_from("abcdefgh")), max_size=30),
+                        max_size=6),
+       cache_limit=st.integers(1, 10))
+def test_dictionary_output_holds_exactly_the_pseudonyms_of_its_batch(batches, cache_limit):
+    pseudonymiser = Pseudonymiser(SECRET, "PERMIT-1", cache_limit=cache_limit)
+    for batch in batches:
+        encoded = pseudonymiser.array(pa.array(batch, pa.string()), as_dictionary=True)
+        assert encoded.to_pylist() == [None if v is None else reference(v, "PERMIT-1")
+                                       for v in batch]
+        used = {reference(v, "PERMIT-1") for v in batch if v is not None}
+        assert sorted(encoded.dictionary.to_pylist()) == sorted(used)  # no extra, no repeat
+
+
+def test_the_cache_across_batches_gives_what_a_fresh_pseudonymiser_gives():
+    rows = [f"1840175{i % 700:08d}" for i in range(5_000)]
+    batches = [pa.array(rows[start:start + 900]) for start in range(0, len(rows), 900)]
+    cached = Pseudonymiser(SECRET, "P")
+    for batch in batches:
+        for as_dictionary in (True, False):
+            assert (cached.array(batch, as_dictionary).to_pylist()
+                    == Pseudonymiser(SECRET, "P").array(batch, as_dictionary).to_pylist())
+    assert cached.cached == 700  # each distinct value hashed once, remembered
+
+
+def test_the_cache_starts_over_from_the_batch_past_its_limit():
+    pseudonymiser = Pseudonymiser(SECRET, "P", cache_limit=100)
+    pseudonymiser.array(pa.array([str(i) for i in range(80)]))
+    assert pseudonymiser.cached == 80
+    pseudonymiser.array(pa.array([str(i) for i in range(70, 120)]), as_dictionary=True)
+    assert pseudonymiser.cached == 50  # 130 > 100: only this batch's values are kept
+    assert pseudonymiser.array(pa.array(["75", "5"])).to_pylist() == [
+        reference("75", "P"), reference("5", "P")]
