@@ -8,10 +8,11 @@ decrypted extract into each workspace's extract directory (the Kubernetes runtim
 fetch it through the grant instead).
 
 On Kubernetes several replicas may run: only the holder of the Lease
-``<SPE_KUBERNETES_LEASE_NAMESPACE>/spe-controller`` reconciles. A keeper thread renews the
-lease every third of its duration, so a long pass (a large extract) does not lose it; a
-replica that loses it stops after the pass under way, and passes being idempotent, the
-overlap is harmless.
+``<SPE_KUBERNETES_LEASE_NAMESPACE>/<SPE_KUBERNETES_LEASE_NAME>`` reconciles (the Helm chart
+sets the release namespace; the identity is the host name, in a pod its name, and the pid).
+A keeper thread renews the lease every third of its duration, so a long pass (a large
+extract) does not lose it; a replica that loses it stops after the pass under way, and
+passes being idempotent, the overlap is harmless.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ if TYPE_CHECKING:  # the CLI imports this module: the heavy parts load only when
     from spe.settings import Settings
 
 log = logging.getLogger(__name__)
-LEASE_NAME = "spe-controller"
 LEASE_SECONDS = 15
 
 
@@ -41,12 +41,14 @@ def build(settings: Settings, engine: Engine) -> Reconciler:
     from controllers.runtimes.local import LocalRuntime
     from spe.crypto.secretbox import SecretBox
     from spe.dataplane import ProjectDataPlane
+    from spe.dataplane.config import key_paths, require_key_files
 
+    require_key_files(settings)  # production: every key mounted, none made up by this pod
     runtime = make_runtime(settings)
     extract_dir = ((lambda project_id: runtime.layout(project_id).extract)
                    if isinstance(runtime, LocalRuntime) else None)
     plane = ProjectDataPlane(engine, settings, extract_dir=extract_dir)
-    box = SecretBox.load_or_create(settings.keys_dir / "secrets.key")
+    box = SecretBox.load_or_create(key_paths(settings).secret_box)
     return Reconciler(engine, runtime, settings, box, plane)
 
 
@@ -103,7 +105,7 @@ def controller(
 
         identity = f"{socket.gethostname()}-{os.getpid()}"
         run_as_leader(reconciler, stop, LeaseLock(
-            KubeClient(), settings.kubernetes_lease_namespace, LEASE_NAME, identity,
-            duration_seconds=LEASE_SECONDS))
+            KubeClient(), settings.kubernetes_lease_namespace, settings.kubernetes_lease_name,
+            identity, duration_seconds=LEASE_SECONDS))
     else:
         reconciler.run_forever(stop)

@@ -181,6 +181,48 @@ class Settings(BaseSettings):
         "spe", description="Kubernetes runtime: namespace of the controller's leader lease.",
     )
 
+    # -- production deployment: shared keys, the cluster workspaces are rendered for ------
+    # (the Helm chart sets each of these; docs/production.md, docs/kubernetes.md)
+    keys_dir: Path = Field(
+        default_factory=lambda data: Path(data["data_dir"]) / "keys",
+        description="Directory of the platform's key files (sealed-secrets key, hub OpenID "
+        "key, signing keys, extract grant key, KEK, pseudonymisation secret), shared by every "
+        "process: a mounted Secret in production, where a missing file is refused, never "
+        "created. Default: `<data_dir>/keys`, files created on first use in development.",
+    )
+    kubernetes_ingress_class: str = Field(
+        "nginx", description="Kubernetes runtime: ingress class of the hubs' Ingresses.")
+    kubernetes_tls_secret: str | None = Field(
+        None, description="Kubernetes runtime: TLS Secret for the hub hosts (e.g. a wildcard "
+        "certificate); unset or empty: the ingress controller's default certificate.",
+    )
+    kubernetes_storage_class: str | None = Field(
+        None, description="Kubernetes runtime: storage class of hub databases and users' "
+        "outputs volumes; unset or empty: the cluster default.",
+    )
+    kubernetes_namespace_prefix: str = Field(
+        "spe-", description="Kubernetes runtime: project namespaces are `<prefix><project>`.")
+    kubernetes_control_plane_namespace: str = Field(
+        "spe", description="Kubernetes runtime: namespace of the control plane's API pods, "
+        "which workspaces may reach (on `SPE_PORT`).",
+    )
+    kubernetes_control_plane_cidr: str | None = Field(
+        None, description="Kubernetes runtime: set when the control plane runs outside the "
+        "cluster; workspaces reach it at this narrow CIDR instead of its namespace.",
+    )
+    kubernetes_ingress_namespace: str = Field(
+        "ingress-nginx", description="Kubernetes runtime: namespace of the ingress "
+        "controller, the only way into a hub from outside.",
+    )
+    kubernetes_ingress_pod_labels: dict[str, str] = Field(
+        default_factory=lambda: {"app.kubernetes.io/name": "ingress-nginx"},
+        description="Kubernetes runtime: labels of the ingress controller's pods (JSON).",
+    )
+    kubernetes_lease_name: str = Field(
+        "spe-controller", description="Kubernetes runtime: name of the controller's leader "
+        "Lease (in `SPE_KUBERNETES_LEASE_NAMESPACE`).",
+    )
+
     @model_validator(mode="after")
     def _production_is_strict(self) -> Settings:
         if self.environment == "production":
@@ -199,10 +241,6 @@ class Settings(BaseSettings):
         return self.database_admin_url or self.resolved_database_url
 
     @property
-    def keys_dir(self) -> Path:
-        return self.data_dir / "keys"
-
-    @property
     def resolved_audit_signing_key_path(self) -> Path:
         return self.audit_signing_key_path or self.keys_dir / "audit-ed25519.pem"
 
@@ -216,7 +254,7 @@ def reference_markdown() -> str:
     """The configuration reference, generated from the declarations above."""
     lines = ["| variable | default | description |", "|---|---|---|"]
     for name, field in Settings.model_fields.items():
-        default = field.default
+        default = None if field.default_factory else field.default
         shown = "" if default is None else str(default.get_secret_value()
                                                 if isinstance(default, SecretStr) else default)
         lines.append(f"| `SPE_{name.upper()}` | `{shown}` | {field.description or ''} |")

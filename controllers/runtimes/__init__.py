@@ -20,18 +20,11 @@ def make_runtime(settings: Settings) -> Runtime:
 def _kubernetes(settings: Settings) -> Runtime:
     from kubernetes import config
 
-    from controllers.runtimes.kubernetes import (
-        ClusterSettings,
-        KubernetesRuntime,
-        SettingsError,
-    )
+    from controllers.runtimes.kubernetes import KubernetesRuntime, from_settings
 
-    if not settings.kubernetes_ingress_domain:
-        raise SettingsError("the kubernetes runtime needs SPE_KUBERNETES_INGRESS_DOMAIN")
+    cluster = from_settings(settings)
     try:
         config.load_incluster_config()
     except config.ConfigException:
         config.load_kube_config()
-    return KubernetesRuntime(ClusterSettings(
-        api_server_cidrs=tuple(settings.kubernetes_api_server_cidrs),
-        ingress_domain=settings.kubernetes_ingress_domain))
+    return KubernetesRuntime(cluster)

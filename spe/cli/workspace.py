@@ -68,19 +68,18 @@ def render(
         "SPE_KUBERNETES_API_SERVER_CIDRS).")] = None,
 ) -> None:
     """Print the Kubernetes objects of PROJECT's workspace as YAML (secrets redacted)."""
-    from controllers.runtimes.kubernetes import ClusterSettings, SettingsError, render_yaml
+    from controllers.runtimes.kubernetes import SettingsError, from_settings, render_yaml
     from spe.cli.main import reported_errors
     from spe.settings import get_settings
 
     settings = get_settings()
-    domain = ingress_domain or settings.kubernetes_ingress_domain
-    cidrs = tuple(api_server_cidr or settings.kubernetes_api_server_cidrs)
-    if not domain or not cidrs:
-        raise typer.BadParameter("give --ingress-domain and --api-server-cidr (or set "
-                                 "SPE_KUBERNETES_INGRESS_DOMAIN and _API_SERVER_CIDRS)")
+    overrides = {"kubernetes_ingress_domain": ingress_domain,
+                 "kubernetes_api_server_cidrs": api_server_cidr}
+    settings = settings.model_copy(update={k: v for k, v in overrides.items() if v})
     with reported_errors():
         try:
-            cluster = ClusterSettings(api_server_cidrs=cidrs, ingress_domain=domain)
+            cluster = from_settings(settings)
         except SettingsError as exc:
-            raise typer.BadParameter(str(exc)) from exc
+            raise typer.BadParameter(f"{exc} (or give --ingress-domain, --api-server-cidr)"
+                                     ) from exc
         typer.echo(render_yaml(workspace_spec(project), cluster), nl=False)

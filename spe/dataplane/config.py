@@ -1,21 +1,29 @@
 """The data plane's parts, built from settings: object store, key store, secrets, keys.
 
-Each secret is a file under ``<data_dir>/keys/`` by default, created on first use for the
-embedded platform. In production the pseudonymisation master secret must be provided (a
-mounted secret): creating one silently would give every permit new, unlinkable pseudonyms
-the day the volume is lost, so a missing file is refused (:class:`MissingSecret`).
+Every key file of the platform lives under ``SPE_KEYS_DIR`` (default ``<data_dir>/keys``)
+unless its own setting places it elsewhere (:func:`key_paths`). In development each file is
+created on first use. In production every process must read the same keys (API replicas
+and the controller), so they come from one mounted Secret and a missing file is refused,
+never created (:class:`MissingSecret`): a key made up by one pod would seal secrets no
+other pod can open, sign with a key nobody trusts, or, for the pseudonymisation secret,
+give every permit new, unlinkable pseudonyms. :func:`create_key_files` makes the files an
+operator puts in that Secret (docs/production.md).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 
+from spe.crypto.secretbox import SecretBox
 from spe.crypto.signing import SigningKey
 from spe.data.pseudonymise import MIN_SECRET_BYTES
 from spe.errors import SpeError
 from spe.keys import LocalKeyStore
+from spe.keys.local import load_or_create_kek
 from spe.settings import Settings
 from spe.storage import ObjectStore, StorageConfig, open_store
 
@@ -23,10 +31,113 @@ GRANT_KEY_BYTES = 32
 
 
 class MissingSecret(SpeError):
-    """A secret the data plane needs is absent or too short."""
+    """A secret the platform needs is absent or too short."""
 
     status = 500
     default_code = "dataplane.missing_secret"
+
+
+@dataclass(frozen=True)
+class KeyPaths:
+    """Where each of the platform's key files is."""
+
+    secret_box: Path
+    """Fernet key sealing secrets read back later (the hubs' OAuth client secrets)."""
+    hub_oidc: Path
+    """RSA private JWK signing the ID tokens the control plane issues to project hubs."""
+    audit_signing: Path
+    """Ed25519 PEM key signing audit checkpoints."""
+    release_signing: Path
+    """Ed25519 PEM key signing egress release manifests."""
+    extract_signing: Path
+    """Ed25519 PEM key signing extract manifests and crypto-shredding records."""
+    extract_grant: Path
+    """32 random bytes: the HMAC key of extract grants (rotating it voids open grants)."""
+    kek: Path
+    """32 random bytes: the key-encryption key wrapping every project's data key."""
+    pseudonymisation: Path
+    """At least 32 random bytes: the pseudonymisation master secret."""
+
+    @classmethod
+    def in_directory(cls, directory: Path) -> KeyPaths:
+        """The files under their default names in ``directory`` (the keys Secret's keys)."""
+        return cls(secret_box=directory / "secrets.key",
+                   hub_oidc=directory / "hub-oidc-key.json",
+                   audit_signing=directory / "audit-ed25519.pem",
+                   release_signing=directory / "release-ed25519.pem",
+                   extract_signing=directory / "extract-ed25519.pem",
+                   extract_grant=directory / "extract-grant.key",
+                   kek=directory / "kek.key",
+                   pseudonymisation=directory / "pseudonymisation.key")
+
+
+KEY_SETTINGS = {
+    "secret_box": "SPE_KEYS_DIR",
+    "hub_oidc": "SPE_KEYS_DIR",
+    "audit_signing": "SPE_AUDIT_SIGNING_KEY_PATH",
+    "release_signing": "SPE_RELEASE_SIGNING_KEY_PATH",
+    "extract_signing": "SPE_EXTRACT_SIGNING_KEY_PATH",
+    "extract_grant": "SPE_KEYS_DIR",
+    "kek": "SPE_KEK_PATH",
+    "pseudonymisation": "SPE_PSEUDONYMISATION_SECRET_PATH",
+}
+"""The setting that places each key file (``SPE_KEYS_DIR`` when it has no setting of its
+own)."""
+
+
+def key_paths(settings: Settings) -> KeyPaths:
+    return dataclasses.replace(
+        KeyPaths.in_directory(settings.keys_dir),
+        audit_signing=settings.resolved_audit_signing_key_path,
+        **{name: path for name, path in (
+            ("release_signing", settings.release_signing_key_path),
+            ("extract_signing", settings.extract_signing_key_path),
+            ("kek", settings.kek_path),
+            ("pseudonymisation", settings.pseudonymisation_secret_path)) if path})
+
+
+def require_key_file(settings: Settings, name: str) -> Path:
+    """The path of key file ``name`` (a :class:`KeyPaths` field); in production, refused
+    with :class:`MissingSecret` when the file does not exist, so that nothing creates it."""
+    path = getattr(key_paths(settings), name)
+    if settings.environment == "production" and not path.exists():
+        raise MissingSecret(_missing([name], settings))
+    return path
+
+
+def require_key_files(settings: Settings) -> None:
+    """In production, refuse to start unless every key file exists (checked at start-up by
+    the API and the controller, so a missing key is found before any request needs it)."""
+    if settings.environment != "production":
+        return
+    paths = dataclasses.asdict(key_paths(settings))
+    missing = [name for name, path in paths.items() if not Path(path).exists()]
+    if missing:
+        raise MissingSecret(_missing(missing, settings))
+
+
+def _missing(names: list[str], settings: Settings) -> str:
+    paths = key_paths(settings)
+    listed = ", ".join(f"{getattr(paths, name)} ({KEY_SETTINGS[name]})" for name in names)
+    return (f"missing key file(s): {listed}; production never creates key files: make them "
+            "once with create_key_files and mount them (docs/production.md)")
+
+
+def create_key_files(directory: str | Path) -> list[Path]:
+    """Create every key file missing from ``directory`` under its default name, mode 0600;
+    return those created. What an operator runs once to fill the keys Secret."""
+    from spe.auth.hub_provider import load_signing_key
+
+    paths = KeyPaths.in_directory(Path(directory))
+    missing = [Path(p) for p in dataclasses.asdict(paths).values() if not Path(p).exists()]
+    SecretBox.load_or_create(paths.secret_box)
+    load_signing_key(paths.hub_oidc)
+    for signing in (paths.audit_signing, paths.release_signing, paths.extract_signing):
+        SigningKey.load_or_create(signing)
+    _create_secret(paths.extract_grant, GRANT_KEY_BYTES)
+    load_or_create_kek(paths.kek)
+    _create_secret(paths.pseudonymisation, MIN_SECRET_BYTES)
+    return missing
 
 
 def storage_config(settings: Settings) -> StorageConfig:
@@ -46,22 +157,18 @@ def object_store(settings: Settings) -> ObjectStore:
 
 def key_store(settings: Settings) -> LocalKeyStore:
     return LocalKeyStore(settings.key_store_path or settings.keys_dir / "data-keys",
-                         kek_path=settings.kek_path or settings.keys_dir / "kek.key")
+                         kek_path=require_key_file(settings, "kek"))
 
 
 def signing_key(settings: Settings) -> SigningKey:
     """Signs extract manifests and crypto-shredding records."""
-    return SigningKey.load_or_create(settings.extract_signing_key_path
-                                     or settings.keys_dir / "extract-ed25519.pem")
+    return SigningKey.load_or_create(require_key_file(settings, "extract_signing"))
 
 
 def master_secret(settings: Settings) -> bytes:
     """The pseudonymisation master secret; created in development, required in production."""
-    path = settings.pseudonymisation_secret_path or settings.keys_dir / "pseudonymisation.key"
+    path = require_key_file(settings, "pseudonymisation")
     if not path.exists():
-        if settings.environment == "production":
-            raise MissingSecret(f"the pseudonymisation master secret {path} is missing; "
-                                "mount it (SPE_PSEUDONYMISATION_SECRET_PATH)")
         _create_secret(path, MIN_SECRET_BYTES)
     secret = path.read_bytes()
     if len(secret) < MIN_SECRET_BYTES:
@@ -72,7 +179,7 @@ def master_secret(settings: Settings) -> bytes:
 
 def grant_key(settings: Settings) -> bytes:
     """The HMAC key of extract grants (control plane only; rotating it voids open grants)."""
-    path = settings.keys_dir / "extract-grant.key"
+    path = require_key_file(settings, "extract_grant")
     if not path.exists():
         _create_secret(path, GRANT_KEY_BYTES)
     return path.read_bytes()

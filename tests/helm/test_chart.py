@@ -1,14 +1,20 @@
 """The Helm chart: linted, rendered by the real ``helm``, validated and checked for security."""
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
 import kubernetes_validate
 import pytest
 import yaml
+from sqlalchemy import create_engine
 
-from controllers.runtimes.kubernetes.settings import ClusterSettings
+from controllers.runtimes.kubernetes.settings import ClusterSettings, from_settings
+from spe.api.app import create_app
+from spe.auth.oidc import OidcConfig
+from spe.dataplane.config import MissingSecret, create_key_files, require_key_files
+from spe.settings import Settings
 from tests.kubernetes.conftest import KUBERNETES_VERSIONS
 from tests.kubernetes.restricted import restricted_violations
 
@@ -17,6 +23,7 @@ VALUES = ["--set", "workspaces.apiServerCidrs={10.96.0.1/32,172.18.0.2/32}",
           "--set", "networkPolicy.extraEgress[0].to[0].ipBlock.cidr=10.30.0.5/32",
           "--set", "networkPolicy.extraEgress[0].ports[0].port=5432",
           "--set", "imagePullSecrets={registry}"]
+NAMESPACE = "spe-system"
 
 
 def helm(binary, *args):
@@ -25,7 +32,8 @@ def helm(binary, *args):
 
 @pytest.fixture(scope="module")
 def objects(helm_binary):
-    result = helm(helm_binary, "template", "spe", str(CHART), "--namespace", "spe", *VALUES)
+    result = helm(helm_binary, "template", "spe", str(CHART), "--namespace", NAMESPACE,
+                  *VALUES)
     assert result.returncode == 0, result.stderr
     return [o for o in yaml.safe_load_all(result.stdout) if o]
 
@@ -34,6 +42,44 @@ def find(objects, kind, suffix=""):
     found = [o for o in objects if o["kind"] == kind and o["metadata"]["name"].endswith(suffix)]
     assert found, f"no {kind} *{suffix}"
     return found
+
+
+def pod_templates(objects):
+    """Every pod the chart runs: the two Deployments' and the migration Job's."""
+    return {o["metadata"]["name"]: o["spec"]["template"]["spec"] for o in objects
+            if o["kind"] in ("Deployment", "Job")}
+
+
+def container_env(objects, container, mounts_root: Path | None = None) -> dict[str, str]:
+    """The environment ``container`` starts with: its ConfigMaps' data, then its ``env``,
+    Secret references resolved to dummy strings. With ``mounts_root``, paths under the
+    container's volume mounts point into ``mounts_root/<volume>`` instead."""
+    maps = {o["metadata"]["name"]: o["data"] for o in objects if o["kind"] == "ConfigMap"}
+    env = {}
+    for source in container.get("envFrom", []):
+        env.update(maps[source["configMapRef"]["name"]])
+    for entry in container.get("env", []):
+        if "value" in entry:
+            env[entry["name"]] = entry["value"]
+        else:
+            ref = entry["valueFrom"]["secretKeyRef"]
+            env[entry["name"]] = f"dummy-{ref['name']}-{ref['key']}"
+    if mounts_root is not None:
+        mounts = sorted(container.get("volumeMounts", []), key=lambda m: -len(m["mountPath"]))
+        for name, value in env.items():
+            mount = next((m for m in mounts if value.startswith(m["mountPath"])), None)
+            if mount:
+                env[name] = str(mounts_root / mount["name"]) + value[len(mount["mountPath"]):]
+    return env
+
+
+def loaded(monkeypatch, env: dict[str, str], cls=Settings):
+    """``cls()`` read from exactly ``env``, as the process would."""
+    for name in [n for n in os.environ if n.startswith("SPE_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return cls(_env_file=None)
 
 
 def test_lint_strict_passes(helm_binary):
@@ -49,7 +95,7 @@ def test_every_object_validates_strictly(objects, version):
 
 def test_expected_objects_are_rendered_and_no_secret_values(objects):
     kinds = sorted(o["kind"] for o in objects)
-    assert kinds.count("Deployment") == 2
+    assert kinds.count("Deployment") == 2 and kinds.count("Job") == 1
     for kind in ("Service", "ConfigMap", "ClusterRole", "ClusterRoleBinding", "Role",
                  "RoleBinding", "NetworkPolicy", "ServiceAccount"):
         assert kind in kinds
@@ -57,9 +103,10 @@ def test_expected_objects_are_rendered_and_no_secret_values(objects):
 
 
 def test_every_pod_meets_restricted_with_read_only_roots(objects):
-    for deployment in find(objects, "Deployment"):
-        pod = deployment["spec"]["template"]["spec"]
-        assert restricted_violations(pod) == [], deployment["metadata"]["name"]
+    pods = pod_templates(objects)
+    assert set(pods) == {"spe-api", "spe-controller", "spe-migrations"}
+    for name, pod in pods.items():
+        assert restricted_violations(pod) == [], name
         for container in pod["containers"]:
             assert container["securityContext"]["readOnlyRootFilesystem"] is True
             assert container["resources"]["limits"]
@@ -67,29 +114,118 @@ def test_every_pod_meets_restricted_with_read_only_roots(objects):
 
 
 def test_only_the_controller_gets_an_api_token(objects):
-    api = find(objects, "Deployment", "-api")[0]["spec"]["template"]["spec"]
-    controller = find(objects, "Deployment", "-controller")[0]["spec"]
-    assert api["automountServiceAccountToken"] is False
-    assert controller["template"]["spec"]["automountServiceAccountToken"] is True
-    assert controller["replicas"] == 2
-    env = {e["name"]: e for e in controller["template"]["spec"]["containers"][0]["env"]}
-    assert env["SPE_CONTROLLER_IDENTITY"]["valueFrom"] == {
-        "fieldRef": {"fieldPath": "metadata.name"}}
+    pods = pod_templates(objects)
+    assert pods["spe-api"]["automountServiceAccountToken"] is False
+    assert pods["spe-migrations"]["automountServiceAccountToken"] is False
+    assert pods["spe-controller"]["automountServiceAccountToken"] is True
+    assert find(objects, "Deployment", "-controller")[0]["spec"]["replicas"] == 2
 
 
 def test_secrets_come_by_reference(objects):
-    container = find(objects, "Deployment", "-api")[0]["spec"]["template"]["spec"][
-        "containers"][0]
+    container = pod_templates(objects)["spe-api"]["containers"][0]
     refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"]
             if "secretKeyRef" in e.get("valueFrom", {})}
-    assert refs["SPE_DATABASE_URL"] == {"name": "spe-database", "key": "url"}
-    assert set(refs) == {"SPE_DATABASE_URL", "SPE_SESSION_SECRET", "SPE_OIDC_CLIENT_SECRET",
-                         "SPE_PSEUDONYMISATION_SECRET", "SPE_S3_ACCESS_KEY",
-                         "SPE_S3_SECRET_KEY"}
+    assert refs == {
+        "SPE_DATABASE_URL": {"name": "spe-database", "key": "url"},
+        "SPE_OIDC_CLIENT_SECRET": {"name": "spe-oidc", "key": "client-secret"},
+        "SPE_STORAGE_ACCESS_KEY": {"name": "spe-storage", "key": "access-key"},
+        "SPE_STORAGE_SECRET_KEY": {"name": "spe-storage", "key": "secret-key"},
+    }
     settings = find(objects, "ConfigMap", "-settings")[0]["data"]
-    assert all(name.startswith("SPE_") for name in settings)
     assert settings["SPE_ENVIRONMENT"] == "production"
-    assert settings["SPE_KUBERNETES_API_SERVER_CIDRS"] == "10.96.0.1/32,172.18.0.2/32"
+    assert json.loads(settings["SPE_KUBERNETES_API_SERVER_CIDRS"]) == ["10.96.0.1/32",
+                                                                       "172.18.0.2/32"]
+
+
+def test_every_spe_variable_is_a_setting(objects):
+    """A variable no setting reads is a setting silently not applied."""
+    known = ({f"SPE_{name.upper()}" for name in Settings.model_fields}
+             | {f"SPE_OIDC_{name.upper()}" for name in OidcConfig.model_fields})
+    names = set(find(objects, "ConfigMap", "-settings")[0]["data"])
+    for pod in pod_templates(objects).values():
+        for container in pod["containers"]:
+            names |= {e["name"] for e in container.get("env", [])}
+    assert all(name.startswith("SPE_") for name in names)
+    assert names - known == set()
+    assert len(names) > 30  # the rendering above really found them
+
+
+@pytest.mark.parametrize("pod", ["spe-api", "spe-controller", "spe-migrations"])
+def test_settings_load_from_each_containers_environment(objects, monkeypatch, pod):
+    [container] = pod_templates(objects)[pod]["containers"]
+    settings = loaded(monkeypatch, container_env(objects, container))
+    assert settings.environment == "production"
+    if pod == "spe-migrations":
+        assert container["args"] == ["db", "upgrade"]
+        assert settings.database_admin_url == "dummy-spe-database-admin-url"
+        assert settings.database_app_role == "spe_app"
+        return
+    assert settings.runtime == "kubernetes" and settings.storage_backend == "s3"
+    assert (settings.storage_endpoint, settings.storage_bucket) == ("s3.example.org", "spe")
+    assert settings.storage_secret_key.get_secret_value() == "dummy-spe-storage-secret-key"
+    assert settings.database_app_role == "spe_app"
+    oidc = loaded(monkeypatch, container_env(objects, container), OidcConfig)
+    assert oidc.client_id == "spe" and oidc.mfa_amr_methods == ["mfa", "otp", "hwk"]
+    cluster = from_settings(settings)
+    assert cluster.api_server_cidrs == ("10.96.0.1/32", "172.18.0.2/32")
+    assert cluster.control_plane_namespace == NAMESPACE
+    assert cluster.tls_secret is None and cluster.storage_class is None
+
+
+def test_the_lease_is_the_one_the_controller_may_use(objects, monkeypatch):
+    [container] = pod_templates(objects)["spe-controller"]["containers"]
+    settings = loaded(monkeypatch, container_env(objects, container))
+    lease = find(objects, "Role", "-leader-election")[0]
+    assert lease["metadata"].get("namespace", NAMESPACE) == settings.kubernetes_lease_namespace
+    assert settings.kubernetes_lease_namespace == NAMESPACE
+    named = [r["resourceNames"] for r in lease["rules"] if "resourceNames" in r]
+    assert named == [[settings.kubernetes_lease_name]]
+
+
+def test_every_pod_reads_the_same_mounted_keys(objects, monkeypatch):
+    for name in ("spe-api", "spe-controller"):
+        pod = pod_templates(objects)[name]
+        [container] = pod["containers"]
+        settings = loaded(monkeypatch, container_env(objects, container))
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+        keys = mounts[str(settings.keys_dir)]
+        assert keys["readOnly"] is True
+        assert volumes[keys["name"]]["secret"]["secretName"] == "spe-keys"
+        data_keys = mounts[str(settings.key_store_path)]
+        assert volumes[data_keys["name"]]["persistentVolumeClaim"] == {
+            "claimName": "spe-data-keys"}
+
+
+def test_the_api_starts_from_the_rendered_environment_with_the_keys_secret(
+        objects, monkeypatch, tmp_path):
+    [container] = pod_templates(objects)["spe-api"]["containers"]
+    env = container_env(objects, container, mounts_root=tmp_path)
+    settings = loaded(monkeypatch, env)
+    assert settings.keys_dir == tmp_path / "keys"
+    with pytest.raises(MissingSecret, match="SPE_KEYS_DIR"):
+        create_app(settings, create_engine("sqlite://"))  # the Secret is not there yet
+    assert not settings.keys_dir.exists()  # and nothing was made up instead
+    created = create_key_files(settings.keys_dir)  # what the operator puts in the Secret
+    require_key_files(settings)
+    app = create_app(settings, create_engine("sqlite://"))
+    assert app.state.oidc is not None and app.state.oidc.issuer.startswith("https://")
+    assert sorted(settings.keys_dir.iterdir()) == sorted(created)
+
+
+def test_migrations_run_before_install_and_upgrade(objects):
+    [job] = find(objects, "Job", "-migrations")
+    annotations = job["metadata"]["annotations"]
+    assert set(annotations["helm.sh/hook"].split(",")) == {"pre-install", "pre-upgrade"}
+    assert "before-hook-creation" in annotations["helm.sh/hook-delete-policy"]
+    pod = job["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] == "Never" and "serviceAccountName" not in pod
+    [container] = pod["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["SPE_DATABASE_ADMIN_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "spe-database-admin", "key": "url"}
+    labels = job["spec"]["template"]["metadata"]["labels"]
+    assert labels["app.kubernetes.io/instance"] == "spe"  # the release's egress policy
 
 
 def test_controller_rights_are_limited_to_what_it_applies(objects):
@@ -147,6 +283,10 @@ def test_workspaces_find_the_api_pods_by_their_labels(objects):
     "containerSecurityContext.allowPrivilegeEscalation=true",
     "podSecurityContext.runAsNonRoot=false",
     "settings.publicUrl=http://insecure.example.org",
+    "oidc.issuer=http://idp.example.org",
+    "oidc.mfaAmrMethods=null",
+    "database.appRole=spe;drop",
+    "storage.endpoint=https://s3.example.org/",
 ])
 def test_schema_refuses_unsafe_values(helm_binary, bad):
     result = helm(helm_binary, "template", "spe", str(CHART), "--set", bad)

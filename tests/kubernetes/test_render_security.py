@@ -6,11 +6,7 @@ import ipaddress
 import pytest
 
 from controllers.runtimes.kubernetes.render import render
-from controllers.runtimes.kubernetes.settings import (
-    ClusterSettings,
-    SettingsError,
-    from_environment,
-)
+from controllers.runtimes.kubernetes.settings import ClusterSettings, SettingsError
 from tests.kubernetes.restricted import restricted_violations
 
 
@@ -143,19 +139,3 @@ def test_restricted_checker_catches_violations():
     for word in ("hostNetwork", "hostPath", "privileged", "escalate", "root", "ALL", "seccomp"):
         assert word in problems
 
-
-def test_settings_come_from_the_charts_environment():
-    cluster = from_environment({
-        "SPE_KUBERNETES_API_SERVER_CIDRS": "10.96.0.1/32, 172.18.0.2/32",
-        "SPE_KUBERNETES_INGRESS_DOMAIN": "ws.example.org",
-        "SPE_KUBERNETES_TLS_SECRET": "",
-        "SPE_KUBERNETES_CONTROL_PLANE_NAMESPACE": "spe-system",
-    })
-    assert cluster.api_server_cidrs == ("10.96.0.1/32", "172.18.0.2/32")
-    assert cluster.tls_secret is None and cluster.ingress_class == "nginx"
-    assert cluster.control_plane_namespace == "spe-system"
-    with pytest.raises(SettingsError, match="INGRESS_DOMAIN"):
-        from_environment({"SPE_KUBERNETES_API_SERVER_CIDRS": "10.96.0.1/32"})
-    with pytest.raises(SettingsError, match="wider"):
-        from_environment({"SPE_KUBERNETES_API_SERVER_CIDRS": "0.0.0.0/0",
-                          "SPE_KUBERNETES_INGRESS_DOMAIN": "ws.example.org"})

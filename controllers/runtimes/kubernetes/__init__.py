@@ -3,7 +3,7 @@
 Public surface:
 
 * :class:`KubernetesRuntime` (the :class:`~controllers.runtimes.base.Runtime`) and the
-  :class:`ClusterSettings` it renders for (:func:`from_environment`: ``SPE_KUBERNETES_*``);
+  :class:`ClusterSettings` it renders for (:func:`from_settings`: ``SPE_KUBERNETES_*``);
 * :func:`render` / :func:`render_yaml`: a :class:`WorkspaceSpec` as Kubernetes objects
   (pure; ``spe workspace render PROJECT --runtime kubernetes`` prints the YAML);
 * :func:`apply` (server-side apply and prune by label), :func:`diff` (desired vs observed),
@@ -26,7 +26,7 @@ from controllers.runtimes.kubernetes.runtime import KubernetesRuntime
 from controllers.runtimes.kubernetes.settings import (
     ClusterSettings,
     SettingsError,
-    from_environment,
+    from_settings,
 )
 
 __all__ = [
@@ -45,7 +45,7 @@ __all__ = [
     "SettingsError",
     "apply",
     "diff",
-    "from_environment",
+    "from_settings",
     "load_profile",
     "profile_from_dict",
     "prune",

@@ -8,8 +8,11 @@ talks to it), where the ingress controller is, and which host each project's hub
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from spe.settings import Settings
 
 MIN_PREFIX = {4: 16, 6: 48}
 """The widest ipBlock a workspace network policy may name (per IP version)."""
@@ -63,35 +66,28 @@ class ClusterSettings:
         return f"{project_id}.{self.ingress_domain}"
 
 
-ENV_PREFIX = "SPE_KUBERNETES_"
-_ENV_FIELDS = {
-    "API_SERVER_CIDRS": "api_server_cidrs",
-    "INGRESS_DOMAIN": "ingress_domain",
-    "INGRESS_CLASS": "ingress_class",
-    "TLS_SECRET": "tls_secret",
-    "STORAGE_CLASS": "storage_class",
-    "NAMESPACE_PREFIX": "namespace_prefix",
-    "CONTROL_PLANE_NAMESPACE": "control_plane_namespace",
-    "CONTROL_PLANE_CIDR": "control_plane_cidr",
-    "INGRESS_NAMESPACE": "ingress_namespace",
-}
-
-
-def from_environment(env: Mapping[str, str]) -> ClusterSettings:
-    """Settings from ``SPE_KUBERNETES_*`` variables (the Helm chart's ConfigMap sets them).
-
-    ``API_SERVER_CIDRS`` is comma-separated; empty values mean the default.
-    """
-    values: dict[str, object] = {}
-    for suffix, name in _ENV_FIELDS.items():
-        raw = env.get(ENV_PREFIX + suffix, "").strip()
-        if raw:
-            values[name] = raw
-    cidrs = str(values.get("api_server_cidrs", ""))
-    values["api_server_cidrs"] = tuple(c.strip() for c in cidrs.split(",") if c.strip())
-    if "ingress_domain" not in values:
-        raise SettingsError(f"{ENV_PREFIX}INGRESS_DOMAIN is not set")
-    return ClusterSettings(**values)  # type: ignore[arg-type]
+def from_settings(settings: Settings) -> ClusterSettings:
+    """The cluster described by the ``SPE_KUBERNETES_*`` settings (the one path: the Helm
+    chart sets exactly those variables). Workspaces reach the control plane on ``SPE_PORT``;
+    an empty TLS Secret or storage class means the cluster's default."""
+    if not settings.kubernetes_ingress_domain:
+        raise SettingsError("the kubernetes runtime needs SPE_KUBERNETES_INGRESS_DOMAIN")
+    if not settings.kubernetes_api_server_cidrs:
+        raise SettingsError("the kubernetes runtime needs SPE_KUBERNETES_API_SERVER_CIDRS "
+                            "(a JSON list): the hubs could not reach the Kubernetes API")
+    return ClusterSettings(
+        api_server_cidrs=tuple(settings.kubernetes_api_server_cidrs),
+        ingress_domain=settings.kubernetes_ingress_domain,
+        namespace_prefix=settings.kubernetes_namespace_prefix,
+        control_plane_namespace=settings.kubernetes_control_plane_namespace,
+        control_plane_port=settings.port,
+        control_plane_cidr=settings.kubernetes_control_plane_cidr or None,
+        ingress_namespace=settings.kubernetes_ingress_namespace,
+        ingress_pod_labels=dict(settings.kubernetes_ingress_pod_labels),
+        ingress_class=settings.kubernetes_ingress_class,
+        tls_secret=settings.kubernetes_tls_secret or None,
+        storage_class=settings.kubernetes_storage_class or None,
+    )
 
 
 def narrow_cidr(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:

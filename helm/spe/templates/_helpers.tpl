@@ -28,21 +28,23 @@ app.kubernetes.io/component: {{ .component }}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end -}}
 
-{{/* Environment shared by both processes: settings from the ConfigMap, secrets by reference. */}}
+{{/* Environment shared by every container: settings from the ConfigMap are added with
+     envFrom; secrets come by reference here. Each name is a field of spe.settings.Settings
+     or spe.auth.oidc.config.OidcConfig (tests/helm checks it). */}}
 {{- define "spe.env" -}}
 - name: SPE_DATABASE_URL
   valueFrom: {secretKeyRef: {name: {{ .Values.secrets.database.name }}, key: {{ .Values.secrets.database.key }}}}
-- name: SPE_SESSION_SECRET
-  valueFrom: {secretKeyRef: {name: {{ .Values.secrets.session.name }}, key: {{ .Values.secrets.session.key }}}}
 - name: SPE_OIDC_CLIENT_SECRET
   valueFrom: {secretKeyRef: {name: {{ .Values.secrets.oidc.name }}, key: {{ .Values.secrets.oidc.key }}}}
-- name: SPE_PSEUDONYMISATION_SECRET
-  valueFrom: {secretKeyRef: {name: {{ .Values.secrets.pseudonymisation.name }}, key: {{ .Values.secrets.pseudonymisation.key }}}}
-- name: SPE_S3_ACCESS_KEY
-  valueFrom: {secretKeyRef: {name: {{ .Values.secrets.s3.name }}, key: {{ .Values.secrets.s3.accessKey }}}}
-- name: SPE_S3_SECRET_KEY
-  valueFrom: {secretKeyRef: {name: {{ .Values.secrets.s3.name }}, key: {{ .Values.secrets.s3.secretKey }}}}
+- name: SPE_STORAGE_ACCESS_KEY
+  valueFrom: {secretKeyRef: {name: {{ .Values.secrets.storage.name }}, key: {{ .Values.secrets.storage.accessKey }}}}
+- name: SPE_STORAGE_SECRET_KEY
+  valueFrom: {secretKeyRef: {name: {{ .Values.secrets.storage.name }}, key: {{ .Values.secrets.storage.secretKey }}}}
 {{- end -}}
+
+{{/* Where the shared state is mounted (the ConfigMap points the settings there). */}}
+{{- define "spe.keysDir" -}}/var/run/spe/keys{{- end -}}
+{{- define "spe.dataKeysDir" -}}/var/lib/spe/data-keys{{- end -}}
 
 {{/* Pod-level settings shared by both Deployments. */}}
 {{- define "spe.podCommon" -}}
@@ -60,14 +62,18 @@ volumes:
     emptyDir: {}
   - name: data
     emptyDir: {}
-  - name: signing-keys
+  - name: keys
     secret:
-      secretName: {{ .Values.secrets.signingKeys.name }}
-      defaultMode: 0400
+      secretName: {{ .Values.secrets.keys.name }}
+      defaultMode: 0440  # group: fsGroup, the processes
+  - name: data-keys
+    persistentVolumeClaim:
+      claimName: {{ .Values.dataKeys.existingClaim }}
 {{- end -}}
 
 {{- define "spe.mounts" -}}
 - {name: tmp, mountPath: /tmp}
 - {name: data, mountPath: /var/lib/spe}
-- {name: signing-keys, mountPath: /var/run/spe/keys, readOnly: true}
+- {name: keys, mountPath: {{ include "spe.keysDir" . }}, readOnly: true}
+- {name: data-keys, mountPath: {{ include "spe.dataKeysDir" . }}}
 {{- end -}}
