@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -27,6 +28,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 token_app = typer.Typer(help="Personal API tokens (run on the control plane host).",
                         no_args_is_help=True)
 config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
+keys_app = typer.Typer(help="The platform's key files.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(permits.app, name="permit")
@@ -34,6 +36,7 @@ app.add_typer(projects.app, name="project")
 app.add_typer(workspace.app, name="workspace")
 app.add_typer(controller.app, name="controller")
 app.add_typer(config_app, name="config")
+app.add_typer(keys_app, name="keys")
 app.add_typer(egress_cli.app, name="egress")
 app.add_typer(audit_cli.app, name="audit")
 out = Console()
@@ -113,6 +116,20 @@ def token_list(user: Annotated[str | None, typer.Option(help="Only this user's."
                       f"{token.expires_at:%Y-%m-%d %H:%M}",
                       "yes" if token.revoked_at else "", token.description)
     out.print(table)
+
+
+@keys_app.command("init")
+def keys_init(directory: Annotated[Path, typer.Argument(
+        help="Where to write the key files (then store them as the keys Secret).")]) -> None:
+    """Create every key file the platform needs (missing ones only, mode 0600): signing keys,
+    the secret box, the key-encryption key, the pseudonymisation secret. Back them up:
+    losing the key-encryption key makes every extract unreadable."""
+    from spe.dataplane.config import create_key_files
+
+    created = create_key_files(directory)
+    for path in created:
+        out.print(f"created {path}")
+    out.print(f"{len(created)} key file(s) created in {directory}")
 
 
 @config_app.command("reference")

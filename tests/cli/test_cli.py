@@ -108,3 +108,13 @@ def test_help_is_there():
     assert result.exit_code == 0
     for command in ("serve", "up", "db", "token", "permit"):
         assert command in result.stdout
+
+
+def test_keys_init_creates_every_key_once(tmp_path):
+    first = spe("keys", "init", str(tmp_path / "keys"))
+    assert first.exit_code == 0, first.output
+    files = sorted(p.name for p in (tmp_path / "keys").iterdir())
+    assert len(files) >= 8 and "kek.key" in files
+    assert all((tmp_path / "keys" / f).stat().st_mode & 0o077 == 0 for f in files)
+    again = spe("keys", "init", str(tmp_path / "keys"))
+    assert "0 key file(s) created" in again.stdout

@@ -4,17 +4,22 @@
 real local runtime and the data plane, the demo permit naming alice). Alice signs in to spe
 in Chromium (Playwright, Debian's /usr/bin/chromium) with her token, opens her workspace: the
 hub sends her to spe's /oauth/authorize and back, JupyterLab starts. A kernel reads the
-pseudonymised extract from data/ and writes to outputs/. The project is halted (servers and
-hub stop, a new login is refused), then the permit is revoked (hub gone, data shredded: the
-objects are gone and a ciphertext copy taken before can no longer be decrypted, its key
-destroyed). Bob, a researcher the permit does not name, is refused at every step. No process
-survives.
+pseudonymised extract from data/ and writes to outputs/. Egress, as the issue's "Done when"
+says: the kernel makes an ACRO output folder and a plain CSV of counts and submits them with
+``spe egress submit`` and the hub's workspace token; checker1 and checker2 read the check
+records, approve (justifying the flagged file) and release; the manifest verifies with the
+release key; alice downloads exactly the bytes her kernel wrote. The project is halted
+(servers and hub stop, a new login is refused), then the permit is revoked (hub gone, data
+shredded: the objects are gone and a ciphertext copy taken before can no longer be
+decrypted, its key destroyed). Bob, a researcher the permit does not name, is refused at
+every step. No process survives.
 
 Set ``SPE_E2E_SCREENSHOT=/path.png`` to keep the JupyterLab screenshot.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -35,6 +40,7 @@ from sqlmodel import Session, select
 from websockets.sync.client import connect
 
 from controllers.runtimes.local import processes
+from egress.release import verify_manifest
 from spe.audit.models import AuditEvent
 from spe.data import synth
 from spe.data.encryption import DecryptingReader, WrongKeyError
@@ -54,6 +60,29 @@ with open("outputs/nirs.txt", "w") as out:
     out.write("\\n".join(sorted(set(care.column("nir").to_pylist()))))
 print(sorted(n for n in os.listdir("data") if not n.startswith(".")), care.num_rows,
       sorted(care.column_names))
+"""
+
+EGRESS_CODE = """
+import json, os, subprocess, sys
+import acro, pyarrow.parquet as pq
+people = pq.read_table("data/snds-beneficiaries.parquet").to_pandas()
+people["age_band"] = (2025 - people.birth_year) // 25 * 25
+session = acro.ACRO(suppress=False)
+session.crosstab(people.sex, people.age_band)
+session.finalise("outputs/acro_out", "json")
+overseas = people[people.department.str.len() == 3]  # 971..976: small counts, flagged
+overseas.groupby("department").size().rename("count").reset_index().to_csv(
+    "outputs/overseas_counts.csv", index=False)
+assert "SPE_TOKEN" not in os.environ and "SPE_URL" not in os.environ
+submitted = subprocess.run(
+    [sys.executable, "-m", "spe", "egress", "submit", "outputs/acro_out",
+     "outputs/overseas_counts.csv", "--title", "Age bands; overseas departments",
+     "--description", "Counts of beneficiaries from the extract (ACRO crosstab; plain CSV)"],
+    capture_output=True, text=True, timeout=120)
+assert submitted.returncode == 0, submitted.stderr
+print("EGRESS", json.dumps({"request": json.loads(submitted.stdout)["id"],
+                            "project": os.environ["SPE_EGRESS_PROJECT"],
+                            "token": os.environ["SPE_EGRESS_TOKEN"]}))
 """
 
 
@@ -236,6 +265,80 @@ def audit_events(platform: Platform, action: str) -> list[AuditEvent]:
         engine.dispose()
 
 
+def sha256_files(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in folder.rglob("*") if p.is_file()}
+
+
+def egress_from_the_workspace(platform: Platform, hub: str, cookies: dict[str, str],
+                              project_id: str, outputs: Path, downloads: Path) -> None:
+    """The issue's "Done when": alice's kernel submits an ACRO folder and a plain CSV with the
+    hub's workspace token; checks run; checker1 and checker2 approve (justifying the flagged
+    file); the release manifest verifies with the release key; alice downloads exactly the
+    approved bytes with her personal token, outside the workspace."""
+    output = run_in_kernel(f"{hub}user/alice/", cookies, EGRESS_CODE)
+    submitted = json.loads(re.search(r"^EGRESS (.+)$", output, re.MULTILINE)[1])
+    assert submitted["project"] == project_id
+    request_id = submitted["request"]
+    checkers = [platform.api("checker1"), platform.api("checker2")]
+
+    request = checkers[0].get(f"/api/v1/egress/requests/{request_id}").json()
+    assert request["requester"] == "alice" and request["status"] == "checked"
+    files = {f["name"]: f for f in request["files"]}
+    assert {"acro_out/output_0_0.csv", "acro_out/results.json",
+            "overseas_counts.csv"} <= set(files)
+    counts = files["overseas_counts.csv"]
+    assert counts["check"]["kind"] == "csv-table" and counts["outcome"] == "fail"
+    assert any(flag["rule"] == "threshold" for flag in counts["check"]["flags"])
+    assert files["acro_out/output_0_0.csv"]["check"]["kind"] == "acro"
+    assert files["acro_out/results.json"]["checker_only"]
+    seen = checkers[0].get(f"/api/v1/egress/requests/{request_id}/files/{counts['id']}"
+                           "/content")
+    assert seen.content == (outputs / "overseas_counts.csv").read_bytes()
+
+    for checker in checkers:
+        view = checker.get(f"/api/v1/egress/requests/{request_id}").json()
+        for file in (f for f in view["files"] if f["can_vote"]):
+            justification = ("Overseas departments: cells of 10 accepted for this "
+                             "demo release" if file["outcome"] == "fail" else None)
+            vote = checker.post(
+                f"/api/v1/egress/requests/{request_id}/files/{file['id']}/votes",
+                json={"decision": "approve", "sha256": file["sha256"],
+                      "justification": justification})
+            assert vote.status_code == 201, vote.text
+    assert checkers[1].get(f"/api/v1/egress/requests/{request_id}").json()["status"] \
+        == "approved"
+    released = checkers[1].post(f"/api/v1/egress/requests/{request_id}/release")
+    assert released.status_code == 201, released.text
+    release = released.json()
+
+    key = httpx.get(f"{platform.url}/api/v1/egress/release-key", timeout=30).json()
+    assert key["key_id"] == release["signing_key_id"]
+    verify_manifest(release["manifest"], release["signature"], key["public_key_pem"])
+    approved = {f["name"]: f["sha256"] for f in release["manifest"]["files"]}
+    assert "overseas_counts.csv" in approved and "acro_out/output_0_0.csv" in approved
+    assert not any(files[name]["checker_only"] for name in approved)
+
+    download = subprocess.run(
+        [sys.executable, "-m", "spe", "egress", "download", release["id"],
+         "--to", str(downloads)], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "SPE_URL": platform.url, "SPE_TOKEN": platform.tokens["alice"]})
+    assert download.returncode == 0, download.stderr
+    written = sha256_files(outputs)
+    assert sha256_files(downloads) == approved == {n: written[n] for n in approved}
+
+    file_url = f"/api/v1/egress/releases/{release['id']}/files/{counts['id']}"
+    workspace = httpx.Client(base_url=platform.url, timeout=30,
+                             headers={"Authorization": f"Bearer {submitted['token']}"})
+    with workspace:
+        assert workspace.get(file_url).status_code == 403
+    bob = platform.api("bob")
+    assert bob.get(file_url).status_code == 403
+    assert bob.get(f"/api/v1/egress/releases/{release['id']}").status_code == 404
+    assert bob.get(f"/api/v1/egress/requests/{request_id}").status_code == 404
+    assert bob.get(f"/api/v1/projects/{project_id}/egress-requests").status_code == 404
+
+
 def test_permit_to_workspace_to_halt_to_shred(platform, tmp_path):
     timings = {}
     started = time.monotonic()
@@ -276,6 +379,12 @@ def test_permit_to_workspace_to_halt_to_shred(platform, tmp_path):
     pseudonyms = set(written.split())
     assert len(pseudonyms) > 1_000 and pseudonyms.isdisjoint(raw)
     assert not any(nir in written for nir in list(raw)[:200])
+
+    egress_at = time.monotonic()
+    egress_from_the_workspace(platform, hub, cookies, project_id,
+                              workspace_root / "users" / "alice" / "outputs",
+                              tmp_path / "downloads")
+    timings["egress: submit → review → release → download"] = time.monotonic() - egress_at
 
     extract_dir = platform.data / "objects" / "objects" / "projects" / project_id / "extracts"
     [saved] = [p for p in extract_dir.rglob("snds-care.parquet.enc")]

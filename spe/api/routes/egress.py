@@ -29,12 +29,13 @@ from spe.audit import record
 from spe.auth.principal import Principal
 from spe.auth.tokens import ApiTokenCreated, ApiTokenPublic
 from spe.crypto.signing import SigningKey, public_key_pem
+from spe.dataplane import config as dataplane_config
 from spe.db import session_scope
 from spe.domain.permits import members_of
 from spe.domain.roles import Role
 from spe.errors import InvalidInput, SpeError
 from spe.settings import Settings
-from spe.storage import ObjectStore, StorageConfig, open_store
+from spe.storage import ObjectStore
 
 router = APIRouter(prefix="/api/v1", tags=["egress"])
 Hub = Annotated[Principal, allow_component("hub")]
@@ -49,18 +50,17 @@ ReleaseReader = Annotated[Principal, allow(Role.researcher, Role.output_checker,
 
 
 def object_store(request: Request) -> ObjectStore:
-    """The application's object store (``app.state.object_store``); by default a local
-    store under ``<data_dir>/objects``."""
+    """The platform's object store (``SPE_STORAGE_*``): quarantine and releases live beside
+    the extracts, so every replica sees the same files."""
     state = request.app.state
     if getattr(state, "object_store", None) is None:
-        root = state.settings.data_dir / "objects"
-        state.object_store = open_store(StorageConfig(backend="local", local_root=root))
+        state.object_store = dataplane_config.object_store(state.settings)
     return state.object_store
 
 
 def release_key(settings: Settings) -> SigningKey:
-    path = settings.release_signing_key_path or settings.keys_dir / "release-ed25519.pem"
-    return SigningKey.load_or_create(path)
+    return SigningKey.load_or_create(dataplane_config.require_key_file(settings,
+                                                                      "release_signing"))
 
 
 Store = Annotated[ObjectStore, Depends(object_store)]
