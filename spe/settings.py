@@ -21,7 +21,8 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "production"] = Field(
         "development",
-        description="`production` refuses placeholder secrets and insecure cookies.",
+        description="`production` requires PostgreSQL, secure cookies and every key file "
+        "present (none is ever created there).",
     )
     data_dir: Path = Field(
         Path(".spe"),
@@ -251,11 +252,30 @@ def get_settings() -> Settings:
 
 
 def reference_markdown() -> str:
-    """The configuration reference, generated from the declarations above."""
-    lines = ["| variable | default | description |", "|---|---|---|"]
-    for name, field in Settings.model_fields.items():
-        default = None if field.default_factory else field.default
-        shown = "" if default is None else str(default.get_secret_value()
-                                                if isinstance(default, SecretStr) else default)
-        lines.append(f"| `SPE_{name.upper()}` | `{shown}` | {field.description or ''} |")
-    return "\n".join(lines) + "\n"
+    """The configuration reference, generated from the declarations: the platform's settings,
+    then the OpenID provider's (``SPE_OIDC_*``)."""
+    from pydantic_core import PydanticUndefined
+
+    from spe.auth.oidc.config import OidcConfig
+
+    lines = []
+    for title, model, prefix in (("Platform", Settings, "SPE_"),
+                                 ("OpenID provider (when `SPE_OIDC_ISSUER` is set)",
+                                  OidcConfig, "SPE_OIDC_")):
+        lines += [f"### {title}", "", "| variable | default | description |", "|---|---|---|"]
+        for name, field in model.model_fields.items():
+            derived = bool(field.default_factory_takes_validated_data)
+            default = field.default if field.default_factory is None or derived \
+                else field.default_factory()
+            if derived:
+                shown = "(derived)"
+            elif default is PydanticUndefined:
+                shown = "(required)"
+            elif isinstance(default, SecretStr):
+                shown = ""
+            else:
+                shown = "" if default is None else f"`{default}`"
+            description = (field.description or "").replace("\n", " ")
+            lines.append(f"| `{prefix}{name.upper()}` | {shown} | {description} |")
+        lines.append("")
+    return "\n".join(lines)

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from spe.domain.permit_lifecycle import state_diagram
+from spe.settings import reference_markdown
 
 DOCS = Path(__file__).parents[2] / "docs"
 
@@ -10,3 +11,8 @@ DOCS = Path(__file__).parents[2] / "docs"
 def test_permit_state_diagram_matches_the_transition_table():
     assert state_diagram() in (DOCS / "permits.md").read_text(encoding="utf-8")
 
+
+
+def test_configuration_reference_matches_the_settings():
+    text = (DOCS / "configuration.md").read_text(encoding="utf-8")
+    assert reference_markdown() in text, "regenerate docs/configuration.md: spe config reference"
