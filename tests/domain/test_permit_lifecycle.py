@@ -20,7 +20,6 @@ MANAGER = Principal(user_id="u-pm", subject="pm", roles=frozenset({Role.permit_m
 PLATFORM = Principal.system("reconciler")
 RESEARCHER = Principal(user_id="u-r", subject="r", roles=frozenset({Role.researcher}),
                        via="token")
-FAR = datetime(2099, 1, 1, tzinfo=UTC)
 
 
 def permit_in(engine, status: PermitStatus) -> str:
@@ -50,8 +49,9 @@ def apply(engine, permit_id: str, name: str) -> None:
         {
             "amend": lambda: lifecycle.amend_permit(
                 s, permit_id, PermitAmend(purpose="changed", reason="r"), MANAGER),
-            "renew": lambda: lifecycle.renew_permit(
-                s, permit_id, PermitRenew(valid_until=FAR), MANAGER),
+            "renew": lambda: lifecycle.renew_permit(s, permit_id, PermitRenew(
+                valid_until=get_permit(s, permit_id).valid_until + timedelta(days=30)),
+                MANAGER),
             "suspend": lambda: lifecycle.suspend_permit(s, permit_id, "r", MANAGER),
             "resume": lambda: lifecycle.resume_permit(s, permit_id, "r", MANAGER),
             "revoke": lambda: lifecycle.revoke_permit(s, permit_id, "r", MANAGER),

@@ -200,20 +200,37 @@ def run_in_kernel(server: str, cookies: dict[str, str], code: str) -> str:
             http.delete(f"api/kernels/{kernel_id}")
 
 
-def _execute(ws_url: str, headers: dict[str, str], code: str) -> str:
-    msg_id = uuid.uuid4().hex
-    out, reply = [], None
-    with connect(ws_url, additional_headers=headers, open_timeout=30) as ws:
-        ws.send(json.dumps({
-            "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "alice",
+def _message(msg_type: str, content: dict) -> dict:
+    return {"header": {"msg_id": uuid.uuid4().hex, "msg_type": msg_type, "username": "alice",
                        "session": uuid.uuid4().hex, "version": "5.3"},
-            "parent_header": {}, "metadata": {}, "channel": "shell",
-            "content": {"code": code, "silent": False, "store_history": False,
-                        "user_expressions": {}, "allow_stdin": False,
-                        "stop_on_error": True}}))
+            "parent_header": {}, "metadata": {}, "channel": "shell", "content": content}
+
+
+def _execute(ws_url: str, headers: dict[str, str], code: str) -> str:
+    """Run ``code`` as JupyterLab does: wait until the kernel answers ``kernel_info`` (a
+    request sent before it is listening is lost), then execute and collect its output until
+    both the reply (shell) and the return to idle (iopub) arrived, in either order."""
+    out, reply, idle = [], None, False
+    with connect(ws_url, additional_headers=headers, open_timeout=30) as ws:
         deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            msg = json.loads(ws.recv(timeout=90))
+        while True:
+            info = _message("kernel_info_request", {})
+            ws.send(json.dumps(info))
+            try:
+                while (msg := json.loads(ws.recv(timeout=2)))["parent_header"].get(
+                        "msg_id") != info["header"]["msg_id"] or \
+                        msg["msg_type"] != "kernel_info_reply":
+                    pass
+                break
+            except TimeoutError:
+                assert time.monotonic() < deadline, "the kernel never answered kernel_info"
+        request = _message("execute_request", {
+            "code": code, "silent": False, "store_history": False, "user_expressions": {},
+            "allow_stdin": False, "stop_on_error": True})
+        msg_id = request["header"]["msg_id"]
+        ws.send(json.dumps(request))
+        while not (reply and idle):
+            msg = json.loads(ws.recv(timeout=max(1.0, deadline - time.monotonic())))
             if msg.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
             if msg["msg_type"] == "stream":
@@ -222,9 +239,8 @@ def _execute(ws_url: str, headers: dict[str, str], code: str) -> str:
                 out.append(f"{msg['content']['ename']}: {msg['content']['evalue']}")
             elif msg["msg_type"] == "execute_reply":
                 reply = msg["content"]["status"]
-            elif (msg["msg_type"] == "status" and reply
-                  and msg["content"]["execution_state"] == "idle"):
-                break
+            elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                idle = True
     assert reply == "ok", "".join(out)
     return "".join(out)
 
