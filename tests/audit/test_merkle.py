@@ -202,3 +202,28 @@ def test_consistency_matches_reference(leaves, data):
 def test_frontier_ids_name_the_frontier(leaves):
     store = Store(leaves)
     assert [store.nodes[i] for i in merkle.frontier_ids(len(leaves))] == store.frontier
+
+
+@given(leaf_lists, st.data())
+def test_subtrees_append_and_levels_match_the_reference(leaves, data):
+    """A tree built from aligned blocks, and every level of a block, agree with the RFC."""
+    hashes = [merkle.leaf_hash(x) for x in leaves]
+    level = data.draw(st.integers(0, 3))
+    width = 1 << level
+    frontier: list[bytes] = []
+    whole = len(hashes) // width * width
+    for start in range(0, whole, width):
+        tree = merkle.levels(hashes[start:start + width])
+        assert tree[-1] == [ref_mth(leaves[start:start + width])]
+        frontier, _ = merkle.append(frontier, start, tree[-1][0], level)
+    tail = merkle.levels(hashes[whole:]) if whole < len(hashes) else [[]]
+    frontier = merkle.levels_frontier(tail, len(hashes) - whole) + frontier
+    assert merkle.frontier_root(frontier) == ref_mth(leaves)
+    size = data.draw(st.integers(1, len(hashes)))
+    tree = merkle.levels(hashes)
+    assert merkle.frontier_root(merkle.levels_frontier(tree, size)) == ref_mth(leaves[:size])
+
+
+def test_a_subtree_must_be_aligned():
+    with pytest.raises(merkle.InvalidRange, match="level 2"):
+        merkle.append([ROOTS[1]], 1, ROOTS[4], level=2)

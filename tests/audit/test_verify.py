@@ -25,6 +25,7 @@ from tests.audit.factories import build_log
 N = 24
 CUTOFF = utcnow() - timedelta(days=366)
 LEAF_FIELDS = ["v", "seq", "ts", "body", "leaf_hash"]
+SMALL_CHUNKS = {"chunk_level": 3, "block_level": 2}
 BODY_FIELDS = ["seq", "ts", "actor_id", "actor_role", "action", "target_id", "project_id",
                "outcome", "request_id", "details"]
 
@@ -179,11 +180,56 @@ def test_any_change_to_the_database_names_the_first_bad_seq(log_db, tmp_path, ki
     with engine.begin() as conn:
         for statement in DB_MUTATIONS[kind].format(k=k, k2=k // 2, j=k + 1).split("; "):
             conn.execute(text(statement))
-    with Session(engine) as s, pytest.raises(VerificationError) as caught:
-        verify_database(s, signer.public_key, CUTOFF)
-    engine.dispose()
     expected = (k // 2) * 2 if kind == "node" else k
-    assert caught.value.seq == expected, str(caught.value)
+    with Session(engine) as s:
+        for shape in ({}, SMALL_CHUNKS):  # one chunk; chunks of 8 leaves, blocks of 4
+            with pytest.raises(VerificationError) as caught:
+                verify_database(s, signer.public_key, CUTOFF, workers=1, **shape)
+            assert caught.value.seq == expected, str(caught.value)
+    engine.dispose()
+
+
+def outcome(engine, public_key, **shape):
+    with Session(engine) as s:
+        try:
+            report = verify_database(s, public_key, CUTOFF, **shape)
+        except VerificationError as exc:
+            return exc.seq, exc.problem
+    return report
+
+
+@pytest.mark.parametrize("statement", [
+    None,
+    "UPDATE audit_event SET actor_id = 'someone-else' WHERE seq = 13",
+    "UPDATE audit_node SET hash = zeroblob(32) WHERE level = 2 AND \"index\" = 5",
+])
+def test_worker_processes_give_the_serial_result(log_db, tmp_path, statement):
+    path, signer = log_db
+    copy = tmp_path / "copy.db"
+    shutil.copy(path, copy)
+    engine = make_engine(f"sqlite:///{copy}")
+    if statement:
+        with engine.begin() as conn:
+            conn.execute(text(statement))
+    serial = outcome(engine, signer.public_key, workers=1)
+    assert outcome(engine, signer.public_key, workers=2, **SMALL_CHUNKS) == serial
+    engine.dispose()
+    if statement is None:
+        assert serial.size == N and serial.checkpoints == 3
+    else:
+        assert serial[0] == (13 if "event" in statement else 20)
+
+
+def test_postgres_logs_verify_and_tampering_is_named(pg_audit, signer):
+    build_log(pg_audit.app, signer, 11, checkpoint_at=(4,))
+    report = outcome(pg_audit.app, signer.public_key, workers=1)
+    assert (report.size, report.bodies, report.checkpoints) == (11, 11, 2)
+    assert outcome(pg_audit.app, signer.public_key, workers=1, **SMALL_CHUNKS) == report
+    with pg_audit.admin.begin() as conn:  # the superuser switches the triggers off
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        conn.execute(text("UPDATE audit_event SET details = '{\"i\":-1}' WHERE seq = 7"))
+    assert outcome(pg_audit.app, signer.public_key, workers=1) == \
+        (7, "body does not match the leaf's commitment")
 
 
 def test_purged_bodies_are_gaps_not_tampering(sqlite_engine, signer):

@@ -10,9 +10,8 @@ import yaml
 from typer.testing import CliRunner
 
 from spe.cli.main import app
-from spe.db import get_engine
-from spe.settings import get_settings
 from tests.factories import make_dataset, permit_body
+from tests.fixtures.embedded import embedded
 from tests.fixtures.live_server import serving
 
 runner = CliRunner()
@@ -21,21 +20,11 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory):
     """A real API server on a free port over a fresh embedded data directory."""
-    data_dir = tmp_path_factory.mktemp("spe")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SPE_DATA_DIR", str(data_dir))
-    get_settings.cache_clear()
-    get_engine.cache_clear()
     from spe.api.app import create_app
-    from spe.db.migrations import upgrade
 
-    engine = get_engine()
-    upgrade(engine)
-    with serving(create_app(get_settings(), engine)) as url:
+    data_dir = tmp_path_factory.mktemp("spe")
+    with embedded(data_dir) as (engine, settings), serving(create_app(settings, engine)) as url:
         yield {"url": url, "engine": engine, "dir": data_dir}
-    mp.undo()
-    get_settings.cache_clear()
-    get_engine.cache_clear()
 
 
 def spe(*args: str, env: dict | None = None):

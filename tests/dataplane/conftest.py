@@ -10,20 +10,14 @@ from sqlalchemy.engine import Engine
 
 from spe.dataplane import ProjectDataPlane
 from spe.dataplane.config import object_store
-from spe.db import make_engine, migrations
 from spe.demo import Demo, load_demo
 from spe.settings import Settings
+from tests.fixtures.database import BACKENDS, migrated_engine
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=BACKENDS)
 def engine(request, tmp_path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'spe.db'}"
-    else:
-        server = request.getfixturevalue("postgres_server")
-        url = server.url(server.create_database())
-    engine = make_engine(url)
-    migrations.upgrade(engine)
+    engine = migrated_engine(request, tmp_path)
     yield engine
     engine.dispose()
 

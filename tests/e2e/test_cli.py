@@ -9,11 +9,10 @@ from typer.testing import CliRunner
 
 from spe.cli.main import app
 from spe.dataplane import ProjectDataPlane
-from spe.db import get_engine
 from spe.demo import load_demo
 from spe.domain.permits import Permit
 from spe.domain.projects import Project
-from spe.settings import get_settings
+from tests.fixtures.embedded import embedded
 from tests.fixtures.live_server import serving
 
 runner = CliRunner()
@@ -22,25 +21,16 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory):
     """The demo in a fresh embedded data directory, its extract prepared, the API live."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SPE_DATA_DIR", str(tmp_path_factory.mktemp("spe")))
-    get_settings.cache_clear()
-    get_engine.cache_clear()
     from spe.api.app import create_app
-    from spe.db.migrations import upgrade
 
-    engine = get_engine()
-    upgrade(engine)
-    plane = ProjectDataPlane(engine, get_settings())
-    demo = load_demo(engine, plane.store)
-    with Session(engine) as s:
-        project = s.get(Project, demo.project_id)
-        plane.prepare(project, s.get(Permit, project.permit_id))
-    with serving(create_app(get_settings(), engine)) as url:
-        yield url, demo
-    mp.undo()
-    get_settings.cache_clear()
-    get_engine.cache_clear()
+    with embedded(tmp_path_factory.mktemp("spe")) as (engine, settings):
+        plane = ProjectDataPlane(engine, settings)
+        demo = load_demo(engine, plane.store)
+        with Session(engine) as s:
+            project = s.get(Project, demo.project_id)
+            plane.prepare(project, s.get(Permit, project.permit_id))
+        with serving(create_app(settings, engine)) as url:
+            yield url, demo
 
 
 def spe(url: str, token: str, *args: str):

@@ -13,15 +13,15 @@ from controllers.runtimes.base import TerminalError
 from spe.auth.principal import Principal
 from spe.cli.main import app
 from spe.dataplane import ProjectDataPlane
-from spe.db import get_engine, session_scope
+from spe.db import session_scope
 from spe.demo import load_demo
 from spe.domain import permit_lifecycle
 from spe.domain.datasets import Dataset
 from spe.domain.permits import Permit, PermitCreate
 from spe.domain.projects import Project
 from spe.domain.roles import Role
-from spe.settings import get_settings
 from tests.factories import make_dataset, permit_body
+from tests.fixtures.embedded import embedded
 from tests.fixtures.live_server import serving
 
 runner = CliRunner()
@@ -32,22 +32,13 @@ MANAGER = Principal(user_id="u-pm", subject="pm", roles=frozenset({Role.permit_m
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory):
     """The demo loaded (its extract not prepared yet) and the API live."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SPE_DATA_DIR", str(tmp_path_factory.mktemp("spe")))
-    get_settings.cache_clear()
-    get_engine.cache_clear()
     from spe.api.app import create_app
-    from spe.db.migrations import upgrade
 
-    engine = get_engine()
-    upgrade(engine)
-    plane = ProjectDataPlane(engine, get_settings())
-    demo = load_demo(engine, plane.store)
-    with serving(create_app(get_settings(), engine)) as url:
-        yield url, demo, plane
-    mp.undo()
-    get_settings.cache_clear()
-    get_engine.cache_clear()
+    with embedded(tmp_path_factory.mktemp("spe")) as (engine, settings):
+        plane = ProjectDataPlane(engine, settings)
+        demo = load_demo(engine, plane.store)
+        with serving(create_app(settings, engine)) as url:
+            yield url, demo, plane
 
 
 def spe(url: str, token: str, *args: str):
