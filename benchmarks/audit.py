@@ -1,14 +1,15 @@
 """Audit log performance, each figure beside a baseline measured in the same run.
 
-    python -m benchmarks.audit [--events N] [--proof-events M]
+    python -m benchmarks.audit [--events N] [--verify-events V] [--proof-events M ...]
 
 - append throughput with durable commits (SQLite ``synchronous=FULL``; PostgreSQL with
   ``fsync=on``), one event per transaction and batches of 100 (``record_many``), against
   plain inserts of the same rows without hashing or sequencing;
-- full verification of an N-event log against reading the same rows;
-- on PostgreSQL, a log of M events bulk-loaded with COPY (tree nodes computed in bulk):
-  inclusion proof latency and auditor search (project + 7-day window) p95, against a
-  primary-key lookup.
+- full verification of a V-event log, in one process and in one per core, against reading
+  the same rows (the verifier's own reader, nothing checked);
+- on PostgreSQL, logs of each size M, generated in a stream and loaded with COPY in chunks
+  (memory stays bounded; each size extends the previous log): inclusion proof latency and
+  auditor search (project + 7-day window) p95, against a primary-key lookup of one event.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import sqlite3
 import statistics
 import tempfile
 import time
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,24 +31,29 @@ from sqlmodel import Session, SQLModel
 from spe.audit import Actor, draft, encoding, merkle, record, record_many, service
 from spe.audit import checkpoints as cps
 from spe.audit.models import AuditEvent
-from spe.audit.verify import database_records, verify_database
+from spe.audit.scan import Source
+from spe.audit.verify import verify_database
 from spe.crypto.signing import SigningKey
 from spe.db import make_engine
 from tests.servers.postgres import running_postgres
 
 BATCH = 100
+LOAD_CHUNK = 50_000
+YEAR_START = datetime(2025, 1, 1, tzinfo=UTC)
 PLAIN = Table("bench_plain", MetaData(), Column("id", Integer, primary_key=True),
               Column("action", String(100)), Column("actor_id", String(200)),
               Column("project_id", String(200)), Column("details", String(4096)))
+EVENT_COLUMNS = ("seq", "ts", "actor_type", "actor_id", "actor_role", "action", "target_type",
+                 "target_id", "project_id", "outcome", "request_id", "trace_id", "client_addr",
+                 "details", "salt")
 
 
 def audit_tables():
     return [t for n, t in SQLModel.metadata.tables.items() if n.startswith("audit_")]
 
 
-def setup(engine) -> None:
-    SQLModel.metadata.create_all(engine, tables=audit_tables())
-    PLAIN.create(engine)
+def secondary_indexes():
+    return [ix for t in audit_tables() for ix in t.indexes]
 
 
 def rate(count: int, seconds: float) -> float:
@@ -54,18 +62,22 @@ def rate(count: int, seconds: float) -> float:
 
 def show(name: str, value: float, baseline: float, unit: str, higher_is_better=True) -> None:
     ratio = value / baseline if baseline else float("nan")
-    print(f"  {name:<44} {value:>12,.1f} {unit:<9} baseline {baseline:>12,.1f} "
-          f"{unit:<9} ratio {ratio:5.2f}{'' if higher_is_better else ' (lower is better)'}")
+    print(f"  {name:<48} {value:>12,.1f} {unit:<9} baseline {baseline:>12,.1f} "
+          f"{unit:<9} ratio {ratio:5.2f}{'' if higher_is_better else ' (lower is better)'}",
+          flush=True)
 
+
+# --- appends ------------------------------------------------------------------------------
 
 def bench_append(engine, n: int) -> None:
+    PLAIN.create(engine)
     actor = Actor.user("u-1", "researcher")
     singles = max(50, n // 20)
     t = time.perf_counter()
     with engine.connect() as conn:
         for i in range(singles):
             conn.execute(insert(PLAIN).values(action="bench.event", actor_id="u-1",
-                                              project_id="p-1", details=f'{{"i": {i}}}'))
+                                              project_id="p-1", details=f'{{"i":{i}}}'))
             conn.commit()
     plain_single = rate(singles, time.perf_counter() - t)
     t = time.perf_counter()
@@ -73,14 +85,14 @@ def bench_append(engine, n: int) -> None:
         with Session(engine) as s:
             record(s, action="bench.event", actor=actor, project_id="p-1", details={"i": i})
             s.commit()
-    audit_single = rate(singles, time.perf_counter() - t)
-    show("one event per transaction", audit_single, plain_single, "events/s")
+    show("one event per transaction", rate(singles, time.perf_counter() - t), plain_single,
+         "events/s")
 
     t = time.perf_counter()
     with engine.connect() as conn:
         for b in range(0, n, BATCH):
             conn.execute(insert(PLAIN), [{"action": "bench.event", "actor_id": "u-1",
-                                          "project_id": "p-1", "details": f'{{"i": {i}}}'}
+                                          "project_id": "p-1", "details": f'{{"i":{i}}}'}
                                          for i in range(b, b + BATCH)])
             conn.commit()
     plain_batch = rate(n, time.perf_counter() - t)
@@ -90,73 +102,158 @@ def bench_append(engine, n: int) -> None:
             record_many(s, [draft(action="bench.event", actor=actor, project_id="p-1",
                                   details={"i": i}) for i in range(b, b + BATCH)])
             s.commit()
-    audit_batch = rate(n, time.perf_counter() - t)
-    show(f"batches of {BATCH} (record_many, group commit)", audit_batch, plain_batch,
-         "events/s")
+    show(f"batches of {BATCH} (record_many, group commit)", rate(n, time.perf_counter() - t),
+         plain_batch, "events/s")
+
+
+# --- a synthetic log, generated in a stream -----------------------------------------------
+
+class Generator:
+    """Events spread over a year (``total`` of them), 100 projects, 1000 users; keeps the
+    frontier so a log can be extended chunk by chunk."""
+
+    def __init__(self, total: int) -> None:
+        self.step = timedelta(days=365) / total
+        self.size = 0
+        self.frontier: list[bytes] = []
+
+    def chunk(self, count: int) -> tuple[list[tuple], list[tuple], list[tuple]]:
+        events, leaves, nodes = [], [], []
+        for seq in range(self.size, self.size + count):
+            ts = YEAR_START + self.step * seq
+            stamp = encoding.format_ts(ts)
+            fields = {"seq": seq, "ts": stamp, "actor_type": "user",
+                      "actor_id": f"u-{seq % 1000}", "actor_role": "researcher",
+                      "action": "workspace.login", "target_type": "server",
+                      "target_id": f"s-{seq % 50}", "project_id": f"p-{seq % 100}",
+                      "outcome": "success", "request_id": f"r{seq}", "trace_id": None,
+                      "client_addr": "10.0.0.1", "details": {"i": seq}}
+            salt = os.urandom(encoding.SALT_BYTES)
+            commit = encoding.commitment(salt, encoding.body_bytes(fields))
+            leaf = merkle.leaf_hash(encoding.leaf_bytes(seq, stamp, commit))
+            self.frontier, created = merkle.append(self.frontier, seq, leaf)
+            nodes += created
+            leaves.append((seq, encoding.VERSION, ts, commit, leaf))
+            events.append((seq, ts, "user", fields["actor_id"], "researcher",
+                           "workspace.login", "server", fields["target_id"],
+                           fields["project_id"], "success", fields["request_id"], None,
+                           "10.0.0.1", encoding.details_text(fields["details"]), salt))
+        self.size += count
+        return events, leaves, nodes
+
+
+def load_postgres(server, database: str, gen: Generator, until: int) -> float:
+    """Extend the log to ``until`` events with COPY, secondary indexes rebuilt after."""
+    import psycopg
+
+    conninfo = f"host={server.host} port={server.port} user=postgres dbname={database}"
+    t = time.perf_counter()
+    with psycopg.connect(conninfo) as conn, conn.cursor() as cur:
+        for ix in secondary_indexes():
+            cur.execute(f'DROP INDEX IF EXISTS "{ix.name}"')
+        while gen.size < until:
+            events, leaves, nodes = gen.chunk(min(LOAD_CHUNK, until - gen.size))
+            for table, columns, rows in (
+                    ("audit_event", EVENT_COLUMNS, events),
+                    ("audit_leaf", ("seq", "version", "ts", "commitment", "leaf_hash"), leaves),
+                    ("audit_node", ("level", '"index"', "hash"), nodes)):
+                with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+        _set_head(cur, gen)
+        conn.commit()
+    engine = make_engine(server.url(database))
+    for ix in secondary_indexes():
+        ix.create(engine)
+    engine.dispose()
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+    return time.perf_counter() - t
+
+
+def load_sqlite(path: Path, gen: Generator, until: int) -> None:
+    conn = sqlite3.connect(path)
+    marks = ", ".join("?" * len(EVENT_COLUMNS))
+    while gen.size < until:
+        events, leaves, nodes = gen.chunk(min(LOAD_CHUNK, until - gen.size))
+        stored = [(e[0], e[1].strftime("%Y-%m-%d %H:%M:%S.%f"), *e[2:]) for e in events]
+        conn.executemany(f"INSERT INTO audit_event VALUES ({marks})", stored)  # noqa: S608
+        conn.executemany("INSERT INTO audit_leaf VALUES (?, ?, ?, ?, ?)",
+                         [(seq, v, s[1], c, h) for (seq, v, _, c, h), s in zip(leaves, stored,
+                                                                                strict=True)])
+        conn.executemany('INSERT INTO audit_node (level, "index", hash) VALUES (?, ?, ?)',
+                         nodes)
+    _set_head(conn.cursor(), gen, "?")
+    conn.commit()
+    conn.close()
+
+
+def _set_head(cur, gen: Generator, mark: str = "%s") -> None:
+    cur.execute("DELETE FROM audit_head")
+    cur.execute(f"INSERT INTO audit_head (id, size, frontier) VALUES (1, {mark}, {mark})",  # noqa: S608
+                (gen.size, b"".join(gen.frontier)))
+
+
+# --- verification, proofs, search -----------------------------------------------------------
+
+def server_cpu(engine):
+    """Seconds of CPU used so far by PostgreSQL's backends, ended ones included (Linux
+    /proc: the postmaster's children), or None on SQLite."""
+    if engine.url.get_backend_name() != "postgresql":
+        return None
+    with engine.connect() as conn:
+        backend = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+    postmaster = int(_stat(backend)[1])
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def used() -> float:
+        own = _stat(postmaster)
+        total = int(own[13]) + int(own[14])  # waited-for children
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                fields = _stat(int(pid))
+            except OSError:
+                continue
+            if int(fields[1]) == postmaster:
+                total += int(fields[11]) + int(fields[12])
+        return total / tick
+
+    return used
+
+
+def _stat(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command name: state, ppid, …"""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
 def bench_verify(engine, signer: SigningKey) -> None:
     with Session(engine) as s:
         cps.create_checkpoint(s, signer)
         s.commit()
-    with Session(engine) as s:
-        t = time.perf_counter()
-        count = sum(1 for _ in database_records(s))
-        read = rate(count, time.perf_counter() - t)
-    with Session(engine) as s:
-        t = time.perf_counter()
-        report = verify_database(s, signer.public_key, datetime.now(UTC) - timedelta(days=366))
-        verified = rate(report.size, time.perf_counter() - t)
-    show(f"full verification ({report.size:,} events)", verified, read, "events/s")
-
-
-def bulk_load(server, database: str, n: int, signer: SigningKey) -> tuple[int, int]:
-    """Load ``n`` events over a year, 100 projects, with COPY; returns (size, seconds)."""
-    import psycopg
-
-    start = datetime(2025, 1, 1, tzinfo=UTC)
-    step = timedelta(days=365) / n
-    conninfo = f"host={server.host} port={server.port} user=postgres dbname={database}"
-    frontier: list[bytes] = []
-    t = time.perf_counter()
-    leaves, nodes = [], []
-    with psycopg.connect(conninfo) as conn, conn.cursor() as cur:
-        with cur.copy("COPY audit_event (seq, ts, actor_type, actor_id, actor_role, action, "
-                      "target_type, target_id, project_id, outcome, request_id, trace_id, "
-                      "client_addr, details, salt) FROM STDIN") as copy:
-            for seq in range(n):
-                ts = start + step * seq
-                fields = {"seq": seq, "ts": ts, "actor_type": "user",
-                          "actor_id": f"u-{seq % 1000}", "actor_role": "researcher",
-                          "action": "workspace.login", "target_type": "server",
-                          "target_id": f"s-{seq % 50}", "project_id": f"p-{seq % 100}",
-                          "outcome": "success", "request_id": f"r{seq}", "trace_id": None,
-                          "client_addr": "10.0.0.1", "details": {"i": seq}}
-                salt = os.urandom(encoding.SALT_BYTES)
-                commit = encoding.commitment(salt, encoding.body_bytes(fields))
-                leaf = merkle.leaf_hash(encoding.leaf_bytes(seq, ts, commit))
-                frontier, created = merkle.append(frontier, seq, leaf)
-                nodes.extend(created)
-                leaves.append((seq, 1, ts, commit, leaf))
-                copy.write_row((seq, ts, "user", fields["actor_id"], "researcher",
-                                "workspace.login", "server", fields["target_id"],
-                                fields["project_id"], "success", f"r{seq}", None, "10.0.0.1",
-                                f'{{"i": {seq}}}', salt))
-        with cur.copy("COPY audit_leaf (seq, version, ts, commitment, leaf_hash) "
-                      "FROM STDIN") as copy:
-            for row in leaves:
-                copy.write_row(row)
-        with cur.copy("COPY audit_node (level, index, hash) FROM STDIN") as copy:
-            for row in nodes:
-                copy.write_row(row)
-        cur.execute("UPDATE audit_head SET size = %s, frontier = %s WHERE id = 1",
-                    (n, b"".join(frontier)))
-        cur.execute("INSERT INTO audit_head (id, size, frontier) SELECT 1, %s, %s "
-                    "WHERE NOT EXISTS (SELECT 1 FROM audit_head)", (n, b"".join(frontier)))
-        conn.commit()
-        conn.autocommit = True
-        cur.execute("VACUUM ANALYZE")
-    return n, time.perf_counter() - t
+    cutoff = datetime.now(UTC) - timedelta(days=366)
+    server = server_cpu(engine)
+    t, cpu = time.perf_counter(), time.process_time()
+    with closing(Source.of(engine).open()) as reader:
+        count = sum(len(rows) for rows in reader.leaves(0, 2**62, 1 << 14))
+    read = rate(count, time.perf_counter() - t)
+    read_cpu = (time.process_time() - cpu) / count * 1e6
+    cores = os.cpu_count() or 1
+    for workers in sorted({1, cores}):
+        with Session(engine) as s:
+            t, cpu = time.perf_counter(), time.process_time()
+            before = server() if server else 0.0
+            report = verify_database(s, signer.public_key, cutoff, workers=workers)
+            verified = rate(report.size, time.perf_counter() - t)
+            verify_cpu = (time.process_time() - cpu) / report.size * 1e6
+            server_us = ((server() - before) / report.size * 1e6) if server else 0.0
+        show(f"full verification, {workers} process(es) ({report.size:,})", verified, read,
+             "events/s")
+        if workers == 1:  # the machine is shared: CPU time is the steadier figure
+            show("  CPU of the verifying process per event", verify_cpu, read_cpu, "µs",
+                 False)
+            if server:
+                print(f"  CPU of the database server per event {server_us:>21.2f} µs",
+                      flush=True)
 
 
 def p95(samples: list[float]) -> float:
@@ -179,7 +276,7 @@ def bench_queries(engine, n: int, signer: SigningKey) -> None:
             t = time.perf_counter()
             service.inclusion(s, seq)
             proofs.append((time.perf_counter() - t) * 1000)
-            since = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(days=rng.randrange(358))
+            since = YEAR_START + timedelta(days=rng.randrange(358))
             flt = service.EventFilter(project_id=f"p-{rng.randrange(100)}", since=since,
                                       until=since + timedelta(days=7))
             t = time.perf_counter()
@@ -191,36 +288,60 @@ def bench_queries(engine, n: int, signer: SigningKey) -> None:
     show(f"search project+7 days p95 ({n:,} events)", p95(searches), base, "ms", False)
 
 
-def main() -> None:
+# --- the run ------------------------------------------------------------------------------
+
+def run_sqlite(tmp: Path, args, signer: SigningKey) -> None:
+    print(f"SQLite (WAL, synchronous=FULL), {args.events:,} events appended", flush=True)
+    engine = make_engine(f"sqlite:///{tmp}/append.db")
+    SQLModel.metadata.create_all(engine, tables=audit_tables())
+    bench_append(engine, args.events)
+    engine.dispose()
+    path = tmp / "verify.db"
+    engine = make_engine(f"sqlite:///{path}")
+    SQLModel.metadata.create_all(engine, tables=audit_tables())
+    load_sqlite(path, Generator(args.verify_events), args.verify_events)
+    print(f"SQLite, a generated log of {args.verify_events:,} events", flush=True)
+    bench_verify(engine, signer)
+    engine.dispose()
+
+
+def run_postgres(args, signer: SigningKey) -> None:
+    with running_postgres(durable=True) as server:
+        print(f"PostgreSQL (fsync=on, synchronous_commit=on), {args.events:,} events appended",
+              flush=True)
+        engine = make_engine(server.url(server.create_database("bench")))
+        SQLModel.metadata.create_all(engine, tables=audit_tables())
+        with engine.connect() as conn:
+            assert conn.execute(text("SHOW fsync")).scalar() == "on"
+        bench_append(engine, args.events)
+        engine.dispose()
+        database = server.create_database("big")
+        engine = make_engine(server.url(database))
+        SQLModel.metadata.create_all(engine, tables=audit_tables())
+        sizes = sorted({args.verify_events, *args.proof_events})
+        gen = Generator(sizes[-1])
+        for size in sizes:
+            seconds = load_postgres(server, database, gen, size)
+            print(f"PostgreSQL, log extended to {size:,} events with COPY in {seconds:,.0f} s "
+                  f"(indexes rebuilt, VACUUM ANALYZE)", flush=True)
+            if size == args.verify_events:
+                bench_verify(engine, signer)
+            if size in args.proof_events:
+                bench_queries(engine, size, signer)
+        engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=20_000)
-    parser.add_argument("--proof-events", type=int, default=1_000_000)
-    args = parser.parse_args()
+    parser.add_argument("--events", type=int, default=20_000, help="appended, per database")
+    parser.add_argument("--verify-events", type=int, default=1_000_000)
+    parser.add_argument("--proof-events", type=int, nargs="+",
+                        default=[1_000_000, 4_000_000])
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         signer = SigningKey.load_or_create(Path(tmp) / "key.pem")
-        print(f"SQLite (WAL, synchronous=FULL), {args.events:,} events")
-        engine = make_engine(f"sqlite:///{tmp}/bench.db")
-        setup(engine)
-        bench_append(engine, args.events)
-        bench_verify(engine, signer)
-        engine.dispose()
-        with running_postgres(durable=True) as server:
-            print(f"PostgreSQL (fsync=on, synchronous_commit=on), {args.events:,} events")
-            engine = make_engine(server.url(server.create_database("bench")))
-            setup(engine)
-            with engine.connect() as conn:
-                assert conn.execute(text("SHOW fsync")).scalar() == "on"
-            bench_append(engine, args.events)
-            bench_verify(engine, signer)
-            engine.dispose()
-            database = server.create_database("big")
-            engine = make_engine(server.url(database))
-            SQLModel.metadata.create_all(engine, tables=audit_tables())
-            size, seconds = bulk_load(server, database, args.proof_events, signer)
-            print(f"PostgreSQL, {size:,} events bulk-loaded with COPY in {seconds:,.0f} s "
-                  f"({rate(size, seconds):,.0f} events/s)")
-            bench_queries(engine, size, signer)
-            engine.dispose()
+        run_sqlite(Path(tmp), args, signer)
+        run_postgres(args, signer)
 
 
 if __name__ == "__main__":

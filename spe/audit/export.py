@@ -12,15 +12,17 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
 from spe.audit import checkpoints as cps
-from spe.audit import merkle
+from spe.audit import encoding, merkle
+from spe.audit.models import AuditEvent, AuditLeaf
 from spe.audit.service import fetcher
-from spe.audit.verify import database_records
 from spe.errors import InvalidInput
 
 MEDIA_TYPE = "application/x-ndjson"
+BATCH = 10_000
 
 
 def export_lines(session: Session, start: int = 0, end: int | None = None) -> Iterator[str]:
@@ -52,8 +54,19 @@ def export_header(session: Session, start: int = 0, end: int | None = None
 
 
 def export_events(session: Session, start: int, end: int) -> Iterator[str]:
-    for rec in database_records(session, start, end):
-        line = {"leaf": {"v": rec.version, "seq": rec.seq, "ts": rec.ts,
-                         "body": rec.commitment.hex(), "leaf_hash": rec.leaf_hash.hex()},
-                "event": rec.body, "salt": rec.salt.hex() if rec.salt is not None else None}
+    columns = [AuditLeaf.seq, AuditLeaf.version, AuditLeaf.ts, AuditLeaf.commitment,
+               AuditLeaf.leaf_hash, AuditEvent.salt,
+               *(getattr(AuditEvent, n).label(f"b_{n}") for n in encoding.BODY_FIELDS)]
+    query = (sa_select(*columns).outerjoin(AuditEvent, AuditEvent.seq == AuditLeaf.seq)
+             .where(AuditLeaf.seq >= start, AuditLeaf.seq < end).order_by(AuditLeaf.seq)
+             .execution_options(yield_per=BATCH))
+    for row in session.connection().execute(query):  # Core rows: no ORM loading
+        seq, version, ts, commitment, leaf_hash, salt, *body = row
+        event = None
+        if salt is not None:
+            event = dict(zip(encoding.BODY_FIELDS, body, strict=True))
+            event["ts"] = encoding.format_ts(event["ts"])
+        line = {"leaf": {"v": version, "seq": seq, "ts": encoding.format_ts(ts),
+                         "body": commitment.hex(), "leaf_hash": leaf_hash.hex()},
+                "event": event, "salt": salt.hex() if salt is not None else None}
         yield json.dumps(line, ensure_ascii=False) + "\n"

@@ -55,17 +55,19 @@ def root(leaf_hashes: Sequence[bytes]) -> bytes:
     return frontier_root(frontier)
 
 
-def append(frontier: list[bytes], size: int, leaf: bytes
+def append(frontier: list[bytes], size: int, subtree: bytes, level: int = 0
            ) -> tuple[list[bytes], list[tuple[int, int, bytes]]]:
-    """Add one leaf hash to a tree of ``size`` leaves described by its ``frontier``.
+    """Add a complete subtree of ``2**level`` leaves (level 0: one leaf hash) to a tree of
+    ``size`` leaves described by its ``frontier``; ``size`` must be a multiple of its width.
 
     The frontier holds the hashes of the complete subtrees on the right edge, one per set bit
     of ``size``, lowest level first. Returns the new frontier and the complete subtrees the
-    leaf completes, as ``(level, index, hash)`` with level >= 1 (the leaf itself is level 0).
+    addition completes, as ``(level, index, hash)`` above ``level``.
     """
-    if len(frontier) != size.bit_count():
-        raise InvalidRange(f"a frontier of {len(frontier)} hashes cannot describe size {size}")
-    h, level, index, used, created = leaf, 0, size, 0, []
+    if len(frontier) != size.bit_count() or size & ((1 << level) - 1):
+        raise InvalidRange(f"a frontier of {len(frontier)} hashes cannot describe size {size} "
+                           f"and take a subtree of level {level}")
+    h, index, used, created = subtree, size >> level, 0, []
     while (size >> level) & 1:
         h = node_hash(frontier[used], h)
         used += 1
@@ -73,6 +75,25 @@ def append(frontier: list[bytes], size: int, leaf: bytes
         index >>= 1
         created.append((level, index, h))
     return [h, *frontier[used:]], created
+
+
+def levels(leaves: list[bytes]) -> list[list[bytes]]:
+    """Every complete subtree hash over ``leaves`` (a run starting at a multiple of the next
+    power of two above its length): ``result[l][i]`` covers leaves ``[i*2^l, (i+1)*2^l)``."""
+    result = [leaves]
+    below = leaves
+    while len(below) > 1:
+        prefix = NODE_PREFIX
+        below = [hashlib.sha256(prefix + left + right).digest()
+                 for left, right in zip(below[::2], below[1::2], strict=False)]
+        result.append(below)
+    return result
+
+
+def levels_frontier(tree: list[list[bytes]], size: int) -> list[bytes]:
+    """The frontier (lowest first) of the first ``size`` leaves, from :func:`levels`."""
+    return [tree[level][(size >> level) - 1] for level in range(size.bit_length())
+            if size >> level & 1]
 
 
 def frontier_root(frontier: Sequence[bytes]) -> bytes:

@@ -20,9 +20,23 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, SmallInteger
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from spe.audit.encoding import details_text
 from spe.db.types import UTCDateTime
+
+
+class CanonicalJSON(TypeDecorator):
+    """A JSON column whose stored text is the canonical JSON the event's commitment covers
+    (PostgreSQL's ``json`` keeps input text verbatim), so the verifier hashes the column as
+    stored. Reads back as the parsed object, as ``JSON`` does."""
+
+    impl = JSON
+    cache_ok = True
+
+    def bind_processor(self, dialect):
+        return details_text
 
 
 class AuditLeaf(SQLModel, table=True):
@@ -58,7 +72,7 @@ class AuditEvent(SQLModel, table=True):
     request_id: str | None = Field(default=None, max_length=64)
     trace_id: str | None = Field(default=None, max_length=64)
     client_addr: str | None = Field(default=None, max_length=64)
-    details: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    details: dict[str, Any] | None = Field(default=None, sa_column=Column(CanonicalJSON()))
     salt: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
 
 

@@ -1,0 +1,100 @@
+"""The checks every verified leaf passes, shared by the database and export modes.
+
+One row per leaf, ``(seq, version, ts, commitment, leaf_hash, salt, body)``
+(:mod:`spe.audit.scan`): the leaf is the next one, its version is known, its stored hash is
+the hash of its leaf, and its body, if still there, matches the leaf's salted commitment; a
+body missing past retention is a purge gap, within retention tampering.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from spe.audit import encoding, merkle
+from spe.audit.scan import Row
+
+Problem = tuple[int, str]  # (first bad seq, what)
+
+
+class VerificationError(Exception):
+    """The log or export is not what its checkpoints commit to; ``seq`` is the first bad
+    sequence number when one can be named."""
+
+    def __init__(self, seq: int | None, problem: str) -> None:
+        self.seq = seq
+        self.problem = problem
+        super().__init__(f"seq {seq}: {problem}" if seq is not None else problem)
+
+
+@dataclass
+class Report:
+    start: int = 0
+    size: int = 0
+    bodies: int = 0
+    purged: int = 0
+    gaps: list[list[int]] = field(default_factory=list)  # [first, last] purged seqs
+    checkpoints: int = 0
+    root: bytes = merkle.EMPTY_ROOT
+
+    def note_purged(self, first: int, last: int | None = None) -> None:
+        last = first if last is None else last
+        self.purged += last - first + 1
+        if self.gaps and self.gaps[-1][1] == first - 1:
+            self.gaps[-1][1] = last
+        else:
+            self.gaps.append([first, last])
+
+    def summary(self) -> str:
+        lines = [f"verified leaves {self.start}..{self.size - 1} ({self.size - self.start}), "
+                 f"{self.bodies} bodies, {self.checkpoints} signed checkpoints; "
+                 f"root at size {self.size}: {self.root.hex()}"]
+        if self.purged:
+            ranges = ", ".join(f"{a}..{b}" for a, b in self.gaps[:10])
+            more = " …" if len(self.gaps) > 10 else ""
+            lines.append(f"{self.purged} bodies purged past retention (gaps: {ranges}{more})")
+        return "\n".join(lines)
+
+
+def check_rows(rows: Sequence[Row], expect: int, cutoff: bytes, report: Report
+               ) -> tuple[list[bytes], Problem | None]:
+    """The leaf hashes of ``rows`` (which must continue at seq ``expect``) up to the first
+    bad one, and its problem. Bodies and purge gaps are counted into ``report``."""
+    sha256, head, version = hashlib.sha256, encoding.LEAF_HEAD.pack, encoding.VERSION
+    hashes: list[bytes] = []
+    keep = hashes.append
+    bodies = 0
+    try:
+        for seq, v, ts, commitment, stored, salt, body in rows:
+            if seq != expect:
+                what = "appears twice or out of order" if seq < expect else "is missing"
+                return hashes, (expect, f"leaf {what} (found seq {seq} next)")
+            if v != version:
+                return hashes, (seq, f"audit leaf version {v} is not supported")
+            h = sha256(b"\x00" + head(version, seq) + ts + commitment).digest()
+            if h != stored:
+                return hashes, (seq, "stored leaf hash is not the hash of the leaf")
+            if body is None:
+                if ts >= cutoff:
+                    return hashes, (seq, f"body deleted within retention (event of "
+                                         f"{ts.decode(errors='replace')})")
+                report.note_purged(seq)
+            elif salt is None or sha256(salt + body).digest() != commitment:
+                return hashes, (seq, "body does not match the leaf's commitment")
+            else:
+                bodies += 1
+            keep(h)
+            expect += 1
+    except TypeError as exc:  # a column of the wrong type
+        return hashes, (expect, f"leaf is malformed: {exc}")
+    finally:
+        report.bodies += bodies
+    return hashes, None
+
+
+def bad_node(level: int, index: int) -> Problem:
+    first = index << level
+    return first, (f"stored subtree hash ({level}, {index}) over leaves "
+                   f"{first}..{first + (1 << level) - 1} is wrong or missing: proofs served "
+                   "from it would fail")
