@@ -34,7 +34,7 @@ def test_the_reference_lists_every_new_setting_with_its_default():
     reference = reference_markdown()
     for line in ("| `SPE_KUBERNETES_INGRESS_CLASS` | `nginx` |",
                  "| `SPE_KUBERNETES_LEASE_NAME` | `spe-controller` |",
-                 "| `SPE_KEYS_DIR` | `` |"):
+                 "| `SPE_KEYS_DIR` | (derived) |"):
         assert line in reference
     assert "PydanticUndefined" not in reference
     assert "`<data_dir>/keys`" in reference
