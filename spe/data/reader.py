@@ -16,8 +16,6 @@ import hashlib
 import io
 import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -35,12 +33,12 @@ _BUFFER = 1 << 20
 READ_ONLY = 0o444
 
 
-@contextmanager
-def _verified_ciphertext(fetch: Fetcher, entry: dict[str, Any]) -> Iterator[BinaryIO]:
-    """The file's ciphertext in a temporary file, once its hash matches the manifest's."""
-    digest = hashlib.sha256()
-    size = 0
-    with tempfile.TemporaryFile() as local:
+def verified_ciphertext(fetch: Fetcher, entry: dict[str, Any]) -> BinaryIO:
+    """A temporary file holding the entry's ciphertext, returned only once its size and
+    sha256 match the manifest's; the caller closes it (it is a context manager)."""
+    digest, size = hashlib.sha256(), 0
+    local = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller, who closes it
+    try:
         with fetch(entry["object_key"]) as stream:
             while block := stream.read(_BUFFER):
                 digest.update(block)
@@ -49,8 +47,11 @@ def _verified_ciphertext(fetch: Fetcher, entry: dict[str, Any]) -> Iterator[Bina
         if size != entry["size"] or digest.hexdigest() != entry["sha256"]:
             raise TamperedError(f"{entry['object_key']} is not the file the manifest signed "
                                 f"(sha256 {digest.hexdigest()}, {size} bytes)")
-        local.seek(0)
-        yield local
+    except BaseException:
+        local.close()
+        raise
+    local.seek(0)
+    return local
 
 
 def _entries(source: ObjectStore | Fetcher, prefix: str, data_key: DataKey,
@@ -70,7 +71,7 @@ def read_extract(source: ObjectStore | Fetcher, prefix: str, data_key: DataKey,
     tables = {}
     for entry in entries:
         plaintext = io.BytesIO()
-        with _verified_ciphertext(fetch, entry) as ciphertext:
+        with verified_ciphertext(fetch, entry) as ciphertext:
             decrypt_stream(ciphertext, plaintext, data_key.plaintext)
         plaintext.seek(0)
         tables[entry["name"]] = pq.read_table(plaintext)
@@ -86,7 +87,7 @@ def materialise(source: ObjectStore | Fetcher, prefix: str, data_key: DataKey,
     paths = {}
     for entry in entries:
         target = target_dir / f"{component(entry['name'], 'table name')}.parquet"
-        with _verified_ciphertext(fetch, entry) as ciphertext:
+        with verified_ciphertext(fetch, entry) as ciphertext:
             fd, temp_name = tempfile.mkstemp(dir=target_dir, prefix=".partial-")
             try:
                 with os.fdopen(fd, "wb") as out:

@@ -7,12 +7,11 @@ an error, not half a download; decryption then authenticates every chunk as it s
 
 from __future__ import annotations
 
-import hashlib
-import tempfile
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from spe.data.encryption import DecryptingReader, TamperedError
+from spe.data import reader
+from spe.data.encryption import DecryptingReader
 from spe.keys.base import DataKey
 from spe.storage import ObjectStore
 
@@ -21,21 +20,7 @@ BUFFER = 1 << 20
 
 def verified_ciphertext(store: ObjectStore, entry: dict[str, Any]) -> BinaryIO:
     """A temporary file holding the entry's ciphertext, once it matches the manifest."""
-    digest, size = hashlib.sha256(), 0
-    local = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller, who closes it
-    try:
-        with store.open(entry["object_key"]) as stream:
-            while block := stream.read(BUFFER):
-                digest.update(block)
-                size += len(block)
-                local.write(block)
-        if size != entry["size"] or digest.hexdigest() != entry["sha256"]:
-            raise TamperedError(f"{entry['object_key']} is not the file the manifest signed")
-    except BaseException:
-        local.close()
-        raise
-    local.seek(0)
-    return local
+    return reader.verified_ciphertext(store.open, entry)
 
 
 def decrypted_chunks(ciphertext: BinaryIO, data_key: DataKey) -> Iterator[bytes]:
