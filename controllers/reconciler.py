@@ -33,7 +33,12 @@ from spe import telemetry
 from spe.audit import Actor, record
 from spe.audit.checkpoints import maybe_checkpoint
 from spe.audit.config import AuditConfig
-from spe.auth.hub_clients import register_hub_client, remove_hub_client, set_redirect_uri
+from spe.auth.hub_clients import (
+    HubCredentials,
+    register_hub_client,
+    remove_hub_client,
+    set_redirect_uri,
+)
 from spe.auth.principal import Principal
 from spe.crypto.secretbox import SecretBox
 from spe.db import session_scope
@@ -56,6 +61,23 @@ class DataPlane(Protocol):
 
     def shred(self, project_id: str) -> bool:
         """Destroy the project's key and extract objects; False if nothing was left."""
+
+
+def workspace_spec(settings: Settings, project: Project, permit: Permit,
+                   users: tuple[str, ...], creds: HubCredentials,
+                   extract: ExtractRef | None) -> WorkspaceSpec:
+    """What the runtime is asked to make of a project (also shown by ``spe workspace
+    render``, with the credentials redacted)."""
+    base = settings.public_url.rstrip("/")
+    return WorkspaceSpec(
+        project_id=project.id, permit_reference=permit.reference, users=users,
+        profile=load_profile(permit.workspace_profile),
+        oauth=HubOAuthClient(client_id=creds.client_id, client_secret=creds.client_secret,
+                             authorize_url=f"{base}/oauth/authorize",
+                             token_url=f"{base}/oauth/token",
+                             userdata_url=f"{base}/oauth/userinfo"),
+        control_plane_url=base, hub_service_token=creds.service_token, extract=extract,
+        labels={"spe.io/permit": permit.reference})
 
 
 @dataclass(frozen=True)
@@ -151,7 +173,8 @@ class Reconciler:
         if project.observed_state in ("absent", "deleted", "error"):
             self._record(project.id, "provisioning")
         extract = self.data_plane.prepare(project, permit) if self.data_plane else None
-        observed = self.runtime.ensure(self._spec(project, permit, users, creds, extract))
+        observed = self.runtime.ensure(workspace_spec(self.settings, project, permit, users,
+                                                      creds, extract))
         state = {WorkspacePhase.READY: "ready", WorkspacePhase.ERROR: "error"}.get(
             observed.phase, "provisioning")
         with session_scope(self.engine) as session:
@@ -179,19 +202,6 @@ class Reconciler:
             return True
         delay = timedelta(days=self.settings.expired_data_retention_days)
         return utcnow() >= permit.valid_until + delay
-
-    def _spec(self, project: Project, permit: Permit, users: tuple[str, ...], creds,
-              extract: ExtractRef | None) -> WorkspaceSpec:
-        base = self.settings.public_url.rstrip("/")
-        return WorkspaceSpec(
-            project_id=project.id, permit_reference=permit.reference, users=users,
-            profile=load_profile(permit.workspace_profile),
-            oauth=HubOAuthClient(client_id=creds.client_id, client_secret=creds.client_secret,
-                                 authorize_url=f"{base}/oauth/authorize",
-                                 token_url=f"{base}/oauth/token",
-                                 userdata_url=f"{base}/oauth/userinfo"),
-            control_plane_url=base, hub_service_token=creds.service_token, extract=extract,
-            labels={"spe.io/permit": permit.reference})
 
     # --- recording ------------------------------------------------------------------------
     def _record(self, project_id: str, state: str, observed: ObservedWorkspace | None = None,

@@ -16,13 +16,13 @@ PLACEHOLDER = "REDACTED"
 
 
 def workspace_spec(project_id: str):
-    """The project's :class:`WorkspaceSpec` as the reconciler would build it, secrets
-    replaced by :data:`PLACEHOLDER`."""
+    """The project's :class:`WorkspaceSpec` as the reconciler builds it, secrets replaced by
+    :data:`PLACEHOLDER`."""
     from sqlmodel import Session
 
-    from controllers.profiles import load_profile
-    from controllers.runtimes.base import ExtractRef, HubOAuthClient, WorkspaceSpec
-    from spe.auth.hub_clients import client_id_for
+    from controllers.reconciler import workspace_spec as spec_of
+    from controllers.runtimes.base import ExtractRef
+    from spe.auth.hub_clients import HubCredentials, client_id_for
     from spe.dataplane import CONDITION
     from spe.db import get_engine
     from spe.domain.permits import Permit, members_of
@@ -31,7 +31,7 @@ def workspace_spec(project_id: str):
     from spe.settings import get_settings
     from spe.storage.layout import extract_prefix
 
-    base = get_settings().public_url.rstrip("/")
+    settings = get_settings()
     with Session(get_engine()) as session:
         project = session.get(Project, project_id)
         if project is None:
@@ -39,19 +39,13 @@ def workspace_spec(project_id: str):
         permit = session.get(Permit, project.permit_id)
         users = tuple(members_of(session, permit.id))
     condition = project.conditions.get(CONDITION, {})
+    base = settings.public_url.rstrip("/")
     extract = ExtractRef(
         manifest_key=extract_prefix(project_id, condition["extract_id"]) + "manifest.json",
         grant_url=f"{base}/api/v1/projects/{project_id}/extract", grant_token=PLACEHOLDER,
     ) if condition.get("extract_id") else None
-    return WorkspaceSpec(
-        project_id=project_id, permit_reference=permit.reference, users=users,
-        profile=load_profile(permit.workspace_profile),
-        oauth=HubOAuthClient(client_id=client_id_for(project_id), client_secret=PLACEHOLDER,
-                             authorize_url=f"{base}/oauth/authorize",
-                             token_url=f"{base}/oauth/token",
-                             userdata_url=f"{base}/oauth/userinfo"),
-        control_plane_url=base, hub_service_token=PLACEHOLDER, extract=extract,
-        labels={"spe.io/permit": permit.reference})
+    redacted = HubCredentials(client_id_for(project_id), PLACEHOLDER, PLACEHOLDER)
+    return spec_of(settings, project, permit, users, redacted, extract)
 
 
 @app.command()
