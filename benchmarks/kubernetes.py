@@ -18,9 +18,9 @@ import copy
 import dataclasses
 import time
 
+from controllers.profiles import load_profile
 from controllers.runtimes.base import ExtractRef, HubOAuthClient, WorkspaceSpec
 from controllers.runtimes.kubernetes.diff import diff
-from controllers.runtimes.kubernetes.profiles import load_profile
 from controllers.runtimes.kubernetes.render import render
 from controllers.runtimes.kubernetes.settings import ClusterSettings
 

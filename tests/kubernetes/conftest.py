@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client as k8s
 
+from controllers.profiles import load_profile
 from controllers.runtimes.base import ExtractRef, HubOAuthClient, WorkspaceSpec
 from controllers.runtimes.kubernetes.client import KubeClient
-from controllers.runtimes.kubernetes.profiles import load_profile
 from controllers.runtimes.kubernetes.settings import ClusterSettings
 from tests.kubernetes.fakeapi import FakeApiServer, serve
 

@@ -12,6 +12,7 @@ Public surface:
 * :func:`load_profile`: ``policies/workspace-profiles/<name>.yaml`` as a profile.
 """
 
+from controllers.profiles import ProfileError, load_profile, profile_from_dict
 from controllers.runtimes.kubernetes.apply import Change, Outcome, apply, prune
 from controllers.runtimes.kubernetes.client import (
     KubeClient,
@@ -20,7 +21,6 @@ from controllers.runtimes.kubernetes.client import (
 )
 from controllers.runtimes.kubernetes.diff import Difference, DiffKind, diff
 from controllers.runtimes.kubernetes.lease import LeaseLock
-from controllers.runtimes.kubernetes.profiles import ProfileError, load_profile, profile_from_dict
 from controllers.runtimes.kubernetes.render import RenderError, render, render_yaml
 from controllers.runtimes.kubernetes.runtime import KubernetesRuntime
 from controllers.runtimes.kubernetes.settings import (

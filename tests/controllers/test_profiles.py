@@ -4,8 +4,8 @@ import jsonschema
 import pytest
 
 import policies
+from controllers.profiles import ProfileError, load_profile, profile_from_dict
 from controllers.runtimes.base import WorkspaceProfile
-from controllers.runtimes.kubernetes.profiles import ProfileError, load_profile, profile_from_dict
 
 
 @pytest.mark.parametrize("name", ["standard", "small"])
