@@ -113,7 +113,8 @@ def login_router(validator: TokenValidator, on_login: OnLogin, *,
         on_login(identity, request)
         return RedirectResponse(started["next"], status_code=303)
 
-    @router.api_route("/logout", methods=["GET", "POST"], name="oidc_logout")
+    @router.get("/logout", name="oidc_logout")
+    @router.post("/logout", name="oidc_logout_post", operation_id="oidc_logout_post")
     def logout(request: Request) -> RedirectResponse:
         id_token = request.session.get(ID_TOKEN)
         request.session.clear()
