@@ -13,6 +13,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 from typing import Protocol
 
 from sqlalchemy.engine import Engine
@@ -41,6 +42,7 @@ from spe.auth.hub_clients import (
 )
 from spe.auth.principal import Principal
 from spe.crypto.secretbox import SecretBox
+from spe.crypto.signing import SigningKey
 from spe.db import session_scope
 from spe.db.types import utcnow
 from spe.domain import permit_lifecycle, workspace_lifecycle
@@ -128,9 +130,14 @@ class Reconciler:
     def checkpoint_audit_log(self) -> None:
         """Sign an audit checkpoint when the last one is older than the configured interval
         (and the log grew): the platform's periodic checkpoints ride on this loop."""
-        audit = AuditConfig.from_settings(self.settings)
+        interval = AuditConfig.from_settings(self.settings).checkpoint_interval
         with session_scope(self.engine) as session:
-            maybe_checkpoint(session, audit.signer(), audit.checkpoint_interval)
+            maybe_checkpoint(session, self._audit_signer, interval)
+
+    @cached_property
+    def _audit_signer(self) -> SigningKey:
+        """The checkpoint key, read once (not from disk on every turn of the loop)."""
+        return AuditConfig.from_settings(self.settings).signer()
 
     def reconcile(self, project_id: str) -> Result:
         with telemetry.tracer().start_as_current_span("reconcile.project",

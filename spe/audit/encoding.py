@@ -52,10 +52,6 @@ def format_ts(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime(TS_FORMAT)
 
 
-def parse_ts(text: str) -> datetime:
-    return datetime.strptime(text, TS_FORMAT).replace(tzinfo=UTC)
-
-
 def details_text(details: dict[str, Any] | None) -> str | None:
     """``details`` as stored and as committed to: canonical JSON."""
     return None if details is None else canonical_json(details).decode()

@@ -4,8 +4,9 @@
 ``request.session``; :class:`DatabaseSessionStore` keeps it in ``web_sessions`` so every
 replica of the control plane sees the same sessions. A signed-in session holds who, how they
 signed in, whether a second factor was shown, and a CSRF token that cookie-authenticated
-state-changing API calls must echo in ``X-CSRF-Token``. Logging out or deactivating a person
-ends their sessions at once.
+state-changing API calls must echo in ``X-CSRF-Token``. Logging out ends the session; a
+deactivated person's sessions stop authenticating at their next request (the user is
+checked on every one).
 """
 
 from __future__ import annotations
@@ -78,10 +79,6 @@ def open_session(request: Request, user: User, *, via: str, mfa: bool) -> None:
 
 def close_session(request: Request) -> None:
     request.session.clear()
-
-
-def end_user_sessions(session: Session, user_id: str) -> None:
-    session.exec(delete(WebSession).where(WebSession.user_id == user_id))
 
 
 def session_cookie(request: Request, session: Session) -> Principal | None:

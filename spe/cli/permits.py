@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from spe.cli.client import ApiClient, print_json
+from spe.domain.permit_lifecycle import TRANSITIONS
 
 app = typer.Typer(help="Record and change data permits (needs a permit_manager or admin token).",
                   no_args_is_help=True)
@@ -92,7 +93,9 @@ def renew(permit: str,
     out.print(f"permit {result['reference']} renewed until {result['valid_until']}")
 
 
-def _simple(action: str, needs_reason: bool):
+def _simple(action: str):
+    needs_reason = TRANSITIONS[action].needs_reason  # the state machine's own rule
+
     def command(permit: str, reason: Annotated[str | None, typer.Option(
                     "--reason", "-r", help="Why (kept in the history).")] = None,
                 url: Url = None, token: Token = None) -> None:
@@ -110,6 +113,6 @@ def _simple(action: str, needs_reason: bool):
     return command
 
 
-for _action, _needs in (("suspend", True), ("resume", False), ("revoke", True)):
-    app.command(_action)(_simple(_action, _needs))
+for _action in ("suspend", "resume", "revoke"):
+    app.command(_action)(_simple(_action))
 
