@@ -1,12 +1,14 @@
 """Audit log performance, each figure beside a baseline measured in the same run.
 
     python -m benchmarks.audit [--events N] [--verify-events V] [--proof-events M ...]
+                               [--databases sqlite postgres]
 
 - append throughput with durable commits (SQLite ``synchronous=FULL``; PostgreSQL with
   ``fsync=on``), one event per transaction and batches of 100 (``record_many``), against
   plain inserts of the same rows without hashing or sequencing;
-- full verification of a V-event log, in one process and in one per core, against reading
-  the same rows (the verifier's own reader, nothing checked);
+- full verification of a V-event log, with one worker and one per core, by the compiled
+  verifier against reading the same rows in C without checks, and by the Python verifier
+  against its own reader without checks; then compiled against Python;
 - on PostgreSQL, logs of each size M, generated in a stream and loaded with COPY in chunks
   (memory stays bounded; each size extends the previous log): inclusion proof latency and
   auditor search (project + 7-day window) p95, against a primary-key lookup of one event.
@@ -19,6 +21,7 @@ import os
 import random
 import sqlite3
 import statistics
+import subprocess
 import tempfile
 import time
 from contextlib import closing
@@ -31,7 +34,7 @@ from sqlmodel import Session, SQLModel
 from spe.audit import Actor, draft, encoding, merkle, record, record_many, service
 from spe.audit import checkpoints as cps
 from spe.audit.models import AuditEvent
-from spe.audit.scan import Source
+from spe.audit.scan import Source, native_queries
 from spe.audit.verify import verify_database
 from spe.crypto.signing import SigningKey
 from spe.db import make_engine
@@ -226,34 +229,69 @@ def _stat(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
+def read_without_checks(engine) -> float:
+    """Events/s reading the rows the compiled verifier reads, in C, checking nothing:
+    SQLite aggregates every value of its query; PostgreSQL streams the same ``COPY`` to
+    ``psql``, which discards it."""
+    source = Source.of(engine)
+    leaves, _ = native_queries(source.dialect, 0, 2**62)
+    t = time.perf_counter()
+    if source.dialect == "sqlite":
+        columns = leaves[len("SELECT "):leaves.index(" FROM ")].split(", ")
+        total = " + ".join(f"coalesce(length({c}), 0)" for c in columns)
+        with closing(sqlite3.connect(f"file:{source.target}?mode=ro", uri=True)) as conn:
+            count = conn.execute(f"SELECT count(*), sum({total}) "  # noqa: S608 (constant)
+                                 f"{leaves[leaves.index(' FROM '):]}", (0, 2**62)).fetchone()[0]
+    else:
+        url = engine.url
+        env = {**os.environ, "PGHOST": url.host, "PGPORT": str(url.port),
+               "PGUSER": url.username, "PGDATABASE": url.database,
+               "PGPASSWORD": url.password or ""}
+        subprocess.run(["psql", "-qAt", "-c", leaves], env=env, stdout=subprocess.DEVNULL,
+                       check=True)
+        with engine.connect() as conn:
+            count = conn.execute(text("SELECT count(*) FROM audit_leaf")).scalar()
+    return rate(count, time.perf_counter() - t)
+
+
+def read_in_python(engine) -> tuple[float, float]:
+    """Events/s and CPU µs per event of the Python verifier's own reader, checking nothing."""
+    t, cpu = time.perf_counter(), time.process_time()
+    with closing(Source.of(engine).open()) as reader:
+        count = sum(len(rows) for rows in reader.leaves(0, 2**62, 1 << 14))
+    return rate(count, time.perf_counter() - t), (time.process_time() - cpu) / count * 1e6
+
+
 def bench_verify(engine, signer: SigningKey) -> None:
     with Session(engine) as s:
         cps.create_checkpoint(s, signer)
         s.commit()
     cutoff = datetime.now(UTC) - timedelta(days=366)
     server = server_cpu(engine)
-    t, cpu = time.perf_counter(), time.process_time()
-    with closing(Source.of(engine).open()) as reader:
-        count = sum(len(rows) for rows in reader.leaves(0, 2**62, 1 << 14))
-    read = rate(count, time.perf_counter() - t)
-    read_cpu = (time.process_time() - cpu) / count * 1e6
     cores = os.cpu_count() or 1
-    for workers in sorted({1, cores}):
-        with Session(engine) as s:
-            t, cpu = time.perf_counter(), time.process_time()
-            before = server() if server else 0.0
-            report = verify_database(s, signer.public_key, cutoff, workers=workers)
-            verified = rate(report.size, time.perf_counter() - t)
-            verify_cpu = (time.process_time() - cpu) / report.size * 1e6
-            server_us = ((server() - before) / report.size * 1e6) if server else 0.0
-        show(f"full verification, {workers} process(es) ({report.size:,})", verified, read,
-             "events/s")
-        if workers == 1:  # the machine is shared: CPU time is the steadier figure
-            show("  CPU of the verifying process per event", verify_cpu, read_cpu, "µs",
-                 False)
-            if server:
-                print(f"  CPU of the database server per event {server_us:>21.2f} µs",
+    results = {}
+    for compiled in (True, False):
+        baseline = read_without_checks(engine) if compiled else read_in_python(engine)[0]
+        name = "compiled" if compiled else "Python"
+        for workers in sorted({1, cores}):
+            with Session(engine) as s:
+                t, cpu = time.perf_counter(), time.process_time()
+                before = server() if server else 0.0
+                report = verify_database(s, signer.public_key, cutoff, workers=workers,
+                                         compiled=compiled)
+                seconds = time.perf_counter() - t
+                verify_cpu = (time.process_time() - cpu) / report.size * 1e6
+                server_us = ((server() - before) / report.size * 1e6) if server else 0.0
+            results[compiled, workers] = rate(report.size, seconds)
+            show(f"full verification, {name}, {workers} worker(s) ({report.size:,})",
+                 results[compiled, workers], baseline, "events/s")
+            if workers == 1:  # the machine is shared: CPU time is the steadier figure
+                print(f"  {'  CPU per event: verifier':<48} {verify_cpu:>12.2f} µs"
+                      + (f"   database server {server_us:.2f} µs" if server else ""),
                       flush=True)
+    for workers in sorted({1, cores}):
+        show(f"compiled against Python, {workers} worker(s)", results[True, workers],
+             results[False, workers], "events/s")
 
 
 def p95(samples: list[float]) -> float:
@@ -337,11 +375,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--verify-events", type=int, default=1_000_000)
     parser.add_argument("--proof-events", type=int, nargs="+",
                         default=[1_000_000, 4_000_000])
+    parser.add_argument("--databases", nargs="+", choices=["sqlite", "postgres"],
+                        default=["sqlite", "postgres"])
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         signer = SigningKey.load_or_create(Path(tmp) / "key.pem")
-        run_sqlite(Path(tmp), args, signer)
-        run_postgres(args, signer)
+        if "sqlite" in args.databases:
+            run_sqlite(Path(tmp), args, signer)
+        if "postgres" in args.databases:
+            run_postgres(args, signer)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from spe.audit import encoding, merkle
-from spe.audit.scan import Row
+from spe.audit.scan import Malformed, Row
 
 Problem = tuple[int, str]  # (first bad seq, what)
 
@@ -37,6 +37,7 @@ class Report:
     gaps: list[list[int]] = field(default_factory=list)  # [first, last] purged seqs
     checkpoints: int = 0
     root: bytes = merkle.EMPTY_ROOT
+    verifier: str = "python"  # or "compiled" (spe.audit.native)
 
     def note_purged(self, first: int, last: int | None = None) -> None:
         last = first if last is None else last
@@ -49,12 +50,24 @@ class Report:
     def summary(self) -> str:
         lines = [f"verified leaves {self.start}..{self.size - 1} ({self.size - self.start}), "
                  f"{self.bodies} bodies, {self.checkpoints} signed checkpoints; "
-                 f"root at size {self.size}: {self.root.hex()}"]
+                 f"root at size {self.size}: {self.root.hex()} ({self.verifier} verifier)"]
         if self.purged:
             ranges = ", ".join(f"{a}..{b}" for a, b in self.gaps[:10])
             more = " …" if len(self.gaps) > 10 else ""
             lines.append(f"{self.purged} bodies purged past retention (gaps: {ranges}{more})")
         return "\n".join(lines)
+
+
+@dataclass
+class ChunkResult:
+    """What one chunk ``[start, end)`` of leaves proved; ``end`` stops at a problem."""
+
+    start: int
+    end: int
+    frontier: list[bytes]  # complete subtrees over [start, end), lowest first
+    at: dict[int, list[bytes]]  # checkpoint size -> the same over [start, size)
+    report: Report
+    problem: Problem | None
 
 
 def check_rows(rows: Sequence[Row], expect: int, cutoff: bytes, report: Report
@@ -67,6 +80,9 @@ def check_rows(rows: Sequence[Row], expect: int, cutoff: bytes, report: Report
     bodies = 0
     try:
         for seq, v, ts, commitment, stored, salt, body in rows:
+            if body.__class__ is Malformed:
+                return hashes, (expect, f"leaf is malformed: column {body.column} has the "
+                                        "wrong type")
             if seq != expect:
                 what = "appears twice or out of order" if seq < expect else "is missing"
                 return hashes, (expect, f"leaf {what} (found seq {seq} next)")
@@ -87,10 +103,20 @@ def check_rows(rows: Sequence[Row], expect: int, cutoff: bytes, report: Report
             keep(h)
             expect += 1
     except TypeError as exc:  # a column of the wrong type
-        return hashes, (expect, f"leaf is malformed: {exc}")
+        return hashes, (expect, f"leaf is malformed: {_wrong_type(rows[len(hashes)]) or exc}")
     finally:
         report.bodies += bodies
     return hashes, None
+
+
+LEAF_COLUMNS = (("seq", int), ("version", int), ("ts", bytes), ("commitment", bytes),
+                ("leaf_hash", bytes), ("salt", (bytes, type(None))))
+
+
+def _wrong_type(row: Row) -> str | None:
+    bad = next((name for (name, kind), value in zip(LEAF_COLUMNS, row, strict=False)
+                if not isinstance(value, kind)), None)
+    return None if bad is None else f"column {bad} has the wrong type"
 
 
 def bad_node(level: int, index: int) -> Problem:

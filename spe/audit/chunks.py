@@ -13,28 +13,17 @@ from __future__ import annotations
 import multiprocessing
 from collections import defaultdict, deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import closing
-from dataclasses import dataclass
+from functools import partial
 
-from spe.audit import merkle
-from spe.audit.checks import Problem, Report, bad_node, check_rows
+from spe.audit import merkle, native
+from spe.audit.checks import ChunkResult, Problem, Report, bad_node, check_rows
 from spe.audit.scan import Reader, Source
 
 BLOCK_LEVEL = 14  # leaves are hashed and their subtrees compared 16,384 at a time
 CHUNKS_PER_WORKER = 4
-
-
-@dataclass
-class ChunkResult:
-    """What one chunk ``[start, end)`` of leaves proved; ``end`` stops at a problem."""
-
-    start: int
-    end: int
-    frontier: list[bytes]  # complete subtrees over [start, end), lowest first
-    at: dict[int, list[bytes]]  # checkpoint size -> the same over [start, size)
-    report: Report
-    problem: Problem | None
+MAX_CHUNK_LEVEL = 20  # the compiled verifier holds a chunk's hashes: 64 MiB at most
 
 
 def verify_chunk(source: Source, start: int, end: int, sizes: Sequence[int], cutoff: bytes,
@@ -104,22 +93,26 @@ def _compare_nodes(reader: Reader, created: list[tuple[int, int, bytes]]) -> Pro
 def plan(size: int, workers: int, block_level: int) -> int:
     """The level of the chunks: about ``CHUNKS_PER_WORKER`` per worker, whole blocks."""
     per_chunk = max(1, size // (workers * CHUNKS_PER_WORKER))
-    return max(block_level, (per_chunk - 1).bit_length())
+    return max(block_level, min(MAX_CHUNK_LEVEL, (per_chunk - 1).bit_length()))
 
 
 def run(source: Source, size: int, chunk_level: int, sizes: list[int], cutoff: bytes,
-        workers: int, block_level: int) -> Iterator[ChunkResult]:
-    """The chunks' results in order, lazily: in-process for one worker, else from a pool of
-    ``spawn``ed processes (nothing inherited; each opens its own connection)."""
+        workers: int, block_level: int, compiled: bool) -> Iterator[ChunkResult]:
+    """The chunks' results in order, lazily: in-process for one worker, else from a pool.
+    ``compiled``: by :func:`spe.audit.native.verify_chunk`, which releases the GIL, in
+    threads; else by :func:`verify_chunk` in ``spawn``ed processes (nothing inherited).
+    Either way each chunk opens its own connection."""
+    check = native.verify_chunk if compiled else partial(verify_chunk, block_level=block_level)
     starts = range(0, size, 1 << chunk_level)
     ends = [min(size, s + (1 << chunk_level)) for s in starts]
     if workers == 1 or len(starts) == 1:
         for start, end in zip(starts, ends, strict=True):
-            yield verify_chunk(source, start, end, sizes, cutoff, block_level)
+            yield check(source, start, end, sizes, cutoff)
         return
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    pool = ThreadPoolExecutor(workers) if compiled else \
+        ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
     try:
-        futures = [pool.submit(verify_chunk, source, start, end, sizes, cutoff, block_level)
+        futures = [pool.submit(check, source, start, end, sizes, cutoff)
                    for start, end in zip(starts, ends, strict=True)]
         for future in futures:
             yield future.result()

@@ -32,10 +32,19 @@ from sqlalchemy.engine import Engine
 
 from spe.audit.encoding import BODY_FIELDS, VERSION, encode_body
 
-Row = tuple[int, int, bytes, bytes, bytes, bytes | None, bytes | None]
+
+@dataclass(frozen=True)
+class Malformed:
+    """In place of the body of a row the reader could not use: ``column`` holds a value of
+    the wrong type (SQLite columns take any type; only an edit can put one there)."""
+
+    column: str
+
+
+Row = tuple[int, int, bytes, bytes, bytes, bytes | None, bytes | Malformed | None]
 VALUE_COLUMNS = ", ".join(f"e.{name}" for name in BODY_FIELDS[2:])
-NODES = ('SELECT "index", hash FROM audit_node WHERE level = {p} AND "index" >= {p} '
-         'AND "index" < {p} ORDER BY "index"')
+NODES = ('SELECT "index", hash FROM audit_node WHERE level = {} AND "index" >= {} '
+         'AND "index" < {} ORDER BY "index"')
 SQLITE_LEAVES = (
     f"SELECT l.seq, l.version, l.ts, l.commitment, l.leaf_hash, e.salt, e.ts, {VALUE_COLUMNS} "  # noqa: S608 (constant names only)
     "FROM audit_leaf l LEFT JOIN audit_event e ON e.seq = l.seq "
@@ -62,6 +71,23 @@ def _pg_leaves() -> str:
 
 
 PG_LEAVES = _pg_leaves()
+# The compiled verifier (spe/audit/_native.c) reads the columns as stored, in this order.
+NATIVE_COLUMNS = (f"l.seq, l.version, l.ts, l.commitment, l.leaf_hash, e.seq, e.salt, e.ts, "
+                  f"{VALUE_COLUMNS.replace('e.details', 'e.details{cast}')}")
+NATIVE_FROM = ("FROM audit_leaf l LEFT JOIN audit_event e ON e.seq = l.seq "
+               "WHERE l.seq >= {start} AND l.seq < {end} ORDER BY l.seq")
+
+
+def native_queries(dialect: str, start: int, end: int) -> tuple[str, str]:
+    """The leaves and subtree-hash queries :mod:`spe.audit.native` hands the compiled
+    verifier: SQLite's with parameters, PostgreSQL's leaves as ``COPY … (FORMAT binary)``,
+    which takes none (``start`` and ``end`` are integers)."""
+    if dialect == "sqlite":
+        return (f"SELECT {NATIVE_COLUMNS.format(cast='')} "
+                f"{NATIVE_FROM.format(start='?', end='?')}", NODES.format("?", "?", "?"))
+    select = (f"SELECT {NATIVE_COLUMNS.format(cast='::text')} "
+              f"{NATIVE_FROM.format(start=int(start), end=int(end))}")
+    return f"COPY ({select}) TO STDOUT (FORMAT binary)", NODES.format("$1", "$2", "$3")
 
 
 def rfc3339(stored: bytes) -> bytes:
@@ -124,15 +150,36 @@ class SqliteReader:
     def leaves(self, start: int, end: int, batch: int) -> Iterator[list[Row]]:
         cursor = self.conn.execute(SQLITE_LEAVES, (start, end))
         while rows := cursor.fetchmany(batch):
-            yield [(seq, version, rfc3339(ts), commitment, leaf_hash, salt,
-                    None if salt is None else encode_body(seq, (rfc3339(ets), *values)))
-                   for seq, version, ts, commitment, leaf_hash, salt, ets, *values in rows]
+            try:
+                yield [(seq, version, rfc3339(ts), commitment, leaf_hash, salt,
+                        None if salt is None else encode_body(seq, (rfc3339(ets), *values)))
+                       for seq, version, ts, commitment, leaf_hash, salt, ets, *values in rows]
+            except TypeError:  # a value of the wrong type: find it, row by row
+                yield [_checked_row(row) for row in rows]
 
     def nodes(self, level: int, lo: int, hi: int) -> list[tuple[int, bytes]]:
-        return self.conn.execute(NODES.format(p="?"), (level, lo, hi)).fetchall()
+        return self.conn.execute(NODES.format("?", "?", "?"), (level, lo, hi)).fetchall()
 
     def close(self) -> None:
         self.conn.close()
+
+
+SQLITE_COLUMNS = ("seq", "version", "ts", "commitment", "leaf_hash", "salt", "event ts",
+                  *BODY_FIELDS[2:])
+
+
+def _checked_row(row: tuple) -> Row:
+    """One SQLite row as :meth:`SqliteReader.leaves` makes it, with the body replaced by
+    :class:`Malformed` if a value has the wrong type (integers for the first two columns,
+    bytes for the next three, bytes or NULL for the rest)."""
+    kinds = [int, int, bytes, bytes, bytes] + [(bytes, type(None))] * (len(row) - 5)
+    bad = next((n for n, v, k in zip(SQLITE_COLUMNS, row, kinds, strict=True)
+                if not isinstance(v, k)), None)
+    seq, version, ts, commitment, leaf_hash, salt, ets, *values = row
+    if bad is not None:
+        return seq, version, ts, commitment, leaf_hash, salt, Malformed(bad)
+    return (seq, version, rfc3339(ts), commitment, leaf_hash, salt,
+            None if salt is None else encode_body(seq, (rfc3339(ets), *values)))
 
 
 class PgReader:
@@ -157,7 +204,7 @@ class PgReader:
                 yield rows
 
     def nodes(self, level: int, lo: int, hi: int) -> list[tuple[int, bytes]]:
-        return self.conn.execute(NODES.format(p="%s"), (level, lo, hi)).fetchall()
+        return self.conn.execute(NODES.format("%s", "%s", "%s"), (level, lo, hi)).fetchall()
 
     def close(self) -> None:
         self.conn.close()

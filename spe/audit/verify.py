@@ -10,9 +10,10 @@ the head, and the consistency proofs the node store serves between consecutive c
 The first problem stops verification with a :class:`VerificationError` naming the sequence
 number.
 
-Speed: the database mode reads seven values per leaf (:mod:`spe.audit.scan`) and verifies
-aligned power-of-two chunks of the log (:mod:`spe.audit.chunks`), in worker processes for
-a large log; problems are reported as the serial pass would report them.
+Speed: the database mode verifies aligned power-of-two chunks of the log
+(:mod:`spe.audit.chunks`), in worker processes for a large log, each with the compiled
+verifier (:mod:`spe.audit.native`) when it was built, else in Python reading seven values
+per leaf (:mod:`spe.audit.scan`); problems are reported as the serial pass would report them.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
 from spe.audit import checkpoints as cps
-from spe.audit import chunks, encoding, merkle
+from spe.audit import chunks, encoding, merkle, native
 from spe.audit.checkpoints import Checkpoint, CheckpointError
 from spe.audit.checks import Report, VerificationError, bad_node, check_rows
 from spe.audit.models import AuditEvent, AuditLeaf, AuditNode
@@ -72,10 +73,16 @@ def _truncated(size: int, cp: Checkpoint) -> VerificationError:
 def verify_database(session: Session, public_key: Ed25519PublicKey,
                     retention_cutoff: datetime, *, workers: int | None = None,
                     chunk_level: int | None = None,
-                    block_level: int = chunks.BLOCK_LEVEL) -> Report:
+                    block_level: int = chunks.BLOCK_LEVEL,
+                    compiled: bool | None = None) -> Report:
     """Verify the log in the session's database. ``workers`` processes (default: one per
     core for logs of ``PARALLEL_FROM`` leaves or more) verify chunks of ``2**chunk_level``
-    leaves; the result, including which problem is reported, does not depend on them."""
+    leaves, with the compiled verifier when it was built (``compiled`` None) or as told;
+    the result, including which problem is reported, depends on none of these."""
+    if compiled is None:
+        compiled = native.available()
+    elif compiled and not native.available():
+        raise VerificationError(None, "the compiled verifier was not built with this install")
     checkpoints = cps.between(session, 0, 2**62)
     _check_signatures(checkpoints, public_key)
     size = session.execute(sa_select(func.coalesce(func.max(AuditLeaf.seq), -1))).scalar() + 1
@@ -85,10 +92,10 @@ def verify_database(session: Session, public_key: Ed25519PublicKey,
         chunk_level = chunks.plan(size, workers, block_level)
     block_level = min(block_level, chunk_level)
     pending = deque(checkpoints)
-    report, frontier, last_checked = Report(), [], 0
+    report, frontier, last_checked = Report(verifier="compiled" if compiled else "python"), [], 0
     results = chunks.run(Source.of(session.get_bind()), size, chunk_level,
-                      [cp.tree_size for cp in checkpoints], _cutoff(retention_cutoff),
-                      workers, block_level)
+                         [cp.tree_size for cp in checkpoints], _cutoff(retention_cutoff),
+                         workers, block_level, compiled)
     for chunk in results:
         while pending and pending[0].tree_size <= chunk.end:
             cp = pending.popleft()

@@ -8,6 +8,7 @@ privileged connection (``SPE_DATABASE_ADMIN_URL``), the only one allowed to dele
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -35,6 +36,15 @@ def _config():
     return AuditConfig.from_settings(_settings())
 
 
+class Verifier(StrEnum):
+    auto = "auto"
+    compiled = "compiled"
+    python = "python"
+
+
+COMPILED = {Verifier.auto: None, Verifier.compiled: True, Verifier.python: False}
+
+
 def _fail(exc: SpeError) -> None:
     err.print(f"[bold red]error[/] {exc.message}", highlight=False)
     raise typer.Exit(1) from exc
@@ -49,6 +59,12 @@ def verify(
     = None,
     retention_days: Annotated[int, typer.Option(
         help="Bodies younger than this must be present.")] = 366,
+    workers: Annotated[int | None, typer.Option(
+        min=1, help="Processes verifying the database (default: one per core for large "
+                    "logs).")] = None,
+    verifier: Annotated[Verifier, typer.Option(
+        help="compiled: the C verifier (fast); python: the reference; auto: compiled when "
+             "it was built.")] = Verifier.auto,
 ) -> None:
     """Check every leaf, body, subtree hash and signed checkpoint; exit 1 on the first
     problem, naming its sequence number."""
@@ -67,7 +83,8 @@ def verify(
         else:
             engine = make_engine(database or _settings().resolved_database_url)
             with Session(engine) as session:
-                report = verify_database(session, key, cutoff)
+                report = verify_database(session, key, cutoff, workers=workers,
+                                         compiled=COMPILED[verifier])
     except VerificationError as exc:
         err.print(f"[bold red]TAMPERED[/] {exc}", highlight=False)
         raise typer.Exit(1) from exc

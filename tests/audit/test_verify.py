@@ -3,6 +3,7 @@ the first bad sequence number, and tells purged bodies (gaps) from tampering."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from datetime import timedelta
@@ -11,15 +12,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
+from spe.audit import checkpoints as cps
+from spe.audit import native
 from spe.audit.export import export_lines
 from spe.audit.service import purge
 from spe.audit.verify import VerificationError, verify_database, verify_export
 from spe.crypto.signing import SigningKey
 from spe.db import make_engine
 from spe.db.types import utcnow
-from tests.audit.conftest import audit_tables
+from tests.audit.conftest import audit_tables, make_pg_audit
 from tests.audit.factories import build_log
 
 N = 24
@@ -32,8 +35,6 @@ BODY_FIELDS = ["seq", "ts", "actor_id", "actor_role", "action", "target_id", "pr
 
 @pytest.fixture(scope="module")
 def log_db(tmp_path_factory):
-    from sqlmodel import SQLModel
-
     path = tmp_path_factory.mktemp("log") / "audit.db"
     engine = make_engine(f"sqlite:///{path}")
     SQLModel.metadata.create_all(engine, tables=audit_tables())
@@ -166,44 +167,77 @@ DB_MUTATIONS = {
     "node": "UPDATE audit_node SET hash = zeroblob(32) WHERE level = 1 AND \"index\" = {k2}",
     "swap": "UPDATE audit_leaf SET seq = -1 WHERE seq = {k}; UPDATE audit_leaf SET seq = {k} "
             "WHERE seq = {j}; UPDATE audit_leaf SET seq = {j} WHERE seq = -1",
+    # SQLite keeps any type in any column: values only an edit could have put there
+    "leaf_commitment_type": "UPDATE audit_leaf SET commitment = 5 WHERE seq = {k}",
+    "event_ts_type": "UPDATE audit_event SET ts = 5 WHERE seq = {k}",
+    "event_text_blob": "UPDATE audit_event SET action = CAST('forged' AS BLOB) WHERE seq = {k}",
 }
+# The compiled verifier (spe.audit.native) and the Python reference, through every case.
+VERIFIERS = [pytest.param(True, id="compiled"), pytest.param(False, id="python")]
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.sampled_from(sorted(DB_MUTATIONS)), st.integers(0, N - 2))
-def test_any_change_to_the_database_names_the_first_bad_seq(log_db, tmp_path, kind, k):
-    path, signer = log_db
+def test_the_test_install_built_the_compiled_verifier():
+    """Otherwise every "compiled" case below would fail rather than quietly test Python."""
+    assert native.available(), "spe.audit._native was not built: see setup.py"
+
+
+def tampered_copy(path, tmp_path, kind: str, k: int):
     copy = tmp_path / f"copy-{kind}-{k}.db"
     shutil.copy(path, copy)
     engine = make_engine(f"sqlite:///{copy}")
     with engine.begin() as conn:
         for statement in DB_MUTATIONS[kind].format(k=k, k2=k // 2, j=k + 1).split("; "):
             conn.execute(text(statement))
+    return engine
+
+
+@pytest.mark.parametrize("compiled", VERIFIERS)
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(sorted(DB_MUTATIONS)), st.integers(0, N - 2))
+def test_any_change_to_the_database_names_the_first_bad_seq(log_db, tmp_path, compiled, kind,
+                                                            k):
+    path, signer = log_db
+    engine = tampered_copy(path, tmp_path, kind, k)
     expected = (k // 2) * 2 if kind == "node" else k
     with Session(engine) as s:
         for shape in ({}, SMALL_CHUNKS):  # one chunk; chunks of 8 leaves, blocks of 4
             with pytest.raises(VerificationError) as caught:
-                verify_database(s, signer.public_key, CUTOFF, workers=1, **shape)
+                verify_database(s, signer.public_key, CUTOFF, workers=1, compiled=compiled,
+                                **shape)
             assert caught.value.seq == expected, str(caught.value)
     engine.dispose()
 
 
 def outcome(engine, public_key, **shape):
+    """The report (with the verifier's name blanked) or the problem."""
     with Session(engine) as s:
         try:
             report = verify_database(s, public_key, CUTOFF, **shape)
         except VerificationError as exc:
             return exc.seq, exc.problem
-    return report
+    return dataclasses.replace(report, verifier="")
 
 
+@pytest.mark.parametrize("kind", sorted(DB_MUTATIONS))
+def test_both_verifiers_report_the_same_problem(log_db, tmp_path, kind):
+    path, signer = log_db
+    for k in (0, 7, 8, N - 2):
+        engine = tampered_copy(path, tmp_path, kind, k)
+        for shape in ({}, SMALL_CHUNKS):
+            python = outcome(engine, signer.public_key, workers=1, compiled=False, **shape)
+            assert outcome(engine, signer.public_key, workers=1, compiled=True, **shape) \
+                == python, (kind, k, shape)
+        engine.dispose()
+
+
+@pytest.mark.parametrize("compiled", VERIFIERS)
 @pytest.mark.parametrize("statement", [
     None,
     "UPDATE audit_event SET actor_id = 'someone-else' WHERE seq = 13",
     "UPDATE audit_node SET hash = zeroblob(32) WHERE level = 2 AND \"index\" = 5",
 ])
-def test_worker_processes_give_the_serial_result(log_db, tmp_path, statement):
+def test_worker_processes_give_the_serial_result(log_db, tmp_path, statement, compiled):
     path, signer = log_db
     copy = tmp_path / "copy.db"
     shutil.copy(path, copy)
@@ -211,8 +245,9 @@ def test_worker_processes_give_the_serial_result(log_db, tmp_path, statement):
     if statement:
         with engine.begin() as conn:
             conn.execute(text(statement))
-    serial = outcome(engine, signer.public_key, workers=1)
-    assert outcome(engine, signer.public_key, workers=2, **SMALL_CHUNKS) == serial
+    serial = outcome(engine, signer.public_key, workers=1, compiled=compiled)
+    assert outcome(engine, signer.public_key, workers=2, compiled=compiled,
+                   **SMALL_CHUNKS) == serial
     engine.dispose()
     if statement is None:
         assert serial.size == N and serial.checkpoints == 3
@@ -220,16 +255,70 @@ def test_worker_processes_give_the_serial_result(log_db, tmp_path, statement):
         assert serial[0] == (13 if "event" in statement else 20)
 
 
+PG_MUTATIONS = [
+    None,
+    "UPDATE audit_event SET details = '{\"i\":-1}' WHERE seq = 7",
+    "UPDATE audit_event SET ts = ts + interval '1 microsecond' WHERE seq = 3",
+    "UPDATE audit_event SET target_type = NULL WHERE seq = 5",
+    "UPDATE audit_leaf SET ts = ts - interval '1 day' WHERE seq = 9",
+    "UPDATE audit_leaf SET leaf_hash = '\\x00' WHERE seq = 2",
+    "DELETE FROM audit_event WHERE seq = 6",
+    "DELETE FROM audit_leaf WHERE seq >= 8",
+    "UPDATE audit_node SET hash = sha256('x') WHERE level = 1 AND \"index\" = 2",
+    "DELETE FROM audit_node WHERE level = 2 AND \"index\" = 1",
+]
+
+
 def test_postgres_logs_verify_and_tampering_is_named(pg_audit, signer):
     build_log(pg_audit.app, signer, 11, checkpoint_at=(4,))
-    report = outcome(pg_audit.app, signer.public_key, workers=1)
-    assert (report.size, report.bodies, report.checkpoints) == (11, 11, 2)
-    assert outcome(pg_audit.app, signer.public_key, workers=1, **SMALL_CHUNKS) == report
+    for shape in ({}, SMALL_CHUNKS):
+        for compiled in (True, False):
+            report = outcome(pg_audit.app, signer.public_key, workers=1, compiled=compiled,
+                             **shape)
+            assert (report.size, report.bodies, report.checkpoints) == (11, 11, 2)
     with pg_audit.admin.begin() as conn:  # the superuser switches the triggers off
         conn.execute(text("SET LOCAL session_replication_role = replica"))
-        conn.execute(text("UPDATE audit_event SET details = '{\"i\":-1}' WHERE seq = 7"))
-    assert outcome(pg_audit.app, signer.public_key, workers=1) == \
-        (7, "body does not match the leaf's commitment")
+        conn.execute(text(PG_MUTATIONS[1]))
+    for compiled in (True, False):
+        assert outcome(pg_audit.app, signer.public_key, workers=1, compiled=compiled) == \
+            (7, "body does not match the leaf's commitment")
+
+
+@pytest.mark.parametrize("statement", PG_MUTATIONS)
+def test_both_verifiers_agree_on_postgres(postgres_server, signer, statement):
+    audit = make_pg_audit(postgres_server)
+    try:
+        build_log(audit.app, signer, 13, checkpoint_at=(5, 8))
+        if statement:
+            with audit.admin.begin() as conn:
+                conn.execute(text("SET LOCAL session_replication_role = replica"))
+                conn.execute(text(statement))
+        for shape in ({}, SMALL_CHUNKS):
+            python = outcome(audit.app, signer.public_key, workers=1, compiled=False, **shape)
+            assert outcome(audit.app, signer.public_key, workers=1, compiled=True, **shape) \
+                == python
+        assert (python.size == 13) if statement is None else python[0] is not None
+    finally:
+        audit.app.dispose()
+        audit.admin.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_log_of_many_chunks_verifies_alike(request, tmp_path, signer, backend):
+    """5,000 events, checkpoints at odd sizes, chunks of 1,024 in two processes: both
+    verifiers reach the same root as the log's own head."""
+    if backend == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'big.db'}")
+        SQLModel.metadata.create_all(engine, tables=audit_tables())
+    else:
+        engine = request.getfixturevalue("pg_audit").app
+    build_log(engine, signer, 5000, checkpoint_at=(1, 1023, 1024, 1025, 3001))
+    shape = {"workers": 2, "chunk_level": 10, "block_level": 8}
+    compiled = outcome(engine, signer.public_key, compiled=True, **shape)
+    assert (compiled.size, compiled.bodies, compiled.checkpoints) == (5000, 5000, 6)
+    assert outcome(engine, signer.public_key, compiled=False, **shape) == compiled
+    with Session(engine) as s:
+        assert compiled.root == cps.head(s)[1]
 
 
 def test_purged_bodies_are_gaps_not_tampering(sqlite_engine, signer):
@@ -239,8 +328,9 @@ def test_purged_bodies_are_gaps_not_tampering(sqlite_engine, signer):
     with Session(sqlite_engine) as s:
         assert purge(s, timedelta(days=366)) == 6
         s.commit()
-        report = verify_database(s, signer.public_key, CUTOFF)
         lines = list(export_lines(s))
-    assert (report.size, report.bodies, report.purged, report.gaps) == (9, 3, 6, [[0, 5]])
-    assert "6 bodies purged past retention (gaps: 0..5)" in report.summary()
+    for compiled in (True, False):
+        report = outcome(sqlite_engine, signer.public_key, compiled=compiled)
+        assert (report.size, report.bodies, report.purged, report.gaps) == (9, 3, 6, [[0, 5]])
+        assert "6 bodies purged past retention (gaps: 0..5)" in report.summary()
     assert verify_export(lines, signer.public_key, CUTOFF).purged == 6
