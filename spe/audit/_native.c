@@ -443,61 +443,47 @@ static int pg_row(state *st, span *f, row *r) {
 
 static const unsigned char COPY_SIGNATURE[11] = "PGCOPY\n\377\r\n";
 
-/* Parse whole tuples from data[0..n); returns bytes consumed, -1 on a malformed stream. */
-static int64_t pg_tuples(state *st, const unsigned char *data, int64_t n, int *header_seen,
-                         int *done) {
-    int64_t at = 0;
+/* One CopyData message: the server sends one row per message (the header with the first,
+ * the trailer alone; protocol "Copy-out mode"). Returns 1, or 0 when the data is not as
+ * selected, -1 when out of memory. */
+static int pg_message(state *st, const unsigned char *data, int64_t n, int *header_seen,
+                      int *done) {
+    int64_t p = 0;
     if (!*header_seen) {
-        if (n < 19)
+        if (n < 19 || memcmp(data, COPY_SIGNATURE, 11) != 0)
             return 0;
-        if (memcmp(data, COPY_SIGNATURE, 11) != 0)
-            return -1;
-        at = 19 + (int64_t)get_be(data + 15, 4);
-        if (n < at)
-            return 0;
+        p = 19 + (int64_t)get_be(data + 15, 4);
         *header_seen = 1;
     }
-    span f[COLUMNS];
-    row r;
-    while (!*done && !st->has_problem) {
-        int64_t p = at;
-        if (n - p < 2)
-            break;
-        int16_t fields = (int16_t)get_be(data + p, 2);
-        p += 2;
-        if (fields == -1) {
-            *done = 1;
-            at = p;
-            break;
-        }
-        if (fields != COLUMNS)
-            return -1;
-        int whole = 1;
-        for (int i = 0; i < COLUMNS; i++) {
-            if (n - p < 4) {
-                whole = 0;
-                break;
-            }
-            int32_t len = (int32_t)get_be(data + p, 4);
-            p += 4;
-            if (len > 0 && n - p < len) {
-                whole = 0;
-                break;
-            }
-            f[i].p = data + p;
-            f[i].n = len;
-            if (len > 0)
-                p += len;
-        }
-        if (!whole)
-            break;
-        if (!pg_row(st, f, &r))
-            return -1;
-        if (check_row(st, &r) < 0)
-            return -2; /* out of memory */
-        at = p;
+    if (p == n)
+        return 1;
+    if (n - p < 2)
+        return 0;
+    int16_t fields = (int16_t)get_be(data + p, 2);
+    p += 2;
+    if (fields == -1) {
+        *done = 1;
+        return p == n;
     }
-    return at;
+    if (fields != COLUMNS)
+        return 0;
+    span f[COLUMNS];
+    for (int i = 0; i < COLUMNS; i++) {
+        if (n - p < 4)
+            return 0;
+        int32_t len = (int32_t)get_be(data + p, 4);
+        p += 4;
+        if (len > 0 && n - p < len)
+            return 0;
+        f[i].p = data + p;
+        f[i].n = len;
+        if (len > 0)
+            p += len;
+    }
+    row r;
+    if (p != n || !pg_row(st, f, &r))
+        return 0;
+    return check_row(st, &r) < 0 ? -1 : 1;
 }
 
 static int pg_leaves(state *st, reader *rd, const char *copy_sql) {
@@ -507,61 +493,30 @@ static int pg_leaves(state *st, reader *rd, const char *copy_sql) {
         return pg_error(st, rd->pg, "reading the leaves");
     }
     PQclear(res);
-    buffer stream = {0};
-    int header_seen = 0, done = 0, ok = 1;
+    int header_seen = 0, done = 0, n;
     char *data;
-    int n;
     while (!st->has_problem && !done && (n = PQgetCopyData(rd->pg, &data, 0)) > 0) {
-        /* usually one whole row per message, parsed in place; a rest waits in `stream` */
-        const unsigned char *in = (const unsigned char *)data;
-        int64_t len = n, used;
-        if (stream.n > 0) {
-            if (!reserve(&stream, stream.n + (size_t)n)) {
-                used = -2;
-                goto failed;
-            }
-            memcpy(stream.p + stream.n, data, (size_t)n);
-            stream.n += (size_t)n;
-            in = stream.p;
-            len = (int64_t)stream.n;
-        }
-        used = pg_tuples(st, in, len, &header_seen, &done);
-        if (used < 0)
-            goto failed;
-        if (in == stream.p) {
-            memmove(stream.p, stream.p + used, (size_t)(len - used));
-            stream.n = (size_t)(len - used);
-        } else if (used < len) {
-            if (!reserve(&stream, (size_t)(len - used))) {
-                used = -2;
-                goto failed;
-            }
-            memcpy(stream.p, in + used, (size_t)(len - used));
-            stream.n = (size_t)(len - used);
-        }
+        int read = pg_message(st, (const unsigned char *)data, n, &header_seen, &done);
         PQfreemem(data);
-        continue;
-    failed:
-        PQfreemem(data);
-        snprintf(st->error, MESSAGE, used == -1 ? "unexpected COPY data from the server"
-                                               : "out of memory");
-        ok = 0;
-        break;
+        if (read <= 0) {
+            snprintf(st->error, MESSAGE, read < 0 ? "out of memory"
+                                                  : "unexpected COPY data from the server");
+            return 0;
+        }
     }
-    free(stream.p);
-    if (ok && !st->has_problem) {
-        if (n == -2)
+    if (st->has_problem)
+        return 1; /* the connection is closed mid-COPY, which ends it */
+    if (!done)
+        return pg_error(st, rd->pg, "reading the leaves");
+    while ((n = PQgetCopyData(rd->pg, &data, 0)) > 0)
+        PQfreemem(data); /* nothing follows the trailer */
+    while ((res = PQgetResult(rd->pg)) != NULL) {
+        int bad = PQresultStatus(res) != PGRES_COMMAND_OK;
+        PQclear(res);
+        if (bad)
             return pg_error(st, rd->pg, "reading the leaves");
-        while (n != -1 && (n = PQgetCopyData(rd->pg, &data, 0)) > 0)
-            PQfreemem(data); /* nothing follows the trailer */
-        while ((res = PQgetResult(rd->pg)) != NULL) {
-            int bad = PQresultStatus(res) != PGRES_COMMAND_OK;
-            PQclear(res);
-            if (bad)
-                return pg_error(st, rd->pg, "reading the leaves");
-        }
     }
-    return ok; /* on a problem the connection is closed mid-COPY, which ends it */
+    return 1;
 }
 
 static int pg_compare_level(state *st, reader *rd, const char *sql, int level, int64_t lo,

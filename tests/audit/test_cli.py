@@ -59,12 +59,19 @@ def test_checkpoint_export_verify_and_purge(deployment):
     assert "3 bodies purged past retention (gaps: 0..2)" in verified.output
 
 
-def test_verify_names_the_first_tampered_event(deployment):
+@pytest.mark.parametrize("verifier", ["auto", "compiled", "python"])
+def test_verify_names_the_first_tampered_event(deployment, verifier):
     engine, pem, _ = deployment
     assert runner.invoke(app, ["checkpoint"]).exit_code == 0
+    options = ["verify", "--public-key", str(pem), "--verifier", verifier, "--workers", "2"]
+    clean = runner.invoke(app, options)
+    assert clean.exit_code == 0, clean.output
+    ran = "python" if verifier == "python" else "compiled"
+    flat = " ".join(clean.output.split())  # rich wraps long lines
+    assert "verified leaves 0..6 (7), 7 bodies" in flat and f"({ran} verifier)" in flat
     with engine.begin() as conn:
         conn.execute(text("UPDATE audit_event SET actor_id = 'nobody' WHERE seq = 4"))
-    result = runner.invoke(app, ["verify", "--public-key", str(pem)])
+    result = runner.invoke(app, options)
     assert result.exit_code == 1
     assert "seq 4: body does not match the leaf's commitment" in result.output
 
