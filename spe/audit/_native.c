@@ -48,8 +48,8 @@ typedef struct {
 typedef struct {
     int64_t start, end, expect;
     span cutoff;
-    unsigned char *hashes; /* (end - start) leaf hashes, then reused for the levels */
-    int64_t bodies, purged;
+    unsigned char *hashes; /* room for (end - start) leaf hashes: level 0 of the tree */
+    int64_t bodies;
     int64_t *gaps; /* [first, last] pairs */
     size_t ngaps, gaps_cap;
     int has_problem;
@@ -125,7 +125,6 @@ static void note_problem(state *st, int64_t seq, const char *fmt, ...) {
 }
 
 static int note_purged(state *st, int64_t seq) {
-    st->purged++;
     if (st->ngaps && st->gaps[2 * st->ngaps - 1] == seq - 1) {
         st->gaps[2 * st->ngaps - 1] = seq;
         return 1;
@@ -504,12 +503,10 @@ static int pg_leaves(state *st, reader *rd, const char *copy_sql) {
             return 0;
         }
     }
-    if (st->has_problem)
-        return 1; /* the connection is closed mid-COPY, which ends it */
-    if (!done)
+    if (!done && !st->has_problem)
         return pg_error(st, rd->pg, "reading the leaves");
     while ((n = PQgetCopyData(rd->pg, &data, 0)) > 0)
-        PQfreemem(data); /* nothing follows the trailer */
+        PQfreemem(data); /* after a problem, the rows left; else nothing */
     while ((res = PQgetResult(rd->pg)) != NULL) {
         int bad = PQresultStatus(res) != PGRES_COMMAND_OK;
         PQclear(res);

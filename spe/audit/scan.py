@@ -14,7 +14,8 @@ purged.
 
 Tests check that both agree byte for byte with :func:`spe.audit.encoding.body_bytes`. Each
 :class:`Source` opens its own connection (read-only), so verification can run in several
-processes at once.
+processes at once. :func:`native_queries` are the compiled verifier's (stored columns, no
+expressions: it packs the bodies itself).
 """
 
 from __future__ import annotations
