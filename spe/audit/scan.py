@@ -152,11 +152,13 @@ class SqliteReader:
         cursor = self.conn.execute(SQLITE_LEAVES, (start, end))
         while rows := cursor.fetchmany(batch):
             try:
-                yield [(seq, version, rfc3339(ts), commitment, leaf_hash, salt,
-                        None if salt is None else encode_body(seq, (rfc3339(ets), *values)))
-                       for seq, version, ts, commitment, leaf_hash, salt, ets, *values in rows]
+                packed = [(seq, version, rfc3339(ts), commitment, leaf_hash, salt,
+                           None if salt is None else encode_body(seq, (rfc3339(ets), *values)))
+                          for seq, version, ts, commitment, leaf_hash, salt, ets, *values
+                          in rows]
             except TypeError:  # a value of the wrong type: find it, row by row
-                yield [_checked_row(row) for row in rows]
+                packed = [_checked_row(row) for row in rows]
+            yield packed
 
     def nodes(self, level: int, lo: int, hi: int) -> list[tuple[int, bytes]]:
         return self.conn.execute(NODES.format("?", "?", "?"), (level, lo, hi)).fetchall()

@@ -75,14 +75,15 @@ def verify_database(session: Session, public_key: Ed25519PublicKey,
                     chunk_level: int | None = None,
                     block_level: int = chunks.BLOCK_LEVEL,
                     compiled: bool | None = None) -> Report:
-    """Verify the log in the session's database. ``workers`` processes (default: one per
-    core for logs of ``PARALLEL_FROM`` leaves or more) verify chunks of ``2**chunk_level``
-    leaves, with the compiled verifier when it was built (``compiled`` None) or as told;
-    the result, including which problem is reported, depends on none of these."""
+    """Verify the log in the session's database. ``workers`` (default: one per core for
+    logs of ``PARALLEL_FROM`` leaves or more) verify chunks of ``2**chunk_level`` leaves,
+    with the compiled verifier when it was built (``compiled`` None) or as told (threads
+    for the compiled verifier, processes for the Python one); the result, including which
+    problem is reported, depends on none of these."""
     if compiled is None:
         compiled = native.available()
     elif compiled and not native.available():
-        raise VerificationError(None, "the compiled verifier was not built with this install")
+        raise ValueError("the compiled verifier was not built with this install (setup.py)")
     checkpoints = cps.between(session, 0, 2**62)
     _check_signatures(checkpoints, public_key)
     size = session.execute(sa_select(func.coalesce(func.max(AuditLeaf.seq), -1))).scalar() + 1

@@ -60,7 +60,7 @@ def verify(
     retention_days: Annotated[int, typer.Option(
         help="Bodies younger than this must be present.")] = 366,
     workers: Annotated[int | None, typer.Option(
-        min=1, help="Processes verifying the database (default: one per core for large "
+        min=1, help="Workers verifying the database (default: one per core for large "
                     "logs).")] = None,
     verifier: Annotated[Verifier, typer.Option(
         help="compiled: the C verifier (fast); python: the reference; auto: compiled when "
@@ -68,8 +68,14 @@ def verify(
 ) -> None:
     """Check every leaf, body, subtree hash and signed checkpoint; exit 1 on the first
     problem, naming its sequence number."""
+    from spe.audit import native
     from spe.audit.verify import VerificationError, verify_database, verify_export
     from spe.db import make_engine
+
+    if verifier is Verifier.compiled and not native.available():
+        raise typer.BadParameter("the compiled verifier was not built with this install: "
+                                 "see setup.py, or use --verifier python",
+                                 param_hint="--verifier")
 
     try:
         key = load_public_key(public_key.read_bytes())

@@ -76,6 +76,18 @@ def test_verify_names_the_first_tampered_event(deployment, verifier):
     assert "seq 4: body does not match the leaf's commitment" in result.output
 
 
+def test_without_the_compiled_verifier_auto_runs_python(deployment, monkeypatch):
+    from spe.audit import native
+
+    _, pem, _ = deployment
+    assert runner.invoke(app, ["checkpoint"]).exit_code == 0
+    monkeypatch.setattr(native, "_native", None)  # as an install without a compiler
+    refused = runner.invoke(app, ["verify", "--public-key", str(pem), "--verifier", "compiled"])
+    assert refused.exit_code == 2 and "was not built" in refused.output
+    auto = runner.invoke(app, ["verify", "--public-key", str(pem)])
+    assert auto.exit_code == 0 and "(python verifier)" in " ".join(auto.output.split())
+
+
 def test_a_wrong_key_is_refused(deployment, tmp_path):
     assert runner.invoke(app, ["checkpoint"]).exit_code == 0
     other = tmp_path / "other.pub"
