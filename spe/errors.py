@@ -5,7 +5,8 @@
     ├── Unauthenticated (401)     no valid credentials
     ├── Forbidden      (403)      authenticated, not allowed
     ├── NotFound       (404)      absent, or not visible to the caller
-    └── Conflict       (409)      not allowed in the current state (illegal transition, duplicate)
+    ├── Conflict       (409)      not allowed in the current state (illegal transition, duplicate)
+    └── Misconfigured  (503)      the deployment's configuration cannot serve the request
 
 Services raise these; routes never build error responses themselves.
 """
@@ -50,3 +51,8 @@ class NotFound(SpeError):
 class Conflict(SpeError):
     status = 409
     default_code = "conflict"
+
+
+class Misconfigured(SpeError):
+    status = 503
+    default_code = "misconfigured"

@@ -23,10 +23,11 @@ from spe.domain import (
     RoleGrant,
     User,
 )
+from spe.domain.permit_decisions import PermitDecision
 
 __all__ = [
     "ApiToken", "AuditCheckpoint", "AuditEvent", "AuditHead", "AuditLeaf", "AuditNode",
     "Dataset", "EgressFile", "EgressRelease", "EgressRequest", "EgressVote", "HubAuthCode",
-    "HubClient", "HubToken", "Permit", "PermitDataset", "PermitMember", "PermitRevision",
-    "Project", "ReleaseLedger", "RoleGrant", "User", "WebSession",
+    "HubClient", "HubToken", "Permit", "PermitDataset", "PermitDecision", "PermitMember",
+    "PermitRevision", "Project", "ReleaseLedger", "RoleGrant", "User", "WebSession",
 ]

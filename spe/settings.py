@@ -110,6 +110,15 @@ class Settings(BaseSettings):
         None, description="The institution's OpenID provider; set, it turns on sign-in "
         "through it and its access tokens (every `SPE_OIDC_*` setting: docs/identity.md).",
     )
+    permit_issuers_file: Path | None = Field(
+        None, description="JSON file of the data access bodies whose signed permit decisions "
+        "are accepted: `{issuer: JWKS of its public keys}`, read at each decision "
+        "(docs/permits.md). Unset: signed decisions are refused.",
+    )
+    permits_require_signature: bool = Field(
+        False, description="Accept permit changes only as signed decisions "
+        "(`POST /api/v1/permits/decisions`); the unsigned permit routes answer 403.",
+    )
     runtime: Literal["local", "kubernetes"] = Field(
         "local", description="Where workspaces run: local processes (embedded default, not a "
         "security boundary) or Kubernetes."

@@ -65,3 +65,37 @@ def permit_body(dataset: str, members: list[str], *, reference: str | None = Non
         "sdc_policy": "snds",
         "workspace_profile": "standard",
     }
+
+
+def permit_issuer(folder, issuer: str, *, curve: str = "Ed25519", kid: str | None = None,
+                  trusted: dict | None = None):
+    """A data access body's signing key, and the trusted issuers file naming its public
+    key (plus the public keys in ``trusted``: {issuer: [key, …]}); returns (key, file)."""
+    import json
+
+    from joserfc.jwk import ECKey, OKPKey
+
+    kid = kid or unique("kid")
+    key = (OKPKey.generate_key(curve, parameters={"kid": kid}) if curve == "Ed25519"
+           else ECKey.generate_key(curve, parameters={"kid": kid}))
+    issuers = {issuer: [key]} | (trusted or {})
+    path = folder / f"{unique('issuers')}.json"
+    path.write_text(json.dumps({name: {"keys": [k.as_dict(private=False) for k in keys]}
+                                for name, keys in issuers.items()}))
+    return key, path
+
+
+def sign_decision(key, issuer: str, decision: str, reference: str, terms: dict | None = None,
+                  *, jti: str | None = None, header: dict | None = None) -> str:
+    """A permit decision as the access body would send it: a compact JWS."""
+    import json
+
+    from joserfc import jws
+
+    from spe.domain.permit_decisions import ALGORITHMS, TYPE
+
+    alg = "Ed25519" if key.key_type == "OKP" else "ES256"
+    payload = {"iss": issuer, "jti": jti or unique("decision"), "iat": 1_790_000_000,
+               "decision": decision, "reference": reference, "terms": terms or {}}
+    return jws.serialize_compact({"alg": alg, "kid": key.kid, "typ": TYPE, **(header or {})},
+                                 json.dumps(payload), key, algorithms=ALGORITHMS)

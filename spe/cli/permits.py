@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -91,6 +92,21 @@ def renew(permit: str,
     body = {"valid_until": moment.isoformat(), "reason": reason}
     result = ApiClient(url, token).call("POST", f"/permits/{permit}/renew", body)
     out.print(f"permit {result['reference']} renewed until {result['valid_until']}")
+
+
+@app.command()
+def submit(file: Annotated[Path, typer.Argument(
+               help="The signed decision, a compact JWS; - reads standard input.")],
+           url: Url = None, token: Token = None) -> None:
+    """Apply a permit decision signed by a trusted issuer (grant, amend, renew, suspend,
+    resume or revoke: docs/permits.md)."""
+    try:
+        jws = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot read {file}: {exc}") from exc
+    result = ApiClient(url, token).call("POST", "/permits/decisions", {"jws": jws.strip()})
+    out.print(f"permit {result['reference']} of {result['issuer']} is now {result['status']} "
+              f"(version {result['version']})")
 
 
 def _simple(action: str):

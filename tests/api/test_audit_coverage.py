@@ -26,7 +26,15 @@ from spe.auth.hub_clients import register_hub_client, set_redirect_uri
 from spe.db import session_scope
 from spe.domain.roles import Role
 from spe.storage.local import LocalObjectStore
-from tests.factories import auth, make_dataset, make_user, permit_body, unique
+from tests.factories import (
+    auth,
+    make_dataset,
+    make_user,
+    permit_body,
+    permit_issuer,
+    sign_decision,
+    unique,
+)
 
 CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 BASE = "http://127.0.0.1:8000"
@@ -68,7 +76,7 @@ def call(client: TestClient, method: str, path: str, token: str | None = None, *
     return response
 
 
-def test_every_state_change_is_audited(world, engine):
+def test_every_state_change_is_audited(world, engine, tmp_path_factory):
     app, client, recorder = world
     tok = {role: make_user(engine, role)[1] for role in Role}
     researcher, r_token = make_user(engine, Role.researcher)
@@ -114,6 +122,12 @@ def test_every_state_change_is_audited(world, engine):
     permit = call(client, "POST", "/api/v1/permits", pm,
                   json=permit_body(dataset, [researcher])).json()
     project = permit["project_id"]
+    key, issuers = permit_issuer(tmp_path_factory.mktemp("issuers"), "https://hdh.example")
+    app.state.settings = app.state.settings.model_copy(update={"permit_issuers_file": issuers})
+    terms = {k: v for k, v in permit_body(dataset, [researcher]).items()
+             if k not in {"reference", "issuer"}}
+    call(client, "POST", "/api/v1/permits/decisions", pm, json={"jws": sign_decision(
+        key, "https://hdh.example", "grant", unique("HDH-SIGNED"), terms)})
 
     # the project hub: service token, sign-in of the researcher, code exchange, audit events
     with session_scope(engine) as s:

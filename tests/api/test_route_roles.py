@@ -48,6 +48,8 @@ EXPECTED: dict[tuple[str, str], frozenset | str] = {
     ("POST", "/api/v1/permits"): frozenset({A, PM}),
     ("GET", "/api/v1/permits/{permit_id}"): frozenset({A, PM, AU}),
     ("GET", "/api/v1/permits/{permit_id}/history"): frozenset({A, PM, AU}),
+    ("POST", "/api/v1/permits/decisions"): frozenset({A, PM}),
+    ("GET", "/api/v1/permits/{permit_id}/decisions"): frozenset({A, PM, AU}),
     ("POST", "/api/v1/permits/{permit_id}/amend"): frozenset({A, PM}),
     ("POST", "/api/v1/permits/{permit_id}/renew"): frozenset({A, PM}),
     ("POST", "/api/v1/permits/{permit_id}/suspend"): frozenset({A, PM}),

@@ -237,7 +237,7 @@ def test_both_verifiers_report_the_same_problem(log_db, tmp_path, kind):
     "UPDATE audit_event SET actor_id = 'someone-else' WHERE seq = 13",
     "UPDATE audit_node SET hash = zeroblob(32) WHERE level = 2 AND \"index\" = 5",
 ])
-def test_worker_processes_give_the_serial_result(log_db, tmp_path, statement, compiled):
+def test_workers_give_the_serial_result(log_db, tmp_path, statement, compiled):
     path, signer = log_db
     copy = tmp_path / "copy.db"
     shutil.copy(path, copy)

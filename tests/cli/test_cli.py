@@ -10,7 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from spe.cli.main import app
-from tests.factories import make_dataset, permit_body
+from tests.factories import make_dataset, permit_body, permit_issuer, sign_decision
 from tests.fixtures.embedded import embedded
 from tests.fixtures.live_server import serving
 
@@ -23,8 +23,10 @@ def platform(tmp_path_factory):
     from spe.api.app import create_app
 
     data_dir = tmp_path_factory.mktemp("spe")
-    with embedded(data_dir) as (engine, settings), serving(create_app(settings, engine)) as url:
-        yield {"url": url, "engine": engine, "dir": data_dir}
+    with embedded(data_dir) as (engine, settings):
+        api = create_app(settings, engine)
+        with serving(api) as url:
+            yield {"url": url, "engine": engine, "dir": data_dir, "app": api}
 
 
 def spe(*args: str, env: dict | None = None):
@@ -107,3 +109,22 @@ def test_keys_init_creates_every_key_once(tmp_path):
     assert all((tmp_path / "keys" / f).stat().st_mode & 0o077 == 0 for f in files)
     again = spe("keys", "init", str(tmp_path / "keys"))
     assert "0 key file(s) created" in again.stdout
+
+
+def test_a_signed_permit_decision_is_submitted(platform, tmp_path: Path):
+    created = spe("token", "create", "--user", "pm2", "--role", "permit_manager")
+    env = {"SPE_URL": platform["url"], "SPE_TOKEN": created.stdout.strip().splitlines()[-1]}
+    issuer = "https://hdh.example"
+    key, issuers = permit_issuer(tmp_path, issuer)
+    terms = {k: v for k, v in permit_body(make_dataset(platform["engine"]), ["alice"]).items()
+             if k not in {"reference", "issuer"}}
+    decision = tmp_path / "grant.jws"
+    decision.write_text(sign_decision(key, issuer, "grant", "HDH-CLI-SIGNED", terms) + "\n")
+    refused = spe("permit", "submit", str(decision), env=env)  # no issuer trusted yet
+    assert refused.exit_code == 1 and "403" in refused.output
+    api = platform["app"]
+    api.state.settings = api.state.settings.model_copy(update={"permit_issuers_file": issuers})
+    applied = spe("permit", "submit", str(decision), env=env)
+    assert applied.exit_code == 0, applied.output
+    assert "permit HDH-CLI-SIGNED of https://hdh.example is now granted" in \
+        " ".join(applied.output.split())

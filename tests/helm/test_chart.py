@@ -8,12 +8,14 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
+from joserfc.jwk import OKPKey
 from sqlalchemy import create_engine
 
 from controllers.runtimes.kubernetes.settings import ClusterSettings, from_settings
 from spe.api.app import create_app
 from spe.auth.oidc import OidcConfig
 from spe.dataplane.config import MissingSecret, create_key_files, require_key_files
+from spe.domain.permit_decisions import TrustedIssuers
 from spe.settings import Settings
 from tests.kubernetes.conftest import KUBERNETES_VERSIONS
 from tests.kubernetes.restricted import restricted_violations
@@ -275,6 +277,37 @@ def test_workspaces_find_the_api_pods_by_their_labels(objects):
     wanted = ClusterSettings(api_server_cidrs=("10.96.0.1/32",),
                              ingress_domain="x.org").control_plane_pod_labels
     assert wanted.items() <= labels.items()
+
+
+def test_trusted_permit_issuers_reach_the_api_as_a_readable_file(
+        helm_binary, monkeypatch, tmp_path):
+    key = OKPKey.generate_key("Ed25519", parameters={"kid": "hdh-2026"})
+    values = tmp_path / "issuers.yaml"
+    values.write_text(yaml.safe_dump({"permits": {"requireSignature": True, "trustedIssuers": {
+        "https://hdh.example": {"keys": [key.as_dict(private=False)]}}}}))
+    result = helm(helm_binary, "template", "spe", str(CHART), "--namespace", NAMESPACE,
+                  *VALUES, "-f", str(values))
+    assert result.returncode == 0, result.stderr
+    rendered = [o for o in yaml.safe_load_all(result.stdout) if o]
+    [issuers] = find(rendered, "ConfigMap", "-permit-issuers")
+    [container] = pod_templates(rendered)["spe-api"]["containers"]
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "permit-issuers")
+    assert mount["readOnly"] is True
+    (tmp_path / "permit-issuers").mkdir()  # what the kubelet projects from the ConfigMap
+    (tmp_path / "permit-issuers" / "issuers.json").write_text(issuers["data"]["issuers.json"])
+    settings = loaded(monkeypatch, container_env(rendered, container, mounts_root=tmp_path))
+    assert settings.permits_require_signature is True
+    trusted = TrustedIssuers.load(settings.permit_issuers_file)
+    assert trusted.keys["hdh-2026"][0] == "https://hdh.example"
+
+
+def test_a_private_key_is_refused_as_a_trusted_issuer_key(helm_binary, tmp_path):
+    key = OKPKey.generate_key("Ed25519", parameters={"kid": "oops"})
+    values = tmp_path / "private.yaml"
+    values.write_text(yaml.safe_dump({"permits": {"trustedIssuers": {
+        "https://hdh.example": {"keys": [key.as_dict(private=True)]}}}}))
+    result = helm(helm_binary, "template", "spe", str(CHART), "-f", str(values))
+    assert result.returncode != 0 and "schema" in result.stderr
 
 
 @pytest.mark.parametrize("bad", [

@@ -69,6 +69,11 @@ volumes:
   - name: data-keys
     persistentVolumeClaim:
       claimName: {{ .Values.dataKeys.existingClaim }}
+  {{- if .Values.permits.trustedIssuers }}
+  - name: permit-issuers
+    configMap:
+      name: {{ include "spe.fullname" . }}-permit-issuers
+  {{- end }}
 {{- end -}}
 
 {{- define "spe.mounts" -}}
@@ -76,4 +81,12 @@ volumes:
 - {name: data, mountPath: /var/lib/spe}
 - {name: keys, mountPath: {{ include "spe.keysDir" . }}, readOnly: true}
 - {name: data-keys, mountPath: {{ include "spe.dataKeysDir" . }}}
+{{- if .Values.permits.trustedIssuers }}
+- {name: permit-issuers, mountPath: {{ include "spe.permitIssuersDir" . }}, readOnly: true}
+{{- end }}
+{{- end -}}
+
+{{/* Where the trusted permit issuers file is mounted. */}}
+{{- define "spe.permitIssuersDir" -}}
+/etc/spe/permit-issuers
 {{- end -}}

@@ -3,11 +3,14 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlmodel import select
+from sqlmodel import Field, SQLModel, select
 
 from spe.api.deps import SessionDep, allow, commit, wake_reconciler
 from spe.api.pagination import Page, PageParams, page_params, paginate
+from spe.audit import record
 from spe.auth.principal import Principal
+from spe.db import session_scope
+from spe.domain import permit_decisions as decisions
 from spe.domain import permit_lifecycle as lifecycle
 from spe.domain.permits import (
     Permit,
@@ -24,10 +27,25 @@ from spe.domain.permits import (
     to_public,
 )
 from spe.domain.roles import Role
+from spe.errors import Forbidden, SpeError
 
 router = APIRouter(prefix="/api/v1/permits", tags=["permits"])
 Manager = Annotated[Principal, allow(Role.admin, Role.permit_manager)]
 Reader = Annotated[Principal, allow(Role.admin, Role.permit_manager, Role.auditor)]
+
+
+def unsigned_changes_allowed(request: Request) -> None:
+    if request.app.state.settings.permits_require_signature:
+        raise Forbidden("this deployment takes permit changes only as signed decisions "
+                        "(POST /api/v1/permits/decisions)", code="permit.signature_required")
+
+
+Unsigned = Depends(unsigned_changes_allowed)
+
+
+class SignedDecisionBody(SQLModel):
+    jws: str = Field(min_length=1, max_length=decisions.MAX_TOKEN,
+                     description="The decision as a compact JWS (docs/permits.md).")
 
 
 @router.get("", summary="List permits")
@@ -43,11 +61,40 @@ def list_permits(principal: Reader, session: SessionDep,
 
 @router.post("", status_code=201, summary="Record a granted permit (creates its project)")
 def create(body: PermitCreate, principal: Manager, session: SessionDep,
-           request: Request) -> PermitPublic:
+           request: Request, _: None = Unsigned) -> PermitPublic:
     permit = lifecycle.create_permit(session, body, principal)
     commit(session)
     wake_reconciler(request)
     return to_public(session, permit, principal)
+
+
+@router.post("/decisions", summary="Apply a permit decision signed by a trusted issuer")
+def apply_signed(body: SignedDecisionBody, principal: Manager, session: SessionDep,
+                 request: Request) -> PermitPublic:
+    settings = request.app.state.settings
+    try:
+        verified = decisions.verify(
+            body.jws, decisions.TrustedIssuers.load(settings.permit_issuers_file))
+    except SpeError as exc:  # a forged or foreign decision is worth an auditor's look
+        with session_scope(request.app.state.engine) as audit:
+            record(audit, action="permit.decision.refuse", actor=principal.actor(),
+                   outcome="denied", target_type="permit_decision",
+                   details={"code": exc.code, "reason": exc.message[:500]})
+        raise
+    permit = decisions.apply(session, verified, principal)
+    commit(session)
+    wake_reconciler(request)
+    return to_public(session, permit, principal)
+
+
+@router.get("/{permit_id}/decisions", summary="The signed decisions applied to a permit")
+def list_decisions(permit_id: str, _: Reader, session: SessionDep,
+                   page: Annotated[PageParams, Depends(page_params)]
+                   ) -> Page[decisions.PermitDecisionPublic]:
+    permit = get_permit(session, permit_id)
+    rows, cursor = paginate(session, decisions.decisions_of(session, permit.id), page)
+    return Page(items=[decisions.PermitDecisionPublic.model_validate(r, from_attributes=True)
+                       for r in rows], next=cursor)
 
 
 @router.get("/{permit_id}", summary="Read a permit (by id or reference)")
@@ -67,9 +114,8 @@ def history(permit_id: str, _: Reader, session: SessionDep,
 
 
 @router.post("/{permit_id}/amend", summary="Amend the terms of an active permit")
-def amend(permit_id: str, body: PermitAmend, principal: Manager,
-          session: SessionDep,
-           request: Request) -> PermitPublic:
+def amend(permit_id: str, body: PermitAmend, principal: Manager, session: SessionDep,
+          request: Request, _: None = Unsigned) -> PermitPublic:
     permit = lifecycle.amend_permit(session, permit_id, body, principal)
     commit(session)
     wake_reconciler(request)
@@ -77,9 +123,8 @@ def amend(permit_id: str, body: PermitAmend, principal: Manager,
 
 
 @router.post("/{permit_id}/renew", summary="Extend an active permit's validity")
-def renew(permit_id: str, body: PermitRenew, principal: Manager,
-          session: SessionDep,
-           request: Request) -> PermitPublic:
+def renew(permit_id: str, body: PermitRenew, principal: Manager, session: SessionDep,
+          request: Request, _: None = Unsigned) -> PermitPublic:
     permit = lifecycle.renew_permit(session, permit_id, body, principal)
     commit(session)
     wake_reconciler(request)
@@ -87,9 +132,8 @@ def renew(permit_id: str, body: PermitRenew, principal: Manager,
 
 
 @router.post("/{permit_id}/suspend", summary="Halt a permit (workspace stopped, data kept)")
-def suspend(permit_id: str, body: PermitReason, principal: Manager,
-            session: SessionDep,
-           request: Request) -> PermitPublic:
+def suspend(permit_id: str, body: PermitReason, principal: Manager, session: SessionDep,
+            request: Request, _: None = Unsigned) -> PermitPublic:
     permit = lifecycle.suspend_permit(session, permit_id, body.reason, principal)
     commit(session)
     wake_reconciler(request)
@@ -97,9 +141,8 @@ def suspend(permit_id: str, body: PermitReason, principal: Manager,
 
 
 @router.post("/{permit_id}/resume", summary="Lift a suspension")
-def resume(permit_id: str, body: PermitResume, principal: Manager,
-           session: SessionDep,
-           request: Request) -> PermitPublic:
+def resume(permit_id: str, body: PermitResume, principal: Manager, session: SessionDep,
+           request: Request, _: None = Unsigned) -> PermitPublic:
     permit = lifecycle.resume_permit(session, permit_id, body.reason, principal)
     commit(session)
     wake_reconciler(request)
@@ -107,9 +150,8 @@ def resume(permit_id: str, body: PermitResume, principal: Manager,
 
 
 @router.post("/{permit_id}/revoke", summary="End a permit for good (workspace and data go)")
-def revoke(permit_id: str, body: PermitReason, principal: Manager,
-           session: SessionDep,
-           request: Request) -> PermitPublic:
+def revoke(permit_id: str, body: PermitReason, principal: Manager, session: SessionDep,
+           request: Request, _: None = Unsigned) -> PermitPublic:
     permit = lifecycle.revoke_permit(session, permit_id, body.reason, principal)
     commit(session)
     wake_reconciler(request)
