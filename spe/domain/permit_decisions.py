@@ -129,8 +129,12 @@ class TrustedIssuers:
                             "is not set)", code="permit.untrusted_issuer")
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(document, dict):
+                raise ValueError("it must be a JSON object {issuer: JWKS}")
             keys: dict[str, tuple[str, Any]] = {}
             for issuer, jwks in document.items():
+                if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
+                    raise ValueError(f'{issuer}: a JWKS {{"keys": [...]}} is expected')
                 for key in KeySet.import_key_set(jwks).keys:
                     kid = key.kid
                     if not kid or kid in keys:
@@ -138,7 +142,7 @@ class TrustedIssuers:
                     if key.is_private:
                         raise ValueError(f"key {kid} of {issuer} is a private key")
                     keys[kid] = (issuer, key)
-        except (OSError, ValueError, AttributeError, TypeError, JoseError) as exc:
+        except (OSError, ValueError, TypeError, JoseError) as exc:
             raise Misconfigured(f"the trusted permit issuers file {path} cannot be used: "
                                 f"{exc}", code="permit.issuers_file") from exc
         return cls(keys)
@@ -234,7 +238,8 @@ def _change(session: Session, permit_id: str, name: str, terms: Any,
     return change(session, permit_id, terms.reason, principal)
 
 
-def decisions_of(session: Session, permit_id: str):
+def decisions_of(permit_id: str):
+    """The query of a permit's decisions, oldest first."""
     return select(PermitDecision).where(PermitDecision.permit_id == permit_id) \
         .order_by(PermitDecision.id)
 

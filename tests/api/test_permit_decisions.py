@@ -189,6 +189,7 @@ def test_a_replayed_decision_is_refused(signed, manager, engine, keys):
         .status_code == 200
     again = submit(signed, manager, suspend)  # the old suspension, sent once more
     assert again.status_code == 409 and again.json()["error"]["code"] == "permit.replayed"
+    assert events(engine, "permit.decision.refuse")[-1].details["code"] == "permit.replayed"
     assert signed.get(f"/api/v1/permits/{reference}", headers=manager).json()["status"] \
         == "granted"
 
@@ -243,3 +244,5 @@ def test_signature_required_refuses_unsigned_changes(settings, engine, manager, 
         halt = c.post(f"/api/v1/permits/{reference}/suspend", headers=manager,
                       json={"reason": "unsigned"})
         assert halt.status_code == 403
+    denied = events(engine, "access.denied")[-1]
+    assert "only as signed decisions" in denied.details["reason"]

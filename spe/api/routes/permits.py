@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from sqlmodel import Field, SQLModel, select
 
-from spe.api.deps import SessionDep, allow, commit, wake_reconciler
+from spe.api.deps import SessionDep, allow, audit_denied, commit, wake_reconciler
 from spe.api.pagination import Page, PageParams, page_params, paginate
 from spe.audit import record
 from spe.auth.principal import Principal
@@ -34,10 +34,12 @@ Manager = Annotated[Principal, allow(Role.admin, Role.permit_manager)]
 Reader = Annotated[Principal, allow(Role.admin, Role.permit_manager, Role.auditor)]
 
 
-def unsigned_changes_allowed(request: Request) -> None:
+def unsigned_changes_allowed(request: Request, principal: Manager) -> None:
     if request.app.state.settings.permits_require_signature:
-        raise Forbidden("this deployment takes permit changes only as signed decisions "
-                        "(POST /api/v1/permits/decisions)", code="permit.signature_required")
+        reason = ("this deployment takes permit changes only as signed decisions "
+                  "(POST /api/v1/permits/decisions)")
+        audit_denied(request, principal.actor(), reason)
+        raise Forbidden(reason, code="permit.signature_required")
 
 
 Unsigned = Depends(unsigned_changes_allowed)
@@ -71,17 +73,17 @@ def create(body: PermitCreate, principal: Manager, session: SessionDep,
 @router.post("/decisions", summary="Apply a permit decision signed by a trusted issuer")
 def apply_signed(body: SignedDecisionBody, principal: Manager, session: SessionDep,
                  request: Request) -> PermitPublic:
-    settings = request.app.state.settings
+    issuers_file = request.app.state.settings.permit_issuers_file
     try:
-        verified = decisions.verify(
-            body.jws, decisions.TrustedIssuers.load(settings.permit_issuers_file))
-    except SpeError as exc:  # a forged or foreign decision is worth an auditor's look
+        verified = decisions.verify(body.jws, decisions.TrustedIssuers.load(issuers_file))
+        permit = decisions.apply(session, verified, principal)
+    except SpeError as exc:  # forged, foreign, replayed: worth an auditor's look
+        session.rollback()
         with session_scope(request.app.state.engine) as audit:
             record(audit, action="permit.decision.refuse", actor=principal.actor(),
                    outcome="denied", target_type="permit_decision",
                    details={"code": exc.code, "reason": exc.message[:500]})
         raise
-    permit = decisions.apply(session, verified, principal)
     commit(session)
     wake_reconciler(request)
     return to_public(session, permit, principal)
@@ -92,7 +94,7 @@ def list_decisions(permit_id: str, _: Reader, session: SessionDep,
                    page: Annotated[PageParams, Depends(page_params)]
                    ) -> Page[decisions.PermitDecisionPublic]:
     permit = get_permit(session, permit_id)
-    rows, cursor = paginate(session, decisions.decisions_of(session, permit.id), page)
+    rows, cursor = paginate(session, decisions.decisions_of(permit.id), page)
     return Page(items=[decisions.PermitDecisionPublic.model_validate(r, from_attributes=True)
                        for r in rows], next=cursor)
 
