@@ -71,6 +71,11 @@ class Settings(BaseSettings):
         366, ge=366,
         description="How long audit event bodies are kept (EHDS Art. 73: at least a year).",
     )
+    audit_anonymous_denials_per_minute: int = Field(
+        60, ge=1, description="Refusals of unauthenticated requests audited one by one per "
+        "client address and minute (ten times that in all); past it they are counted into "
+        "one `access.denied.suppressed` event per address.",
+    )
     audit_checkpoint_interval_seconds: int = Field(
         300, gt=0, description="How often a signed audit checkpoint is made."
     )

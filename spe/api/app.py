@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -13,6 +14,7 @@ from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from spe import context, telemetry
+from spe.api import denials
 from spe.api.deps import allow_browser
 from spe.auth.authenticate import personal_token
 from spe.auth.hub_provider import load_signing_key
@@ -44,7 +46,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
 
     settings = settings or get_settings()
     telemetry.configure(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        denials.write(app.state.engine, app.state.denials.take())  # counts not yet written
+
     app = FastAPI(
+        lifespan=lifespan,
         title="spe control plane",
         version="0.1.0",
         description="Permits, projects, datasets and their audit trail. Every route states "
@@ -53,6 +62,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     app.state.settings = settings
     app.state.engine = engine or get_engine()
     app.state.authenticators = [personal_token, session_cookie]
+    app.state.denials = denials.DenialBudget(settings.audit_anonymous_denials_per_minute)
     app.state.oidc = oidc or (OidcConfig() if settings.oidc_issuer else None)
     require_key_files(settings)  # production: every key mounted, none made up by this pod
     keys = key_paths(settings)

@@ -4,7 +4,8 @@ Each route declares who may call it with exactly one of :func:`allow` (these rol
 :func:`allow_authenticated` (any signed-in person), :func:`allow_component` (a platform
 component such as a project hub) or :func:`allow_anyone` (health probes). Anything else is
 denied; ``tests/api/test_route_roles.py`` walks every route and checks the declarations.
-A refusal is audited in its own transaction, so it is kept even though the request fails.
+A refusal is audited in its own transaction, so it is kept even though the request fails;
+refusals of unauthenticated requests are counted past a rate (:mod:`spe.api.denials`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from fastapi import Depends, Request
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from spe.api import denials
 from spe.audit import Actor, record
 from spe.auth.authenticate import authenticate
 from spe.auth.principal import Principal
@@ -58,7 +60,11 @@ def _authenticate_or_audit(request: Request, session: Session) -> Principal:
     try:
         return authenticate(request, session)
     except SpeError as exc:
-        audit_denied(request, Actor.system("anonymous"), exc.message)
+        client = request.client.host if request.client else None
+        one_by_one, ended = request.app.state.denials.admit(client, exc.message)
+        denials.write(request.app.state.engine, ended)
+        if one_by_one:
+            audit_denied(request, denials.ANONYMOUS, exc.message)
         raise
 
 
