@@ -158,9 +158,22 @@ class Settings(BaseSettings):
         None, description="File holding the S3 secret key (a mounted secret).")
     storage_secure: bool = Field(True, description="Talk HTTPS to the S3 service.")
     storage_cert_check: bool = Field(True, description="Verify the S3 service's certificate.")
+    key_store: Literal["local", "pkcs11"] = Field(
+        "local", description="What wraps the project data keys: `local`, a KEK file; "
+        "`pkcs11`, a key per project inside an HSM, deleted there at crypto-shredding "
+        "(docs/data-plane.md).",
+    )
     key_store_path: Path | None = Field(
-        None, description="Directory of the wrapped project data keys (local key store). "
+        None, description="Directory of the wrapped project data keys. "
         "Default: `<data_dir>/keys/data-keys`.",
+    )
+    pkcs11_library: Path | None = Field(
+        None, description="`pkcs11` key store: the HSM's PKCS#11 module (a `.so`).")
+    pkcs11_token_label: str | None = Field(
+        None, description="`pkcs11` key store: label of the token holding the keys.")
+    pkcs11_pin_file: Path | None = Field(
+        None, description="`pkcs11` key store: file holding the token's user PIN (a mounted "
+        "secret).",
     )
     kek_path: Path | None = Field(
         None, description="The local key-encryption key (32 bytes). Default: "
@@ -237,6 +250,14 @@ class Settings(BaseSettings):
         "spe-controller", description="Kubernetes runtime: name of the controller's leader "
         "Lease (in `SPE_KUBERNETES_LEASE_NAMESPACE`).",
     )
+
+    @model_validator(mode="after")
+    def _pkcs11_is_complete(self) -> Settings:
+        if self.key_store == "pkcs11" and not (
+                self.pkcs11_library and self.pkcs11_token_label and self.pkcs11_pin_file):
+            raise ValueError("SPE_KEY_STORE=pkcs11 needs SPE_PKCS11_LIBRARY, "
+                             "SPE_PKCS11_TOKEN_LABEL and SPE_PKCS11_PIN_FILE")
+        return self
 
     @model_validator(mode="after")
     def _production_is_strict(self) -> Settings:

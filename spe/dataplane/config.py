@@ -22,7 +22,7 @@ from spe.crypto.secretbox import SecretBox
 from spe.crypto.signing import SigningKey
 from spe.data.pseudonymise import MIN_SECRET_BYTES
 from spe.errors import SpeError
-from spe.keys import LocalKeyStore
+from spe.keys import KeyStore, LocalKeyStore
 from spe.keys.local import load_or_create_kek
 from spe.settings import Settings
 from spe.storage import ObjectStore, StorageConfig, open_store
@@ -111,6 +111,8 @@ def require_key_files(settings: Settings) -> None:
     if settings.environment != "production":
         return
     paths = dataclasses.asdict(key_paths(settings))
+    if settings.key_store == "pkcs11":
+        del paths["kek"]  # the HSM holds the key-encryption keys
     missing = [name for name, path in paths.items() if not Path(path).exists()]
     if missing:
         raise MissingSecret(_missing(missing, settings))
@@ -155,9 +157,18 @@ def object_store(settings: Settings) -> ObjectStore:
     return open_store(storage_config(settings))
 
 
-def key_store(settings: Settings) -> LocalKeyStore:
-    return LocalKeyStore(settings.key_store_path or settings.keys_dir / "data-keys",
-                         kek_path=require_key_file(settings, "kek"))
+def key_store(settings: Settings) -> KeyStore:
+    path = settings.key_store_path or settings.keys_dir / "data-keys"
+    if settings.key_store == "pkcs11":
+        from spe.keys.pkcs11 import Pkcs11KeyStore
+
+        try:
+            pin = settings.pkcs11_pin_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise MissingSecret(f"cannot read the HSM PIN file {settings.pkcs11_pin_file} "
+                                f"(SPE_PKCS11_PIN_FILE): {exc.strerror}") from exc
+        return Pkcs11KeyStore(path, settings.pkcs11_library, settings.pkcs11_token_label, pin)
+    return LocalKeyStore(path, kek_path=require_key_file(settings, "kek"))
 
 
 def signing_key(settings: Settings) -> SigningKey:

@@ -2,18 +2,19 @@
 
 The key hierarchy::
 
-    key-encryption key (KEK)      held by the key store: a local key file, or a KMS
+    key-encryption key (KEK)      held by the key store: a local key file, or an HSM
       └── data key, one per project (AES-256), stored only wrapped under the KEK
             └── extract files, AES-256-GCM (spe.data.encryption)
 
 Destroying a project's data key makes every copy of its extract unreadable, wherever the
 copies went (backups, replicas): that is crypto-shredding.
 
-A KMS-backed store (Vault Transit, a SecNumCloud provider's KMS, AWS KMS…) implements the
-same four methods: ``create_data_key`` is the KMS's *generate data key* call (keep the
-wrapped key, return the plaintext), ``unwrap`` its *decrypt*, ``destroy`` deletes the wrapped
-key and schedules the KMS key's destruction, ``exists`` looks the wrapped key up. Only there
-is destruction enforced by hardware and procedure; see docs/data-plane.md.
+:mod:`spe.keys.pkcs11` keeps a key per project inside an HSM, where destruction is
+enforced by hardware and procedure (docs/data-plane.md); :mod:`spe.keys.local` wraps under a
+key file. A cloud KMS store (Vault Transit, a provider's KMS API) would implement the same
+four methods: ``create_data_key`` as the KMS's *generate data key* (keep the wrapped key,
+return the plaintext), ``unwrap`` as its *decrypt*, ``destroy`` deleting the wrapped key and
+scheduling the destruction of the project's KMS key, ``exists`` looking the wrapped key up.
 """
 
 from __future__ import annotations

@@ -18,7 +18,13 @@ from spe.crypto.signing import verify
 from spe.data import synth
 from spe.data.encryption import DecryptingReader, WrongKeyError
 from spe.dataplane import CONDITION, MissingSecret, ProjectDataPlane, check_grant
-from spe.dataplane.config import grant_key, master_secret
+from spe.dataplane.config import (
+    create_key_files,
+    grant_key,
+    key_store,
+    master_secret,
+    require_key_files,
+)
 from spe.db import session_scope
 from spe.domain import permit_lifecycle
 from spe.domain.datasets import Dataset
@@ -26,6 +32,7 @@ from spe.domain.permits import Permit, PermitAmend, PermittedDataset
 from spe.domain.projects import Project
 from spe.domain.roles import Role
 from spe.keys import KeyDestroyed
+from spe.keys.pkcs11 import Pkcs11KeyStore
 from spe.settings import Settings
 
 PM = Principal(user_id=None, subject="pm", roles=frozenset({Role.permit_manager}), via="token")
@@ -135,6 +142,39 @@ def test_production_refuses_a_missing_pseudonymisation_secret(tmp_path):
         master_secret(settings)
     development = Settings(data_dir=tmp_path)
     assert master_secret(development) == master_secret(development)  # created once
+
+
+def test_with_an_hsm_key_store_extracts_open_until_the_hsm_key_is_destroyed(
+        engine, demo, settings, softhsm_token, tmp_path):
+    hsm = settings.model_copy(update={
+        "key_store": "pkcs11", "pkcs11_library": softhsm_token.library,
+        "pkcs11_token_label": softhsm_token.label, "pkcs11_pin_file": softhsm_token.pin_file})
+    plane = ProjectDataPlane(engine, hsm, extract_dir=lambda p: tmp_path / "mnt" / p)
+    assert isinstance(plane.keys, Pkcs11KeyStore)
+    ref = plane.prepare(*rows(engine, demo.project_id))
+    entry = plane.manifest(demo.project_id, ref.manifest_key.split("/")[3])["files"][0]
+    key = plane.keys.unwrap(demo.project_id)
+    assert entry["key_id"] == key.key_id
+    sealed = plane.store.get_bytes(entry["object_key"])
+    assert DecryptingReader(io.BytesIO(sealed), key.plaintext).read()
+    assert plane.shred(demo.project_id) is True
+    with pytest.raises(KeyDestroyed):
+        plane.keys.unwrap(demo.project_id)
+
+
+def test_settings_for_an_hsm_key_store(tmp_path, softhsm_token):
+    with pytest.raises(ValueError, match="SPE_PKCS11_LIBRARY"):
+        Settings(data_dir=tmp_path, key_store="pkcs11")
+    production = Settings(data_dir=tmp_path, environment="production", secure_cookies=True,
+                          database_url="postgresql+psycopg://spe@db/spe", key_store="pkcs11",
+                          pkcs11_library=softhsm_token.library,
+                          pkcs11_token_label=softhsm_token.label,
+                          pkcs11_pin_file=tmp_path / "absent-pin")
+    create_key_files(production.keys_dir)
+    (production.keys_dir / "kek.key").unlink()
+    require_key_files(production)  # the HSM holds the key-encryption keys: no KEK file
+    with pytest.raises(MissingSecret, match="SPE_PKCS11_PIN_FILE"):
+        key_store(production)
 
 
 def test_a_project_without_key_has_nothing_to_shred(engine, demo, settings):

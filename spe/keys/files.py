@@ -1,0 +1,146 @@
+"""Wrapped data keys kept in files: the part every key store shares.
+
+One file per project, ``<path>/projects/<project>.json``: the key id and the data key
+wrapped by the store's key-encryption key (a subclass says how: :meth:`_wrap`,
+:meth:`_unwrap`), the project id and key id bound as associated data, so a wrapped key
+moved to another project does not open. Creation is atomic and refuses a second key.
+Destroying a key writes a tombstone ``<project>.destroyed`` (the key can be neither used nor
+silently recreated), lets the store forget what only it holds (:meth:`_forget`: the HSM key
+of :class:`spe.keys.pkcs11.Pkcs11KeyStore`), then overwrites and deletes the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+from abc import abstractmethod
+from datetime import UTC, datetime
+from pathlib import Path
+
+from spe.crypto.canonical import canonical_json
+from spe.keys.base import (
+    DATA_KEY_BYTES,
+    DataKey,
+    KeyDestroyed,
+    KeyExists,
+    KeyNotFound,
+    KeyStore,
+    KeyStoreError,
+)
+from spe.storage.layout import component
+
+FORMAT = "spe-wrapped-key/v1"
+
+
+class WrappedKeyFiles(KeyStore):
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._projects = self.path / "projects"
+        self._projects.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    @abstractmethod
+    def _wrap(self, project_id: str, key: DataKey) -> dict:
+        """``kek_id``, ``nonce`` and ``wrapped`` (base64) of a new key, bound to
+        :func:`aad` of the project and key."""
+
+    @abstractmethod
+    def _unwrap(self, project_id: str, record: dict) -> bytes:
+        """The plaintext of a record this store wrapped; :class:`KekMismatch` otherwise."""
+
+    def _forget(self, record: dict) -> None:
+        """Destroy what only the key-encryption side holds for this key (nothing here)."""
+
+    def _wrapped(self, project_id: str) -> Path:
+        return self._projects / f"{component(project_id, 'project id')}.json"
+
+    def _tombstone(self, project_id: str) -> Path:
+        return self._projects / f"{component(project_id, 'project id')}.destroyed"
+
+    def _refuse_if_destroyed(self, project_id: str) -> None:
+        tombstone = self._tombstone(project_id)
+        if tombstone.exists():
+            record = json.loads(tombstone.read_text())
+            raise KeyDestroyed(f"the data key {record['key_id']} of project {project_id} was "
+                               f"destroyed at {record['destroyed_at']}", record["key_id"])
+
+    def create_data_key(self, project_id: str) -> DataKey:
+        self._refuse_if_destroyed(project_id)
+        if self._wrapped(project_id).exists():
+            raise KeyExists(f"project {project_id} already has a data key")
+        key = DataKey(key_id=f"dk-{secrets.token_hex(8)}",
+                      plaintext=secrets.token_bytes(DATA_KEY_BYTES))
+        record = {"format": FORMAT, "project_id": project_id, "key_id": key.key_id,
+                  **self._wrap(project_id, key)}
+        fd, temp_name = tempfile.mkstemp(dir=self._projects, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(canonical_json(record))
+                out.flush()
+                os.fsync(out.fileno())
+            os.link(temp_name, self._wrapped(project_id))  # fails if a key already exists
+        except FileExistsError as exc:
+            self._forget(record)  # lost a race: this key was never given out
+            raise KeyExists(f"project {project_id} already has a data key") from exc
+        finally:
+            os.unlink(temp_name)
+        return key
+
+    def _read(self, project_id: str) -> dict:
+        self._refuse_if_destroyed(project_id)
+        try:
+            return json.loads(self._wrapped(project_id).read_bytes())
+        except FileNotFoundError as exc:
+            raise KeyNotFound(f"project {project_id} has no data key") from exc
+
+    def unwrap(self, project_id: str) -> DataKey:
+        record = self._read(project_id)
+        if record.get("format") != FORMAT or record.get("project_id") != project_id:
+            raise KeyStoreError(f"the wrapped key file of project {project_id} is not a "
+                                f"{FORMAT} record for that project")
+        return DataKey(key_id=record["key_id"], plaintext=self._unwrap(project_id, record))
+
+    def destroy(self, project_id: str) -> str:
+        wrapped = self._wrapped(project_id)
+        tombstone = self._tombstone(project_id)
+        if tombstone.exists():  # finish a destruction a crash interrupted
+            self._forget_file(wrapped)
+            self._refuse_if_destroyed(project_id)
+        record = self._read(project_id)
+        fd, temp_name = tempfile.mkstemp(dir=self._projects, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as out:
+            out.write(canonical_json({"key_id": record["key_id"],
+                                      "destroyed_at": datetime.now(UTC).isoformat()}))
+        os.replace(temp_name, tombstone)
+        self._forget_file(wrapped)
+        return record["key_id"]
+
+    def _forget_file(self, wrapped: Path) -> None:
+        try:
+            record = json.loads(wrapped.read_bytes())
+        except (FileNotFoundError, ValueError):
+            record = None
+        if isinstance(record, dict) and "kek_id" in record:
+            self._forget(record)
+        _wipe(wrapped)
+
+    def exists(self, project_id: str) -> bool:
+        return self._wrapped(project_id).exists() and not self._tombstone(project_id).exists()
+
+
+def aad(project_id: str, key_id: str) -> bytes:
+    return canonical_json({"format": FORMAT, "project_id": project_id, "key_id": key_id})
+
+
+def _wipe(path: Path) -> None:
+    """Overwrite in place with random bytes, flush to disk, delete."""
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except FileNotFoundError:
+        return
+    with os.fdopen(fd, "wb") as out:
+        out.write(secrets.token_bytes(max(os.fstat(out.fileno()).st_size, 1)))
+        out.flush()
+        os.fsync(out.fileno())
+    path.unlink()
