@@ -14,7 +14,12 @@ from sqlalchemy import create_engine
 from controllers.runtimes.kubernetes.settings import ClusterSettings, from_settings
 from spe.api.app import create_app
 from spe.auth.oidc import OidcConfig
-from spe.dataplane.config import MissingSecret, create_key_files, require_key_files
+from spe.dataplane.config import (
+    MissingSecret,
+    create_key_files,
+    key_store,
+    require_key_files,
+)
 from spe.domain.permit_decisions import TrustedIssuers
 from spe.settings import Settings
 from tests.kubernetes.conftest import KUBERNETES_VERSIONS
@@ -299,6 +304,44 @@ def test_trusted_permit_issuers_reach_the_api_as_a_readable_file(
     assert settings.permits_require_signature is True
     trusted = TrustedIssuers.load(settings.permit_issuers_file)
     assert trusted.keys["hdh-2026"][0] == "https://hdh.example"
+
+
+def test_an_hsm_key_store_reaches_every_pod_with_its_pin_mounted(
+        helm_binary, monkeypatch, tmp_path, softhsm_token):
+    result = helm(helm_binary, "template", "spe", str(CHART), "--namespace", NAMESPACE,
+                  *VALUES, "--set", "keyStore.type=pkcs11",
+                  "--set", f"keyStore.pkcs11.library={softhsm_token.library}",
+                  "--set", f"keyStore.pkcs11.tokenLabel={softhsm_token.label}")
+    assert result.returncode == 0, result.stderr
+    rendered = [o for o in yaml.safe_load_all(result.stdout) if o]
+    for obj in rendered:
+        kubernetes_validate.validate(obj, KUBERNETES_VERSIONS[-1], strict=True)
+    for name in ("spe-api", "spe-controller"):
+        pod = pod_templates(rendered)[name]
+        [container] = pod["containers"]
+        mount = next(m for m in container["volumeMounts"] if m["name"] == "hsm-pin")
+        assert mount["readOnly"] is True
+        volume = next(v for v in pod["volumes"] if v["name"] == "hsm-pin")
+        assert volume["secret"]["secretName"] == "spe-hsm-pin"
+    (tmp_path / "hsm-pin").mkdir()  # what the kubelet projects from the Secret
+    (tmp_path / "hsm-pin" / "pin").write_text(softhsm_token.pin)
+    settings = loaded(monkeypatch, container_env(rendered, container, mounts_root=tmp_path))
+    assert settings.key_store == "pkcs11"
+    store = key_store(settings.model_copy(update={"key_store_path": tmp_path / "data-keys"}))
+    created = store.create_data_key("p-chart")
+    assert store.unwrap("p-chart") == created
+
+
+@pytest.mark.parametrize("bad", [
+    ["keyStore.type=vault"],
+    ["keyStore.type=pkcs11"],  # no module, no token
+    ["keyStore.type=pkcs11", "keyStore.pkcs11.library=libsofthsm2.so",
+     "keyStore.pkcs11.tokenLabel=t"],  # a relative path
+])
+def test_the_schema_refuses_an_incomplete_key_store(helm_binary, bad):
+    result = helm(helm_binary, "template", "spe", str(CHART),
+                  *[arg for value in bad for arg in ("--set", value)])
+    assert result.returncode != 0 and "schema" in result.stderr
 
 
 def test_a_private_key_is_refused_as_a_trusted_issuer_key(helm_binary, tmp_path):

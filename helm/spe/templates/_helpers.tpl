@@ -69,6 +69,13 @@ volumes:
   - name: data-keys
     persistentVolumeClaim:
       claimName: {{ .Values.dataKeys.existingClaim }}
+  {{- if eq .Values.keyStore.type "pkcs11" }}
+  - name: hsm-pin
+    secret:
+      secretName: {{ .Values.keyStore.pkcs11.pinSecret.name }}
+      items: [{key: {{ .Values.keyStore.pkcs11.pinSecret.key }}, path: pin}]
+      defaultMode: 0440
+  {{- end }}
   {{- if .Values.permits.trustedIssuers }}
   - name: permit-issuers
     configMap:
@@ -81,9 +88,17 @@ volumes:
 - {name: data, mountPath: /var/lib/spe}
 - {name: keys, mountPath: {{ include "spe.keysDir" . }}, readOnly: true}
 - {name: data-keys, mountPath: {{ include "spe.dataKeysDir" . }}}
+{{- if eq .Values.keyStore.type "pkcs11" }}
+- {name: hsm-pin, mountPath: {{ include "spe.hsmPinDir" . }}, readOnly: true}
+{{- end }}
 {{- if .Values.permits.trustedIssuers }}
 - {name: permit-issuers, mountPath: {{ include "spe.permitIssuersDir" . }}, readOnly: true}
 {{- end }}
+{{- end -}}
+
+{{/* Where the HSM's user PIN is mounted (keyStore.type pkcs11). */}}
+{{- define "spe.hsmPinDir" -}}
+/var/run/spe/hsm
 {{- end -}}
 
 {{/* Where the trusted permit issuers file is mounted. */}}
