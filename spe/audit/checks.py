@@ -84,9 +84,14 @@ def check_rows(rows: Sequence[Row], expect: int, cutoff: bytes, report: Report
                 return hashes, (expect, f"leaf is malformed: column {body.column} has the "
                                         "wrong type")
             if seq != expect:
+                if type(seq) is not int:
+                    return hashes, (expect, "leaf is malformed: column seq has the wrong type")
                 what = "appears twice or out of order" if seq < expect else "is missing"
                 return hashes, (expect, f"leaf {what} (found seq {seq} next)")
             if v != version:
+                if type(v) is not int:
+                    return hashes, (expect, "leaf is malformed: column version has the wrong "
+                                            "type")
                 return hashes, (seq, f"audit leaf version {v} is not supported")
             h = sha256(b"\x00" + head(version, seq) + ts + commitment).digest()
             if h != stored:

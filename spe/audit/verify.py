@@ -86,7 +86,9 @@ def verify_database(session: Session, public_key: Ed25519PublicKey,
         raise ValueError("the compiled verifier was not built with this install (setup.py)")
     checkpoints = cps.between(session, 0, 2**62)
     _check_signatures(checkpoints, public_key)
-    size = session.execute(sa_select(func.coalesce(func.max(AuditLeaf.seq), -1))).scalar() + 1
+    # as many leaves as there are rows, not max(seq) + 1: an edited seq (2**63 - 1, or text)
+    # must not make the plan of chunks unbounded; that leaf is then missing at its place
+    size = session.execute(sa_select(func.count()).select_from(AuditLeaf)).scalar()
     if workers is None:
         workers = (os.cpu_count() or 1) if size >= PARALLEL_FROM else 1
     if chunk_level is None:
