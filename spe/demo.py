@@ -32,7 +32,7 @@ from spe.domain.permits import Permit, PermitCreate, PermittedDataset
 from spe.domain.projects import project_of
 from spe.domain.roles import Role
 from spe.domain.users import UserCreate, create_user, find_by_subject
-from spe.storage import ObjectNotFound, ObjectStore
+from spe.storage import ObjectStore
 
 ACTOR = Actor.system("demo")
 TOKEN_TTL = timedelta(days=7)
@@ -98,7 +98,7 @@ def _dataset(engine: Engine, store: ObjectStore, table: str, name: str) -> None:
                 name=name, holder="CNAM (synthetic)", variables=variables(table),
                 description=f"Synthetic SNDS-like {table} table (spe.data.synth); nothing "
                 "in it is real."), actor=ACTOR)
-        if dataset.source_uri and _exists(store, dataset.source_uri):
+        if dataset.source_uri and store.exists(dataset.source_uri):
             return
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"{table}.parquet"
@@ -111,18 +111,10 @@ def _dataset(engine: Engine, store: ObjectStore, table: str, name: str) -> None:
 
 def _existing_or_upload(store: ObjectStore, name: str, stream, catalogue: list[dict]) -> str:
     key = f"sources/{name}/synthetic-2025.parquet"
-    if _exists(store, key):
+    if store.exists(key):
         return key
     return upload_source(store, name, "synthetic-2025.parquet", stream, catalogue,
                          "parquet").key
-
-
-def _exists(store: ObjectStore, key: str) -> bool:
-    try:
-        store.stat(key)
-    except ObjectNotFound:
-        return False
-    return True
 
 
 def _permit(engine: Engine) -> str:

@@ -20,9 +20,7 @@ expressions: it packs the bodies itself).
 
 from __future__ import annotations
 
-import queue
 import sqlite3
-import threading
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ from typing import Protocol
 from sqlalchemy.engine import Engine
 
 from spe.audit.encoding import BODY_FIELDS, VERSION, encode_body
+from spe.threads import read_ahead
 
 
 @dataclass(frozen=True)
@@ -122,15 +121,24 @@ class Source:
     @contextmanager
     def batches(self, start: int, end: int, batch: int) -> Iterator[Iterator[list[Row]]]:
         """The leaf rows of ``[start, end)`` on a connection of their own. PostgreSQL's are
-        read ahead by a thread (the server serialises the next batch while the caller
-        hashes this one); SQLite's are not, as that gained nothing when measured: its
-        reader packs the bodies in Python, under the GIL the hashing needs too."""
+        read ahead by a thread (:func:`spe.threads.read_ahead`: the server serialises
+        the next batch while the caller hashes this one); SQLite's are not, as that gained
+        nothing when measured: its reader packs the bodies in Python, under the GIL the
+        hashing needs too."""
         if self.dialect == "postgresql":
-            with prefetched(self, start, end, batch) as rows:
+            rows = read_ahead(self._leaves(start, end, batch), name="audit-read-ahead")
+            try:
                 yield rows
+            finally:
+                rows.close()  # stops the thread
         else:
             with closing(self.open()) as reader:
                 yield reader.leaves(start, end, batch)
+
+
+    def _leaves(self, start: int, end: int, batch: int) -> Iterator[list[Row]]:
+        with closing(self.open()) as reader:
+            yield from reader.leaves(start, end, batch)
 
 
 class Reader(Protocol):
@@ -211,49 +219,3 @@ class PgReader:
 
     def close(self) -> None:
         self.conn.close()
-
-
-_DONE = object()
-
-
-@contextmanager
-def prefetched(source: Source, start: int, end: int, batch: int, depth: int = 2
-               ) -> Iterator[Iterator[list[Row]]]:
-    """The leaf batches of ``[start, end)``, read ahead by a thread on its own connection:
-    the database computes (and the driver decodes, partly without the GIL) the next batch
-    while the caller hashes this one."""
-    ready: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                ready.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            with closing(source.open()) as reader:
-                for rows in reader.leaves(start, end, batch):
-                    if not put(rows):
-                        return
-            put(_DONE)
-        except Exception as exc:  # handed to the consumer, raised there
-            put(exc)
-
-    def consume() -> Iterator[list[Row]]:
-        while (item := ready.get()) is not _DONE:
-            if isinstance(item, Exception):
-                raise item
-            yield item
-
-    thread = threading.Thread(target=produce, name="audit-prefetch", daemon=True)
-    thread.start()
-    try:
-        yield consume()
-    finally:
-        stop.set()
-        thread.join()

@@ -44,10 +44,11 @@ from spe.crypto.signing import SigningKey
 from spe.data import manifest as manifests
 from spe.data.encryption import CIPHER, DEFAULT_CHUNK_SIZE, EncryptingWriter
 from spe.data.pseudonymise import METHOD, Pseudonymiser
-from spe.data.streaming import read_ahead, upload
+from spe.data.streaming import upload
 from spe.keys.base import DataKey
 from spe.storage.base import ObjectInfo, ObjectNotFound, ObjectStore
 from spe.storage.layout import component
+from spe.threads import read_ahead
 
 ProgressCallback = Callable[[int, int | None], None]
 """``(done_rows, total_rows)``; ``total_rows`` is None while a CSV source makes it unknown."""

@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from spe.errors import Conflict, InvalidInput
 from spe.storage import layout
-from spe.storage.base import ObjectNotFound, ObjectStore
+from spe.storage.base import ObjectStore
 from spe.storage.seekable import open_seekable
 
 Format = Literal["csv", "parquet"]
@@ -119,7 +119,7 @@ def upload_source(store: ObjectStore, dataset: str, filename: str, stream: Binar
     fmt = _format(format)
     _declared(variables)
     key = layout.source_key(dataset, filename)
-    if _exists(store, key):
+    if store.exists(key):
         raise Conflict(f"source {key!r} already exists", code="source.exists")
     staging = layout.staging_key(uuid.uuid4().hex)
     try:
@@ -206,11 +206,3 @@ def _format(format: str) -> Format:
         raise InvalidInput(f"unsupported source format {format!r}: use csv or parquet",
                            code="source.format")
     return format
-
-
-def _exists(store: ObjectStore, key: str) -> bool:
-    try:
-        store.stat(key)
-    except ObjectNotFound:
-        return False
-    return True

@@ -1,8 +1,9 @@
 """The threads of the extract pipeline, so that its stages overlap on several cores.
 
-- :func:`read_ahead` produces the items of an iterator one ahead in a thread: chained, each
-  stage (reading, pseudonymising) works on the next batch while the following stage works
-  on this one. Arrow, OpenSSL and file I/O release the GIL, so the stages really overlap.
+- :func:`spe.threads.read_ahead` produces the items of an iterator one ahead in a thread:
+  chained, each stage (reading, pseudonymising) works on the next batch while the following
+  stage works on this one. Arrow, OpenSSL and file I/O release the GIL, so the stages really
+  overlap.
 - :func:`upload` hands the ciphertext to ``ObjectStore.put`` while it is produced, through
   a bounded in-memory pipe: no temporary file, and the store's own hashing and writing (or
   S3 upload) run beside the encryption.
@@ -17,65 +18,18 @@ aborts the multipart upload) and never publishes a truncated object.
 from __future__ import annotations
 
 import collections
-import queue
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from spe.storage.base import ObjectInfo, ObjectStore
 
 PIPE_BYTES = 8 << 20
 """How much ciphertext may wait in the pipe for the store: a few encryption chunks."""
 
-_END = object()
-_POLL_SECONDS = 0.05
-
 
 class UploadAborted(Exception):
     """Raised to the store reading an upload whose producer failed."""
-
-
-def read_ahead(items: Iterator[Any], name: str = "extract-read-ahead") -> Iterator[Any]:
-    """``items``, produced one ahead in a thread. An error on either side stops both; the
-    thread never outlives the iteration, and ``items`` is closed by the thread that used it.
-    A stage chained between two read-aheads must close its own input when it stops (``with
-    contextlib.closing(items)``), so that the chain stops link by link."""
-    ready: queue.Queue = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def hand_over(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                ready.put(item, timeout=_POLL_SECONDS)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not hand_over(item):
-                    return
-            hand_over(_END)
-        except BaseException as exc:  # handed to the consumer, raised there
-            hand_over(exc)
-        finally:
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()
-
-    thread = threading.Thread(target=produce, name=name, daemon=True)
-    thread.start()
-    try:
-        while (item := ready.get()) is not _END:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join()
 
 
 class _Pipe:

@@ -72,6 +72,13 @@ class ObjectStore(ABC):
 
         return self.put(key, io.BytesIO(data), len(data), content_type)
 
+    def exists(self, key: str) -> bool:
+        try:
+            self.stat(key)
+        except ObjectNotFound:
+            return False
+        return True
+
     def get_bytes(self, key: str) -> bytes:
         with self.open(key) as stream:
             return stream.read()

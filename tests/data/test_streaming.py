@@ -8,9 +8,10 @@ from contextlib import closing
 
 import pytest
 
-from spe.data.streaming import read_ahead, upload
+from spe.data.streaming import upload
 from spe.storage.base import StorageError
 from spe.storage.local import LocalObjectStore
+from spe.threads import read_ahead
 
 
 def pipeline_threads() -> list[str]:
