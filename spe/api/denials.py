@@ -55,6 +55,7 @@ class DenialBudget:
         self._lock = threading.Lock()
         self._start = clock()
         self._audited: dict[str, int] = {}
+        self._total = 0  # the sum of _audited
         self._suppressed: dict[str, Suppressed] = {}
 
     def admit(self, client_addr: str | None, reason: str) -> tuple[bool, list[Suppressed]]:
@@ -69,8 +70,9 @@ class DenialBudget:
             if addr not in self._audited and len(self._audited) >= MAX_ADDRESSES:
                 addr = "other"
             if (self._audited.get(addr, 0) < self.per_minute
-                    and sum(self._audited.values()) < self.total_per_minute):
+                    and self._total < self.total_per_minute):
                 self._audited[addr] = self._audited.get(addr, 0) + 1
+                self._total += 1
                 return True, ended
             now = utcnow()
             counted = self._suppressed.setdefault(addr, Suppressed(addr, 0, now, now, reason))
@@ -85,7 +87,7 @@ class DenialBudget:
 
     def _take(self) -> list[Suppressed]:
         ended = list(self._suppressed.values())
-        self._audited, self._suppressed = {}, {}
+        self._audited, self._total, self._suppressed = {}, 0, {}
         return ended
 
 

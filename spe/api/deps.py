@@ -11,6 +11,7 @@ refusals of unauthenticated requests are counted past a rate (:mod:`spe.api.deni
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -49,6 +50,22 @@ def audit_denied(request: Request, actor: Actor, reason: str) -> None:
         record(session, action="access.denied", actor=actor, outcome="denied",
                target_type="route", target_id=f"{request.method} {_route_path(request)}",
                details={"reason": reason})
+
+
+@contextmanager
+def refusals_audited(http: Request, session: Session, principal: Principal, action: str,
+                     target_type: str, target_id: str | None = None) -> Iterator[None]:
+    """Around a state change: a refusal (any :class:`SpeError`) rolls the request's session
+    back and is audited as ``action``, outcome ``denied``, in a transaction of its own."""
+    try:
+        yield
+    except SpeError as exc:
+        session.rollback()
+        with session_scope(http.app.state.engine) as audited:
+            record(audited, action=action, actor=principal.actor(), outcome="denied",
+                   target_type=target_type, target_id=target_id,
+                   details={"code": exc.code, "reason": exc.message[:300]})
+        raise
 
 
 def _route_path(request: Request) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from spe.audit import encoding, merkle
-from spe.audit.scan import Malformed, Row
+from spe.audit.scan import ROW_TYPES, Malformed, Row
 
 Problem = tuple[int, str]  # (first bad seq, what)
 
@@ -114,12 +114,8 @@ def check_rows(rows: Sequence[Row], expect: int, cutoff: bytes, report: Report
     return hashes, None
 
 
-LEAF_COLUMNS = (("seq", int), ("version", int), ("ts", bytes), ("commitment", bytes),
-                ("leaf_hash", bytes), ("salt", (bytes, type(None))))
-
-
 def _wrong_type(row: Row) -> str | None:
-    bad = next((name for (name, kind), value in zip(LEAF_COLUMNS, row, strict=False)
+    bad = next((name for (name, kind), value in zip(ROW_TYPES, row, strict=False)
                 if not isinstance(value, kind)), None)
     return None if bad is None else f"column {bad} has the wrong type"
 

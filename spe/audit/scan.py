@@ -175,17 +175,20 @@ class SqliteReader:
         self.conn.close()
 
 
-SQLITE_COLUMNS = ("seq", "version", "ts", "commitment", "leaf_hash", "salt", "event ts",
-                  *BODY_FIELDS[2:])
+NULLABLE_BYTES = (bytes, type(None))
+ROW_TYPES = (("seq", int), ("version", int), ("ts", bytes), ("commitment", bytes),
+             ("leaf_hash", object), ("salt", NULLABLE_BYTES))
+"""What each value of a :data:`Row` must be; ``leaf_hash`` is only compared, so any other
+value is merely unequal (as in the compiled verifier)."""
+SQLITE_TYPES = (*ROW_TYPES, ("event ts", NULLABLE_BYTES),
+                *((name, NULLABLE_BYTES) for name in BODY_FIELDS[2:]))
 
 
 def _checked_row(row: tuple) -> Row:
     """One SQLite row as :meth:`SqliteReader.leaves` makes it, with the body replaced by
-    :class:`Malformed` if a value has the wrong type (integers for the first two columns,
-    bytes for the next three, bytes or NULL for the rest)."""
-    kinds = [int, int, bytes, bytes, bytes] + [(bytes, type(None))] * (len(row) - 5)
-    bad = next((n for n, v, k in zip(SQLITE_COLUMNS, row, kinds, strict=True)
-                if not isinstance(v, k)), None)
+    :class:`Malformed` if a value has the wrong type (:data:`SQLITE_TYPES`)."""
+    bad = next((name for (name, kind), value in zip(SQLITE_TYPES, row, strict=True)
+                if not isinstance(value, kind)), None)
     seq, version, ts, commitment, leaf_hash, salt, ets, *values = row
     if bad is not None:
         return seq, version, ts, commitment, leaf_hash, salt, Malformed(bad)

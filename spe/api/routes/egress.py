@@ -8,7 +8,6 @@ workflow (a rule of the review, a limit of the policy pack) is audited with outc
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Annotated
 from urllib.parse import quote
@@ -16,24 +15,30 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from egress.release import PROFILE
 from egress.workflow import releases, review, submission
 from egress.workflow.models import Decision, EgressRequest, RequestStatus
 from egress.workflow.tokens import issue_workspace_token
 from egress.workflow.views import RequestPublic, request_view
-from spe.api.deps import SessionDep, allow, allow_anyone, allow_component, commit
+from spe.api.deps import (
+    SessionDep,
+    allow,
+    allow_anyone,
+    allow_component,
+    commit,
+    refusals_audited,
+)
 from spe.api.pagination import Page, PageParams, page_params, paginate
 from spe.audit import record
 from spe.auth.principal import Principal
 from spe.auth.tokens import ApiTokenCreated, ApiTokenPublic
 from spe.crypto.signing import SigningKey, public_key_pem
 from spe.dataplane import config as dataplane_config
-from spe.db import session_scope
 from spe.domain.permits import members_of
 from spe.domain.roles import Role
-from spe.errors import InvalidInput, SpeError
+from spe.errors import InvalidInput
 from spe.settings import Settings
 from spe.storage import ObjectStore
 
@@ -64,20 +69,6 @@ def release_key(settings: Settings) -> SigningKey:
 
 
 Store = Annotated[ObjectStore, Depends(object_store)]
-
-
-@contextmanager
-def refusals_audited(http: Request, session: Session, principal: Principal, action: str,
-                     target_type: str, target_id: str | None = None) -> Iterator[None]:
-    try:
-        yield
-    except SpeError as exc:
-        session.rollback()
-        with session_scope(http.app.state.engine) as audit_session:
-            record(audit_session, action=action, actor=principal.actor(), outcome="denied",
-                   target_type=target_type, target_id=target_id,
-                   details={"code": exc.code, "reason": exc.message[:300]})
-        raise
 
 
 class WorkspaceTokenRequest(BaseModel):

@@ -3,13 +3,18 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlmodel import Field, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, select
 
-from spe.api.deps import SessionDep, allow, audit_denied, commit, wake_reconciler
+from spe.api.deps import (
+    SessionDep,
+    allow,
+    audit_denied,
+    commit,
+    refusals_audited,
+    wake_reconciler,
+)
 from spe.api.pagination import Page, PageParams, page_params, paginate
-from spe.audit import record
 from spe.auth.principal import Principal
-from spe.db import session_scope
 from spe.domain import permit_decisions as decisions
 from spe.domain import permit_lifecycle as lifecycle
 from spe.domain.permits import (
@@ -27,7 +32,7 @@ from spe.domain.permits import (
     to_public,
 )
 from spe.domain.roles import Role
-from spe.errors import Forbidden, SpeError
+from spe.errors import Forbidden
 
 router = APIRouter(prefix="/api/v1/permits", tags=["permits"])
 Manager = Annotated[Principal, allow(Role.admin, Role.permit_manager)]
@@ -43,6 +48,14 @@ def unsigned_changes_allowed(request: Request, principal: Manager) -> None:
 
 
 Unsigned = Depends(unsigned_changes_allowed)
+
+
+def _saved(session: Session, request: Request, permit: Permit,
+           principal: Principal) -> PermitPublic:
+    """Commit the change, start a reconcile pass, answer with the permit as now seen."""
+    commit(session)
+    wake_reconciler(request)
+    return to_public(session, permit, principal)
 
 
 class SignedDecisionBody(SQLModel):
@@ -65,28 +78,19 @@ def list_permits(principal: Reader, session: SessionDep,
 def create(body: PermitCreate, principal: Manager, session: SessionDep,
            request: Request, _: None = Unsigned) -> PermitPublic:
     permit = lifecycle.create_permit(session, body, principal)
-    commit(session)
-    wake_reconciler(request)
-    return to_public(session, permit, principal)
+    return _saved(session, request, permit, principal)
 
 
 @router.post("/decisions", summary="Apply a permit decision signed by a trusted issuer")
 def apply_signed(body: SignedDecisionBody, principal: Manager, session: SessionDep,
                  request: Request) -> PermitPublic:
     issuers_file = request.app.state.settings.permit_issuers_file
-    try:
+    # forged, foreign, replayed: worth an auditor's look
+    with refusals_audited(request, session, principal, "permit.decision.refuse",
+                          "permit_decision"):
         verified = decisions.verify(body.jws, decisions.TrustedIssuers.load(issuers_file))
         permit = decisions.apply(session, verified, principal)
-    except SpeError as exc:  # forged, foreign, replayed: worth an auditor's look
-        session.rollback()
-        with session_scope(request.app.state.engine) as audit:
-            record(audit, action="permit.decision.refuse", actor=principal.actor(),
-                   outcome="denied", target_type="permit_decision",
-                   details={"code": exc.code, "reason": exc.message[:500]})
-        raise
-    commit(session)
-    wake_reconciler(request)
-    return to_public(session, permit, principal)
+    return _saved(session, request, permit, principal)
 
 
 @router.get("/{permit_id}/decisions", summary="The signed decisions applied to a permit")
@@ -119,42 +123,32 @@ def history(permit_id: str, _: Reader, session: SessionDep,
 def amend(permit_id: str, body: PermitAmend, principal: Manager, session: SessionDep,
           request: Request, _: None = Unsigned) -> PermitPublic:
     permit = lifecycle.amend_permit(session, permit_id, body, principal)
-    commit(session)
-    wake_reconciler(request)
-    return to_public(session, permit, principal)
+    return _saved(session, request, permit, principal)
 
 
 @router.post("/{permit_id}/renew", summary="Extend an active permit's validity")
 def renew(permit_id: str, body: PermitRenew, principal: Manager, session: SessionDep,
           request: Request, _: None = Unsigned) -> PermitPublic:
     permit = lifecycle.renew_permit(session, permit_id, body, principal)
-    commit(session)
-    wake_reconciler(request)
-    return to_public(session, permit, principal)
+    return _saved(session, request, permit, principal)
 
 
 @router.post("/{permit_id}/suspend", summary="Halt a permit (workspace stopped, data kept)")
 def suspend(permit_id: str, body: PermitReason, principal: Manager, session: SessionDep,
             request: Request, _: None = Unsigned) -> PermitPublic:
     permit = lifecycle.suspend_permit(session, permit_id, body.reason, principal)
-    commit(session)
-    wake_reconciler(request)
-    return to_public(session, permit, principal)
+    return _saved(session, request, permit, principal)
 
 
 @router.post("/{permit_id}/resume", summary="Lift a suspension")
 def resume(permit_id: str, body: PermitResume, principal: Manager, session: SessionDep,
            request: Request, _: None = Unsigned) -> PermitPublic:
     permit = lifecycle.resume_permit(session, permit_id, body.reason, principal)
-    commit(session)
-    wake_reconciler(request)
-    return to_public(session, permit, principal)
+    return _saved(session, request, permit, principal)
 
 
 @router.post("/{permit_id}/revoke", summary="End a permit for good (workspace and data go)")
 def revoke(permit_id: str, body: PermitReason, principal: Manager, session: SessionDep,
            request: Request, _: None = Unsigned) -> PermitPublic:
     permit = lifecycle.revoke_permit(session, permit_id, body.reason, principal)
-    commit(session)
-    wake_reconciler(request)
-    return to_public(session, permit, principal)
+    return _saved(session, request, permit, principal)
