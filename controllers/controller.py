@@ -83,7 +83,8 @@ app = typer.Typer(help="The reconciler: permits become workspaces, and stop bein
 def controller(
     once: Annotated[bool, typer.Option(help="Run one pass and exit.")] = False,
 ) -> None:
-    """Run the reconciler (leader-elected on Kubernetes) until interrupted."""
+    """Run the reconciler (leader-elected on Kubernetes) until interrupted (SIGINT or SIGTERM;
+    on the local runtime, every workspace is then suspended)."""
     import signal
 
     from spe.db import get_engine
@@ -107,5 +108,6 @@ def controller(
         run_as_leader(reconciler, stop, LeaseLock(
             KubeClient(), settings.kubernetes_lease_namespace, settings.kubernetes_lease_name,
             identity, duration_seconds=LEASE_SECONDS))
-    else:
+    else:  # the local runtime's workspaces are this process's children: they stop with it
         reconciler.run_forever(stop)
+        reconciler.stop_workspaces()

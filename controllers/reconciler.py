@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
@@ -118,6 +119,31 @@ class Reconciler:
             self.tick()
             wake.wait(self.settings.reconcile_interval_seconds)
             wake.clear()
+
+    def stop_workspaces(self, reason: str = "the control plane stopped") -> None:
+        """Suspend every workspace the runtime runs, side by side, and record each one: on the
+        local runtime a stopped control plane means stopped workspaces (their files stay; the
+        next start brings back those whose permit still wants them)."""
+        with Session(self.engine) as session:
+            known = set(session.exec(select(Project.id)))
+        running = sorted(self.runtime.projects())
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(running)))) as pool:
+            seen = dict(zip(running, pool.map(self._suspend_for_stop, running), strict=True))
+        for project_id, observed in seen.items():
+            if observed is None or project_id not in known:
+                continue
+            state = "absent" if observed.phase is WorkspacePhase.ABSENT else "suspended"
+            try:
+                self._record(project_id, state, observed=observed, message=reason)
+            except Exception:  # keep recording the others
+                log.exception("recording the stop of workspace %s", project_id)
+
+    def _suspend_for_stop(self, project_id: str) -> ObservedWorkspace | None:
+        try:
+            return self.runtime.suspend(project_id)
+        except Exception:  # keep stopping the others
+            log.exception("stopping workspace %s", project_id)
+            return None
 
     def tick(self) -> None:
         """One turn of the loop: a pass, then the audit log's periodic checkpoint."""

@@ -3,15 +3,21 @@
 ``spe up`` is one process: migrations, the demo (:mod:`spe.demo`), the API under uvicorn and
 the reconciler in a thread with the local runtime. A permit change made through the kill
 switch wakes the reconciler at once; otherwise it passes every
-``reconcile_interval_seconds``. On Ctrl-C the API stops, then the reconciler, then every hub
-and server of the local runtime (their data stays for the next ``spe up``).
+``reconcile_interval_seconds``. On SIGTERM (what systemd, Kubernetes and container runtimes
+send) and on SIGINT (Ctrl-C) alike, the API stops, then the reconciler, then every server, hub,
+proxy and idle culler of the local runtime, each workspace recorded as suspended (their data
+stays for the next ``spe up``). If the process is killed outright, the runtime's watchdog
+(:mod:`controllers.runtimes.local.watchdog`) stops them instead.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import uvicorn
 from rich.console import Console
@@ -48,10 +54,38 @@ def embedded_settings(host: str | None, port: int | None) -> Settings:
                                        "public_url": f"http://{host}:{port}"})
 
 
+@contextmanager
+def _stopping_on_signals(server: uvicorn.Server) -> Iterator[None]:
+    """SIGTERM and SIGINT stop ``server``, then let the caller's clean-up run.
+
+    uvicorn handles both while it serves, but re-raises the signal when it is done: with
+    SIGTERM's default action that ends the process before any ``finally`` (every hub, proxy,
+    culler and server left running, orphaned). With this handler in place the re-raised
+    signal only asks the server to stop (which also covers a signal arriving before uvicorn
+    listens); a signal during the clean-up changes nothing, so the clean-up completes.
+    """
+    def handle(_sig: int, _frame) -> None:
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def run_embedded(host: str | None = None, port: int | None = None, demo: bool = True) -> None:
+    settings = embedded_settings(host, port)
+    server = uvicorn.Server(uvicorn.Config(None, host=settings.host, port=settings.port,
+                                           log_level="warning"))
+    with _stopping_on_signals(server):
+        _run_embedded(settings, server, demo)
+
+
+def _run_embedded(settings: Settings, server: uvicorn.Server, demo: bool) -> None:
     from controllers.controller import build
 
-    settings = embedded_settings(host, port)
     engine = get_engine()
     upgrade(engine)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
@@ -72,22 +106,16 @@ def run_embedded(host: str | None = None, port: int | None = None, demo: bool = 
     for thread in threads:
         thread.start()
     try:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+        server.config.app = app
+        server.run()
     finally:
-        out.print("stopping: reconciler, then every workspace hub and server")
+        out.print("stopping: reconciler, then every workspace server, hub, proxy and culler")
         stop.set()
         wake.set()
         for thread in threads:
             thread.join(timeout=READY_TIMEOUT)
-        _stop_workspaces(reconciler.runtime)
-
-
-def _stop_workspaces(runtime) -> None:
-    for project_id in sorted(runtime.projects()):
-        try:
-            runtime.suspend(project_id)
-        except Exception:  # keep stopping the others
-            log.exception("stopping workspace %s", project_id)
+        reconciler.stop_workspaces()
+        out.print("stopped")
 
 
 def _print_demo(settings: Settings, info) -> None:

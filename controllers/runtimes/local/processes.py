@@ -32,6 +32,16 @@ def alive(pid: int) -> bool:
 def workspace_pids(project_dir: Path) -> set[int]:
     """Pids of live processes whose environment marks them as part of ``project_dir``."""
     marker = f"{WORKSPACE_MARKER_ENV}={project_dir}".encode()
+    return _marked(lambda value: value == marker)
+
+
+def pids_under(projects_dir: Path) -> set[int]:
+    """Pids of live processes of every workspace under ``projects_dir`` (one /proc scan)."""
+    prefix = f"{WORKSPACE_MARKER_ENV}={projects_dir}/".encode()
+    return _marked(lambda value: value.startswith(prefix))
+
+
+def _marked(matches) -> set[int]:
     found = set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -40,7 +50,7 @@ def workspace_pids(project_dir: Path) -> set[int]:
             environ = (entry / "environ").read_bytes()
         except OSError:
             continue
-        if marker in environ.split(b"\0") and alive(int(entry.name)):
+        if any(matches(v) for v in environ.split(b"\0")) and alive(int(entry.name)):
             found.add(int(entry.name))
     return found
 

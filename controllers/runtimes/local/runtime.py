@@ -17,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import astuple
 from pathlib import Path
@@ -32,7 +33,7 @@ from controllers.runtimes.base import (
     WorkspacePhase,
     WorkspaceSpec,
 )
-from controllers.runtimes.local import processes, state
+from controllers.runtimes.local import processes, state, watchdog
 from controllers.runtimes.local.hubapi import RUNTIME_SCOPES, RUNTIME_SERVICE, HubAPI
 from controllers.runtimes.local.layout import ProjectLayout, unseal
 from controllers.runtimes.local.state import HubState, Ports
@@ -49,6 +50,8 @@ log = logging.getLogger(__name__)
 PROJECT_ID = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,127}$")  # lower case: the hub normalises names
 HEALTH_PROBE_TIMEOUT = 2.0
+_watchdogs: dict[Path, subprocess.Popen] = {}  # per runtime root, in this process
+_watchdogs_lock = threading.Lock()
 
 
 def _free_port() -> int:
@@ -112,6 +115,7 @@ class LocalRuntime(Runtime):
 
     def ensure(self, spec: WorkspaceSpec) -> ObservedWorkspace:
         validate(spec)
+        self._watch()
         layout = self.layout(spec.project_id)
         layout.create()
         running, previous = self._adopt(layout)
@@ -208,6 +212,14 @@ class LocalRuntime(Runtime):
         return self._api(layout, current)
 
     # -- internals --------------------------------------------------------------------------
+
+    def _watch(self) -> None:
+        """Make sure a :mod:`watchdog` stops this root's workspaces if this process dies,
+        before any hub is started or adopted."""
+        with _watchdogs_lock:
+            running = _watchdogs.get(self.root)
+            if running is None or running.poll() is not None:
+                _watchdogs[self.root] = watchdog.start(self.root)
 
     def _api(self, layout: ProjectLayout, current: HubState) -> HubAPI:
         return HubAPI(current.api_url, layout.secret("runtime_token"))
