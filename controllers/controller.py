@@ -49,7 +49,7 @@ def build(settings: Settings, engine: Engine) -> Reconciler:
                    if isinstance(runtime, LocalRuntime) else None)
     plane = ProjectDataPlane(engine, settings, extract_dir=extract_dir)
     box = SecretBox.load_or_create(key_paths(settings).secret_box)
-    return Reconciler(engine, runtime, settings, box, plane)
+    return Reconciler(engine, runtime, settings, box, plane, quarantine=plane.store)
 
 
 def run_as_leader(reconciler: Reconciler, stop: threading.Event, lease) -> None:

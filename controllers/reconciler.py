@@ -31,6 +31,7 @@ from controllers.runtimes.base import (
     WorkspacePhase,
     WorkspaceSpec,
 )
+from egress.workflow import janitor
 from spe import telemetry
 from spe.audit import Actor, record
 from spe.audit.checkpoints import maybe_checkpoint
@@ -50,6 +51,7 @@ from spe.domain import permit_lifecycle, workspace_lifecycle
 from spe.domain.permits import ENDED_STATUSES, Permit, PermitStatus, members_of
 from spe.domain.projects import DesiredState, Project, desired_state
 from spe.settings import Settings
+from spe.storage.base import ObjectStore
 
 log = logging.getLogger(__name__)
 ACTOR = Actor.system("reconciler")
@@ -93,9 +95,13 @@ class Result:
 
 class Reconciler:
     def __init__(self, engine: Engine, runtime: Runtime, settings: Settings,
-                 box: SecretBox, data_plane: DataPlane | None = None) -> None:
+                 box: SecretBox, data_plane: DataPlane | None = None,
+                 quarantine: ObjectStore | None = None) -> None:
         self.engine, self.runtime, self.settings = engine, runtime, settings
         self.box, self.data_plane = box, data_plane
+        self.quarantine = quarantine  # the egress quarantine's store, swept of orphans
+        self._sweep_due = janitor.Due(timedelta(
+            seconds=settings.egress_cleanup_interval_seconds))
 
     # --- one pass -------------------------------------------------------------------------
     def run_once(self) -> list[Result]:
@@ -146,12 +152,19 @@ class Reconciler:
             return None
 
     def tick(self) -> None:
-        """One turn of the loop: a pass, then the audit log's periodic checkpoint."""
+        """One turn of the loop: a pass, then the audit log's periodic checkpoint and, at
+        the first turn and then every cleanup interval, the egress quarantine's orphans."""
         try:
             self.run_once()
             self.checkpoint_audit_log()
         except Exception:  # one bad turn must not end the loop
             log.exception("reconcile pass failed")
+        if self.quarantine is not None and self._sweep_due():
+            try:
+                janitor.sweep_quarantine(self.engine, self.quarantine, timedelta(
+                    seconds=self.settings.egress_cleanup_grace_seconds))
+            except Exception:
+                log.exception("egress quarantine cleanup failed")
 
     def checkpoint_audit_log(self) -> None:
         """Sign an audit checkpoint when the last one is older than the configured interval

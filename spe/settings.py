@@ -110,6 +110,17 @@ class Settings(BaseSettings):
         description="Lifetime of the project-scoped token a project hub obtains for a "
         "researcher to submit egress requests from the workspace.",
     )
+    egress_cleanup_grace_seconds: float = Field(
+        3600, gt=0, le=7 * 24 * 3600,
+        description="Age after which a staging folder (`<data_dir>/staging`) or a quarantine "
+        "object that no egress request refers to counts as debris of a crash and is removed "
+        "(younger, it may belong to an upload still in flight).",
+    )
+    egress_cleanup_interval_seconds: float = Field(
+        3600, gt=0, le=7 * 24 * 3600,
+        description="How often staging and orphan quarantine objects are swept, besides at "
+        "start-up (the API sweeps its staging folder, the reconciler the quarantine).",
+    )
 
     oidc_issuer: str | None = Field(
         None, description="The institution's OpenID provider; set, it turns on sign-in "

@@ -8,7 +8,6 @@ expects them: a request's files under their names in one directory, each top-lev
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +21,7 @@ from egress.record import make_record
 from egress.release.publish import read_verified
 from egress.sdc.assess import Assessment
 from egress.sdc.params import load_rules
+from egress.workflow import staging
 from egress.workflow.models import EgressFile, ReleaseLedger
 from spe.db.types import utcnow
 from spe.errors import InvalidInput
@@ -60,15 +60,15 @@ def check(session: Session, project_id: str, pack_name: str,
     return {name: records[name] for name in names}
 
 
-def add_released(session: Session, store: ObjectStore, project_id: str, pack_name: str,
-                 files: list[EgressFile], all_files: list[EgressFile]) -> int:
+def add_released(session: Session, store: ObjectStore, staging_root: Path, project_id: str,
+                 pack_name: str, files: list[EgressFile], all_files: list[EgressFile]) -> int:
     """Enter the count tables among ``files`` (just released) into the project's ledger.
 
     ``all_files`` is the whole request, so sidecars lie beside their tables as at checking.
     Returns how many tables were added.
     """
     ledger = load(session, project_id)
-    with materialised(store, project_id, all_files) as root:
+    with materialised(store, staging_root, project_id, all_files) as root:
         tables = released_tables([f.check for f in files if f.check],
                                  sorted(root.iterdir()), pack_name)
     for table in tables:
@@ -81,11 +81,10 @@ def add_released(session: Session, store: ObjectStore, project_id: str, pack_nam
 
 
 @contextmanager
-def materialised(store: ObjectStore, project_id: str,
+def materialised(store: ObjectStore, staging_root: Path, project_id: str,
                  files: list[EgressFile]) -> Iterator[Path]:
-    """The files, verified from quarantine, under their names in a temporary directory."""
-    with tempfile.TemporaryDirectory(prefix="spe-egress-") as tmp:
-        root = Path(tmp)
+    """The files, verified from quarantine, under their names in a staging folder."""
+    with staging.folder(staging_root) as root:
         for file in files:
             path = root / file.name
             path.parent.mkdir(parents=True, exist_ok=True)

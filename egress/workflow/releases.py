@@ -8,6 +8,7 @@ that does not match its recorded hash is refused (:class:`egress.release.Integri
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import BinaryIO
 
 from sqlmodel import Session
@@ -41,8 +42,8 @@ class ReleaseRevoked(Conflict):
     default_code = "egress.release_revoked"
 
 
-def release(session: Session, store: ObjectStore, key: SigningKey, request: EgressRequest,
-            principal: Principal, platform_url: str) -> EgressRelease:
+def release(session: Session, store: ObjectStore, staging_root: Path, key: SigningKey,
+            request: EgressRequest, principal: Principal, platform_url: str) -> EgressRelease:
     """Sign and publish an approved request's releasable files; enter them in the ledger."""
     members = members_of(session, request.permit_id)
     review.check_can_transition(request, "release", principal, members)
@@ -63,8 +64,8 @@ def release(session: Session, store: ObjectStore, key: SigningKey, request: Egre
                         manifest=manifest, crate=crate, signature=signature,
                         signing_key_id=key.key_id, created_at=released_at)
     review.mark_released(session, request, principal, members, row)
-    ledger.add_released(session, store, request.project_id, request.pack_name, files,
-                        every_file)
+    ledger.add_released(session, store, staging_root, request.project_id, request.pack_name,
+                        files, every_file)
     return row
 
 

@@ -1,13 +1,13 @@
 """Submitting a request and answering a return: stage, quarantine, check, record.
 
-Files are staged under their sanitised names, copied into the project's quarantine by
-sha256 (content addressed, so what is checked and reviewed is byte for byte what can be
-released) and checked with the permit's policy pack against the project's release ledger.
+Files are staged under their sanitised names (in ``<data_dir>/staging``, see
+:mod:`egress.workflow.staging`), copied into the project's quarantine by sha256 (content
+addressed, so what is checked and reviewed is byte for byte what can be released) and checked
+with the permit's policy pack against the project's release ledger.
 """
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -15,7 +15,7 @@ from typing import BinaryIO
 from sqlmodel import Session
 
 import policies
-from egress.workflow import ledger, review
+from egress.workflow import ledger, review, staging
 from egress.workflow.intake import EgressLimits, StagedFile, Stager
 from egress.workflow.models import EgressFile, EgressRequest
 from spe.auth.principal import Principal
@@ -23,7 +23,7 @@ from spe.domain.permits import Permit
 from spe.domain.projects import Project, get_visible_project
 from spe.domain.roles import Role
 from spe.errors import Forbidden
-from spe.storage.base import ObjectNotFound, ObjectStore
+from spe.storage.base import ObjectStore
 from spe.storage.layout import quarantine_key
 
 CHECKS = Principal.system("egress-checks")
@@ -45,13 +45,13 @@ def researcher_project(session: Session, project_id: str,
                                frozenset({Role.researcher}) & principal.roles)
 
 
-def submit(session: Session, store: ObjectStore, project_id: str, principal: Principal,
-           title: str, uploads: list[Upload]) -> EgressRequest:
+def submit(session: Session, store: ObjectStore, staging_root: Path, project_id: str,
+           principal: Principal, title: str, uploads: list[Upload]) -> EgressRequest:
     project, permit = researcher_project(session, project_id, principal)
     pack = policies.load("packs", permit.sdc_policy)
     limits = EgressLimits.from_pack(pack)
-    with tempfile.TemporaryDirectory(prefix="spe-egress-") as tmp:
-        stager = Stager(Path(tmp), limits)
+    with staging.folder(staging_root) as tmp:
+        stager = Stager(tmp, limits)
         for upload in uploads:
             stager.add(upload.name, upload.stream, upload.description)
         staged = stager.files()
@@ -60,18 +60,18 @@ def submit(session: Session, store: ObjectStore, project_id: str, principal: Pri
                                         limits.permit_members_may_review, staged)
         for f in staged:
             _quarantine(store, project.id, f)
-        _check(session, request, Path(tmp), {f.name: f.sha256 for f in staged})
+        _check(session, request, tmp, {f.name: f.sha256 for f in staged})
     return request
 
 
-def replace(session: Session, store: ObjectStore, request: EgressRequest, file: EgressFile,
-            principal: Principal, upload: Upload) -> EgressFile:
+def replace(session: Session, store: ObjectStore, staging_root: Path, request: EgressRequest,
+            file: EgressFile, principal: Principal, upload: Upload) -> EgressFile:
     """A new version of ``file`` (kept under its name) while changes are requested."""
     review.check_actor(request, review.REQUESTER, principal, ())
     researcher_project(session, request.project_id, principal)
     limits = EgressLimits.from_pack(policies.load("packs", request.pack_name))
-    with tempfile.TemporaryDirectory(prefix="spe-egress-") as tmp:
-        stager = Stager(Path(tmp), limits)
+    with staging.folder(staging_root) as tmp:
+        stager = Stager(tmp, limits)
         stager.add(file.name, upload.stream, upload.description)
         (staged,) = stager.files()
         review.replace_file(session, request, file, staged, principal)
@@ -79,27 +79,23 @@ def replace(session: Session, store: ObjectStore, request: EgressRequest, file: 
     return file
 
 
-def resubmit(session: Session, store: ObjectStore, request: EgressRequest,
+def resubmit(session: Session, store: ObjectStore, staging_root: Path, request: EgressRequest,
              principal: Principal) -> EgressRequest:
     """Send a returned request back; every file is checked again, from quarantine."""
     researcher_project(session, request.project_id, principal)
     review.resubmit_request(session, request, principal)
     files = review.files_of(session, request.id)
-    with ledger.materialised(store, request.project_id, files) as root:
+    with ledger.materialised(store, staging_root, request.project_id, files) as root:
         _check(session, request, root, {f.name: f.sha256 for f in files})
     return request
 
 
 def _quarantine(store: ObjectStore, project_id: str, staged: StagedFile) -> None:
-    """Keep the bytes under their hash; content already there is the same content."""
-    key = quarantine_key(project_id, staged.sha256)
-    try:
-        if store.stat(key).size == staged.size:
-            return
-    except ObjectNotFound:
-        pass
+    """Keep the bytes under their hash. Written even when the same content is there: a fresh
+    object is one the orphan sweep (:mod:`egress.workflow.janitor`) leaves alone until this
+    request has committed."""
     with staged.path.open("rb") as content:
-        store.put(key, content, staged.size)
+        store.put(quarantine_key(project_id, staged.sha256), content, staged.size)
 
 
 def _check(session: Session, request: EgressRequest, root: Path,

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from egress.workflow.janitor import staging_sweeper
 from spe import context, telemetry
 from spe.api import denials
 from spe.api.deps import allow_browser
@@ -49,7 +50,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        sweeper = staging_sweeper(app.state.engine, settings).start()  # crash debris
         yield
+        sweeper.stop()
         denials.write(app.state.engine, app.state.denials.take())  # counts not yet written
 
     app = FastAPI(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
@@ -18,7 +19,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import select
 
 from egress.release import PROFILE
-from egress.workflow import releases, review, submission
+from egress.workflow import releases, review, staging, submission
 from egress.workflow.models import Decision, EgressRequest, RequestStatus
 from egress.workflow.tokens import issue_workspace_token
 from egress.workflow.views import RequestPublic, request_view
@@ -69,6 +70,14 @@ def release_key(settings: Settings) -> SigningKey:
 
 
 Store = Annotated[ObjectStore, Depends(object_store)]
+
+
+def staging_root(request: Request) -> Path:
+    """Where this process stages uploads (``<data_dir>/staging``, swept after a crash)."""
+    return staging.root(request.app.state.settings)
+
+
+Staging = Annotated[Path, Depends(staging_root)]
 
 
 class WorkspaceTokenRequest(BaseModel):
@@ -133,7 +142,8 @@ def workspace_token(project_id: str, body: WorkspaceTokenRequest, principal: Hub
 @router.post("/projects/{project_id}/egress-requests", status_code=201,
              summary="Submit outputs for review (multipart: files, one description each)")
 def submit(project_id: str, principal: Researcher, session: SessionDep, store: Store,
-           http: Request, title: Annotated[str, Form(min_length=1, max_length=300)],
+           staged_in: Staging, http: Request,
+           title: Annotated[str, Form(min_length=1, max_length=300)],
            files: Annotated[list[UploadFile], File(description="The files; a name may hold "
                                                    "folders, e.g. acro_out/results.json.")],
            descriptions: Annotated[list[str], Form(description="What each file is, how it "
@@ -144,7 +154,8 @@ def submit(project_id: str, principal: Researcher, session: SessionDep, store: S
                           project_id):
         uploads = [submission.Upload(f.filename or "", f.file, d)
                    for f, d in zip(files, _descriptions(descriptions, len(files)), strict=True)]
-        request = submission.submit(session, store, project_id, principal, title, uploads)
+        request = submission.submit(session, store, staged_in, project_id, principal, title,
+                                    uploads)
     commit(session)
     return request_view(session, request, principal)
 
@@ -172,13 +183,14 @@ def list_project_requests(project_id: str, principal: Researcher, session: Sessi
 @router.put("/egress/requests/{request_id}/files/{file_id}",
             summary="Replace a file while changes are requested (its votes start over)")
 def replace_file(request_id: str, file_id: str, principal: Researcher, session: SessionDep,
-                 store: Store, http: Request, file: Annotated[UploadFile, File()],
+                 store: Store, staged_in: Staging, http: Request,
+                 file: Annotated[UploadFile, File()],
                  description: Annotated[str, Form(max_length=5000)] = "") -> RequestPublic:
     with refusals_audited(http, session, principal, "egress.file.replace", "egress_request",
                           request_id):
         request = review.get_request(session, request_id)
         target = review.get_file(session, request, file_id)
-        submission.replace(session, store, request, target, principal,
+        submission.replace(session, store, staged_in, request, target, principal,
                            submission.Upload(target.name, file.file, description.strip()))
     commit(session)
     return request_view(session, request, principal)
@@ -187,11 +199,11 @@ def replace_file(request_id: str, file_id: str, principal: Researcher, session: 
 @router.post("/egress/requests/{request_id}/resubmit",
              summary="Send a returned request back for review (checks run again)")
 def resubmit(request_id: str, principal: Researcher, session: SessionDep, store: Store,
-             http: Request) -> RequestPublic:
+             staged_in: Staging, http: Request) -> RequestPublic:
     with refusals_audited(http, session, principal, "egress.request.resubmit",
                           "egress_request", request_id):
         request = review.get_request(session, request_id)
-        submission.resubmit(session, store, request, principal)
+        submission.resubmit(session, store, staged_in, request, principal)
     commit(session)
     return request_view(session, request, principal)
 
@@ -285,13 +297,13 @@ def reject(request_id: str, body: Comment, principal: Checker, session: SessionD
 @router.post("/egress/requests/{request_id}/release", status_code=201,
              summary="Release an approved request: signed manifest, RO-Crate, ledger")
 def release(request_id: str, principal: Checker, session: SessionDep, store: Store,
-            http: Request) -> ReleasePublic:
+            staged_in: Staging, http: Request) -> ReleasePublic:
     settings = http.app.state.settings
     with refusals_audited(http, session, principal, "egress.request.release",
                           "egress_request", request_id):
         request = review.get_request(session, request_id)
-        row = releases.release(session, store, release_key(settings), request, principal,
-                               settings.public_url)
+        row = releases.release(session, store, staged_in, release_key(settings), request,
+                               principal, settings.public_url)
     commit(session)
     return _release_public(row)
 
