@@ -31,12 +31,13 @@ from spe.auth.session_middleware import ServerSessionMiddleware
 from spe.auth.sessions import DatabaseSessionStore, session_cookie
 from spe.crypto.secretbox import SecretBox
 from spe.dataplane.config import key_paths, require_key_files
-from spe.db import get_engine
+from spe.db import UNAVAILABLE, get_engine
 from spe.errors import SpeError
 from spe.settings import Settings, get_settings
 
 log = logging.getLogger("spe.api")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None,
@@ -129,6 +130,16 @@ def error_body(code: str, message: str, details=None) -> dict:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
+    async def database_unavailable(_request: Request, exc: Exception):
+        # nothing was acknowledged: the transaction rolled back (or its commit is unknown)
+        log.warning("database unavailable: %s", type(getattr(exc, "orig", exc)).__name__)
+        return JSONResponse(error_body("database.unavailable", "the database is unavailable; "
+                                       "retry shortly"), 503,
+                            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)})
+
+    for unavailable in UNAVAILABLE:
+        app.add_exception_handler(unavailable, database_unavailable)
+
     @app.exception_handler(SpeError)
     async def spe_error(_request: Request, exc: SpeError):
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None

@@ -11,7 +11,7 @@ refusals of unauthenticated requests are counted past a rate (:mod:`spe.api.deni
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -22,14 +22,20 @@ from spe.api import denials
 from spe.audit import Actor, record
 from spe.auth.authenticate import authenticate
 from spe.auth.principal import Principal
-from spe.db import session_scope
+from spe.db import UNAVAILABLE, session_scope
 from spe.domain.roles import Role
 from spe.errors import Conflict, Forbidden, SpeError
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
+    session = Session(request.app.state.engine, expire_on_commit=False)
+    try:
         yield session
+    finally:
+        # a connection that died after the work: the server rolled back whatever was not
+        # committed and the pool replaces it; not an error of this (answered) request
+        with suppress(UNAVAILABLE):
+            session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

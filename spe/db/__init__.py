@@ -11,8 +11,14 @@ from contextlib import contextmanager
 from functools import lru_cache
 
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
+
+UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+"""What SQLAlchemy raises when the database cannot serve (down, restarting, connections cut,
+pool exhausted, a transaction to retry): the API answers 503 with Retry-After. Each pooled
+connection is pinged before use, so the engine reconnects by itself once it is back."""
 
 
 def make_engine(url: str) -> Engine:
