@@ -34,10 +34,11 @@ from spe.dataplane.config import key_paths, require_key_files
 from spe.db import UNAVAILABLE, get_engine
 from spe.errors import SpeError
 from spe.settings import Settings, get_settings
+from spe.storage import StorageUnavailable
 
 log = logging.getLogger("spe.api")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
-DATABASE_RETRY_AFTER_SECONDS = 5
+RETRY_AFTER_SECONDS = 5
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None,
@@ -130,15 +131,17 @@ def error_body(code: str, message: str, details=None) -> dict:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
-    async def database_unavailable(_request: Request, exc: Exception):
-        # nothing was acknowledged: the transaction rolled back (or its commit is unknown)
-        log.warning("database unavailable: %s", type(getattr(exc, "orig", exc)).__name__)
-        return JSONResponse(error_body("database.unavailable", "the database is unavailable; "
+    async def unavailable(_request: Request, exc: Exception):
+        """The database or the object store cannot serve: nothing was acknowledged (the
+        transaction rolled back), the client may retry."""
+        what = "storage" if isinstance(exc, StorageUnavailable) else "database"
+        log.warning("%s unavailable: %s", what, type(getattr(exc, "orig", exc)).__name__)
+        return JSONResponse(error_body(f"{what}.unavailable", f"the {what} is unavailable; "
                                        "retry shortly"), 503,
-                            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)})
+                            headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
-    for unavailable in UNAVAILABLE:
-        app.add_exception_handler(unavailable, database_unavailable)
+    for error in (*UNAVAILABLE, StorageUnavailable):
+        app.add_exception_handler(error, unavailable)
 
     @app.exception_handler(SpeError)
     async def spe_error(_request: Request, exc: SpeError):

@@ -189,7 +189,9 @@ class ProjectDataPlane:
         except ObjectNotFound as exc:
             self._failed(project_id, base, str(exc))
             raise TerminalError(f"extract of {project_id}: a source is missing: {exc}") from exc
-        except StorageError as exc:
+        except StorageError as exc:  # the store away: the next pass resumes where this stopped
+            self._condition(project_id, state="preparing", percent=None,
+                            message=f"object store unavailable, retrying: {exc}"[:500], **base)
             raise RetryableError(f"extract of {project_id}: object store: {exc}") from exc
         except (ExtractError, pa.ArrowException, ValueError) as exc:
             self._failed(project_id, base, str(exc))

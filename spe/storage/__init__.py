@@ -12,10 +12,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator, model_validator
 
-from spe.storage.base import AccessDenied, ObjectInfo, ObjectNotFound, ObjectStore, StorageError
+from spe.storage.base import (
+    AccessDenied,
+    ObjectInfo,
+    ObjectNotFound,
+    ObjectStore,
+    StorageError,
+    StorageUnavailable,
+)
 
 __all__ = ["AccessDenied", "ObjectInfo", "ObjectNotFound", "ObjectStore", "StorageConfig",
-           "StorageError", "open_store"]
+           "StorageError", "StorageUnavailable", "open_store"]
 
 
 class StorageConfig(BaseModel):

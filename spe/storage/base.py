@@ -29,6 +29,11 @@ class AccessDenied(StorageError):
     """The backend refused the credentials or the operation."""
 
 
+class StorageUnavailable(StorageError):
+    """The backend cannot be reached or failed on its side (5xx, throttling): try again later.
+    The API answers 503 with Retry-After; the reconciler retries on its next pass."""
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     key: str

@@ -20,13 +20,21 @@ from minio.deleteobjects import DeleteObject
 from minio.error import InvalidResponseError, S3Error, ServerError
 from minio.versioningconfig import ENABLED, VersioningConfig
 
-from spe.storage.base import AccessDenied, ObjectInfo, ObjectNotFound, ObjectStore, StorageError
+from spe.storage.base import (
+    AccessDenied,
+    ObjectInfo,
+    ObjectNotFound,
+    ObjectStore,
+    StorageError,
+    StorageUnavailable,
+)
 
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's floor for every part but the last
 MAX_PRESIGN = timedelta(days=7)  # SigV4's ceiling
 _NOT_FOUND = {"NoSuchKey", "NoSuchVersion"}
 _DENIED = {"AccessDenied", "SignatureDoesNotMatch", "InvalidAccessKeyId", "InvalidToken",
            "ExpiredToken", "RequestTimeTooSkewed"}
+_UNAVAILABLE = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout"}
 _DELETE_BATCH = 1000  # DeleteObjects accepts at most 1000 keys
 
 
@@ -44,7 +52,7 @@ class _ResponseStream(io.RawIOBase):
         try:
             return self._response.readinto(buffer)
         except urllib3.exceptions.HTTPError as exc:
-            raise StorageError(f"{self._describe}: reading failed: {exc}") from exc
+            raise StorageUnavailable(f"{self._describe}: reading failed: {exc}") from exc
 
     def close(self) -> None:
         if not self.closed:
@@ -77,13 +85,16 @@ class S3ObjectStore(ObjectStore):
         except S3Error as exc:
             if exc.code in _NOT_FOUND:
                 raise ObjectNotFound(f"no object {key!r} in bucket {self.bucket!r}") from exc
-            error = AccessDenied if exc.code in _DENIED else StorageError
+            error = AccessDenied if exc.code in _DENIED else \
+                StorageUnavailable if exc.code in _UNAVAILABLE else StorageError
             raise error(f"{describe} failed: {exc.code}: {exc.message}") from exc
-        except (ServerError, InvalidResponseError) as exc:
+        except ServerError as exc:
+            raise StorageUnavailable(f"{describe} failed: {exc}") from exc
+        except InvalidResponseError as exc:
             raise StorageError(f"{describe} failed: {exc}") from exc
         except urllib3.exceptions.HTTPError as exc:
-            raise StorageError(f"{describe} failed: cannot reach the endpoint: "
-                               f"{type(exc).__name__}") from exc
+            raise StorageUnavailable(f"{describe} failed: cannot reach the endpoint: "
+                                     f"{type(exc).__name__}") from exc
 
     def ensure_bucket(self, versioning: bool = False) -> None:
         """Create the bucket if it is missing; with ``versioning``, turn versioning on."""
