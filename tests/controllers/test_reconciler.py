@@ -218,3 +218,28 @@ def test_the_loop_signs_audit_checkpoints_on_schedule(engine, reconciler, monkey
     reconciler.checkpoint_audit_log()
     with Session(engine) as s:
         assert len(s.exec(select(AuditCheckpoint)).all()) == 2
+
+
+def test_stopping_the_control_plane_suspends_and_records_every_workspace(engine, runtime,
+                                                                         reconciler):
+    _, first = grant(engine)
+    _, second = grant(engine)
+    reconciler.run_once()
+    runtime.hubs["p-orphan"] = {"spec": None, "running": True}  # no project: stopped, unrecorded
+    failing = runtime.suspend
+
+    def suspend(project_id):
+        if project_id == second:
+            raise Crash("suspend")
+        return failing(project_id)
+
+    runtime.suspend = suspend
+    reconciler.stop_workspaces()
+    assert not runtime.hubs[first]["running"] and not runtime.hubs["p-orphan"]["running"]
+    assert state(engine, first) == "suspended"
+    with Session(engine) as s:
+        assert s.get(Project, first).observed_message == "the control plane stopped"
+    assert actions(engine, first)[-1] == "workspace.suspend"
+    assert state(engine, second) == "ready"  # its failure did not stop the others
+    [result] = [r for r in reconciler.run_once() if r.project_id == first]
+    assert result.observed == "ready"  # the next start brings it back
