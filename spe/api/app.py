@@ -31,14 +31,13 @@ from spe.auth.session_middleware import ServerSessionMiddleware
 from spe.auth.sessions import DatabaseSessionStore, session_cookie
 from spe.crypto.secretbox import SecretBox
 from spe.dataplane.config import key_paths, require_key_files
-from spe.db import UNAVAILABLE, get_engine
+from spe.db import RETRY_AFTER_SECONDS, UNAVAILABLE, get_engine
 from spe.errors import SpeError
 from spe.settings import Settings, get_settings
 from spe.storage import StorageUnavailable
 
 log = logging.getLogger("spe.api")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
-RETRY_AFTER_SECONDS = 5
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None,

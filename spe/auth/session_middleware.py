@@ -27,7 +27,10 @@ from typing import Any, Protocol
 import anyio.to_thread
 from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from spe.db import RETRY_AFTER_SECONDS, UNAVAILABLE
 
 REGENERATE = "spe.session.regenerate"
 
@@ -88,8 +91,15 @@ class ServerSessionMiddleware:
             await self.app(scope, receive, send)
             return
         session_id = HTTPConnection(scope).cookies.get(self.cookie_name)
-        data = await anyio.to_thread.run_sync(self.store.load, _key(session_id)) \
-            if session_id else None
+        try:
+            data = await anyio.to_thread.run_sync(self.store.load, _key(session_id)) \
+                if session_id else None
+        except UNAVAILABLE:  # outside the routes' error handlers: answer as they would
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1013})  # try again later
+            else:
+                await database_unavailable()(scope, receive, send)
+            return
         if data is None:
             session_id = None
         scope["session"] = data or {}
@@ -132,3 +142,10 @@ class ServerSessionMiddleware:
         morsel["samesite"] = "Lax"
         morsel["secure"] = self.secure
         return morsel.OutputString()
+
+
+def database_unavailable() -> JSONResponse:
+    """What the API answers while the database is unavailable (see spe.api.app)."""
+    return JSONResponse({"error": {"code": "database.unavailable",
+                                   "message": "the database is unavailable; retry shortly"}},
+                        503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})

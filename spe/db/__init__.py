@@ -19,6 +19,7 @@ UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutErr
 """What SQLAlchemy raises when the database cannot serve (down, restarting, connections cut,
 pool exhausted, a transaction to retry): the API answers 503 with Retry-After. Each pooled
 connection is pinged before use, so the engine reconnects by itself once it is back."""
+RETRY_AFTER_SECONDS = 5  # told to clients while it is unavailable
 
 
 def make_engine(url: str) -> Engine:

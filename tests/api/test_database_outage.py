@@ -126,11 +126,16 @@ def test_postgres_restart_under_load_answers_503_then_recovers_losing_nothing(tm
             try:
                 time.sleep(3)  # the clients keep asking
                 down = httpx.get(f"{url}/api/v1/permits", headers=auth(token), timeout=30)
+                browser = httpx.get(f"{url}/api/v1/me", cookies={"spe_session": "x" * 43},
+                                    timeout=30)  # a session cookie is read before any route
             finally:  # started again whatever happens, so the server stops cleanly
                 pg_ctl(server, data_dir, sock, "start")
             assert down.status_code == 503, down.text
             assert down.json()["error"]["code"] == "database.unavailable"
             assert down.headers["Retry-After"] == "5"
+            assert browser.status_code == 503, browser.text
+            assert browser.json()["error"]["code"] == "database.unavailable"
+            assert browser.headers["Retry-After"] == "5"
             recovered_at = time.monotonic()
             while httpx.get(f"{url}/api/v1/permits", headers=auth(token),
                             timeout=30).status_code != 200:
