@@ -54,7 +54,7 @@ def wait_until(check, timeout: float = 20.0):
     return result
 
 
-@pytest.fixture(params=["local", "ceph"])
+@pytest.fixture(params=["local", pytest.param("ceph", marks=pytest.mark.slow)])
 def store_and_spec(request, tmp_path):
     if request.param == "local":
         return LocalObjectStore(tmp_path / "objects"), {"local": str(tmp_path / "objects")}
