@@ -5,7 +5,7 @@ reads totals and numeric bands; :mod:`.model` turns tables into linear constrain
 finest common partition; :func:`check_differencing` (:mod:`.audit`) bounds every cell.
 """
 
-from egress.differencing.audit import Disclosure, NotAudited, check_differencing
+from egress.differencing.audit import Auditor, Disclosure, NotAudited, check_differencing
 from egress.differencing.tables import CountTable, Ledger
 
-__all__ = ["CountTable", "Disclosure", "Ledger", "NotAudited", "check_differencing"]
+__all__ = ["Auditor", "CountTable", "Disclosure", "Ledger", "NotAudited", "check_differencing"]

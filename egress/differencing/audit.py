@@ -14,15 +14,17 @@ The dual solution of the bounding programme is the arithmetic a checker can foll
 published cells, with their coefficients, whose combination gives the bound.
 
 Tables whose counts contradict the group cannot count the same people. If one could count a
-population that contains the other's (every aligned cell at least as large: a wider filter
-nobody recorded), the difference population is bounded the same way, and a small group in it
-goes to a person (``review``) with that hypothesis spelt out. Tables that may be linked but
-whose categories cannot be aligned also go to a person, never pass.
+population that contains the other's (every cell both publish at least as large in one: a
+wider filter nobody recorded), a small difference in a cell they both publish goes to a
+person (``review``) with that hypothesis spelt out. Tables that may be linked but whose
+categories cannot be aligned also go to a person, never pass, and so does an audit that ran
+out of its time budget (``BUDGET_SECONDS``) before bounding every cell.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,12 +40,14 @@ from egress.differencing.model import (
     align,
     build,
     choose_dims,
+    dimensions,
     prepare,
     targets,
 )
 from egress.differencing.tables import CountTable, Ledger
 
 MAX_TARGETS = 2000
+BUDGET_SECONDS = 5.0
 _EPS = 1e-6
 
 
@@ -99,28 +103,54 @@ def check_differencing(new: CountTable, ledger: Ledger | None, threshold: int,
                        others: list[CountTable] = (), protection: int | None = None,
                        ) -> list[Finding]:
     """What ``new`` reveals together with the ledger's tables and the request's ``others``."""
-    protection = threshold if protection is None else protection
-    mine = prepare(new)
-    released = [prepare(t) for t in (ledger.tables if ledger else [])]
-    group = [mine, *(prepare(t) for t in others), *released]
-    group = [t for t in group if t.population == mine.population]
-    align(group)
-    group = [mine, *(t for t in group[1:] if _linked(mine, t))]
-    try:
-        keep, projected = choose_dims(mine, group)
-        model = build(group, keep, projected)
-    except Unaligned as exc:
-        return [NotAudited(str(exc))]
-    consistent, conflicting = _consistent(model)
-    was_released = [False] + [any(t is r for r in released) for t in group[1:]]
-    audit = _Audit(model, group, threshold, protection)
-    found: list[Finding] = audit.disclosures(consistent, was_released)
-    for i in conflicting:
-        found += audit.nested(i)
-    if audit.cut:
-        found.append(NotAudited(f"more than {MAX_TARGETS} cells to bound; only the first "
-                                f"{MAX_TARGETS} were"))
-    return found
+    return Auditor(ledger, threshold, protection).check(new, others)
+
+
+class Auditor:
+    """Audits the tables of a request against one ledger, reading each table once.
+
+    ``protection`` is the narrowest interval a small group may be known within (default:
+    the threshold).
+    """
+
+    def __init__(self, ledger: Ledger | None, threshold: int,
+                 protection: int | None = None) -> None:
+        self.threshold = threshold
+        self.protection = threshold if protection is None else protection
+        self.released = [prepare(t) for t in (ledger.tables if ledger else [])]
+        self._prepared: dict[int, tuple[CountTable, Prepared]] = {}
+
+    def _prepare(self, table: CountTable) -> Prepared:
+        kept = self._prepared.get(id(table))
+        if kept is None or kept[0] is not table:
+            kept = self._prepared[id(table)] = (table, prepare(table))
+        return kept[1]
+
+    def check(self, new: CountTable, others: list[CountTable] = ()) -> list[Finding]:
+        mine = self._prepare(new)
+        group = [mine, *(self._prepare(t) for t in others), *self.released]
+        group = align([t for t in group if t.population == mine.population])
+        mine = group[0]
+        group = [mine, *(t for t in group[1:] if _linked(mine, t))]
+        clash = [t for t in group[1:] if _contradicts(mine, t)]
+        found: list[Finding] = [d for t in clash
+                                for d in _nested(mine, t, self.threshold, self.protection)]
+        group = [t for t in group if not any(t is c for c in clash)]
+        if len(group) == 1 and mine.disjoint():
+            return found
+        try:
+            every = dimensions(group)
+            keep, projected = choose_dims(mine, group, every)
+            model = build(group, every, keep, projected)
+        except Unaligned as exc:
+            return [*found, NotAudited(str(exc))]
+        sources = {id(r.source) for r in self.released}
+        was_released = [False] + [id(t.source) in sources for t in group[1:]]
+        audit = _Audit(model, group, self.threshold, self.protection)
+        found += audit.disclosures(_consistent(model), was_released)
+        if audit.cut:
+            found.append(NotAudited(audit.cut))
+        return found
 
 
 def _linked(new: Prepared, other: Prepared) -> bool:
@@ -128,15 +158,57 @@ def _linked(new: Prepared, other: Prepared) -> bool:
     return not new.dims or not other.dims or bool(set(new.dims) & set(other.dims))
 
 
-def _consistent(model: Model) -> tuple[list[int], list[int]]:
-    """Tables that can count the same people (the new one first), and those that cannot."""
+def _contradicts(new: Prepared, other: Prepared) -> bool:
+    """``other`` gives another count to a cell ``new`` publishes: not the same people."""
+    if set(new.values) != set(other.values):
+        return False  # no cell in common
+    mine = new.published
+    return any(mine.get(k, (n, ""))[0] != n for k, (n, _) in other.published.items())
+
+
+def _consistent(model: Model) -> list[int]:
+    """Tables that can count the same people as the new one (the first), added one by one
+    while the system stays feasible; the others are left out."""
     everyone = list(range(len(model.rows)))
     if _feasible(model, everyone):
-        return everyone, []
-    kept, dropped = [0], []
+        return everyone
+    kept = [0]
     for i in everyone[1:]:
-        (kept if _feasible(model, [*kept, i]) else dropped).append(i)
-    return kept, dropped
+        if _feasible(model, [*kept, i]):
+            kept.append(i)
+    return kept
+
+
+def _nested(new: Prepared, other: Prepared, threshold: int,
+            protection: int) -> list[Disclosure]:
+    """Small differences in the cells both tables publish, if one population contains the
+    other's: every such difference of one sign, not all zero."""
+    if set(new.values) != set(other.values):
+        return []
+    theirs = other.published
+    pairs, signs = [], set()
+    for k, mine in new.published.items():
+        if k in theirs:
+            d = theirs[k][0] - mine[0]
+            signs.add((d > 0) - (d < 0))
+            if {1, -1} <= signs:
+                return []  # differences both ways: neither population contains the other
+            pairs.append((mine, theirs[k]))
+    diff = np.array([o[0] - m[0] for m, o in pairs])
+    if not diff.any():
+        return []
+    outer, inner = (other.name, new.name) if diff.sum() > 0 else (new.name, other.name)
+    hypothesis = (f"if {outer} counts a population that contains {inner}'s (every cell both "
+                  "publish is at least as large in it), the people in one and not the other, ")
+    found = []
+    for (m, o), d in zip(pairs, diff, strict=True):
+        if 1 <= abs(d) < min(threshold, protection + 1):
+            (big, bn), (small, sn) = ((o, other.name), (m, new.name)) if d > 0 else \
+                ((m, new.name), (o, other.name))
+            terms = [(1.0, bn, big[1], big[0]), (-1.0, sn, small[1], small[0])]
+            found.append(Disclosure(m[1], int(abs(d)), int(abs(d)), terms, "review",
+                                    hypothesis))
+    return found
 
 
 def _feasible(model: Model, tables: list[int]) -> bool:
@@ -154,22 +226,10 @@ class _System:
     a_ub: sparse.csr_matrix | None
 
     @classmethod
-    def of(cls, model: Model, rows: list[Row], width: int | None = None,
-           shift: list[Row] = ()) -> _System:
-        """``shift`` rows apply to ``x + d`` where ``d`` is a second block of variables."""
-        width = width or model.size
+    def of(cls, model: Model, rows: list[Row]) -> _System:
         eq = [r for r in rows if r.equal]
         ub = [r for r in rows if not r.equal]
-
-        def matrix(part: list[Row]) -> sparse.csr_matrix | None:
-            if not part:
-                return None
-            m = model.matrix(part)
-            shifted = sparse.diags([1.0 if any(r is s for s in shift) else 0.0 for r in part])
-            blocks = [m] if width == model.size else [m, (shifted @ m).tocsr()]
-            return sparse.hstack(blocks, format="csr")
-
-        return cls(eq, ub, matrix(eq), matrix(ub))
+        return cls(eq, ub, model.matrix(eq) if eq else None, model.matrix(ub) if ub else None)
 
     def bound(self, c: np.ndarray) -> tuple[float, np.ndarray, np.ndarray] | None:
         """min c·x with the duals of the equality and inequality rows; None when infeasible."""
@@ -192,77 +252,38 @@ class _Audit:
                  protection: int) -> None:
         self.model, self.group = model, group
         self.threshold, self.protection = threshold, protection
-        self.cut = False
+        self.cut = ""
 
     def disclosures(self, tables: list[int], released: list[bool]) -> list[Disclosure]:
         model = self.model
         system = _System.of(model, [r for i in tables for r in model.rows[i]])
         alone = [i for i in tables if released[i]]
         before = _System.of(model, [r for i in alone for r in model.rows[i]]) if alone else None
-        published = {tuple(r.atoms.tolist()) for rows in model.rows for r in rows if r.equal}
-        cells, self.cut = targets(model, MAX_TARGETS)
+        published = {tuple(r.atoms.tolist()) for i in tables for r in model.rows[i] if r.equal}
+        sums = [_Sums(model, model.rows[i]) for i in tables]
+        cells, cut = targets(model, MAX_TARGETS)
+        if cut:
+            self.cut = (f"more than {MAX_TARGETS} cells to bound; only the first "
+                        f"{MAX_TARGETS} were")
+        deadline = time.monotonic() + BUDGET_SECONDS
         found = []
         revealed = np.zeros(model.size, dtype=bool)  # a margin over a flagged atom says no more
-        for label, atoms in cells:
-            if tuple(np.sort(atoms).tolist()) in published or revealed[atoms].any():
+        for n, (label, atoms) in enumerate(cells):
+            if (revealed[atoms].any() or tuple(atoms.tolist()) in published
+                    or any(s.adds_up_to(atoms) for s in sums)):
                 continue
+            if time.monotonic() > deadline:
+                self.cut = (f"the time budget ({BUDGET_SECONDS:g} s) ran out after "
+                            f"{n} of {len(cells)} cells")
+                break
             c = np.zeros(model.size)
             c[atoms] = 1.0
             hit = self._small(system, c)
             if hit is None or (before is not None and self._small(before, c) is not None):
                 continue
-            if self._published_sum(atoms, tables):
-                continue
             lo, hi, eq, ub = hit
             revealed[atoms] = True
             found.append(Disclosure(label, lo, hi, _terms(system, eq, ub)))
-        return found
-
-    def _published_sum(self, atoms: np.ndarray, tables: list[int]) -> bool:
-        """Whether one table publishes cells that add up to exactly these atoms.
-
-        Such a small sum means small published cells: the threshold rule's business, where
-        each of them is flagged (or was, when its table was released), not a combination.
-        """
-        wanted = np.zeros(self.model.size, dtype=bool)
-        wanted[atoms] = True
-        for i in tables:
-            covered = np.zeros(self.model.size, dtype=bool)
-            for row in self.model.rows[i]:
-                if row.equal and wanted[row.atoms].all():
-                    covered[row.atoms] = True
-            if (covered == wanted).all():
-                return True
-        return False
-
-    def nested(self, i: int) -> list[Disclosure]:
-        """Bound the difference population if one of the two tables' contains the other's."""
-        model, other = self.model, self.group[i]
-        found = []
-        for inner, outer in ((0, i), (i, 0)):
-            rows = [*model.rows[inner], *model.rows[outer]]
-            system = _System.of(model, rows, width=2 * model.size, shift=model.rows[outer])
-            if system.bound(np.zeros(2 * model.size)) is None:
-                continue
-            wider = other.name if outer == i else "this table"
-            narrower = "this table" if outer == i else other.name
-            hypothesis = (f"if {wider} counts a population that contains {narrower}'s (their "
-                          "counts differ, every cell the same way), the people in one and not "
-                          "the other, ")
-            cells, cut = targets(model, MAX_TARGETS)
-            self.cut |= cut
-            revealed = np.zeros(model.size, dtype=bool)
-            for label, atoms in cells:
-                if revealed[atoms].any():
-                    continue
-                c = np.zeros(2 * model.size)
-                c[model.size + atoms] = 1.0
-                hit = self._small(system, c)
-                if hit is not None:
-                    lo, hi, eq, ub = hit
-                    revealed[atoms] = True
-                    found.append(Disclosure(label, lo, hi, _terms(system, eq, ub), "review",
-                                            hypothesis))
         return found
 
     def _small(self, system: _System, c: np.ndarray):
@@ -278,6 +299,29 @@ class _Audit:
         if hi - lo >= self.protection:
             return None
         return lo, hi, low[1], low[2]
+
+
+class _Sums:
+    """Which atom sets one table's published cells add up to exactly.
+
+    A small sum of published cells is a set of small published cells: the threshold rule's
+    business (each is flagged, or was when its table was released), not a combination.
+    """
+
+    def __init__(self, model: Model, rows: list[Row]) -> None:
+        rows = [r for r in rows if r.equal]
+        self.matrix = model.matrix(rows) if rows else None
+        self.lengths = np.array([len(r.atoms) for r in rows])
+        self.size = model.size
+
+    def adds_up_to(self, atoms: np.ndarray) -> bool:
+        if self.matrix is None:
+            return False
+        wanted = np.zeros(self.size)
+        wanted[atoms] = 1.0
+        inside = (self.matrix @ wanted) == self.lengths
+        covered = np.asarray(self.matrix[inside].sum(axis=0)).ravel() > 0
+        return bool((covered == (wanted > 0)).all())
 
 
 def _terms(system: _System, eq: np.ndarray, ub: np.ndarray) -> list[tuple[float, str, str, int]]:

@@ -13,6 +13,7 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 TOTALS = frozenset({
     "total", "totals", "all", "overall", "everyone", "sum", "grand total", "all ages",
@@ -27,12 +28,20 @@ GENERIC_MEASURES = frozenset({
 _NUMBER = r"(-?\d+(?:[.,]\d+)?)"
 
 
+_DASHES = re.compile(r"[\u2010-\u2015\u2212]")
+_SPACES = re.compile(r"\s+")
+
+
 def normalise(label: object) -> str:
     """Case, accents, spacing and dashes folded: the form labels are compared in."""
-    text = unicodedata.normalize("NFKD", str(label))
+    return _normalise(str(label))
+
+
+@lru_cache(maxsize=65536)
+def _normalise(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text)
     text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
-    text = re.sub(r"[\u2010-\u2015\u2212]", "-", text)
-    return re.sub(r"\s+", " ", text).strip()
+    return _SPACES.sub(" ", _DASHES.sub("-", text)).strip()
 
 
 def is_total(label: object) -> bool:
@@ -88,7 +97,12 @@ def _float(text: str) -> float:
 
 def parse_band(label: object) -> _Parsed | None:
     """The interval a label names, or None; ``"age<90"`` and ``"moins de 90 ans"`` alike."""
-    text = _PREFIX.sub("", normalise(label))
+    return _parse_band(normalise(label))
+
+
+@lru_cache(maxsize=65536)
+def _parse_band(text: str) -> _Parsed | None:
+    text = _PREFIX.sub("", text)
     text = re.sub(r"^(?:age|ages)\s*(?=[<>≤≥=])", "", text)
     for pattern, kind in _PATTERNS:
         m = pattern.match(text)

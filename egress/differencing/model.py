@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import pairwise, product
 
 import numpy as np
@@ -62,6 +63,26 @@ class Prepared:
     @property
     def name(self) -> str:
         return self.source.name
+
+    @cached_property
+    def values(self) -> dict[str, frozenset[str]]:
+        """Each dimension's labels, totals aside."""
+        out: dict[str, set[str]] = {}
+        for conds, _ in self.rows:
+            for d, v in conds.items():
+                out.setdefault(d, set()).add(v)
+        return {d: frozenset(v for v in vs if not is_total(v)) for d, vs in out.items()}
+
+    @cached_property
+    def published(self) -> dict[tuple[tuple[str, str], ...], tuple[int, str]]:
+        """Each cell's conditions (in one order) -> its count and its labels as shown."""
+        return {tuple(sorted(conds.items())): (n, shown)
+                for (conds, n), shown in zip(self.rows, self.shown, strict=True)}
+
+    def disjoint(self) -> bool:
+        """No cell holds another (no totals, no stacked blocks): alone, nothing to combine."""
+        values = {v for conds, _ in self.rows for v in conds.values()}
+        return not any(is_total(v) or ((p := parse_band(v)) and is_range(p)) for v in values)
 
 
 def prepare(table: CountTable) -> Prepared:
@@ -154,22 +175,27 @@ def dimension(name: str, labels: set[str]) -> Dimension:
     return Dimension(name, [str(a) for a in atoms], cover)
 
 
-def align(tables: list[Prepared]) -> None:
+def align(tables: list[Prepared]) -> list[Prepared]:
     """Give unnamed and generically named dimensions the name of the one they match.
 
     A wide table's column headers come as dimension ``column``: it takes the name of another
     table's dimension with the same categories. A stacked file's block column
     (``population: all / under 90``) takes the name of the one numeric dimension of the group
-    its bands belong to (``age`` when the labels speak of ages).
+    its bands belong to (``age`` when the labels speak of ages). A renamed table is a new
+    :class:`Prepared`; the others are returned as they are.
     """
     named: dict[str, set[str]] = {}
     for t in tables:
         for d in t.dims:
             if d != UNNAMED and d not in GENERIC_DIMS:
-                named.setdefault(d, set()).update(c[d] for c, _ in t.rows if not is_total(c[d]))
+                named.setdefault(d, set()).update(t.values[d])
+    out = []
     for t in tables:
-        for d in list(t.dims):
-            values = {c[d] for c, _ in t.rows if not is_total(c[d])}
+        renames = {}
+        for d in t.dims:
+            if d != UNNAMED and d not in GENERIC_DIMS:
+                continue
+            values = t.values[d]
             target = None
             banded = values and all(parse_band(v) for v in values)
             if d == UNNAMED and not banded:
@@ -184,9 +210,15 @@ def align(tables: list[Prepared]) -> None:
                 elif any(mentions_age(v) for v in values) and "age" not in t.dims:
                     target = "age"
             if target:
-                t.dims[t.dims.index(d)] = target
-                for conds, _ in t.rows:
-                    conds[target] = conds.pop(d)
+                renames[d] = target
+        out.append(_renamed(t, renames) if renames else t)
+    return out
+
+
+def _renamed(t: Prepared, renames: dict[str, str]) -> Prepared:
+    rows = [({renames.get(d, d): v for d, v in conds.items()}, n) for conds, n in t.rows]
+    return Prepared(t.source, t.population, [renames.get(d, d) for d in t.dims], rows, t.shown,
+                    t.originals)
 
 
 @dataclass
@@ -240,9 +272,9 @@ class Model:
         return np.ravel_multi_index(tuple(grid), self.shape).ravel()
 
 
-def build(tables: list[Prepared], keep: set[str], projected: bool = False) -> Model:
-    """The model of ``tables`` over the dimensions in ``keep``."""
-    every = dimensions(tables)
+def build(tables: list[Prepared], every: dict[str, Dimension], keep: set[str],
+          projected: bool = False) -> Model:
+    """The model of ``tables`` over the dimensions in ``keep`` (``every``: :func:`dimensions`)."""
     dims = [every[d] for d in sorted(every) if d in keep]
     model = Model(dims, [], projected)
     kept = {d.name for d in dims}
@@ -298,9 +330,10 @@ def _covers_all(dim: Dimension, labels: set[str]) -> bool:
     return len(covered) == len(dim.atoms)
 
 
-def choose_dims(new: Prepared, tables: list[Prepared]) -> tuple[set[str], bool]:
+def choose_dims(new: Prepared, tables: list[Prepared],
+                every: dict[str, Dimension]) -> tuple[set[str], bool]:
     """Every dimension when the atoms stay few, else the new table's and the filters'."""
-    sizes = {d: len(dim.atoms) for d, dim in dimensions(tables).items()}
+    sizes = {d: len(dim.atoms) for d, dim in every.items()}
     if math.prod(sizes.values()) <= MAX_ATOMS:
         return set(sizes), False
     filtered = {normalise(d) for t in tables for d in t.source.filters}

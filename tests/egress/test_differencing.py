@@ -133,7 +133,7 @@ def test_tables_of_the_same_request_count(cohort):
     over_19 = counts("over19.csv", cohort[cohort.age >= 19], "sex", "region")
     found = check_differencing(over_19, None, 11, [adults])
     assert [(f.cell, f.lo, f.severity) for f in found] == [
-        ("region=E, sex=F", 1, "review")]
+        ("sex=F, region=E", 1, "review")]
     assert "adults.csv" in found[0].flag()["reason"]
 
 
