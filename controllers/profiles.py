@@ -15,6 +15,7 @@ import policies
 from controllers.runtimes.base import WorkspaceProfile
 
 KIND = "workspace-profiles"
+SHARED_CLAIMS = 3  # the hub's database, the project folder, the extract
 _FIELDS = {f.name for f in dataclasses.fields(WorkspaceProfile)}
 
 
@@ -27,7 +28,11 @@ def profile_from_dict(data: dict[str, Any]) -> WorkspaceProfile:
     unknown = set(data) - _FIELDS - {"description"}
     if unknown:
         raise ProfileError(f"unknown profile fields: {', '.join(sorted(unknown))}")
-    profile = WorkspaceProfile(**{k: v for k, v in data.items() if k in _FIELDS})
+    fields = {k: v for k, v in data.items() if k in _FIELDS}
+    fields["node_selector"] = tuple(sorted((data.get("node_selector") or {}).items()))
+    fields["tolerations"] = tuple((t["key"], t.get("operator", "Exists"), t.get("effect", ""))
+                                  for t in data.get("tolerations") or [])
+    profile = WorkspaceProfile(**fields)
     _check(profile)
     return profile
 
@@ -43,12 +48,16 @@ def _check(p: WorkspaceProfile) -> None:
         if parse_quantity(request) > parse_quantity(limit):
             raise ProfileError(f"profile {p.name!r}: {what} request {request} exceeds"
                                f" limit {limit}")
-    if p.quota_pods <= p.max_servers:
+    if p.quota_pods < p.max_servers + 2:
         raise ProfileError(f"profile {p.name!r}: quota_pods {p.quota_pods} leaves no room for the"
-                           f" hub beside {p.max_servers} servers")
-    if p.quota_pvcs <= p.max_servers:
+                           f" hub and the extract job beside {p.max_servers} servers")
+    if p.quota_pvcs < p.max_servers + SHARED_CLAIMS:
         raise ProfileError(f"profile {p.name!r}: quota_pvcs {p.quota_pvcs} leaves no room for the"
-                           f" hub's database beside {p.max_servers} outputs volumes")
+                           f" hub's database, the project folder and the extract beside"
+                           f" {p.max_servers} work areas")
+    if p.gpus and p.quota_gpus < p.gpus:
+        raise ProfileError(f"profile {p.name!r}: quota_gpus {p.quota_gpus} is below one"
+                           f" server's {p.gpus} GPUs")
     for what, quota, limit in (("cpu", p.quota_cpu, p.cpu_limit),
                                ("memory", p.quota_memory, p.memory_limit)):
         if parse_quantity(quota) < p.max_servers * parse_quantity(limit):

@@ -18,7 +18,7 @@ from typing import Any
 
 from egress import acro
 from egress.csvtable import check_csv_table, read_csv
-from egress.differencing import CountTable, Ledger, check_differencing
+from egress.differencing import Auditor, CountTable, Ledger
 from egress.errors import EvidenceError, InputError
 from egress.record import make_record
 from egress.sdc.assess import Assessment, assess_table
@@ -209,12 +209,13 @@ def _count_table(path: Path, name: str, data: bytes, rules: SdcRules) -> CountTa
 
 def _differencing(checked: list[_Checked], ledger: Ledger | None, rules: SdcRules) -> None:
     tables = [c for c in checked if c.counts is not None]
+    auditor = Auditor(ledger, rules.threshold)
     for i, c in enumerate(tables):
         others = [t.counts for j, t in enumerate(tables) if j != i]
         c.assessment.applied("differencing", threshold=rules.threshold,
                              released=len(ledger.tables) if ledger else 0,
                              same_request=len(others))
-        for cell in check_differencing(c.counts, ledger, rules.threshold, others):
+        for cell in auditor.check(c.counts, others):
             c.assessment.flags.append(cell.flag())
         c.record["outcome"] = max(c.assessment.outcome, c.at_least,
                                   c.record["outcome"], key=["pass", "review", "fail"].index)

@@ -237,7 +237,12 @@ class Settings(BaseSettings):
     )
     kubernetes_storage_class: str | None = Field(
         None, description="Kubernetes runtime: storage class of hub databases and users' "
-        "outputs volumes; unset or empty: the cluster default.",
+        "work areas; unset or empty: the cluster default.",
+    )
+    kubernetes_shared_storage_class: str | None = Field(
+        None, description="Kubernetes runtime: storage class of the ReadWriteMany volumes "
+        "(each project's shared folder and its one decrypted extract copy), mountable from "
+        "several nodes (NFS, CephFS, a cloud file share); unset or empty: the cluster default.",
     )
     kubernetes_namespace_prefix: str = Field(
         "spe-", description="Kubernetes runtime: project namespaces are `<prefix><project>`.")

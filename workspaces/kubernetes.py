@@ -7,17 +7,24 @@ merges it over :func:`workspaces.hubconfig.common_traits` into the JSON the hub 
 Every user's server pod:
 
 * meets Pod Security ``restricted``: non-root uid 1000, every capability dropped, no privilege
-  escalation, ``RuntimeDefault`` seccomp, and a read-only root filesystem (home and ``/tmp`` are
-  emptyDirs, so a server keeps nothing outside ``outputs/`` between sessions);
+  escalation, ``RuntimeDefault`` seccomp, and a read-only root filesystem (``/tmp`` is an
+  emptyDir);
 * gets no service account token (the API server is no business of a researcher);
-* receives the extract from an init container that fetches it from the control plane with the
-  project's short-lived grant (Secret :data:`EXTRACT_SECRET`, seen only by the init container)
-  into an emptyDir the notebook container mounts read-only at ``~/data``;
-* keeps ``~/outputs`` on its own PersistentVolumeClaim.
+* keeps the user's work area — her home, ``~/outputs`` included — on her own
+  PersistentVolumeClaim (``work-<user>``), so notebooks and scripts survive server stops,
+  culling and control-plane restarts; it goes with the project's namespace when the permit ends;
+* mounts the project folder (``~/project``), one ReadWriteMany claim shared by the project's
+  current members (a member amended away can no longer start a server, so loses it at once);
+* mounts the extract read-only at ``~/data`` from the project's extract volume, written once
+  per extract version by the project's extract Job (see the Kubernetes runtime's rendering),
+  and waits in a small init container until that copy is complete: a server's start does not
+  copy anything, whatever the extract's size;
+* requests the profile's GPUs, on the nodes its selector and tolerations allow.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from kubernetes.utils.quantity import parse_quantity
@@ -34,6 +41,10 @@ NOTEBOOK_GID = 100
 HOME = "/home/jovyan"
 DATA_DIR = f"{HOME}/data"
 OUTPUTS_DIR = f"{HOME}/outputs"
+PROJECT_DIR = f"{HOME}/project"
+PROJECT_CLAIM = "project"
+EXTRACT_COMPLETE = ".spe-complete"
+"""Written by ``fetch_extract.py`` when the whole extract is in the volume."""
 NOTEBOOK_PORT = 8888
 
 PROXY_PORT = 8000
@@ -47,10 +58,15 @@ GRANT_TOKEN_KEY = "token"  # noqa: S105  (a key name)
 FETCH_SCRIPT = "/usr/local/lib/spe/fetch_extract.py"
 """Installed in the workspace image by ``workspaces/image/Dockerfile``."""
 
-FETCH_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"},
+SMALL_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"},
                    "limits": {"cpu": "500m", "memory": "512Mi"}}
-SERVER_START_TIMEOUT = 600
-"""Seconds a server may take to start: image pull and extract fetch included."""
+SERVER_START_TIMEOUT = 900
+"""Seconds a server may take to start: image pull and waiting for a first extract included."""
+
+
+def extract_claim(manifest_key: str) -> str:
+    """The extract volume of one extract version (a new version gets a new volume)."""
+    return f"extract-{hashlib.sha256(manifest_key.encode()).hexdigest()[:12]}"
 
 
 def restricted_container_context(*, read_only_root: bool = True) -> dict[str, Any]:
@@ -87,17 +103,20 @@ def kubespawner_traits(spec: WorkspaceSpec, *, namespace: str,
     profile = spec.profile
     project = {PROJECT_LABEL: spec.project_id}
     volumes: list[dict[str, Any]] = [
-        {"name": "home", "emptyDir": {}},
+        {"name": "home", "persistentVolumeClaim": {"claimName": "{pvc_name}"}},
         {"name": "tmp", "emptyDir": {}},
-        {"name": "extract", "emptyDir": {}},
-        {"name": "outputs", "persistentVolumeClaim": {"claimName": "{pvc_name}"}},
+        {"name": "project", "persistentVolumeClaim": {"claimName": PROJECT_CLAIM}},
     ]
     mounts = [
         {"name": "home", "mountPath": HOME},
         {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108  (an emptyDir, not the node's /tmp)
-        {"name": "extract", "mountPath": DATA_DIR, "readOnly": True},
-        {"name": "outputs", "mountPath": OUTPUTS_DIR},
+        {"name": "project", "mountPath": PROJECT_DIR},
     ]
+    if spec.extract:
+        claim = extract_claim(spec.extract.manifest_key)
+        volumes.append({"name": "extract", "persistentVolumeClaim": {"claimName": claim,
+                                                                     "readOnly": True}})
+        mounts.append({"name": "extract", "mountPath": DATA_DIR, "readOnly": True})
     spawner: dict[str, Any] = {
         "namespace": namespace,
         "image": profile.image,
@@ -118,20 +137,29 @@ def kubespawner_traits(spec: WorkspaceSpec, *, namespace: str,
         "mem_guarantee": int(parse_quantity(profile.memory_request)),
         "mem_limit": int(parse_quantity(profile.memory_limit)),
         "storage_pvc_ensure": True,
-        "pvc_name_template": "outputs-{user_server}",
+        "pvc_name_template": "work-{user_server}",
         "storage_capacity": profile.storage,
         "storage_access_modes": ["ReadWriteOnce"],
         "storage_extra_labels": project,
         "extra_labels": project,
         "volumes": volumes,
         "volume_mounts": mounts,
-        "init_containers": [_fetch_extract_container(spec)] if spec.extract else [],
+        "init_containers": [_wait_for_extract(spec)] if spec.extract else [],
         "working_dir": HOME,
         "notebook_dir": HOME,
         "start_timeout": SERVER_START_TIMEOUT,
     }
     if storage_class:
         spawner["storage_class"] = storage_class
+    if profile.gpus:
+        gpus = {profile.gpu_resource: str(profile.gpus)}
+        spawner["extra_resource_limits"] = gpus
+        spawner["extra_resource_guarantees"] = gpus
+    if profile.node_selector:
+        spawner["node_selector"] = dict(profile.node_selector)
+    if profile.tolerations:
+        spawner["tolerations"] = [{"key": key, "operator": op, **({"effect": e} if e else {})}
+                                  for key, op, e in profile.tolerations]
     return {
         "JupyterHub": {
             "spawner_class": "kubespawner.KubeSpawner",
@@ -153,7 +181,8 @@ def hub_traits(spec: WorkspaceSpec, *, namespace: str,
                   kubespawner_traits(spec, namespace=namespace, storage_class=storage_class))
 
 
-def _fetch_extract_container(spec: WorkspaceSpec) -> dict[str, Any]:
+def fetch_extract_container(spec: WorkspaceSpec, target: str) -> dict[str, Any]:
+    """The container of the project's extract Job: the only one that sees the grant."""
     def from_secret(name: str, key: str) -> dict[str, Any]:
         return {"name": name,
                 "valueFrom": {"secretKeyRef": {"name": EXTRACT_SECRET, "key": key}}}
@@ -162,13 +191,27 @@ def _fetch_extract_container(spec: WorkspaceSpec) -> dict[str, Any]:
         "name": "fetch-extract",
         "image": spec.profile.image,
         "imagePullPolicy": "IfNotPresent",
-        "command": ["python3", FETCH_SCRIPT, DATA_DIR],
+        "command": ["python3", FETCH_SCRIPT, target],
         "env": [from_secret("SPE_GRANT_URL", GRANT_URL_KEY),
                 from_secret("SPE_GRANT_TOKEN", GRANT_TOKEN_KEY)],
         "securityContext": restricted_container_context(),
-        "resources": FETCH_RESOURCES,
-        "volumeMounts": [{"name": "extract", "mountPath": DATA_DIR},
+        "resources": SMALL_RESOURCES,
+        "volumeMounts": [{"name": "extract", "mountPath": target},
                          {"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
+    }
+
+
+def _wait_for_extract(spec: WorkspaceSpec) -> dict[str, Any]:
+    """Hold the server until the extract Job has written the whole extract (no copy here)."""
+    marker = f"{DATA_DIR}/{EXTRACT_COMPLETE}"
+    return {
+        "name": "wait-for-extract",
+        "image": spec.profile.image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["sh", "-c", f"until [ -f {marker} ]; do sleep 2; done"],
+        "securityContext": restricted_container_context(),
+        "resources": SMALL_RESOURCES,
+        "volumeMounts": [{"name": "extract", "mountPath": DATA_DIR, "readOnly": True}],
     }
 
 

@@ -2,8 +2,10 @@
 
 Every user's server runs as the OS user that runs the hub (root here): there is no isolation
 between users or from the machine. Each user gets ``<project>/users/<name>/`` as home and
-notebook root, with ``data/`` a symlink to the project's extract (read-only through the
-notebook server's file manager, see :mod:`workspaces.contents`) and ``outputs/`` writable.
+notebook root — her work area, kept across server stops, culling and restarts — with
+``data/`` a symlink to the project's extract (read-only through the notebook server's file
+manager, see :mod:`workspaces.contents`), ``outputs/`` writable, and ``project/`` a symlink to
+the folder the project's members share (``<project>/shared/``).
 """
 
 from __future__ import annotations
@@ -67,12 +69,15 @@ class SpeLocalSpawner(SimpleLocalProcessSpawner):
         return args
 
     def prepare_home(self) -> Path:
-        """Create ``users/<name>/`` with ``outputs/`` and the ``data`` link to the extract."""
+        """Create ``users/<name>/`` with ``outputs/``, and the ``data`` and ``project`` links."""
         home = Path(self.home_dir)
         (home / "outputs").mkdir(parents=True, exist_ok=True)
-        data = home / "data"
-        if not data.is_symlink():
-            data.symlink_to(os.path.relpath(self.extract_dir, home), target_is_directory=True)
+        shared = Path(self.project_dir) / "shared"
+        shared.mkdir(mode=0o700, exist_ok=True)
+        for name, target in (("data", self.extract_dir), ("project", shared)):
+            link = home / name
+            if not link.is_symlink():
+                link.symlink_to(os.path.relpath(target, home), target_is_directory=True)
         return home
 
     def get_env(self):

@@ -47,6 +47,19 @@ class WorkspaceProfile:
     quota_memory: str = "32Gi"
     quota_pods: int = 20
     quota_pvcs: int = 20
+    project_storage: str = "10Gi"
+    """The project folder every current member shares (``~/project``)."""
+    extract_storage: str = "20Gi"
+    """The volume that holds one decrypted copy of the extract for all members."""
+    gpus: int = 0
+    """GPUs per server (``gpu_resource``); 0: none."""
+    gpu_resource: str = "nvidia.com/gpu"
+    """The extended resource the cluster's device plugin offers: whole GPUs, a MIG slice
+    (``nvidia.com/mig-1g.10gb``) or a time-sliced share, as the cluster is set up."""
+    quota_gpus: int = 0
+    node_selector: tuple[tuple[str, str], ...] = ()
+    tolerations: tuple[tuple[str, str, str], ...] = ()
+    """``(key, operator, effect)`` of the taints GPU nodes carry (``Exists`` operator)."""
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,140 @@
+"""The differencing audit on a corpus of table pairs and triples, and two properties."""
+
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from egress import tables
-from egress.differencing import CountTable, Ledger, check_differencing, implied_cells
+from egress.differencing import CountTable, Disclosure, Ledger, check_differencing
 from egress.errors import InputError
+
+
+def long(name, dim, counts, measure="n", **kw):
+    """A long table: one dimension and a count column named ``measure``."""
+    return CountTable(name, [dim, "column"], {(k, measure): v for k, v in counts.items()}, **kw)
+
+
+def grid(name, dims, cells, **kw):
+    return CountTable(name, dims, cells, **kw)
+
+
+def flagged(new, released=(), others=(), threshold=11):
+    found = check_differencing(new, Ledger.from_json(Ledger(list(released)).to_json()),
+                               threshold, list(others))
+    return [(f.cell, f.lo, f.hi, f.severity) if isinstance(f, Disclosure) else ("?", f.reason)
+            for f in found]
+
+
+AGES = {"0-17": 30, "18-64": 120, "65+": 44}
+# name: (new table, released tables, expected findings as (cell, lo, hi, severity))
+CORPUS = {
+    "regrouped age bands isolate 60-64": (
+        long("b.csv", "age", {"0-17": 30, "18-59": 110, "60+": 54}),
+        [long("a.csv", "age", AGES)], [("age=[60, 65)", 10, 10, "fail")]),
+    "regrouped bands, small group of 4": (
+        long("b.csv", "age", {"0-17": 30, "18-59": 116, "60+": 48}),
+        [long("a.csv", "age", AGES)], [("age=[60, 65)", 4, 4, "fail")]),
+    "regrouped bands written in French": (
+        long("b.csv", "tranche d'age", {"0 à 17 ans": 30, "18 à 59 ans": 116,
+                                        "60 ans et plus": 48}),
+        [long("a.csv", "tranche d'age", {"0-17": 30, "18-64": 120, "65+": 44})],
+        [("tranche d'age=[60, 65)", 4, 4, "fail")]),
+    "regrouped bands, large difference passes": (
+        long("b.csv", "age", {"0-17": 30, "18-44": 60, "45+": 104}),
+        [long("a.csv", "age", AGES)], []),
+    "mixed signs: one band gains 5 that the next loses": (
+        long("b.csv", "age", {"0-19": 35, "20-64": 115, "65+": 44}),
+        [long("a.csv", "age", AGES)], [("age=[18, 20)", 5, 5, "fail")]),
+    "lone total against a released breakdown": (
+        long("total.csv", "region", {"Total": 153}),
+        [long("regions.csv", "region", {"N": 50, "S": 60, "W": 40})],
+        [("region=(not shown)", 3, 3, "fail")]),
+    "lone total, French synonym": (
+        long("total.csv", "region", {"Total général": 153}),
+        [long("regions.csv", "region", {"N": 50, "S": 60, "W": 40})],
+        [("region=(not shown)", 3, 3, "fail")]),
+    "renamed count column": (
+        long("b.csv", "age", {"0-17": 30, "18-59": 116, "60+": 48}, measure="patients"),
+        [long("a.csv", "age", AGES, measure="effectif")], [("age=[60, 65)", 4, 4, "fail")]),
+    "wide against long": (
+        grid("wide.csv", ["sex", "column"], {("F", "0-17"): 14, ("F", "18-59"): 60,
+                                             ("F", "60+"): 24, ("M", "0-17"): 16,
+                                             ("M", "18-59"): 56, ("M", "60+"): 24}),
+        [grid("long.csv", ["sex", "age"], {("F", "0-17"): 14, ("F", "18-64"): 62,
+                                           ("F", "65+"): 22, ("M", "0-17"): 16,
+                                           ("M", "18-64"): 58, ("M", "65+"): 22})],
+        [("age=[60, 65), sex=F", 2, 2, "fail"), ("age=[60, 65), sex=M", 2, 2, "fail")]),
+    "stacked blocks in one file": (
+        grid("stacked.csv", ["population", "sex"], {("all", "M"): 100, ("all", "F"): 120,
+                                                     ("under 90", "M"): 97,
+                                                     ("under 90", "F"): 118}),
+        [], [("population=[90, ∞), sex=F", 2, 2, "fail"),
+             ("population=[90, ∞), sex=M", 3, 3, "fail")]),
+    "filtered subset against the whole population": (
+        long("under90.csv", "sex", {"M": 97, "F": 118}, filters={"age": "<90"}),
+        [long("all.csv", "sex", {"M": 100, "F": 120})],
+        [("age=[90, ∞), sex=F", 2, 2, "fail"), ("age=[90, ∞), sex=M", 3, 3, "fail")]),
+    "disjoint filtered populations": (
+        long("old.csv", "sex", {"M": 30, "F": 40}, filters={"age": "90+"}),
+        [long("young.csv", "sex", {"M": 97, "F": 118}, filters={"age": "<90"})], []),
+    "two diseases by sex are different populations": (
+        long("asthma.csv", "sex", {"M": 23, "F": 45}, measure="asthma"),
+        [long("diabetes.csv", "sex", {"M": 30, "F": 52}, measure="diabetes")], []),
+    "different datasets are not combined": (
+        long("pmsi.csv", "sex", {"M": 97, "F": 118}, population="pmsi"),
+        [long("dcir.csv", "sex", {"M": 100, "F": 120}, population="dcir")], []),
+    "unrelated populations, differences of both signs": (
+        long("women.csv", "region", {"N": 40, "S": 55}),
+        [long("old.csv", "region", {"N": 45, "S": 50})], []),
+    "unrecorded nested filter goes to a person": (
+        long("over19.csv", "region", {"N": 40, "S": 55}),
+        [long("adults.csv", "region", {"N": 41, "S": 55})],
+        [("region=N", 1, 1, "review")]),
+    "triple: two breakdowns and a total": (
+        long("c.csv", "age", {"65-74": 40}),
+        [long("a.csv", "age", {"0-17": 30, "18-64": 120}), long("t.csv", "age", {"Total": 197})],
+        [("age=[75, ∞)", 7, 7, "fail")]),
+    "a cell already revealed by released tables is not this table's doing": (
+        long("c.csv", "region", {"N": 50, "S": 60}),
+        [long("regions.csv", "region", {"N": 50, "S": 60, "W": 40}),
+         long("total.csv", "region", {"Total": 153})], []),
+    "unrelated dimension shared": (
+        long("b.csv", "sex", {"M": 100, "F": 120}),
+        [grid("a.csv", ["sex", "region"], {("M", "N"): 50, ("M", "S"): 50, ("F", "N"): 60,
+                                           ("F", "S"): 60})], []),
+}
+
+
+@pytest.mark.parametrize("case", list(CORPUS))
+def test_corpus(case):
+    new, released, expected = CORPUS[case]
+    assert sorted(flagged(new, released)) == sorted(expected)
+
+
+def test_categories_that_cannot_be_aligned_go_to_a_person():
+    found = flagged(long("b.csv", "age", {"0-17": 30, "18+": 164}),
+                    [long("a.csv", "age", {"young": 30, "old": 164})])
+    assert found[0][0] == "?" and "mixes numeric bands" in found[0][1]
+
+
+def test_the_flag_shows_the_arithmetic_and_the_tables():
+    new, released, _ = CORPUS["regrouped bands, small group of 4"]
+    [found] = check_differencing(new, Ledger(released), 11)
+    flag = found.flag()
+    assert flag["evidence"]["tables"] == ["a.csv", "b.csv"]
+    assert flag["evidence"]["interval"] == [4, 4]
+    assert "4 = a.csv[age=18-64] (120) - b.csv[age=18-59] (116)" in flag["reason"]
+
+
+def test_tables_of_the_same_request_count(cohort):
+    adults = counts("adults.csv", cohort[cohort.age >= 18], "sex", "region")
+    over_19 = counts("over19.csv", cohort[cohort.age >= 19], "sex", "region")
+    found = check_differencing(over_19, None, 11, [adults])
+    assert [(f.cell, f.lo, f.severity) for f in found] == [
+        ("sex=F, region=E", 1, "review")]
+    assert "adults.csv" in found[0].flag()["reason"]
 
 
 @pytest.fixture
@@ -17,37 +147,25 @@ def cohort():
     return df
 
 
-def counts(name, df, *dims):
-    return CountTable.from_evidence(name, tables.crosstab(df, dims[0], list(dims[1:])).evidence)
+def counts(name, df, *dims, **kw):
+    return CountTable.from_evidence(name, tables.crosstab(df, dims[0], list(dims[1:])).evidence,
+                                    **kw)
 
 
-def test_age_18_then_19_isolates_the_one_18_year_old(cohort):
-    adults = counts("adults.csv", cohort[cohort.age >= 18], "sex", "region")
-    over_19 = counts("over19.csv", cohort[cohort.age >= 19], "sex", "region")
-    ledger = Ledger.from_json(Ledger([adults]).to_json())  # as the workflow persists it
-    found = check_differencing(over_19, ledger, threshold=11)
-    assert [(c.other, c.labels, c.difference) for c in found] == [
-        ("adults.csv", ("sex=F", "region=E"), 1)]
-    assert found[0].flag()["rule"] == "differencing"
+def test_analysis_library_tables_with_recorded_filters(cohort):
+    adults = counts("adults.csv", cohort, "sex", "region")
+    over_19 = counts("over19.csv", cohort[cohort.age >= 19], "sex", "region",
+                     filters={"age": ">=19"})
+    found = check_differencing(over_19, Ledger([adults]), 11)
+    assert ("age=[-∞, 19), region=E, sex=F", 1, "fail") in [
+        (f.cell, f.lo, f.severity) for f in found]
 
 
-def test_a_table_with_an_extra_dimension_is_summed_down_before_comparing(cohort):
-    released = counts("by_sex.csv", cohort[cohort.age >= 18], "sex", "region")
-    new = counts("by_sex_age.csv", cohort[cohort.age >= 19].assign(
-        old=lambda d: np.where(d.age >= 65, "65+", "<65")), "sex", "region", "old")
-    assert [c.labels for c in implied_cells(new, released, 11)] == [("sex=F", "region=E")]
-
-
-def test_unrelated_populations_are_not_flagged(cohort):
-    women = counts("w.csv", cohort[cohort.sex == "F"], "region", "sex")
-    old = counts("o.csv", cohort[cohort.age >= 65], "region", "sex")
-    assert implied_cells(old, women, 11) == []  # differences of both signs: not nested
-    assert implied_cells(women, women, 11) == []  # identical: nothing new
-
-
-def test_tables_without_shared_dimensions_are_not_compared(cohort):
-    assert implied_cells(counts("a", cohort, "sex", "region"),
-                         counts("b", cohort.assign(x="1"), "x", "x"), 11) == []
+def test_ledger_keeps_population_and_filters():
+    table = long("a.csv", "sex", {"M": 3}, population="dcir", filters={"age": "<90"})
+    [back] = Ledger.from_json(Ledger([table]).to_json()).tables
+    assert (back.population, back.filters, back.cells) == ("dcir", {"age": "<90"},
+                                                           table.cells)
 
 
 def test_ledger_rejects_malformed_json():
@@ -55,3 +173,40 @@ def test_ledger_rejects_malformed_json():
         Ledger.from_json({"tables": [{"name": "t", "dims": ["a"], "cells": [["x"]]}]})
     with pytest.raises(InputError):
         Ledger.from_json([])
+    with pytest.raises(InputError):
+        Ledger.from_json({"tables": [{"name": "t", "dims": [], "cells": [], "filters": [1]}]})
+
+
+def bands(ages, cut):
+    return {f"0-{cut - 1}": int((ages < cut).sum()), f"{cut}+": int((ages >= cut).sum())}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**32 - 1), st.integers(20, 80), st.integers(1, 10), st.integers(1, 10))
+def test_two_cuts_that_isolate_a_small_band_are_always_caught(seed, a, width, small):
+    """Microdata where exactly ``small`` people are aged in [a, a+width): cutting at a and at
+    a+width determines them, whatever the other people and the sex breakdown."""
+    rng = np.random.default_rng(seed)
+    others = rng.integers(0, 100, 400)
+    others = others[(others < a) | (others >= a + width)]
+    ages = np.concatenate([others, rng.integers(a, a + width, small)])
+    sex = rng.choice(["F", "M"], len(ages))
+    first = grid("first.csv", ["age", "sex"], {(k, s): int(((ages < a) if k.startswith("0-")
+                                                           else (ages >= a))[sex == s].sum())
+                                              for k in bands(ages, a) for s in "FM"})
+    second = long("second.csv", "age", bands(ages, a + width))
+    found = check_differencing(second, Ledger([first]), 11)
+    assert (f"age=[{a}, {a + width})", small, small) in [(f.cell, f.lo, f.hi) for f in found]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(20, 80))
+def test_disjoint_populations_are_never_flagged(seed, cut):
+    rng = np.random.default_rng(seed)
+    ages = rng.integers(0, 100, 300)
+    region = rng.choice(list("NSEW"), 300)
+    young = {r: int(((ages < cut) & (region == r)).sum()) for r in "NSEW"}
+    old = {r: int(((ages >= cut) & (region == r)).sum()) for r in "NSEW"}
+    released = long("young.csv", "region", young, filters={"age": f"<{cut}"})
+    new = long("old.csv", "region", old, filters={"age": f">={cut}"})
+    assert check_differencing(new, Ledger([released]), 11) == []

@@ -135,6 +135,9 @@ def test_downloads_stop_when_a_release_is_revoked(client, engine, project, check
     assert response.status_code == 410
     assert denied(engine, "egress.release.download", "egress.release_revoked")
     assert read(client, project.researcher_token, request["id"])["status"] == "revoked"
+    with Session(engine) as session:  # it was seen: later requests are still audited against it
+        ledger = Ledger.from_json(session.get(ReleaseLedger, project.id).ledger)
+    assert "counts.csv" in {t.name for t in ledger.tables}
 
 
 def test_only_the_requester_downloads_with_a_personal_token(client, engine, project, checkers):

@@ -242,7 +242,7 @@ def test_controller_rights_are_limited_to_what_it_applies(objects):
     assert resources == {"namespaces", "resourcequotas", "limitranges", "serviceaccounts",
                          "configmaps", "secrets", "services", "persistentvolumeclaims",
                          "pods", "events", "networkpolicies", "ingresses", "roles",
-                         "rolebindings", "deployments"}
+                         "rolebindings", "deployments", "jobs"}
     assert not any("*" in pair for pair in granted)
     assert not {verb for _, verb in granted} & {"escalate", "bind", "impersonate"}
     lease = find(objects, "Role", "-leader-election")[0]["rules"]

@@ -4,6 +4,7 @@ import json
 import kubernetes_validate
 import pytest
 import yaml
+from kubernetes.utils.quantity import parse_quantity
 
 from controllers.runtimes.base import TerminalError
 from controllers.runtimes.kubernetes.render import (
@@ -73,7 +74,8 @@ def test_limit_range_bounds_every_container_and_claim(spec, cluster):
                                 "memory": spec.profile.memory_limit}
     assert container["default"] and container["defaultRequest"]
     claim = next(lim for lim in limits if lim["type"] == "PersistentVolumeClaim")
-    assert claim["max"] == {"storage": spec.profile.storage}
+    assert claim["max"] == {"storage": max(spec.profile.storage, spec.profile.project_storage,
+                                            spec.profile.extract_storage, key=parse_quantity)}
 
 
 def test_hub_role_is_namespaced_and_least_privilege(spec, cluster):

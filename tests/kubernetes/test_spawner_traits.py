@@ -19,7 +19,10 @@ from tests.kubernetes.restricted import restricted_violations
 from workspaces.hubconfig import SPE_SECTION
 from workspaces.kubernetes import (
     DATA_DIR,
+    HOME,
     OUTPUTS_DIR,
+    PROJECT_DIR,
+    extract_claim,
     hub_connect_url,
     hub_traits,
     kubespawner_traits,
@@ -67,32 +70,36 @@ def test_server_pod_gets_no_service_account_token(pod_and_claim):
     assert pod["spec"]["automountServiceAccountToken"] is False
 
 
-def test_only_the_init_container_sees_the_grant(pod_and_claim):
+def test_the_server_never_sees_the_grant(pod_and_claim):
     pod, _ = pod_and_claim
-    [notebook] = pod["spec"]["containers"]
-    [fetch] = pod["spec"]["initContainers"]
-    assert "envFrom" not in notebook
-    notebook_env = json.dumps(notebook.get("env", []))
-    assert "extract-grant" not in notebook_env and "SPE_GRANT" not in notebook_env
-    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in fetch["env"]}
-    assert refs == {"SPE_GRANT_URL": {"name": "extract-grant", "key": "url"},
-                    "SPE_GRANT_TOKEN": {"name": "extract-grant", "key": "token"}}
+    assert "extract-grant" not in json.dumps(pod) and "SPE_GRANT" not in json.dumps(pod)
     assert not [v for v in pod["spec"]["volumes"] if "secret" in v]
 
 
-def test_extract_is_read_only_and_outputs_writable(pod_and_claim):
+def test_extract_is_read_only_and_the_work_area_persistent(pod_and_claim):
     pod, claim = pod_and_claim
     [notebook] = pod["spec"]["containers"]
-    [fetch] = pod["spec"]["initContainers"]
     mounts = {m["mountPath"]: m for m in notebook["volumeMounts"]}
-    assert mounts[DATA_DIR]["readOnly"] is True
-    assert not mounts[OUTPUTS_DIR].get("readOnly")
-    assert {m["mountPath"]: m["name"] for m in fetch["volumeMounts"]}[DATA_DIR] == "extract"
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
-    assert volumes["extract"] == {"name": "extract", "emptyDir": {}}
-    assert volumes["outputs"]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    assert mounts[DATA_DIR]["readOnly"] is True
+    assert volumes["extract"]["persistentVolumeClaim"] == {
+        "claimName": extract_claim(make_spec().extract.manifest_key), "readOnly": True}
+    # home (outputs/ included) is the user's own claim: kept across stops and culling
+    assert volumes[mounts[HOME]["name"]]["persistentVolumeClaim"]["claimName"] == \
+        claim["metadata"]["name"] == "work-alice"
+    assert OUTPUTS_DIR.startswith(HOME + "/") and OUTPUTS_DIR not in mounts
     assert claim["spec"]["resources"]["requests"]["storage"] == "10Gi"
     assert claim["metadata"]["labels"]["spe.io/project"] == "p-7f3a9c12"
+    assert volumes[mounts[PROJECT_DIR]["name"]]["persistentVolumeClaim"]["claimName"] == "project"
+    assert not mounts[PROJECT_DIR].get("readOnly")
+
+
+def test_the_server_waits_for_the_whole_extract_and_copies_nothing(pod_and_claim):
+    pod, _ = pod_and_claim
+    [wait] = pod["spec"]["initContainers"]
+    assert next(m for m in wait["volumeMounts"] if m["mountPath"] == DATA_DIR)["readOnly"]
+    assert wait["command"][:2] == ["sh", "-c"] and ".spe-complete" in wait["command"][2]
+    assert "fetch_extract" not in json.dumps(pod)
 
 
 def test_server_objects_are_not_spe_managed(pod_and_claim):

@@ -8,6 +8,7 @@ that server's own hub token, read from its process environment.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -24,6 +25,7 @@ from websockets.sync.client import connect
 from controllers.runtimes.base import (
     ObservedWorkspace,
     RetryableError,
+    TerminalError,
     WorkspacePhase,
     WorkspaceSpec,
 )
@@ -218,6 +220,15 @@ def test_new_runtime_object_adopts_the_running_hub(runtime_root, workspace: Work
     assert processes.workspace_pids(layout.root) == pids_before
 
 
+def test_the_local_runtime_has_no_gpus(runtime):
+    spec = make_spec("p-gpu")
+    spec = dataclasses.replace(spec, profile=dataclasses.replace(spec.profile, gpus=1,
+                                                                 quota_gpus=1))
+    with pytest.raises(TerminalError, match="has none"):
+        runtime.ensure(spec)
+    assert not runtime.layout("p-gpu").root.exists()
+
+
 def test_suspend_refuses_logins_until_ensure_and_delete_leaves_nothing(runtime):
     spec = make_spec("p-suspend")
     runtime.ensure(spec)
@@ -293,13 +304,19 @@ def test_stale_state_after_a_crash_is_cleaned_and_replaced(runtime):
         runtime.delete(spec.project_id)
 
 
-def test_idle_server_is_culled(runtime, audit_recorder):
+def test_idle_server_is_culled_and_the_work_area_survives(runtime, audit_recorder):
     spec = make_spec("p-idle", idle_timeout_seconds=4, control_plane_url=audit_recorder.url)
     runtime.ensure(spec)
     try:
         server = spawn(runtime, spec.project_id, "alice")
+        server.execute("open('analysis.py', 'w').write('x = 1')\n"
+                       "open('project/shared.txt', 'w').write('for bob')\n")
         wait_for(lambda: not processes.alive(server.pid), timeout=30, what="idle culling")
         assert runtime.observe(spec.project_id).servers == ()
+        again = spawn(runtime, spec.project_id, "alice")
+        assert again.execute("print(open('analysis.py').read())").strip() == "x = 1"
+        bob = spawn(runtime, spec.project_id, "bob")
+        assert bob.execute("print(open('project/shared.txt').read())").strip() == "for bob"
         wait_for(lambda: any(e["action"] == "workspace.server.stop"
                              for _, e in audit_recorder.events("p-idle")),
                  what="server stop audit event")

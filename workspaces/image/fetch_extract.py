@@ -1,16 +1,17 @@
-"""Init container of a workspace server: fetch the project's extract into a directory.
+"""Fetch the project's extract into a directory, once per extract version.
 
-Runs before the notebook container starts, in the same pod, with the only copy of the
-project's short-lived grant (environment ``SPE_GRANT_URL`` and ``SPE_GRANT_TOKEN``, from the
-``extract-grant`` Secret). It asks the control plane for the extract's index::
+Runs in the project's extract Job (Kubernetes runtime), with the only copy of the project's
+short-lived grant (environment ``SPE_GRANT_URL`` and ``SPE_GRANT_TOKEN``, from the
+``extract-grant`` Secret), writing into the project's extract volume that every member's
+server mounts read-only at ``~/data``. It asks the control plane for the extract's index::
 
     GET $SPE_GRANT_URL                      Authorization: Bearer $SPE_GRANT_TOKEN
     → {"files": [{"filename": "care.parquet", "url": "…/extract/files/care", …}, …]}
 
 then each file's ``url`` with the same header, and writes the decrypted Parquet files into
-the target directory, an emptyDir the notebook container mounts read-only at ``~/data``.
-File names are taken as plain names (no directories, no ``..``); files end up 0444 and the
-directory 0555.
+the target directory. File names are taken as plain names (no directories, no ``..``); files
+end up 0444 and the directory 0555; the marker file :data:`COMPLETE` is written last, and
+servers wait for it before they start (so nobody sees half an extract).
 
 Connection failures and 5xx answers are retried with backoff; any other refusal (expired
 or revoked grant, permit no longer active) fails the pod at once, so the server does not
@@ -31,6 +32,7 @@ from pathlib import Path
 
 ATTEMPTS = 5
 TIMEOUT_SECONDS = 60
+COMPLETE = ".spe-complete"
 FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 
 
@@ -73,6 +75,7 @@ def fetch(url: str, token: str, target: Path, *, attempts: int = ATTEMPTS,
         with _get(str(entry["url"]), token, attempts, backoff_seconds) as response, \
                 open(target / name, "wb") as out:
             shutil.copyfileobj(response, out)
+    (target / COMPLETE).write_text(f"{len(files)}\n")
     return _seal(target)
 
 
@@ -82,7 +85,7 @@ def _seal(target: Path) -> int:
     for root, dirs, names in os.walk(target, topdown=False):
         for name in names:
             (Path(root) / name).chmod(0o444)
-            files += 1
+            files += name != COMPLETE
         for name in dirs:
             (Path(root) / name).chmod(0o555)
     target.chmod(0o555)

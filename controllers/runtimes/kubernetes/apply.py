@@ -29,6 +29,7 @@ RESOURCES: dict[tuple[str, str], Resource] = {
         Resource("v1", "ConfigMap", "configmaps"),
         Resource("v1", "Secret", "secrets"),
         Resource("v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
+        Resource("batch/v1", "Job", "jobs"),
         Resource("apps/v1", "Deployment", "deployments"),
         Resource("v1", "Service", "services"),
         Resource("networking.k8s.io/v1", "Ingress", "ingresses"),

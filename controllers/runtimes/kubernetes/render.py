@@ -14,7 +14,9 @@ Per project, in namespace ``<prefix><project>``:
 * the hub: ServiceAccount, a Role limited to what KubeSpawner does in this namespace, its
   configuration (ConfigMap for the static file, Secret for the traits and keys), a volume for
   its database, Deployment, Service and Ingress;
-* the extract grant as a Secret read only by the servers' init container.
+* the shared storage: the project folder (ReadWriteMany) and, per extract version, one
+  extract volume written once by an extract Job (the only pod that sees the grant Secret)
+  and mounted read-only by every member's server.
 
 Every object carries ``app.kubernetes.io/managed-by: spe`` and ``spe.io/project: <id>``: the
 apply layer prunes by these labels.
@@ -30,6 +32,7 @@ from functools import cache
 from typing import Any
 
 import yaml
+from kubernetes.utils.quantity import parse_quantity
 
 from controllers.runtimes.base import TerminalError, WorkspaceSpec
 from controllers.runtimes.kubernetes.settings import ClusterSettings
@@ -81,6 +84,8 @@ def render(spec: WorkspaceSpec, cluster: ClusterSettings) -> list[dict[str, Any]
         hub_secret(spec, traits),
         *([extract_secret(spec)] if spec.extract else []),
         hub_database_claim(cluster),
+        project_claim(spec, cluster),
+        *(extract_objects(spec, cluster) if spec.extract else []),
         hub_deployment(spec, traits),
         hub_service(spec),
         hub_ingress(spec, cluster),
@@ -137,6 +142,8 @@ def resource_quota(spec: WorkspaceSpec) -> dict[str, Any]:
         "services.loadbalancers": "0",
         "services.nodeports": "0",
     }
+    if p.quota_gpus:
+        hard[f"requests.{p.gpu_resource}"] = str(p.quota_gpus)
     return _object("v1", "ResourceQuota", "workspace", spec={"hard": hard})
 
 
@@ -145,7 +152,8 @@ def limit_range(spec: WorkspaceSpec) -> dict[str, Any]:
     container = {"type": "Container",
                  "max": {"cpu": p.cpu_limit, "memory": p.memory_limit},
                  **LIMIT_DEFAULTS}
-    claim = {"type": "PersistentVolumeClaim", "max": {"storage": p.storage}}
+    largest = max((p.storage, p.project_storage, p.extract_storage), key=parse_quantity)
+    claim = {"type": "PersistentVolumeClaim", "max": {"storage": largest}}
     return _object("v1", "LimitRange", "workspace", spec={"limits": [container, claim]})
 
 
@@ -195,6 +203,11 @@ def network_policies(spec: WorkspaceSpec, cluster: ClusterSettings) -> list[dict
              "ports": _ports(*cluster.api_server_ports)},
         ],
     })
+    extract_policy = _object(api, "NetworkPolicy", "extract-job", spec={
+        "podSelector": {"matchLabels": {COMPONENT_LABEL: "extract"}},
+        "policyTypes": ["Ingress", "Egress"],
+        "egress": [_control_plane_rule(cluster)],
+    })
     server_policy = _object(api, "NetworkPolicy", "user-servers", spec={
         "podSelector": servers["podSelector"],
         "policyTypes": ["Ingress", "Egress"],
@@ -202,7 +215,7 @@ def network_policies(spec: WorkspaceSpec, cluster: ClusterSettings) -> list[dict
         "egress": [{"to": [hub], "ports": _ports(kube.HUB_API_PORT)},
                    _control_plane_rule(cluster)],
     })
-    return [deny, dns, hub_policy, server_policy]
+    return [deny, dns, hub_policy, extract_policy, server_policy]
 
 
 # --- the hub's identity and rights ---------------------------------------------------------
@@ -288,6 +301,58 @@ def hub_database_claim(cluster: ClusterSettings) -> dict[str, Any]:
     if cluster.storage_class:
         spec["storageClassName"] = cluster.storage_class
     return _object("v1", "PersistentVolumeClaim", f"{HUB_NAME}-db", spec=spec)
+
+
+def _claim(name: str, size: str, modes: list[str], storage_class: str | None,
+           **labels: str) -> dict[str, Any]:
+    spec: dict[str, Any] = {"accessModes": modes, "resources": {"requests": {"storage": size}}}
+    if storage_class:
+        spec["storageClassName"] = storage_class
+    obj = _object("v1", "PersistentVolumeClaim", name, spec=spec)
+    if labels:
+        obj["metadata"]["labels"] = labels
+    return obj
+
+
+def project_claim(spec: WorkspaceSpec, cluster: ClusterSettings) -> dict[str, Any]:
+    """The project folder (``~/project``) every current member's server mounts."""
+    return _claim(kube.PROJECT_CLAIM, spec.profile.project_storage, ["ReadWriteMany"],
+                  cluster.shared_storage_class)
+
+
+EXTRACT_TARGET = "/extract"
+EXTRACT_JOB_DEADLINE = 6 * 3600
+
+
+def extract_objects(spec: WorkspaceSpec, cluster: ClusterSettings) -> list[dict[str, Any]]:
+    """One volume and one Job per extract version: the extract is decrypted once for all.
+
+    When an amendment changes the data, the manifest changes and so do both names: the new
+    version is written beside the old one, and the old objects, no longer rendered, are
+    pruned. Servers wait for the volume's completion marker before they start.
+    """
+    assert spec.extract is not None
+    name = kube.extract_claim(spec.extract.manifest_key)
+    component = {COMPONENT_LABEL: "extract"}
+    claim = _claim(name, spec.profile.extract_storage, ["ReadWriteMany"],
+                   cluster.shared_storage_class, **component)
+    pod = {
+        "restartPolicy": "OnFailure",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": kube.restricted_pod_context(),
+        "containers": [kube.fetch_extract_container(spec, EXTRACT_TARGET)],
+        "volumes": [{"name": "extract", "persistentVolumeClaim": {"claimName": name}},
+                    {"name": "tmp", "emptyDir": {}}],
+    }
+    job = _object("batch/v1", "Job", name, spec={
+        "backoffLimit": 6,
+        "activeDeadlineSeconds": EXTRACT_JOB_DEADLINE,
+        "template": {"metadata": {"labels": {**project_labels(spec), **component}},
+                     "spec": pod},
+    })
+    job["metadata"]["labels"] = component
+    return [claim, job]
 
 
 def _secret_env(name: str, key: str) -> dict[str, Any]:

@@ -47,6 +47,9 @@ class ClusterSettings:
     """TLS Secret for the hub hosts (e.g. a wildcard certificate); ``None`` leaves TLS to the
     ingress controller's default certificate."""
     storage_class: str | None = None
+    shared_storage_class: str | None = None
+    """Storage class of the ReadWriteMany volumes (the project folder, the extract volume):
+    one that can be mounted by pods on several nodes (NFS, CephFS, a cloud file share)."""
     dns_namespace: str = "kube-system"
     dns_pod_labels: dict[str, str] = field(default_factory=lambda: {"k8s-app": "kube-dns"})
     pod_security_version: str = "v1.33"
@@ -87,6 +90,7 @@ def from_settings(settings: Settings) -> ClusterSettings:
         ingress_class=settings.kubernetes_ingress_class,
         tls_secret=settings.kubernetes_tls_secret or None,
         storage_class=settings.kubernetes_storage_class or None,
+        shared_storage_class=settings.kubernetes_shared_storage_class or None,
     )
 
 

@@ -99,6 +99,9 @@ def validate(spec: WorkspaceSpec) -> None:
     wrong = [u for u in spec.users if not USERNAME.match(u)]
     if wrong:
         raise TerminalError(f"invalid hub usernames {wrong}: lower case letters, digits, ._@-")
+    if spec.profile.gpus:
+        raise TerminalError(f"profile {spec.profile.name!r} asks for GPUs: the local runtime "
+                            "has none (GPU workspaces run on the Kubernetes runtime)")
 
 
 class LocalRuntime(Runtime):

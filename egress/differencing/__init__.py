@@ -1,0 +1,11 @@
+"""Differencing: no combination of released tables and a request reveals a small cell.
+
+:class:`CountTable` and :class:`Ledger` (:mod:`.tables`) are what is kept; :mod:`.labels`
+reads totals and numeric bands; :mod:`.model` turns tables into linear constraints over the
+finest common partition; :func:`check_differencing` (:mod:`.audit`) bounds every cell.
+"""
+
+from egress.differencing.audit import Auditor, Disclosure, NotAudited, check_differencing
+from egress.differencing.tables import CountTable, Ledger
+
+__all__ = ["Auditor", "CountTable", "Disclosure", "Ledger", "NotAudited", "check_differencing"]
