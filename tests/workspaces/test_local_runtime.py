@@ -313,6 +313,8 @@ def test_idle_server_is_culled_and_the_work_area_survives(runtime, audit_recorde
                        "open('project/shared.txt', 'w').write('for bob')\n")
         wait_for(lambda: not processes.alive(server.pid), timeout=30, what="idle culling")
         assert runtime.observe(spec.project_id).servers == ()
+        with runtime.hub_api(spec.project_id) as api:  # the hub finishes its stop
+            api.wait_stopped({"alice"})
         again = spawn(runtime, spec.project_id, "alice")
         assert again.execute("print(open('analysis.py').read())").strip() == "x = 1"
         bob = spawn(runtime, spec.project_id, "bob")
