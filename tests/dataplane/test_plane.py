@@ -105,8 +105,10 @@ def test_an_amendment_makes_a_new_extract_and_drops_the_old(engine, demo, plane)
 
 
 def test_shred_destroys_the_key_objects_and_signs_a_record(engine, demo, plane):
-    ref = plane.prepare(*rows(engine, demo.project_id))
-    entry = plane.manifest(demo.project_id, ref.manifest_key.split("/")[3])["files"][0]
+    project, permit = rows(engine, demo.project_id)
+    ref = plane.prepare(project, permit)
+    entry = plane.manifest(demo.project_id, ref.manifest_key.split("/")[3],
+                           permit_reference=permit.reference, key_id=None)["files"][0]
     saved = plane.store.get_bytes(entry["object_key"])  # a copy taken before
 
     assert plane.shred(demo.project_id) is True
@@ -151,8 +153,10 @@ def test_with_an_hsm_key_store_extracts_open_until_the_hsm_key_is_destroyed(
         "pkcs11_token_label": softhsm_token.label, "pkcs11_pin_file": softhsm_token.pin_file})
     plane = ProjectDataPlane(engine, hsm, extract_dir=lambda p: tmp_path / "mnt" / p)
     assert isinstance(plane.keys, Pkcs11KeyStore)
-    ref = plane.prepare(*rows(engine, demo.project_id))
-    entry = plane.manifest(demo.project_id, ref.manifest_key.split("/")[3])["files"][0]
+    project, permit = rows(engine, demo.project_id)
+    ref = plane.prepare(project, permit)
+    entry = plane.manifest(demo.project_id, ref.manifest_key.split("/")[3],
+                           permit_reference=permit.reference, key_id=None)["files"][0]
     key = plane.keys.unwrap(demo.project_id)
     assert entry["key_id"] == key.key_id
     sealed = plane.store.get_bytes(entry["object_key"])

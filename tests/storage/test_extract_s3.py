@@ -54,7 +54,8 @@ def extract(s3_server, tmp_path):
 def test_extract_round_trip_on_s3(extract):
     store, keys, signing, prefix, manifest = extract
 
-    assert load_manifest(store, prefix, signing.public_key) == manifest
+    assert load_manifest(store, prefix, signing.public_key, permit_reference="permit-1",
+                         key_id=manifest["key_id"]) == manifest
     [entry] = manifest["files"]
     assert entry["object_key"].startswith(layout.project_prefix("p-1"))
     assert store.stat(entry["object_key"]).size == entry["size"]
