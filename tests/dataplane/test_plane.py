@@ -176,7 +176,7 @@ def test_settings_for_an_hsm_key_store(tmp_path, softhsm_token):
                           pkcs11_pin_file=tmp_path / "absent-pin")
     create_key_files(production.keys_dir)
     (production.keys_dir / "kek.key").unlink()
-    require_key_files(production)  # the HSM holds the key-encryption keys: no KEK file
+    require_key_files(production, "controller")  # the HSM holds the KEKs: no KEK file
     with pytest.raises(MissingSecret, match="SPE_PKCS11_PIN_FILE"):
         key_store(production)
 
