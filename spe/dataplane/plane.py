@@ -130,7 +130,8 @@ class ProjectDataPlane:
                 for item in deleted:
                     self.store.delete(item["key"])
                 done = {"format": RECORD_FORMAT, "project_id": project_id, "key_id": None,
-                        "key_destroyed_now": False, "prefix": prefix,
+                        "key_destroyed_now": False, "keystore": self.keys.description,
+                        "prefix": prefix,
                         "objects_deleted": deleted, "object_count": len(deleted),
                         "bytes_deleted": sum(i["size"] for i in deleted)}
         except StorageError as exc:
@@ -279,7 +280,8 @@ def shred_summary(done: dict[str, Any]) -> dict[str, Any]:
     objects = done["objects_deleted"]
     return {
         "format": done["format"], "project_id": done["project_id"], "key_id": done["key_id"],
-        "destroyed_now": done["key_destroyed_now"], "prefix": done["prefix"],
+        "destroyed_now": done["key_destroyed_now"], "keystore": done["keystore"],
+        "prefix": done["prefix"],
         "object_count": done["object_count"], "bytes_deleted": done["bytes_deleted"],
         "objects_sha256": hashlib.sha256(canonical_json(objects)).hexdigest(),
         "objects": [o["key"].removeprefix(done["prefix"]) for o in objects[:AUDITED_KEYS]],

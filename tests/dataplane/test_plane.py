@@ -122,6 +122,8 @@ def test_shred_destroys_the_key_objects_and_signs_a_record(engine, demo, plane):
     summary = event.details["record"]
     assert summary["object_count"] == 4  # two files, the manifest and its signature
     assert summary["key_id"] == entry["key_id"] and "plaintext" not in str(event.details)
+    assert summary["keystore"] == {"type": "local", "kek_id": plane.keys.kek_id,
+                                   "assurance": "software"}
     verify(plane.signing.public_key, canonical_json(summary), event.details["signature"])
     assert base64.b64decode(event.details["signature"])
     assert plane.shred(demo.project_id) is False  # nothing left: no second record
