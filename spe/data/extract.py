@@ -3,8 +3,12 @@
 Per source file, streamed by row groups (Parquet) or blocks (CSV), so memory is bounded by
 a few batches and the upload pipe whatever the file's size:
 
-    read only the permitted variables → pseudonymise the direct identifiers among them
+    read only the permitted variables → shuffle the rows (:mod:`spe.data.shuffle`)
+    → pseudonymise the direct identifiers among them
     → write Parquet (zstd) into the encrypting writer → ciphertext streamed into the store
+
+The shuffle gives each table an order fixed by a per-extract key and unrelated to the
+source's, so a source sorted by NIR does not give each person's rank to the extract.
 
 Three stages run at once, each in its own thread (:mod:`spe.data.streaming`): reading the
 next batch, pseudonymising the one before, writing and encrypting the one before that, while
@@ -51,6 +55,7 @@ from spe.crypto.signing import SignatureError, SigningKey, verify
 from spe.data import manifest as manifests
 from spe.data.encryption import CIPHER, DEFAULT_CHUNK_SIZE, EncryptingWriter
 from spe.data.pseudonymise import METHOD, Pseudonymiser
+from spe.data.shuffle import bucket_count, shuffle_key, shuffled
 from spe.data.streaming import upload
 from spe.keys.base import DataKey
 from spe.storage.base import ObjectInfo, ObjectNotFound, ObjectStore
@@ -67,6 +72,10 @@ PROGRESS_FORMAT = "spe-extract-progress/v1"
 FILE_SUFFIX = ".parquet.enc"
 PSEUDONYM_METADATA = b"spe.pseudonymisation"
 _SPOOL_BUFFER = 1 << 20
+_CSV_BYTES_PER_ROW = 64
+"""A low guess of a CSV row's size, to size the shuffle's buckets before the rows are known."""
+_MAX_BUCKETS = 512
+"""Open temporary files of one table's shuffle, at most (each holds rows / buckets rows)."""
 # zstd (level 1): as fast as snappy or lz4 here end to end, and a quarter smaller, since it
 # entropy-codes the random base32 of the pseudonym dictionaries (less to encrypt and store)
 _WRITER_OPTIONS: dict[str, Any] = {"compression": "zstd"}
@@ -167,7 +176,9 @@ def prepare_extract(store: ObjectStore, sources: Sequence[ExtractSource], *,
         rows = [o.rows for o in opened]
         tracker = _Progress(progress, None if None in rows else sum(rows))
         files = [_extract_one(store, o, prefix, permit_reference, data_key, pseudonymisers,
-                              tracker, chunk_size, signing_key) for o in opened]
+                              tracker, chunk_size, signing_key,
+                              shuffle_key(master_secret, prefix, o.source.table_name),
+                              batch_rows) for o in opened]
     finally:
         for o in opened:
             o.close()
@@ -358,7 +369,8 @@ def _check_stored(store: ObjectStore, entry: dict) -> None:
 
 def _extract_one(store: ObjectStore, opened: _Opened, prefix: str, permit_reference: str,
                  data_key: DataKey, pseudonymisers: dict[str, Pseudonymiser], tracker: _Progress,
-                 chunk_size: int, signing_key: SigningKey) -> dict[str, Any]:
+                 chunk_size: int, signing_key: SigningKey, order_key: bytes,
+                 batch_rows: int) -> dict[str, Any]:
     source = opened.source
     progress_key = f"{prefix}{PROGRESS_DIR}{source.table_name}.json"
     object_key = f"{prefix}{source.table_name}{FILE_SUFFIX}"
@@ -373,10 +385,14 @@ def _extract_one(store: ObjectStore, opened: _Opened, prefix: str, permit_refere
 
     schema = _output_schema(opened)
     rows = 0
-    # three stages, each in its own thread: read the next batch, pseudonymise the one
-    # before, write + encrypt the one before that (and the store hashes and writes the
-    # ciphertext beside them)
-    batches = read_ahead(_pseudonymised(read_ahead(opened.batches(), "extract-read"),
+    # three stages, each in its own thread: read (all of the source, into the shuffle's
+    # buckets, then a bucket at a time), pseudonymise the batch before, write + encrypt the
+    # one before that (and the store hashes and writes the ciphertext beside them)
+    expected_rows = opened.rows if opened.rows is not None \
+        else opened.info.size // _CSV_BYTES_PER_ROW
+    in_order = shuffled(opened.batches(), opened.schema, order_key,
+                        min(bucket_count(expected_rows, batch_rows), _MAX_BUCKETS), batch_rows)
+    batches = read_ahead(_pseudonymised(read_ahead(in_order, "extract-read"),
                                         schema, source.pseudonymised, pseudonymisers),
                          "extract-pseudonymise")
     with closing(batches), upload(store, object_key) as target:

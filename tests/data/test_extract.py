@@ -7,6 +7,7 @@ import json
 import stat
 import threading
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -52,6 +53,11 @@ def expected(table: pa.Table, kept, permit="PERMIT-2024-001") -> pa.Table:
     return pa.table(columns)
 
 
+def sorted_rows(table: pa.Table) -> pa.Table:
+    """The table's rows in one order, to compare tables as sets of rows."""
+    return table.sort_by([(name, "ascending") for name in table.column_names])
+
+
 def test_the_reader_gets_exactly_the_minimised_pseudonymised_data(
         store, care_source, care_table, data_key, signing_key):
     manifest = prepare(store, [care(care_source)], data_key, signing_key, batch_rows=3_000)
@@ -59,8 +65,8 @@ def test_the_reader_gets_exactly_the_minimised_pseudonymised_data(
     tables = read_extract(store, PREFIX, data_key, signing_key.public_key, permit_reference=PERMIT)
 
     assert list(tables) == ["snds-care"]
-    assert tables["snds-care"].cast(expected(care_table, KEPT).schema).equals(
-        expected(care_table, KEPT))
+    assert sorted_rows(tables["snds-care"].cast(expected(care_table, KEPT).schema)).equals(
+        sorted_rows(expected(care_table, KEPT)))  # the same rows, shuffled
     [entry] = manifest["files"]
     assert entry["rows"] == CARE_ROWS
     assert entry["variables_kept"] == list(KEPT)
@@ -200,7 +206,7 @@ def test_a_csv_source_keeps_identifiers_as_text(store, tmp_path, care_table, dat
                          permit_reference=PERMIT)["snds-care"]
     source = pa.Table.from_batches(list(synth.care(3_000, seed=7)))
     want = expected(source, ("nir", "icd10"))
-    assert table.cast(want.schema).equals(want)
+    assert sorted_rows(table.cast(want.schema)).equals(sorted_rows(want))
     assert totals == {None}
 
 
@@ -293,8 +299,8 @@ def test_an_extract_on_s3_is_made_from_a_spooled_source_and_read_back(
                        batch_rows=7_000)
     tables = read_extract(store, PREFIX, data_key, signing_key.public_key, permit_reference=PERMIT)
 
-    assert tables["snds-care"].cast(expected(care_table, KEPT).schema).equals(
-        expected(care_table, KEPT))
+    assert sorted_rows(tables["snds-care"].cast(expected(care_table, KEPT).schema)).equals(
+        sorted_rows(expected(care_table, KEPT)))
     assert manifest["files"][0]["source"]["version_id"]  # the source version is recorded
     assert list(store.list(f"{PREFIX}_progress/")) == []
 
@@ -469,3 +475,43 @@ def test_a_planted_finished_manifest_is_not_returned_but_rebuilt(store, care_sou
     assert manifest["files"][0]["rows"] == CARE_ROWS
     assert load_manifest(store, PREFIX, signing_key.public_key, permit_reference=PERMIT,
                          key_id=data_key.key_id) == manifest
+
+
+def spearman(a, b) -> float:
+    ranks = [np.argsort(np.argsort(np.asarray(x))) for x in (a, b)]
+    return float(np.corrcoef(*ranks)[0, 1])
+
+
+@pytest.mark.parametrize("batch_rows", [100_000, 1_500])  # one bucket, then 14 buckets
+def test_rows_are_shuffled_not_in_the_sources_nir_order(store, care_table, data_key,
+                                                        signing_key, batch_rows):
+    """A source sorted by NIR: the extract's order must not give each person's rank (nor
+    any order of the source), and the same extract made again has the same order."""
+    by_nir = care_table.sort_by([("nir", "ascending")]).append_column(
+        "row", pa.array(np.arange(CARE_ROWS)))
+    put_parquet(store, "sources/snds-care/sorted.parquet", by_nir, row_group_size=1_000)
+    source = care("sources/snds-care/sorted.parquet", kept=("row", "nir", "icd10"))
+
+    prepare(store, [source], data_key, signing_key, batch_rows=batch_rows)
+    first = read_extract(store, PREFIX, data_key, signing_key.public_key,
+                         permit_reference=PERMIT)["snds-care"]
+    rows = first.column("row").to_numpy()
+
+    assert sorted(rows) == list(range(CARE_ROWS))  # every row, once
+    assert abs(spearman(rows, np.arange(CARE_ROWS))) < 0.05  # no trace of the source order
+    assert (rows == np.arange(CARE_ROWS)).mean() < 0.01
+    pseudonyms = first.column("nir").cast(pa.string()).to_pylist()
+    assert pseudonyms != sorted(pseudonyms)
+
+    store.delete_prefix(PREFIX)  # the same extract, made again: the same order
+    prepare(store, [source], data_key, signing_key, batch_rows=batch_rows)
+    again = read_extract(store, PREFIX, data_key, signing_key.public_key,
+                         permit_reference=PERMIT)["snds-care"]
+    assert again.column("row").to_pylist() == rows.tolist()
+    other = extract_prefix("p-1", "e-2")  # another extract: another order
+    prepare(store, [source], data_key, signing_key, batch_rows=batch_rows, prefix=other)
+    elsewhere = read_extract(store, other, data_key, signing_key.public_key,
+                             permit_reference=PERMIT)["snds-care"].column("row").to_numpy()
+    assert sorted(elsewhere) == list(range(CARE_ROWS))
+    assert abs(spearman(rows, elsewhere)) < 0.05
+
