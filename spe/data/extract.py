@@ -385,14 +385,15 @@ def _extract_one(store: ObjectStore, opened: _Opened, prefix: str, permit_refere
 
     schema = _output_schema(opened)
     rows = 0
-    # three stages, each in its own thread: read (all of the source, into the shuffle's
-    # buckets, then a bucket at a time), pseudonymise the batch before, write + encrypt the
-    # one before that (and the store hashes and writes the ciphertext beside them)
+    # four stages, each in its own thread: read the source; shuffle (all of it into the
+    # buckets, then a bucket at a time out); pseudonymise the batch before; write + encrypt
+    # the one before that (and the store hashes and writes the ciphertext beside them)
     expected_rows = opened.rows if opened.rows is not None \
         else opened.info.size // _CSV_BYTES_PER_ROW
-    in_order = shuffled(opened.batches(), opened.schema, order_key,
-                        min(bucket_count(expected_rows, batch_rows), _MAX_BUCKETS), batch_rows)
-    batches = read_ahead(_pseudonymised(read_ahead(in_order, "extract-read"),
+    in_order = shuffled(read_ahead(opened.batches(), "extract-read"), opened.schema,
+                        order_key, min(bucket_count(expected_rows, batch_rows), _MAX_BUCKETS),
+                        batch_rows)
+    batches = read_ahead(_pseudonymised(read_ahead(in_order, "extract-shuffle"),
                                         schema, source.pseudonymised, pseudonymisers),
                          "extract-pseudonymise")
     with closing(batches), upload(store, object_key) as target:

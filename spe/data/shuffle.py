@@ -26,7 +26,7 @@ import math
 import secrets
 import tempfile
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from typing import BinaryIO
 
 import numpy as np
@@ -92,11 +92,12 @@ class _SealedSpill:
 def shuffled(batches: Iterator[pa.RecordBatch], schema: pa.Schema, key: bytes, buckets: int,
              batch_rows: int) -> Iterator[pa.RecordBatch]:
     """``batches`` (of ``schema``) in the order fixed by ``key``; reads them all before
-    yielding the first."""
+    yielding the first, and closes them."""
     draws = _Draws(key)
     spill_key = secrets.token_bytes(32)
     spilled = schema.append(pa.field(ORDER, pa.uint64(), nullable=False))
     with ExitStack() as stack:
+        stack.enter_context(closing(batches))  # stops a read-ahead feeding it, come what may
         spills = [_SealedSpill(spilled, spill_key, stack) for _ in range(buckets)]
         for batch in batches:
             bucket_draw, place = draws.next(batch.num_rows)
