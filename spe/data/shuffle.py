@@ -26,12 +26,11 @@ import math
 import secrets
 import tempfile
 from collections.abc import Iterator
-from contextlib import ExitStack, closing
+from contextlib import ExitStack
 from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from spe.data.encryption import DecryptingReader, EncryptingWriter
@@ -97,7 +96,8 @@ def shuffled(batches: Iterator[pa.RecordBatch], schema: pa.Schema, key: bytes, b
     spill_key = secrets.token_bytes(32)
     spilled = schema.append(pa.field(ORDER, pa.uint64(), nullable=False))
     with ExitStack() as stack:
-        stack.enter_context(closing(batches))  # stops a read-ahead feeding it, come what may
+        if hasattr(batches, "close"):  # stops a read-ahead feeding it, come what may
+            stack.callback(batches.close)
         spills = [_SealedSpill(spilled, spill_key, stack) for _ in range(buckets)]
         for batch in batches:
             bucket_draw, place = draws.next(batch.num_rows)
@@ -114,6 +114,6 @@ def shuffled(batches: Iterator[pa.RecordBatch], schema: pa.Schema, key: bytes, b
             if not spill.rows:
                 continue
             table = spill.read()
-            table = table.take(pc.sort_indices(table, [(ORDER, "ascending")]))
+            table = table.take(pa.array(np.argsort(table.column(ORDER).to_numpy())))
             table = table.drop_columns([ORDER])
             yield from table.to_batches(max_chunksize=batch_rows)
