@@ -48,7 +48,7 @@ from spe.db.types import utcnow
 from spe.domain.datasets import Dataset
 from spe.domain.permits import Permit, datasets_of
 from spe.domain.projects import Project
-from spe.keys import KeyDestroyed, KeyNotFound, KeyStore
+from spe.keys import KeyDestroyed, KeyNotFound, KeyStore, KeyStoreError
 from spe.settings import Settings
 from spe.storage import ObjectNotFound, ObjectStore, StorageError
 from spe.storage.layout import extract_prefix, project_prefix
@@ -136,6 +136,9 @@ class ProjectDataPlane:
                         "bytes_deleted": sum(i["size"] for i in deleted)}
         except StorageError as exc:
             raise RetryableError(f"shredding {project_id}: {exc}") from exc
+        except KeyStoreError as exc:  # e.g. an unreadable or edited wrapped-key file
+            raise TerminalError(f"shredding {project_id} refused, nothing destroyed or "
+                                f"deleted; a person must look: {exc}") from exc
         summary = shred_summary(done)
         with session_scope(self.engine) as session:
             record(session, action="data.shred", actor=ACTOR, target_type="project",

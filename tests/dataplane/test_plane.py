@@ -185,3 +185,18 @@ def test_settings_for_an_hsm_key_store(tmp_path, softhsm_token):
 
 def test_a_project_without_key_has_nothing_to_shred(engine, demo, settings):
     assert ProjectDataPlane(engine, settings).shred(demo.project_id) is False
+
+
+def test_a_shred_the_key_store_refuses_is_not_recorded(engine, demo, plane):
+    """An edited or unreadable wrapped-key file: the shred stops before anything is destroyed
+    or deleted, says so, and no deletion record is signed."""
+    plane.prepare(*rows(engine, demo.project_id))
+    wrapped = plane.keys.path / "projects" / f"{demo.project_id}.json"
+    wrapped.write_text("not json")
+    before = [i.key for i in plane.store.list(f"projects/{demo.project_id}/")]
+
+    with pytest.raises(TerminalError, match="nothing destroyed or deleted"):
+        plane.shred(demo.project_id)
+
+    assert [i.key for i in plane.store.list(f"projects/{demo.project_id}/")] == before
+    assert events(engine, "data.shred") == []
