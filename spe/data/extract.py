@@ -1,7 +1,7 @@
 """Prepare a project's extract: minimise, pseudonymise, encrypt, store, sign.
 
 Per source file, streamed by row groups (Parquet) or blocks (CSV), so memory is bounded by
-a few batches and the upload pipe whatever the file's size:
+a few batches, one shuffle bucket and the upload pipe whatever the file's size:
 
     read only the permitted variables → shuffle the rows (:mod:`spe.data.shuffle`)
     → pseudonymise the direct identifiers among them
@@ -10,10 +10,12 @@ a few batches and the upload pipe whatever the file's size:
 The shuffle gives each table an order fixed by a per-extract key and unrelated to the
 source's, so a source sorted by NIR does not give each person's rank to the extract.
 
-Three stages run at once, each in its own thread (:mod:`spe.data.streaming`): reading the
-next batch, pseudonymising the one before, writing and encrypting the one before that, while
-the store hashes and writes (or uploads) the ciphertext. Nothing readable is ever stored, nor
-written to disk: the plaintext Parquet exists only a chunk at a time in memory, and the store
+Four stages run at once, each in its own thread (:mod:`spe.data.streaming`): reading the
+source, shuffling (the whole source into sealed buckets, then a bucket at a time out),
+pseudonymising the batch before, writing and encrypting the one before that, while the store
+hashes and writes (or uploads) the ciphertext. Nothing readable is ever stored, nor written
+to disk: the shuffle's buckets are sealed under a key held only in memory, the plaintext
+Parquet exists only a chunk at a time in memory, and the store
 receives ciphertext, committed only once the file is whole (a failed extract aborts its
 upload). Every source is opened (and, from a backend without seekable streams, spooled to a
 temporary file) before the first is processed, so that progress knows the total rows.
