@@ -43,7 +43,7 @@ def build(settings: Settings, engine: Engine) -> Reconciler:
     from spe.dataplane import ProjectDataPlane
     from spe.dataplane.config import key_paths, require_key_files
 
-    require_key_files(settings)  # production: every key mounted, none made up by this pod
+    require_key_files(settings, "controller")  # its keys fit; production: mounted, none made up
     runtime = make_runtime(settings)
     extract_dir = ((lambda project_id: runtime.layout(project_id).extract)
                    if isinstance(runtime, LocalRuntime) else None)

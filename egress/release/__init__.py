@@ -4,12 +4,14 @@ from egress.release.manifest import (
     MANIFEST_FORMAT,
     ReleasedFile,
     build_manifest,
+    manifest_bytes,
     sign_manifest,
     verify_manifest,
+    verify_manifest_bytes,
 )
 from egress.release.publish import IntegrityFailure, publish, read_verified, released_key
 from egress.release.rocrate import PROFILE, build_crate
 
 __all__ = ["MANIFEST_FORMAT", "PROFILE", "IntegrityFailure", "ReleasedFile", "build_crate",
-           "build_manifest", "publish", "read_verified", "released_key", "sign_manifest",
-           "verify_manifest"]
+           "build_manifest", "manifest_bytes", "publish", "read_verified", "released_key",
+           "sign_manifest", "verify_manifest", "verify_manifest_bytes"]

@@ -1,7 +1,8 @@
 """Writing a release to object storage and reading its files back, verified.
 
 A release is ``releases/<release>/`` under the project's prefix: each released file by its
-sha256 (``files/<sha256>``), ``manifest.json``, ``manifest.sig`` and
+sha256 (``files/<sha256>``), ``manifest.json`` (exactly the bytes signed), ``manifest.sig``
+(``<key id> <base64 signature>``) and
 ``ro-crate-metadata.json``. Every byte read for a checker or a download is hashed first and
 refused when it is not the content recorded at submission.
 """
@@ -14,7 +15,7 @@ import re
 import tempfile
 from typing import BinaryIO
 
-from egress.release.manifest import sign_manifest
+from egress.release.manifest import manifest_bytes, sign_manifest
 from spe.crypto.signing import SigningKey
 from spe.errors import Conflict
 from spe.storage.base import ObjectNotFound, ObjectStore
@@ -47,7 +48,7 @@ def publish(store: ObjectStore, key: SigningKey, manifest: dict, crate: dict) ->
             store.put(released_key(project, release, f["sha256"]), content, f["size"])
     signature = sign_manifest(manifest, key)
     prefix = release_prefix(project, release)
-    store.put_bytes(f"{prefix}manifest.json", json.dumps(manifest, indent=2).encode(),
+    store.put_bytes(f"{prefix}manifest.json", manifest_bytes(manifest),  # the bytes signed
                     "application/json")
     store.put_bytes(f"{prefix}manifest.sig", f"{key.key_id} {signature}\n".encode(),
                     "text/plain")

@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     app.state.authenticators = [personal_token, session_cookie]
     app.state.denials = denials.DenialBudget(settings.audit_anonymous_denials_per_minute)
     app.state.oidc = oidc or (OidcConfig() if settings.oidc_issuer else None)
-    require_key_files(settings)  # production: every key mounted, none made up by this pod
+    require_key_files(settings, "api")  # its keys fit; production: mounted, none made up
     keys = key_paths(settings)
     app.state.secret_box = SecretBox.load_or_create(keys.secret_box)
     app.state.hub_signing_key = load_signing_key(keys.hub_oidc)

@@ -77,18 +77,31 @@ def submit(
 @app.command()
 def download(
     release: Annotated[str, typer.Argument(help="Release id.")],
+    public_key: Annotated[Path | None, typer.Option(
+        "--public-key", envvar="SPE_RELEASE_PUBLIC_KEY",
+        help="The release-signing public key (PEM), pinned: from the platform's operator, "
+        "never fetched from the server whose release it verifies.")] = None,
     to: Annotated[Path, typer.Option(help="Folder to write the files to.")] = Path("."),
     url: Annotated[str | None, typer.Option(help="Control plane URL (SPE_URL).")] = None,
     token: Annotated[str | None, typer.Option(help="Personal token (SPE_TOKEN).")] = None,
 ) -> None:
-    """Download a release: verify its signed manifest, then each file's sha256."""
+    """Download a release: verify its signed manifest with the pinned key, then each file's
+    sha256."""
+    if public_key is None:
+        err.print("[red]give the release-signing public key:[/] --public-key FILE (or "
+                  "SPE_RELEASE_PUBLIC_KEY), as published by the platform's operator")
+        raise typer.Exit(2)
+    try:
+        pem = public_key.read_bytes()
+    except OSError as exc:
+        err.print(f"[red]cannot read the public key {public_key}:[/] {exc.strerror}")
+        raise typer.Exit(2) from exc
     client = ApiClient(url, token)
     found = client.request("GET", f"/api/v1/egress/releases/{release}").json()
-    key = client.request("GET", "/api/v1/egress/release-key").json()
     try:
-        verify_manifest(found["manifest"], found["signature"], key["public_key_pem"])
-    except SignatureError as exc:
-        err.print(f"[red]the release manifest does not verify:[/] {exc}")
+        verify_manifest(found["manifest"], found["signature"], pem)
+    except (SignatureError, ValueError) as exc:
+        err.print(f"[red]the release manifest does not verify with the pinned key:[/] {exc}")
         raise typer.Exit(4) from exc
     request = client.request("GET", f"/api/v1/egress/requests/{found['request_id']}").json()
     ids = {f["name"]: f["id"] for f in request["files"]}

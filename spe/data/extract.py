@@ -1,31 +1,44 @@
 """Prepare a project's extract: minimise, pseudonymise, encrypt, store, sign.
 
 Per source file, streamed by row groups (Parquet) or blocks (CSV), so memory is bounded by
-a few batches and the upload pipe whatever the file's size:
+a few batches, one shuffle bucket and the upload pipe whatever the file's size:
 
-    read only the permitted variables → pseudonymise the direct identifiers among them
+    read only the permitted variables → shuffle the rows (:mod:`spe.data.shuffle`)
+    → pseudonymise the direct identifiers among them
     → write Parquet (zstd) into the encrypting writer → ciphertext streamed into the store
 
-Three stages run at once, each in its own thread (:mod:`spe.data.streaming`): reading the
-next batch, pseudonymising the one before, writing and encrypting the one before that, while
-the store hashes and writes (or uploads) the ciphertext. Nothing readable is ever stored, nor
-written to disk: the plaintext Parquet exists only a chunk at a time in memory, and the store
+The shuffle gives each table an order fixed by a per-extract key and unrelated to the
+source's, so a source sorted by NIR does not give each person's rank to the extract.
+
+Four stages run at once, each in its own thread (:mod:`spe.data.streaming`): reading the
+source, shuffling (the whole source into sealed buckets, then a bucket at a time out),
+pseudonymising the batch before, writing and encrypting the one before that, while the store
+hashes and writes (or uploads) the ciphertext. Nothing readable is ever stored, nor written
+to disk: the shuffle's buckets are sealed under a key held only in memory, the plaintext
+Parquet exists only a chunk at a time in memory, and the store
 receives ciphertext, committed only once the file is whole (a failed extract aborts its
 upload). Every source is opened (and, from a backend without seekable streams, spooled to a
 temporary file) before the first is processed, so that progress knows the total rows.
 
 Crash safety: objects go under the extract prefix, the signed manifest last (see
 :mod:`spe.data.manifest`). After each file a progress record (``_progress/<name>.json``: the
-file's manifest entry and what it was made from) is stored. Re-running the same extract
-resumes: a file whose record matches the source's ETag, the variables, the permit and the key,
-and whose ciphertext is still there with the recorded ETag, is kept; any other is redone. A
-finished extract (its manifest exists) is never rewritten: re-running returns its manifest.
+file's manifest entry and what it was made from) is stored, signed with the manifest's key
+(``_progress/<name>.json.sig``), since its entry is signed into the manifest on resume.
+Re-running the same extract resumes: a file is kept only when its record's signature
+verifies, the record was made for this prefix and matches the source's ETag, the
+variables, the permit and the key, names the expected object, and that object, hashed
+again, is the ciphertext recorded; any other is redone. So someone who can write to the
+bucket but holds no key cannot make the control plane sign an object of their choosing
+(an older ciphertext of the project, say, from before an amendment removed a variable).
+A finished extract (its manifest exists and verifies for this prefix, permit and key) is
+never rewritten: re-running returns its manifest; one that does not verify is rebuilt.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import tempfile
 from collections import defaultdict
@@ -40,23 +53,31 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from spe.crypto.canonical import canonical_json
-from spe.crypto.signing import SigningKey
+from spe.crypto.signing import SignatureError, SigningKey, verify
 from spe.data import manifest as manifests
 from spe.data.encryption import CIPHER, DEFAULT_CHUNK_SIZE, EncryptingWriter
 from spe.data.pseudonymise import METHOD, Pseudonymiser
+from spe.data.shuffle import bucket_count, shuffle_key, shuffled
 from spe.data.streaming import upload
 from spe.keys.base import DataKey
 from spe.storage.base import ObjectInfo, ObjectNotFound, ObjectStore
 from spe.storage.layout import component
 from spe.threads import read_ahead
 
+log = logging.getLogger(__name__)
+
 ProgressCallback = Callable[[int, int | None], None]
 """``(done_rows, total_rows)``; ``total_rows`` is None while a CSV source makes it unknown."""
 
 PROGRESS_DIR = "_progress/"
+PROGRESS_FORMAT = "spe-extract-progress/v1"
 FILE_SUFFIX = ".parquet.enc"
 PSEUDONYM_METADATA = b"spe.pseudonymisation"
 _SPOOL_BUFFER = 1 << 20
+_CSV_BYTES_PER_ROW = 64
+"""A low guess of a CSV row's size, to size the shuffle's buckets before the rows are known."""
+_MAX_BUCKETS = 512
+"""Open temporary files of one table's shuffle, at most (each holds rows / buckets rows)."""
 # zstd (level 1): as fast as snappy or lz4 here end to end, and a quarter smaller, since it
 # entropy-codes the random base32 of the pseudonym dictionaries (less to encrypt and store)
 _WRITER_OPTIONS: dict[str, Any] = {"compression": "zstd"}
@@ -145,7 +166,7 @@ def prepare_extract(store: ObjectStore, sources: Sequence[ExtractSource], *,
     names = [source.table_name for source in sources]
     if len(set(names)) != len(names):
         raise ExtractError(f"two sources share a table name: {sorted(names)}; name them")
-    existing = _finished_manifest(store, prefix)
+    existing = _finished_manifest(store, prefix, permit_reference, data_key, signing_key)
     if existing is not None:
         return existing
 
@@ -157,7 +178,9 @@ def prepare_extract(store: ObjectStore, sources: Sequence[ExtractSource], *,
         rows = [o.rows for o in opened]
         tracker = _Progress(progress, None if None in rows else sum(rows))
         files = [_extract_one(store, o, prefix, permit_reference, data_key, pseudonymisers,
-                              tracker, chunk_size) for o in opened]
+                              tracker, chunk_size, signing_key,
+                              shuffle_key(master_secret, prefix, o.source.table_name),
+                              batch_rows) for o in opened]
     finally:
         for o in opened:
             o.close()
@@ -180,10 +203,18 @@ def prepare_extract(store: ObjectStore, sources: Sequence[ExtractSource], *,
     return manifest
 
 
-def _finished_manifest(store: ObjectStore, prefix: str) -> dict[str, Any] | None:
+def _finished_manifest(store: ObjectStore, prefix: str, permit_reference: str,
+                       data_key: DataKey, signing_key: SigningKey) -> dict[str, Any] | None:
+    """The manifest of a finished extract under ``prefix``, if one exists and verifies as
+    this extract's; one that does not is logged and left to be rebuilt over."""
     try:
-        return json.loads(store.get_bytes(prefix + manifests.MANIFEST_NAME))
+        return manifests.load_manifest(store, prefix, signing_key.public_key,
+                                       permit_reference=permit_reference,
+                                       key_id=data_key.key_id)
     except ObjectNotFound:
+        return None
+    except (manifests.ManifestError, ValueError) as exc:
+        log.warning("the manifest under %s is not this extract's, rebuilding: %s", prefix, exc)
         return None
 
 
@@ -288,36 +319,83 @@ def _fingerprint(opened: _Opened, permit_reference: str, data_key: DataKey) -> d
             "permit_reference": permit_reference, "key_id": data_key.key_id}
 
 
-def _resumable(store: ObjectStore, progress_key: str, fingerprint: dict) -> dict | None:
-    """The manifest entry of a file an interrupted run already stored, if still valid."""
+class _Refused(Exception):
+    """A progress record not to resume from (the reason is logged; the file is redone)."""
+
+
+def _resumable(store: ObjectStore, progress_key: str, expected: dict,
+               signing_key: SigningKey) -> dict | None:
+    """The manifest entry of a file an interrupted run already stored, if its progress
+    record is authentic and still valid (see the module's docstring)."""
     try:
-        record = json.loads(store.get_bytes(progress_key))
-        stored = store.stat(record["entry"]["object_key"])
-    except (ObjectNotFound, ValueError, KeyError):
+        body = store.get_bytes(progress_key)
+    except ObjectNotFound:
         return None
-    if record.get("fingerprint") != fingerprint or stored.etag != record.get("etag"):
+    try:
+        try:
+            signature = store.get_bytes(progress_key + ".sig").decode("ascii")
+            verify(signing_key.public_key, body, signature)
+        except (ObjectNotFound, UnicodeDecodeError, SignatureError) as exc:
+            raise _Refused("its signature is missing or does not verify") from exc
+        record = json.loads(body)
+        entry = record["entry"]
+        for field in ("format", "prefix", "fingerprint"):
+            if record[field] != expected[field]:
+                raise _Refused(f"it was made for another {field}")
+        for field in ("name", "object_key", "key_id"):
+            if entry[field] != expected["entry"][field]:
+                raise _Refused(f"its entry names another {field}: {entry[field]!r}")
+        _check_stored(store, entry)
+    except _Refused as refused:
+        log.warning("progress record %s refused, the file is redone: %s", progress_key, refused)
         return None
-    return record["entry"]
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("progress record %s unreadable, the file is redone: %s", progress_key, exc)
+        return None
+    return entry
+
+
+def _check_stored(store: ObjectStore, entry: dict) -> None:
+    """Hash the stored ciphertext again: it must be the one the record names."""
+    digest, size = hashlib.sha256(), 0
+    try:
+        with store.open(entry["object_key"]) as stream:
+            while block := stream.read(_SPOOL_BUFFER):
+                digest.update(block)
+                size += len(block)
+    except ObjectNotFound as exc:
+        raise _Refused(f"{entry['object_key']} is gone") from exc
+    if size != entry["size"] or digest.hexdigest() != entry["sha256"]:
+        raise _Refused(f"{entry['object_key']} is not the ciphertext it recorded")
 
 
 def _extract_one(store: ObjectStore, opened: _Opened, prefix: str, permit_reference: str,
                  data_key: DataKey, pseudonymisers: dict[str, Pseudonymiser], tracker: _Progress,
-                 chunk_size: int) -> dict[str, Any]:
+                 chunk_size: int, signing_key: SigningKey, order_key: bytes,
+                 batch_rows: int) -> dict[str, Any]:
     source = opened.source
     progress_key = f"{prefix}{PROGRESS_DIR}{source.table_name}.json"
+    object_key = f"{prefix}{source.table_name}{FILE_SUFFIX}"
     fingerprint = _fingerprint(opened, permit_reference, data_key)
-    entry = _resumable(store, progress_key, fingerprint)
+    entry = _resumable(store, progress_key, {
+        "format": PROGRESS_FORMAT, "prefix": prefix, "fingerprint": fingerprint,
+        "entry": {"name": source.table_name, "object_key": object_key,
+                  "key_id": data_key.key_id}}, signing_key)
     if entry is not None:
         tracker.advance(entry["rows"])
         return entry
 
     schema = _output_schema(opened)
-    object_key = f"{prefix}{source.table_name}{FILE_SUFFIX}"
     rows = 0
-    # three stages, each in its own thread: read the next batch, pseudonymise the one
-    # before, write + encrypt the one before that (and the store hashes and writes the
-    # ciphertext beside them)
-    batches = read_ahead(_pseudonymised(read_ahead(opened.batches(), "extract-read"),
+    # four stages, each in its own thread: read the source; shuffle (all of it into the
+    # buckets, then a bucket at a time out); pseudonymise the batch before; write + encrypt
+    # the one before that (and the store hashes and writes the ciphertext beside them)
+    expected_rows = opened.rows if opened.rows is not None \
+        else opened.info.size // _CSV_BYTES_PER_ROW
+    in_order = shuffled(read_ahead(opened.batches(), "extract-read"), opened.schema,
+                        order_key, min(bucket_count(expected_rows, batch_rows), _MAX_BUCKETS),
+                        batch_rows)
+    batches = read_ahead(_pseudonymised(read_ahead(in_order, "extract-shuffle"),
                                         schema, source.pseudonymised, pseudonymisers),
                          "extract-pseudonymise")
     with closing(batches), upload(store, object_key) as target:
@@ -331,8 +409,6 @@ def _extract_one(store: ObjectStore, opened: _Opened, prefix: str, permit_refere
                 rows += batch.num_rows
                 tracker.advance(batch.num_rows)
         sealer.close()
-    stored = target.info
-
     entry = {
         "name": source.table_name,
         "dataset": source.dataset,
@@ -348,6 +424,8 @@ def _extract_one(store: ObjectStore, opened: _Opened, prefix: str, permit_refere
         "source": {"object_key": source.object_key, "etag": opened.info.etag,
                    "version_id": opened.info.version_id, "size": opened.info.size},
     }
-    store.put_bytes(progress_key, canonical_json(
-        {"fingerprint": fingerprint, "etag": stored.etag, "entry": entry}), "application/json")
+    body = canonical_json({"format": PROGRESS_FORMAT, "prefix": prefix,
+                           "fingerprint": fingerprint, "entry": entry})
+    store.put_bytes(progress_key + ".sig", signing_key.sign(body).encode("ascii"), "text/plain")
+    store.put_bytes(progress_key, body, "application/json")
     return entry

@@ -54,12 +54,50 @@ def verify_manifest(body: bytes, signature: str, public_key: Ed25519PublicKey) -
     return manifest
 
 
-def load_manifest(source: ObjectStore | Fetcher, prefix: str,
-                  public_key: Ed25519PublicKey) -> dict[str, Any]:
-    """Fetch the manifest of the extract under ``prefix`` and verify it."""
+def load_manifest(source: ObjectStore | Fetcher, prefix: str, public_key: Ed25519PublicKey,
+                  *, permit_reference: str, key_id: str | None) -> dict[str, Any]:
+    """Fetch the manifest of the extract under ``prefix``, verify it and check that it is
+    the one asked for (:func:`check_bound`)."""
     fetch = fetcher(source)
     with fetch(prefix + MANIFEST_NAME) as stream:
         body = stream.read()
     with fetch(prefix + SIGNATURE_NAME) as stream:
         signature = stream.read().decode("ascii")
-    return verify_manifest(body, signature, public_key)
+    manifest = verify_manifest(body, signature, public_key)
+    check_bound(manifest, prefix, permit_reference=permit_reference, key_id=key_id)
+    return manifest
+
+
+def check_bound(manifest: dict[str, Any], prefix: str, *, permit_reference: str,
+                key_id: str | None) -> None:
+    """Refuse a manifest signed for another extract: its prefix, permit reference and data
+    key id must be those it was loaded for (``key_id`` None: any key, for a caller that
+    checks the key itself), and every file must lie directly under the prefix.
+
+    The signature says only that the control plane made the manifest, not for what: without
+    these checks a validly signed manifest of another project, an older extract, or a permit
+    since amended could be copied under this prefix and served in its place.
+    """
+    for field, expected in (("prefix", prefix), ("permit_reference", permit_reference),
+                            ("key_id", key_id)):
+        if expected is not None and manifest.get(field) != expected:
+            raise ManifestError(f"the manifest was signed for {field} "
+                                f"{manifest.get(field)!r}, not {expected!r}")
+    files = manifest.get("files")
+    if not isinstance(files, list):
+        raise ManifestError("the manifest lists no files")
+    for entry in files:
+        if not file_under(entry, prefix):
+            key = entry.get("object_key") if isinstance(entry, dict) else entry
+            raise ManifestError(f"the manifest names an object outside its extract {prefix}: "
+                                f"{key!r}")
+
+
+def file_under(entry: Any, prefix: str) -> bool:
+    """Whether a manifest entry's object is directly under ``prefix`` (no sub-directory,
+    no ``..``)."""
+    key = entry.get("object_key") if isinstance(entry, dict) else None
+    if not isinstance(key, str) or not key.startswith(prefix):
+        return False
+    name = key[len(prefix):]
+    return bool(name) and "/" not in name and name not in (".", "..")

@@ -1,13 +1,16 @@
 """Read an extract inside a workspace: verify, then decrypt.
 
-The workspace holds the project's data key (handed over by the control plane for the
-session) and the control plane's public signing key, and fetches objects through a
-short-lived grant (any :data:`~spe.data.manifest.Fetcher`). It never needs the
-pseudonymisation secret, the KEK or storage credentials.
+Whoever holds the project's data key reads here: the control plane, when it serves a
+file to a workspace through the grant endpoint or writes the local runtime's extract
+directory. A workspace never receives the data key (it fetches decrypted files); the
+reader takes any :data:`~spe.data.manifest.Fetcher` so that the same checks apply to
+objects fetched from elsewhere.
 
-Before a byte is decrypted: the manifest's signature verifies, the manifest names this data
-key, and each ciphertext's SHA-256 and size are those the manifest signed. Decryption then
-authenticates every chunk (:mod:`spe.data.encryption`).
+Before a byte is decrypted: the manifest's signature verifies, the manifest is the one of
+this extract (prefix, permit reference, every object under the prefix:
+:func:`~spe.data.manifest.check_bound`), it names this data key, and each ciphertext's
+SHA-256 and size are those the manifest signed. Decryption then authenticates every chunk
+(:mod:`spe.data.encryption`).
 """
 
 from __future__ import annotations
@@ -55,9 +58,11 @@ def verified_ciphertext(fetch: Fetcher, entry: dict[str, Any]) -> BinaryIO:
 
 
 def _entries(source: ObjectStore | Fetcher, prefix: str, data_key: DataKey,
-             public_key: Ed25519PublicKey) -> tuple[Fetcher, list[dict[str, Any]]]:
+             public_key: Ed25519PublicKey, permit_reference: str,
+             ) -> tuple[Fetcher, list[dict[str, Any]]]:
     fetch = fetcher(source)
-    manifest = load_manifest(fetch, prefix, public_key)
+    manifest = load_manifest(fetch, prefix, public_key, permit_reference=permit_reference,
+                             key_id=None)  # checked here, to say which key it needs
     if manifest["key_id"] != data_key.key_id:
         raise WrongKeyError(f"the extract is encrypted with key {manifest['key_id']}, "
                             f"not {data_key.key_id}")
@@ -65,9 +70,10 @@ def _entries(source: ObjectStore | Fetcher, prefix: str, data_key: DataKey,
 
 
 def read_extract(source: ObjectStore | Fetcher, prefix: str, data_key: DataKey,
-                 public_key: Ed25519PublicKey) -> dict[str, pa.Table]:
+                 public_key: Ed25519PublicKey, *, permit_reference: str,
+                 ) -> dict[str, pa.Table]:
     """Every table of the extract under ``prefix``, in memory, by name."""
-    fetch, entries = _entries(source, prefix, data_key, public_key)
+    fetch, entries = _entries(source, prefix, data_key, public_key, permit_reference)
     tables = {}
     for entry in entries:
         plaintext = io.BytesIO()
@@ -79,10 +85,11 @@ def read_extract(source: ObjectStore | Fetcher, prefix: str, data_key: DataKey,
 
 
 def materialise(source: ObjectStore | Fetcher, prefix: str, data_key: DataKey,
-                public_key: Ed25519PublicKey, target_dir: Path) -> dict[str, Path]:
+                public_key: Ed25519PublicKey, target_dir: Path, *, permit_reference: str,
+                ) -> dict[str, Path]:
     """Decrypt every table into ``target_dir/<name>.parquet``, read-only (0444); returns
     the paths by name. A file appears only once whole and authenticated."""
-    fetch, entries = _entries(source, prefix, data_key, public_key)
+    fetch, entries = _entries(source, prefix, data_key, public_key, permit_reference)
     target_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
     for entry in entries:

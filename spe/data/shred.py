@@ -17,12 +17,14 @@ from spe.keys.base import KeyDestroyed, KeyStore
 from spe.storage.base import ObjectStore
 from spe.storage.layout import project_prefix
 
-RECORD_FORMAT = "spe-crypto-shred/v1"
+RECORD_FORMAT = "spe-crypto-shred/v2"  # v2: names the key store (and its assurance)
 
 
 def shred_project(store: ObjectStore, keys: KeyStore, project_id: str) -> dict[str, Any]:
     """Destroy ``project_id``'s data key and delete ``projects/<id>/extracts/``; return what
-    was done: key id, whether it was destroyed now or before, each object deleted, counts."""
+    was done: key id, whether it was destroyed now or before, by which key store (and so
+    with which assurance), each object deleted, counts. A key the store cannot destroy
+    raises (:class:`spe.keys.KeyStoreError`) before anything is deleted or recorded."""
     started = datetime.now(UTC)
     try:
         key_id = keys.destroy(project_id)
@@ -43,6 +45,7 @@ def shred_project(store: ObjectStore, keys: KeyStore, project_id: str) -> dict[s
         "key_id": key_id,
         "key_destroyed_now": destroyed_now,
         "key_destroyed_at": key_destroyed_at.isoformat() if destroyed_now else None,
+        "keystore": keys.description,
         "prefix": prefix,
         "objects_deleted": deleted,
         "object_count": len(deleted),

@@ -3,31 +3,49 @@
 Every key file of the platform lives under ``SPE_KEYS_DIR`` (default ``<data_dir>/keys``)
 unless its own setting places it elsewhere (:func:`key_paths`). In development each file is
 created on first use. In production every process must read the same keys (API replicas
-and the controller), so they come from one mounted Secret and a missing file is refused,
+and the controller), so they come from mounted Secrets and a missing file is refused,
 never created (:class:`MissingSecret`): a key made up by one pod would seal secrets no
 other pod can open, sign with a key nobody trusts, or, for the pseudonymisation secret,
 give every permit new, unlinkable pseudonyms. :func:`create_key_files` makes the files an
-operator puts in that Secret (docs/production.md).
+operator puts in those Secrets (docs/production.md).
+
+Each process needs only some of the keys (:data:`KEY_USERS`): the API never needs the
+pseudonymisation secret, the controller never the audit, release or hub keys, so each
+mounts only its own and a compromise of one exposes fewer. At start-up
+(:func:`require_key_files`) every key the process uses that exists is also checked for
+length and type, in every environment: a 1-byte grant key or a 16-byte pseudonymisation
+secret is refused with the file and what it needs, not warned about.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import secrets
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from joserfc.errors import JoseError, SecurityWarning
+from joserfc.jwk import RSAKey
 
 from spe.crypto.secretbox import SecretBox
 from spe.crypto.signing import SigningKey
 from spe.data.pseudonymise import MIN_SECRET_BYTES
 from spe.errors import SpeError
 from spe.keys import KeyStore, LocalKeyStore
-from spe.keys.local import load_or_create_kek
+from spe.keys.local import KEK_BYTES, load_or_create_kek
 from spe.settings import Settings
 from spe.storage import ObjectStore, StorageConfig, open_store
 
 GRANT_KEY_BYTES = 32
+RSA_MIN_BITS = 2048
+Process = Literal["api", "controller"]
 
 
 class MissingSecret(SpeError):
@@ -84,6 +102,71 @@ KEY_SETTINGS = {
 """The setting that places each key file (``SPE_KEYS_DIR`` when it has no setting of its
 own)."""
 
+KEY_USERS: dict[str, frozenset[str]] = {
+    "secret_box": frozenset({"api", "controller"}),  # hubs' client secrets: API + reconciler
+    "hub_oidc": frozenset({"api"}),  # the API's OpenID provider for the hubs
+    "audit_signing": frozenset({"api"}),  # checkpoints (and the `spe audit checkpoint` job)
+    "release_signing": frozenset({"api"}),  # egress releases
+    "extract_signing": frozenset({"api", "controller"}),  # controller signs, API verifies
+    "extract_grant": frozenset({"api", "controller"}),  # controller issues, API checks
+    "kek": frozenset({"api", "controller"}),  # controller wraps, API unwraps to serve files
+    "pseudonymisation": frozenset({"controller"}),  # extracts are made by the controller
+}
+"""Which process reads each key file: what its pods must mount, and no more."""
+
+
+def _check_secret(minimum: int, exact: bool = False):
+    def check(data: bytes) -> str | None:
+        if len(data) < minimum or (exact and len(data) != minimum):
+            return (f"holds {len(data)} bytes; it needs {'exactly' if exact else 'at least'} "
+                    f"{minimum} random bytes")
+        return None
+    return check
+
+
+def _check_fernet(data: bytes) -> str | None:
+    try:
+        Fernet(data.strip())
+    except ValueError:
+        return "is not a Fernet key (32 bytes, url-safe base64)"
+    return None
+
+
+def _check_rsa_jwk(data: bytes) -> str | None:
+    try:
+        with warnings.catch_warnings():  # joserfc warns of a short key; refused below instead
+            warnings.simplefilter("ignore", SecurityWarning)
+            key = RSAKey.import_key(json.loads(data))
+        bits = key.raw_value.key_size
+    except (JoseError, ValueError, TypeError, AttributeError) as exc:
+        return f"is not a private RSA JWK ({type(exc).__name__})"
+    if not key.is_private:
+        return "holds a public RSA key, not a private one"
+    return f"is a {bits}-bit RSA key; it needs at least {RSA_MIN_BITS}" \
+        if bits < RSA_MIN_BITS else None
+
+
+def _check_ed25519(data: bytes) -> str | None:
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as exc:
+        return f"is not an unencrypted PEM private key ({type(exc).__name__})"
+    return None if isinstance(key, Ed25519PrivateKey) else "is not an Ed25519 private key"
+
+
+KEY_CHECKS = {
+    "secret_box": _check_fernet,
+    "hub_oidc": _check_rsa_jwk,
+    "audit_signing": _check_ed25519,
+    "release_signing": _check_ed25519,
+    "extract_signing": _check_ed25519,
+    "extract_grant": _check_secret(GRANT_KEY_BYTES),
+    "kek": _check_secret(KEK_BYTES, exact=True),
+    "pseudonymisation": _check_secret(MIN_SECRET_BYTES),
+}
+"""Each key file's minimum: its length, or that it is a key of the expected type and size;
+a check returns what is wrong, or None."""
+
 
 def key_paths(settings: Settings) -> KeyPaths:
     return dataclasses.replace(
@@ -105,17 +188,30 @@ def require_key_file(settings: Settings, name: str) -> Path:
     return path
 
 
-def require_key_files(settings: Settings) -> None:
-    """In production, refuse to start unless every key file exists (checked at start-up by
-    the API and the controller, so a missing key is found before any request needs it)."""
-    if settings.environment != "production":
-        return
-    paths = dataclasses.asdict(key_paths(settings))
+def require_key_files(settings: Settings, process: Process) -> None:
+    """Refuse to start unless the key files ``process`` uses (:data:`KEY_USERS`) are fit:
+    each present one long enough and of its type (:data:`KEY_CHECKS`), and, in production,
+    every one present. Called at start-up by the API and the controller, so a bad or
+    missing key is found before any request needs it."""
+    paths = {name: Path(path) for name, path in dataclasses.asdict(key_paths(settings)).items()
+             if process in KEY_USERS[name]}
     if settings.key_store == "pkcs11":
-        del paths["kek"]  # the HSM holds the key-encryption keys
-    missing = [name for name, path in paths.items() if not Path(path).exists()]
-    if missing:
+        paths.pop("kek", None)  # the HSM holds the key-encryption keys
+    missing = [name for name, path in paths.items() if not path.exists()]
+    if missing and settings.environment == "production":
         raise MissingSecret(_missing(missing, settings))
+    for name, path in paths.items():
+        if name not in missing:
+            check_key_file(name, path)
+
+
+def check_key_file(name: str, path: Path) -> None:
+    """:class:`MissingSecret` if key file ``name`` at ``path`` is too short or not a key of
+    its type."""
+    problem = KEY_CHECKS[name](path.read_bytes())
+    if problem:
+        raise MissingSecret(f"the key file {path} ({KEY_SETTINGS[name]}) {problem}; make one "
+                            "with create_key_files (docs/production.md)")
 
 
 def _missing(names: list[str], settings: Settings) -> str:
@@ -193,6 +289,7 @@ def grant_key(settings: Settings) -> bytes:
     path = require_key_file(settings, "extract_grant")
     if not path.exists():
         _create_secret(path, GRANT_KEY_BYTES)
+    check_key_file("extract_grant", path)
     return path.read_bytes()
 
 

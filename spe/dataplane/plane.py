@@ -48,7 +48,7 @@ from spe.db.types import utcnow
 from spe.domain.datasets import Dataset
 from spe.domain.permits import Permit, datasets_of
 from spe.domain.projects import Project
-from spe.keys import KeyDestroyed, KeyNotFound, KeyStore
+from spe.keys import KeyDestroyed, KeyNotFound, KeyStore, KeyStoreError
 from spe.settings import Settings
 from spe.storage import ObjectNotFound, ObjectStore, StorageError
 from spe.storage.layout import extract_prefix, project_prefix
@@ -110,7 +110,7 @@ class ProjectDataPlane:
                 and current.get("state") == "ready" and self._exists(prefix + MANIFEST_NAME)):
             self._build(project.id, permit, plan, prefix)
         if self.extract_dir is not None:
-            self._materialise(project.id, plan.extract_id, prefix)
+            self._materialise(project.id, plan.extract_id, prefix, permit.reference)
         grant, _ = issue_grant(config.grant_key(self.settings), project.id,
                                self.settings.extract_grant_ttl_seconds)
         return ExtractRef(manifest_key=prefix + MANIFEST_NAME, grant_token=grant,
@@ -130,11 +130,15 @@ class ProjectDataPlane:
                 for item in deleted:
                     self.store.delete(item["key"])
                 done = {"format": RECORD_FORMAT, "project_id": project_id, "key_id": None,
-                        "key_destroyed_now": False, "prefix": prefix,
+                        "key_destroyed_now": False, "keystore": self.keys.description,
+                        "prefix": prefix,
                         "objects_deleted": deleted, "object_count": len(deleted),
                         "bytes_deleted": sum(i["size"] for i in deleted)}
         except StorageError as exc:
             raise RetryableError(f"shredding {project_id}: {exc}") from exc
+        except KeyStoreError as exc:  # e.g. an unreadable or edited wrapped-key file
+            raise TerminalError(f"shredding {project_id} refused, nothing destroyed or "
+                                f"deleted; a person must look: {exc}") from exc
         summary = shred_summary(done)
         with session_scope(self.engine) as session:
             record(session, action="data.shred", actor=ACTOR, target_type="project",
@@ -148,9 +152,13 @@ class ProjectDataPlane:
         return True
 
     # --- for the grant endpoint -----------------------------------------------------------
-    def manifest(self, project_id: str, extract_id: str) -> dict[str, Any]:
+    def manifest(self, project_id: str, extract_id: str, *, permit_reference: str,
+                 key_id: str | None) -> dict[str, Any]:
+        """The extract's manifest, verified and bound to this prefix, permit and key
+        (:class:`spe.data.ManifestError` otherwise)."""
         return load_manifest(self.store, extract_prefix(project_id, extract_id),
-                             self.signing.public_key)
+                             self.signing.public_key, permit_reference=permit_reference,
+                             key_id=key_id)
 
     def data_key(self, project_id: str):
         try:
@@ -209,7 +217,8 @@ class ProjectDataPlane:
                             "older_objects_deleted": removed,
                             "seconds": round(time.monotonic() - started, 3)})
             self._set_condition(session, project_id, state="ready", percent=100,
-                                rows_done=rows, rows_total=rows, **base)
+                                rows_done=rows, rows_total=rows, key_id=manifest["key_id"],
+                                **base)
 
     def _failed(self, project_id: str, base: dict, message: str) -> None:
         with session_scope(self.engine) as session:
@@ -239,7 +248,8 @@ class ProjectDataPlane:
             self.store.delete(key)
         return len(stale)
 
-    def _materialise(self, project_id: str, extract_id: str, prefix: str) -> None:
+    def _materialise(self, project_id: str, extract_id: str, prefix: str,
+                     permit_reference: str) -> None:
         """Decrypt the extract into the local workspace's extract directory, read-only."""
         target = self.extract_dir(project_id)
         marker = target / MARKER
@@ -250,7 +260,7 @@ class ProjectDataPlane:
         for old in target.iterdir():
             old.unlink()
         materialise(self.store, prefix, self.data_key(project_id), self.signing.public_key,
-                    target)
+                    target, permit_reference=permit_reference)
         marker.write_text(extract_id)
         marker.chmod(0o444)
         target.chmod(0o555)
@@ -273,7 +283,8 @@ def shred_summary(done: dict[str, Any]) -> dict[str, Any]:
     objects = done["objects_deleted"]
     return {
         "format": done["format"], "project_id": done["project_id"], "key_id": done["key_id"],
-        "destroyed_now": done["key_destroyed_now"], "prefix": done["prefix"],
+        "destroyed_now": done["key_destroyed_now"], "keystore": done["keystore"],
+        "prefix": done["prefix"],
         "object_count": done["object_count"], "bytes_deleted": done["bytes_deleted"],
         "objects_sha256": hashlib.sha256(canonical_json(objects)).hexdigest(),
         "objects": [o["key"].removeprefix(done["prefix"]) for o in objects[:AUDITED_KEYS]],

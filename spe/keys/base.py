@@ -81,3 +81,11 @@ class KeyStore(ABC):
     @abstractmethod
     def exists(self, project_id: str) -> bool:
         """Whether the project has a live (not destroyed) key."""
+
+    @property
+    @abstractmethod
+    def description(self) -> dict:
+        """Which store this is, for shred records: ``type``, ``assurance`` (``software``: a
+        key file wraps the data keys, so a backup of both brings a destroyed key back;
+        ``hardware``: the key-encryption key was deleted inside an HSM) and what names it
+        (a KEK id, an HSM token label); never a secret."""

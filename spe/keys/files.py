@@ -4,9 +4,13 @@ One file per project, ``<path>/projects/<project>.json``: the key id and the dat
 wrapped by the store's key-encryption key (a subclass says how: :meth:`_wrap`,
 :meth:`_unwrap`), the project id and key id bound as associated data, so a wrapped key
 moved to another project does not open. Creation is atomic and refuses a second key.
-Destroying a key writes a tombstone ``<project>.destroyed`` (the key can be neither used nor
-silently recreated), lets the store forget what only it holds (:meth:`_forget`: the HSM key
-of :class:`spe.keys.pkcs11.Pkcs11KeyStore`), then overwrites and deletes the file.
+Destroying a key first checks that the store can destroy it (:meth:`_check_destroyable`:
+the HSM key named by the project and key id is there), then writes a tombstone
+``<project>.destroyed`` (the key can be neither used nor silently recreated), lets the store
+forget what only it holds (:meth:`_forget`: the HSM key of
+:class:`spe.keys.pkcs11.Pkcs11KeyStore`), then overwrites and deletes the file. A wrapped-key
+file that cannot be read, or names another key than its project's, is refused loudly
+(:class:`KeyStoreError`) and nothing is recorded as destroyed.
 """
 
 from __future__ import annotations
@@ -49,8 +53,13 @@ class WrappedKeyFiles(KeyStore):
     def _unwrap(self, project_id: str, record: dict) -> bytes:
         """The plaintext of a record this store wrapped; :class:`KekMismatch` otherwise."""
 
-    def _forget(self, record: dict) -> None:
-        """Destroy what only the key-encryption side holds for this key (nothing here)."""
+    def _check_destroyable(self, project_id: str, record: dict) -> None:
+        """Raise :class:`KeyStoreError` unless :meth:`_forget` can destroy this key (nothing
+        to check here)."""
+
+    def _forget(self, project_id: str, key_id: str) -> None:
+        """Destroy what only the key-encryption side holds for this key (nothing here);
+        one already gone is no error (a retry)."""
 
     def _wrapped(self, project_id: str) -> Path:
         return self._projects / f"{component(project_id, 'project id')}.json"
@@ -81,7 +90,7 @@ class WrappedKeyFiles(KeyStore):
                 os.fsync(out.fileno())
             os.link(temp_name, self._wrapped(project_id))  # fails if a key already exists
         except FileExistsError as exc:
-            self._forget(record)  # lost a race: this key was never given out
+            self._forget(project_id, key.key_id)  # lost a race: this key was never given out
             raise KeyExists(f"project {project_id} already has a data key") from exc
         finally:
             os.unlink(temp_name)
@@ -94,36 +103,41 @@ class WrappedKeyFiles(KeyStore):
         except FileNotFoundError as exc:
             raise KeyNotFound(f"project {project_id} has no data key") from exc
 
-    def unwrap(self, project_id: str) -> DataKey:
-        record = self._read(project_id)
-        if record.get("format") != FORMAT or record.get("project_id") != project_id:
+    def _record(self, project_id: str) -> dict:
+        """The project's wrapped-key record, refused unless it is one for that project."""
+        try:
+            record = self._read(project_id)
+        except ValueError as exc:
+            raise KeyStoreError(f"the wrapped key file of project {project_id} is not "
+                                "readable JSON: corrupt or altered") from exc
+        if not (isinstance(record, dict) and record.get("format") == FORMAT
+                and record.get("project_id") == project_id
+                and isinstance(record.get("key_id"), str)):
             raise KeyStoreError(f"the wrapped key file of project {project_id} is not a "
                                 f"{FORMAT} record for that project")
+        return record
+
+    def unwrap(self, project_id: str) -> DataKey:
+        record = self._record(project_id)
         return DataKey(key_id=record["key_id"], plaintext=self._unwrap(project_id, record))
 
     def destroy(self, project_id: str) -> str:
         wrapped = self._wrapped(project_id)
         tombstone = self._tombstone(project_id)
         if tombstone.exists():  # finish a destruction a crash interrupted
-            self._forget_file(wrapped)
+            self._forget(project_id, json.loads(tombstone.read_text())["key_id"])
+            _wipe(wrapped)
             self._refuse_if_destroyed(project_id)
-        record = self._read(project_id)
+        record = self._record(project_id)
+        self._check_destroyable(project_id, record)
         fd, temp_name = tempfile.mkstemp(dir=self._projects, prefix=".tmp-")
         with os.fdopen(fd, "wb") as out:
             out.write(canonical_json({"key_id": record["key_id"],
                                       "destroyed_at": datetime.now(UTC).isoformat()}))
         os.replace(temp_name, tombstone)
-        self._forget_file(wrapped)
-        return record["key_id"]
-
-    def _forget_file(self, wrapped: Path) -> None:
-        try:
-            record = json.loads(wrapped.read_bytes())
-        except (FileNotFoundError, ValueError):
-            record = None
-        if isinstance(record, dict) and "kek_id" in record:
-            self._forget(record)
+        self._forget(project_id, record["key_id"])
         _wipe(wrapped)
+        return record["key_id"]
 
     def exists(self, project_id: str) -> bool:
         return self._wrapped(project_id).exists() and not self._tombstone(project_id).exists()

@@ -55,6 +55,10 @@ class LocalKeyStore(WrappedKeyFiles):
     def __repr__(self) -> str:
         return f"LocalKeyStore(path={str(self.path)!r}, kek_id={self.kek_id!r})"
 
+    @property
+    def description(self) -> dict:
+        return {"type": "local", "kek_id": self.kek_id, "assurance": "software"}
+
     def _wrap(self, project_id: str, key: DataKey) -> dict:
         nonce = secrets.token_bytes(12)
         wrapped = self._kek.encrypt(nonce, key.plaintext, aad(project_id, key.key_id))

@@ -2,7 +2,12 @@
 
 Each project gets a key-encryption key of its own, generated *inside* the HSM: AES-256,
 ``CKA_TOKEN`` (kept), ``CKA_SENSITIVE``, not ``CKA_EXTRACTABLE``, usable only to encrypt and
-decrypt, labelled ``spe:<project>:<key id>``. The project's data key is wrapped by the HSM
+decrypt, labelled ``spe:<project>:<key id>`` with the key id as ``CKA_ID``. The label is
+always derived from the project and key id being used, never read from the wrapped-key
+file: a file edited to name another project's HSM key is refused (it would otherwise have
+that key destroyed at shredding), and so is one whose HSM key cannot be found when it is to
+be destroyed (a shred record must not say "destroyed" when nothing was). The project's data
+key is wrapped by the HSM
 with AES-GCM under it (project and key id bound as associated data) and the wrapped bytes
 are kept in a file as with every store (:mod:`spe.keys.files`). Destroying the project's
 key deletes the HSM object: from then on no copy of the wrapped file, in any backup, opens
@@ -53,10 +58,21 @@ class Pkcs11KeyStore(WrappedKeyFiles):
             raise KeyStoreError(f"the HSM token {self.token_label!r} refused: "
                                 f"{type(exc).__name__}") from exc
 
-    def _find(self, session, label: str):
+    @property
+    def description(self) -> dict:
+        return {"type": "pkcs11", "hsm": self.token_label, "assurance": "hardware"}
+
+    @staticmethod
+    def label(project_id: str, key_id: str) -> str:
+        return f"spe:{project_id}:{key_id}"
+
+    def _kek_id(self, project_id: str, key_id: str) -> str:
+        return f"pkcs11:{self.token_label}/{self.label(project_id, key_id)}"
+
+    def _find(self, session, project_id: str, key_id: str):
         p = self._pkcs11
-        return session.get_key(label=label, key_type=p.KeyType.AES,
-                               object_class=p.ObjectClass.SECRET_KEY)
+        return session.get_key(label=self.label(project_id, key_id), id=key_id.encode(),
+                               key_type=p.KeyType.AES, object_class=p.ObjectClass.SECRET_KEY)
 
     def _gcm(self, nonce: bytes, project_id: str, key_id: str):
         return {"mechanism": self._pkcs11.Mechanism.AES_GCM,
@@ -64,7 +80,7 @@ class Pkcs11KeyStore(WrappedKeyFiles):
 
     def _wrap(self, project_id: str, key: DataKey) -> dict:
         p = self._pkcs11
-        label = f"spe:{project_id}:{key.key_id}"
+        label = self.label(project_id, key.key_id)
         nonce = secrets.token_bytes(NONCE_BYTES)
         with self._session(rw=True) as session:
             kek = session.generate_key(
@@ -72,22 +88,29 @@ class Pkcs11KeyStore(WrappedKeyFiles):
                 capabilities=p.MechanismFlag.ENCRYPT | p.MechanismFlag.DECRYPT,
                 template={p.Attribute.SENSITIVE: True, p.Attribute.EXTRACTABLE: False})
             wrapped = kek.encrypt(key.plaintext, **self._gcm(nonce, project_id, key.key_id))
-        return {"kek_id": f"pkcs11:{self.token_label}/{label}",
+        return {"kek_id": self._kek_id(project_id, key.key_id),
                 "nonce": base64.b64encode(nonce).decode(),
                 "wrapped": base64.b64encode(wrapped).decode()}
 
-    def _label(self, project_id: str, record: dict) -> str:
-        prefix = f"pkcs11:{self.token_label}/"
-        if not str(record.get("kek_id", "")).startswith(prefix):
+    def _check_label(self, project_id: str, record: dict) -> str:
+        """The HSM label of the record's key, derived from project and key id; the record
+        must name that very key."""
+        kek_id = str(record.get("kek_id", ""))
+        if not kek_id.startswith(f"pkcs11:{self.token_label}/"):
             raise KekMismatch(f"the data key of project {project_id} is wrapped under "
-                              f"{record.get('kek_id')}, not by HSM token {self.token_label!r}")
-        return record["kek_id"][len(prefix):]
+                              f"{kek_id}, not by HSM token {self.token_label!r}")
+        if kek_id != self._kek_id(project_id, record["key_id"]):
+            raise KekMismatch(f"the wrapped key file of project {project_id} names HSM key "
+                              f"{kek_id!r}, not its own "
+                              f"{self.label(project_id, record['key_id'])!r}: altered or "
+                              "wrapped elsewhere")
+        return self.label(project_id, record["key_id"])
 
     def _unwrap(self, project_id: str, record: dict) -> bytes:
-        label = self._label(project_id, record)
+        label = self._check_label(project_id, record)
         with self._session() as session:
             try:
-                kek = self._find(session, label)
+                kek = self._find(session, project_id, record["key_id"])
             except self._pkcs11.NoSuchKey as exc:
                 raise KekMismatch(f"the HSM holds no key {label!r}: the data key of project "
                                   f"{project_id} was destroyed there") from exc
@@ -100,10 +123,16 @@ class Pkcs11KeyStore(WrappedKeyFiles):
                                   "open under its HSM key: altered or wrapped elsewhere") \
                     from exc
 
-    def _forget(self, record: dict) -> None:
-        try:
-            label = self._label(str(record.get("project_id")), record)
-        except KekMismatch:
-            return  # not one of this token's keys: nothing held here
+    def _check_destroyable(self, project_id: str, record: dict) -> None:
+        label = self._check_label(project_id, record)
+        with self._session() as session:
+            try:
+                self._find(session, project_id, record["key_id"])
+            except self._pkcs11.NoSuchKey as exc:
+                raise KeyStoreError(f"HSM token {self.token_label!r} holds no key {label!r}: "
+                                    f"the data key of project {project_id} cannot be "
+                                    "destroyed here, nothing was; find out why") from exc
+
+    def _forget(self, project_id: str, key_id: str) -> None:
         with self._session(rw=True) as session, suppress(self._pkcs11.NoSuchKey):
-            self._find(session, label).destroy()  # NoSuchKey: gone already (a retry)
+            self._find(session, project_id, key_id).destroy()  # NoSuchKey: gone (a retry)

@@ -124,7 +124,7 @@ async def test_the_same_person_reaches_the_api_with_the_providers_access_token(p
         id_token = await client.get("/private",
                                     headers={"Authorization": f"Bearer {tokens['id_token']}"})
         assert id_token.status_code == 401
-        assert id_token.json()["message"] == "wrong audience"
+        assert id_token.json()["message"] == "not an access token (typ must be at+jwt, RFC 9068)"
 
 
 async def test_a_login_without_second_factor_is_refused_with_the_reason(people):

@@ -111,25 +111,52 @@ def test_garbage_is_a_malformed_token(validator, token):
 
 def test_id_token_needs_the_nonce_of_its_login(oidc_provider, validator):
     claims = oidc_provider.claims(aud=oidc_provider.client_id, nonce="n-1")
-    assert validator.id_token(oidc_provider.sign(claims), nonce="n-1")["nonce"] == "n-1"
+    assert validator.id_token(oidc_provider.sign(claims, typ="JWT"), nonce="n-1")["nonce"] == "n-1"
     for wrong in ({"nonce": "n-2"}, {"nonce": None}):
         forged = {k: v for k, v in {**claims, **wrong}.items() if v is not None}
         with pytest.raises(TokenRejected, match=r"^nonce mismatch$"):
-            validator.id_token(oidc_provider.sign(forged), nonce="n-1")
+            validator.id_token(oidc_provider.sign(forged, typ=None), nonce="n-1")
 
 
 def test_id_token_is_for_this_client_only(oidc_provider, validator):
     access = oidc_provider.claims(nonce="n")
     with pytest.raises(TokenRejected, match=r"^wrong audience$"):
-        validator.id_token(oidc_provider.sign(access), nonce="n")
+        validator.id_token(oidc_provider.sign(access, typ=None), nonce="n")
     shared = oidc_provider.claims(aud=[oidc_provider.client_id, "other"], nonce="n")
     with pytest.raises(TokenRejected, match=r"^wrong authorized party \(azp\)$"):
-        validator.id_token(oidc_provider.sign(shared), nonce="n")
+        validator.id_token(oidc_provider.sign(shared, typ=None), nonce="n")
     shared["azp"] = oidc_provider.client_id
-    assert validator.id_token(oidc_provider.sign(shared), nonce="n")["sub"] == "alice"
+    assert validator.id_token(oidc_provider.sign(shared, typ=None), nonce="n")["sub"] == "alice"
 
 
 def test_access_tokens_are_refused_without_an_api_audience(oidc_provider):
     validator = TokenValidator(OpenIdProvider(oidc_provider.config(audience=None)))
     with pytest.raises(TokenRejected, match="no API audience configured"):
         validator.access_token(oidc_provider.sign(oidc_provider.claims()))
+
+
+def test_an_id_token_is_not_an_access_token_even_for_the_same_audience(oidc_provider,
+                                                                       validator):
+    """RFC 9068: an ID token whose audience is the API's (issued to a client registered
+    under the API's identifier, or listing it), signed by the same provider with the same
+    key, must still be refused as an access token; and an access token as an ID token."""
+    claims = oidc_provider.claims(nonce="n", azp=oidc_provider.audience)
+    for typ in (None, "JWT", "application/jwt"):
+        with pytest.raises(TokenRejected, match=r"^not an access token \(typ must be at"):
+            validator.access_token(oidc_provider.sign(claims, typ=typ))
+    for typ in ("at+jwt", "AT+JWT", "application/at+jwt"):
+        assert validator.access_token(oidc_provider.sign(claims, typ=typ))["sub"] == "alice"
+    as_id = oidc_provider.claims(aud=oidc_provider.client_id, nonce="n")
+    with pytest.raises(TokenRejected, match=r"access token .* not accepted here"):
+        validator.id_token(oidc_provider.sign(as_id), nonce="n")
+
+
+def test_the_real_provider_issues_typed_access_tokens_and_untyped_id_tokens(oidc_provider,
+                                                                           validator):
+    import anyio
+
+    oidc_provider.set_user("typed")
+    tokens = anyio.run(oidc_provider.tokens_for, "typed")
+    assert validator.access_token(tokens["access_token"])["sub"] == "typed"
+    with pytest.raises(TokenRejected, match="not an access token"):
+        validator.access_token(tokens["id_token"])

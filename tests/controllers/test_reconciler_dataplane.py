@@ -27,6 +27,7 @@ from spe.dataplane import ProjectDataPlane
 from spe.db import session_scope
 from spe.demo import Demo, load_demo
 from spe.domain import permit_lifecycle
+from spe.domain.permits import Permit
 from spe.domain.projects import Project
 from spe.domain.roles import Role
 from spe.keys import KeyDestroyed
@@ -85,7 +86,11 @@ def assert_one_complete_extract(plane: ProjectDataPlane, project_id: str) -> Non
     objects = extract_objects(plane, project_id)
     [manifest_key] = [k for k in objects if k.endswith("/" + MANIFEST_NAME)]
     extract_id = manifest_key.split("/")[-2]
-    manifest = plane.manifest(project_id, extract_id)  # its signature verified
+    with Session(plane.engine) as s:
+        reference = s.get(Permit, s.get(Project, project_id).permit_id).reference
+    manifest = plane.manifest(  # its signature verified, and bound to this extract
+        project_id, extract_id, permit_reference=reference,
+        key_id=plane.keys.unwrap(project_id).key_id)
     files = {f["object_key"]: f for f in manifest["files"]}
     assert {f["name"] for f in manifest["files"]} == {"snds-beneficiaries", "snds-care"}
     for key, entry in files.items():

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
 import stat
 import threading
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -14,7 +16,7 @@ import pytest
 from spe.data import synth
 from spe.data.encryption import TamperedError, WrongKeyError, decrypt_stream
 from spe.data.extract import ExtractError, ExtractSource, MissingVariables, prepare_extract
-from spe.data.manifest import ManifestError
+from spe.data.manifest import ManifestError, load_manifest, sign
 from spe.data.pseudonymise import METHOD, Pseudonymiser
 from spe.data.reader import materialise, read_extract
 from spe.storage.base import StorageError
@@ -23,6 +25,7 @@ from spe.storage.local import LocalObjectStore
 from tests.data.conftest import CARE_ROWS, MASTER_SECRET, put_parquet
 
 PREFIX = extract_prefix("p-1", "e-1")
+PERMIT = "PERMIT-2024-001"
 KEPT = ("nir", "care_date", "icd10", "cost_eur", "provider_department")
 IDENTIFIERS = ("nir", "prescriber_id")
 
@@ -50,15 +53,20 @@ def expected(table: pa.Table, kept, permit="PERMIT-2024-001") -> pa.Table:
     return pa.table(columns)
 
 
+def sorted_rows(table: pa.Table) -> pa.Table:
+    """The table's rows in one order, to compare tables as sets of rows."""
+    return table.sort_by([(name, "ascending") for name in table.column_names])
+
+
 def test_the_reader_gets_exactly_the_minimised_pseudonymised_data(
         store, care_source, care_table, data_key, signing_key):
     manifest = prepare(store, [care(care_source)], data_key, signing_key, batch_rows=3_000)
 
-    tables = read_extract(store, PREFIX, data_key, signing_key.public_key)
+    tables = read_extract(store, PREFIX, data_key, signing_key.public_key, permit_reference=PERMIT)
 
     assert list(tables) == ["snds-care"]
-    assert tables["snds-care"].cast(expected(care_table, KEPT).schema).equals(
-        expected(care_table, KEPT))
+    assert sorted_rows(tables["snds-care"].cast(expected(care_table, KEPT).schema)).equals(
+        sorted_rows(expected(care_table, KEPT)))  # the same rows, shuffled
     [entry] = manifest["files"]
     assert entry["rows"] == CARE_ROWS
     assert entry["variables_kept"] == list(KEPT)
@@ -101,10 +109,11 @@ def test_pseudonyms_link_datasets_within_a_permit_and_not_across_permits(
             ExtractSource("snds-beneficiaries", people, ("nir", "sex"), ("nir",))]
 
     prepare(store, both, data_key, signing_key)
-    first = read_extract(store, PREFIX, data_key, signing_key.public_key)
+    first = read_extract(store, PREFIX, data_key, signing_key.public_key, permit_reference=PERMIT)
     other_prefix = extract_prefix("p-1", "e-2")
     prepare(store, both, data_key, signing_key, permit="PERMIT-2024-002", prefix=other_prefix)
-    second = read_extract(store, other_prefix, data_key, signing_key.public_key)
+    second = read_extract(store, other_prefix, data_key, signing_key.public_key,
+                          permit_reference="PERMIT-2024-002")
 
     care_ids = set(first["snds-care"].column("nir").to_pylist())
     people_ids = set(first["snds-beneficiaries"].column("nir").to_pylist())
@@ -147,7 +156,7 @@ def test_progress_is_reported_and_a_crash_leaves_no_manifest_then_a_rerun_resume
     assert [info.key.removeprefix(PREFIX) for info in store.list(PREFIX)] == [
         "manifest.json", "manifest.json.sig", "snds-beneficiaries.parquet.enc",
         "snds-care.parquet.enc"]
-    tables = read_extract(store, PREFIX, data_key, signing_key.public_key)
+    tables = read_extract(store, PREFIX, data_key, signing_key.public_key, permit_reference=PERMIT)
     assert tables["snds-care"].num_rows == CARE_ROWS
     assert [f["rows"] for f in manifest["files"]] == [CARE_ROWS, 1_000]
 
@@ -193,10 +202,11 @@ def test_a_csv_source_keeps_identifiers_as_text(store, tmp_path, care_table, dat
     prepare(store, [care("sources/snds-care/2023.csv", kept=("nir", "icd10"))], data_key,
             signing_key, batch_rows=1_000, progress=lambda done, total: totals.add(total))
 
-    table = read_extract(store, PREFIX, data_key, signing_key.public_key)["snds-care"]
+    table = read_extract(store, PREFIX, data_key, signing_key.public_key,
+                         permit_reference=PERMIT)["snds-care"]
     source = pa.Table.from_batches(list(synth.care(3_000, seed=7)))
     want = expected(source, ("nir", "icd10"))
-    assert table.cast(want.schema).equals(want)
+    assert sorted_rows(table.cast(want.schema)).equals(sorted_rows(want))
     assert totals == {None}
 
 
@@ -204,12 +214,14 @@ def test_materialise_writes_read_only_parquet(store, care_source, data_key, sign
                                               tmp_path):
     prepare(store, [care(care_source)], data_key, signing_key)
 
-    paths = materialise(store, PREFIX, data_key, signing_key.public_key, tmp_path / "data")
+    paths = materialise(store, PREFIX, data_key, signing_key.public_key, tmp_path / "data",
+                        permit_reference=PERMIT)
 
     assert paths == {"snds-care": tmp_path / "data" / "snds-care.parquet"}
     assert stat.S_IMODE(paths["snds-care"].stat().st_mode) == 0o444
     assert pq.read_table(paths["snds-care"]).equals(
-        read_extract(store, PREFIX, data_key, signing_key.public_key)["snds-care"])
+        read_extract(store, PREFIX, data_key, signing_key.public_key,
+                     permit_reference=PERMIT)["snds-care"])
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["snds-care.parquet"]
 
 
@@ -220,18 +232,20 @@ def test_the_reader_refuses_an_altered_manifest_ciphertext_or_another_key(
     ciphertext = store.get_bytes(f"{PREFIX}snds-care.parquet.enc")
 
     with pytest.raises(WrongKeyError, match=data_key.key_id):
-        read_extract(store, PREFIX, keys.create_data_key("p-2"), signing_key.public_key)
+        read_extract(store, PREFIX, keys.create_data_key("p-2"), signing_key.public_key,
+                     permit_reference=PERMIT)
 
     store.put_bytes(f"{PREFIX}manifest.json", manifest.replace(b'"rows":20000', b'"rows":1'))
     with pytest.raises(ManifestError, match="does not verify"):
-        read_extract(store, PREFIX, data_key, signing_key.public_key)
+        read_extract(store, PREFIX, data_key, signing_key.public_key, permit_reference=PERMIT)
     store.put_bytes(f"{PREFIX}manifest.json", manifest)
 
     altered = bytearray(ciphertext)
     altered[-1] ^= 1
     store.put_bytes(f"{PREFIX}snds-care.parquet.enc", bytes(altered))
     with pytest.raises(TamperedError, match="not the file the manifest signed"):
-        materialise(store, PREFIX, data_key, signing_key.public_key, store.root / "out")
+        materialise(store, PREFIX, data_key, signing_key.public_key, store.root / "out",
+                    permit_reference=PERMIT)
     assert not (store.root / "out" / "snds-care.parquet").exists()
 
 
@@ -243,7 +257,7 @@ def test_a_fetcher_can_stand_in_for_the_store(store, care_source, data_key, sign
         fetched.append(key)
         return io.BytesIO(store.get_bytes(key))
 
-    tables = read_extract(fetch, PREFIX, data_key, signing_key.public_key)
+    tables = read_extract(fetch, PREFIX, data_key, signing_key.public_key, permit_reference=PERMIT)
 
     assert tables["snds-care"].num_rows == CARE_ROWS
     assert fetched == [f"{PREFIX}manifest.json", f"{PREFIX}manifest.json.sig",
@@ -283,10 +297,10 @@ def test_an_extract_on_s3_is_made_from_a_spooled_source_and_read_back(
 
     manifest = prepare(store, [care("sources/snds-care/2023.parquet")], data_key, signing_key,
                        batch_rows=7_000)
-    tables = read_extract(store, PREFIX, data_key, signing_key.public_key)
+    tables = read_extract(store, PREFIX, data_key, signing_key.public_key, permit_reference=PERMIT)
 
-    assert tables["snds-care"].cast(expected(care_table, KEPT).schema).equals(
-        expected(care_table, KEPT))
+    assert sorted_rows(tables["snds-care"].cast(expected(care_table, KEPT).schema)).equals(
+        sorted_rows(expected(care_table, KEPT)))
     assert manifest["files"][0]["source"]["version_id"]  # the source version is recorded
     assert list(store.list(f"{PREFIX}_progress/")) == []
 
@@ -328,3 +342,176 @@ def test_a_store_failing_during_the_upload_stops_the_extract(tmp_path, care_tabl
 
     assert list(store.list(PREFIX)) == []
     assert pipeline_threads() == []
+
+
+def crash_after_first_file(done, total):
+    if done > CARE_ROWS:
+        raise RuntimeError("stop")
+
+
+def two_sources(store) -> list[ExtractSource]:
+    people = "sources/snds-beneficiaries/all.parquet"
+    put_parquet(store, people, synth.beneficiaries(1_000, seed=7))
+    return [care("sources/snds-care/2023.parquet"),
+            ExtractSource("snds-beneficiaries", people, ("nir",), ("nir",))]
+
+
+def test_a_planted_progress_record_is_refused_and_the_table_re_extracted(
+        store, care_source, data_key, signing_key):
+    """Someone who can write to the bucket, holding no key, plants a progress record naming
+    an older ciphertext of the project (made before an amendment removed ``cost_eur``)."""
+    old_prefix = extract_prefix("p-1", "e-0")
+    old = prepare(store, [care(care_source)], data_key, signing_key, prefix=old_prefix)
+    [old_entry] = old["files"]
+    sources = two_sources(store)
+    sources[0] = care(care_source, kept=("nir", "care_date", "icd10"))
+    with pytest.raises(RuntimeError):
+        prepare(store, sources, data_key, signing_key, progress=crash_after_first_file)
+    progress_key = f"{PREFIX}_progress/snds-care.json"
+    genuine = json.loads(store.get_bytes(progress_key))
+    # every field of the genuine record is public; the entry (and the ETag that the code
+    # before signed records compared) are swapped for the older ciphertext's
+    store.put_bytes(progress_key, json.dumps({
+        **genuine, "entry": old_entry,
+        "etag": store.stat(old_entry["object_key"]).etag}).encode())
+
+    manifest = prepare(store, sources, data_key, signing_key)
+
+    care_entry = manifest["files"][0]
+    assert care_entry["object_key"] == f"{PREFIX}snds-care.parquet.enc"
+    assert [c["name"] for c in care_entry["columns"]] == ["nir", "care_date", "icd10"]
+    tables = read_extract(store, PREFIX, data_key, signing_key.public_key,
+                          permit_reference=PERMIT)
+    assert tables["snds-care"].column_names == ["nir", "care_date", "icd10"]
+
+
+def test_a_signed_record_whose_ciphertext_was_swapped_is_redone(
+        store, care_source, data_key, signing_key):
+    """The record is genuine but the object under it was replaced (same key, same size
+    order, another content): hashed again on resume, it is refused."""
+    old_prefix = extract_prefix("p-1", "e-0")
+    prepare(store, [care(care_source)], data_key, signing_key, prefix=old_prefix)
+    sources = two_sources(store)
+    sources[0] = care(care_source, kept=("nir", "care_date", "icd10"))
+    with pytest.raises(RuntimeError):
+        prepare(store, sources, data_key, signing_key, progress=crash_after_first_file)
+    older = store.get_bytes(f"{old_prefix}snds-care.parquet.enc")
+    store.put_bytes(f"{PREFIX}snds-care.parquet.enc", older)
+
+    prepare(store, sources, data_key, signing_key)
+
+    tables = read_extract(store, PREFIX, data_key, signing_key.public_key,
+                          permit_reference=PERMIT)
+    assert tables["snds-care"].column_names == ["nir", "care_date", "icd10"]
+
+
+def test_a_genuine_record_of_another_extract_is_refused(store, care_source, data_key,
+                                                        signing_key):
+    """A record signed for another prefix (copied with its signature) names an object
+    outside this extract: refused."""
+    sources = two_sources(store)
+    other = extract_prefix("p-1", "e-0")
+    with pytest.raises(RuntimeError):
+        prepare(store, sources, data_key, signing_key, prefix=other,
+                progress=crash_after_first_file)
+    with pytest.raises(RuntimeError):
+        prepare(store, sources, data_key, signing_key, progress=crash_after_first_file)
+    for name in ("snds-care.json", "snds-care.json.sig"):
+        store.put_bytes(f"{PREFIX}_progress/{name}",
+                        store.get_bytes(f"{other}_progress/{name}"))
+
+    manifest = prepare(store, sources, data_key, signing_key)
+
+    assert manifest["files"][0]["object_key"] == f"{PREFIX}snds-care.parquet.enc"
+
+
+def test_a_manifest_loaded_for_another_prefix_permit_or_key_is_refused(
+        store, care_source, keys, data_key, signing_key):
+    prepare(store, [care(care_source)], data_key, signing_key)
+    other = extract_prefix("p-2", "e-1")
+    for name in ("manifest.json", "manifest.json.sig"):  # a valid extract, copied elsewhere
+        store.put_bytes(other + name, store.get_bytes(PREFIX + name))
+
+    assert load_manifest(store, PREFIX, signing_key.public_key, permit_reference=PERMIT,
+                         key_id=data_key.key_id)["prefix"] == PREFIX
+    with pytest.raises(ManifestError, match="prefix"):
+        load_manifest(store, other, signing_key.public_key, permit_reference=PERMIT,
+                      key_id=data_key.key_id)
+    with pytest.raises(ManifestError, match="permit_reference"):
+        load_manifest(store, PREFIX, signing_key.public_key,
+                      permit_reference="PERMIT-2024-002", key_id=data_key.key_id)
+    with pytest.raises(ManifestError, match="key_id"):
+        load_manifest(store, PREFIX, signing_key.public_key, permit_reference=PERMIT,
+                      key_id="dk-other")
+    with pytest.raises(ManifestError, match="prefix"):
+        read_extract(store, other, data_key, signing_key.public_key, permit_reference=PERMIT)
+
+
+@pytest.mark.parametrize("object_key", [
+    f"{extract_prefix('p-2', 'e-1')}snds-care.parquet.enc",
+    f"{PREFIX}../e-0/snds-care.parquet.enc",
+    f"{PREFIX}_progress/snds-care.json",
+    "sources/snds-care/2023.parquet"])
+def test_a_signed_manifest_naming_an_object_outside_its_prefix_is_refused(
+        store, care_source, data_key, signing_key, object_key):
+    manifest = prepare(store, [care(care_source)], data_key, signing_key)
+    manifest["files"][0]["object_key"] = object_key
+    body, signature = sign(manifest, signing_key)  # as if the control plane signed it
+    store.put_bytes(PREFIX + "manifest.json", body)
+    store.put_bytes(PREFIX + "manifest.json.sig", signature.encode())
+
+    with pytest.raises(ManifestError, match="outside its extract"):
+        load_manifest(store, PREFIX, signing_key.public_key, permit_reference=PERMIT,
+                      key_id=data_key.key_id)
+
+
+def test_a_planted_finished_manifest_is_not_returned_but_rebuilt(store, care_source,
+                                                                 data_key, signing_key):
+    store.put_bytes(PREFIX + "manifest.json", b'{"format": "spe-extract/v1", "files": []}')
+    store.put_bytes(PREFIX + "manifest.json.sig", b"AAAA")
+
+    manifest = prepare(store, [care(care_source)], data_key, signing_key)
+
+    assert manifest["files"][0]["rows"] == CARE_ROWS
+    assert load_manifest(store, PREFIX, signing_key.public_key, permit_reference=PERMIT,
+                         key_id=data_key.key_id) == manifest
+
+
+def spearman(a, b) -> float:
+    ranks = [np.argsort(np.argsort(np.asarray(x))) for x in (a, b)]
+    return float(np.corrcoef(*ranks)[0, 1])
+
+
+@pytest.mark.parametrize("batch_rows", [100_000, 1_500])  # one bucket, then 14 buckets
+def test_rows_are_shuffled_not_in_the_sources_nir_order(store, care_table, data_key,
+                                                        signing_key, batch_rows):
+    """A source sorted by NIR: the extract's order must not give each person's rank (nor
+    any order of the source), and the same extract made again has the same order."""
+    by_nir = care_table.sort_by([("nir", "ascending")]).append_column(
+        "row", pa.array(np.arange(CARE_ROWS)))
+    put_parquet(store, "sources/snds-care/sorted.parquet", by_nir, row_group_size=1_000)
+    source = care("sources/snds-care/sorted.parquet", kept=("row", "nir", "icd10"))
+
+    prepare(store, [source], data_key, signing_key, batch_rows=batch_rows)
+    first = read_extract(store, PREFIX, data_key, signing_key.public_key,
+                         permit_reference=PERMIT)["snds-care"]
+    rows = first.column("row").to_numpy()
+
+    assert sorted(rows) == list(range(CARE_ROWS))  # every row, once
+    assert abs(spearman(rows, np.arange(CARE_ROWS))) < 0.05  # no trace of the source order
+    assert (rows == np.arange(CARE_ROWS)).mean() < 0.01
+    pseudonyms = first.column("nir").cast(pa.string()).to_pylist()
+    assert pseudonyms != sorted(pseudonyms)
+
+    store.delete_prefix(PREFIX)  # the same extract, made again: the same order
+    prepare(store, [source], data_key, signing_key, batch_rows=batch_rows)
+    again = read_extract(store, PREFIX, data_key, signing_key.public_key,
+                         permit_reference=PERMIT)["snds-care"]
+    assert again.column("row").to_pylist() == rows.tolist()
+    other = extract_prefix("p-1", "e-2")  # another extract: another order
+    prepare(store, [source], data_key, signing_key, batch_rows=batch_rows, prefix=other)
+    elsewhere = read_extract(store, other, data_key, signing_key.public_key,
+                             permit_reference=PERMIT)["snds-care"].column("row").to_numpy()
+    assert sorted(elsewhere) == list(range(CARE_ROWS))
+    assert abs(spearman(rows, elsewhere)) < 0.05
+

@@ -59,7 +59,8 @@ def test_a_copy_of_the_ciphertext_saved_before_cannot_be_decrypted(
         decrypt_stream(io.BytesIO(saved[f"{PREFIX}snds-care.parquet.enc"]), io.BytesIO(),
                        another.plaintext)
     with pytest.raises(WrongKeyError):
-        read_extract(store, PREFIX, another, signing_key.public_key)
+        read_extract(store, PREFIX, another, signing_key.public_key,
+                     permit_reference="PERMIT-1")
 
 
 def test_shredding_again_finishes_an_interrupted_run(store, keys, data_key, extract):

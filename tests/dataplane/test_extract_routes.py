@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import threading
 
 import pyarrow as pa
@@ -14,6 +15,7 @@ from sqlmodel import Session, select
 from spe.api.app import create_app
 from spe.audit.models import AuditEvent
 from spe.data import synth
+from spe.data.manifest import sign
 from spe.domain.datasets import Dataset
 from spe.domain.permits import Permit, PermitStatus
 from spe.domain.projects import Project
@@ -150,3 +152,32 @@ def test_a_steward_uploads_or_registers_a_source(client, engine, plane, demo):
     assert client.post("/api/v1/datasets/snds-beneficiaries/sources",
                        files={"file": ("x.parquet", b"")},
                        headers=bearer(demo, "alice")).status_code == 403
+
+
+def test_a_grant_whose_manifest_names_an_object_outside_the_extract_is_refused(
+        client, engine, plane, demo):
+    """A manifest signed by the control plane, but naming an object of another extract of
+    the project (an older one, say): the endpoint must not serve it."""
+    ref = prepared(engine, plane, demo.project_id)
+    grant = {"Authorization": f"Bearer {ref.grant_token}"}
+    prefix = ref.manifest_key.removesuffix("manifest.json")
+    manifest = json.loads(plane.store.get_bytes(ref.manifest_key))
+    entry = next(f for f in manifest["files"] if f["name"] == "snds-care")
+    elsewhere = f"projects/{demo.project_id}/extracts/x-older/snds-care.parquet.enc"
+    plane.store.put_bytes(elsewhere, plane.store.get_bytes(entry["object_key"]))
+    entry["object_key"] = elsewhere
+    body, signature = sign(manifest, plane.signing)
+    plane.store.put_bytes(prefix + "manifest.json.sig", signature.encode())
+    plane.store.put_bytes(prefix + "manifest.json", body)
+
+    path = f"/api/v1/projects/{demo.project_id}/extract"
+    for url in (path, f"{path}/files/snds-care"):
+        refused = client.get(url, headers=grant)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"]["code"] == "extract.manifest_refused"
+        assert "outside its extract" in refused.json()["error"]["message"]
+    with Session(engine) as s:
+        events = s.exec(select(AuditEvent).where(AuditEvent.action == "data.extract.fetch")
+                        ).all()
+    assert [(e.outcome, e.details["code"]) for e in events] == [
+        ("denied", "extract.manifest_refused")] * 2

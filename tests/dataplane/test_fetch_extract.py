@@ -32,7 +32,8 @@ def test_the_init_container_fetches_the_extract(engine, settings, demo, plane, t
         ref = plane.prepare(project, permit)
         target = tmp_path / "workspace-data"
         count = fetch_extract.fetch(ref.grant_url, ref.grant_token, target)
-    manifest = plane.manifest(demo.project_id, ref.manifest_key.split("/")[-2])
+    manifest = plane.manifest(demo.project_id, ref.manifest_key.split("/")[-2],
+                              permit_reference=permit.reference, key_id=None)
     assert count == len(manifest["files"]) > 0
     for entry in manifest["files"]:
         table = pq.read_table(target / f"{entry['name']}.parquet")

@@ -105,8 +105,10 @@ def test_an_amendment_makes_a_new_extract_and_drops_the_old(engine, demo, plane)
 
 
 def test_shred_destroys_the_key_objects_and_signs_a_record(engine, demo, plane):
-    ref = plane.prepare(*rows(engine, demo.project_id))
-    entry = plane.manifest(demo.project_id, ref.manifest_key.split("/")[3])["files"][0]
+    project, permit = rows(engine, demo.project_id)
+    ref = plane.prepare(project, permit)
+    entry = plane.manifest(demo.project_id, ref.manifest_key.split("/")[3],
+                           permit_reference=permit.reference, key_id=None)["files"][0]
     saved = plane.store.get_bytes(entry["object_key"])  # a copy taken before
 
     assert plane.shred(demo.project_id) is True
@@ -120,6 +122,8 @@ def test_shred_destroys_the_key_objects_and_signs_a_record(engine, demo, plane):
     summary = event.details["record"]
     assert summary["object_count"] == 4  # two files, the manifest and its signature
     assert summary["key_id"] == entry["key_id"] and "plaintext" not in str(event.details)
+    assert summary["keystore"] == {"type": "local", "kek_id": plane.keys.kek_id,
+                                   "assurance": "software"}
     verify(plane.signing.public_key, canonical_json(summary), event.details["signature"])
     assert base64.b64decode(event.details["signature"])
     assert plane.shred(demo.project_id) is False  # nothing left: no second record
@@ -151,8 +155,10 @@ def test_with_an_hsm_key_store_extracts_open_until_the_hsm_key_is_destroyed(
         "pkcs11_token_label": softhsm_token.label, "pkcs11_pin_file": softhsm_token.pin_file})
     plane = ProjectDataPlane(engine, hsm, extract_dir=lambda p: tmp_path / "mnt" / p)
     assert isinstance(plane.keys, Pkcs11KeyStore)
-    ref = plane.prepare(*rows(engine, demo.project_id))
-    entry = plane.manifest(demo.project_id, ref.manifest_key.split("/")[3])["files"][0]
+    project, permit = rows(engine, demo.project_id)
+    ref = plane.prepare(project, permit)
+    entry = plane.manifest(demo.project_id, ref.manifest_key.split("/")[3],
+                           permit_reference=permit.reference, key_id=None)["files"][0]
     key = plane.keys.unwrap(demo.project_id)
     assert entry["key_id"] == key.key_id
     sealed = plane.store.get_bytes(entry["object_key"])
@@ -172,10 +178,25 @@ def test_settings_for_an_hsm_key_store(tmp_path, softhsm_token):
                           pkcs11_pin_file=tmp_path / "absent-pin")
     create_key_files(production.keys_dir)
     (production.keys_dir / "kek.key").unlink()
-    require_key_files(production)  # the HSM holds the key-encryption keys: no KEK file
+    require_key_files(production, "controller")  # the HSM holds the KEKs: no KEK file
     with pytest.raises(MissingSecret, match="SPE_PKCS11_PIN_FILE"):
         key_store(production)
 
 
 def test_a_project_without_key_has_nothing_to_shred(engine, demo, settings):
     assert ProjectDataPlane(engine, settings).shred(demo.project_id) is False
+
+
+def test_a_shred_the_key_store_refuses_is_not_recorded(engine, demo, plane):
+    """An edited or unreadable wrapped-key file: the shred stops before anything is destroyed
+    or deleted, says so, and no deletion record is signed."""
+    plane.prepare(*rows(engine, demo.project_id))
+    wrapped = plane.keys.path / "projects" / f"{demo.project_id}.json"
+    wrapped.write_text("not json")
+    before = [i.key for i in plane.store.list(f"projects/{demo.project_id}/")]
+
+    with pytest.raises(TerminalError, match="nothing destroyed or deleted"):
+        plane.shred(demo.project_id)
+
+    assert [i.key for i in plane.store.list(f"projects/{demo.project_id}/")] == before
+    assert events(engine, "data.shred") == []

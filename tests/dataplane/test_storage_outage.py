@@ -102,7 +102,8 @@ def test_s3_lost_mid_extract_leaves_a_reason_then_the_next_pass_resumes(engine, 
     assert done.outcome == "success"
     target = tmp_path / "extract"
     materialise(plane.store, ref.manifest_key.removesuffix(MANIFEST_NAME),
-                plane.data_key(demo.project_id), plane.signing.public_key, target)
+                plane.data_key(demo.project_id), plane.signing.public_key, target,
+                permit_reference=permit.reference)
     care = pq.read_table(io.BytesIO((target / "snds-care.parquet").read_bytes()))
     assert care.num_rows == ROWS["care"]
 

@@ -335,9 +335,12 @@ def egress_from_the_workspace(platform: Platform, hub: str, cookies: dict[str, s
     assert "overseas_counts.csv" in approved and "acro_out/output_0_0.csv" in approved
     assert not any(files[name]["checker_only"] for name in approved)
 
+    pinned = downloads.parent / "release-key.pem"  # as the operator publishes it
+    pinned.write_text(key["public_key_pem"])
     download = subprocess.run(
         [sys.executable, "-m", "spe", "egress", "download", release["id"],
-         "--to", str(downloads)], capture_output=True, text=True, timeout=60,
+         "--to", str(downloads), "--public-key", str(pinned)], capture_output=True, text=True,
+        timeout=60,
         env={**os.environ, "SPE_URL": platform.url, "SPE_TOKEN": platform.tokens["alice"]})
     assert download.returncode == 0, download.stderr
     written = sha256_files(outputs)

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from spe.api.app import create_app
 from spe.cli.egress import app
+from spe.crypto.signing import SigningKey, public_key_pem
 from tests.egress_workflow.conftest import OK_CSV, auth, read, vote
 from tests.fixtures.live_server import serving
 
@@ -52,7 +53,19 @@ def test_submit_a_folder_and_a_file_then_download_the_release(server_url, client
                           headers=auth(checkers[0][1])).json()
 
     target = tmp_path / "downloaded"
-    result = runner.invoke(app, ["download", release["id"], "--to", str(target)], env=env)
+    unpinned = runner.invoke(app, ["download", release["id"], "--to", str(target)], env=env)
+    assert unpinned.exit_code == 2 and "--public-key" in unpinned.output
+    assert not target.exists()
+    impostor = tmp_path / "impostor.pem"  # what a server serving its own key would give
+    impostor.write_text(public_key_pem(SigningKey.load_or_create(tmp_path / "x.pem").public_key))
+    refused = runner.invoke(app, ["download", release["id"], "--to", str(target),
+                                  "--public-key", str(impostor)], env=env)
+    assert refused.exit_code == 4 and "does not verify with the pinned key" in refused.output
+    assert not target.exists()
+    pinned = tmp_path / "release-key.pem"  # as published by the operator
+    pinned.write_text(client.get("/api/v1/egress/release-key").json()["public_key_pem"])
+    result = runner.invoke(app, ["download", release["id"], "--to", str(target)],
+                           env={**env, "SPE_RELEASE_PUBLIC_KEY": str(pinned)})
     assert result.exit_code == 0, result.output
     assert (target / "tables/by_region.csv").read_bytes() == OK_CSV
     assert (target / "total.csv").read_bytes() == single.read_bytes()

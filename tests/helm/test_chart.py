@@ -214,7 +214,7 @@ def test_the_api_starts_from_the_rendered_environment_with_the_keys_secret(
         create_app(settings, create_engine("sqlite://"))  # the Secret is not there yet
     assert not settings.keys_dir.exists()  # and nothing was made up instead
     created = create_key_files(settings.keys_dir)  # what the operator puts in the Secret
-    require_key_files(settings)
+    require_key_files(settings, "api")
     app = create_app(settings, create_engine("sqlite://"))
     assert app.state.oidc is not None and app.state.oidc.issuer.startswith("https://")
     assert sorted(settings.keys_dir.iterdir()) == sorted(created)

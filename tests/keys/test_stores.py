@@ -220,3 +220,70 @@ def test_another_token_or_a_wrong_pin_cannot_open(hsm, tmp_path):
         wrong.unwrap("p-hsm-3")
     with pytest.raises(KeyStoreError, match="no PKCS#11 token 'nope'"):
         Pkcs11KeyStore(tmp_path / "k", secret.library, "nope", secret.pin)
+
+
+def test_an_edited_label_does_not_destroy_another_projects_key(hsm):
+    """The wrapped-key file of p-hsm-5 is edited to name p-hsm-6's HSM key: destroying
+    p-hsm-5 is refused loudly, p-hsm-6's key survives, and p-hsm-5 is not recorded destroyed."""
+    store, token, secret = hsm
+    victim = store.create_data_key("p-hsm-6")
+    store.create_data_key("p-hsm-5")
+    projects = store.path / "projects"
+    record = json.loads((projects / "p-hsm-5.json").read_text())
+    other = json.loads((projects / "p-hsm-6.json").read_text())
+    (projects / "p-hsm-5.json").write_text(json.dumps({**record, "kek_id": other["kek_id"]}))
+
+    with pytest.raises(KekMismatch, match=r"names HSM key .* not its own"):
+        store.destroy("p-hsm-5")
+    with pytest.raises(KekMismatch, match="not its own"):
+        store.unwrap("p-hsm-5")
+
+    assert store.unwrap("p-hsm-6") == victim
+    assert store.exists("p-hsm-5") and not (projects / "p-hsm-5.destroyed").exists()
+    with token.open(user_pin=secret.pin) as session:
+        assert f"spe:p-hsm-5:{record['key_id']}" in hsm_keys(session)
+
+
+@pytest.mark.parametrize("corrupt", [
+    b"not json", b"{}", b'{"format": "spe-wrapped-key/v1", "project_id": "p-hsm-7"}'])
+def test_a_corrupt_wrapped_key_file_fails_the_shred_loudly(hsm, tmp_path, corrupt):
+    from spe.data import shred_project
+    from spe.storage.local import LocalObjectStore
+
+    store, _, _ = hsm
+    store.create_data_key("p-hsm-7")
+    objects = LocalObjectStore(tmp_path / "objects")
+    objects.put_bytes("projects/p-hsm-7/extracts/x/a.parquet.enc", b"sealed")
+    (store.path / "projects" / "p-hsm-7.json").write_bytes(corrupt)
+
+    with pytest.raises(KeyStoreError, match="wrapped key file of project p-hsm-7"):
+        shred_project(objects, store, "p-hsm-7")
+    assert not (store.path / "projects" / "p-hsm-7.destroyed").exists()
+    assert [i.key for i in objects.list("projects/")] == [
+        "projects/p-hsm-7/extracts/x/a.parquet.enc"]
+
+
+def test_a_key_missing_from_the_hsm_is_not_recorded_destroyed(hsm):
+    store, token, secret = hsm
+    created = store.create_data_key("p-hsm-8")
+    with token.open(user_pin=secret.pin, rw=True) as session:
+        hsm_keys(session)[f"spe:p-hsm-8:{created.key_id}"].destroy()  # out of band
+
+    with pytest.raises(KeyStoreError, match=r"holds no key .* nothing was"):
+        store.destroy("p-hsm-8")
+    assert not (store.path / "projects" / "p-hsm-8.destroyed").exists()
+
+
+def test_shred_records_name_the_key_store_and_its_assurance(hsm, tmp_path):
+    from spe.data import shred_project
+    from spe.storage.local import LocalObjectStore
+
+    store, _, secret = hsm
+    objects = LocalObjectStore(tmp_path / "objects")
+    store.create_data_key("p-hsm-9")
+    assert shred_project(objects, store, "p-hsm-9")["keystore"] == {
+        "type": "pkcs11", "hsm": secret.label, "assurance": "hardware"}
+    local = LocalKeyStore(tmp_path / "local")
+    local.create_data_key("p-1")
+    assert shred_project(objects, local, "p-1")["keystore"] == {
+        "type": "local", "kek_id": local.kek_id, "assurance": "software"}

@@ -131,10 +131,13 @@ class OidcTestProvider:
         return {"iss": self.issuer, "aud": self.audience, "sub": sub, "iat": now,
                 "exp": now + 300, "amr": ["pwd", "otp"], **overrides}
 
-    def sign(self, claims: dict, *, key: RSAKey | None = None, **header) -> str:
-        """A JWT signed with the provider's current key (or ``key``)."""
+    def sign(self, claims: dict, *, key: RSAKey | None = None, typ: str | None = "at+jwt",
+             **header) -> str:
+        """A JWT signed with the provider's current key (or ``key``); an access token
+        (``typ: at+jwt``, RFC 9068) unless ``typ`` says otherwise (None: no ``typ``)."""
         key = key or self.signing_key
-        return jwt.encode({"alg": "RS256", "kid": key.kid, **header}, claims, key)
+        typed = {"typ": typ} if typ else {}
+        return jwt.encode({"alg": "RS256", "kid": key.kid, **typed, **header}, claims, key)
 
     async def browser_login(self, client: httpx.AsyncClient, response: httpx.Response,
                             login: str) -> httpx.Response:

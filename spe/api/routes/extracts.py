@@ -30,6 +30,7 @@ from spe.api.deps import SessionDep, allow, allow_protocol, commit
 from spe.audit import Actor, record
 from spe.auth.authenticate import bearer_token
 from spe.auth.principal import Principal
+from spe.data.manifest import ManifestError
 from spe.data.sources import SourceObject, register_existing, upload_source
 from spe.dataplane import CONDITION, ProjectDataPlane, check_grant
 from spe.dataplane.config import grant_key
@@ -134,12 +135,30 @@ def _granted(request: Request, session: Session, project_id: str) -> dict[str, A
     return {**condition, "permit_reference": permit.reference}
 
 
+def _manifest(request: Request, plane: ProjectDataPlane, project_id: str,
+              condition: dict[str, Any], key_id: str | None) -> dict[str, Any]:
+    """The extract's manifest, refused (409, audited) unless it verifies as the extract of
+    this project's prefix, permit and key with every object under its prefix."""
+    try:
+        return plane.manifest(project_id, condition["extract_id"],
+                              permit_reference=condition["permit_reference"], key_id=key_id)
+    except ManifestError as exc:
+        with session_scope(request.app.state.engine) as audit:
+            record(audit, action="data.extract.fetch",
+                   actor=Actor.component(f"workspace:{project_id}"[:200]), outcome="denied",
+                   target_type="extract", target_id=condition["extract_id"],
+                   project_id=project_id, details={"code": "extract.manifest_refused",
+                                                   "reason": str(exc)[:300]})
+        raise Conflict(f"the extract of {project_id} is refused: {exc}",
+                       code="extract.manifest_refused") from exc
+
+
 @router.get("/projects/{project_id}/extract",
             summary="Workspace: the extract's files (Authorization: Bearer <grant>)")
 def extract_index(project_id: str, request: Request, session: SessionDep, plane: Plane,
                   _: Grant) -> ExtractIndex:
     condition = _granted(request, session, project_id)
-    manifest = plane.manifest(project_id, condition["extract_id"])
+    manifest = _manifest(request, plane, project_id, condition, condition.get("key_id"))
     base = str(request.app.state.settings.public_url).rstrip("/")
     return ExtractIndex(
         project_id=project_id, extract_id=condition["extract_id"],
@@ -156,14 +175,14 @@ def extract_index(project_id: str, request: Request, session: SessionDep, plane:
 def extract_file(project_id: str, name: str, request: Request, session: SessionDep,
                  plane: Plane, _: Grant) -> StreamingResponse:
     condition = _granted(request, session, project_id)
-    manifest = plane.manifest(project_id, condition["extract_id"])
-    entry = next((f for f in manifest["files"] if f["name"] == name), None)
-    if entry is None:
-        raise NotFound(f"the extract has no file {name!r}", code="extract.file_not_found")
     try:
         data_key = plane.data_key(project_id)
     except TerminalError as exc:
         raise Conflict(str(exc), code="extract.key_unavailable") from exc
+    manifest = _manifest(request, plane, project_id, condition, data_key.key_id)
+    entry = next((f for f in manifest["files"] if f["name"] == name), None)
+    if entry is None:
+        raise NotFound(f"the extract has no file {name!r}", code="extract.file_not_found")
     ciphertext = verified_ciphertext(plane.store, entry)
     record(session, action="data.extract.fetch", actor=Actor.component(
         f"workspace:{project_id}"), target_type="extract", target_id=condition["extract_id"],

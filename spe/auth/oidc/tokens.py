@@ -3,7 +3,13 @@
 The header is judged before any key is looked up: an unsigned token (``alg: none``) and a
 symmetric one (``HS*``, which would let anyone holding a public key forge it) are refused,
 and so is any algorithm the provider does not advertise. Then the signature, by the
-provider's key for the token's ``kid``; then the claims, each failure with its reason.
+provider's key for the token's ``kid``; then the token's type; then the claims, each
+failure with its reason.
+
+The type (the ``typ`` header) keeps one kind of token from standing in for another, as
+RFC 9068 section 4 requires: an access token must say ``at+jwt``, so that an ID token, which
+the provider signs with the same key and whose audience may be the API's (when the API's
+audience is the client id), is not taken for one; and an ID token must not say it.
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ from spe.auth.oidc.errors import TokenRejected
 from spe.auth.oidc.provider import OpenIdProvider
 
 Claims = dict[str, Any]
+
+ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")
+"""RFC 9068 section 2.1 (media types compare case-insensitively)."""
 
 CLAIM_REASONS = {
     "iss": "wrong issuer",
@@ -48,7 +57,7 @@ class TokenValidator:
 
     def id_token(self, token: str, *, nonce: str) -> Claims:
         """The claims of an ID token issued to spe for the login that sent ``nonce``."""
-        claims = self._verified(token, audience=self.config.client_id)
+        claims = self._verified(token, audience=self.config.client_id, access=False)
         aud = claims["aud"]
         if isinstance(aud, list) and len(aud) > 1 and claims.get("azp") != self.config.client_id:
             raise TokenRejected("wrong authorized party (azp)")
@@ -61,13 +70,14 @@ class TokenValidator:
         if self.config.audience is None:
             raise TokenRejected("the provider's access tokens are not accepted "
                                 "(no API audience configured)")
-        return self._verified(token, audience=self.config.audience)
+        return self._verified(token, audience=self.config.audience, access=True)
 
     def userinfo(self, token: str) -> Claims:
         """The claims of a signed userinfo response (``application/jwt``), for spe."""
-        return self._verified(token, audience=self.config.client_id, essential=("sub",))
+        return self._verified(token, audience=self.config.client_id, access=False,
+                              essential=("sub",))
 
-    def _verified(self, token: str, *, audience: str,
+    def _verified(self, token: str, *, audience: str, access: bool,
                   essential: tuple[str, ...] = ("sub", "exp", "iat")) -> Claims:
         header = _header(token)
         alg = header.get("alg")
@@ -85,6 +95,12 @@ class TokenValidator:
             raise TokenRejected("bad signature") from exc
         except (JoseError, ValueError) as exc:
             raise TokenRejected("malformed token") from exc
+        typ = header.get("typ")
+        is_access = isinstance(typ, str) and typ.lower() in ACCESS_TOKEN_TYPES
+        if access and not is_access:
+            raise TokenRejected("not an access token (typ must be at+jwt, RFC 9068)")
+        if is_access and not access:
+            raise TokenRejected("an access token (typ at+jwt) is not accepted here")
         registry = jwt.JWTClaimsRegistry(
             leeway=self.config.clock_skew_seconds,
             iss={"essential": True, "value": self.config.issuer},

@@ -1,0 +1,119 @@
+"""Shuffle an extract's rows, in bounded memory, in an order fixed by a per-extract key.
+
+A source sorted by a direct identifier (a NIR, say) would otherwise give its order to the
+extract: each pseudonymised row's position would reveal the person's rank, and a NIR's rank
+encodes sex, year and month of birth and département, whether or not those variables were
+permitted. So every table is written in a random order: a uniformly random permutation of
+its rows, unknown to the reader and unrelated to the source's order.
+
+The permutation comes from a key derived, per extract table, from the pseudonymisation
+secret (:func:`shuffle_key`): the same extract made again (a resumed or repeated run) gets
+the same order; another extract, another order. Row ``i`` draws 16 bytes of AES-256-CTR
+keystream under that key: the first 8 pick one of ``buckets`` buckets, the last 8 its place
+within the bucket. Rows are scattered into the buckets as they stream in, then each bucket is
+read back, sorted by place and written out in turn; random buckets in random inner order make
+a uniformly random permutation. A bucket holds about ``rows / buckets`` rows, which is what
+bounds memory; it waits in a temporary file sealed under a random key that exists only in
+memory for the run (:mod:`spe.data.encryption`), so nothing readable touches the disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import math
+import secrets
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack
+from typing import BinaryIO
+
+import numpy as np
+import pyarrow as pa
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from spe.data.encryption import DecryptingReader, EncryptingWriter
+
+ORDER = "__spe_shuffle_order"
+_LABEL = b"spe-extract-shuffle/v1"
+_BUFFER = 1 << 20
+
+
+def shuffle_key(master_secret: bytes, prefix: str, table: str) -> bytes:
+    """The key that orders table ``table`` of the extract under ``prefix``."""
+    return hmac.new(master_secret, b"\0".join([_LABEL, prefix.encode(), table.encode()]),
+                    hashlib.sha256).digest()
+
+
+def bucket_count(rows: int, batch_rows: int) -> int:
+    """Enough buckets that each holds about one batch."""
+    return max(1, math.ceil(rows / max(batch_rows, 1)))
+
+
+class _Draws:
+    """16 bytes of keystream per row, in row order: (bucket draw, place) as uint64 pairs."""
+
+    def __init__(self, key: bytes) -> None:
+        self._stream = Cipher(algorithms.AES(key), modes.CTR(b"\0" * 16)).encryptor()
+
+    def next(self, rows: int) -> tuple[np.ndarray, np.ndarray]:
+        pairs = np.frombuffer(self._stream.update(bytes(16 * rows)), dtype="<u8")
+        return pairs[0::2], pairs[1::2]
+
+
+class _SealedSpill:
+    """One bucket's rows, as an Arrow IPC stream, sealed in a temporary file."""
+
+    def __init__(self, schema: pa.Schema, key: bytes, stack: ExitStack) -> None:
+        self.file: BinaryIO = stack.enter_context(tempfile.TemporaryFile())  # noqa: SIM115
+        self._sealer = EncryptingWriter(self.file, key, "spill")
+        self._writer = pa.ipc.new_stream(self._sealer, schema)
+        self._key = key
+        self.rows = 0
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self._writer.write_batch(batch)
+        self.rows += batch.num_rows
+
+    def read(self) -> pa.Table:
+        self._writer.close()
+        self._sealer.close()
+        self.file.seek(0)
+        # buffered: Arrow wants whole reads, a raw reader may return short ones
+        plaintext = io.BufferedReader(DecryptingReader(self.file, self._key), _BUFFER)
+        with pa.ipc.open_stream(plaintext) as reader:
+            table = reader.read_all()
+        self.file.close()
+        return table
+
+
+def shuffled(batches: Iterator[pa.RecordBatch], schema: pa.Schema, key: bytes, buckets: int,
+             batch_rows: int) -> Iterator[pa.RecordBatch]:
+    """``batches`` (of ``schema``) in the order fixed by ``key``; reads them all before
+    yielding the first, and closes them."""
+    draws = _Draws(key)
+    spill_key = secrets.token_bytes(32)
+    spilled = schema.append(pa.field(ORDER, pa.uint64(), nullable=False))
+    with ExitStack() as stack:
+        if hasattr(batches, "close"):  # stops a read-ahead feeding it, come what may
+            stack.callback(batches.close)
+        spills = [_SealedSpill(spilled, spill_key, stack) for _ in range(buckets)]
+        for batch in batches:
+            bucket_draw, place = draws.next(batch.num_rows)
+            chosen = bucket_draw % np.uint64(buckets)
+            with_order = pa.record_batch([*batch.columns, pa.array(place, pa.uint64())],
+                                         schema=spilled)
+            by_bucket = with_order.take(pa.array(np.argsort(chosen, kind="stable")))
+            ends = np.cumsum(np.bincount(chosen, minlength=buckets))
+            for bucket, end in enumerate(ends):
+                start = ends[bucket - 1] if bucket else 0
+                if end > start:
+                    spills[bucket].write(by_bucket.slice(start, end - start))
+        for spill in spills:
+            if not spill.rows:
+                continue
+            table = spill.read()
+            table = table.take(pa.array(np.argsort(table.column(ORDER).to_numpy())))
+            table = table.drop_columns([ORDER])
+            yield from table.to_batches(max_chunksize=batch_rows)

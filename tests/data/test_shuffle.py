@@ -1,0 +1,55 @@
+"""spe.data.shuffle: a keyed permutation of the rows, in bounded memory, sealed spills."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from spe.data import shuffle
+from spe.data.shuffle import shuffle_key, shuffled
+
+ROWS = 30_000
+TABLE = pa.table({"row": np.arange(ROWS), "text": [f"v{i}" for i in range(ROWS)]})
+
+
+def order(key: bytes, buckets: int, read_rows: int, out_rows: int = 4_000) -> list[int]:
+    batches = iter(TABLE.to_batches(max_chunksize=read_rows))
+    out = list(shuffled(batches, TABLE.schema, key, buckets, out_rows))
+    assert all(b.num_rows <= out_rows for b in out)
+    return pa.Table.from_batches(out, TABLE.schema)["row"].to_pylist()
+
+
+@pytest.mark.parametrize("buckets", [1, 7])
+def test_every_row_once_in_an_order_fixed_by_the_key_alone(buckets):
+    key = shuffle_key(b"s" * 32, "projects/p-1/extracts/x-1/", "care")
+    first = order(key, buckets, read_rows=5_000)
+    assert sorted(first) == list(range(ROWS)) and first != sorted(first)
+    assert order(key, buckets, read_rows=1_234) == first  # however the source is read
+    other = order(shuffle_key(b"s" * 32, "projects/p-1/extracts/x-2/", "care"), buckets, 5_000)
+    assert other != first
+
+
+def test_keys_differ_per_extract_table_and_secret():
+    keys = {shuffle_key(secret, prefix, table)
+            for secret in (b"a" * 32, b"b" * 32)
+            for prefix in ("projects/p/extracts/x-1/", "projects/p/extracts/x-2/")
+            for table in ("care", "people")}
+    assert len(keys) == 8
+
+
+def test_spilled_buckets_hold_no_readable_row(monkeypatch, tmp_path):
+    """What reaches the disk: the spill files, kept here instead of deleted, are sealed."""
+    made = []
+
+    def kept_file():
+        made.append(tmp_path / f"spill-{len(made)}")
+        return made[-1].open("w+b")
+
+    monkeypatch.setattr(shuffle.tempfile, "TemporaryFile", kept_file)
+    key = shuffle_key(b"s" * 32, "p/", "t")
+    assert sorted(order(key, 3, 5_000)) == list(range(ROWS))
+    assert len(made) == 3
+    blobs = [path.read_bytes() for path in made]
+    assert all(blob.startswith(b"SPEX") and len(blob) > 10_000 for blob in blobs)
+    assert not any(b"v12345" in blob for blob in blobs)
