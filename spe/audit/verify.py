@@ -260,4 +260,11 @@ def _row(line: dict) -> Row:
         raise TypeError(f"seq {leaf['seq']!r} is not an integer")
     return (leaf["seq"], leaf["v"], leaf["ts"].encode(), bytes.fromhex(leaf["body"]),
             bytes.fromhex(leaf["leaf_hash"]), None if salt is None else bytes.fromhex(salt),
-            None if event is None else encoding.body_bytes(event))
+            None if event is None else encoding.body_bytes(event, _body_version(leaf["v"])))
+
+
+def _body_version(version: object) -> int:
+    """The leaf's version, or any known one if it is not (the checks then refuse the leaf
+    before they look at its body)."""
+    return version if version in encoding.VERSIONS and type(version) is int \
+        else encoding.VERSION

@@ -161,6 +161,8 @@ DB_MUTATIONS = {
     "leaf_commitment": "UPDATE audit_leaf SET commitment = zeroblob(32) WHERE seq = {k}",
     "leaf_hash": "UPDATE audit_leaf SET leaf_hash = zeroblob(32) WHERE seq = {k}",
     "leaf_ts": "UPDATE audit_leaf SET ts = '2020-01-01 00:00:00.000000' WHERE seq = {k}",
+    "leaf_ts_short": "UPDATE audit_leaf SET ts = '2020-01-01 00:00:00' WHERE seq = {k}",
+    "leaf_commitment_long": "UPDATE audit_leaf SET commitment = zeroblob(33) WHERE seq = {k}",
     "delete_event": "DELETE FROM audit_leaf WHERE seq = {k}; DELETE FROM audit_event "
                     "WHERE seq = {k}",
     "delete_body": "DELETE FROM audit_event WHERE seq = {k}",
