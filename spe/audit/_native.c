@@ -29,6 +29,11 @@
 
 #include "_layout.h"
 
+#ifdef SPE_AUDIT_NO_PYTHON
+#include <stddef.h>
+typedef ptrdiff_t Py_ssize_t;
+#endif
+
 #define HASH AUDIT_HASH_BYTES
 #define VALUES AUDIT_VALUES /* ts and the other body fields but seq (encoding.BODY_FIELDS) */
 #define COLUMNS 20       /* l.seq, l.version, l.ts, l.commitment, l.leaf_hash, e.seq,

@@ -179,6 +179,9 @@ class Reader(Protocol):
 class SqliteReader:
     def __init__(self, path: str) -> None:
         self.conn = sqlite3.connect(f"{Path(path).as_uri()}?mode=ro", uri=True)
+        # a file that may have been edited by hand: no mapping, cell sizes checked
+        self.conn.executescript("PRAGMA mmap_size = 0; PRAGMA cell_size_check = ON; "
+                                "PRAGMA query_only = ON")
         self.conn.text_factory = bytes
 
     def leaves(self, start: int, end: int, batch: int) -> Iterator[list[Row]]:
