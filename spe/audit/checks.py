@@ -39,6 +39,7 @@ class Report:
     purged: int = 0
     gaps: list[list[int]] = field(default_factory=list)  # [first, last] purged seqs
     checkpoints: int = 0
+    external: int = 0  # checkpoints kept outside the database that the log extends
     root: bytes = merkle.EMPTY_ROOT
     verifier: str = "python"  # or "compiled" (spe.audit.native)
 
@@ -52,8 +53,10 @@ class Report:
 
     def summary(self) -> str:
         lines = [f"verified leaves {self.start}..{self.size - 1} ({self.size - self.start}), "
-                 f"{self.bodies} bodies, {self.checkpoints} signed checkpoints; "
-                 f"root at size {self.size}: {self.root.hex()} ({self.verifier} verifier)"]
+                 f"{self.bodies} bodies, {self.checkpoints} signed checkpoints"
+                 + (f" and {self.external} kept outside the database" if self.external
+                    else "") + "; "
+                 + f"root at size {self.size}: {self.root.hex()} ({self.verifier} verifier)"]
         if self.purged:
             ranges = ", ".join(f"{a}..{b}" for a, b in self.gaps[:10])
             more = " …" if len(self.gaps) > 10 else ""
