@@ -94,3 +94,49 @@ def test_a_wrong_key_is_refused(deployment, tmp_path):
     other.write_text(public_key_pem(SigningKey.load_or_create(tmp_path / "o.pem").public_key))
     result = runner.invoke(app, ["verify", "--public-key", str(other)])
     assert result.exit_code == 1 and "not the trusted key" in result.output
+
+
+def test_verify_against_a_kept_checkpoint_and_a_witness(deployment, monkeypatch):
+    """The operator cuts the tail and recomputes the head: the database alone verifies,
+    the checkpoint an auditor kept and the witness folder do not let it pass."""
+    from tests.audit import operator
+
+    engine, pem, tmp = deployment
+    witness = tmp / "witness"
+    monkeypatch.setenv("SPE_AUDIT_WITNESS", witness.as_uri())
+    get_settings.cache_clear()
+    assert runner.invoke(app, ["checkpoint"]).exit_code == 0  # size 7, witnessed
+    with Session(engine) as s:
+        kept = s.execute(text("SELECT tree_size FROM audit_checkpoint")).scalar()
+    latest = tmp / "kept.json"
+    latest.write_text((witness / f"{kept:020d}.json").read_text())
+    options = ["verify", "--public-key", str(pem)]
+    ok = runner.invoke(app, [*options, "--trusted-checkpoint", str(latest),
+                             "--witness", witness.as_uri()])
+    assert ok.exit_code == 0, ok.output
+    assert "1 signed checkpoints and 2 kept outside the database" in \
+        " ".join(ok.output.split())
+    operator.cut_tail(engine, 5)
+    alone = runner.invoke(app, options)  # its old leaves lost their only checkpoint
+    assert alone.exit_code == 1 and "no signed checkpoint covers" in " ".join(
+        alone.output.split())
+    for extra in (["--trusted-checkpoint", str(latest)], ["--witness", str(witness)]):
+        caught = runner.invoke(app, [*options, *extra])
+        assert caught.exit_code == 1, caught.output
+        assert "checkpoint covers 7: the log was truncated" in " ".join(caught.output.split())
+    refused = runner.invoke(app, ["checkpoint"])  # the platform will not sign it either
+    assert refused.exit_code == 1 and "truncated" in refused.output
+
+
+def test_verify_refuses_old_leaves_no_checkpoint_covers(deployment):
+    """The deployment's first events are 400 days old: without a checkpoint (deleted, or
+    never made) verify refuses; --as-of a time before them, it does not."""
+    _, pem, _ = deployment
+    result = runner.invoke(app, ["verify", "--public-key", str(pem)])
+    assert result.exit_code == 1
+    assert "no signed checkpoint covers them" in " ".join(result.output.split())
+    before = (utcnow() - timedelta(days=500)).strftime("%Y-%m-%d")
+    assert runner.invoke(app, ["verify", "--public-key", str(pem), "--as-of", before]
+                         ).exit_code == 0
+    assert runner.invoke(app, ["checkpoint"]).exit_code == 0
+    assert runner.invoke(app, ["verify", "--public-key", str(pem)]).exit_code == 0
