@@ -85,7 +85,9 @@ static void run_sqlite(const uint8_t *data, size_t size, int verbose) {
         fprintf(stderr, "SPE_FUZZ_LEAVES_SQL and SPE_FUZZ_NODES_SQL must be set\n");
         exit(2);
     }
-    char path[] = "/tmp/spe-fuzz-XXXXXX";
+    const char *dir = getenv("TMPDIR");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/spe-fuzz-XXXXXX", dir && *dir ? dir : "/tmp");
     int fd = mkstemp(path);
     if (fd < 0 || write(fd, data, size) != (ssize_t)size) {
         perror("temporary file");
