@@ -227,3 +227,43 @@ def test_an_object_lock_bucket_witness_keeps_every_checkpoint(sqlite_engine, sig
     client.put_object(bucket, key, io.BytesIO(b"{}"), 2)  # a second version, past the SDK
     with pytest.raises(WitnessError, match="was overwritten"):
         witnessed(witness, signer.public_key)
+
+
+def test_an_unreachable_witness_is_caught_up_and_a_lost_commit_adopted(sqlite_engine, signer,
+                                                                       tmp_path, caplog):
+    """Checkpoints go on while the witness cannot be written (logged), and the next one
+    writes every checkpoint it missed; one the witness holds but whose transaction never
+    committed is adopted, so that verification does not take it for a deleted one."""
+    from spe.audit.witness import WitnessUnavailable
+
+    class Flaky(FolderWitness):
+        down = False
+
+        def put(self, name: str, data: bytes) -> None:
+            if self.down:
+                raise WitnessUnavailable("the share is not mounted")
+            super().put(name, data)
+
+    witness = Flaky(tmp_path / "witness")
+    build_log(sqlite_engine, signer, 3)
+    checkpoint(sqlite_engine, signer, witness)
+    witness.down = True
+    grow(sqlite_engine, 2)
+    assert checkpoint(sqlite_engine, signer, witness).tree_size == 5
+    assert "not witnessed yet: the share is not mounted" in caplog.text
+    witness.down = False
+    grow(sqlite_engine, 1)
+    checkpoint(sqlite_engine, signer, witness)
+    assert [cp.tree_size for cp in witnessed(witness, signer.public_key)] == [3, 5, 6]
+    grow(sqlite_engine, 2)
+    with Session(sqlite_engine) as s:  # witnessed, then rolled back
+        create_checkpoint(s, signer, witness=witness)
+        s.rollback()
+    sizes = [cp.tree_size for cp in witnessed(witness, signer.public_key)]
+    assert sizes == [3, 5, 6, 8]
+    external = [(cp, "witnessed") for cp in witnessed(witness, signer.public_key)]
+    with pytest.raises(VerificationError, match="lacks the signed checkpoint at size 8"):
+        verify(sqlite_engine, signer, external=external)
+    grow(sqlite_engine, 1)
+    checkpoint(sqlite_engine, signer, witness)  # adopts 8, signs 9
+    assert verify(sqlite_engine, signer, external=external).checkpoints == 5
