@@ -17,10 +17,9 @@ Each document (``spe-audit-witnessed`` v1) carries the checkpoint and, as C2SP
 tlog-witness's add-checkpoint request does, the consistency proof from the previous
 witnessed checkpoint: before writing, spe checks that the new checkpoint is consistent with
 the witness's latest (a log that forked or shrank is refused, not published), and anyone
-can check the whole chain offline (:func:`witnessed`). What C2SP adds and this does not: an
-independent witness *cosigning* with its own key; here the storage's write-once guarantee
-stands in for it. ``spe audit verify --witness`` checks the log extends every witnessed
-checkpoint.
+can check the whole chain offline (:func:`witnessed`). An independent party can cosign
+what a witness holds with a key of its own (:mod:`spe.audit.cosign`). ``spe audit verify
+--witness`` checks the log extends every witnessed checkpoint.
 """
 
 from __future__ import annotations

@@ -79,6 +79,11 @@ def verify(
     as_of: Annotated[datetime | None, typer.Option(
         help="The time the database was copied, when verifying an old snapshot (for "
              "--max-unsigned-age; default: now).")] = None,
+    cosignatures: Annotated[Path | None, typer.Option(
+        help="The state folder of an independent cosigner (spe audit cosign): the log must "
+             "extend every checkpoint it cosigned. Needs --cosigner-key.")] = None,
+    cosigner_key: Annotated[Path | None, typer.Option(
+        help="PEM public key of that cosigner.")] = None,
 ) -> None:
     """Check every leaf, body, subtree hash and signed checkpoint, and that the log extends
     every checkpoint kept outside the database; exit 1 on the first problem, naming its
@@ -104,7 +109,8 @@ def verify(
     unsigned = timedelta(seconds=max_unsigned_age) if max_unsigned_age else \
         _config().max_unsigned_age
     try:
-        external = [*_trusted(trusted_checkpoint or []), *_witnessed(witness or [], key)]
+        external = [*_trusted(trusted_checkpoint or []), *_witnessed(witness or [], key),
+                    *_cosigned(cosignatures, cosigner_key, key)]
         if export is not None:
             with export.open(encoding="utf-8") as lines:
                 report = verify_export(lines, key, cutoff, external)
@@ -139,6 +145,23 @@ def _trusted(paths: list[Path]) -> list[tuple]:
                                      param_hint="--trusted-checkpoint") from exc
         out.append((cp, f"trusted ({path.name})"))
     return out
+
+
+def _cosigned(folder: Path | None, pem: Path | None, key) -> list[tuple]:
+    from spe.audit.cosign import read
+
+    if folder is None and pem is None:
+        return []
+    if folder is None or pem is None:
+        raise typer.BadParameter("--cosignatures and --cosigner-key go together")
+    try:
+        cosigner = load_public_key(pem.read_bytes())
+    except (OSError, ValueError, SignatureError) as exc:
+        raise typer.BadParameter(f"cannot read the cosigner's key {pem}: {exc}") from exc
+    found = read(folder, key, cosigner)
+    if not found:
+        raise typer.BadParameter(f"{folder} holds no cosignature", param_hint="--cosignatures")
+    return [(cs.checkpoint, f"cosigned ({cs.cosigner})") for cs in found]
 
 
 def _witnessed(specs: list[str], key) -> list[tuple]:
@@ -219,3 +242,33 @@ def export(
     except SpeError as exc:
         _fail(exc)
     out.print(f"exported {count} events to {file}", highlight=False)
+
+
+@app.command("cosign")
+def cosign(
+    public_key: Annotated[Path, typer.Option(help="PEM of the log's checkpoint signing key.")],
+    witness: Annotated[str, typer.Option(
+        help="Where the log's checkpoints are witnessed (file:///folder or "
+             "s3://bucket/prefix).")],
+    state: Annotated[Path, typer.Option(help="This cosigner's own folder: its cosignatures, "
+                                             "and the latest checkpoint it vouched for.")],
+    key: Annotated[Path, typer.Option(help="This cosigner's Ed25519 PEM key (created if "
+                                           "absent; not the platform's).")],
+) -> None:
+    """Run by someone independent of the platform, on a schedule: cosign every new witnessed
+    checkpoint that extends the latest one cosigned before; exit 1 on one that does not."""
+    from spe.audit.cosign import cosign as run
+    from spe.audit.witness import WitnessError, open_witness
+    from spe.crypto.signing import SigningKey
+
+    try:
+        log_key = load_public_key(public_key.read_bytes())
+    except (OSError, ValueError, SignatureError) as exc:
+        raise typer.BadParameter(f"cannot read the public key {public_key}: {exc}") from exc
+    try:
+        done = run(open_witness(witness), state, log_key, SigningKey.load_or_create(key))
+    except WitnessError as exc:
+        err.print(f"[bold red]REFUSED[/] {exc}", highlight=False)
+        raise typer.Exit(1) from exc
+    last = f", up to size {done[-1].checkpoint.tree_size}" if done else ""
+    out.print(f"cosigned {len(done)} checkpoints{last}", highlight=False)

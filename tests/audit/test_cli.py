@@ -140,3 +140,25 @@ def test_verify_refuses_old_leaves_no_checkpoint_covers(deployment):
                          ).exit_code == 0
     assert runner.invoke(app, ["checkpoint"]).exit_code == 0
     assert runner.invoke(app, ["verify", "--public-key", str(pem)]).exit_code == 0
+
+
+def test_cosign_and_verify_with_the_cosignatures(deployment, monkeypatch):
+    from tests.audit import operator
+
+    engine, pem, tmp = deployment
+    witness = tmp / "witness"
+    monkeypatch.setenv("SPE_AUDIT_WITNESS", str(witness))
+    get_settings.cache_clear()
+    assert runner.invoke(app, ["checkpoint"]).exit_code == 0
+    cosigner = ["--public-key", str(pem), "--witness", str(witness), "--state",
+                str(tmp / "cosigner"), "--key", str(tmp / "cosigner.pem")]
+    done = runner.invoke(app, ["cosign", *cosigner])
+    assert done.exit_code == 0 and "cosigned 1 checkpoints, up to size 7" in done.output
+    (tmp / "cosigner.pub").write_text(public_key_pem(
+        SigningKey.load_or_create(tmp / "cosigner.pem").public_key))
+    options = ["verify", "--public-key", str(pem), "--cosignatures", str(tmp / "cosigner"),
+               "--cosigner-key", str(tmp / "cosigner.pub")]
+    assert runner.invoke(app, options).exit_code == 0
+    operator.cut_tail(engine, 5)
+    caught = runner.invoke(app, options)
+    assert caught.exit_code == 1 and "cosigned" in caught.output

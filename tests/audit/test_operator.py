@@ -267,3 +267,34 @@ def test_an_unreachable_witness_is_caught_up_and_a_lost_commit_adopted(sqlite_en
     grow(sqlite_engine, 1)
     checkpoint(sqlite_engine, signer, witness)  # adopts 8, signs 9
     assert verify(sqlite_engine, signer, external=external).checkpoints == 5
+
+
+def test_an_independent_cosigner_vouches_only_for_extensions(sqlite_engine, signer, tmp_path):
+    """C2SP-style: the cosigner keeps the latest checkpoint it vouched for; a witness folder
+    rewritten after a cut (or a forked log) is refused, and its cosignatures make the cut
+    detectable like a kept checkpoint."""
+    from spe.audit.cosign import cosign, read
+
+    folder, state = tmp_path / "witness", tmp_path / "cosigner"
+    witness, key = FolderWitness(folder), SigningKey.load_or_create(tmp_path / "cosigner.pem")
+    build_log(sqlite_engine, signer, 4)
+    checkpoint(sqlite_engine, signer, witness)
+    assert [c.checkpoint.tree_size for c in cosign(witness, state, signer.public_key, key)] \
+        == [4]
+    grow(sqlite_engine, 3)
+    checkpoint(sqlite_engine, signer, witness)
+    assert len(cosign(witness, state, signer.public_key, key)) == 1
+    assert cosign(witness, state, signer.public_key, key) == []  # nothing new
+    signed = read(state, signer.public_key, key.public_key)
+    assert [c.checkpoint.tree_size for c in signed] == [4, 7]
+    other = SigningKey.load_or_create(tmp_path / "other.pem")
+    with pytest.raises(WitnessError, match="cosigned by"):
+        read(state, signer.public_key, other.public_key)
+    # the operator cuts the tail and empties the witness folder they can reach
+    operator.cut_tail(sqlite_engine, 4)
+    (folder / "00000000000000000007.json").unlink()
+    with pytest.raises(WitnessError, match="no longer holds the checkpoint at size 7"):
+        cosign(witness, state, signer.public_key, key)
+    with pytest.raises(VerificationError, match="cosigned checkpoint covers 7"):
+        verify(sqlite_engine, signer,
+               external=[(c.checkpoint, "cosigned") for c in signed])
