@@ -652,6 +652,10 @@ static int pg_secure(state *st, const char *dsn) {
             verified = strcmp(o->val, "verify-full") == 0;
         if (strcmp(o->keyword, "host") == 0 || strcmp(o->keyword, "hostaddr") == 0) {
             char hosts[1024];
+            if (strlen(o->val) >= sizeof hosts) { /* not checked whole: not local */
+                local = 0;
+                continue;
+            }
             snprintf(hosts, sizeof hosts, "%s", o->val);
             for (char *save = NULL, *h = strtok_r(hosts, ",", &save); h;
                  h = strtok_r(NULL, ",", &save))
