@@ -10,6 +10,12 @@ the head, and the consistency proofs the node store serves between consecutive c
 The first problem stops verification with a :class:`VerificationError` naming the sequence
 number.
 
+Against the database's own operator, who can delete checkpoints and recompute every hash:
+the log must extend every checkpoint kept outside it (an auditor's, a witness's, a
+cosigner's: ``external``), each of which the database must still hold, and leaves older
+than ``max_unsigned_age`` must be covered by a signed checkpoint. :func:`verify_tail` is
+the incremental check run before a new checkpoint is signed.
+
 Speed: the database mode verifies aligned power-of-two chunks of the log
 (:mod:`spe.audit.chunks`), in worker processes for a large log, each with the compiled
 verifier (:mod:`spe.audit.native`) when it was built, else in Python reading seven values
