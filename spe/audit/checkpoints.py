@@ -141,7 +141,8 @@ def _publish(session: Session, witness: Witness, signer: SigningKey,
 
     pending = between(session, witnessed.tree_size + 1, cp.tree_size) if witnessed else [cp]
     try:
-        publish(witness, pending, fetcher(session), signer.public_key)
+        publish(witness, pending, fetcher(session), signer.public_key,
+                witnessed.tree_size if witnessed else None)
     except WitnessUnavailable as exc:
         log.warning("audit checkpoint at size %d not witnessed yet: %s", cp.tree_size, exc)
     except WitnessError as exc:
@@ -166,7 +167,8 @@ def _known_good(session: Session, signer: SigningKey, witness: Witness | None
     witnessed = None
     if witness is not None:
         try:
-            witnessed = latest_witnessed(witness, signer.public_key)
+            witnessed = latest_witnessed(witness, signer.public_key,
+                                         stored.tree_size if stored else None)
         except WitnessUnavailable as exc:
             log.warning("audit witness unavailable, verifying from the database's latest "
                         "checkpoint: %s", exc)

@@ -66,12 +66,13 @@ class Witness(ABC):
         a :class:`WitnessError`."""
 
     @abstractmethod
-    def names(self) -> list[str]:
-        """Every stored name, sorted."""
+    def names(self, start_after: str | None = None) -> list[str]:
+        """Every stored name (after ``start_after``), sorted."""
 
     @abstractmethod
     def read(self, name: str) -> list[bytes]:
-        """Every version stored under ``name`` (one, unless someone tried to overwrite)."""
+        """Every version stored under ``name`` (one, unless someone tried to overwrite;
+        none if there is no such name)."""
 
 
 class FolderWitness(Witness):
@@ -98,10 +99,11 @@ class FolderWitness(Witness):
         finally:
             os.unlink(tmp.name)
 
-    def names(self) -> list[str]:
+    def names(self, start_after: str | None = None) -> list[str]:
         try:
             return sorted(p.name for p in self.folder.iterdir()
-                          if p.name.endswith(SUFFIX) and not p.name.startswith("."))
+                          if p.name.endswith(SUFFIX) and not p.name.startswith(".")
+                          and (start_after is None or p.name > start_after))
         except FileNotFoundError:
             return []  # nothing witnessed yet: put() creates it
         except OSError as exc:
@@ -111,6 +113,8 @@ class FolderWitness(Witness):
     def read(self, name: str) -> list[bytes]:
         try:
             return [(self.folder / name).read_bytes()]
+        except FileNotFoundError:
+            return []
         except OSError as exc:
             raise WitnessUnavailable(f"cannot read {self.folder / name}: {exc.strerror}") \
                 from exc
@@ -138,7 +142,7 @@ class S3Witness(Witness):
         from minio.commonconfig import COMPLIANCE
         from minio.retention import Retention
 
-        existing = self.read(name) if name in self.names() else []
+        existing = self.read(name)
         if existing:
             if any(version != data for version in existing):
                 raise WitnessError(f"{self.description} already holds another {name}")
@@ -148,9 +152,10 @@ class S3Witness(Witness):
                    io.BytesIO(data), len(data), content_type="application/json",
                    retention=Retention(COMPLIANCE, until))
 
-    def names(self) -> list[str]:
+    def names(self, start_after: str | None = None) -> list[str]:
+        after = None if start_after is None else self.prefix + start_after
         objects = self._call("listing", lambda: list(self.client.list_objects(
-            self.bucket, prefix=self.prefix, recursive=True)))
+            self.bucket, prefix=self.prefix, recursive=True, start_after=after)))
         return sorted(o.object_name[len(self.prefix):] for o in objects
                       if o.object_name.endswith(SUFFIX))
 
@@ -160,7 +165,7 @@ class S3Witness(Witness):
             o.version_id for o in self.client.list_objects(
                 self.bucket, prefix=key, include_version=True) if o.object_name == key])
         out = []
-        for version in versions or [None]:
+        for version in versions:
             response = self._call("reading " + name, self.client.get_object, self.bucket, key,
                                   version_id=version)
             try:
@@ -256,9 +261,13 @@ def witnessed(witness: Witness, public_key: Ed25519PublicKey) -> list[Checkpoint
     return out
 
 
-def latest(witness: Witness, public_key: Ed25519PublicKey) -> Checkpoint | None:
-    """The witness's latest checkpoint (signature checked), or None."""
-    names = witness.names()
+def latest(witness: Witness, public_key: Ed25519PublicKey, hint: int | None = None
+           ) -> Checkpoint | None:
+    """The witness's latest checkpoint (signature checked), or None. ``hint``: a size it
+    probably holds (the database's latest), so that listing starts there, not at the
+    first checkpoint of the year."""
+    names = witness.names(name_of(hint - 1)) if hint else []
+    names = names or witness.names()
     if not names:
         return None
     versions = witness.read(names[-1])
@@ -268,11 +277,12 @@ def latest(witness: Witness, public_key: Ed25519PublicKey) -> Checkpoint | None:
 
 
 def publish(witness: Witness, checkpoints: list[Checkpoint], fetch: merkle.Fetch,
-            public_key: Ed25519PublicKey) -> int:
+            public_key: Ed25519PublicKey, hint: int | None = None) -> int:
     """Write the ``checkpoints`` the witness does not have yet, in order, each with the
     consistency proof from the one before; refuse (:class:`WitnessError`) one that is not
-    consistent with the witness's latest. Returns how many were written."""
-    previous = latest(witness, public_key)
+    consistent with the witness's latest (``hint``: as for :func:`latest`). Returns how
+    many were written."""
+    previous = latest(witness, public_key, hint)
     written = 0
     for cp in sorted(checkpoints, key=lambda c: c.tree_size):
         if previous is not None and cp.tree_size <= previous.tree_size:
