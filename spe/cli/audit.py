@@ -71,7 +71,8 @@ def verify(
              "Repeatable.")] = None,
     witness: Annotated[list[str] | None, typer.Option(
         help="A witness holding every checkpoint as it was signed (file:///folder or "
-             "s3://bucket/prefix): the log must extend each. Repeatable.")] = None,
+             "s3://bucket/prefix): the log must extend each. Repeatable. Default: "
+             "SPE_AUDIT_WITNESS when set.")] = None,
     max_unsigned_age: Annotated[int | None, typer.Option(
         min=1, help="Seconds a leaf may go without a signed checkpoint covering it (default: "
                     "twice SPE_AUDIT_CHECKPOINT_INTERVAL_SECONDS and a minute); older "
@@ -91,7 +92,7 @@ def verify(
     from spe.audit import native
     from spe.audit.scan import UnsupportedDatabase
     from spe.audit.verify import VerificationError, verify_database, verify_export
-    from spe.audit.witness import WitnessError
+    from spe.audit.witness import WitnessError, WitnessUnavailable
     from spe.db import make_engine
 
     if verifier is Verifier.compiled and not native.available():
@@ -109,7 +110,9 @@ def verify(
     unsigned = timedelta(seconds=max_unsigned_age) if max_unsigned_age else \
         _config().max_unsigned_age
     try:
-        external = [*_trusted(trusted_checkpoint or []), *_witnessed(witness or [], key),
+        witnesses = witness or ([_settings().audit_witness] if _settings().audit_witness
+                                else [])
+        external = [*_trusted(trusted_checkpoint or []), *_witnessed(witnesses, key),
                     *_cosigned(cosignatures, cosigner_key, key)]
         if export is not None:
             with export.open(encoding="utf-8") as lines:
@@ -120,6 +123,9 @@ def verify(
                 report = verify_database(session, key, cutoff, workers=workers,
                                          compiled=COMPILED[verifier], external=external,
                                          max_unsigned_age=unsigned, now=now)
+    except WitnessUnavailable as exc:
+        err.print(f"[bold red]error[/] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
     except (VerificationError, WitnessError) as exc:
         err.print(f"[bold red]TAMPERED[/] {exc}", highlight=False)
         raise typer.Exit(1) from exc

@@ -117,10 +117,15 @@ def test_verify_against_a_kept_checkpoint_and_a_witness(deployment, monkeypatch)
     assert "1 signed checkpoints and 2 kept outside the database" in \
         " ".join(ok.output.split())
     operator.cut_tail(engine, 5)
+    monkeypatch.delenv("SPE_AUDIT_WITNESS")
+    get_settings.cache_clear()
     alone = runner.invoke(app, options)  # its old leaves lost their only checkpoint
     assert alone.exit_code == 1 and "no signed checkpoint covers" in " ".join(
         alone.output.split())
-    for extra in (["--trusted-checkpoint", str(latest)], ["--witness", str(witness)]):
+    monkeypatch.setenv("SPE_AUDIT_WITNESS", witness.as_uri())
+    get_settings.cache_clear()
+    for extra in (["--trusted-checkpoint", str(latest)], ["--witness", str(witness)],
+                  []):  # the last: SPE_AUDIT_WITNESS
         caught = runner.invoke(app, [*options, *extra])
         assert caught.exit_code == 1, caught.output
         assert "checkpoint covers 7: the log was truncated" in " ".join(caught.output.split())
@@ -154,6 +159,8 @@ def test_cosign_and_verify_with_the_cosignatures(deployment, monkeypatch):
                 str(tmp / "cosigner"), "--key", str(tmp / "cosigner.pem")]
     done = runner.invoke(app, ["cosign", *cosigner])
     assert done.exit_code == 0 and "cosigned 1 checkpoints, up to size 7" in done.output
+    monkeypatch.delenv("SPE_AUDIT_WITNESS")  # only the cosigner's word from here on
+    get_settings.cache_clear()
     (tmp / "cosigner.pub").write_text(public_key_pem(
         SigningKey.load_or_create(tmp / "cosigner.pem").public_key))
     options = ["verify", "--public-key", str(pem), "--cosignatures", str(tmp / "cosigner"),
