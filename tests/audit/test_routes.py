@@ -177,4 +177,9 @@ def test_no_checkpoint_is_signed_over_a_tampered_log(tmp_path):
         error = refused.json()["error"]
         assert error["code"] == "audit.log_broken"
         assert f"seq {last}: body does not match" in error["message"]
+        events = client.get("/api/v1/audit/events", headers=headers,
+                            params={"action": "audit.checkpoint.create"}).json()["items"]
+        refusal = events[-1]
+        assert (refusal["outcome"], refusal["details"]["code"]) == ("denied",
+                                                                   "audit.log_broken")
     engine.dispose()
