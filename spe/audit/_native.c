@@ -606,16 +606,22 @@ static int pg_compare_level(state *st, reader *rd, const char *sql, int level, i
         snprintf(st->error, MESSAGE, "unexpected subtree hash rows from the server");
         return 0;
     }
+    /* the index as the integer type the column has (an edited schema may have another);
+     * the hash only as bytea: any other type never equals a hash, as in Python */
+    Oid index_type = PQftype(res, 0);
+    int width = index_type == 20 ? 8 : index_type == 23 ? 4 : index_type == 21 ? 2 : 0;
+    int hash_is_bytea = PQftype(res, 1) == 17;
     int64_t next = lo;
     *bad = -1;
     for (int i = 0; i < rows && *bad < 0 && next < lo + count; i++, next++) {
-        if (PQgetisnull(res, i, 0) || PQgetlength(res, i, 0) != 8) {
+        if (!width || PQgetisnull(res, i, 0) || PQgetlength(res, i, 0) != width) {
             *bad = next;
             break;
         }
-        int64_t index = (int64_t)get_be((const unsigned char *)PQgetvalue(res, i, 0), 8);
+        uint64_t raw = get_be((const unsigned char *)PQgetvalue(res, i, 0), width);
+        int64_t index = width == 8 ? (int64_t)raw : width == 4 ? (int32_t)raw : (int16_t)raw;
         span h = {(const unsigned char *)PQgetvalue(res, i, 1), PQgetlength(res, i, 1)};
-        if (PQgetisnull(res, i, 1))
+        if (PQgetisnull(res, i, 1) || !hash_is_bytea)
             h.n = -1;
         if (index != next || !equal_hash(expected + (index - lo) * HASH, h))
             *bad = next;

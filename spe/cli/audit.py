@@ -129,10 +129,21 @@ def verify(
     except (VerificationError, WitnessError) as exc:
         err.print(f"[bold red]TAMPERED[/] {exc}", highlight=False)
         raise typer.Exit(1) from exc
-    except UnsupportedDatabase as exc:
+    except (UnsupportedDatabase, *_database_errors()) as exc:
         err.print(f"[bold red]error[/] {exc}", highlight=False)
         raise typer.Exit(2) from exc
     out.print(f"[green]OK[/] {report.summary()}", highlight=False)
+
+
+def _database_errors() -> tuple[type[Exception], ...]:
+    """What reading the log can raise besides a verdict: the compiled verifier's OSError,
+    the drivers' errors (an edited schema can make the verifier's queries fail)."""
+    import sqlite3
+
+    import psycopg
+    from sqlalchemy.exc import DBAPIError
+
+    return OSError, sqlite3.Error, psycopg.Error, DBAPIError
 
 
 def _trusted(paths: list[Path]) -> list[tuple]:

@@ -169,3 +169,15 @@ def test_cosign_and_verify_with_the_cosignatures(deployment, monkeypatch):
     operator.cut_tail(engine, 5)
     caught = runner.invoke(app, options)
     assert caught.exit_code == 1 and "cosigned" in caught.output
+
+
+@pytest.mark.parametrize("database", [
+    "postgresql+psycopg://u:p@db.example.org/audit?sslmode=prefer",  # refused before use
+    "sqlite:///{tmp}/no-such.db",  # the compiled verifier cannot open it
+])
+def test_a_database_that_cannot_be_read_is_an_error_not_a_verdict(deployment, database):
+    _, pem, tmp = deployment
+    result = runner.invoke(app, ["verify", "--public-key", str(pem), "--database",
+                                 database.format(tmp=tmp), "--verifier", "compiled"])
+    assert result.exit_code == 2, result.output
+    assert "error" in result.output and "TAMPERED" not in result.output

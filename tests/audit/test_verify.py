@@ -261,6 +261,9 @@ def test_workers_give_the_serial_result(log_db, tmp_path, statement, compiled):
 
 PG_MUTATIONS = [
     None,
+    # the superuser changes column types: the compiled verifier reads what the server sends
+    'ALTER TABLE audit_node ALTER COLUMN "index" TYPE integer',  # same values: verifies
+    "ALTER TABLE audit_node ALTER COLUMN hash TYPE text USING encode(hash, 'escape')",
     "UPDATE audit_event SET details = '{\"i\":-1}' WHERE seq = 7",
     "UPDATE audit_event SET ts = ts + interval '1 microsecond' WHERE seq = 3",
     "UPDATE audit_event SET target_type = NULL WHERE seq = 5",
@@ -301,7 +304,8 @@ def test_both_verifiers_agree_on_postgres(postgres_server, signer, statement):
             python = outcome(audit.app, signer.public_key, workers=1, compiled=False, **shape)
             assert outcome(audit.app, signer.public_key, workers=1, compiled=True, **shape) \
                 == python
-        assert (python.size == 13) if statement is None else python[0] is not None
+        intact = statement is None or "TYPE integer" in statement
+        assert (python.size == 13) if intact else python[0] is not None
     finally:
         audit.app.dispose()
         audit.admin.dispose()
