@@ -22,6 +22,7 @@ def libpq_include() -> str:
 
 
 setup(ext_modules=[Extension(
-    "spe.audit._native", ["spe/audit/_native.c"], include_dirs=[libpq_include()],
+    "spe.audit._native", ["spe/audit/_native.c"], depends=["spe/audit/_layout.h"],
+    include_dirs=[libpq_include()],
     libraries=["pq", "sqlite3", "crypto"], extra_compile_args=["-O2", "-std=c11"],
     optional=True)])

@@ -169,9 +169,11 @@ class Reconciler:
     def checkpoint_audit_log(self) -> None:
         """Sign an audit checkpoint when the last one is older than the configured interval
         (and the log grew): the platform's periodic checkpoints ride on this loop."""
-        interval = AuditConfig.from_settings(self.settings).checkpoint_interval
-        with session_scope(self.engine) as session:
-            maybe_checkpoint(session, self._audit_signer, interval)
+        config = AuditConfig.from_settings(self.settings)
+        with session_scope(self.engine) as session:  # refuses a log that does not verify
+            maybe_checkpoint(session, self._audit_signer, config.checkpoint_interval,
+                             witness=config.open_witness(self.settings),
+                             retention=config.retention)
 
     @cached_property
     def _audit_signer(self) -> SigningKey:

@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     audit_checkpoint_interval_seconds: int = Field(
         300, gt=0, description="How often a signed audit checkpoint is made."
     )
+    audit_witness: str | None = Field(
+        None, description="Where each signed audit checkpoint is also written, out of the "
+        "database operator's reach: `file:///folder` (files an auditor pulls) or "
+        "`s3://bucket/prefix` (a bucket with Object Lock, on the storage S3 service and "
+        "credentials). Checkpoints are checked against it before signing.",
+    )
     secure_cookies: bool = Field(
         False, description="Mark cookies `Secure` (required in production, behind HTTPS)."
     )

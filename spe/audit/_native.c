@@ -5,10 +5,19 @@
  * spe/audit/native.py, the rules docs/audit.md. Leaves are read straight from the database
  * (SQLite through libsqlite3, PostgreSQL through libpq as COPY BINARY), hashed with OpenSSL,
  * and the stored subtree hashes compared level by level, with the GIL released. The SQL
- * comes from spe/audit/scan.py.
+ * comes from spe/audit/scan.py, the sizes and versions from spe/audit/_layout.h (generated
+ * from spe/audit/layout.py, which the Python verifier uses too).
+ *
+ * Everything read is untrusted: the database may be edited or the server hostile. Every
+ * write is bounded by the range asked for (a row past it stops the pass), every field's
+ * length and type is checked before use, SQLite files are opened without memory mapping
+ * and in defensive mode. tests/audit/fuzz builds this file with AddressSanitizer and
+ * UBSan and fuzzes the COPY parser and the SQLite row path.
  */
+#ifndef SPE_AUDIT_NO_PYTHON /* the fuzz harness (tests/audit/fuzz) builds the core alone */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#endif
 
 #include <libpq-fe.h>
 #include <openssl/evp.h>
@@ -18,9 +27,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HASH 32
-#define VERSION 2
-#define VALUES 13        /* ts and the other body fields but seq (encoding.BODY_FIELDS) */
+#include "_layout.h"
+
+#ifdef SPE_AUDIT_NO_PYTHON
+#include <stddef.h>
+typedef ptrdiff_t Py_ssize_t;
+#endif
+
+#define HASH AUDIT_HASH_BYTES
+#define VALUES AUDIT_VALUES /* ts and the other body fields but seq (encoding.BODY_FIELDS) */
 #define COLUMNS 20       /* l.seq, l.version, l.ts, l.commitment, l.leaf_hash, e.seq,
                             e.salt, e.ts, 11 text fields, e.details */
 #define FIRST_TEXT 8
@@ -144,9 +159,26 @@ static int note_purged(state *st, int64_t seq) {
 
 /* --- the checks of one leaf (checks.check_rows) ---------------------------------------- */
 
+/* ts is the 27-byte RFC 3339 form (layout.TS_SHAPE: '0' marks a digit). */
+static int ts_shaped(span ts) {
+    static const char shape[] = AUDIT_TS_SHAPE;
+    if (ts.n != AUDIT_TS_BYTES)
+        return 0;
+    for (int i = 0; i < AUDIT_TS_BYTES; i++) {
+        unsigned char c = ts.p[i];
+        if (shape[i] == '0' ? (c < '0' || c > '9') : c != (unsigned char)shape[i])
+            return 0;
+    }
+    return 1;
+}
+
 /* 1: verified, go on; 0: a problem was noted, stop; -1: out of memory. */
 static int check_row(state *st, const row *r) {
-    unsigned char h[HASH], c[HASH], head[10];
+    unsigned char h[HASH], c[HASH], head[11];
+    if (st->expect >= st->end) { /* a server sending more than it was asked for */
+        note_problem(st, st->end, "the database sent leaves past the range asked for");
+        return 0;
+    }
     if (r->malformed) {
         note_problem(st, st->expect, "leaf is malformed: column %s has the wrong type",
                      r->malformed);
@@ -158,16 +190,31 @@ static int check_row(state *st, const row *r) {
                      (long long)r->seq);
         return 0;
     }
-    if (r->version != VERSION) {
+    if (r->version != AUDIT_LEAF_V2 && r->version != AUDIT_LEAF_V3) {
         note_problem(st, r->seq, "audit leaf version %lld is not supported",
                      (long long)r->version);
         return 0;
     }
-    head[0] = 0x00;
-    head[1] = VERSION;
+    if (!ts_shaped(r->ts)) {
+        note_problem(st, r->seq, "leaf is malformed: ts is not a 27-byte RFC 3339 UTC time");
+        return 0;
+    }
+    if (r->commitment.n != HASH) {
+        note_problem(st, r->seq, "leaf is malformed: commitment is not 32 bytes");
+        return 0;
+    }
+    static const unsigned char commitment_length[1] = {HASH};
+    head[0] = AUDIT_LEAF_HASH_PREFIX;
+    head[1] = (unsigned char)r->version;
     put_be(head + 2, (uint64_t)r->seq, 8);
-    span leaf[3] = {{head, 10}, r->ts, r->commitment};
-    sha256(st, leaf, 3, h);
+    head[10] = AUDIT_TS_BYTES;
+    if (r->version == AUDIT_LEAF_V3) {
+        span leaf[4] = {{head, 11}, r->ts, {commitment_length, 1}, r->commitment};
+        sha256(st, leaf, 4, h);
+    } else {
+        span leaf[3] = {{head, 10}, r->ts, r->commitment};
+        sha256(st, leaf, 3, h);
+    }
     if (!equal_hash(h, r->leaf_hash)) {
         note_problem(st, r->seq, "stored leaf hash is not the hash of the leaf");
         return 0;
@@ -182,13 +229,13 @@ static int check_row(state *st, const row *r) {
             return -1;
     } else {
         /* body: version, seq, 13 signed lengths (-1: NULL), then the values */
-        size_t size = 1 + 8 + 4 * VALUES;
+        size_t size = AUDIT_BODY_HEAD_BYTES;
         for (int i = 0; i < VALUES; i++)
             size += r->values[i].n > 0 ? (size_t)r->values[i].n : 0;
         if (!reserve(&st->body, size))
             return -1;
         unsigned char *p = st->body.p;
-        p[0] = VERSION;
+        p[0] = (unsigned char)r->version;
         put_be(p + 1, (uint64_t)r->seq, 8);
         p += 9;
         for (int i = 0; i < VALUES; i++, p += 4)
@@ -203,6 +250,11 @@ static int check_row(state *st, const row *r) {
             sha256(st, salted, 2, c);
         if (r->salt.n < 0 || !equal_hash(c, r->commitment)) {
             note_problem(st, r->seq, "body does not match the leaf's commitment");
+            return 0;
+        }
+        if (r->values[0].n != AUDIT_TS_BYTES ||
+            memcmp(r->values[0].p, r->ts.p, AUDIT_TS_BYTES) != 0) {
+            note_problem(st, r->seq, "the body's time is not the leaf's");
             return 0;
         }
         st->bodies++;
@@ -300,6 +352,22 @@ static int sqlite_error(state *st, sqlite3 *db, const char *what) {
     return 0;
 }
 
+/* A connection of this thread's own (no mutex), read-only, for a file that may have been
+ * edited by hand: no memory mapping, cell sizes checked, defensive mode, no schema code. */
+static int sqlite_open(state *st, reader *rd, const char *path) {
+    int rc = sqlite3_open_v2(path, &rd->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_db_config(rd->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+#ifdef SQLITE_DBCONFIG_TRUSTED_SCHEMA
+    if (rc == SQLITE_OK)
+        rc = sqlite3_db_config(rd->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+#endif
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(rd->db, "PRAGMA mmap_size = 0; PRAGMA cell_size_check = ON; "
+                                  "PRAGMA query_only = ON", NULL, NULL, NULL);
+    return rc == SQLITE_OK ? 1 : sqlite_error(st, rd->db, "opening the database");
+}
+
 static int sqlite_leaves(state *st, reader *rd, const char *sql) {
     sqlite3_stmt *q;
     row r;
@@ -343,15 +411,16 @@ static int sqlite_compare_level(state *st, reader *rd, const char *sql, int leve
     int64_t next = lo; /* every index below it was found and equal */
     *bad = -1;
     int rc;
-    while (*bad < 0 && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+    while (*bad < 0 && next < lo + count && (rc = sqlite3_step(q)) == SQLITE_ROW) {
         int64_t index = sqlite3_column_int64(q, 0);
         span h;
-        if (index != next || !sqlite_bytes(q, 1, &h, 0) ||
+        if (sqlite3_column_type(q, 0) != SQLITE_INTEGER || index != next ||
+            !sqlite_bytes(q, 1, &h, 0) ||
             !equal_hash(expected + (index - lo) * HASH, h))
             *bad = next;
         next++;
     }
-    if (*bad < 0 && rc != SQLITE_DONE && rc != SQLITE_ROW) {
+    if (*bad < 0 && next < lo + count && rc != SQLITE_DONE && rc != SQLITE_ROW) {
         sqlite3_finalize(q);
         return sqlite_error(st, rd->db, "reading the subtree hashes");
     }
@@ -418,7 +487,8 @@ static int pg_ts(buffer *b, const unsigned char *p, span *out) {
 
 /* One tuple of the COPY BINARY stream into a row; 0 when the fields are not as selected. */
 static int pg_row(state *st, span *f, row *r) {
-    if (f[0].n != 8 || f[1].n != 2 || f[2].n != 8 || f[3].n < 0 || f[4].n < 0)
+    if (f[0].n != 8 || f[1].n != 2 || f[2].n != 8 || f[3].n < 0 || f[4].n < 0 ||
+        (f[5].n != 8 && f[5].n != -1) || (f[7].n != 8 && f[7].n != -1))
         return 0;
     r->malformed = NULL;
     r->seq = (int64_t)get_be(f[0].p, 8);
@@ -433,7 +503,7 @@ static int pg_row(state *st, span *f, row *r) {
         if (!pg_ts(&st->ets, f[7].p, &r->values[0]))
             return 0;
     } else {
-        r->values[0] = f[7];
+        r->values[0] = f[7]; /* NULL */
     }
     for (int i = FIRST_TEXT; i < COLUMNS; i++)
         r->values[i - FIRST_TEXT + 1] = f[i];
@@ -452,6 +522,8 @@ static int pg_message(state *st, const unsigned char *data, int64_t n, int *head
         if (n < 19 || memcmp(data, COPY_SIGNATURE, 11) != 0)
             return 0;
         p = 19 + (int64_t)get_be(data + 15, 4);
+        if (p > n)
+            return 0;
         *header_seen = 1;
     }
     if (p == n)
@@ -472,7 +544,7 @@ static int pg_message(state *st, const unsigned char *data, int64_t n, int *head
             return 0;
         int32_t len = (int32_t)get_be(data + p, 4);
         p += 4;
-        if (len > 0 && n - p < len)
+        if (len < -1 || (len > 0 && n - p < len))
             return 0;
         f[i].p = data + p;
         f[i].n = len;
@@ -529,12 +601,27 @@ static int pg_compare_level(state *st, reader *rd, const char *sql, int level, i
         return pg_error(st, rd->pg, "reading the subtree hashes");
     }
     int rows = PQntuples(res);
+    if (PQnfields(res) != 2 || PQfformat(res, 0) != 1 || PQfformat(res, 1) != 1) {
+        PQclear(res);
+        snprintf(st->error, MESSAGE, "unexpected subtree hash rows from the server");
+        return 0;
+    }
+    /* the index as the integer type the column has (an edited schema may have another);
+     * the hash only as bytea: any other type never equals a hash, as in Python */
+    Oid index_type = PQftype(res, 0);
+    int width = index_type == 20 ? 8 : index_type == 23 ? 4 : index_type == 21 ? 2 : 0;
+    int hash_is_bytea = PQftype(res, 1) == 17;
     int64_t next = lo;
     *bad = -1;
-    for (int i = 0; i < rows && *bad < 0; i++, next++) {
-        int64_t index = (int64_t)get_be((const unsigned char *)PQgetvalue(res, i, 0), 8);
+    for (int i = 0; i < rows && *bad < 0 && next < lo + count; i++, next++) {
+        if (!width || PQgetisnull(res, i, 0) || PQgetlength(res, i, 0) != width) {
+            *bad = next;
+            break;
+        }
+        uint64_t raw = get_be((const unsigned char *)PQgetvalue(res, i, 0), width);
+        int64_t index = width == 8 ? (int64_t)raw : width == 4 ? (int32_t)raw : (int16_t)raw;
         span h = {(const unsigned char *)PQgetvalue(res, i, 1), PQgetlength(res, i, 1)};
-        if (PQgetisnull(res, i, 1))
+        if (PQgetisnull(res, i, 1) || !hash_is_bytea)
             h.n = -1;
         if (index != next || !equal_hash(expected + (index - lo) * HASH, h))
             *bad = next;
@@ -545,7 +632,55 @@ static int pg_compare_level(state *st, reader *rd, const char *sql, int level, i
     return 1;
 }
 
+/* A host that is a Unix socket or this machine's loopback. */
+static int local_host(const char *host) {
+    return host[0] == '/' || host[0] == '@' || strcmp(host, "localhost") == 0 ||
+           strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0;
+}
+
+/* 1 when every host of the connection string is local or sslmode is verify-full: the
+ * database is what the verifier is checking, so a server whose certificate was not
+ * verified (libpq's default, sslmode=prefer, even falls back to plain text) is refused. */
+static int pg_secure(state *st, const char *dsn) {
+    char *message = NULL;
+    PQconninfoOption *options = PQconninfoParse(dsn, &message);
+    if (!options) {
+        snprintf(st->error, MESSAGE, "cannot parse the connection string: %s",
+                 message ? message : "out of memory");
+        PQfreemem(message);
+        return 0;
+    }
+    int local = 1, verified = 0;
+    for (PQconninfoOption *o = options; o->keyword; o++) {
+        if (!o->val)
+            continue;
+        if (strcmp(o->keyword, "sslmode") == 0)
+            verified = strcmp(o->val, "verify-full") == 0;
+        if (strcmp(o->keyword, "host") == 0 || strcmp(o->keyword, "hostaddr") == 0) {
+            char hosts[1024];
+            if (strlen(o->val) >= sizeof hosts) { /* not checked whole: not local */
+                local = 0;
+                continue;
+            }
+            snprintf(hosts, sizeof hosts, "%s", o->val);
+            for (char *save = NULL, *h = strtok_r(hosts, ",", &save); h;
+                 h = strtok_r(NULL, ",", &save))
+                local = local && local_host(h);
+        }
+    }
+    PQconninfoFree(options);
+    if (!local && !verified) {
+        snprintf(st->error, MESSAGE, "refusing to read the audit log from a remote PostgreSQL "
+                 "server without sslmode=verify-full");
+        st->unsupported = 1;
+        return 0;
+    }
+    return 1;
+}
+
 static int pg_open(state *st, reader *rd, const char *dsn) {
+    if (!pg_secure(st, dsn))
+        return 0;
     rd->pg = PQconnectdb(dsn);
     if (PQstatus(rd->pg) != CONNECTION_OK)
         return pg_error(st, rd->pg, "connecting to PostgreSQL");
@@ -581,13 +716,7 @@ static int verify(state *st, chunk *ck) {
     if (ck->postgres) {
         ok = pg_open(st, &rd, ck->target) && pg_leaves(st, &rd, ck->leaves_sql);
     } else {
-        /* a connection of this thread's own (no mutex); pages mapped, not copied */
-        int rc = sqlite3_open_v2(ck->target, &rd.db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
-                                 NULL);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_exec(rd.db, "PRAGMA mmap_size = 1073741824", NULL, NULL, NULL);
-        ok = rc == SQLITE_OK ? sqlite_leaves(st, &rd, ck->leaves_sql)
-                             : sqlite_error(st, rd.db, "opening the database");
+        ok = sqlite_open(st, &rd, ck->target) && sqlite_leaves(st, &rd, ck->leaves_sql);
     }
     if (ok && !st->has_problem && st->expect < st->end)
         note_problem(st, st->expect, "leaf is missing (the leaves stop before %lld)",
@@ -634,6 +763,7 @@ static int verify(state *st, chunk *ck) {
     return ok;
 }
 
+#ifndef SPE_AUDIT_NO_PYTHON
 /* The frontier (lowest first) of the first `size` verified leaves of the chunk. */
 static PyObject *frontier(chunk *ck, int64_t size) {
     PyObject *list = PyList_New(0);
@@ -774,3 +904,4 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "spe.audit._native",
                                     "The audit verifier's inner loop in C.", -1, methods};
 
 PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&module); }
+#endif

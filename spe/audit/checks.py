@@ -1,9 +1,12 @@
 """The checks every verified leaf passes, shared by the database and export modes.
 
 One row per leaf, ``(seq, version, ts, commitment, leaf_hash, salt, body)``
-(:mod:`spe.audit.scan`): the leaf is the next one, its version is known, its stored hash is
-the hash of its leaf, and its body, if still there, matches the leaf's salted commitment; a
-body missing past retention is a purge gap, within retention tampering.
+(:mod:`spe.audit.scan`): the leaf is the next one, its version is known, its ``ts`` is the
+27-byte RFC 3339 form and its commitment 32 bytes (whatever the version: otherwise bytes
+could move between them under one version-2 hash and disguise a deletion as a purge), its
+stored hash is the hash of its leaf, and its body, if still there, matches the leaf's salted
+commitment and carries the leaf's time; a body missing past retention is a purge gap,
+within retention tampering.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from spe.audit import encoding, merkle
+from spe.audit import encoding, layout, merkle
 from spe.audit.scan import ROW_TYPES, Malformed, Row
 
 Problem = tuple[int, str]  # (first bad seq, what)
@@ -36,6 +39,7 @@ class Report:
     purged: int = 0
     gaps: list[list[int]] = field(default_factory=list)  # [first, last] purged seqs
     checkpoints: int = 0
+    external: int = 0  # checkpoints kept outside the database that the log extends
     root: bytes = merkle.EMPTY_ROOT
     verifier: str = "python"  # or "compiled" (spe.audit.native)
 
@@ -49,8 +53,10 @@ class Report:
 
     def summary(self) -> str:
         lines = [f"verified leaves {self.start}..{self.size - 1} ({self.size - self.start}), "
-                 f"{self.bodies} bodies, {self.checkpoints} signed checkpoints; "
-                 f"root at size {self.size}: {self.root.hex()} ({self.verifier} verifier)"]
+                 f"{self.bodies} bodies, {self.checkpoints} signed checkpoints"
+                 + (f" and {self.external} kept outside the database" if self.external
+                    else "") + "; "
+                 + f"root at size {self.size}: {self.root.hex()} ({self.verifier} verifier)"]
         if self.purged:
             ranges = ", ".join(f"{a}..{b}" for a, b in self.gaps[:10])
             more = " …" if len(self.gaps) > 10 else ""
@@ -74,7 +80,11 @@ def check_rows(rows: Sequence[Row], expect: int, cutoff: bytes, report: Report
                ) -> tuple[list[bytes], Problem | None]:
     """The leaf hashes of ``rows`` (which must continue at seq ``expect``) up to the first
     bad one, and its problem. Bodies and purge gaps are counted into ``report``."""
-    sha256, head, version = hashlib.sha256, encoding.LEAF_HEAD.pack, encoding.VERSION
+    sha256, shape, v2, v3 = (hashlib.sha256, encoding.TS_PATTERN.fullmatch,
+                             encoding.LEAF_HEAD.pack, encoding.LEAF_V3_HEAD.pack)
+    ts_bytes, hash_bytes, versions = encoding.TS_BYTES, layout.HASH_BYTES, encoding.VERSIONS
+    body_ts, ts_length = encoding.BODY_TS, encoding.BODY_TS_LENGTH
+    own_length, commitment_length = ts_bytes.to_bytes(4, "big"), bytes((hash_bytes,))
     hashes: list[bytes] = []
     keep = hashes.append
     bodies = 0
@@ -88,12 +98,18 @@ def check_rows(rows: Sequence[Row], expect: int, cutoff: bytes, report: Report
                     return hashes, (expect, "leaf is malformed: column seq has the wrong type")
                 what = "appears twice or out of order" if seq < expect else "is missing"
                 return hashes, (expect, f"leaf {what} (found seq {seq} next)")
-            if v != version:
+            if v not in versions or type(v) is not int:
                 if type(v) is not int:
                     return hashes, (expect, "leaf is malformed: column version has the wrong "
                                             "type")
                 return hashes, (seq, f"audit leaf version {v} is not supported")
-            h = sha256(b"\x00" + head(version, seq) + ts + commitment).digest()
+            if len(ts) != ts_bytes or len(commitment) != hash_bytes or not shape(ts):
+                return hashes, (seq, encoding.leaf_problem(ts, commitment))
+            if v == 3:
+                h = sha256(b"\x00" + v3(3, seq, ts_bytes) + ts + commitment_length
+                           + commitment).digest()
+            else:
+                h = sha256(b"\x00" + v2(v, seq) + ts + commitment).digest()
             if h != stored:
                 return hashes, (seq, "stored leaf hash is not the hash of the leaf")
             if body is None:
@@ -103,6 +119,8 @@ def check_rows(rows: Sequence[Row], expect: int, cutoff: bytes, report: Report
                 report.note_purged(seq)
             elif salt is None or sha256(salt + body).digest() != commitment:
                 return hashes, (seq, "body does not match the leaf's commitment")
+            elif body[body_ts] != ts or body[ts_length] != own_length:
+                return hashes, (seq, "the body's time is not the leaf's")
             else:
                 bodies += 1
             keep(h)

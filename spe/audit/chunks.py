@@ -40,7 +40,10 @@ def verify_chunk(source: Source, start: int, end: int, sizes: Sequence[int], cut
     pos = start
     with closing(source.open()) as reader, source.batches(start, end, block) as batches:
         for rows in batches:
-            hashes, problem = check_rows(rows, pos, cutoff, report)
+            past = (pos + len(rows) > end) and (end, "the database sent leaves past the "
+                                                     "range asked for")
+            hashes, problem = check_rows(rows[:end - pos], pos, cutoff, report)
+            problem = problem or past or None
             tree = merkle.levels(hashes)
             problems += filter(None, [problem, _compare_block(reader, tree, pos)])
             while wanted and wanted[0] <= pos + len(hashes):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+from sqlalchemy import Select
 from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
@@ -53,13 +54,18 @@ def export_header(session: Session, start: int = 0, end: int | None = None
     return json.dumps(header) + "\n", end
 
 
-def export_events(session: Session, start: int, end: int) -> Iterator[str]:
+def export_query(start: int, end: int) -> Select:
+    """Leaves ``[start, end)`` with their salts and body fields (None once purged)."""
     columns = [AuditLeaf.seq, AuditLeaf.version, AuditLeaf.ts, AuditLeaf.commitment,
                AuditLeaf.leaf_hash, AuditEvent.salt,
                *(getattr(AuditEvent, n).label(f"b_{n}") for n in encoding.BODY_FIELDS)]
-    query = (sa_select(*columns).outerjoin(AuditEvent, AuditEvent.seq == AuditLeaf.seq)
-             .where(AuditLeaf.seq >= start, AuditLeaf.seq < end).order_by(AuditLeaf.seq)
-             .execution_options(yield_per=BATCH))
+    return (sa_select(*columns).outerjoin(AuditEvent, AuditEvent.seq == AuditLeaf.seq)
+            .where(AuditLeaf.seq >= start, AuditLeaf.seq < end).order_by(AuditLeaf.seq)
+            .execution_options(yield_per=BATCH))
+
+
+def export_events(session: Session, start: int, end: int) -> Iterator[str]:
+    query = export_query(start, end)
     for row in session.connection().execute(query):  # Core rows: no ORM loading
         seq, version, ts, commitment, leaf_hash, salt, *body = row
         event = None

@@ -94,11 +94,12 @@ def record_many(session: Session, drafts: Sequence[Draft]) -> list[int]:
     return [row["seq"] for row in append(session, drafts)]
 
 
-def append(session: Session, drafts: Sequence[Draft], at: datetime | None = None
-           ) -> list[dict[str, Any]]:
+def append(session: Session, drafts: Sequence[Draft], at: datetime | None = None,
+           version: int = encoding.VERSION) -> list[dict[str, Any]]:
     """Give ``drafts`` the next sequence numbers and time ``at`` (default now); insert their
     bodies, leaves and completed subtree hashes in the caller's transaction. Returns the
-    bodies as rows. Core bulk inserts, not ORM objects: the append path is the hot one."""
+    bodies as rows. Core bulk inserts, not ORM objects: the append path is the hot one.
+    ``version``: the leaf encoding (an older one only to test that it still verifies)."""
     if not drafts:
         return []
     size, frontier = _reserve(session, len(drafts))
@@ -111,9 +112,9 @@ def append(session: Session, drafts: Sequence[Draft], at: datetime | None = None
                  "target_id": d.target_id, "project_id": d.project_id, "outcome": d.outcome,
                  "request_id": d.request_id, "trace_id": d.trace_id,
                  "client_addr": d.client_addr, "details": d.details, "salt": salt}
-        commit = encoding.commitment(salt, encoding.body_bytes(event))
-        leaf = merkle.leaf_hash(encoding.leaf_bytes(size, ts, commit))
-        leaves.append({"seq": size, "version": encoding.VERSION, "ts": ts,
+        commit = encoding.commitment(salt, encoding.body_bytes(event, version))
+        leaf = merkle.leaf_hash(encoding.leaf_bytes(size, ts, commit, version))
+        leaves.append({"seq": size, "version": version, "ts": ts,
                        "commitment": commit, "leaf_hash": leaf})
         frontier, created = merkle.append(frontier, size, leaf)
         nodes.extend({"level": lv, "index": ix, "hash": h} for lv, ix, h in created)

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import URL, Engine
 
-from spe.audit.encoding import BODY_FIELDS, VERSION, encode_body
+from spe.audit.encoding import BODY_FIELDS, VERSION, VERSIONS, encode_body
 from spe.threads import read_ahead
 
 
@@ -55,6 +55,30 @@ class UnsupportedDatabase(ValueError):
     """A database the fast reader cannot verify (neither SQLite nor UTF-8 PostgreSQL)."""
 
 
+LOCAL_HOSTS = ("localhost", "::1")
+
+
+def _local(host: str) -> bool:
+    return host.startswith(("/", "@", "127.")) or host in LOCAL_HOSTS
+
+
+def require_verified_tls(url: URL) -> URL:
+    """``url`` with ``sslmode=verify-full`` unless every host is a Unix socket or loopback:
+    the verifier checks the database, so it must not take a server it cannot authenticate
+    (libpq's default ``prefer`` even falls back to plain text for a man in the middle).
+    A weaker ``sslmode`` for a remote host is refused, not overridden."""
+    values = [url.host, url.query.get("host"), url.query.get("hostaddr")]
+    items = [i for v in values for i in (v if isinstance(v, tuple) else (v,)) if i]
+    hosts = [h for item in items for h in item.split(",") if h]
+    if all(_local(h) for h in hosts):  # no host at all: libpq's default Unix socket
+        return url
+    mode = url.query.get("sslmode", "verify-full")
+    if mode != "verify-full":
+        raise UnsupportedDatabase(f"refusing to read the audit log from a remote PostgreSQL "
+                                  f"server with sslmode={mode}: use sslmode=verify-full")
+    return url.update_query_dict({"sslmode": "verify-full"})
+
+
 def _pg_leaves() -> str:
     # details as ::text: a json column (stored text kept verbatim) reads the same as text
     values = ["et.ts", *(f"e.{name}" for name in BODY_FIELDS[2:-1]), "e.details::text"]
@@ -63,7 +87,8 @@ def _pg_leaves() -> str:
     data = " || ".join(f"coalesce(convert_to({v}, 'UTF8'), ''::bytea)" for v in values)
     ts = "to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
     return (f"SELECT l.seq, l.version, {ts.format('l.ts')}, l.commitment, l.leaf_hash, "  # noqa: S608
-            f"e.salt, CASE WHEN e.seq IS NULL THEN NULL ELSE '\\x{VERSION:02x}'::bytea || "
+            "e.salt, CASE WHEN e.seq IS NULL THEN NULL "
+            "ELSE substring(int2send(l.version) from 2) || "
             f"int8send(e.seq) || {lengths} || {data} END "
             "FROM audit_leaf l LEFT JOIN audit_event e ON e.seq = l.seq "
             f"CROSS JOIN LATERAL (SELECT {ts.format('e.ts')} AS ts) et "
@@ -111,8 +136,8 @@ class Source:
                 raise UnsupportedDatabase("verification reads a SQLite file, not :memory:")
             return cls("sqlite", str(Path(url.database).resolve()))
         if url.get_backend_name() == "postgresql":
-            return cls("postgresql",
-                       url.set(drivername="postgresql").render_as_string(hide_password=False))
+            url = require_verified_tls(url.set(drivername="postgresql"))
+            return cls("postgresql", url.render_as_string(hide_password=False))
         raise UnsupportedDatabase(f"cannot verify an audit log in {url.get_backend_name()}")
 
     def open(self) -> Reader:
@@ -154,6 +179,9 @@ class Reader(Protocol):
 class SqliteReader:
     def __init__(self, path: str) -> None:
         self.conn = sqlite3.connect(f"{Path(path).as_uri()}?mode=ro", uri=True)
+        # a file that may have been edited by hand: no mapping, cell sizes checked
+        self.conn.executescript("PRAGMA mmap_size = 0; PRAGMA cell_size_check = ON; "
+                                "PRAGMA query_only = ON")
         self.conn.text_factory = bytes
 
     def leaves(self, start: int, end: int, batch: int) -> Iterator[list[Row]]:
@@ -161,7 +189,8 @@ class SqliteReader:
         while rows := cursor.fetchmany(batch):
             try:
                 packed = [(seq, version, rfc3339(ts), commitment, leaf_hash, salt,
-                           None if salt is None else encode_body(seq, (rfc3339(ets), *values)))
+                           None if salt is None else
+                           encode_body(seq, (rfc3339(ets), *values), _body_version(version)))
                           for seq, version, ts, commitment, leaf_hash, salt, ets, *values
                           in rows]
             except TypeError:  # a value of the wrong type: find it, row by row
@@ -193,7 +222,14 @@ def _checked_row(row: tuple) -> Row:
     if bad is not None:
         return seq, version, ts, commitment, leaf_hash, salt, Malformed(bad)
     return (seq, version, rfc3339(ts), commitment, leaf_hash, salt,
-            None if salt is None else encode_body(seq, (rfc3339(ets), *values)))
+            None if salt is None else
+            encode_body(seq, (rfc3339(ets), *values), _body_version(version)))
+
+
+def _body_version(version: object) -> int:
+    """The body's version byte: its leaf's, or any known one for a leaf whose version is
+    not (the checks refuse that leaf before they look at its body)."""
+    return version if version in VERSIONS and type(version) is int else VERSION
 
 
 class PgReader:

@@ -10,6 +10,12 @@ the head, and the consistency proofs the node store serves between consecutive c
 The first problem stops verification with a :class:`VerificationError` naming the sequence
 number.
 
+Against the database's own operator, who can delete checkpoints and recompute every hash:
+the log must extend every checkpoint kept outside it (an auditor's, a witness's, a
+cosigner's: ``external``), each of which the database must still hold, and leaves older
+than ``max_unsigned_age`` must be covered by a signed checkpoint. :func:`verify_tail` is
+the incremental check run before a new checkpoint is signed.
+
 Speed: the database mode verifies aligned power-of-two chunks of the log
 (:mod:`spe.audit.chunks`), in worker processes for a large log, each with the compiled
 verifier (:mod:`spe.audit.native`) when it was built, else in Python reading seven values
@@ -22,8 +28,8 @@ import json
 import os
 import struct
 from collections import deque
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import IO
 
@@ -36,9 +42,11 @@ from spe.audit import checkpoints as cps
 from spe.audit import chunks, encoding, merkle, native
 from spe.audit.checkpoints import Checkpoint, CheckpointError
 from spe.audit.checks import Report, VerificationError, bad_node, check_rows
+from spe.audit.export import export_query
 from spe.audit.models import AuditEvent, AuditLeaf, AuditNode
 from spe.audit.scan import Row, Source
 from spe.audit.service import fetcher
+from spe.db.types import utcnow
 
 __all__ = ["Report", "VerificationError", "verify_database", "verify_export"]
 
@@ -57,15 +65,32 @@ def _cutoff(retention_cutoff: datetime) -> bytes:
     return encoding.format_ts(retention_cutoff).encode()
 
 
-def _mismatch(cp: Checkpoint, last_checked: int) -> VerificationError:
+External = tuple[Checkpoint, str]  # a checkpoint kept outside the database, and whence
+
+
+def _mismatch(cp: Checkpoint, last_checked: int, source: str | None = None
+              ) -> VerificationError:
+    if source is not None:
+        return VerificationError(
+            last_checked, f"the log is not an extension of the {source} checkpoint at size "
+                          f"{cp.tree_size}: the leaves {last_checked}..{cp.tree_size - 1} make "
+                          "another root, so history it covers was rewritten")
     return VerificationError(
         last_checked, f"signed checkpoint at size {cp.tree_size} does not match the leaves "
                       f"{last_checked}..{cp.tree_size - 1}: history was rewritten")
 
 
-def _truncated(size: int, cp: Checkpoint) -> VerificationError:
-    return VerificationError(size, f"leaves end at size {size} but a signed checkpoint "
+def _truncated(size: int, cp: Checkpoint, source: str | None = None) -> VerificationError:
+    what = f"the {source}" if source is not None else "a signed"
+    return VerificationError(size, f"leaves end at size {size} but {what} checkpoint "
                                    f"covers {cp.tree_size}: the log was truncated")
+
+
+def _pending(checkpoints: Iterable[Checkpoint], external: Iterable[External]
+             ) -> deque[tuple[Checkpoint, str | None]]:
+    """The database's checkpoints and the external ones, by size (the database's first)."""
+    return deque(sorted([*((cp, None) for cp in checkpoints), *external],
+                        key=lambda item: (item[0].tree_size, item[1] is not None)))
 
 
 # --- the database --------------------------------------------------------------------------
@@ -74,18 +99,26 @@ def verify_database(session: Session, public_key: Ed25519PublicKey,
                     retention_cutoff: datetime, *, workers: int | None = None,
                     chunk_level: int | None = None,
                     block_level: int = chunks.BLOCK_LEVEL,
-                    compiled: bool | None = None) -> Report:
+                    compiled: bool | None = None, external: Sequence[External] = (),
+                    max_unsigned_age: timedelta | None = None,
+                    now: datetime | None = None) -> Report:
     """Verify the log in the session's database. ``workers`` (default: one per core for
     logs of ``PARALLEL_FROM`` leaves or more) verify chunks of ``2**chunk_level`` leaves,
     with the compiled verifier when it was built (``compiled`` None) or as told (threads
     for the compiled verifier, processes for the Python one); the result, including which
-    problem is reported, depends on none of these."""
+    problem is reported, depends on none of these.
+
+    ``external``: checkpoints kept outside the database (an auditor's trusted checkpoint,
+    a witness's), each with where it came from: the log must be an extension of every one
+    (the root of its first ``tree_size`` leaves is the signed one). ``max_unsigned_age``:
+    leaves older than this (at ``now``) must be covered by a signed checkpoint, so deleting
+    the checkpoints does not go unnoticed (:func:`check_signed_in_time`)."""
     if compiled is None:
         compiled = native.available()
     elif compiled and not native.available():
         raise ValueError("the compiled verifier was not built with this install (setup.py)")
     checkpoints = cps.between(session, 0, 2**62)
-    _check_signatures(checkpoints, public_key)
+    _check_signatures([*checkpoints, *(cp for cp, _ in external)], public_key)
     # as many leaves as there are rows, not max(seq) + 1: an edited seq (2**63 - 1, or text)
     # must not make the plan of chunks unbounded; that leaf is then missing at its place
     size = session.execute(sa_select(func.count()).select_from(AuditLeaf)).scalar()
@@ -94,18 +127,21 @@ def verify_database(session: Session, public_key: Ed25519PublicKey,
     if chunk_level is None:
         chunk_level = chunks.plan(size, workers, block_level)
     block_level = min(block_level, chunk_level)
-    pending = deque(checkpoints)
+    pending = _pending(checkpoints, external)
     report, frontier, last_checked = Report(verifier="compiled" if compiled else "python"), [], 0
     results = chunks.run(Source.of(session.get_bind()), size, chunk_level,
-                         [cp.tree_size for cp in checkpoints], _cutoff(retention_cutoff),
-                         workers, block_level, compiled)
+                         sorted({cp.tree_size for cp, _ in pending}),
+                         _cutoff(retention_cutoff), workers, block_level, compiled)
     for chunk in results:
-        while pending and pending[0].tree_size <= chunk.end:
-            cp = pending.popleft()
+        while pending and pending[0][0].tree_size <= chunk.end:
+            cp, source = pending.popleft()
             if merkle.frontier_root(chunk.at[cp.tree_size] + frontier) != cp.root_hash:
-                raise _mismatch(cp, last_checked)
+                raise _mismatch(cp, last_checked, source)
             last_checked = cp.tree_size
-            report.checkpoints += 1
+            if source is None:
+                report.checkpoints += 1
+            else:
+                report.external += 1
         if chunk.problem is not None:
             raise VerificationError(*chunk.problem)
         report.bodies += chunk.report.bodies
@@ -119,11 +155,42 @@ def verify_database(session: Session, public_key: Ed25519PublicKey,
             frontier = chunk.frontier + frontier
         report.size = chunk.end
     if pending:
-        raise _truncated(report.size, pending[0])
+        raise _truncated(report.size, *pending[0])
     report.root = merkle.frontier_root(frontier)
     _check_orphans_and_head(session, report)
     _check_consistency(session, checkpoints)
+    _check_kept(checkpoints, external)
+    if max_unsigned_age is not None:
+        check_signed_in_time(session, checkpoints, max_unsigned_age, now or utcnow())
     return report
+
+
+def _check_kept(checkpoints: Sequence[Checkpoint], external: Sequence[External]) -> None:
+    """Checkpoints are never deleted (the tables refuse it): one kept outside but missing
+    from the database was deleted by someone who could switch that off."""
+    stored = {cp.tree_size for cp in checkpoints}
+    for cp, source in external:
+        if cp.tree_size not in stored:
+            raise VerificationError(None, f"the database lacks the signed checkpoint at size "
+                                    f"{cp.tree_size} that the {source} holds: checkpoints "
+                                    "were deleted")
+
+
+def check_signed_in_time(session: Session, checkpoints: Sequence[Checkpoint],
+                         max_unsigned_age: timedelta, now: datetime) -> None:
+    """Refuse a log whose leaves older than ``max_unsigned_age`` are not all covered by a
+    signed checkpoint. The platform signs one every checkpoint interval while the log
+    grows, so old unsigned leaves mean checkpoints were deleted (or never made: the
+    scheduler stopped); either way nothing outside the database vouches for those leaves.
+    Leaf times rise with ``seq``, so the old leaves are a prefix and one count decides."""
+    covered = max((cp.tree_size for cp in checkpoints), default=0)
+    old = session.execute(sa_select(func.count()).select_from(AuditLeaf)
+                          .where(AuditLeaf.ts < now - max_unsigned_age)).scalar()
+    if old > covered:
+        raise VerificationError(covered, f"leaves {covered}..{old - 1} are older than "
+                                f"{max_unsigned_age} but no signed checkpoint covers them "
+                                f"({len(checkpoints)} signed checkpoints): checkpoints were "
+                                "deleted, or none was made for that long")
 
 
 def _compare_session_nodes(session: Session, created: list[tuple[int, int, bytes]]) -> None:
@@ -143,10 +210,13 @@ def _check_orphans_and_head(session: Session, report: Report) -> None:
             .order_by(AuditEvent.seq).limit(1)).scalar()
         raise VerificationError(orphan, "an event body has no leaf: it was inserted")
     size, root = cps.head(session)
-    if (size, root) != (report.size, report.root):
+    if size != report.size:
         raise VerificationError(min(size, report.size),
                                 f"the head says size {size}, the leaves make "
                                 f"{report.size}: the log was truncated or extended")
+    if root != report.root:
+        raise VerificationError(size, f"the head's root at size {size} is {root.hex()}, the "
+                                f"leaves make {report.root.hex()}: the head was rewritten")
 
 
 def _check_consistency(session: Session, checkpoints: list[Checkpoint]) -> None:
@@ -170,8 +240,8 @@ class _ExportPass:
     """The ordered pass over exported leaves, from the prefix at ``start``."""
 
     def __init__(self, checkpoints: list[Checkpoint], cutoff: bytes, start: int,
-                 prefix: list[bytes]) -> None:
-        self.pending = deque(sorted(checkpoints, key=lambda c: c.tree_size))
+                 prefix: list[bytes], external: Sequence[External] = ()) -> None:
+        self.pending = _pending(checkpoints, external)
         self.cutoff = cutoff
         self.report = Report(start=start, size=start)
         self.frontier = prefix
@@ -196,19 +266,28 @@ class _ExportPass:
 
     def _check_checkpoints(self) -> None:
         size = self.report.size
-        while self.pending and self.pending[0].tree_size <= size:
-            cp = self.pending.popleft()
+        while self.pending and self.pending[0][0].tree_size <= size:
+            cp, source = self.pending.popleft()
             if cp.tree_size < size:
+                if source is not None:
+                    raise VerificationError(None, f"the {source} checkpoint at size "
+                                            f"{cp.tree_size} lies before this export's "
+                                            f"leaves (from {self.report.start}): cannot "
+                                            "check it")
                 continue  # before the verified range (an export's prefix)
             if merkle.frontier_root(self.frontier) != cp.root_hash:
-                raise _mismatch(cp, self.last_checked)
+                raise _mismatch(cp, self.last_checked, source)
             self.last_checked = size
-            self.report.checkpoints += 1
+            if source is None:
+                self.report.checkpoints += 1
+            else:
+                self.report.external += 1
 
 
 def verify_export(lines: IO[str] | Iterable[str], public_key: Ed25519PublicKey,
-                  retention_cutoff: datetime) -> Report:
-    """Verify an export (``spe.audit.export``) with nothing but the public key."""
+                  retention_cutoff: datetime, external: Sequence[External] = ()) -> Report:
+    """Verify an export (``spe.audit.export``) with nothing but the public key; the export
+    must extend every ``external`` checkpoint (which must lie inside its range)."""
     it = iter(lines)
     try:
         header = json.loads(next(it))
@@ -220,11 +299,18 @@ def verify_export(lines: IO[str] | Iterable[str], public_key: Ed25519PublicKey,
     prefix = [bytes.fromhex(h) for h in header["prefix"]]
     checkpoints = [Checkpoint.from_json(c) for c in header["checkpoints"]]
     anchor = Checkpoint.from_json(header["anchor"]["checkpoint"])
-    _check_signatures([*checkpoints, anchor], public_key)
+    _check_signatures([*checkpoints, anchor, *(cp for cp, _ in external)], public_key)
     if len(prefix) != start.bit_count():
         raise VerificationError(start, "the export's prefix does not describe its start")
+    for cp, source in external:
+        if cp.tree_size > end:
+            if cp.tree_size > anchor.tree_size:
+                raise _truncated(anchor.tree_size, cp, source)
+            raise VerificationError(None, f"the {source} checkpoint at size {cp.tree_size} "
+                                    f"lies past this export's leaves (to {end}): cannot "
+                                    "check it")
     run = _ExportPass([*checkpoints, anchor] if anchor.tree_size == end else checkpoints,
-                      _cutoff(retention_cutoff), start, prefix)
+                      _cutoff(retention_cutoff), start, prefix, external)
     for number, line in enumerate(it, start=2):
         try:
             row = _row(json.loads(line))
@@ -242,7 +328,7 @@ def verify_export(lines: IO[str] | Iterable[str], public_key: Ed25519PublicKey,
         raise VerificationError(run.report.size, f"the export ends at {run.report.size}, its "
                                 f"header promises leaves up to {end - 1}: truncated")
     if run.pending:
-        raise _truncated(run.report.size, run.pending[0])
+        raise _truncated(run.report.size, *run.pending[0])
     run.report.root = merkle.frontier_root(run.frontier)
     try:
         merkle.verify_consistency(end, anchor.tree_size, run.report.root, anchor.root_hash,
@@ -260,4 +346,69 @@ def _row(line: dict) -> Row:
         raise TypeError(f"seq {leaf['seq']!r} is not an integer")
     return (leaf["seq"], leaf["v"], leaf["ts"].encode(), bytes.fromhex(leaf["body"]),
             bytes.fromhex(leaf["leaf_hash"]), None if salt is None else bytes.fromhex(salt),
-            None if event is None else encoding.body_bytes(event))
+            None if event is None else encoding.body_bytes(event, _body_version(leaf["v"])))
+
+
+def _body_version(version: object) -> int:
+    """The leaf's version, or any known one if it is not (the checks then refuse the leaf
+    before they look at its body)."""
+    return version if version in encoding.VERSIONS and type(version) is int \
+        else encoding.VERSION
+
+
+# --- before signing -------------------------------------------------------------------------
+
+def verify_tail(session: Session, public_key: Ed25519PublicKey, base: Checkpoint | None,
+                retention_cutoff: datetime) -> Report:
+    """Verify the log from ``base`` (the last checkpoint known good: a witness's, else the
+    database's latest) to its head, through the session: the stored subtree hashes at
+    ``base.tree_size`` must make ``base``'s signed root, every leaf after it passes the
+    checks, every checkpoint in between matches, and the leaves make the head's root. What
+    :func:`spe.audit.checkpoints.create_checkpoint` runs before it signs a new head, so a
+    signature never covers a log that does not verify."""
+    size, root = cps.head(session)
+    start = 0 if base is None else base.tree_size
+    if start > size:
+        raise VerificationError(size, f"the head says size {size}, but a checkpoint known "
+                                f"good covers {start}: the log was truncated")
+    try:
+        found = fetcher(session)(merkle.frontier_ids(start)) if start else {}
+        prefix = [found[i] for i in merkle.frontier_ids(start)]
+    except (KeyError, merkle.MerkleError, LookupError) as exc:
+        raise VerificationError(start, f"the stored subtree hashes at size {start} are "
+                                "missing") from exc
+    known = [cp for cp in cps.between(session, start + 1, size)]
+    _check_signatures(known, public_key)
+    run = _ExportPass([*([base] if base else []), *known], _cutoff(retention_cutoff), start,
+                      prefix)
+    for row in _session_rows(session, start, size):
+        run.add(row)
+    run.flush()
+    if run.report.size != size:
+        raise VerificationError(run.report.size, f"the head says size {size}, the leaves "
+                                f"stop at {run.report.size}: the log was truncated")
+    run.report.root = merkle.frontier_root(run.frontier)
+    if run.report.root != root:
+        raise VerificationError(size, f"the head's root at size {size} is {root.hex()}, the "
+                                f"leaves make {run.report.root.hex()}: the head was "
+                                "rewritten")
+    return run.report
+
+
+def _session_rows(session: Session, start: int, end: int) -> Iterable[Row]:
+    """The leaves ``[start, end)`` as :func:`check_rows` takes them, read through the
+    session (so an append not yet committed in it is seen). A value the ORM types cannot
+    read is malformed."""
+    query = export_query(start, end)
+    try:
+        for seq, version, ts, commitment, leaf_hash, salt, *body in \
+                session.connection().execute(query):
+            event = None
+            if salt is not None:
+                event = dict(zip(encoding.BODY_FIELDS, body, strict=True))
+                event["ts"] = encoding.format_ts(event["ts"])
+            yield (seq, version, encoding.format_ts(ts).encode(), commitment, leaf_hash, salt,
+                   None if event is None else
+                   encoding.body_bytes(event, _body_version(version)))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise VerificationError(None, f"a leaf or body cannot be read: {exc}") from exc

@@ -65,11 +65,34 @@ def verify(
     verifier: Annotated[Verifier, typer.Option(
         help="compiled: the C verifier (fast); python: the reference; auto: compiled when "
              "it was built.")] = Verifier.auto,
+    trusted_checkpoint: Annotated[list[Path] | None, typer.Option(
+        help="A signed checkpoint kept outside the database (JSON, as GET "
+             "/api/v1/audit/checkpoints/latest gives it): the log must extend it. "
+             "Repeatable.")] = None,
+    witness: Annotated[list[str] | None, typer.Option(
+        help="A witness holding every checkpoint as it was signed (file:///folder or "
+             "s3://bucket/prefix): the log must extend each. Repeatable. Default: "
+             "SPE_AUDIT_WITNESS when set.")] = None,
+    max_unsigned_age: Annotated[int | None, typer.Option(
+        min=1, help="Seconds a leaf may go without a signed checkpoint covering it (default: "
+                    "twice SPE_AUDIT_CHECKPOINT_INTERVAL_SECONDS and a minute); older "
+                    "unsigned leaves mean deleted checkpoints.")] = None,
+    as_of: Annotated[datetime | None, typer.Option(
+        help="The time the database was copied, when verifying an old snapshot (for "
+             "--max-unsigned-age; default: now).")] = None,
+    cosignatures: Annotated[Path | None, typer.Option(
+        help="The state folder of an independent cosigner (spe audit cosign): the log must "
+             "extend every checkpoint it cosigned. Needs --cosigner-key.")] = None,
+    cosigner_key: Annotated[Path | None, typer.Option(
+        help="PEM public key of that cosigner.")] = None,
 ) -> None:
-    """Check every leaf, body, subtree hash and signed checkpoint; exit 1 on the first
-    problem, naming its sequence number."""
+    """Check every leaf, body, subtree hash and signed checkpoint, and that the log extends
+    every checkpoint kept outside the database; exit 1 on the first problem, naming its
+    sequence number."""
     from spe.audit import native
+    from spe.audit.scan import UnsupportedDatabase
     from spe.audit.verify import VerificationError, verify_database, verify_export
+    from spe.audit.witness import WitnessError, WitnessUnavailable
     from spe.db import make_engine
 
     if verifier is Verifier.compiled and not native.available():
@@ -82,19 +105,97 @@ def verify(
     except (OSError, ValueError, SignatureError) as exc:
         raise typer.BadParameter(f"cannot read the public key {public_key}: {exc}") from exc
     cutoff = datetime.now(UTC) - timedelta(days=retention_days)
+    now = datetime.now(UTC) if as_of is None else \
+        (as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC))
+    unsigned = timedelta(seconds=max_unsigned_age) if max_unsigned_age else \
+        _config().max_unsigned_age
     try:
+        witnesses = witness or ([_settings().audit_witness] if _settings().audit_witness
+                                else [])
+        external = [*_trusted(trusted_checkpoint or []), *_witnessed(witnesses, key),
+                    *_cosigned(cosignatures, cosigner_key, key)]
         if export is not None:
             with export.open(encoding="utf-8") as lines:
-                report = verify_export(lines, key, cutoff)
+                report = verify_export(lines, key, cutoff, external)
         else:
             engine = make_engine(database or _settings().resolved_database_url)
             with Session(engine) as session:
                 report = verify_database(session, key, cutoff, workers=workers,
-                                         compiled=COMPILED[verifier])
-    except VerificationError as exc:
+                                         compiled=COMPILED[verifier], external=external,
+                                         max_unsigned_age=unsigned, now=now)
+    except WitnessUnavailable as exc:
+        err.print(f"[bold red]error[/] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+    except (VerificationError, WitnessError) as exc:
         err.print(f"[bold red]TAMPERED[/] {exc}", highlight=False)
         raise typer.Exit(1) from exc
+    except (UnsupportedDatabase, *_database_errors()) as exc:
+        err.print(f"[bold red]error[/] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
     out.print(f"[green]OK[/] {report.summary()}", highlight=False)
+
+
+def _database_errors() -> tuple[type[Exception], ...]:
+    """What reading the log can raise besides a verdict: the compiled verifier's OSError,
+    the drivers' errors (an edited schema can make the verifier's queries fail)."""
+    import sqlite3
+
+    import psycopg
+    from sqlalchemy.exc import DBAPIError
+
+    return OSError, sqlite3.Error, psycopg.Error, DBAPIError
+
+
+def _trusted(paths: list[Path]) -> list[tuple]:
+    """Checkpoints an auditor kept: a checkpoint's JSON, or a witnessed document."""
+    import json
+
+    from spe.audit.checkpoints import Checkpoint
+
+    out = []
+    for path in paths:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            cp = Checkpoint.from_json(data.get("checkpoint", data))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise typer.BadParameter(f"cannot read the checkpoint {path}: {exc}",
+                                     param_hint="--trusted-checkpoint") from exc
+        out.append((cp, f"trusted ({path.name})"))
+    return out
+
+
+def _cosigned(folder: Path | None, pem: Path | None, key) -> list[tuple]:
+    from spe.audit.cosign import read
+
+    if folder is None and pem is None:
+        return []
+    if folder is None or pem is None:
+        raise typer.BadParameter("--cosignatures and --cosigner-key go together")
+    try:
+        cosigner = load_public_key(pem.read_bytes())
+    except (OSError, ValueError, SignatureError) as exc:
+        raise typer.BadParameter(f"cannot read the cosigner's key {pem}: {exc}") from exc
+    found = read(folder, key, cosigner)
+    if not found:
+        raise typer.BadParameter(f"{folder} holds no cosignature", param_hint="--cosignatures")
+    return [(cs.checkpoint, f"cosigned ({cs.cosigner})") for cs in found]
+
+
+def _witnessed(specs: list[str], key) -> list[tuple]:
+    from spe.audit.witness import open_witness, witnessed
+
+    out = []
+    for spec in specs:
+        try:
+            source = open_witness(spec)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--witness") from exc
+        found = witnessed(source, key)
+        if not found:
+            raise typer.BadParameter(f"{source.description} holds no checkpoint",
+                                     param_hint="--witness")
+        out += [(cp, f"witnessed ({spec})") for cp in found]
+    return out
 
 
 @app.command("checkpoint")
@@ -103,9 +204,11 @@ def checkpoint() -> None:
     from spe.audit.checkpoints import create_checkpoint
     from spe.db import get_engine, session_scope
 
+    config = _config()
     try:
         with session_scope(get_engine()) as session:
-            cp = create_checkpoint(session, _config().signer())
+            cp = create_checkpoint(session, config.signer(), witness=config.open_witness(),
+                                   retention=config.retention)
     except SpeError as exc:
         _fail(exc)
     out.print(f"checkpoint at tree size {cp.tree_size}, root {cp.root_hash.hex()}, "
@@ -144,13 +247,45 @@ def export(
     from spe.db import get_engine, session_scope
 
     engine = get_engine()
+    config = _config()
     count = 0
     try:
-        with session_scope(engine) as session:
-            create_checkpoint(session, _config().signer())
+        with session_scope(engine) as session:  # verifies the log before it signs
+            create_checkpoint(session, config.signer(), witness=config.open_witness(),
+                              retention=config.retention)
         with Session(engine) as session, file.open("w", encoding="utf-8") as sink:
             for count, line in enumerate(export_lines(session, start, end)):  # noqa: B007
                 sink.write(line)
     except SpeError as exc:
         _fail(exc)
     out.print(f"exported {count} events to {file}", highlight=False)
+
+
+@app.command("cosign")
+def cosign(
+    public_key: Annotated[Path, typer.Option(help="PEM of the log's checkpoint signing key.")],
+    witness: Annotated[str, typer.Option(
+        help="Where the log's checkpoints are witnessed (file:///folder or "
+             "s3://bucket/prefix).")],
+    state: Annotated[Path, typer.Option(help="This cosigner's own folder: its cosignatures, "
+                                             "and the latest checkpoint it vouched for.")],
+    key: Annotated[Path, typer.Option(help="This cosigner's Ed25519 PEM key (created if "
+                                           "absent; not the platform's).")],
+) -> None:
+    """Run by someone independent of the platform, on a schedule: cosign every new witnessed
+    checkpoint that extends the latest one cosigned before; exit 1 on one that does not."""
+    from spe.audit.cosign import cosign as run
+    from spe.audit.witness import WitnessError, open_witness
+    from spe.crypto.signing import SigningKey
+
+    try:
+        log_key = load_public_key(public_key.read_bytes())
+    except (OSError, ValueError, SignatureError) as exc:
+        raise typer.BadParameter(f"cannot read the public key {public_key}: {exc}") from exc
+    try:
+        done = run(open_witness(witness), state, log_key, SigningKey.load_or_create(key))
+    except WitnessError as exc:
+        err.print(f"[bold red]REFUSED[/] {exc}", highlight=False)
+        raise typer.Exit(1) from exc
+    last = f", up to size {done[-1].checkpoint.tree_size}" if done else ""
+    out.print(f"cosigned {len(done)} checkpoints{last}", highlight=False)

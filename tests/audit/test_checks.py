@@ -13,9 +13,9 @@ CUTOFF = b"2025-01-01T00:00:00.000000Z"
 OLD, NEW = "2024-06-01T00:00:00.000000Z", "2025-06-01T00:00:00.000000Z"
 
 
-def row(seq: int, ts: str = NEW, body: bool = True):
+def row(seq: int, ts: str = NEW, body: bool = True, body_ts: str | None = None):
     fields = {name: None for name in encoding.BODY_FIELDS}
-    fields.update(seq=seq, ts=ts, actor_type="system", actor_id="tests", action="a.b",
+    fields.update(seq=seq, ts=body_ts or ts, actor_type="system", actor_id="tests", action="a.b",
                   outcome="success", details={"i": seq})
     salt, data = os.urandom(32), encoding.body_bytes(fields)
     commitment = encoding.commitment(salt, data)
@@ -41,6 +41,9 @@ def test_good_rows_give_their_leaf_hashes_and_count_bodies_and_gaps():
     (lambda r: (*r[:6], r[6] + b"x"), "does not match the leaf's commitment"),
     (lambda r: (*r[:5], None, None), "body deleted within retention"),
     (lambda r: (r[0], r[1], "text", *r[3:]), "leaf is malformed"),
+    (lambda r: (r[0], r[1], r[2][:20], *r[3:]), "ts is not a 27-byte RFC 3339"),
+    (lambda r: (*r[:3], r[3] + b"x", *r[4:]), "commitment is not 32 bytes"),
+    (lambda r: row(r[0], body_ts=OLD), "the body's time is not the leaf's"),
 ])
 def test_the_first_bad_row_stops_the_check(change, message):
     rows = [row(5), row(6), row(7)]

@@ -94,3 +94,90 @@ def test_a_wrong_key_is_refused(deployment, tmp_path):
     other.write_text(public_key_pem(SigningKey.load_or_create(tmp_path / "o.pem").public_key))
     result = runner.invoke(app, ["verify", "--public-key", str(other)])
     assert result.exit_code == 1 and "not the trusted key" in result.output
+
+
+def test_verify_against_a_kept_checkpoint_and_a_witness(deployment, monkeypatch):
+    """The operator cuts the tail and recomputes the head: the database alone verifies,
+    the checkpoint an auditor kept and the witness folder do not let it pass."""
+    from tests.audit import operator
+
+    engine, pem, tmp = deployment
+    witness = tmp / "witness"
+    monkeypatch.setenv("SPE_AUDIT_WITNESS", witness.as_uri())
+    get_settings.cache_clear()
+    assert runner.invoke(app, ["checkpoint"]).exit_code == 0  # size 7, witnessed
+    with Session(engine) as s:
+        kept = s.execute(text("SELECT tree_size FROM audit_checkpoint")).scalar()
+    latest = tmp / "kept.json"
+    latest.write_text((witness / f"{kept:020d}.json").read_text())
+    options = ["verify", "--public-key", str(pem)]
+    ok = runner.invoke(app, [*options, "--trusted-checkpoint", str(latest),
+                             "--witness", witness.as_uri()])
+    assert ok.exit_code == 0, ok.output
+    assert "1 signed checkpoints and 2 kept outside the database" in \
+        " ".join(ok.output.split())
+    operator.cut_tail(engine, 5)
+    monkeypatch.delenv("SPE_AUDIT_WITNESS")
+    get_settings.cache_clear()
+    alone = runner.invoke(app, options)  # its old leaves lost their only checkpoint
+    assert alone.exit_code == 1 and "no signed checkpoint covers" in " ".join(
+        alone.output.split())
+    monkeypatch.setenv("SPE_AUDIT_WITNESS", witness.as_uri())
+    get_settings.cache_clear()
+    for extra in (["--trusted-checkpoint", str(latest)], ["--witness", str(witness)],
+                  []):  # the last: SPE_AUDIT_WITNESS
+        caught = runner.invoke(app, [*options, *extra])
+        assert caught.exit_code == 1, caught.output
+        assert "checkpoint covers 7: the log was truncated" in " ".join(caught.output.split())
+    refused = runner.invoke(app, ["checkpoint"])  # the platform will not sign it either
+    assert refused.exit_code == 1 and "truncated" in refused.output
+
+
+def test_verify_refuses_old_leaves_no_checkpoint_covers(deployment):
+    """The deployment's first events are 400 days old: without a checkpoint (deleted, or
+    never made) verify refuses; --as-of a time before them, it does not."""
+    _, pem, _ = deployment
+    result = runner.invoke(app, ["verify", "--public-key", str(pem)])
+    assert result.exit_code == 1
+    assert "no signed checkpoint covers them" in " ".join(result.output.split())
+    before = (utcnow() - timedelta(days=500)).strftime("%Y-%m-%d")
+    assert runner.invoke(app, ["verify", "--public-key", str(pem), "--as-of", before]
+                         ).exit_code == 0
+    assert runner.invoke(app, ["checkpoint"]).exit_code == 0
+    assert runner.invoke(app, ["verify", "--public-key", str(pem)]).exit_code == 0
+
+
+def test_cosign_and_verify_with_the_cosignatures(deployment, monkeypatch):
+    from tests.audit import operator
+
+    engine, pem, tmp = deployment
+    witness = tmp / "witness"
+    monkeypatch.setenv("SPE_AUDIT_WITNESS", str(witness))
+    get_settings.cache_clear()
+    assert runner.invoke(app, ["checkpoint"]).exit_code == 0
+    cosigner = ["--public-key", str(pem), "--witness", str(witness), "--state",
+                str(tmp / "cosigner"), "--key", str(tmp / "cosigner.pem")]
+    done = runner.invoke(app, ["cosign", *cosigner])
+    assert done.exit_code == 0 and "cosigned 1 checkpoints, up to size 7" in done.output
+    monkeypatch.delenv("SPE_AUDIT_WITNESS")  # only the cosigner's word from here on
+    get_settings.cache_clear()
+    (tmp / "cosigner.pub").write_text(public_key_pem(
+        SigningKey.load_or_create(tmp / "cosigner.pem").public_key))
+    options = ["verify", "--public-key", str(pem), "--cosignatures", str(tmp / "cosigner"),
+               "--cosigner-key", str(tmp / "cosigner.pub")]
+    assert runner.invoke(app, options).exit_code == 0
+    operator.cut_tail(engine, 5)
+    caught = runner.invoke(app, options)
+    assert caught.exit_code == 1 and "cosigned" in caught.output
+
+
+@pytest.mark.parametrize("database", [
+    "postgresql+psycopg://u:p@db.example.org/audit?sslmode=prefer",  # refused before use
+    "sqlite:///{tmp}/no-such.db",  # the compiled verifier cannot open it
+])
+def test_a_database_that_cannot_be_read_is_an_error_not_a_verdict(deployment, database):
+    _, pem, tmp = deployment
+    result = runner.invoke(app, ["verify", "--public-key", str(pem), "--database",
+                                 database.format(tmp=tmp), "--verifier", "compiled"])
+    assert result.exit_code == 2, result.output
+    assert "error" in result.output and "TAMPERED" not in result.output

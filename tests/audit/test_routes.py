@@ -153,3 +153,33 @@ def test_checkpoints_proofs_and_an_export_verify_with_the_public_key(api, audito
     assert export.headers["content-type"] == "application/x-ndjson"
     report = verify_export(export.text.splitlines(), public, utcnow() - timedelta(days=366))
     assert (report.start, report.size) == (2, cp2["tree_size"])
+
+
+def test_no_checkpoint_is_signed_over_a_tampered_log(tmp_path):
+    """409 audit.log_broken, and nothing signed: on its own application, as it edits the
+    log (the shared one is left alone)."""
+    from sqlalchemy import text
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'spe.db'}")
+    migrations.upgrade(engine)
+    app = create_app(Settings(data_dir=tmp_path), engine)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        headers = bearer(make_user(engine, Role.auditor)[1])
+        assert client.post("/api/v1/audit/checkpoints", headers=headers).status_code == 201
+        client.get("/api/v1/audit/events", headers=headers)
+        make_user(engine, Role.researcher)  # more events after the checkpoint
+        with engine.begin() as conn:
+            last = conn.execute(text("SELECT max(seq) FROM audit_event")).scalar()
+            conn.execute(text("UPDATE audit_event SET actor_id = 'x' WHERE seq = :s"),
+                         {"s": last})
+        refused = client.post("/api/v1/audit/checkpoints", headers=headers)
+        assert refused.status_code == 409, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "audit.log_broken"
+        assert f"seq {last}: body does not match" in error["message"]
+        events = client.get("/api/v1/audit/events", headers=headers,
+                            params={"action": "audit.checkpoint.create"}).json()["items"]
+        refusal = events[-1]
+        assert (refusal["outcome"], refusal["details"]["code"]) == ("denied",
+                                                                   "audit.log_broken")
+    engine.dispose()

@@ -48,3 +48,38 @@ def test_unsupported_databases_are_named(tmp_path):
     with pytest.raises(UnsupportedDatabase, match=":memory:"):
         Source.of(make_engine("sqlite://"))
     assert Source.of(make_engine(f"sqlite:///{tmp_path / 'a.db'}")).dialect == "sqlite"
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("postgresql+psycopg://u:p@db.example.org/audit", "sslmode=verify-full"),
+    ("postgresql+psycopg://u:p@db.example.org/audit?sslmode=verify-full", "sslmode=verify-full"),
+    ("postgresql+psycopg://u:p@127.0.0.1:5432/audit", "@127.0.0.1:5432/audit"),
+    ("postgresql+psycopg://u:p@localhost/audit?sslmode=disable", "sslmode=disable"),
+    ("postgresql+psycopg://u:p@/audit?host=/run/postgresql", "host=%2Frun%2Fpostgresql"),
+])
+def test_remote_postgres_is_read_only_over_verified_tls(url, expected):
+    """The verifier checks the database, so it must know it talks to the real server: a
+    remote host gets sslmode=verify-full (libpq's default, prefer, falls back to plain
+    text for a man in the middle); a Unix socket or loopback is left as it is."""
+    target = Source.of(make_engine(url)).target
+    assert expected in target
+    if "example.org" not in url:
+        assert "verify-full" not in target
+
+
+@pytest.mark.parametrize("mode", ["disable", "prefer", "require", "verify-ca"])
+def test_a_weaker_sslmode_for_a_remote_host_is_refused(mode):
+    url = f"postgresql+psycopg://u:p@db.example.org/audit?sslmode={mode}"
+    with pytest.raises(UnsupportedDatabase, match="verify-full"):
+        Source.of(make_engine(url))
+
+
+def test_the_compiled_verifier_refuses_it_too_before_connecting():
+    """A second line for callers that hand the compiled verifier a connection string
+    themselves: it refuses without opening a connection (no server answers here)."""
+    from spe.audit import native
+
+    for dsn in ("host=db.example.org dbname=audit sslmode=prefer",
+                "host=/run/postgresql,db.example.org dbname=audit"):
+        with pytest.raises(UnsupportedDatabase, match="without sslmode=verify-full"):
+            native.verify_chunk(Source("postgresql", dsn), 0, 1, [], b"")

@@ -161,6 +161,8 @@ DB_MUTATIONS = {
     "leaf_commitment": "UPDATE audit_leaf SET commitment = zeroblob(32) WHERE seq = {k}",
     "leaf_hash": "UPDATE audit_leaf SET leaf_hash = zeroblob(32) WHERE seq = {k}",
     "leaf_ts": "UPDATE audit_leaf SET ts = '2020-01-01 00:00:00.000000' WHERE seq = {k}",
+    "leaf_ts_short": "UPDATE audit_leaf SET ts = '2020-01-01 00:00:00' WHERE seq = {k}",
+    "leaf_commitment_long": "UPDATE audit_leaf SET commitment = zeroblob(33) WHERE seq = {k}",
     "delete_event": "DELETE FROM audit_leaf WHERE seq = {k}; DELETE FROM audit_event "
                     "WHERE seq = {k}",
     "delete_body": "DELETE FROM audit_event WHERE seq = {k}",
@@ -268,6 +270,9 @@ PG_MUTATIONS = [
     "DELETE FROM audit_leaf WHERE seq >= 8",
     "UPDATE audit_node SET hash = sha256('x') WHERE level = 1 AND \"index\" = 2",
     "DELETE FROM audit_node WHERE level = 2 AND \"index\" = 1",
+    # the superuser changes column types: the compiled verifier reads what the server sends
+    'ALTER TABLE audit_node ALTER COLUMN "index" TYPE integer',  # same values: verifies
+    "ALTER TABLE audit_node ALTER COLUMN hash TYPE text USING encode(hash, 'escape')",
 ]
 
 
@@ -299,7 +304,8 @@ def test_both_verifiers_agree_on_postgres(postgres_server, signer, statement):
             python = outcome(audit.app, signer.public_key, workers=1, compiled=False, **shape)
             assert outcome(audit.app, signer.public_key, workers=1, compiled=True, **shape) \
                 == python
-        assert (python.size == 13) if statement is None else python[0] is not None
+        intact = statement is None or "TYPE integer" in statement
+        assert (python.size == 13) if intact else python[0] is not None
     finally:
         audit.app.dispose()
         audit.admin.dispose()

@@ -10,7 +10,14 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlmodel import Session
 
-from spe.api.deps import SessionDep, allow, allow_anyone, allow_component, commit
+from spe.api.deps import (
+    SessionDep,
+    allow,
+    allow_anyone,
+    allow_component,
+    commit,
+    refusals_audited,
+)
 from spe.api.pagination import Page
 from spe.audit import checkpoints, record, record_many, service
 from spe.audit.config import AuditConfig
@@ -75,7 +82,12 @@ def checkpoint_at(tree_size: int, _: Auditor, session: SessionDep) -> dict:
 
 @router.post("/checkpoints", status_code=201, summary="Sign a checkpoint of the log now")
 def create_checkpoint(request: Request, principal: Auditor, session: SessionDep) -> dict:
-    cp = checkpoints.create_checkpoint(session, _signer(request))
+    config = AuditConfig.from_settings(request.app.state.settings)
+    with refusals_audited(request, session, principal, "audit.checkpoint.create",
+                          "checkpoint"):  # 409 audit.log_broken: it verifies the log first
+        cp = checkpoints.create_checkpoint(
+            session, config.signer(), witness=config.open_witness(request.app.state.settings),
+            retention=config.retention)
     record(session, action="audit.checkpoint.create", actor=principal.actor(),
            target_type="checkpoint", target_id=str(cp.tree_size))
     commit(session)
