@@ -1,0 +1,367 @@
+"""What each cell of a plain CSV table means, decided before any rule runs.
+
+Every column gets a role: ``dimension`` (labels), ``count``, ``statistic`` (a mean, sum,
+minimum... with the count it rests on), ``percentage`` (with its denominator) or
+``unknown`` (with the reason). Suppression markers (``*``, ``<11``, ``s``...) stay cells of
+their column. Totals are found by name (Total, Total général, Ensemble, All...) and by
+arithmetic (a row or column equal to the sum of the others); each total gives linear
+constraints over the cells it adds up, which the checks use to recover suppressed cells.
+
+Names are matched on accent-free, lower-case words, so French and English headers read alike.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from egress.csvformat import CsvText, parse_number
+
+COUNT_WORDS = {
+    "n", "nb", "nbr", "nbre", "nombre", "count", "counts", "cnt", "freq", "frequency",
+    "frequence", "number", "effectif", "effectifs", "eff", "patients", "patient", "persons",
+    "people", "personnes", "individus", "individuals", "cases", "cas", "deaths", "death",
+    "deces", "hospitalisations", "hospitalizations", "admissions", "sejours", "stays",
+    "beneficiaires", "beneficiaries", "consommants", "users", "events", "evenements",
+    "subjects", "participants", "births", "naissances", "households", "menages",
+    "respondents", "repondants", "malades", "sujets"}
+MAGNITUDE_WORDS = {
+    "mean": "mean", "moyenne": "mean", "moy": "mean", "avg": "mean", "average": "mean",
+    "sum": "sum", "somme": "sum", "cost": "sum", "costs": "sum", "cout": "sum", "couts": "sum",
+    "montant": "sum", "montants": "sum", "amount": "sum", "depense": "sum",
+    "depenses": "sum", "remboursement": "sum", "remboursements": "sum", "eur": "sum",
+    "euros": "sum", "price": "sum", "prix": "sum", "sd": "std", "std": "std",
+    "stdev": "std", "ecart": "std", "variance": "std", "var": "std", "duree": "mean",
+    "duration": "mean", "rate": "rate", "taux": "rate", "ratio": "rate",
+    "prevalence": "rate", "incidence": "rate", "per1000": "rate", "or": "rate",
+    "hr": "rate", "rr": "rate", "coef": "rate", "coefficient": "rate", "beta": "rate"}
+SINGLE_UNIT_WORDS = {
+    "min": "min", "minimum": "min", "max": "max", "maximum": "max", "median": "median",
+    "mediane": "median", "q1": "quantile", "q3": "quantile", "quartile": "quantile",
+    "percentile": "quantile", "quantile": "quantile", "decile": "quantile",
+    "iqr": "quantile", "range": "quantile", "etendue": "quantile", "first": "quantile",
+    "last": "quantile", "premier": "quantile", "dernier": "quantile", "mode": "quantile"}
+PERCENT_WORDS = {"%", "pct", "percent", "percentage", "pourcent", "pourcentage", "share",
+                 "part", "proportion", "prop"}
+LABEL_WORDS = {
+    "year", "annee", "an", "age", "code", "dept", "departement", "region", "reg", "month",
+    "mois", "week", "semaine", "day", "jour", "date", "sex", "sexe", "zip", "postcode", "cp",
+    "commune", "cim", "icd", "atc", "cip", "ucd", "finess", "category", "categorie",
+    "classe", "class", "group", "groupe", "tranche", "band", "quarter", "trimestre",
+    "period", "periode", "level", "niveau", "rank", "rang", "cluster", "strate", "stratum"}
+TOTAL_WORDS = {"total", "totals", "totaux", "ensemble", "all", "overall", "tous", "toutes",
+               "global", "globale", "sum"}
+QUANTILE = re.compile(r"^(p|q|d)\d{1,2}$")
+DEFAULT_MARKERS = ("*", "**", "***", "s", "S", "NA", "N/A", "n/a", "na", "NaN", "nan", "c",
+                   "C", "x", "X", "-", "\u2013", "\u2014", "..", "...", "…", "[REDACTED]",
+                   "REDACTED", "redacted", "suppressed", "supprimé", "secret", "NS", "ns",
+                   "ND", "nd", "n.d.", "nc", "NC", "n.c.", "masqué", "masque", "<seuil", "< seuil",
+                   "small", "low")
+MARKER_PATTERN = re.compile(
+    r"^\s*(?:[<≤>≥]\s*=?\s*\d+(?:[.,]\d+)?|\d+\s*[-\u2013]\s*\d+)\s*$")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def words(name: str) -> list[str]:
+    """Accent-free lower-case words of a header (``"Nb_décès 2019"`` → nb, deces, 2019)."""
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    plain = re.sub(r"([a-z])([0-9])", r"\1 \2", plain.replace("%", " % "))
+    return [w for w in re.split(r"[^a-z0-9%]+", plain) if w]
+
+
+def is_total_label(value: str) -> bool:
+    w = words(value)
+    return bool(w) and (w[0] in TOTAL_WORDS or (len(w) > 1 and w[-1] in TOTAL_WORDS
+                                                  and len(w) <= 2))
+
+
+def is_formula(cell: str) -> bool:
+    """A text cell a spreadsheet would run as a formula (numbers like -3 are numbers)."""
+    return cell.startswith(FORMULA_START) and cell.strip() not in DEFAULT_MARKERS
+
+
+@dataclass
+class Column:
+    name: str
+    role: str  # dimension | count | statistic | percentage | unknown
+    statistic: str | None = None
+    rests_on: str | None = None
+    denominator: str | None = None
+    total_of: list[str] | None = None
+    reason: str | None = None
+    addable: bool = False  # non-negative whole numbers: may be a part of a total
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None and k != "addable"}
+
+
+@dataclass
+class Interpretation:
+    """Roles, values and totals of a table; ``values`` is NaN where a cell shows no number."""
+
+    text: CsvText
+    columns: list[Column]
+    values: np.ndarray  # rows x columns, float
+    suppressed: np.ndarray  # rows x columns, bool: a marker or a blank in a numeric column
+    markers: dict[tuple[int, int], str]
+    formulas: list[tuple[int, int]]
+    total_rows: dict[int, str] = field(default_factory=dict)  # row -> how it was found
+    constraints: list[tuple[tuple[int, int], list[tuple[int, int]]]] = field(
+        default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def role(self, role: str) -> list[int]:
+        return [j for j, c in enumerate(self.columns) if c.role == role]
+
+    def row_label(self, i: int) -> tuple[str, ...]:
+        dims = self.role("dimension")
+        return tuple(self.text.rows[i][j].strip() for j in dims) if dims else (str(i + 1),)
+
+    @property
+    def understood(self) -> bool:
+        return all(c.role != "unknown" for c in self.columns)
+
+    def to_json(self) -> dict[str, Any]:
+        names = self.text.header
+        return {
+            "format": self.text.format.to_json(),
+            "understood": self.understood,
+            "columns": [c.to_json() for c in self.columns],
+            "total_rows": [{"row": i + 1, "labels": list(self.row_label(i)), "found_by": how}
+                           for i, how in sorted(self.total_rows.items())],
+            "suppressed": [{"row": i + 1, "column": names[j], "marker": m}
+                           for (i, j), m in sorted(self.markers.items())],
+            "formulas": [{"row": i + 1, "column": names[j]} for i, j in self.formulas],
+        }
+
+
+def _name_role(name: str) -> tuple[str | None, str | None]:
+    """Role (and statistic) a header names, before looking at values."""
+    w = words(name)
+    ws = set(w)
+    if ws & PERCENT_WORDS:
+        return "percentage", None
+    single = [SINGLE_UNIT_WORDS[x] for x in w if x in SINGLE_UNIT_WORDS] or \
+        ["quantile" for x in w if QUANTILE.match(x)]
+    if single:
+        return "statistic", single[0]
+    magnitude = [MAGNITUDE_WORDS[x] for x in w if x in MAGNITUDE_WORDS]
+    if magnitude:
+        return "statistic", magnitude[0]
+    if ws & COUNT_WORDS:
+        return "count", None
+    if ws & LABEL_WORDS and not any(x.isdigit() for x in w):
+        return "dimension", None
+    return None, None
+
+
+def interpret(text: CsvText, markers: tuple[str, ...], label_columns: int = 0
+              ) -> Interpretation:
+    """The interpretation of ``text``; ``label_columns`` leading columns are labels whatever
+    they hold (ACRO writes row labels first, even numeric ones)."""
+    rows, names, decimal = text.rows, text.header, text.format.decimal
+    nrows, ncols = len(rows), len(names)
+    marker_set = set(markers)
+    values = np.full((nrows, ncols), np.nan)
+    kinds = np.zeros((nrows, ncols), dtype=np.int8)  # 0 empty, 1 number, 2 marker, 3 text
+    percent_signs = np.zeros(ncols, dtype=int)
+    found_markers: dict[tuple[int, int], str] = {}
+    formulas = []
+    for i, row in enumerate(rows):
+        for j, cell in enumerate(row):
+            c = cell.strip()
+            if not c:
+                continue
+            v = parse_number(c, decimal)
+            if v is not None:
+                values[i, j], kinds[i, j] = v, 1
+                percent_signs[j] += c.endswith("%")
+            elif c in marker_set or MARKER_PATTERN.match(c):
+                kinds[i, j] = 2
+                found_markers[(i, j)] = c
+            else:
+                kinds[i, j] = 3
+                if is_formula(cell):
+                    formulas.append((i, j))
+    columns = []
+    for j, name in enumerate(names):
+        k = kinds[:, j]
+        numbers, texts = int((k == 1).sum()), int((k == 3).sum())
+        if j < label_columns or (numbers == 0 and texts > 0) or texts > numbers:
+            columns.append(Column(name, "dimension"))
+            continue
+        if numbers == 0:
+            columns.append(Column(name, "unknown", reason="no value at all"))
+            continue
+        if texts:
+            bad = sorted({rows[i][j].strip() for i in np.nonzero(k == 3)[0]})[:3]
+            columns.append(Column(name, "unknown", reason="numbers mixed with text that is "
+                                  f"not a suppression marker: {', '.join(map(repr, bad))}"))
+            continue
+        columns.append(_numeric_column(name, values[:, j], text.format.header,
+                                       percent_signs[j] > 0))
+    suppressed = np.zeros((nrows, ncols), dtype=bool)
+    for j, col in enumerate(columns):
+        if col.role != "dimension":
+            suppressed[:, j] = kinds[:, j] != 1
+    markers_kept = {(i, j): m for (i, j), m in found_markers.items()
+                    if columns[j].role != "dimension"}
+    for i in range(nrows):
+        for j, col in enumerate(columns):
+            if col.role != "dimension" and kinds[i, j] == 0:
+                markers_kept[(i, j)] = ""
+    out = Interpretation(text, columns, values, suppressed, markers_kept, formulas)
+    _total_columns(out)
+    _total_rows(out)
+    _link_statistics(out)
+    return out
+
+
+def _numeric_column(name: str, v: np.ndarray, has_header: bool, percent_sign: bool) -> Column:
+    known = v[~np.isnan(v)]
+    integers = bool(np.all(known == np.round(known)))
+    non_negative = bool(np.all(known >= 0))
+    if not has_header:
+        return Column(name, "unknown", reason="no header row: nothing says what these "
+                      "numbers are")
+    role, statistic = _name_role(name)
+    if percent_sign:
+        role = "percentage"
+    if role == "percentage":
+        if not non_negative or known.max(initial=0) > 100:
+            return Column(name, "unknown", reason="named like a percentage but holds values "
+                          "outside 0-100")
+        return Column(name, "percentage")
+    if role == "statistic":
+        return Column(name, "statistic", statistic=statistic)
+    if role == "count":
+        if not (integers and non_negative):
+            return Column(name, "unknown", reason="named like a count but holds negative or "
+                          "fractional numbers")
+        return Column(name, "count")
+    if role == "dimension" and integers:
+        return Column(name, "dimension")
+    if words(name) and words(name)[0] in TOTAL_WORDS and integers and non_negative:
+        return Column(name, "unknown", reason="a total of something not named: counts or "
+                      "sums?", addable=True)
+    if integers and non_negative:
+        return Column(name, "unknown", reason="whole numbers with no name telling what they "
+                      "are: counts, sums or codes?", addable=True)
+    return Column(name, "unknown", reason="numbers with no name telling what they are")
+
+
+def _additive(interp: Interpretation) -> list[int]:
+    """Columns that may add up: counts, and unknown columns of non-negative whole numbers."""
+    return [j for j, c in enumerate(interp.columns)
+            if c.role == "count" or (c.role == "unknown" and c.addable)]
+
+
+def _total_columns(interp: Interpretation) -> None:
+    """A count-like column equal to the sum of the other count-like columns, row by row;
+    named like a total, or in first or last place. Its parts become counts when it or one
+    of them is named like a count."""
+    cols = _additive(interp)
+    if len(cols) < 3:
+        return
+    names = [c.name for c in interp.columns]
+    named = [j for j in cols if words(names[j]) and
+             (words(names[j])[0] in TOTAL_WORDS or words(names[j])[-1] in TOTAL_WORDS)]
+    candidates = named + [j for j in (cols[-1], cols[0]) if j not in named]
+    v, sup = interp.values, interp.suppressed
+    for t in candidates:
+        parts = [j for j in cols if j != t]
+        full = ~sup[:, [t, *parts]].any(axis=1)
+        if not full.any():
+            if t not in named:
+                continue
+            interp.notes.append(f"column {names[t]!r} is taken as the total of the others by "
+                                "its name: no row shows all its parts")
+        elif not np.allclose(v[full, t], v[full][:, parts].sum(axis=1)):
+            if t in named:
+                interp.notes.append(f"column {names[t]!r} is named like a total but is not "
+                                    "the sum of the other count columns")
+            continue
+        for i in range(len(v)):
+            interp.constraints.append(((i, t), [(i, j) for j in parts]))
+        if any(interp.columns[j].role == "count" for j in [t, *parts]):
+            for j in [t, *parts]:
+                interp.columns[j].role, interp.columns[j].reason = "count", None
+        interp.columns[t].total_of = [names[j] for j in parts]
+        return
+
+
+def _total_rows(interp: Interpretation) -> None:
+    """Rows labelled as totals (per dimension, within the other dimensions' values), or a
+    first or last row equal to the sum of all the others."""
+    dims = interp.role("dimension")
+    counts = interp.role("count")
+    rows = interp.text.rows
+    n = len(rows)
+    if not counts or n < 2:
+        return
+    is_total = np.array([[is_total_label(rows[i][d]) for d in dims] for i in range(n)],
+                        dtype=bool).reshape(n, len(dims))
+    named = [i for i in range(n) if is_total[i].any()]
+    for i in named:
+        interp.total_rows[i] = "name"
+        key = [rows[i][d].strip() for d in dims]
+        parts = [s for s in range(n) if s != i and all(
+            (is_total[i, k] and not is_total[s, k]) or
+            (not is_total[i, k] and rows[s][d].strip() == key[k])
+            for k, d in enumerate(dims))]
+        if parts:
+            for j in counts:
+                interp.constraints.append(((i, j), [(s, j) for s in parts]))
+    if named:
+        return
+    v, sup = interp.values, interp.suppressed
+    for i in (n - 1, 0):
+        others = [s for s in range(n) if s != i]
+        if len(others) < 2:
+            continue
+        agree = [j for j in counts if not sup[:, j].any()]
+        if agree and all(np.isclose(v[i, j], v[others, j].sum()) for j in agree) \
+                and all(v[i, j] > 0 for j in agree):
+            interp.total_rows[i] = "arithmetic"
+            for j in counts:
+                interp.constraints.append(((i, j), [(s, j) for s in others]))
+            return
+
+
+def _link_statistics(interp: Interpretation) -> None:
+    """The count each statistic rests on and the denominator of each percentage."""
+    counts = interp.role("count")
+    names = [c.name for c in interp.columns]
+    totals = [j for j in counts if interp.columns[j].total_of]
+    base = totals[0] if totals else (counts[0] if len(counts) == 1 else None)
+    for j, col in enumerate(interp.columns):
+        if col.role == "statistic":
+            if base is not None:
+                col.rests_on = names[base]
+        elif col.role == "percentage":
+            if base is None:
+                col.role, col.reason = "unknown", (
+                    "a percentage with no count column to rest on" if not counts else
+                    "a percentage with several count columns: which is its denominator?")
+                continue
+            col.denominator = _denominator(interp, j, base)
+
+
+def _denominator(interp: Interpretation, j: int, base: int) -> str:
+    """``base`` as the denominator of percentage column ``j``: a share of the column's total
+    when ``j`` is 100 x base / (sum of base), else a share within the row."""
+    name = interp.columns[base].name
+    col = interp.columns[j]
+    rows = [i for i in range(len(interp.values)) if i not in interp.total_rows]
+    b, p = interp.values[rows, base], interp.values[rows, j]
+    ok = ~(np.isnan(b) | np.isnan(p))
+    total = np.nansum(b)
+    if ok.sum() >= 2 and total > 0 and np.allclose(p[ok], 100 * b[ok] / total, atol=0.051):
+        col.statistic = "share of the column total"
+        return f"{name} (column total)"
+    col.statistic = "share within the row"
+    return name
