@@ -194,7 +194,7 @@ def interpret(text: CsvText, markers: tuple[str, ...], label_columns: int = 0
         if j < label_columns or (numbers == 0 and texts > 0) or texts > numbers:
             columns.append(Column(name, "dimension"))
             continue
-        if numbers == 0:
+        if numbers == 0 and not (k == 2).any():
             columns.append(Column(name, "unknown", reason="no value at all"))
             continue
         if texts:
