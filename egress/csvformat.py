@@ -118,9 +118,8 @@ def _number_format(rows: list[list[str]], delimiter: str) -> tuple[str, list[str
         assumptions = ["decimal comma assumed from the delimiter for numbers like 1.234"] \
             if both and not fr else []
         return ",", [" ", "\u00a0", "\u202f", ".", "'"], assumptions
-    assumptions = ["decimal point assumed from the delimiter for numbers like 1,234"] \
-        if both and not en else []
-    return ".", [","], assumptions
+    # "1,234" in a comma-separated file was quoted on purpose: a thousands separator
+    return ".", [","], []
 
 
 def _is_number(cell: str, decimal: str) -> bool:

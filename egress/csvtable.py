@@ -84,6 +84,7 @@ def check_csv_bytes(data: bytes, name: str, rules: SdcRules, *, cohort_size: int
         evidence = _interior_evidence(interp, counts) if counts else None
     if rules.secondary and interp.constraints:
         _recover(interp, set(checked), rules, out)
+    _hidden_groups(interp, rules, out)
     _percentages(interp, rules, out)
     _statistics(interp, rules, out)
     out.notes += interp.notes
@@ -152,6 +153,19 @@ def _recover(interp: Interpretation, counted: set[int], rules: SdcRules,
                 out.flag(interp.row_label(i), (names[j],), "secondary",
                          f"the {len(hidden)} suppressed cells of this total sum to {rest:g}, "
                          f"fewer than {rules.threshold}: each is at most {rest:g}", "fail")
+
+
+def _hidden_groups(interp: Interpretation, rules: SdcRules, out: Assessment) -> None:
+    """A total larger than its shown parts reveals a group the table leaves out."""
+    names = interp.text.header
+    for i, j, extra in interp.mismatches:
+        label = interp.row_label(i)
+        if 0 < extra < rules.threshold:
+            out.flag(label, (names[j],), "secondary", f"the total exceeds the sum of its "
+                     f"parts by {extra:g}: a group of {extra:g} not shown", "fail")
+        else:
+            out.flag(label, (names[j],), "secondary", f"this total is not the sum of its "
+                     f"parts (off by {extra:g}): a person must check what it adds", "review")
 
 
 def _interior_evidence(interp: Interpretation, counts: list[int]) -> TableEvidence:

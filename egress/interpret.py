@@ -113,6 +113,7 @@ class Interpretation:
     constraints: list[tuple[tuple[int, int], list[tuple[int, int]]]] = field(
         default_factory=list)
     notes: list[str] = field(default_factory=list)
+    mismatches: list[tuple[int, int, float]] = field(default_factory=list)  # total - parts
 
     def role(self, role: str) -> list[int]:
         return [j for j, c in enumerate(self.columns) if c.role == role]
@@ -316,6 +317,7 @@ def _total_rows(interp: Interpretation) -> None:
         if parts:
             for j in counts:
                 interp.constraints.append(((i, j), [(s, j) for s in parts]))
+                _check_sum(interp, i, j, parts)
     if named:
         return
     v, sup = interp.values, interp.suppressed
@@ -330,6 +332,17 @@ def _total_rows(interp: Interpretation) -> None:
             for j in counts:
                 interp.constraints.append(((i, j), [(s, j) for s in others]))
             return
+
+
+def _check_sum(interp: Interpretation, i: int, j: int, parts: list[int]) -> None:
+    """A total row whose parts are all shown must add up; what it adds beyond them is a
+    group of people the table does not show."""
+    cells = [i, *parts]
+    if interp.suppressed[cells, j].any():
+        return
+    extra = interp.values[i, j] - interp.values[parts, j].sum()
+    if extra != 0:
+        interp.mismatches.append((i, j, float(extra)))
 
 
 def _link_statistics(interp: Interpretation) -> None:
