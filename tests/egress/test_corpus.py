@@ -94,10 +94,7 @@ ENCODINGS = {"utf8": ("utf-8", b""), "bom": ("utf-8", b"\xef\xbb\xbf"),
 
 
 def number(v, loc) -> str:
-    if isinstance(v, float):
-        text = f"{v:,.2f}".rstrip("0").rstrip(".")
-    else:
-        text = f"{v:,}"
+    text = f"{v:,.2f}".rstrip("0").rstrip(".") if isinstance(v, float) else f"{v:,}"
     text = text.replace(",", "\0").replace(".", loc["dec"]).replace("\0", loc["thou"])
     return f'"{text}"' if loc["sep"] in text or (loc["thou"] == "," and "," in text) else text
 
@@ -168,7 +165,7 @@ def write_row_level(root: Path) -> dict[str, Case]:
             ("quasi-identifiers.csv", people, "quasi-identifiers"),
             ("one-per-row.csv", people.assign(n=1), "one person per row"),
             ("pseudonyms.csv", people.assign(
-                ben_idt_ano=[hashlib.sha1(str(i).encode()).hexdigest() for i in range(n)],
+                ben_idt_ano=[hashlib.sha256(str(i).encode()).hexdigest() for i in range(n)],
                 n=20), "identifier"),
             ("repeated-cells.csv", people[["sexe", "diag"]].assign(cost=rng.gamma(2, 40, n)),
              "repeat the labels")):
