@@ -79,7 +79,7 @@ def _split(text: str, delimiter: str) -> list[list[str]]:
     return [row for row in reader if any(c.strip() for c in row)]
 
 
-def _delimiter(text: str) -> str:
+def sniff_delimiter(text: str) -> str:
     """The delimiter giving the most columns, the same number on (nearly) every line."""
     lines = [ln for ln in text.splitlines()[:200] if ln.strip()]
     best, best_score = ",", (0, 0)
@@ -167,7 +167,7 @@ def read_text(data: bytes, name: str) -> CsvText:
     text, encoding, bom = decode(data)
     if "\x00" in text:
         raise InputError(f"{name} holds NUL characters: not a text CSV")
-    delimiter = _delimiter(text)
+    delimiter = sniff_delimiter(text)
     try:
         rows = _split(text, delimiter)
     except csv.Error as exc:

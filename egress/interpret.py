@@ -81,7 +81,8 @@ def is_total_label(value: str) -> bool:
 
 def is_formula(cell: str) -> bool:
     """A text cell a spreadsheet would run as a formula (numbers like -3 are numbers)."""
-    return cell.startswith(FORMULA_START) and cell.strip() not in DEFAULT_MARKERS
+    return (cell.startswith(FORMULA_START) and cell.strip() not in DEFAULT_MARKERS
+            and parse_number(cell, ".") is None and parse_number(cell, ",") is None)
 
 
 @dataclass
