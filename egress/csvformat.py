@@ -17,6 +17,7 @@ from egress.errors import InputError
 
 DELIMITERS = (",", ";", "\t", "|")
 SAMPLE_ROWS = 2000
+HEADER_SAMPLE = 200
 SPACES = " \u00a0\u202f"
 # numbers of one locale; the ambiguous ones ("1.234", "1,234") match both
 EN = re.compile(r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$|^[+-]?\.\d+$")
@@ -76,7 +77,7 @@ def decode(data: bytes) -> tuple[str, str, bool]:
 
 def _split(text: str, delimiter: str) -> list[list[str]]:
     reader = csv.reader(text.splitlines(), delimiter=delimiter, quotechar='"', strict=True)
-    return [row for row in reader if any(c.strip() for c in row)]
+    return [row for row in reader if row and (len(row) > 1 or row[0].strip())]
 
 
 def sniff_delimiter(text: str) -> str:
@@ -102,15 +103,14 @@ def sniff_delimiter(text: str) -> str:
 def _number_format(rows: list[list[str]], delimiter: str) -> tuple[str, list[str], list[str]]:
     """Decimal separator, thousands separators, and the assumptions made to choose them."""
     en = fr = both = 0
-    for row in rows[:SAMPLE_ROWS]:
-        for cell in row:
-            c = PERCENT_SIGN.sub("", cell.strip())
-            if not c or PLAIN.match(c):
-                continue
-            in_en, in_fr = bool(EN.match(c)), bool(FR.match(c))
-            en += in_en and not in_fr
-            fr += in_fr and not in_en
-            both += in_en and in_fr
+    for cell in {cell for row in rows[:SAMPLE_ROWS] for cell in row}:  # distinct cells
+        c = PERCENT_SIGN.sub("", cell.strip())
+        if not c or PLAIN.match(c):
+            continue
+        in_en, in_fr = bool(EN.match(c)), bool(FR.match(c))
+        en += in_en and not in_fr
+        fr += in_fr and not in_en
+        both += in_en and in_fr
     if en and fr:
         raise InputError(f"numbers written in two formats ({en} like 1,234.5 and {fr} like "
                          "1 234,5): cannot tell which separator is the decimal one")
@@ -151,7 +151,7 @@ def _has_header(rows: list[list[str]], decimal: str) -> bool:
     row that is as numeric as the rest is data."""
     if len(rows) < 2:
         return True
-    first, rest = rows[0], rows[1:SAMPLE_ROWS]
+    first, rest = rows[0], rows[1:HEADER_SAMPLE]
     numeric_cols = [j for j in range(len(first))
                     if sum(_is_number(r[j], decimal) for r in rest if j < len(r))
                     >= 0.5 * len(rest)]

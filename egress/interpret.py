@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -66,13 +67,15 @@ MARKER_PATTERN = re.compile(
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def words(name: str) -> list[str]:
+@lru_cache(maxsize=65536)
+def words(name: str) -> tuple[str, ...]:
     """Accent-free lower-case words of a header (``"Nb_décès 2019"`` → nb, deces, 2019)."""
     plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
     plain = re.sub(r"([a-z])([0-9])", r"\1 \2", plain.replace("%", " % "))
-    return [w for w in re.split(r"[^a-z0-9%]+", plain) if w]
+    return tuple(w for w in re.split(r"[^a-z0-9%]+", plain) if w)
 
 
+@lru_cache(maxsize=65536)
 def is_total_label(value: str) -> bool:
     w = words(value)
     return bool(w) and (w[0] in TOTAL_WORDS or (len(w) > 1 and w[-1] in TOTAL_WORDS
@@ -120,8 +123,20 @@ class Interpretation:
         return [j for j, c in enumerate(self.columns) if c.role == role]
 
     def row_label(self, i: int) -> tuple[str, ...]:
+        return self.row_labels[i]
+
+    @cached_property
+    def row_labels(self) -> list[tuple[str, ...]]:
+        """Each row's labels, one per dimension column (its number when it has none);
+        computed once roles are settled."""
         dims = self.role("dimension")
-        return tuple(self.text.rows[i][j].strip() for j in dims) if dims else (str(i + 1),)
+        rows = self.text.rows
+        if not dims:
+            return [(str(i + 1),) for i in range(len(rows))]
+        if len(dims) == 1:
+            d = dims[0]
+            return [(r[d].strip(),) for r in rows]
+        return list(zip(*[[r[d].strip() for r in rows] for d in dims], strict=True))
 
     @property
     def understood(self) -> bool:
@@ -173,22 +188,16 @@ def interpret(text: CsvText, markers: tuple[str, ...], label_columns: int = 0
     percent_signs = np.zeros(ncols, dtype=int)
     found_markers: dict[tuple[int, int], str] = {}
     formulas = []
-    for i, row in enumerate(rows):
-        for j, cell in enumerate(row):
-            c = cell.strip()
-            if not c:
-                continue
-            v = parse_number(c, decimal)
-            if v is not None:
-                values[i, j], kinds[i, j] = v, 1
-                percent_signs[j] += c.endswith("%")
-            elif c in marker_set or MARKER_PATTERN.match(c):
-                kinds[i, j] = 2
-                found_markers[(i, j)] = c
-            else:
-                kinds[i, j] = 3
-                if is_formula(cell):
-                    formulas.append((i, j))
+    for j in range(ncols):
+        col = [row[j] for row in rows]
+        seen = {c: _classify(c, decimal, marker_set) for c in set(col)}
+        kinds[:, j] = [seen[c][0] for c in col]
+        values[:, j] = [seen[c][1] for c in col]
+        for i in np.nonzero(kinds[:, j] == 2)[0]:
+            found_markers[(int(i), j)] = col[i].strip()
+        formulas += [(int(i), j) for i in np.nonzero(kinds[:, j] == 3)[0] if seen[col[i]][2]]
+        percent_signs[j] = sum(c.strip().endswith("%") and k == 1
+                               for c, (k, _, _) in seen.items())
     columns = []
     for j, name in enumerate(names):
         k = kinds[:, j]
@@ -221,6 +230,19 @@ def interpret(text: CsvText, markers: tuple[str, ...], label_columns: int = 0
     _total_rows(out)
     _link_statistics(out)
     return out
+
+
+def _classify(cell: str, decimal: str, markers: set[str]) -> tuple[int, float, bool]:
+    """Kind of a cell (0 empty, 1 number, 2 marker, 3 text), its value, whether a formula."""
+    c = cell.strip()
+    if not c:
+        return 0, np.nan, False
+    v = parse_number(c, decimal)
+    if v is not None:
+        return 1, v, False
+    if c in markers or MARKER_PATTERN.match(c):
+        return 2, np.nan, False
+    return 3, np.nan, is_formula(cell)
 
 
 def _numeric_column(name: str, v: np.ndarray, has_header: bool, percent_sign: bool) -> Column:
@@ -305,16 +327,26 @@ def _total_rows(interp: Interpretation) -> None:
     n = len(rows)
     if not counts or n < 2:
         return
-    is_total = np.array([[is_total_label(rows[i][d]) for d in dims] for i in range(n)],
-                        dtype=bool).reshape(n, len(dims))
-    named = [i for i in range(n) if is_total[i].any()]
+    is_total = np.zeros((n, len(dims)), dtype=bool)
+    for k, d in enumerate(dims):
+        col = [r[d] for r in rows]
+        flags = {c: is_total_label(c) for c in set(col)}
+        is_total[:, k] = [flags[c] for c in col]
+    named = [int(i) for i in np.nonzero(is_total.any(axis=1))[0]]
+    labels = interp.row_labels
+    groups: dict[tuple[bool, ...], dict[tuple[str, ...], list[int]]] = {}
     for i in named:
         interp.total_rows[i] = "name"
-        key = [rows[i][d].strip() for d in dims]
-        parts = [s for s in range(n) if s != i and all(
-            (is_total[i, k] and not is_total[s, k]) or
-            (not is_total[i, k] and rows[s][d].strip() == key[k])
-            for k, d in enumerate(dims))]
+        over = tuple(bool(x) for x in is_total[i])
+        if over not in groups:  # rows that are not totals on ``over``, by their other labels
+            index: dict[tuple[str, ...], list[int]] = {}
+            for s in range(n):
+                if not any(is_total[s, k] for k in range(len(dims)) if over[k]):
+                    key = tuple(labels[s][k] for k in range(len(dims)) if not over[k])
+                    index.setdefault(key, []).append(s)
+            groups[over] = index
+        key = tuple(labels[i][k] for k in range(len(dims)) if not over[k])
+        parts = [s for s in groups[over].get(key, []) if s != i]
         if parts:
             for j in counts:
                 interp.constraints.append(((i, j), [(s, j) for s in parts]))
