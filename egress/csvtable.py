@@ -71,7 +71,8 @@ def check_csv_bytes(data: bytes, name: str, rules: SdcRules, *, cohort_size: int
         text = read_text(data, name)
     except InputError as exc:
         return CsvCheck(Assessment(notes=[f"cannot interpret the file: {exc}"]), "review")
-    interp = interpret(text, rules.markers, label_columns)
+    interp = interpret(text, rules.markers, label_columns,
+                       rules.rounding.base if rules.rounding else None)
     out = Assessment()
     counts = interp.role("count")
     checked = counts + ([j for j, c in enumerate(interp.columns)
@@ -114,7 +115,8 @@ def _counts(interp: Interpretation, cols: list[int], rules: SdcRules, out: Asses
     ev = TableEvidence(statistic="count", row_dims=_row_dims(interp), col_dims=["column"],
                        row_labels=[interp.row_label(i) for i in range(len(values))],
                        col_labels=[(names[j],) for j in cols], count=count)
-    out.extend(assess_table(ev, rules, suppressed=suppressed))
+    shown = np.where(suppressed, np.nan, values)  # a suppressed cell shows no number
+    out.extend(assess_table(ev, rules, reported=shown, suppressed=suppressed))
 
 
 def _recover(interp: Interpretation, counted: set[int], rules: SdcRules,

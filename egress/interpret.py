@@ -52,7 +52,8 @@ LABEL_WORDS = {
     "year", "annee", "an", "age", "code", "dept", "departement", "region", "reg", "month",
     "mois", "week", "semaine", "day", "jour", "date", "sex", "sexe", "zip", "postcode", "cp",
     "commune", "cim", "icd", "atc", "cip", "ucd", "finess", "category", "categorie",
-    "classe", "class", "group", "groupe", "tranche", "band", "quarter", "trimestre",
+    "classe", "class", "group", "groupe", "department", "departments", "dep", "county",
+    "state", "country", "pays", "ville", "city", "tranche", "band", "quarter", "trimestre",
     "period", "periode", "level", "niveau", "rank", "rang", "cluster", "strate", "stratum"}
 TOTAL_WORDS = {"total", "totals", "totaux", "ensemble", "all", "overall", "tous", "toutes",
                "global", "globale", "sum"}
@@ -118,6 +119,12 @@ class Interpretation:
         default_factory=list)
     notes: list[str] = field(default_factory=list)
     mismatches: list[tuple[int, int, float]] = field(default_factory=list)  # total - parts
+    half_base: float = 0.0  # rounding slack per term of a sum
+
+    def adds_up(self, total: np.ndarray | float, parts_sum: np.ndarray | float,
+                terms: int) -> bool:
+        return bool(np.all(np.abs(np.asarray(total) - parts_sum)
+                           <= self.half_base * (terms + 1) + 1e-9))
 
     def role(self, role: str) -> list[int]:
         return [j for j, c in enumerate(self.columns) if c.role == role]
@@ -176,10 +183,12 @@ def _name_role(name: str) -> tuple[str | None, str | None]:
     return None, None
 
 
-def interpret(text: CsvText, markers: tuple[str, ...], label_columns: int = 0
-              ) -> Interpretation:
+def interpret(text: CsvText, markers: tuple[str, ...], label_columns: int = 0,
+              rounding_base: int | None = None) -> Interpretation:
     """The interpretation of ``text``; ``label_columns`` leading columns are labels whatever
-    they hold (ACRO writes row labels first, even numeric ones)."""
+    they hold (ACRO writes row labels first, even numeric ones). With ``rounding_base``
+    (counts rounded by the pack), a total may differ from the sum of its rounded parts by
+    half a base per term."""
     rows, names, decimal = text.rows, text.header, text.format.decimal
     nrows, ncols = len(rows), len(names)
     marker_set = set(markers)
@@ -225,7 +234,8 @@ def interpret(text: CsvText, markers: tuple[str, ...], label_columns: int = 0
         for j, col in enumerate(columns):
             if col.role != "dimension" and kinds[i, j] == 0:
                 markers_kept[(i, j)] = ""
-    out = Interpretation(text, columns, values, suppressed, markers_kept, formulas)
+    out = Interpretation(text, columns, values, suppressed, markers_kept, formulas,
+                         half_base=(rounding_base or 0) / 2)
     _total_columns(out)
     _total_rows(out)
     _link_statistics(out)
@@ -304,7 +314,7 @@ def _total_columns(interp: Interpretation) -> None:
                 continue
             interp.notes.append(f"column {names[t]!r} is taken as the total of the others by "
                                 "its name: no row shows all its parts")
-        elif not np.allclose(v[full, t], v[full][:, parts].sum(axis=1)):
+        elif not interp.adds_up(v[full, t], v[full][:, parts].sum(axis=1), len(parts)):
             if t in named:
                 interp.notes.append(f"column {names[t]!r} is named like a total but is not "
                                     "the sum of the other count columns")
@@ -359,7 +369,8 @@ def _total_rows(interp: Interpretation) -> None:
         if len(others) < 2:
             continue
         agree = [j for j in counts if not sup[:, j].any()]
-        if agree and all(np.isclose(v[i, j], v[others, j].sum()) for j in agree) \
+        if agree and all(interp.adds_up(v[i, j], v[others, j].sum(), len(others))
+                         for j in agree) \
                 and all(v[i, j] > 0 for j in agree):
             interp.total_rows[i] = "arithmetic"
             for j in counts:
@@ -374,7 +385,7 @@ def _check_sum(interp: Interpretation, i: int, j: int, parts: list[int]) -> None
     if interp.suppressed[cells, j].any():
         return
     extra = interp.values[i, j] - interp.values[parts, j].sum()
-    if extra != 0:
+    if not interp.adds_up(extra, 0.0, len(parts)):
         interp.mismatches.append((i, j, float(extra)))
 
 

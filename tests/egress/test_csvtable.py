@@ -55,6 +55,22 @@ def test_rounding_required_by_the_pack():
     assert rules_flagged(c) == {(("b",), ("n",), "rounding"), (("c",), ("n",), "threshold")}
 
 
+def test_a_marker_is_not_a_number_to_round():
+    c = check("g,n\na,10\nb,*\nc,15\n", load_rules("opensafely"))
+    assert c.assessment.flags == [] and c.at_least == "pass"
+
+
+def test_rounded_totals_add_up_within_the_rounding():
+    c = check("g,n\na,10\nb,15\nc,15\nTotal,45\n", load_rules("opensafely"))
+    assert c.assessment.flags == [] and c.at_least == "pass"  # parts rounded each
+    c = check("g,n\na,10\nb,15\nc,15\nTotal,40\n", load_rules("opensafely"))
+    assert c.assessment.flags == []
+    c = check("g,n\na,20\nb,15\nc,15\nTotal,50\n")
+    assert c.assessment.flags == [] and c.at_least == "pass"
+    c = check("g,n\na,20\nb,15\nc,15\nTotal,55\n")  # snds: exact sums; 5 hidden
+    assert {f["rule"] for f in c.assessment.flags} == {"secondary"}
+
+
 def test_means_without_evidence_go_to_review():
     c = check("g,n,mean_cost\na,30,12.5\nb,40,13.1\n")
     assert c.assessment.flags == [] and c.at_least == "review"
