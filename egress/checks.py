@@ -215,12 +215,18 @@ def _check_acro(folder: Path, rules: SdcRules, cohort_size: int | None) -> list[
 
 
 def _count_table(path: Path, name: str, data: bytes, rules: SdcRules) -> CountTable | None:
+    own = check_csv_bytes(data, name, rules)
     side = sidecar_path(path)
-    if side.is_file():
-        ev = read_sidecar(side)["evidence"]
-        return CountTable.from_evidence(name, ev) if ev.statistic == "count" else None
-    ev = check_csv_bytes(data, name, rules).evidence
-    return CountTable.from_evidence(name, ev) if ev is not None else None
+    if side.is_file() and own.interpretation is not None:
+        try:
+            doc = read_sidecar(side)
+        except InputError:
+            doc = None
+        if doc is not None and doc.get("table_sha256") == hashlib.sha256(data).hexdigest() \
+                and verify_evidence(doc["evidence"], own.interpretation.text) is None:
+            ev = doc["evidence"]  # only evidence that matches the bytes enters the ledger
+            return CountTable.from_evidence(name, ev) if ev.statistic == "count" else None
+    return CountTable.from_evidence(name, own.evidence) if own.evidence is not None else None
 
 
 def _differencing(checked: list[_Checked], ledger: Ledger | None, rules: SdcRules) -> None:
