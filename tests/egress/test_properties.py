@@ -69,3 +69,16 @@ def test_one_cell_lowered_or_revealed_never_passes(table, data):
         masked = g.copy()
         masked[i, j] = data.draw(st.sampled_from(MARKERS))
         assert outcome(render(masked, row_totals, col_totals, locale)) != "pass"
+
+
+CSVISH = st.text(alphabet=st.sampled_from(list("ab,;\t\n\r\"'=-+*.0123456789 %<Total")),
+                 max_size=200)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(CSVISH.map(str.encode), st.binary(max_size=200)))
+def test_any_bytes_get_a_verdict_never_an_exception(data):
+    c = check_csv_bytes(data, "t.csv", SNDS)
+    assert c.at_least in ("pass", "review")
+    if c.interpretation is not None:
+        assert c.interpretation.understood or c.at_least == "review"
