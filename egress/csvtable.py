@@ -261,8 +261,7 @@ def _row_level(interp: Interpretation, rules: SdcRules, cohort_size: int | None,
         if ones > ONE_PER_ROW_SHARE:
             whole(f"{ones:.0%} of the counts are 1: one person per row")
     if dims:
-        combos = [tuple(r[d] for d in dims) for r in interp.text.rows]
-        repeated = 1 - len(set(combos)) / rows
+        repeated = 1 - len(set(interp.row_labels)) / rows
         if not counts and repeated >= REPEATED_CELLS_SHARE:
             whole(f"{repeated:.0%} of the rows repeat the labels of another row and no "
                   "column counts people: rows look like people, not cells")
@@ -270,8 +269,8 @@ def _row_level(interp: Interpretation, rules: SdcRules, cohort_size: int | None,
             whole(f"{rows} rows of quasi-identifiers ({', '.join(names[d] for d in dims)}) "
                   "and no count: looks like one row per person")
         if len(dims) >= 2 or not counts:
-            for d in dims:
-                distinct = len({r[d] for r in interp.text.rows}) / rows
+            for k, d in enumerate(dims):
+                distinct = len({lab[k] for lab in interp.row_labels}) / rows
                 if distinct > 0.9:
                     whole(f"column {names[d]!r} is near-unique ({distinct:.0%} distinct over "
                           f"{rows} rows): looks like row-level data")
