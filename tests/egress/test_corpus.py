@@ -259,6 +259,7 @@ def acro_folder(tmp_path_factory):
         acro.crosstab(df.region, df.sex)
         acro.crosstab(df.a, df.sex)
         acro.crosstab(df.region, df.sex, values=df.cost, aggfunc="mean")
+        acro.crosstab([df.region, df.a], df.sex)  # 3-D: two label columns
         acro.finalise("out", "json")
     finally:
         os.chdir(cwd)
@@ -271,6 +272,7 @@ def write_acro(root: Path, real: Path) -> dict[str, Case]:
     for f, case in (("output_0_0.csv", ("review", "whole numbers")),
                     ("output_1_0.csv", ("fail", "fewer than 11")),
                     ("output_2_0.csv", ("review", "numbers with no name")),
+                    ("output_3_0.csv", ("fail", "fewer than 11")),
                     ("results.json", ("review", "ACRO metadata"))):
         out[f"acro-true/{f}"] = Case(f, *case)
     # hand-written results.json: a table of sums called a frequency table that passed
