@@ -103,6 +103,7 @@ def _at_least(interp: Interpretation, out: Assessment) -> str:
         reasons.append("means, sums or rates cannot pass without the per-unit contributions "
                        f"behind them (dominance): {', '.join(map(repr, magnitude))}")
     reasons += [f"number format: {a}" for a in interp.text.format.assumptions]
+    reasons += interp.doubts
     out.notes += [f"not understood, a person must check: {r}" for r in reasons]
     return "review" if reasons else "pass"
 

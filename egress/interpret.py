@@ -120,6 +120,7 @@ class Interpretation:
     notes: list[str] = field(default_factory=list)
     mismatches: list[tuple[int, int, float]] = field(default_factory=list)  # total - parts
     half_base: float = 0.0  # rounding slack per term of a sum
+    doubts: list[str] = field(default_factory=list)  # what keeps the meaning uncertain
 
     def adds_up(self, total: np.ndarray | float, parts_sum: np.ndarray | float,
                 terms: int) -> bool:
@@ -311,6 +312,11 @@ def _total_columns(interp: Interpretation) -> None:
         full = ~sup[:, [t, *parts]].any(axis=1)
         if not full.any():
             if t not in named:
+                if _could_be_total(v[:, t], v[:, parts], interp.half_base):
+                    interp.doubts.append(
+                        f"column {names[t]!r} may be the total of the others, which would "
+                        "recover their suppressed cells; every row hides a part, so it "
+                        "cannot be verified")
                 continue
             interp.notes.append(f"column {names[t]!r} is taken as the total of the others by "
                                 "its name: no row shows all its parts")
@@ -342,11 +348,14 @@ def _total_rows(interp: Interpretation) -> None:
         col = [r[d] for r in rows]
         flags = {c: is_total_label(c) for c in set(col)}
         is_total[:, k] = [flags[c] for c in col]
+    blank = [i for i in (0, n - 1) if dims and all(not rows[i][d].strip() for d in dims)]
+    for i in blank:  # an unlabelled first or last row: the total of the others
+        is_total[i, :] = True
     named = [int(i) for i in np.nonzero(is_total.any(axis=1))[0]]
     labels = interp.row_labels
     groups: dict[tuple[bool, ...], dict[tuple[str, ...], list[int]]] = {}
     for i in named:
-        interp.total_rows[i] = "name"
+        interp.total_rows[i] = "blank label" if i in blank else "name"
         over = tuple(bool(x) for x in is_total[i])
         if over not in groups:  # rows that are not totals on ``over``, by their other labels
             index: dict[tuple[str, ...], list[int]] = {}
@@ -369,6 +378,12 @@ def _total_rows(interp: Interpretation) -> None:
         if len(others) < 2:
             continue
         agree = [j for j in counts if not sup[:, j].any()]
+        if not agree and _could_be_total(v[i, counts], v[others][:, counts].T,
+                                         interp.half_base):
+            interp.doubts.append(f"row {i + 1} may be the total of the others, which would "
+                                 "recover their suppressed cells; every column hides a "
+                                 "part, so it cannot be verified")
+            return
         if agree and all(interp.adds_up(v[i, j], v[others, j].sum(), len(others))
                          for j in agree) \
                 and all(v[i, j] > 0 for j in agree):
@@ -376,6 +391,17 @@ def _total_rows(interp: Interpretation) -> None:
             for j in counts:
                 interp.constraints.append(((i, j), [(s, j) for s in others]))
             return
+
+
+def _could_be_total(total: np.ndarray, parts: np.ndarray, half_base: float) -> bool:
+    """Whether ``total[r]`` is at least the shown ``parts[r, :]`` in every line r where it is
+    shown: a total that suppression keeps from being verified."""
+    shown = ~np.isnan(total)
+    if not shown.any():
+        return False
+    known = np.nansum(parts[shown], axis=1)
+    slack = half_base * (parts.shape[1] + 1) + 1e-9
+    return bool(np.all(total[shown] + slack >= known))
 
 
 def _check_sum(interp: Interpretation, i: int, j: int, parts: list[int]) -> None:

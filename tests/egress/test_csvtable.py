@@ -46,8 +46,22 @@ def test_two_markers_whose_sum_is_small_fail():
 
 
 def test_a_total_found_by_arithmetic_alone():
-    c = check("region,n\nN,25\nS,30\n,55\n")
+    c = check("region,n\nN,25\nS,30\nFrance,55\n")
     assert c.interpretation.total_rows == {2: "arithmetic"}
+
+
+def test_an_unlabelled_total_row_recovers_a_marker():
+    c = check("region,n\nN,*\nS,40\n,47\n")
+    assert c.interpretation.total_rows == {2: "blank label"}
+    assert any("it is 7" in f["reason"] for f in c.assessment.flags)
+
+
+def test_a_total_that_suppression_hides_is_a_doubt_not_a_pass():
+    c = check("region,n_F,n_M,n\nN,*,30,33\nS,40,*,92\n")
+    assert c.at_least == "review"
+    assert any("may be the total" in n for n in c.assessment.notes)
+    c = check("region,n_F,n_M\nN,*,30\nS,40,*\nE,50,60\n")  # no total: nothing to doubt
+    assert c.at_least == "pass"
 
 
 def test_rounding_required_by_the_pack():
