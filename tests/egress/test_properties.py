@@ -12,7 +12,8 @@ from egress.sdc.params import load_rules
 
 SNDS = load_rules("snds")
 MARKERS = ["*", "<11", "s", "NA", "c", "x", "-", "", "[REDACTED]"]
-LOCALES = [(",", ".", "Total", "n"), (";", ",", "Total général", "effectif")]
+LOCALES = [(",", ".", "Total", "n"), (";", ",", "Total général", "effectif"),
+           (",", ".", "", "nb")]  # an unlabelled total row
 
 
 @st.composite
