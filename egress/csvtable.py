@@ -72,7 +72,7 @@ def check_csv_bytes(data: bytes, name: str, rules: SdcRules, *, cohort_size: int
     except InputError as exc:
         return CsvCheck(Assessment(notes=[f"cannot interpret the file: {exc}"]), "review")
     interp = interpret(text, rules.markers, label_columns,
-                       rules.rounding.base if rules.rounding else None)
+                       rules.rounding.base if rules.rounding else None, rules.threshold)
     out = Assessment()
     counts = interp.role("count")
     checked = counts + ([j for j, c in enumerate(interp.columns)

@@ -57,7 +57,7 @@ LABEL_WORDS = {
     "period", "periode", "level", "niveau", "rank", "rang", "cluster", "strate", "stratum"}
 TOTAL_WORDS = {"total", "totals", "totaux", "ensemble", "all", "overall", "tous", "toutes",
                "global", "globale", "sum"}
-QUANTILE = re.compile(r"^(p|q|d)\d{1,2}$")
+QUANTILE = re.compile(r"^(p(5|10|25|50|75|90|95|99)|q[13]|d(1|9))$")
 DEFAULT_MARKERS = ("*", "**", "***", "s", "S", "NA", "N/A", "n/a", "na", "NaN", "nan", "c",
                    "C", "x", "X", "-", "\u2013", "\u2014", "..", "...", "…", "[REDACTED]",
                    "REDACTED", "redacted", "suppressed", "supprimé", "secret", "NS", "ns",
@@ -70,10 +70,17 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 @lru_cache(maxsize=65536)
 def words(name: str) -> tuple[str, ...]:
-    """Accent-free lower-case words of a header (``"Nb_décès 2019"`` → nb, deces, 2019)."""
+    """Accent-free lower-case words of a header (``"Nb_décès 2019"`` → nb, deces, 2019); a
+    word of letters then digits also gives its parts (``p95`` → p95, p, 95)."""
     plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
-    plain = re.sub(r"([a-z])([0-9])", r"\1 \2", plain.replace("%", " % "))
-    return tuple(w for w in re.split(r"[^a-z0-9%]+", plain) if w)
+    out: list[str] = []
+    for w in re.split(r"[^a-z0-9%]+", plain.replace("%", " % ")):
+        if w:
+            out.append(w)
+            parts = re.sub(r"([a-z])([0-9])", r"\1 \2", w).split()
+            if len(parts) > 1:
+                out += parts
+    return tuple(out)
 
 
 @lru_cache(maxsize=65536)
@@ -120,6 +127,7 @@ class Interpretation:
     notes: list[str] = field(default_factory=list)
     mismatches: list[tuple[int, int, float]] = field(default_factory=list)  # total - parts
     half_base: float = 0.0  # rounding slack per term of a sum
+    threshold: int = 0  # the pack's: what a recovered sum must reach
     doubts: list[str] = field(default_factory=list)  # what keeps the meaning uncertain
 
     def adds_up(self, total: np.ndarray | float, parts_sum: np.ndarray | float,
@@ -185,7 +193,7 @@ def _name_role(name: str) -> tuple[str | None, str | None]:
 
 
 def interpret(text: CsvText, markers: tuple[str, ...], label_columns: int = 0,
-              rounding_base: int | None = None) -> Interpretation:
+              rounding_base: int | None = None, threshold: int = 0) -> Interpretation:
     """The interpretation of ``text``; ``label_columns`` leading columns are labels whatever
     they hold (ACRO writes row labels first, even numeric ones). With ``rounding_base``
     (counts rounded by the pack), a total may differ from the sum of its rounded parts by
@@ -236,7 +244,7 @@ def interpret(text: CsvText, markers: tuple[str, ...], label_columns: int = 0,
             if col.role != "dimension" and kinds[i, j] == 0:
                 markers_kept[(i, j)] = ""
     out = Interpretation(text, columns, values, suppressed, markers_kept, formulas,
-                         half_base=(rounding_base or 0) / 2)
+                         half_base=(rounding_base or 0) / 2, threshold=threshold)
     _total_columns(out)
     _total_rows(out)
     _link_statistics(out)
@@ -312,7 +320,8 @@ def _total_columns(interp: Interpretation) -> None:
         full = ~sup[:, [t, *parts]].any(axis=1)
         if not full.any():
             if t not in named:
-                if _could_be_total(v[:, t], v[:, parts], interp.half_base):
+                if _could_be_total(v[:, t], v[:, parts], interp.half_base,
+                                   interp.threshold):
                     interp.doubts.append(
                         f"column {names[t]!r} may be the total of the others, which would "
                         "recover their suppressed cells; every row hides a part, so it "
@@ -379,7 +388,7 @@ def _total_rows(interp: Interpretation) -> None:
             continue
         agree = [j for j in counts if not sup[:, j].any()]
         if not agree and _could_be_total(v[i, counts], v[others][:, counts].T,
-                                         interp.half_base):
+                                         interp.half_base, interp.threshold):
             interp.doubts.append(f"row {i + 1} may be the total of the others, which would "
                                  "recover their suppressed cells; every column hides a "
                                  "part, so it cannot be verified")
@@ -393,15 +402,19 @@ def _total_rows(interp: Interpretation) -> None:
             return
 
 
-def _could_be_total(total: np.ndarray, parts: np.ndarray, half_base: float) -> bool:
+def _could_be_total(total: np.ndarray, parts: np.ndarray, half_base: float,
+                    threshold: int) -> bool:
     """Whether ``total[r]`` is at least the shown ``parts[r, :]`` in every line r where it is
-    shown: a total that suppression keeps from being verified."""
+    shown — a total that suppression keeps from being verified — and, were it one, would
+    show a line's hidden parts to sum to fewer than ``threshold``."""
     shown = ~np.isnan(total)
     if not shown.any():
         return False
     known = np.nansum(parts[shown], axis=1)
     slack = half_base * (parts.shape[1] + 1) + 1e-9
-    return bool(np.all(total[shown] + slack >= known))
+    hidden = np.isnan(parts[shown]).any(axis=1)
+    return bool(np.all(total[shown] + slack >= known)
+                and np.any(hidden & (total[shown] - known < threshold)))
 
 
 def _check_sum(interp: Interpretation, i: int, j: int, parts: list[int]) -> None:
