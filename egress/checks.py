@@ -3,9 +3,11 @@
     records = check_paths(["outputs/a.csv", "outputs/acro_out"], "snds", ledger=ledger)
 
 A directory holding ACRO's ``results.json`` is an ACRO output folder; any other directory
-is checked file by file. A CSV with an spe sidecar next to it is an analysis table; a CSV
-without one a plain table; anything else goes to review. Count tables are then checked for
-differencing against the ledger and against each other.
+is checked file by file. Every CSV is first interpreted from its own bytes
+(:mod:`egress.csvtable`), which decides the best outcome it can have. Evidence beside it (an
+spe sidecar, ACRO's results.json) is verified against those bytes and can only add checks: a
+claim that contradicts them fails the file. Anything else goes to review. Count tables are
+then checked for differencing against the ledger and against each other.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from egress import acro
-from egress.csvtable import check_csv_table, read_csv
+from egress.csvtable import check_csv_bytes
 from egress.differencing import Auditor, CountTable, Ledger
 from egress.errors import EvidenceError, InputError
 from egress.record import make_record
@@ -25,7 +27,7 @@ from egress.sdc.assess import Assessment, assess_table
 from egress.sdc.evidence import TableEvidence
 from egress.sdc.params import SdcRules, load_rules
 from egress.sdc.rules import dof_too_low
-from egress.sidecar import is_sidecar, read_sidecar, sidecar_path
+from egress.sidecar import is_sidecar, read_sidecar, sidecar_path, verify_evidence
 
 OTHER_NOTES = {
     "png": "image: a person must check it (small groups, outliers, axis ranges)",
@@ -122,41 +124,51 @@ def _check_file(path: Path, name: str, rules: SdcRules, cohort_size: int | None)
 
 def _check_csv(name: str, data: bytes, sha: str, rules: SdcRules, cohort_size: int | None,
                kind: str = "csv-table") -> _Checked:
-    try:
-        frame = read_csv(data, name, rules.redact_marker)
-    except InputError as exc:
-        a = Assessment(notes=[str(exc)])
-        return _Checked(make_record(name, sha, kind, rules, a, at_least="review"), a, "review")
-    a, ev = check_csv_table(frame, rules, cohort_size=cohort_size)
-    at_least = "pass" if ev is not None and not any("cannot be checked" in n for n in a.notes) \
-        else "review"
-    counts = CountTable.from_evidence(name, ev) if ev is not None else None
-    return _Checked(make_record(name, sha, kind, rules, a, at_least=at_least,
-                                table=_shape(ev)), a, at_least, counts)
+    c = check_csv_bytes(data, name, rules, cohort_size=cohort_size)
+    counts = CountTable.from_evidence(name, c.evidence) if c.evidence is not None else None
+    return _Checked(make_record(name, sha, kind, rules, c.assessment, at_least=c.at_least,
+                                table=_shape(c.evidence),
+                                interpretation=c.interpretation_json()),
+                    c.assessment, c.at_least, counts)
 
 
 def _check_analysis_table(path: Path, name: str, data: bytes, sha: str, side: Path,
                           rules: SdcRules, cohort_size: int | None) -> _Checked:
-    doc = read_sidecar(side)
-    ev: TableEvidence = doc["evidence"]
-    if doc.get("table_sha256") != sha:
-        checked = _check_csv(name, data, sha, rules, cohort_size)
-        checked.assessment.notes.append(f"sidecar {side.name} describes another version of "
-                                        "this file: checked as a plain CSV")
-        checked.record["outcome"] = max(checked.record["outcome"], "review",
-                                        key=["pass", "review", "fail"].index)
-        return checked
-    a = Assessment()
+    """The table's own cells decide the least outcome; the sidecar can only add checks, and
+    a sidecar that contradicts the table's bytes fails the file."""
+    own = check_csv_bytes(data, name, rules, cohort_size=cohort_size)
+    a = own.assessment
     a.applied("sidecar", file=side.name)
+    interp = own.interpretation_json()
+    try:
+        doc = read_sidecar(side)
+    except InputError as exc:
+        a.flag((), (), "evidence", f"evidence does not match the table: {exc}", "fail")
+        return _Checked(make_record(name, sha, "analysis-table", rules, a, at_least="fail",
+                                    interpretation=interp), a, "fail")
+    ev: TableEvidence = doc["evidence"]
+    mismatch = None if doc.get("table_sha256") == sha else (
+        f"sidecar {side.name} was written for other bytes (SHA-256 differs): the table was "
+        "edited after it was made")
+    if mismatch is None and own.interpretation is not None:
+        mismatch = verify_evidence(ev, own.interpretation.text)
+    elif own.interpretation is None and mismatch is None:
+        mismatch = "the table cannot be read to compare with its evidence"
+    if mismatch is not None:
+        a.flag((), (), "evidence", f"evidence does not match the table: {mismatch}", "fail")
+        return _Checked(make_record(name, sha, "analysis-table", rules, a, at_least="fail",
+                                    interpretation=interp), a, "fail")
     try:
         a.extend(assess_table(ev, rules))
     except EvidenceError as exc:
         a.notes.append(str(exc))
-        return _Checked(make_record(name, sha, "analysis-table", rules, a, at_least="review",
-                                    table=_shape(ev)), a, "review")
+    a.notes.append("evidence matches the table's cells and added its checks; it cannot lift "
+                   "the table above what its own cells allow until it is replayed on the "
+                   "extract")
     counts = CountTable.from_evidence(name, ev) if ev.statistic == "count" else None
-    return _Checked(make_record(name, sha, "analysis-table", rules, a, table=_shape(ev)), a,
-                    "pass", counts)
+    return _Checked(make_record(name, sha, "analysis-table", rules, a, at_least=own.at_least,
+                                table=_shape(ev), interpretation=interp),
+                    a, own.at_least, counts)
 
 
 def _check_acro(folder: Path, rules: SdcRules, cohort_size: int | None) -> list[_Checked]:
@@ -167,16 +179,19 @@ def _check_acro(folder: Path, rules: SdcRules, cohort_size: int | None) -> list[
         data = _read(path)
         sha = hashlib.sha256(data).hexdigest()
         output = outputs.get(name)
-        holder: dict[str, CountTable | None] = {"counts": None}
+        holder: dict[str, Any] = {"counts": None, "interpretation": None}
 
-        def recheck(name=name, data=data, holder=holder) -> Assessment:
-            frame = read_csv(data, name, rules.redact_marker)
-            first = frame.columns[0]  # ACRO writes the row labels first, even numeric ones
-            frame[first] = frame[first].astype(str)
-            a, ev = check_csv_table(frame, rules, cohort_size=cohort_size, all_counts=True)
-            if ev is not None:
-                holder["counts"] = CountTable.from_evidence(f"{folder.name}/{name}", ev)
-            return a
+        def recheck(claimed_counts: bool, name=name, data=data, holder=holder,
+                    output=output) -> tuple[Assessment, str]:
+            labels = acro.label_columns(output) if output else 1
+            c = check_csv_bytes(data, name, rules, cohort_size=cohort_size,
+                                label_columns=labels, claimed_counts=claimed_counts)
+            holder["interpretation"] = c.interpretation_json()
+            if c.evidence is not None:
+                holder["counts"] = CountTable.from_evidence(f"{folder.name}/{name}", c.evidence)
+            if output is not None and c.interpretation is not None:
+                c.assessment.extend(acro.cells_flagged(output, c.interpretation))
+            return c.assessment, c.at_least
 
         def dof_check(dof: float) -> Assessment:
             a = Assessment()
@@ -188,23 +203,30 @@ def _check_acro(folder: Path, rules: SdcRules, cohort_size: int | None) -> list[
 
         try:
             a, at_least = acro.assess_acro_file(folder, name, sha, output, recheck, dof_check,
-                                                  rules.single_unit_stats)
+                                                  rules.single_unit_stats, data)
         except InputError as exc:
             a, at_least = Assessment(notes=[str(exc)]), "review"
         surfaced = output.surfaced() if output else None
         record = make_record(f"{folder.name}/{name}", sha, "acro", rules, a,
-                             at_least=at_least, acro=surfaced)
+                             at_least=at_least, acro=surfaced,
+                             interpretation=holder["interpretation"])
         checked.append(_Checked(record, a, at_least, holder["counts"]))
     return checked
 
 
 def _count_table(path: Path, name: str, data: bytes, rules: SdcRules) -> CountTable | None:
+    own = check_csv_bytes(data, name, rules)
     side = sidecar_path(path)
-    if side.is_file():
-        ev = read_sidecar(side)["evidence"]
-        return CountTable.from_evidence(name, ev) if ev.statistic == "count" else None
-    _, ev = check_csv_table(read_csv(data, name, rules.redact_marker), rules)
-    return CountTable.from_evidence(name, ev) if ev is not None else None
+    if side.is_file() and own.interpretation is not None:
+        try:
+            doc = read_sidecar(side)
+        except InputError:
+            doc = None
+        if doc is not None and doc.get("table_sha256") == hashlib.sha256(data).hexdigest() \
+                and verify_evidence(doc["evidence"], own.interpretation.text) is None:
+            ev = doc["evidence"]  # only evidence that matches the bytes enters the ledger
+            return CountTable.from_evidence(name, ev) if ev.statistic == "count" else None
+    return CountTable.from_evidence(name, own.evidence) if own.evidence is not None else None
 
 
 def _differencing(checked: list[_Checked], ledger: Ledger | None, rules: SdcRules) -> None:

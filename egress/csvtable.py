@@ -1,144 +1,243 @@
 """Checks for plain CSV tables made with neither spe's tables nor ACRO.
 
-Without evidence the file is all there is: integer columns that look like counts get the
-threshold, zeros and rounding rules; the file is searched for signs that it is row-level
-data rather than a table (identifier-like columns, pseudonym-like or NIR-like values, one
-person per row, as many rows as the cohort). Other numeric columns (means, rates) cannot be
-checked without evidence and send the file to review.
+Without evidence the file is all there is, so a pass must be earned: the file is first
+interpreted (:mod:`egress.interpret`), and it can pass only when every column has a known
+meaning, every number is a count, and every check on those counts holds. Then:
+
+- counts (totals included) get the threshold, zeros and rounding rules;
+- suppressed cells (markers, blanks) stay cells: a total that recovers one, or shows that
+  the suppressed cells of a row sum to fewer than the threshold, fails (rule ``secondary``);
+- percentages rest on a denominator: the numerator they imply is checked like a count;
+- means, sums and rates cannot pass without per-unit contributions (dominance); minima,
+  maxima, medians are single people's values (pack's ``single_unit_stats``);
+- the file is searched for signs of row-level data (identifier-like names or values,
+  one person per row, quasi-identifier rows without counts, as many rows as the cohort);
+- text cells a spreadsheet would run as formulas are flagged.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from io import BytesIO
+from typing import Any
 
 import numpy as np
-import pandas as pd
 
+from egress.csvformat import read_text
 from egress.errors import InputError
+from egress.interpret import Interpretation, interpret, words
 from egress.sdc.assess import Assessment, assess_table
-from egress.sdc.evidence import TableEvidence
+from egress.sdc.evidence import SINGLE_UNIT, TableEvidence
 from egress.sdc.params import SdcRules
 
-COUNT_NAME = re.compile(r"^(n|nb|count|counts|freq|frequency|number|effectif|effectifs|"
-                        r"patients|persons|people|cases)$|^(n|nb|count)_|_(n|count)$",
-                        re.IGNORECASE)
-LABEL_NAME = re.compile(r"(^|_)(year|annee|age|code|dept|departement|region|month|mois|"
-                        r"week|day|date|sex|sexe|zip|postcode|cim|icd|atc)(_|$)", re.IGNORECASE)
 IDENTIFIER_NAME = re.compile(r"(^|_)(id|ident|identifier|identifiant|patient_?id|person_?id|"
                              r"nir|ssn|nhs_?number|nhs_?no|mrn|pseudo|pseudonym|pseudonyme|"
                              r"hash|ben_nir_psa|ben_idt_ano|num_enq|token)(_|$)", re.IGNORECASE)
 HEX = re.compile(r"^[0-9a-fA-F]{16,}$")
 BASE64 = re.compile(r"^(?=.*[0-9])(?=.*[A-Za-z])[A-Za-z0-9+/_-]{20,}={0,2}$")
 NIR = re.compile(r"^[12][0-9]{12}([0-9]{2})?$")
-TOTAL_LABELS = {"total", "totals", "all", "overall", "ensemble"}
 PATTERN_SHARE = 0.5
 PATTERN_SAMPLE = 200
-NIR_MIN = 10**12
 ONE_PER_ROW_SHARE = 0.5
 MIN_ROWS_FOR_SHAPE = 100
+REPEATED_CELLS_SHARE = 0.05
+SUPPRESSED = np.iinfo(np.int64).max // 2  # a suppressed cell shows nothing: no count rule
+FRACTION_WORDS = {"proportion", "prop", "share", "part"}
 
 
 @dataclass
-class CsvTable:
-    frame: pd.DataFrame
-    labels: list[str]
-    counts: list[str]
-    other_numeric: list[str]
+class CsvCheck:
+    """What the checks found, the interpretation they rest on, and the least outcome."""
+
+    assessment: Assessment
+    at_least: str
+    interpretation: Interpretation | None = None
+    evidence: TableEvidence | None = None  # interior count cells, for differencing
+
+    def interpretation_json(self) -> dict[str, Any] | None:
+        return None if self.interpretation is None else self.interpretation.to_json()
 
 
-def read_csv(data: bytes, name: str, redact_marker: str | None) -> pd.DataFrame:
-    """The CSV as a DataFrame; :class:`InputError` if it is not parseable as CSV."""
-    na = [redact_marker] if redact_marker else None
-    try:
-        return pd.read_csv(BytesIO(data), na_values=na, keep_default_na=True,
-                           skipinitialspace=True)
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputError(f"{name} is not a readable CSV: {exc}") from exc
+def check_csv_bytes(data: bytes, name: str, rules: SdcRules, *, cohort_size: int | None = None,
+                    label_columns: int = 0, claimed_counts: bool = False) -> CsvCheck:
+    """Interpret and check one CSV file.
 
-
-def classify(frame: pd.DataFrame) -> CsvTable:
-    """Split columns into labels, counts and other numeric columns."""
-    candidates, other = [], []
-    for col in frame.columns:
-        s = frame[col]
-        name = str(col)
-        if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s) \
-                or LABEL_NAME.search(name) or IDENTIFIER_NAME.search(name):
-            continue
-        if _non_negative_integers(s):
-            candidates.append(col)
-        else:
-            other.append(col)
-    hinted = [c for c in candidates if COUNT_NAME.search(str(c))]
-    totals = [c for c in candidates if str(c).strip().lower() in TOTAL_LABELS]
-    counts = [c for c in candidates if c in hinted or c in totals] if hinted else candidates
-    labels = [c for c in frame.columns if c not in counts and c not in other]  # file order
-    return CsvTable(frame, labels, counts, other)
-
-
-def _non_negative_integers(s: pd.Series) -> bool:
-    v = s.dropna().to_numpy(dtype=float)
-    return v.size > 0 and bool(np.all(v >= 0) and np.all(v == np.round(v)))
-
-
-def check_csv_table(frame: pd.DataFrame, rules: SdcRules, *, cohort_size: int | None = None,
-                    all_counts: bool = False) -> tuple[Assessment, TableEvidence | None]:
-    """Flags for a plain CSV table, and its count evidence when it has count columns.
-
-    ``all_counts``: every numeric column is a count (ACRO frequency tables).
+    ``label_columns``: leading columns that are labels whatever they hold (ACRO's layout).
+    ``claimed_counts``: outside evidence (ACRO) says the numbers are counts: they are then
+    checked as counts too, which can only add flags; the file still cannot pass unless its
+    own cells say what they are.
     """
-    table = classify(frame)
-    if all_counts:
-        table = CsvTable(frame, table.labels, table.counts + table.other_numeric, [])
-    out = _row_level(table, rules, cohort_size)
-    evidence = None
-    if table.counts:
-        evidence, redacted = _evidence(table)
-        counted = assess_table(evidence, rules, suppressed=redacted)
-        out.extend(counted)
-        out.notes.append(f"count columns: {', '.join(map(str, table.counts))}")
-    else:
-        out.notes.append("no count column recognised: a person must check the table")
-    if table.other_numeric:
-        out.notes.append("numeric columns that are not counts cannot be checked without "
-                         f"evidence: {', '.join(map(str, table.other_numeric))}")
-    return out, evidence
-
-
-def _evidence(table: CsvTable) -> tuple[TableEvidence, np.ndarray]:
-    """Count evidence of the table, and which cells are blank or redacted."""
-    f = table.frame
-    values = f[table.counts].to_numpy(dtype=float)
-    missing = np.isnan(values)  # redacted or blank: nothing shown, nothing to flag
-    # a redacted cell shows nothing: no count rule applies to it
-    count = np.where(missing, np.iinfo(np.int64).max // 2, values).astype(np.int64)
-    if table.labels:
-        row_labels = [tuple(r) for r in f[table.labels].astype(str).itertuples(index=False)]
-    else:
-        row_labels = [(str(i),) for i in range(len(f))]
-    col_labels = [(str(c),) for c in table.counts]
-    margins = _has_margins(row_labels, col_labels)
-    ev = TableEvidence(statistic="count", row_dims=[str(c) for c in table.labels] or ["row"],
-                       col_dims=["column"], row_labels=row_labels, col_labels=col_labels,
-                       count=count, margins=margins)
-    return ev, missing
-
-
-def _has_margins(rows: list[tuple], cols: list[tuple]) -> bool:
-    last_row = bool(rows) and any(str(v).strip().lower() in TOTAL_LABELS for v in rows[-1])
-    last_col = bool(cols) and cols[-1][0].strip().lower() in TOTAL_LABELS
-    return last_row and last_col and len(rows) > 1 and len(cols) > 1
-
-
-def _row_level(table: CsvTable, rules: SdcRules, cohort_size: int | None) -> Assessment:
+    try:
+        text = read_text(data, name)
+    except InputError as exc:
+        return CsvCheck(Assessment(notes=[f"cannot interpret the file: {exc}"]), "review")
+    interp = interpret(text, rules.markers, label_columns,
+                       rules.rounding.base if rules.rounding else None, rules.threshold)
     out = Assessment()
-    f = table.frame
-    rows = len(f)
-    params = {"max_rows": rules.max_csv_rows, "cohort_size": cohort_size,
-              "pattern_share": PATTERN_SHARE}
-    out.applied("row-level", **params)
+    counts = interp.role("count")
+    checked = counts + ([j for j, c in enumerate(interp.columns)
+                         if c.role == "unknown" and c.addable] if claimed_counts else [])
+    _row_level(interp, rules, cohort_size, out)
+    _formulas(interp, out)
+    evidence = None
+    if checked:
+        _counts(interp, sorted(checked), rules, out)
+        evidence = _interior_evidence(interp, counts) if counts else None
+    if rules.secondary and interp.constraints:
+        _recover(interp, set(checked), rules, out)
+    _hidden_groups(interp, rules, out)
+    _percentages(interp, rules, out)
+    _statistics(interp, rules, out)
+    out.notes += interp.notes
+    return CsvCheck(out, _at_least(interp, out), interp, evidence)
+
+
+def _at_least(interp: Interpretation, out: Assessment) -> str:
+    """``pass`` only for a file every cell of which is understood and checkable."""
+    reasons = [f"column {c.name!r}: {c.reason}" for c in interp.columns if c.role == "unknown"]
+    if not interp.role("count"):
+        reasons.append("no column of counts: nothing here spe can check")
+    magnitude = [c.name for c in interp.columns if c.role == "statistic" and
+                 c.statistic not in (*SINGLE_UNIT, "quantile")]
+    if magnitude:
+        reasons.append("means, sums or rates cannot pass without the per-unit contributions "
+                       f"behind them (dominance): {', '.join(map(repr, magnitude))}")
+    reasons += [f"number format: {a}" for a in interp.text.format.assumptions]
+    reasons += interp.doubts
+    out.notes += [f"not understood, a person must check: {r}" for r in reasons]
+    return "review" if reasons else "pass"
+
+
+def _counts(interp: Interpretation, cols: list[int], rules: SdcRules, out: Assessment) -> None:
+    names = interp.text.header
+    values = interp.values[:, cols]
+    suppressed = interp.suppressed[:, cols]
+    count = np.where(suppressed, SUPPRESSED, np.nan_to_num(values)).astype(np.int64)
+    ev = TableEvidence(statistic="count", row_dims=_row_dims(interp), col_dims=["column"],
+                       row_labels=[interp.row_label(i) for i in range(len(values))],
+                       col_labels=[(names[j],) for j in cols], count=count)
+    shown = np.where(suppressed, np.nan, values)  # a suppressed cell shows no number
+    out.extend(assess_table(ev, rules, reported=shown, suppressed=suppressed))
+
+
+def _recover(interp: Interpretation, counted: set[int], rules: SdcRules,
+             out: Assessment) -> None:
+    """Solve the totals' constraints for suppressed cells, as an intruder would."""
+    out.applied("secondary", constraints=len(interp.constraints))
+    names = interp.text.header
+    known = ~interp.suppressed
+    value = interp.values.copy()
+    recovered: dict[tuple[int, int], float] = {}
+    progress = True
+    while progress:
+        progress = False
+        for total, parts in interp.constraints:
+            cells = [total, *parts]
+            unknown = [c for c in cells if not known[c]]
+            if len(unknown) != 1:
+                continue
+            (i, j), = unknown
+            rest = sum(value[c] for c in parts if known[c])
+            value[i, j] = rest if (i, j) == total else value[total] - rest
+            known[i, j] = True
+            recovered[(i, j)] = value[i, j]
+            progress = True
+    for (i, j), v in recovered.items():
+        out.flag(interp.row_label(i), (names[j],), "secondary",
+                 f"suppressed cell recovered from a total: it is {v:g} (suppression without "
+                 "secondary suppression)", "fail")
+    for total, parts in interp.constraints:
+        hidden = [c for c in parts if not known[c]]
+        if len(hidden) < 2 or not known[total] or total[1] not in counted:
+            continue
+        rest = value[total] - sum(value[c] for c in parts if known[c])
+        if 0 < rest < rules.threshold or (rest == 0 and rules.zeros_disclosive):
+            for i, j in hidden:
+                out.flag(interp.row_label(i), (names[j],), "secondary",
+                         f"the {len(hidden)} suppressed cells of this total sum to {rest:g}, "
+                         f"fewer than {rules.threshold}: each is at most {rest:g}", "fail")
+
+
+def _hidden_groups(interp: Interpretation, rules: SdcRules, out: Assessment) -> None:
+    """A total larger than its shown parts reveals a group the table leaves out."""
+    names = interp.text.header
+    for i, j, extra in interp.mismatches:
+        label = interp.row_label(i)
+        if 0 < extra < rules.threshold:
+            out.flag(label, (names[j],), "secondary", f"the total exceeds the sum of its "
+                     f"parts by {extra:g}: a group of {extra:g} not shown", "fail")
+        else:
+            out.flag(label, (names[j],), "secondary", f"this total is not the sum of its "
+                     f"parts (off by {extra:g}): a person must check what it adds", "review")
+
+
+def _interior_evidence(interp: Interpretation, counts: list[int]) -> TableEvidence:
+    names = interp.text.header
+    cols = [j for j in counts if not interp.columns[j].total_of]
+    rows = [i for i in range(len(interp.values)) if i not in interp.total_rows]
+    count = np.where(interp.suppressed[np.ix_(rows, cols)], SUPPRESSED,
+                     np.nan_to_num(interp.values[np.ix_(rows, cols)])).astype(np.int64)
+    return TableEvidence(statistic="count", row_dims=_row_dims(interp), col_dims=["column"],
+                         row_labels=[interp.row_label(i) for i in rows],
+                         col_labels=[(names[j],) for j in cols], count=count)
+
+
+def _row_dims(interp: Interpretation) -> list[str]:
+    return [interp.columns[j].name for j in interp.role("dimension")] or ["row"]
+
+
+def _percentages(interp: Interpretation, rules: SdcRules, out: Assessment) -> None:
+    """A share within a row implies a numerator: percentage x denominator; check it."""
+    names = interp.text.header
+    for j in interp.role("percentage"):
+        col = interp.columns[j]
+        base = names.index(col.denominator.removesuffix(" (column total)"))
+        out.applied("percentage", column=col.name, denominator=col.denominator)
+        if col.statistic != "share within the row":
+            continue  # the numerator is the count column itself, checked already
+        p, d = interp.values[:, j], interp.values[:, base]
+        scale = 1.0 if set(words(col.name)) & FRACTION_WORDS and np.nanmax(p) <= 1 else 100.0
+        with np.errstate(invalid="ignore"):
+            numerator = np.round(p / scale * d)
+        for i in np.nonzero(~np.isnan(numerator))[0]:
+            x = numerator[i]
+            if 0 < x < rules.threshold or (x == 0 and p[i] == 0 and rules.zeros_disclosive
+                                           and d[i] > 0):
+                out.flag(interp.row_label(i), (col.name,), "percentage",
+                         f"{p[i]:g}{'%' if scale == 100 else ''} of {d[i]:g} is {x:g} "
+                         f"people, fewer than {rules.threshold}" if x else
+                         f"0% of {d[i]:g}: an empty group, disclosive under this pack", "fail")
+
+
+def _statistics(interp: Interpretation, rules: SdcRules, out: Assessment) -> None:
+    for j in interp.role("statistic"):
+        col = interp.columns[j]
+        if col.statistic not in (*SINGLE_UNIT, "quantile"):
+            continue
+        out.applied("single-unit", column=col.name, outcome=rules.single_unit_stats)
+        shown = np.nonzero(~interp.suppressed[:, j])[0]
+        for i in shown:
+            out.flag(interp.row_label(i), (col.name,), "single-unit",
+                     f"a {col.statistic} is one person's own value", rules.single_unit_stats)
+
+
+def _formulas(interp: Interpretation, out: Assessment) -> None:
+    if not interp.formulas:
+        return
+    out.applied("formula")
+    names = interp.text.header
+    for i, j in interp.formulas:
+        out.flag(interp.row_label(i), (names[j],), "formula",
+                 "a spreadsheet would run this cell as a formula; downloads neutralise it",
+                 "review")
+
+
+def _row_level(interp: Interpretation, rules: SdcRules, cohort_size: int | None,
+               out: Assessment) -> None:
+    rows = len(interp.values)
+    names = interp.text.header
+    out.applied("row-level", max_rows=rules.max_csv_rows, cohort_size=cohort_size,
+                pattern_share=PATTERN_SHARE)
 
     def whole(reason: str) -> None:
         out.flag((), (), "row-level", reason, "fail")
@@ -147,38 +246,43 @@ def _row_level(table: CsvTable, rules: SdcRules, cohort_size: int | None) -> Ass
         whole(f"{rows} rows, more than the {rules.max_csv_rows} a table may have")
     if cohort_size and rows >= 0.5 * cohort_size:
         whole(f"{rows} rows for a cohort of {cohort_size}: looks like one row per person")
-    for col in f.columns:
-        if IDENTIFIER_NAME.search(str(col)):
+    for j, col in enumerate(names):
+        if IDENTIFIER_NAME.search(col):
             whole(f"column {col!r} is named like an identifier")
             continue
-        kind = _value_pattern(f[col])
+        kind = _value_pattern([r[j] for r in interp.text.rows[:PATTERN_SAMPLE]])
         if kind:
             whole(f"column {col!r} holds {kind}-like values")
-    if rows >= MIN_ROWS_FOR_SHAPE and table.counts:
-        v = f[table.counts].to_numpy(dtype=float)
-        ones = np.nanmean(v == 1) if v.size else 0.0
+    if rows < MIN_ROWS_FOR_SHAPE:
+        return
+    counts, dims = interp.role("count"), interp.role("dimension")
+    if counts:
+        v = interp.values[:, counts]
+        ones = float(np.nanmean(v == 1)) if v.size else 0.0
         if ones > ONE_PER_ROW_SHARE:
             whole(f"{ones:.0%} of the counts are 1: one person per row")
-    if rows >= MIN_ROWS_FOR_SHAPE:
-        for col in table.labels:
-            distinct = f[col].nunique(dropna=True) / rows
-            if distinct > 0.9:
-                whole(f"column {col!r} is near-unique ({distinct:.0%} distinct over {rows} "
-                      "rows): looks like row-level data")
-    return out
+    if dims:
+        repeated = 1 - len(set(interp.row_labels)) / rows
+        if not counts and repeated >= REPEATED_CELLS_SHARE:
+            whole(f"{repeated:.0%} of the rows repeat the labels of another row and no "
+                  "column counts people: rows look like people, not cells")
+        elif not counts and len(dims) >= 2 and len(dims) == len(interp.columns):
+            whole(f"{rows} rows of quasi-identifiers ({', '.join(names[d] for d in dims)}) "
+                  "and no count: looks like one row per person")
+        if len(dims) >= 2 or not counts:
+            for k, d in enumerate(dims):
+                distinct = len({lab[k] for lab in interp.row_labels}) / rows
+                if distinct > 0.9:
+                    whole(f"column {names[d]!r} is near-unique ({distinct:.0%} distinct over "
+                          f"{rows} rows): looks like row-level data")
 
 
-def _value_pattern(s: pd.Series) -> str | None:
-    """The identifier pattern most values of ``s`` follow (judged on a sample of 200)."""
-    v = s.dropna()
-    if v.empty:
+def _value_pattern(cells: list[str]) -> str | None:
+    """The identifier pattern most of ``cells`` follow."""
+    text = [c.strip() for c in cells if c.strip()]
+    if not text:
         return None
-    if pd.api.types.is_numeric_dtype(v):
-        if not _non_negative_integers(v) or v.max() < NIR_MIN:
-            return None
-        v = v.astype(np.int64)
-    text = v.iloc[:PATTERN_SAMPLE].astype(str).str.strip()
     for kind, pattern in (("NIR", NIR), ("hex digest", HEX), ("base64 token", BASE64)):
-        if text.str.fullmatch(pattern).mean() > PATTERN_SHARE:
+        if sum(bool(pattern.fullmatch(t)) for t in text) / len(text) > PATTERN_SHARE:
             return kind
     return None

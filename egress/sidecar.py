@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from egress.csvformat import CsvText, parse_number
 from egress.errors import InputError
 from egress.sdc.evidence import TableEvidence
 
@@ -49,3 +50,50 @@ def read_sidecar(path: Path) -> dict[str, Any]:
         raise InputError(f"{path.name} is not an spe SDC sidecar")
     doc["evidence"] = TableEvidence.from_json(doc.get("evidence") or {})
     return doc
+
+
+def verify_evidence(ev: TableEvidence, text: CsvText) -> str | None:
+    """How the evidence contradicts the table's cells, or ``None`` when every label and
+    every value agrees with it (counts equal, magnitudes within what the evidence allows)."""
+    nr = len(ev.row_dims)
+    if ev.count.shape != (len(ev.row_labels), len(ev.col_labels)):
+        return "the evidence's counts do not have the shape of its labels"
+    if ev.magnitude and (ev.total.shape != ev.count.shape or ev.top.ndim != 3
+                         or ev.top.shape[:2] != ev.count.shape):
+        return "the evidence's contributions do not have the shape of its counts"
+    if len(ev.col_dims) > 1:
+        return "tables with several column dimensions cannot be compared cell by cell yet"
+    header = text.header
+    if [h.strip() for h in header[:nr]] != [str(d) for d in ev.row_dims]:
+        return f"row dimensions {header[:nr]} in the file, {ev.row_dims} in the evidence"
+    if header[nr:] != [str(c[0]) for c in ev.col_labels]:
+        return "column labels differ from the evidence's"
+    if len(text.rows) != len(ev.row_labels):
+        return f"{len(text.rows)} rows in the file, {len(ev.row_labels)} in the evidence"
+    for i, (row, labels) in enumerate(zip(text.rows, ev.row_labels, strict=True)):
+        if [c.strip() for c in row[:nr]] != [str(v) for v in labels]:
+            return f"row {i + 1} is labelled {row[:nr]} in the file, {list(labels)} in the " \
+                   "evidence"
+        for j, cell in enumerate(row[nr:]):
+            why = _cell_contradiction(ev, i, j, parse_number(cell, text.format.decimal))
+            if why:
+                return f"row {i + 1}, column {header[nr + j]!r}: {why}"
+    return None
+
+
+def _cell_contradiction(ev: TableEvidence, i: int, j: int, value: float | None) -> str | None:
+    n = int(ev.count[i, j])
+    if ev.statistic == "count":
+        return None if value == n else f"shows {value}, the evidence counts {n}"
+    if n == 0:
+        return None if value is None else f"shows {value} for a cell the evidence says is empty"
+    if value is None:
+        return f"shows nothing for a cell of {n} contributors"
+    if ev.total is None or ev.top is None:
+        return "magnitude evidence without totals"
+    total, largest = float(ev.total[i, j]), float(ev.top[i, j, 0])
+    slack = 1e-9 * max(total, 1.0) + 1e-6
+    bound = {"sum": total, "mean": total / n, "std": None}.get(ev.statistic, largest)
+    if bound is not None and abs(value) > bound + slack:
+        return f"shows {value:g}, more than the evidence's contributions allow ({bound:g})"
+    return None

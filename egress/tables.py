@@ -27,6 +27,9 @@ from egress.sdc.assess import Assessment, assess_table
 from egress.sdc.evidence import STATISTICS, TableEvidence, aggregate
 from egress.sdc.params import SdcRules, load_rules
 
+PREVIEW_NOTE = ("preview from the table's evidence: the airlock checks the written file's own "
+                "cells, and evidence can only add checks there, so a table whose cells do not "
+                "say what they are (category headers, means) goes to review")
 TOP_CONTRIBUTIONS = 2
 """Largest contributions kept per cell: enough for (n=2, k) dominance and the p% rule."""
 
@@ -47,8 +50,10 @@ class TableResult:
 
         data = self.table.to_csv().encode()
         rules = load_rules(pack)
+        assessment = self.assess(rules)
+        assessment.notes.append(PREVIEW_NOTE)
         return make_record(name, hashlib.sha256(data).hexdigest(), "analysis-table",
-                           rules, self.assess(rules), table=_describe(self.evidence))
+                           rules, assessment, table=_describe(self.evidence))
 
     def to_csv(self, path: str | Path) -> Path:
         """Write the table to ``path`` and its evidence to the sidecar ``<stem>.sdc.json``.

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 import policies
 from egress.errors import UnknownPolicyError
+from egress.interpret import DEFAULT_MARKERS
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class SdcRules:
     rounding: Rounding | None = None
     secondary: bool = True
     redact_marker: str | None = None
+    markers: tuple[str, ...] = DEFAULT_MARKERS
     differencing: bool = True
     max_csv_rows: int | None = None
 
@@ -57,6 +59,8 @@ class SdcRules:
             rounding=Rounding(rnd["base"], rnd.get("method", "nearest")) if rnd else None,
             secondary=sup.get("secondary", True),
             redact_marker=sup.get("redact_marker"),
+            markers=tuple(sup.get("markers", DEFAULT_MARKERS)) + tuple(
+                [sup["redact_marker"]] if sup.get("redact_marker") else []),
             differencing=sdc.get("differencing", True),
             max_csv_rows=pack["egress"]["max_csv_rows"],
         )

@@ -1,8 +1,11 @@
 """Releasing an approved request, serving released files, and checkers' views of quarantine.
 
-Reads are audited like changes: a checker opening a quarantined file, and a researcher
-downloading a released one, each append an event. Every byte served is hashed first; content
-that does not match its recorded hash is refused (:class:`egress.release.IntegrityFailure`).
+A suspended or ended permit freezes the airlock: no release, no download (409), until the
+permit is resumed. Reads are audited like changes: a checker opening a quarantined file,
+and a researcher downloading a released one, each append an event. Every byte served is
+hashed first; content that does not match its recorded hash is refused
+(:class:`egress.release.IntegrityFailure`). CSV downloads neutralise formula cells
+(:mod:`egress.neutralise`) unless the exact released bytes are asked for.
 """
 
 from __future__ import annotations
@@ -28,11 +31,27 @@ from spe.audit import record
 from spe.auth.principal import Principal
 from spe.crypto.signing import SigningKey
 from spe.db.types import utcnow
-from spe.domain.permits import members_of
+from spe.domain.permits import get_permit, members_of
 from spe.domain.roles import Role
 from spe.errors import Conflict, Forbidden, NotFound
 from spe.storage.base import ObjectStore
 from spe.storage.layout import quarantine_key
+
+
+class AirlockFrozen(Conflict):
+    """The request's permit is suspended or ended: nothing is released or downloaded."""
+
+    default_code = "egress.permit_inactive"
+
+
+def check_airlock_open(session: Session, request: EgressRequest) -> None:
+    """Refuse (409) while the request's permit is not active; votes are still taken, and the
+    airlock reopens when the permit is resumed."""
+    permit = get_permit(session, request.permit_id)
+    if not permit.is_active():
+        raise AirlockFrozen(f"permit {permit.reference} is "
+                            f"{permit.effective_status().value}: releases and downloads are "
+                            "frozen until the permit is active again")
 
 
 class ReleaseRevoked(Conflict):
@@ -47,6 +66,7 @@ def release(session: Session, store: ObjectStore, staging_root: Path, key: Signi
     """Sign and publish an approved request's releasable files; enter them in the ledger."""
     members = members_of(session, request.permit_id)
     review.check_can_transition(request, "release", principal, members)
+    check_airlock_open(session, request)
     released_at = utcnow()
     release_id = uuid.uuid4().hex
     every_file = review.files_of(session, request.id)
@@ -104,6 +124,7 @@ def download(session: Session, store: ObjectStore, release_id: str, file_id: str
                         "token, not a workspace token", code="egress.scoped_token")
     if principal.user_id != request.requester_id:
         raise Forbidden("only the requester downloads a release", code="egress.not_requester")
+    check_airlock_open(session, request)
     researcher_project(session, row.project_id, principal)
     if row.revoked_at is not None or request.status is not RequestStatus.released:
         raise ReleaseRevoked(f"release {row.id} was revoked: {row.revoke_reason}")

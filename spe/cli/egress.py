@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from egress import cli as sdc_cli
+from egress.neutralise import neutralise_csv
 from egress.release import verify_manifest
 from spe.cli.client import ApiClient, print_json
 from spe.crypto.signing import SignatureError
@@ -107,11 +108,15 @@ def download(
     ids = {f["name"]: f["id"] for f in request["files"]}
     for entry in found["manifest"]["files"]:
         data = client.request("GET", f"/api/v1/egress/releases/{release}/files/"
-                     f"{ids[entry['name']]}").content
+                     f"{ids[entry['name']]}?raw=true").content
         if hashlib.sha256(data).hexdigest() != entry["sha256"]:
             err.print(f"[red]{entry['name']}: content does not match the manifest[/]")
             raise typer.Exit(4)
         target = to / entry["name"]
         target.parent.mkdir(parents=True, exist_ok=True)
+        neutralised = 0
+        if target.suffix.lower() == ".csv":
+            data, neutralised = neutralise_csv(data)
         target.write_bytes(data)
-        out.print(f"{entry['name']}  sha256 {entry['sha256'][:16]}…  verified")
+        out.print(f"{entry['name']}  sha256 {entry['sha256'][:16]}…  verified"
+                  + (f" ({neutralised} formula cells neutralised)" if neutralised else ""))

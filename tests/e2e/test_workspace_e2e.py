@@ -85,6 +85,42 @@ print("EGRESS", json.dumps({"request": json.loads(submitted.stdout)["id"],
                             "token": os.environ["SPE_EGRESS_TOKEN"]}))
 """
 
+FORGED_CODE = """
+import hashlib, json, os, subprocess, sys
+import pyarrow.parquet as pq
+from egress import tables
+people = pq.read_table("data/snds-beneficiaries.parquet").to_pandas()
+os.makedirs("outputs/forged/hand_acro", exist_ok=True)
+# an spe table edited after it was written
+tables.crosstab(people, "sex", "department").to_csv("outputs/forged/edited.csv")
+with open("outputs/forged/edited.csv", "a") as f:
+    f.write("X" + ",3" * people.department.nunique() + "\\n")
+# a hand-written sidecar: sums of something presented as counts, hash and cells matching
+table = b"region,F,M\\nN,1205,900\\nS,1310,1500\\n"
+open("outputs/forged/sums.csv", "wb").write(table)
+json.dump({"format": "spe-sdc-sidecar", "version": 1, "table_file": "sums.csv",
+           "table_sha256": hashlib.sha256(table).hexdigest(),
+           "evidence": {"statistic": "count", "row_dims": ["region"], "col_dims": ["sex"],
+                        "row_labels": [["N"], ["S"]], "col_labels": [["F"], ["M"]],
+                        "margins": False, "count": [[1205, 900], [1310, 1500]]}},
+          open("outputs/forged/sums.sdc.json", "w"))
+# a hand-written ACRO results.json calling a small table a passing frequency table
+open("outputs/forged/hand_acro/small.csv", "w").write("region,F,M\\nN,3,98\\nS,110,87\\n")
+json.dump({"version": "1.0.2", "results": {"output_0": {
+    "uid": "output_0", "status": "pass", "type": "table", "summary": "FrequencyTable : pass",
+    "files": [{"name": "small.csv"}],
+    "outcome": {"F": {"N": "ok", "S": "ok"}, "M": {"N": "ok", "S": "ok"}}}}},
+    open("outputs/forged/hand_acro/results.json", "w"))
+submitted = subprocess.run(
+    [sys.executable, "-m", "spe", "egress", "submit", "outputs/forged/edited.csv",
+     "outputs/forged/edited.sdc.json", "outputs/forged/sums.csv",
+     "outputs/forged/sums.sdc.json", "outputs/forged/hand_acro",
+     "--title", "Forged evidence", "--description", "must not pass"],
+    capture_output=True, text=True, timeout=120)
+assert submitted.returncode == 0, submitted.stderr
+print("FORGED", json.loads(submitted.stdout)["id"])
+"""
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -353,9 +389,24 @@ def egress_from_the_workspace(platform: Platform, hub: str, cookies: dict[str, s
         assert workspace.get(file_url).status_code == 403
     bob = platform.api("bob")
     assert bob.get(file_url).status_code == 403
+    forged_evidence_never_passes(platform, hub, cookies)
     assert bob.get(f"/api/v1/egress/releases/{release['id']}").status_code == 404
     assert bob.get(f"/api/v1/egress/requests/{request_id}").status_code == 404
     assert bob.get(f"/api/v1/projects/{project_id}/egress-requests").status_code == 404
+
+
+def forged_evidence_never_passes(platform: Platform, hub: str, cookies: dict[str, str]) -> None:
+    """Submitted from the kernel: an spe table edited after writing, a hand-written sidecar
+    and a hand-written ACRO results.json. None passes; contradicted evidence fails."""
+    output = run_in_kernel(f"{hub}user/alice/", cookies, FORGED_CODE)
+    request_id = re.search(r"^FORGED (\S+)$", output, re.MULTILINE)[1]
+    request = platform.api("checker1").get(f"/api/v1/egress/requests/{request_id}").json()
+    files = {f["name"]: f for f in request["files"]}
+    assert not any(f["outcome"] == "pass" for f in files.values()), files
+    outcomes = {name: f["outcome"] for name, f in files.items() if not f["checker_only"]}
+    assert outcomes == {"edited.csv": "fail", "sums.csv": "review",
+                        "hand_acro/small.csv": "fail"}, files
+    assert "evidence does not match the table" in json.dumps(files["edited.csv"]["check"])
 
 
 def test_permit_to_workspace_to_halt_to_shred(platform, tmp_path):

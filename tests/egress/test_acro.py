@@ -58,7 +58,7 @@ def test_every_file_gets_a_valid_record(acro_folder):
 def test_count_table_is_rechecked_with_the_pack_and_acro_flags_are_surfaced(acro_folder):
     r = by_file(check_paths([acro_folder], "snds"))["output_0_0.csv"]
     assert r["outcome"] == "fail"
-    assert {f["rule"] for f in r["flags"]} == {"threshold"}
+    assert {f["rule"] for f in r["flags"]} == {"threshold", "acro-status"}
     assert {tuple(f["row"]) for f in r["flags"]} == {("c",)}
     assert r["acro"]["status"] == "fail"
     assert {c["row"] for c in r["acro"]["cells"]} == {"c"}
@@ -67,8 +67,9 @@ def test_count_table_is_rechecked_with_the_pack_and_acro_flags_are_surfaced(acro
 
 def test_max_table_that_acro_lets_through_is_a_single_unit_statistic(acro_folder):
     r = by_file(check_paths([acro_folder], "snds"))["output_2_0.csv"]
-    assert [f["rule"] for f in r["flags"]] == ["single-unit"]
+    assert "single-unit" in {f["rule"] for f in r["flags"]}
     assert r["outcome"] == "fail"
+    assert r["interpretation"]["understood"] is False  # x, y: numbers with no name
 
 
 def test_regression_degrees_of_freedom(acro_folder):
@@ -77,17 +78,35 @@ def test_regression_degrees_of_freedom(acro_folder):
         ("dof", "6 residual degrees of freedom, fewer than 10")]
 
 
-def test_mean_table_goes_to_review_with_acro_verdict(acro_folder):
+def test_mean_table_fails_on_the_cells_acro_flagged(acro_folder):
     r = by_file(check_paths([acro_folder], "snds"))["output_1_0.csv"]
-    assert r["outcome"] == "review" and r["acro"]["type"] == "table"
+    assert r["outcome"] == "fail" and r["acro"]["type"] == "table"
+    assert {(f["rule"], f["row"][0]) for f in r["flags"]} == {("acro-status", "c")}
+
+
+def test_a_count_table_acro_passes_is_not_passed_on_acro_word(acro_folder, tmp_path):
+    """ACRO's claims only add checks: a clean frequency table with unnamed columns is
+    review, since its own cells do not say they are counts."""
+    copy = shutil.copytree(acro_folder, tmp_path / "out")
+    r = by_file(check_paths([copy], "snds"))["output_0_0.csv"]
+    assert r["interpretation"]["columns"][0]["role"] == "dimension"
 
 
 def test_a_file_changed_after_acro_is_reported(acro_folder, tmp_path):
     copy = shutil.copytree(acro_folder, tmp_path / "out")
     (copy / "output_1_0.csv").write_text("a,x,y\na,1,2\n")
     r = by_file(check_paths([copy], "snds"))["output_1_0.csv"]
-    assert [f["rule"] for f in r["flags"]] == ["acro-checksum"]
-    assert r["outcome"] == "review"
+    assert r["flags"][0]["rule"] == "evidence"
+    assert "evidence does not match the table" in r["flags"][0]["reason"]
+    assert r["outcome"] == "fail"
+
+
+def test_a_regression_label_on_a_table_fails(acro_folder, tmp_path):
+    copy = shutil.copytree(acro_folder, tmp_path / "out")
+    (copy / "output_3_1.csv").write_text("a,n\nx,3\ny,4\n")
+    r = by_file(check_paths([copy], "snds"))["output_3_1.csv"]
+    assert r["outcome"] == "fail"
+    assert any("no part of a model" in f["reason"] for f in r["flags"])
 
 
 def test_malformed_results_json(tmp_path):

@@ -82,7 +82,7 @@ def test_acro_folder_and_csv_released_signed_and_downloaded(client, engine, proj
     listed = {f["name"]: f for f in manifest["files"]}
     assert set(listed) == {"acro_out/output_0_0.csv", "summary.csv"}
     assert manifest["permit"]["reference"] == project.permit_reference
-    assert manifest["policy_pack"] == {"name": "snds", "version": "1.0.0"}
+    assert manifest["policy_pack"] == {"name": "snds", "version": "1.1.0"}
     assert all(len(f["votes"]) == 2 and f["check"]["outcome"] for f in listed.values())
 
     key = client.get("/api/v1/egress/release-key").json()

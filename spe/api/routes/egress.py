@@ -7,6 +7,8 @@ workflow (a rule of the review, a limit of the policy pack) is audited with outc
 
 from __future__ import annotations
 
+import hashlib
+import io
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -18,6 +20,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlmodel import select
 
+from egress.neutralise import neutralise_csv
 from egress.release import PROFILE
 from egress.workflow import releases, review, staging, submission
 from egress.workflow.models import Decision, EgressRequest, RequestStatus
@@ -326,13 +329,25 @@ def read_release(release_id: str, principal: ReleaseReader, session: SessionDep,
 @router.get("/egress/releases/{release_id}/files/{file_id}",
             summary="Download a released file (the requester, outside the workspace)")
 def download(release_id: str, file_id: str, principal: PersonalResearcher,
-             session: SessionDep, store: Store, http: Request) -> StreamingResponse:
+             session: SessionDep, store: Store, http: Request,
+             raw: Annotated[bool, Query(description="The exact released bytes, formula cells "
+                                                    "of a CSV left as they are")] = False
+             ) -> StreamingResponse:
     with refusals_audited(http, session, principal, "egress.release.download",
                           "egress_release", release_id):
         name, sha256, content = releases.download(session, store, release_id, file_id,
                                                   principal)
     commit(session)
-    return _stream(content, name, sha256)
+    if raw or not name.lower().endswith(".csv"):
+        return _stream(content, name, sha256)
+    with content:
+        data, neutralised = neutralise_csv(content.read())
+    if not neutralised:
+        return _stream(io.BytesIO(data), name, sha256)
+    # the released bytes are what the manifest signs; say what was served instead
+    return _stream(io.BytesIO(data), name, hashlib.sha256(data).hexdigest(),
+                   {"X-Released-SHA256": sha256,
+                    "X-Formulas-Neutralised": str(neutralised)})
 
 
 @router.post("/egress/releases/{release_id}/revoke",
@@ -360,7 +375,8 @@ def _release_public(row) -> ReleasePublic:
                          revoked=row.revoked_at is not None, revoke_reason=row.revoke_reason)
 
 
-def _stream(content, name: str, sha256: str) -> StreamingResponse:
+def _stream(content, name: str, sha256: str, extra: dict[str, str] | None = None
+            ) -> StreamingResponse:
     def chunks() -> Iterator[bytes]:
         with content:
             while chunk := content.read(1024 * 1024):
@@ -368,5 +384,6 @@ def _stream(content, name: str, sha256: str) -> StreamingResponse:
 
     base = name.rsplit("/", 1)[-1]
     headers = {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(base, safe='')}",
-               "X-Content-Type-Options": "nosniff", "X-Content-SHA256": sha256}
+               "X-Content-Type-Options": "nosniff", "X-Content-SHA256": sha256,
+               **(extra or {})}
     return StreamingResponse(chunks(), media_type="application/octet-stream", headers=headers)
