@@ -163,7 +163,7 @@ def _contradicts(new: Prepared, other: Prepared) -> bool:
     if set(new.values) != set(other.values):
         return False  # no cell in common
     mine = new.published
-    return any(mine.get(k, (n, ""))[0] != n for k, (n, _) in other.published.items())
+    return any(mine.get(k, (n, 0))[0] != n for k, (n, _) in other.published.items())
 
 
 def _consistent(model: Model) -> list[int]:
@@ -203,10 +203,11 @@ def _nested(new: Prepared, other: Prepared, threshold: int,
     found = []
     for (m, o), d in zip(pairs, diff, strict=True):
         if 1 <= abs(d) < min(threshold, protection + 1):
-            (big, bn), (small, sn) = ((o, other.name), (m, new.name)) if d > 0 else \
-                ((m, new.name), (o, other.name))
-            terms = [(1.0, bn, big[1], big[0]), (-1.0, sn, small[1], small[0])]
-            found.append(Disclosure(m[1], int(abs(d)), int(abs(d)), terms, "review",
+            mine = (new.name, new.shown[m[1]], m[0])
+            theirs = (other.name, other.shown[o[1]], o[0])
+            (bn, bc, b), (sn, sc, n) = (theirs, mine) if d > 0 else (mine, theirs)
+            terms = [(1.0, bn, bc, b), (-1.0, sn, sc, n)]
+            found.append(Disclosure(mine[1], int(abs(d)), int(abs(d)), terms, "review",
                                     hypothesis))
     return found
 

@@ -15,6 +15,7 @@ do not, so the model never claims more than the tables say.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import pairwise, product
@@ -57,7 +58,7 @@ class Prepared:
     population: tuple[str, str]
     dims: list[str]
     rows: list[tuple[dict[str, str], int]]
-    shown: list[str]  # each row's labels as the table shows them, for explanations
+    shown: Sequence[str]  # each row's labels as the table shows them, for explanations
     originals: dict[str, str] = field(default_factory=dict)  # normalised label -> as written
 
     @property
@@ -74,10 +75,9 @@ class Prepared:
         return {d: frozenset(v for v in vs if not is_total(v)) for d, vs in out.items()}
 
     @cached_property
-    def published(self) -> dict[tuple[tuple[str, str], ...], tuple[int, str]]:
-        """Each cell's conditions (in one order) -> its count and its labels as shown."""
-        return {tuple(sorted(conds.items())): (n, shown)
-                for (conds, n), shown in zip(self.rows, self.shown, strict=True)}
+    def published(self) -> dict[tuple[tuple[str, str], ...], tuple[int, int]]:
+        """Each cell's conditions (in one order) -> its count and its row's index."""
+        return {tuple(sorted(conds.items())): (n, i) for i, (conds, n) in enumerate(self.rows)}
 
     def disjoint(self) -> bool:
         """No cell holds another (no totals, no stacked blocks): alone, nothing to combine."""
@@ -97,22 +97,47 @@ def prepare(table: CountTable) -> Prepared:
             (only,) = values
             measure = "" if is_generic_measure(only) else normalise(only)
     kept = [i for i in range(len(dims)) if i not in drop]
-    # bands are read in this table's own style, then written so every table reads them alike
-    read = {i: _as_bands({k[i] for k in table.cells}) for i in kept}
+    # each distinct label read once; bands in this table's own style, then written so that
+    # every table reads them alike
+    canon = {}
+    for i in kept:
+        values = {k[i] for k in table.cells}
+        bands = _as_bands(values)
+        canon[i] = {v: bands.get(v) or normalise(v) for v in values}
     filters, originals = {}, {}
     for d, v in table.filters.items():
         filters[normalise(d)] = _as_bands({v}).get(v, normalise(v))
         originals[filters[normalise(d)]] = str(v)
-    originals.update({read[i].get(k[i], normalise(k[i])): str(k[i])
-                      for k in table.cells for i in kept})
-    rows, shown = [], []
+    for i in kept:
+        originals.update({c: v for v, c in canon[i].items()})
+    names = [dims[i] for i in kept]
+    rows = []
     for key, count in table.cells.items():
         conds = dict(filters)
-        conds.update({dims[i]: read[i].get(key[i], normalise(key[i])) for i in kept})
+        conds.update(zip(names, (canon[i][key[i]] for i in kept), strict=True))
         rows.append((conds, int(count)))
-        shown.append(", ".join(f"{table.dims[i]}={key[i]}" for i in kept) or "all")
-    return Prepared(table, (normalise(table.population), measure), [dims[i] for i in kept],
-                    rows, shown, originals)
+    shown = _Shown(table, kept)
+    return Prepared(table, (normalise(table.population), measure), names, rows, shown,
+                    originals)
+
+
+class _Shown:
+    """Each row's labels as the table writes them, made only when an explanation needs one."""
+
+    def __init__(self, table: CountTable, kept: list[int]) -> None:
+        self.table, self.kept = table, kept
+        self.keys = list(table.cells)
+
+    def __getitem__(self, i: int) -> str:
+        key = self.keys[i]
+        return ", ".join(f"{self.table.dims[j]}={key[j]}" for j in self.kept) or "all"
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self.keys)))
+
 
 
 def _as_bands(labels: set[str]) -> dict[str, str]:

@@ -32,8 +32,11 @@ class CountTable:
         counts = ev.interior(ev.count)
         rows = ev.row_labels[:-1] if ev.margins else ev.row_labels
         cols = ev.col_labels[:-1] if ev.margins else ev.col_labels
-        cells = {tuple(str(v) for v in (*r, *c)): int(counts[i, j])
-                 for i, r in enumerate(rows) for j, c in enumerate(cols)}
+        row_keys = [tuple(map(str, r)) for r in rows]
+        col_keys = [tuple(map(str, c)) for c in cols]
+        values = counts.tolist()
+        cells = {rk + ck: int(n) for rk, line in zip(row_keys, values, strict=True)
+                 for ck, n in zip(col_keys, line, strict=True)}
         return cls(name, [*ev.row_dims, *ev.col_dims], cells, population, dict(filters or {}))
 
     def to_json(self) -> dict[str, Any]:
