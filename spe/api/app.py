@@ -29,6 +29,7 @@ from spe.auth.oidc import (
 from spe.auth.provisioning import login_handler, provider_token
 from spe.auth.session_middleware import ServerSessionMiddleware
 from spe.auth.sessions import DatabaseSessionStore, session_cookie
+from spe.console import install as install_console
 from spe.crypto.secretbox import SecretBox
 from spe.dataplane.config import key_paths, require_key_files
 from spe.db import RETRY_AFTER_SECONDS, UNAVAILABLE, get_engine
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
 
     app = FastAPI(
         lifespan=lifespan,
+        docs_url=None, redoc_url=None,  # /docs is the console's, served offline
         title="spe control plane",
         version="0.1.0",
         description="Permits, projects, datasets and their audit trail. Every route states "
@@ -81,6 +83,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
                        secure=settings.secure_cookies,
                        max_age_seconds=int(settings.session_lifetime_hours * 3600))
     _install_error_handlers(app)
+    install_console(app)
     return app
 
 

@@ -35,7 +35,7 @@ from spe.auth.hub_clients import HubClient
 from spe.auth.principal import Principal
 from spe.crypto.secretbox import SecretBox
 from spe.db.types import UTCDateTime, utcnow
-from spe.domain.permits import Permit, PermitMember
+from spe.domain.permits import ACTIVE_STATUSES, Permit, PermitMember
 from spe.domain.projects import Project
 from spe.domain.roles import Role
 from spe.domain.users import User, roles_of
@@ -133,6 +133,30 @@ class ClientAdapter:
         return grant_type == "authorization_code"
 
 
+def entry_refusal(session: Session, principal: Principal, project_id: str,
+                  require_mfa: bool) -> str | None:
+    """Why ``principal`` may not enter ``project_id``'s workspace now, or None if they may
+    (the hub's sign-in and the console's Home both ask this)."""
+    if principal.user_id is None:
+        return "not a person"
+    if require_mfa and not principal.mfa:
+        return "MFA required: sign in again with a second factor"
+    if Role.researcher not in principal.roles:
+        return "the researcher role is required"
+    permit = session.exec(select(Permit).join(Project, Project.permit_id == Permit.id)
+                          .where(Project.id == project_id)).first()
+    if permit is None:
+        return "no such project"
+    named = session.get(PermitMember, (permit.id, principal.subject))
+    if named is None:
+        return "not named in the project's permit"
+    if not permit.is_active():
+        if permit.effective_status() in ACTIVE_STATUSES:
+            return "the permit is not valid yet"
+        return f"the permit is {permit.effective_status().value}"
+    return None
+
+
 class HubProvider:
     """Everything the OAuth routes need, for one request's database session."""
 
@@ -145,22 +169,7 @@ class HubProvider:
     # --- the decision, written once -------------------------------------------------
     def refusal(self, principal: Principal, project_id: str, require_mfa: bool) -> str | None:
         """Why ``principal`` may not enter ``project_id``'s hub now, or None if they may."""
-        if principal.user_id is None:
-            return "not a person"
-        if require_mfa and not principal.mfa:
-            return "MFA required: sign in again with a second factor"
-        if Role.researcher not in principal.roles:
-            return "the researcher role is required"
-        permit = self.session.exec(select(Permit).join(Project, Project.permit_id == Permit.id)
-                                   .where(Project.id == project_id)).first()
-        if permit is None:
-            return "no such project"
-        named = self.session.get(PermitMember, (permit.id, principal.subject))
-        if named is None:
-            return "not named in the project's permit"
-        if not permit.is_active():
-            return f"the permit is {permit.effective_status().value}"
-        return None
+        return entry_refusal(self.session, principal, project_id, require_mfa)
 
     # --- authlib wiring ----------------------------------------------------------------
     def _build_server(self) -> AuthorizationServer:

@@ -1,0 +1,30 @@
+"""The web console: every role's work in a browser, served by the control plane.
+
+Server-rendered pages (Jinja2, English and French), forms that work without JavaScript,
+and two small modules of ours in ``static/`` (keyboard navigation between flagged cells;
+the audit proof check). No script or style is inline, so the pages run under a strict
+Content-Security-Policy. :func:`install` adds the pages, their static files, the offline
+API documentation and HTML error pages for browsers to the application.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import swagger_ui_bundle
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+STATIC = Path(__file__).parent / "static"
+
+
+def install(app: FastAPI) -> None:
+    """Mount the console on ``app`` (after its exception handlers are installed)."""
+    from spe.console import errors
+    from spe.console.routes import router
+
+    app.include_router(router)
+    app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
+    app.mount("/console/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
+              name="console-swagger")
+    errors.install(app)

@@ -1,0 +1,49 @@
+"""Browsers get HTML error pages; API clients keep the JSON error body.
+
+The application's exception handlers stay the single place that turns an error into a
+status and a message; this wraps each of them and, when the caller asks for HTML
+(``Accept: text/html``, which browsers send and API clients do not), shows the same
+status and message in a page. An unauthenticated browser is sent to sign in instead.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+
+from spe.console.web import render
+
+
+def wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _message(response: Response) -> tuple[str, str]:
+    try:
+        error = json.loads(response.body)["error"]
+        return error.get("code", ""), error.get("message", "")
+    except (ValueError, KeyError, TypeError):
+        return "", ""
+
+
+def negotiated(handler):
+    async def handle(request: Request, exc: Exception) -> Response:
+        response = await handler(request, exc)
+        if not isinstance(response, Response) or not wants_html(request):
+            return response
+        if response.status_code == 401 and request.method == "GET":
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/auth/login?next={quote(target, safe='')}", 303)
+        code, message = _message(response)
+        return render(request, "error.html", status=response.status_code,
+                      code=code, message=message, http_status=response.status_code)
+
+    return handle
+
+
+def install(app: FastAPI) -> None:
+    for kind, handler in list(app.exception_handlers.items()):
+        app.exception_handlers[kind] = negotiated(handler)

@@ -1,0 +1,14 @@
+"""The console's routes: one router, every route declaring who may call it (as the API's).
+
+Pages are in the OpenAPI document under the tag ``console`` so that the route access table
+(``tests/api/test_route_roles.py``) covers them like every other route.
+"""
+
+from fastapi import APIRouter, Depends
+
+from spe.console.routes import checker, docs, home, researcher
+from spe.console.web import form_csrf
+
+router = APIRouter(tags=["console"], dependencies=[Depends(form_csrf)])
+for module in (home, checker, researcher, docs):
+    router.include_router(module.router)

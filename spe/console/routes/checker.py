@@ -1,0 +1,183 @@
+"""The output checker's pages: the queue, a request with every file shown inline, votes,
+return, reject, release and revoke.
+
+Each action calls the same workflow function as its API twin (``spe.api.routes.egress``),
+under the same role rule and with refusals audited the same way; what a checker sees of a
+request (blind votes, who may vote) comes from :func:`egress.workflow.views.request_view`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlmodel import select
+
+from egress.workflow import releases, review
+from egress.workflow.models import Decision, EgressRequest, RequestStatus
+from egress.workflow.views import request_view
+from spe.api.deps import SessionDep, allow, commit, refusals_audited
+from spe.api.routes.egress import object_store, release_key
+from spe.auth.principal import Principal
+from spe.console import preview
+from spe.console.web import render
+from spe.db.types import utcnow
+from spe.domain.permits import members_of
+from spe.domain.roles import Role
+from spe.errors import SpeError
+
+router = APIRouter(prefix="/console")
+Checker = Annotated[Principal, allow(Role.output_checker)]
+Staff = Annotated[Principal, allow(Role.output_checker, Role.admin)]
+Text = Annotated[str, Form(max_length=5000)]
+QUEUE_LIMIT = 500
+QUEUE_STATUSES = sorted(review.AWAITING_REVIEW | {RequestStatus.approved})
+
+
+def _back(request_id: str, anchor: str = "") -> RedirectResponse:
+    return RedirectResponse(f"/console/review/{quote(request_id)}{anchor}", 303)
+
+
+@router.get("/review", response_class=HTMLResponse, summary="Console: the review queue")
+def queue(request: Request, principal: Checker, session: SessionDep,
+          project: str | None = None, mine: bool = False) -> HTMLResponse:
+    query = (select(EgressRequest)
+             .where(EgressRequest.status.in_([s.value for s in QUEUE_STATUSES]))
+             .order_by(EgressRequest.created_at, EgressRequest.id).limit(QUEUE_LIMIT))
+    if project:
+        query = query.where(EgressRequest.project_id == project)
+    now = utcnow()
+    items = []
+    for row in session.exec(query):
+        view = request_view(session, row, principal)
+        votable = [f for f in view.files if not f.checker_only]
+        waiting_for_me = any(f.can_vote for f in votable)
+        if mine and not waiting_for_me:
+            continue
+        items.append({"view": view, "age": _age(now, row.created_at),
+                      "waiting_for_me": waiting_for_me,
+                      "complete": sum(f.votes_complete for f in votable),
+                      "files": len(votable),
+                      "outcomes": Counter(f.outcome or "unknown" for f in votable)})
+    projects = sorted({i["view"].project_id for i in items})
+    return render(request, "queue.html", principal, items=items, projects=projects,
+                  project=project, mine=mine)
+
+
+def _age(now: datetime, then: datetime) -> tuple[int, int]:
+    seconds = max(0, int((now - then).total_seconds()))
+    return seconds // 86400, seconds % 86400 // 3600
+
+
+@router.get("/review/{request_id}", response_class=HTMLResponse,
+            summary="Console: review a request, every file shown inline (audited)")
+def review_page(request_id: str, request: Request, principal: Checker,
+                session: SessionDep) -> HTMLResponse:
+    row = review.get_request(session, request_id)
+    view = request_view(session, row, principal)
+    store = object_store(request)
+    shown = {}
+    for file in review.files_of(session, row.id):
+        try:
+            with releases.open_quarantined(session, store, row, file, principal) as content:
+                data = content.read()
+            shown[file.id] = preview.preview(file.name, data, file.check)
+        except SpeError as exc:  # shown in place of the file; it cannot be voted on
+            shown[file.id] = preview.Preview("error", text=exc.message)
+    release = review.release_of(session, row.id)
+    commit(session)  # the views' audit events
+    return render(request, "review.html", principal, view=view, shown=shown, release=release,
+                  decisions=list(Decision))
+
+
+@router.get("/review/{request_id}/files/{file_id}/image", summary="Console: an image under "
+            "review, from a sandboxed response (audited)")
+def image(request_id: str, file_id: str, request: Request, principal: Checker,
+          session: SessionDep) -> Response:
+    with refusals_audited(request, session, principal, "egress.file.view", "egress_request",
+                          request_id):
+        row = review.get_request(session, request_id)
+        file = review.get_file(session, row, file_id)
+        with releases.open_quarantined(session, object_store(request), row, file,
+                                       principal) as content:
+            data = content.read()
+    commit(session)
+    kind = preview.image_type(data[:16])
+    headers = {"Content-Security-Policy": "sandbox; default-src 'none'",
+               "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store",
+               "Content-Disposition": f"inline; filename*=UTF-8''"
+                                      f"{quote(file.name.rsplit('/', 1)[-1], safe='')}"}
+    if kind is None:  # not an image by its bytes: never given a type a browser renders
+        headers["Content-Disposition"] = headers["Content-Disposition"].replace(
+            "inline", "attachment", 1)
+        return Response(data, media_type="application/octet-stream", headers=headers)
+    return Response(data, media_type=kind, headers=headers)
+
+
+@router.post("/review/{request_id}/files/{file_id}/vote", summary="Console: vote on a file")
+def vote(request_id: str, file_id: str, request: Request, principal: Checker,
+         session: SessionDep, decision: Annotated[Decision, Form()],
+         sha256: Annotated[str, Form(pattern=r"^[0-9a-f]{64}$")],
+         comment: Text = "", justification: Text = "") -> RedirectResponse:
+    with refusals_audited(request, session, principal, "egress.file.vote", "egress_request",
+                          request_id):
+        row = review.get_request(session, request_id)
+        file = review.get_file(session, row, file_id)
+        review.cast_vote(session, row, file, principal, members_of(session, row.permit_id),
+                         decision, sha256, comment, justification or None)
+    commit(session)
+    return _back(request_id, f"#file-{file_id}")
+
+
+@router.post("/review/{request_id}/return", summary="Console: return a request for changes")
+def return_request(request_id: str, request: Request, principal: Checker,
+                   session: SessionDep, comment: Text = "") -> RedirectResponse:
+    with refusals_audited(request, session, principal, "egress.request.return",
+                          "egress_request", request_id):
+        row = review.get_request(session, request_id)
+        review.return_request(session, row, principal, members_of(session, row.permit_id),
+                              comment)
+    commit(session)
+    return _back(request_id)
+
+
+@router.post("/review/{request_id}/reject", summary="Console: reject a request")
+def reject(request_id: str, request: Request, principal: Checker, session: SessionDep,
+           comment: Text = "") -> RedirectResponse:
+    with refusals_audited(request, session, principal, "egress.request.reject",
+                          "egress_request", request_id):
+        row = review.get_request(session, request_id)
+        review.reject_request(session, row, principal, members_of(session, row.permit_id),
+                              comment)
+    commit(session)
+    return _back(request_id)
+
+
+@router.post("/review/{request_id}/release", summary="Console: release an approved request")
+def release(request_id: str, request: Request, principal: Checker,
+            session: SessionDep) -> RedirectResponse:
+    settings = request.app.state.settings
+    with refusals_audited(request, session, principal, "egress.request.release",
+                          "egress_request", request_id):
+        row = review.get_request(session, request_id)
+        releases.release(session, object_store(request), release_key(settings), row,
+                         principal, settings.public_url)
+    commit(session)
+    return _back(request_id)
+
+
+@router.post("/releases/{release_id}/revoke", summary="Console: revoke a release")
+def revoke(release_id: str, request: Request, principal: Staff, session: SessionDep,
+           comment: Text = "") -> RedirectResponse:
+    with refusals_audited(request, session, principal, "egress.release.revoke",
+                          "egress_release", release_id):
+        row = releases.get_release(session, release_id)
+        review.revoke_release(session, row, principal, comment)
+    commit(session)
+    if Role.output_checker in principal.roles:
+        return _back(row.request_id)
+    return RedirectResponse("/", 303)

@@ -1,0 +1,80 @@
+"""Home: who I am, my projects (and why I may not enter one), my egress requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlmodel import func, select
+
+from egress.workflow import review
+from egress.workflow.models import EgressRequest
+from spe.api.deps import SessionDep, allow_authenticated, allow_browser
+from spe.auth.hub_provider import entry_refusal
+from spe.auth.principal import Principal
+from spe.auth.redirects import safe_next
+from spe.console import i18n
+from spe.console.web import render
+from spe.domain.permits import Permit, PermitMember
+from spe.domain.projects import DesiredState, Project, desired_state
+from spe.domain.roles import Role
+from spe.domain.users import get_user
+
+router = APIRouter()
+Person = Annotated[Principal, allow_authenticated()]
+Browser = Annotated[Principal | None, allow_browser()]
+RECENT_REQUESTS = 50
+
+
+@dataclass
+class MyProject:
+    project: Project
+    permit: Permit
+    desired: DesiredState
+    refusal: str | None
+    open_url: str | None
+
+
+def my_projects(session, principal: Principal, require_mfa: bool) -> list[MyProject]:
+    """The projects whose permit names me, whatever the permit's state: the reason I may
+    not enter one is the hub's own (:func:`spe.auth.hub_provider.entry_refusal`)."""
+    rows = session.exec(select(Project, Permit).join(Permit, Permit.id == Project.permit_id)
+                        .join(PermitMember, PermitMember.permit_id == Permit.id)
+                        .where(PermitMember.subject == principal.subject)
+                        .order_by(Project.title, Project.id)).all()
+    found = []
+    for project, permit in rows:
+        refusal = entry_refusal(session, principal, project.id, require_mfa)
+        ready = project.observed_state == "ready" and project.workspace_url
+        url = f"{project.workspace_url.rstrip('/')}/hub/oauth_login" \
+            if ready and refusal is None else None
+        found.append(MyProject(project, permit, desired_state(permit), refusal, url))
+    return found
+
+
+@router.get("/", response_class=HTMLResponse, summary="Console: Home")
+def home(request: Request, principal: Person, session: SessionDep) -> HTMLResponse:
+    user = get_user(session, principal.user_id)
+    settings = request.app.state.settings
+    mine = session.exec(select(EgressRequest)
+                        .where(EgressRequest.requester_id == principal.user_id)
+                        .order_by(EgressRequest.updated_at.desc())
+                        .limit(RECENT_REQUESTS)).all()
+    waiting = None
+    if Role.output_checker in principal.roles:
+        waiting = session.exec(select(func.count()).select_from(EgressRequest).where(
+            EgressRequest.status.in_([s.value for s in review.AWAITING_REVIEW]))).one()
+    return render(request, "home.html", principal, user=user,
+                  projects=my_projects(session, principal, settings.workspace_requires_mfa),
+                  requests=mine, waiting=waiting)
+
+
+@router.get("/console/language", summary="Console: choose the language (a cookie)")
+def choose_language(_: Browser, to: str, next: str = "/") -> RedirectResponse:
+    response = RedirectResponse(safe_next(next) or "/", 303)
+    if to in i18n.LANGUAGES:
+        response.set_cookie(i18n.COOKIE, to, max_age=365 * 86400, samesite="lax",
+                            httponly=True)
+    return response

@@ -1,0 +1,107 @@
+"""The researcher's pages: a request of mine (withdraw, resubmit, download its release),
+and personal tokens for the command line.
+
+The same workflow functions and access rules as the API's twins; a researcher reads a
+request only of a project whose active permit names them (``researcher_project``).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlmodel import select
+
+from egress.workflow import review, submission
+from egress.workflow.views import request_view
+from spe.api.deps import SessionDep, allow, allow_authenticated, commit, refusals_audited
+from spe.api.routes.egress import object_store
+from spe.auth.principal import Principal
+from spe.auth.tokens import ApiToken, issue_token, revoke_token
+from spe.console.web import render
+from spe.domain.roles import Role
+
+router = APIRouter(prefix="/console")
+Researcher = Annotated[Principal, allow(Role.researcher)]
+Person = Annotated[Principal, allow_authenticated()]
+Text = Annotated[str, Form(max_length=5000)]
+TOKENS_SHOWN = 100
+
+
+def _back(request_id: str) -> RedirectResponse:
+    return RedirectResponse(f"/console/requests/{quote(request_id)}", 303)
+
+
+@router.get("/requests/{request_id}", response_class=HTMLResponse,
+            summary="Console: one of my egress requests")
+def my_request(request_id: str, request: Request, principal: Researcher,
+               session: SessionDep) -> HTMLResponse:
+    row = review.get_request(session, request_id)
+    submission.researcher_project(session, row.project_id, principal)
+    release = review.release_of(session, row.id)
+    ids = {f.name: f.id for f in review.files_of(session, row.id)}
+    released = [dict(entry, file_id=ids.get(entry["name"]))
+                for entry in (release.manifest.get("files", []) if release else [])]
+    return render(request, "request.html", principal, view=request_view(session, row,
+                                                                          principal),
+                  release=release, released=released,
+                  mine=row.requester_id == principal.user_id)
+
+
+@router.post("/requests/{request_id}/withdraw", summary="Console: withdraw my request")
+def withdraw(request_id: str, request: Request, principal: Researcher, session: SessionDep,
+             reason: Text = "") -> RedirectResponse:
+    with refusals_audited(request, session, principal, "egress.request.withdraw",
+                          "egress_request", request_id):
+        row = review.get_request(session, request_id)
+        review.withdraw_request(session, row, principal, reason)
+    commit(session)
+    return _back(request_id)
+
+
+@router.post("/requests/{request_id}/resubmit",
+             summary="Console: send a returned request back for review")
+def resubmit(request_id: str, request: Request, principal: Researcher,
+             session: SessionDep) -> RedirectResponse:
+    with refusals_audited(request, session, principal, "egress.request.resubmit",
+                          "egress_request", request_id):
+        row = review.get_request(session, request_id)
+        submission.resubmit(session, object_store(request), row, principal)
+    commit(session)
+    return _back(request_id)
+
+
+def _tokens_page(request: Request, principal: Principal, session, secret: str | None = None,
+                 status: int = 200) -> HTMLResponse:
+    rows = session.exec(select(ApiToken).where(ApiToken.user_id == principal.user_id)
+                        .order_by(ApiToken.created_at.desc()).limit(TOKENS_SHOWN)).all()
+    return render(request, "tokens.html", principal, tokens=rows, secret=secret,
+                  status=status)
+
+
+@router.get("/tokens", response_class=HTMLResponse, summary="Console: my personal tokens")
+def tokens(request: Request, principal: Person, session: SessionDep) -> HTMLResponse:
+    return _tokens_page(request, principal, session)
+
+
+@router.post("/tokens", summary="Console: create a personal token (shown once)")
+def create_token(request: Request, principal: Person, session: SessionDep,
+                 description: Annotated[str, Form(max_length=200)] = "",
+                 hours: Annotated[float, Form(gt=0, le=24 * 90)] = 8) -> HTMLResponse:
+    """The secret is in this response only: never stored, never in a URL."""
+    max_hours = request.app.state.settings.token_max_ttl_days * 24
+    _, secret = issue_token(session, ttl=timedelta(hours=min(hours, max_hours)),
+                            actor=principal.actor(), user_id=principal.user_id,
+                            description=description, mfa=principal.mfa)
+    commit(session)
+    return _tokens_page(request, principal, session, secret, 201)
+
+
+@router.post("/tokens/{token_id}/revoke", summary="Console: revoke one of my tokens")
+def revoke(token_id: str, principal: Person, session: SessionDep) -> RedirectResponse:
+    revoke_token(session, token_id, actor=principal.actor(), owner_id=principal.user_id)
+    commit(session)
+    return RedirectResponse("/console/tokens", 303)
