@@ -17,6 +17,7 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader
 
 from spe.api.deps import audit_denied
 from spe.audit import Actor
@@ -28,7 +29,9 @@ from spe.domain.roles import Role
 from spe.errors import Forbidden
 
 HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=HERE / "templates", extensions=["jinja2.ext.i18n"])
+templates = Jinja2Templates(env=Environment(
+    loader=FileSystemLoader(HERE / "templates"), autoescape=True,
+    extensions=["jinja2.ext.i18n"]))
 templates.env.install_gettext_callables(i18n.gettext_, i18n.ngettext_, newstyle=True)
 templates.env.globals["LANGUAGES"] = i18n.LANGUAGES
 
