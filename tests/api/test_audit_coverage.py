@@ -185,6 +185,34 @@ def test_every_state_change_is_audited(world, engine, tmp_path_factory):
     call(client, "POST", f"/api/v1/egress/requests/{submit()['id']}/withdraw", workspace,
          json={"reason": "wrong file"})
 
+    # the same through the console's forms (a bearer token needs no CSRF field)
+    def console_votes(request: dict) -> None:
+        for checker in checkers:
+            for f in request["files"]:
+                call(client, "POST", f"/console/review/{request['id']}/files/{f['id']}/vote",
+                     checker, data={"decision": "approve", "sha256": f["sha256"]})
+
+    request = submit()
+    console_votes(request)
+    call(client, "POST", f"/console/review/{request['id']}/release", checkers[0])
+    release_id = call(client, "GET", f"/api/v1/egress/requests/{request['id']}",
+                      checkers[0]).json()["release_id"]
+    call(client, "POST", f"/console/releases/{release_id}/revoke", tok[Role.admin],
+         data={"comment": "incident drill"})
+    returned = submit()
+    call(client, "POST", f"/console/review/{returned['id']}/return", checkers[0],
+         data={"comment": "please round the counts"})
+    call(client, "POST", f"/console/requests/{returned['id']}/resubmit", r_token)
+    call(client, "POST", f"/console/review/{returned['id']}/reject", checkers[0],
+         data={"comment": "still disclosive"})
+    call(client, "POST", f"/console/requests/{submit()['id']}/withdraw", r_token,
+         data={"reason": "wrong file"})
+    page = call(client, "POST", "/console/tokens", tok[Role.auditor],
+                data={"description": "console-coverage"}).text
+    row = next(r for r in page.split("<tr>") if "console-coverage" in r)
+    token_id = re.search(r'action="/console/tokens/(\w+)/revoke"', row).group(1)
+    call(client, "POST", f"/console/tokens/{token_id}/revoke", tok[Role.auditor])
+
     # the auditors' own write: a checkpoint; and the kill switch
     call(client, "POST", "/api/v1/audit/checkpoints", tok[Role.auditor])
     call(client, "POST", f"/api/v1/projects/{project}/halt", pm, json={"reason": "drill"})

@@ -98,6 +98,23 @@ EXPECTED: dict[tuple[str, str], frozenset | str] = {
     ("GET", "/auth/login"): BROWSER,
     ("POST", "/auth/token-login"): BROWSER,
     ("POST", "/auth/logout"): BROWSER,
+    ("GET", "/docs"): ANYONE,
+    ("GET", "/"): PERSON,
+    ("GET", "/console/language"): BROWSER,
+    ("GET", "/console/review"): frozenset({OC}),
+    ("GET", "/console/review/{request_id}"): frozenset({OC}),
+    ("GET", "/console/review/{request_id}/files/{file_id}/image"): frozenset({OC}),
+    ("POST", "/console/review/{request_id}/files/{file_id}/vote"): frozenset({OC}),
+    ("POST", "/console/review/{request_id}/return"): frozenset({OC}),
+    ("POST", "/console/review/{request_id}/reject"): frozenset({OC}),
+    ("POST", "/console/review/{request_id}/release"): frozenset({OC}),
+    ("POST", "/console/releases/{release_id}/revoke"): frozenset({OC, A}),
+    ("GET", "/console/requests/{request_id}"): frozenset({R}),
+    ("POST", "/console/requests/{request_id}/withdraw"): frozenset({R}),
+    ("POST", "/console/requests/{request_id}/resubmit"): frozenset({R}),
+    ("GET", "/console/tokens"): PERSON,
+    ("POST", "/console/tokens"): PERSON,
+    ("POST", "/console/tokens/{token_id}/revoke"): PERSON,
 }
 
 PATH_VALUES = {"role": "auditor"}
