@@ -20,8 +20,9 @@ fi
 source scripts/python-env.sh
 "$PY" -m pip install -q --disable-pip-version-check -e '.[test]'
 
-# Node servers used by the tests (each folder with a package.json under tests/servers/).
-for dir in tests/servers/*/; do
+# Node packages used by the tests: the servers under tests/servers/, and tests/browser/
+# (what the browser tests inject into pages, e.g. axe-core).
+for dir in tests/servers/*/ tests/browser/; do
   if [[ -f "$dir/package.json" && ! -d "$dir/node_modules" ]]; then
     (cd "$dir" && npm ci --silent --no-audit --no-fund)
   fi

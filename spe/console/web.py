@@ -2,7 +2,8 @@
 
 Every page is rendered here, in the reader's language, with what the layout needs: who is
 signed in, which sections their roles open, and the session's CSRF token for the forms.
-A form posted with a browser session must carry that token (field ``csrf``); a caller
+A form posted with a browser session must carry that token (field ``csrf``, or the API's
+``X-CSRF-Token`` header); a caller
 with a bearer token (the tests, scripts) is not exposed to cross-site requests and needs
 none, as on the API.
 """
@@ -69,8 +70,7 @@ async def form_csrf(request: Request) -> None:
     data = request.scope.get("session") or {}
     if not data.get(USER):
         return  # not signed in: the route's access rule answers 401
-    form = await request.form()
-    sent = form.get("csrf")
+    sent = request.headers.get("x-csrf-token") or (await request.form()).get("csrf")
     if not isinstance(sent, str) or not hmac.compare_digest(sent, data.get(CSRF, "")):
         reason = "missing or wrong CSRF token in the form"
         audit_denied(request, Actor.user(data[USER], None), reason)
