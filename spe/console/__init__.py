@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import swagger_ui_bundle
+import fastapi_offline
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 STATIC = Path(__file__).parent / "static"
+SWAGGER_UI = Path(fastapi_offline.__file__).parent / "static"  # Swagger UI 5 (OpenAPI 3.1)
 
 
 def install(app: FastAPI) -> None:
@@ -25,6 +26,6 @@ def install(app: FastAPI) -> None:
 
     app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
-    app.mount("/console/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
+    app.mount("/console/swagger", StaticFiles(directory=SWAGGER_UI),
               name="console-swagger")
     errors.install(app)

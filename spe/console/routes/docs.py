@@ -1,4 +1,4 @@
-"""``/docs``: Swagger UI from the ``swagger-ui-bundle`` package, served by spe itself (no
+"""``/docs``: Swagger UI from the ``fastapi-offline`` package, served by spe itself (no
 CDN, so it works offline) and started by a module of ours (no inline script)."""
 
 from __future__ import annotations
