@@ -115,6 +115,10 @@ EXPECTED: dict[tuple[str, str], frozenset | str] = {
     ("GET", "/console/tokens"): PERSON,
     ("POST", "/console/tokens"): PERSON,
     ("POST", "/console/tokens/{token_id}/revoke"): PERSON,
+    ("GET", "/console/audit"): frozenset({AU, A}),
+    ("GET", "/console/audit/events/{seq}"): frozenset({AU, A}),
+    ("GET", "/console/audit/checkpoints"): frozenset({AU, A}),
+    ("POST", "/console/audit/checkpoints"): frozenset({AU, A}),
 }
 
 PATH_VALUES = {"role": "auditor"}

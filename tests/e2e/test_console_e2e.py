@@ -17,6 +17,7 @@ form posted without its CSRF token is refused. Screenshots go to ``docs/console/
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import re
@@ -206,6 +207,44 @@ def walk(browser, platform, english: dict, french: dict, csv: dict) -> None:
     assert "needs one of the roles output_checker" in bob.page.content()
     bob.check()
 
+    # the auditor finds alice's events by name; the proof is checked in the browser
+    auditor = Person(browser, platform, "auditor")
+    auditor.goto("/console/audit")
+    auditor.page.fill("#person", "alice")
+    auditor.page.fill("#action", "egress.request.submit")
+    auditor.page.get_by_role("button", name="Search").click()
+    auditor.page.wait_for_load_state()
+    auditor.check("audit.png")
+    auditor.page.locator("table.events th a").first.click()
+    auditor.page.wait_for_load_state()
+    if auditor.page.get_by_role("button", name="Sign a checkpoint now").count():
+        auditor.page.get_by_role("button", name="Sign a checkpoint now").click()
+        auditor.page.wait_for_load_state()
+    auditor.page.wait_for_selector("#proof-status:not([data-state=pending])", timeout=15_000)
+    assert auditor.page.get_attribute("#proof-status", "data-state") == "verified", \
+        auditor.page.inner_text("#proof-status")
+    auditor.check("audit-event.png")
+    seq = auditor.page.get_attribute("#proof", "data-seq")
+
+    def forged(route) -> None:  # a server lying about the checkpoint's signature
+        proof = route.fetch().json()
+        signature = bytearray(base64.b64decode(proof["checkpoint"]["signature"]))
+        signature[0] ^= 1
+        proof["checkpoint"]["signature"] = base64.b64encode(bytes(signature)).decode()
+        route.fulfill(json=proof)
+
+    auditor.page.route(f"**/api/v1/audit/events/{seq}/proof", forged)
+    auditor.page.reload()
+    auditor.page.wait_for_selector("#proof-status:not([data-state=pending])", timeout=15_000)
+    assert auditor.page.inner_text("#proof-status") == \
+        "NOT verified: the checkpoint's signature does not verify"
+    with httpx.Client(base_url=platform.url, timeout=30, headers={
+            "Authorization": f"Bearer {platform.tokens['auditor']}"}) as api:
+        event = api.get(f"/api/v1/audit/events/{seq}").json()
+    assert event["action"] == "egress.request.submit"
+    assert event["target_id"] in (english["id"], french["id"])
+    auditor.close()
+
     # the permit manager suspends the permit: alice's Home says why, in both languages
     with httpx.Client(base_url=platform.url, timeout=30, headers={
             "Authorization": f"Bearer {platform.tokens['pm']}"}) as pm:
@@ -219,7 +258,7 @@ def walk(browser, platform, english: dict, french: dict, csv: dict) -> None:
     alice.check("home-suspended.png")
     alice.page.get_by_role("link", name="Français").click()
     alice.page.wait_for_load_state()
-    assert "Accès impossible : l’autorisation est suspendue" in alice.page.content()
+    assert "Accès impossible : l\u2019autorisation est suspendue" in alice.page.content()
 
     # the API documentation works offline
     alice.goto("/docs")
