@@ -39,6 +39,7 @@ templates.env.globals["LANGUAGES"] = i18n.LANGUAGES
 # The sections of the console and the roles that open them (the API's own role sets).
 SECTIONS = [
     ("review", "/console/review", frozenset({Role.output_checker})),
+    ("permits", "/console/permits", frozenset({Role.admin, Role.permit_manager, Role.auditor})),
     ("audit", "/console/audit", frozenset({Role.auditor, Role.admin})),
     ("tokens", "/console/tokens", frozenset(Role)),
 ]

@@ -114,6 +114,13 @@ def test_every_state_change_is_audited(world, engine, tmp_path_factory):
     pm = tok[Role.permit_manager]
     old = call(client, "POST", "/api/v1/permits", pm,
                json=permit_body(dataset, [researcher])).json()
+    consoled, halted = (call(client, "POST", "/api/v1/permits", pm,
+                             json=permit_body(dataset, [researcher])).json() for _ in range(2))
+    for step, form in [("suspend", {"reason": "r"}), ("resume", {"reason": "r"}),
+                       ("revoke", {"reason": "r", "confirm": "yes"})]:
+        call(client, "POST", f"/console/permits/{consoled['id']}/{step}", pm, data=form)
+    call(client, "POST", f"/console/projects/{halted['project_id']}/halt", pm,
+         data={"reason": "drill", "confirm": "yes"})
     for step, body in [("amend", {"purpose": "p", "reason": "r"}),
                        ("renew", {"valid_until": "2099-01-01T00:00:00Z"}),
                        ("suspend", {"reason": "r"}), ("resume", {}),

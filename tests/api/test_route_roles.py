@@ -119,6 +119,12 @@ EXPECTED: dict[tuple[str, str], frozenset | str] = {
     ("GET", "/console/audit/events/{seq}"): frozenset({AU, A}),
     ("GET", "/console/audit/checkpoints"): frozenset({AU, A}),
     ("POST", "/console/audit/checkpoints"): frozenset({AU, A}),
+    ("GET", "/console/permits"): frozenset({A, PM, AU}),
+    ("GET", "/console/permits/{permit_id}"): frozenset({A, PM, AU}),
+    ("POST", "/console/permits/{permit_id}/suspend"): frozenset({A, PM}),
+    ("POST", "/console/permits/{permit_id}/resume"): frozenset({A, PM}),
+    ("POST", "/console/permits/{permit_id}/revoke"): frozenset({A, PM}),
+    ("POST", "/console/projects/{project_id}/halt"): frozenset({A, PM}),
 }
 
 PATH_VALUES = {"role": "auditor"}

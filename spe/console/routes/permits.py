@@ -1,0 +1,131 @@
+"""The permit manager's pages: permits, one permit with its history, suspend / resume /
+revoke with a reason, and the project kill switch behind a confirmation.
+
+The same role rules, the same lifecycle functions (:mod:`spe.domain.permit_lifecycle`) and
+the same deployment rule as the API's routes (a deployment that takes permit changes only
+as signed decisions refuses them here too); auditors read, permit managers and admins act.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlmodel import select
+
+from spe.api.deps import SessionDep, allow, commit, wake_reconciler
+from spe.api.routes.permits import Unsigned
+from spe.auth.principal import Principal
+from spe.console.web import render
+from spe.domain import permit_decisions as decisions
+from spe.domain import permit_lifecycle as lifecycle
+from spe.domain.permits import (
+    Permit,
+    PermitRevision,
+    PermitStatus,
+    datasets_of,
+    get_permit,
+    members_of,
+)
+from spe.domain.projects import Project, desired_state, project_of
+from spe.domain.roles import Role
+from spe.domain.users import User
+from spe.errors import InvalidInput, NotFound
+
+router = APIRouter(prefix="/console")
+Manager = Annotated[Principal, allow(Role.admin, Role.permit_manager)]
+Reader = Annotated[Principal, allow(Role.admin, Role.permit_manager, Role.auditor)]
+Reason = Annotated[str, Form(max_length=2000)]
+LISTED = 500
+MANAGERS = frozenset({Role.admin, Role.permit_manager})
+
+
+def _back(permit_id: str) -> RedirectResponse:
+    return RedirectResponse(f"/console/permits/{quote(permit_id)}", 303)
+
+
+def _reason(reason: str) -> str:
+    if not reason.strip():
+        raise InvalidInput("give a reason: it is recorded with the change",
+                           code="permit.reason_required")
+    return reason.strip()
+
+
+@router.get("/permits", response_class=HTMLResponse, summary="Console: permits")
+def permit_list(request: Request, principal: Reader, session: SessionDep,
+                status: PermitStatus | None = None) -> HTMLResponse:
+    query = select(Permit, Project).join(Project, Project.permit_id == Permit.id,
+                                         isouter=True)
+    if status is not None:
+        query = query.where(Permit.status == status)
+    rows = session.exec(query.order_by(Permit.created_at.desc()).limit(LISTED)).all()
+    return render(request, "permits.html", principal, rows=rows, wanted=status,
+                  statuses=list(PermitStatus))
+
+
+@router.get("/permits/{permit_id}", response_class=HTMLResponse,
+            summary="Console: a permit, its project and its history")
+def permit_page(permit_id: str, request: Request, principal: Reader,
+                session: SessionDep) -> HTMLResponse:
+    permit = get_permit(session, permit_id)
+    revisions = session.exec(select(PermitRevision).where(PermitRevision.permit_id == permit.id)
+                             .order_by(PermitRevision.id)).all()
+    actors = {u.id: u for u in session.exec(select(User).where(User.id.in_(
+        sorted({r.actor_id for r in revisions if r.actor_id}))))}
+    signed = session.exec(decisions.decisions_of(permit.id)).all()
+    project = project_of(session, permit.id)
+    return render(request, "permit.html", principal, permit=permit, project=project,
+                  desired=desired_state(permit), members=members_of(session, permit.id),
+                  datasets=datasets_of(session, permit.id), revisions=revisions,
+                  actors=actors, signed=signed, manages=principal.has_any(MANAGERS),
+                  permit_status=permit.effective_status())
+
+
+@router.post("/permits/{permit_id}/suspend", summary="Console: suspend a permit")
+def suspend(permit_id: str, request: Request, principal: Manager, session: SessionDep,
+            reason: Reason = "", _: None = Unsigned) -> RedirectResponse:
+    permit = lifecycle.suspend_permit(session, permit_id, _reason(reason), principal)
+    return _saved(request, session, permit)
+
+
+@router.post("/permits/{permit_id}/resume", summary="Console: lift a permit's suspension")
+def resume(permit_id: str, request: Request, principal: Manager, session: SessionDep,
+           reason: Reason = "", _: None = Unsigned) -> RedirectResponse:
+    permit = lifecycle.resume_permit(session, permit_id, _reason(reason), principal)
+    return _saved(request, session, permit)
+
+
+@router.post("/permits/{permit_id}/revoke", summary="Console: revoke a permit for good")
+def revoke(permit_id: str, request: Request, principal: Manager, session: SessionDep,
+           reason: Reason = "", confirm: Annotated[str, Form(max_length=10)] = "",
+           _: None = Unsigned) -> RedirectResponse:
+    _confirmed(confirm)
+    permit = lifecycle.revoke_permit(session, permit_id, _reason(reason), principal)
+    return _saved(request, session, permit)
+
+
+@router.post("/projects/{project_id}/halt",
+             summary="Console: the kill switch (suspend the permit, stop the workspace now)")
+def halt(project_id: str, request: Request, principal: Manager, session: SessionDep,
+         reason: Reason = "", confirm: Annotated[str, Form(max_length=10)] = ""
+         ) -> RedirectResponse:
+    _confirmed(confirm)
+    project = session.get(Project, project_id)
+    if project is None:
+        raise NotFound(f"no project {project_id!r}", code="project.not_found")
+    permit = lifecycle.suspend_permit(session, project.permit_id, _reason(reason), principal)
+    return _saved(request, session, permit)
+
+
+def _confirmed(confirm: str) -> None:
+    if confirm != "yes":
+        raise InvalidInput("tick the confirmation: this stops the work of everyone in the "
+                           "project", code="permit.confirmation_required")
+
+
+def _saved(request: Request, session, permit: Permit) -> RedirectResponse:
+    commit(session)
+    wake_reconciler(request)
+    return _back(permit.id)
