@@ -119,6 +119,7 @@ EXPECTED: dict[tuple[str, str], frozenset | str] = {
     ("GET", "/console/audit/events/{seq}"): frozenset({AU, A}),
     ("GET", "/console/audit/checkpoints"): frozenset({AU, A}),
     ("POST", "/console/audit/checkpoints"): frozenset({AU, A}),
+    ("GET", "/console/projects/{project_id}"): EVERYONE,
     ("GET", "/console/permits"): frozenset({A, PM, AU}),
     ("GET", "/console/permits/{permit_id}"): frozenset({A, PM, AU}),
     ("POST", "/console/permits/{permit_id}/suspend"): frozenset({A, PM}),

@@ -217,3 +217,17 @@ def test_docs_work_offline(client):
     for asset in re.findall(r'(?:src|href)="(/console/[^"]+)"', page.text):
         assert client.get(asset).status_code == 200, asset
     assert "//" not in "".join(re.findall(r'(?:src|href)="([^"]+)"', page.text))
+
+
+def test_project_page_for_members_and_staff_only(app, engine, world):
+    alice = Browser(app, world.alice_token)
+    page = alice.get(f"/console/projects/{world.project_id}")
+    assert page.status_code == 200 and "Study of care pathways" in page.text
+    assert world.alice in page.text and "Overseas departments" in page.text
+    assert_strict(page.text)
+    assert f'href="/console/projects/{world.project_id}"' in alice.get("/").text
+    bob = Browser(app, make_user(engine, Role.researcher)[1])
+    assert bob.get(f"/console/projects/{world.project_id}").status_code == 404
+    auditor = Browser(app, make_user(engine, Role.auditor)[1])
+    staff = auditor.get(f"/console/projects/{world.project_id}")
+    assert staff.status_code == 200 and "Overseas departments" not in staff.text

@@ -7,7 +7,8 @@ flagged cells are highlighted with their rule and reason and reached with the ke
 and the image is shown; they vote blind (the other's vote appears only at quorum) and
 checker1 releases; alice downloads the released CSV from her request page, byte for byte.
 The second request is reviewed the same way in French. Bob, signed in, sees none of it.
-The permit manager suspends the permit and alice's Home says why, in both languages.
+The permit manager suspends the permit from its page and alice's Home says why, in both
+languages.
 
 Every page is checked with axe-core (no serious or critical violation) and served under a
 strict Content-Security-Policy added by the test (no violation may be reported), and a
@@ -245,13 +246,18 @@ def walk(browser, platform, english: dict, french: dict, csv: dict) -> None:
     assert event["target_id"] in (english["id"], french["id"])
     auditor.close()
 
-    # the permit manager suspends the permit: alice's Home says why, in both languages
-    with httpx.Client(base_url=platform.url, timeout=30, headers={
-            "Authorization": f"Bearer {platform.tokens['pm']}"}) as pm:
-        project = pm.get(f"/api/v1/projects/{platform.project_id}").json()
-        suspended = pm.post(f"/api/v1/permits/{project['permit_id']}/suspend",
-                            json={"reason": "ethics committee review"})
-        assert suspended.status_code == 200, suspended.text
+    # the permit manager suspends the permit from its page: alice's Home says why
+    pm = Person(browser, platform, "pm")
+    pm.goto("/console/permits")
+    pm.check("permits.png")
+    pm.page.locator("table th a").first.click()
+    pm.page.wait_for_load_state()
+    pm.page.fill("#suspend-reason", "ethics committee review")
+    pm.page.get_by_role("button", name="Suspend", exact=True).click()
+    pm.page.wait_for_load_state()
+    assert "ethics committee review" in pm.page.inner_text("table")  # the history
+    pm.check("permit.png")
+    pm.close()
     alice.goto("/")
     assert "You may not enter: the permit is suspended" in alice.page.content()
     assert "ethics committee review" in alice.page.content()

@@ -9,21 +9,24 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import func, select
 
-from egress.workflow import review
+from egress.workflow import review, submission
 from egress.workflow.models import EgressRequest
-from spe.api.deps import SessionDep, allow_authenticated, allow_browser
+from spe.api.deps import SessionDep, allow, allow_authenticated, allow_browser
 from spe.auth.hub_provider import entry_refusal
 from spe.auth.principal import Principal
 from spe.auth.redirects import safe_next
 from spe.console import i18n
 from spe.console.web import render
-from spe.domain.permits import Permit, PermitMember
-from spe.domain.projects import DesiredState, Project, desired_state
+from spe.dataplane import CONDITION as EXTRACT_CONDITION
+from spe.domain.permits import Permit, PermitMember, datasets_of, members_of
+from spe.domain.projects import DesiredState, Project, desired_state, get_visible_project
 from spe.domain.roles import Role
 from spe.domain.users import get_user
+from spe.errors import SpeError
 
 router = APIRouter()
 Person = Annotated[Principal, allow_authenticated()]
+Everyone = Annotated[Principal, allow(*Role)]
 Browser = Annotated[Principal | None, allow_browser()]
 RECENT_REQUESTS = 50
 
@@ -78,3 +81,26 @@ def choose_language(_: Browser, to: str, next: str = "/") -> RedirectResponse:
         response.set_cookie(i18n.COOKIE, to, max_age=365 * 86400, samesite="lax",
                             httponly=True)
     return response
+
+
+@router.get("/console/projects/{project_id}", response_class=HTMLResponse,
+            summary="Console: a project (404 unless visible to me, as on the API)")
+def project_page(project_id: str, request: Request, principal: Everyone,
+                 session: SessionDep) -> HTMLResponse:
+    project, permit = get_visible_project(session, project_id, principal.subject,
+                                          principal.roles)
+    requests = []
+    if Role.researcher in principal.roles:
+        try:
+            submission.researcher_project(session, project.id, principal)
+            requests = session.exec(select(EgressRequest)
+                                    .where(EgressRequest.project_id == project.id)
+                                    .order_by(EgressRequest.updated_at.desc())
+                                    .limit(RECENT_REQUESTS)).all()
+        except SpeError:
+            requests = []  # staff who see every project, not named in this one
+    extract = project.conditions.get(EXTRACT_CONDITION) or {"state": "absent"}
+    return render(request, "project.html", principal, project=project, permit=permit,
+                  desired=desired_state(permit), members=members_of(session, permit.id),
+                  datasets=datasets_of(session, permit.id), extract=extract,
+                  requests=requests)
