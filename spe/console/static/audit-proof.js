@@ -1,82 +1,25 @@
-// Checks, in the browser, that an audit event is in the signed log (spe.audit.service's
-// verify_inclusion, in JavaScript): rebuild the leaf (v || seq || ts || body commitment),
-// recompute the RFC 9162 Merkle path to the checkpoint's root, and verify the checkpoint's
-// Ed25519 signature over its canonical JSON with WebCrypto. Any mismatch is shown as such.
+// Checks, in the browser, that the audit event on this page is in the signed log: fetches
+// the inclusion proof and the log's public key from the API and verifies them with
+// merkle.js (WebCrypto), never trusting the page's own claims. Any failure is shown.
+import { verifyInclusion } from "./merkle.js";
+
 const section = document.getElementById("proof");
 const status = document.getElementById("proof-status");
 
-const hex = (bytes) => Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
-const unhex = (text) => Uint8Array.from(text.match(/../g) || [], (h) => parseInt(h, 16));
-const concat = (...parts) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) { out.set(p, at); at += p.length; }
-  return out;
-};
-const sha256 = async (bytes) => new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-
-function leafBytes(leaf) {
-  const head = new Uint8Array(9);
-  const view = new DataView(head.buffer);
-  view.setUint8(0, leaf.v);
-  view.setBigUint64(1, BigInt(leaf.seq));
-  return concat(head, new TextEncoder().encode(leaf.ts), unhex(leaf.body));
+async function get(url) {
+  const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+  if (!response.ok) throw new Error(`${url}: ${response.status}`);
+  return response.json();
 }
 
-async function rootFromPath(index, size, leafHash, path) {
-  // RFC 9162, section 2.1.3.2
-  if (index >= size) throw new Error("leaf index outside the tree");
-  let fn = BigInt(index), sn = BigInt(size - 1), r = leafHash;
-  for (const p of path.map(unhex)) {
-    if (sn === 0n) throw new Error("proof longer than the tree");
-    if ((fn & 1n) === 1n || fn === sn) {
-      r = await sha256(concat(Uint8Array.of(1), p, r));
-      if ((fn & 1n) === 0n) { while ((fn & 1n) === 0n && fn !== 0n) { fn >>= 1n; sn >>= 1n; } }
-    } else {
-      r = await sha256(concat(Uint8Array.of(1), r, p));
-    }
-    fn >>= 1n; sn >>= 1n;
-  }
-  if (sn !== 0n) throw new Error("proof shorter than the tree");
-  return r;
-}
-
-function canonical(value) {
-  // spe.crypto.canonical for the checkpoint's flat object: sorted keys, no spaces.
-  return "{" + Object.keys(value).sort().map((k) => JSON.stringify(k) + ":" + JSON.stringify(value[k])).join(",") + "}";
-}
-
-function spki(pem) {
-  const body = pem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, "");
-  return Uint8Array.from(atob(body), (c) => c.charCodeAt(0));
-}
-
-async function verify() {
+async function check() {
   const seq = Number(section.dataset.seq);
-  const get = async (url) => {
-    const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
-    if (!response.ok) throw new Error(`${url}: ${response.status}`);
-    return response.json();
-  };
   const [proof, key] = await Promise.all([get(`/api/v1/audit/events/${seq}/proof`), get("/api/v1/audit/public-key")]);
-  const cp = proof.checkpoint;
-  if (proof.leaf.seq !== seq || proof.leaf.ts !== section.dataset.ts) throw new Error("the leaf is not this event's");
-  const leafHash = await sha256(concat(Uint8Array.of(0), leafBytes(proof.leaf)));
-  if (hex(leafHash) !== proof.leaf.leaf_hash) throw new Error("the leaf hash does not match the leaf");
-  const root = await rootFromPath(seq, cp.tree_size, leafHash, proof.proof);
-  if (hex(root) !== cp.root_hash) throw new Error("the Merkle path does not lead to the checkpoint's root");
-  const der = spki(key.pem);
-  const keyId = hex(await sha256(der.slice(der.length - 32))).slice(0, 16);
-  if (keyId !== cp.key_id) throw new Error(`the checkpoint is signed by key ${cp.key_id}, not ${keyId}`);
-  const publicKey = await crypto.subtle.importKey("spki", der, { name: "Ed25519" }, false, ["verify"]);
-  const message = new TextEncoder().encode(canonical({ key_id: cp.key_id, root: cp.root_hash, tree_size: cp.tree_size, ts: cp.ts, type: "spe-audit-checkpoint", v: 1 }));
-  const signature = Uint8Array.from(atob(cp.signature), (c) => c.charCodeAt(0));
-  if (!(await crypto.subtle.verify({ name: "Ed25519" }, publicKey, signature, message))) throw new Error("the checkpoint's signature does not verify");
-  return { size: cp.tree_size, key: cp.key_id };
+  return verifyInclusion(proof, key, { seq, ts: section.dataset.ts });
 }
 
 if (status) {
-  verify().then(({ size, key }) => {
+  check().then(({ size, key }) => {
     status.dataset.state = "verified";
     status.textContent = status.dataset.ok.replace("{size}", size).replace("{key}", key);
   }, (error) => {
