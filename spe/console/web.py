@@ -40,6 +40,8 @@ templates.env.globals["LANGUAGES"] = i18n.LANGUAGES
 SECTIONS = [
     ("review", "/console/review", frozenset({Role.output_checker})),
     ("permits", "/console/permits", frozenset({Role.admin, Role.permit_manager, Role.auditor})),
+    ("datasets", "/console/datasets", frozenset({Role.admin, Role.data_steward,
+                                                 Role.permit_manager, Role.auditor})),
     ("audit", "/console/audit", frozenset({Role.auditor, Role.admin})),
     ("tokens", "/console/tokens", frozenset(Role)),
 ]

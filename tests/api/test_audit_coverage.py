@@ -103,6 +103,8 @@ def test_every_state_change_is_audited(world, engine, tmp_path_factory):
                   files={"file": ("people.csv", b"nir\n1234567890123\n", "text/csv")}).json()
     call(client, "PUT", f"/api/v1/datasets/{name}/sources", tok[Role.data_steward],
          json={"object_key": source["object_key"]})
+    call(client, "POST", f"/console/datasets/{name}/source", tok[Role.data_steward],
+         files={"file": ("people-2.csv", b"nir\n1234567890123\n", "text/csv")})
     unused = unique("cov")
     call(client, "POST", "/api/v1/datasets", tok[Role.data_steward], json={
         "name": unused, "holder": "CNAM", "variables": [

@@ -28,7 +28,7 @@ import httpx
 import pytest
 
 from tests.console.conftest import FLAGGED_CSV, png
-from tests.e2e.test_workspace_e2e import CHROMIUM_ARGS, Platform
+from tests.e2e.test_workspace_e2e import CHROMIUM_ARGS, Platform, wait_until
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +43,7 @@ def platform(tmp_path_factory):
     try:
         up.project_id = up.wait_for(r"project (p-[0-9a-f]+)", timeout=180)[1]
         up.wait_for(r"Kill switch:", timeout=60)
+        wait_until(lambda: answers(f"{up.url}/healthz"), 60, "spe up listening")
         yield up
     finally:
         from controllers.runtimes.local import processes
@@ -50,6 +51,13 @@ def platform(tmp_path_factory):
 
         up.stop()
         processes.stop_pids(processes_under(up.data), timeout=5)
+
+
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def submit(platform: Platform, title: str) -> dict:
@@ -265,6 +273,21 @@ def walk(browser, platform, english: dict, french: dict, csv: dict) -> None:
     alice.page.get_by_role("link", name="Français").click()
     alice.page.wait_for_load_state()
     assert "Accès impossible : l\u2019autorisation est suspendue" in alice.page.content()
+
+    # the steward uploads a source: a file that does not match is refused column by column
+    steward = Person(browser, platform, "steward")
+    steward.goto("/console/datasets")
+    steward.check("datasets.png")
+    steward.page.locator("table th a").first.click()
+    steward.page.wait_for_load_state()
+    steward.page.set_input_files("#source-file", files=[{
+        "name": "wrong.csv", "mimeType": "text/csv", "buffer": b"not_a_variable\n1\n"}])
+    steward.page.get_by_role("button", name="Upload").click()
+    steward.page.wait_for_selector("text=The file was refused", timeout=30_000)
+    assert not steward.page.url.endswith("/source")  # sent by upload.js, answered in place
+    assert "<code>not_a_variable</code>" in steward.page.content()
+    steward.check("dataset-refused.png")
+    steward.close()
 
     # the API documentation works offline
     alice.goto("/docs")

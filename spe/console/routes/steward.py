@@ -1,0 +1,66 @@
+"""The data steward's pages: the catalogue, a dataset's variables and source, and uploading
+a source file (a progress bar with JavaScript, a plain form without), its schema mismatches
+shown column by column.
+
+The upload goes through the API's own steps (``spe.api.routes.extracts``): the same check
+against the catalogue, the same audit of the registration and of a refusal.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+from typing import Annotated, Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlmodel import select
+
+from spe.api.deps import SessionDep, allow
+from spe.api.routes.extracts import Plane, _keep, _refusal_audited
+from spe.auth.principal import Principal
+from spe.console.web import render
+from spe.data.sources import SourceRejected, upload_source
+from spe.domain.datasets import Dataset, get_dataset
+from spe.domain.roles import Role
+
+router = APIRouter(prefix="/console/datasets")
+Reader = Annotated[Principal, allow(Role.admin, Role.data_steward, Role.permit_manager,
+                                    Role.auditor)]
+Steward = Annotated[Principal, allow(Role.admin, Role.data_steward)]
+STEWARDS = frozenset({Role.admin, Role.data_steward})
+
+
+@router.get("", response_class=HTMLResponse, summary="Console: the dataset catalogue")
+def catalogue(request: Request, principal: Reader, session: SessionDep) -> HTMLResponse:
+    rows = session.exec(select(Dataset).order_by(Dataset.name)).all()
+    return render(request, "datasets.html", principal, rows=rows)
+
+
+def _page(request: Request, principal: Principal, dataset: Dataset, problems=None,
+          message: str | None = None, status: int = 200) -> HTMLResponse:
+    return render(request, "dataset.html", principal, dataset=dataset, problems=problems,
+                  message=message, manages=principal.has_any(STEWARDS), status=status)
+
+
+@router.get("/{name}", response_class=HTMLResponse, summary="Console: a dataset")
+def dataset_page(name: str, request: Request, principal: Reader,
+                 session: SessionDep) -> HTMLResponse:
+    return _page(request, principal, get_dataset(session, name))
+
+
+@router.post("/{name}/source", summary="Console: upload a dataset's source file")
+def upload(name: str, request: Request, principal: Steward, session: SessionDep,
+           plane: Plane, file: Annotated[UploadFile, File()],
+           format: Annotated[Literal["", "csv", "parquet"], Form()] = ""):
+    dataset = get_dataset(session, name)
+    filename = PurePath(file.filename or "").name
+    try:
+        with _refusal_audited(request, session, principal, name):
+            source = upload_source(plane.store, name, filename, file.file, dataset.variables,
+                                   format or PurePath(filename).suffix.lstrip(".").lower())
+    except SourceRejected as exc:  # audited; shown column by column
+        return _page(request, principal, get_dataset(session, name), exc.problems,
+                     exc.message, 422)
+    _keep(session, principal, name, source, "upload")
+    return RedirectResponse(f"/console/datasets/{quote(name)}", 303)
