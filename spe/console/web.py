@@ -43,6 +43,7 @@ SECTIONS = [
     ("datasets", "/console/datasets", frozenset({Role.admin, Role.data_steward,
                                                  Role.permit_manager, Role.auditor})),
     ("audit", "/console/audit", frozenset({Role.auditor, Role.admin})),
+    ("users", "/console/users", frozenset({Role.admin, Role.permit_manager, Role.auditor})),
     ("tokens", "/console/tokens", frozenset(Role)),
 ]
 

@@ -89,6 +89,9 @@ def test_every_state_change_is_audited(world, engine, tmp_path_factory):
          json={"display_name": "Carol"})
     call(client, "PUT", f"/api/v1/users/{user['id']}/roles/auditor", tok[Role.admin])
     call(client, "DELETE", f"/api/v1/users/{user['id']}/roles/auditor", tok[Role.admin])
+    for path, form in [("roles", {"role": "auditor"}), ("roles/auditor/revoke", {}),
+                       ("active", {"active": "false"}), ("active", {"active": "true"})]:
+        call(client, "POST", f"/console/users/{user['id']}/{path}", tok[Role.admin], data=form)
     mine = call(client, "POST", "/api/v1/me/tokens", tok[Role.auditor], json={}).json()
     call(client, "DELETE", f"/api/v1/me/tokens/{mine['id']}", tok[Role.auditor])
 

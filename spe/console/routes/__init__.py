@@ -6,9 +6,18 @@ Pages are in the OpenAPI document under the tag ``console`` so that the route ac
 
 from fastapi import APIRouter, Depends
 
-from spe.console.routes import auditor, checker, docs, home, permits, researcher, steward
+from spe.console.routes import (
+    admin,
+    auditor,
+    checker,
+    docs,
+    home,
+    permits,
+    researcher,
+    steward,
+)
 from spe.console.web import form_csrf
 
 router = APIRouter(tags=["console"], dependencies=[Depends(form_csrf)])
-for module in (home, checker, researcher, auditor, permits, steward, docs):
+for module in (home, checker, researcher, auditor, permits, steward, admin, docs):
     router.include_router(module.router)

@@ -1,0 +1,79 @@
+"""The admin's pages: people, their roles (grant and revoke local grants), deactivation.
+
+The same functions as the API's ``/api/v1/users`` routes (:mod:`spe.domain.users`), under
+the same rules: admins act, permit managers and auditors read.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlmodel import select
+
+from spe.api.deps import SessionDep, allow, commit
+from spe.auth.principal import Principal
+from spe.console.web import render
+from spe.domain.roles import Role
+from spe.domain.users import (
+    RoleGrant,
+    User,
+    UserUpdate,
+    get_user,
+    grant_role,
+    revoke_role,
+    roles_of,
+    update_user,
+)
+
+router = APIRouter(prefix="/console/users")
+Admin = Annotated[Principal, allow(Role.admin)]
+Reader = Annotated[Principal, allow(Role.admin, Role.permit_manager, Role.auditor)]
+LISTED = 500
+
+
+def _back(user_id: str) -> RedirectResponse:
+    return RedirectResponse(f"/console/users/{quote(user_id)}", 303)
+
+
+@router.get("", response_class=HTMLResponse, summary="Console: people and their roles")
+def people(request: Request, principal: Reader, session: SessionDep) -> HTMLResponse:
+    users = session.exec(select(User).order_by(User.subject).limit(LISTED)).all()
+    roles = {u.id: sorted(roles_of(session, u.id)) for u in users}
+    return render(request, "users.html", principal, users=users, roles=roles)
+
+
+@router.get("/{user_id}", response_class=HTMLResponse, summary="Console: a person")
+def person(user_id: str, request: Request, principal: Reader,
+           session: SessionDep) -> HTMLResponse:
+    user = get_user(session, user_id)
+    grants = session.exec(select(RoleGrant).where(RoleGrant.user_id == user.id)
+                          .order_by(RoleGrant.role)).all()
+    return render(request, "user.html", principal, user=user, grants=grants,
+                  effective=sorted(roles_of(session, user.id)), all_roles=list(Role),
+                  manages=Role.admin in principal.roles)
+
+
+@router.post("/{user_id}/roles", summary="Console: grant a role")
+def grant(user_id: str, principal: Admin, session: SessionDep,
+          role: Annotated[Role, Form()]) -> RedirectResponse:
+    grant_role(session, user_id, role, actor=principal.actor())
+    commit(session)
+    return _back(user_id)
+
+
+@router.post("/{user_id}/roles/{role}/revoke", summary="Console: revoke a local role grant")
+def revoke(user_id: str, role: Role, principal: Admin, session: SessionDep) -> RedirectResponse:
+    revoke_role(session, user_id, role, actor=principal.actor())
+    commit(session)
+    return _back(user_id)
+
+
+@router.post("/{user_id}/active", summary="Console: deactivate or reactivate a person")
+def set_active(user_id: str, principal: Admin, session: SessionDep,
+               active: Annotated[bool, Form()]) -> RedirectResponse:
+    update_user(session, user_id, UserUpdate(active=active), actor=principal.actor())
+    commit(session)
+    return _back(user_id)
