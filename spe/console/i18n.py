@@ -1,8 +1,8 @@
 """English and French: the catalogues, the reader's language, and ``_`` for templates.
 
 Translations ship as ``.po`` files (``locale/<lang>/LC_MESSAGES/messages.po``) and are
-compiled in memory with Babel when this module is imported, so no build step and no
-committed binaries. The language is the ``spe_lang`` cookie set by the switch in the page
+compiled in memory with Babel on first use, so no build step and no committed binaries.
+English needs a catalogue only for identifiers shown as words (``changes_requested``). The language is the ``spe_lang`` cookie set by the switch in the page
 footer, else the best match of ``Accept-Language``, else English.
 """
 
@@ -30,7 +30,7 @@ _current: ContextVar[str] = ContextVar("spe_console_language", default=DEFAULT)
 @cache
 def translations(language: str) -> gettext.NullTranslations:
     po = LOCALE_DIR / language / "LC_MESSAGES" / "messages.po"
-    if language == DEFAULT or not po.is_file():
+    if not po.is_file():
         return NullTranslations()
     with po.open("rb") as source:
         catalog = read_po(source, locale=language)

@@ -46,3 +46,11 @@ def test_language_negotiation():
     assert i18n.accepted("en;q=0.3, fr-CA;q=0.8, de") == ["de", "fr_CA", "en"]
     assert i18n.accepted("fr;q=0, en") == ["en"]
     assert i18n.accepted("fr;q=abc, en") == ["en"]
+
+
+def test_identifiers_read_as_words_in_english():
+    with i18n.speaking("en"):
+        assert i18n.gettext_("changes_requested") == "changes requested"
+        assert i18n.gettext_("output_checker") == "output checker"
+    with i18n.speaking("fr"):
+        assert i18n.gettext_("changes_requested") == "modifications demandées"
