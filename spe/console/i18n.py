@@ -2,8 +2,9 @@
 
 Translations ship as ``.po`` files (``locale/<lang>/LC_MESSAGES/messages.po``) and are
 compiled in memory with Babel on first use, so no build step and no committed binaries.
-English needs a catalogue only for identifiers shown as words (``changes_requested``). The language is the ``spe_lang`` cookie set by the switch in the page
-footer, else the best match of ``Accept-Language``, else English.
+English needs a catalogue only for identifiers shown as words (``changes_requested``).
+The language is the ``spe_lang`` cookie set by the switch in the page footer, else the
+best match of ``Accept-Language``, else English.
 """
 
 from __future__ import annotations

@@ -158,7 +158,8 @@ def test_every_state_change_is_audited(world, engine, tmp_path_factory):
     call(client, "POST", "/oauth/token", auth=(hub.client_id, hub.client_secret), data={
         "grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK,
         "code_verifier": verifier})
-    call(client, "POST", "/auth/logout")
+    csrf = call(client, "GET", "/api/v1/me").json()["csrf_token"]
+    call(client, "POST", "/auth/logout", data={"csrf": csrf})
     call(client, "POST", "/api/v1/audit/ingest", hub.service_token, json={
         "format": "spe.hub.v1", "events": [{"action": "workspace.server.start",
                                             "user": researcher, "project_id": project}]})

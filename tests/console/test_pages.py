@@ -231,3 +231,12 @@ def test_project_page_for_members_and_staff_only(app, engine, world):
     auditor = Browser(app, make_user(engine, Role.auditor)[1])
     staff = auditor.get(f"/console/projects/{world.project_id}")
     assert staff.status_code == 200 and "Overseas departments" not in staff.text
+
+
+def test_sign_out_needs_the_csrf_token(app, engine, world):
+    alice = Browser(app, world.alice_token)
+    refused = alice.post("/auth/logout", csrf=False)
+    assert refused.status_code == 403 and "CSRF" in refused.text
+    assert alice.get("/").status_code == 200  # still signed in
+    assert alice.post("/auth/logout").status_code == 303
+    assert alice.get("/").status_code == 303  # signed out: sent to sign in

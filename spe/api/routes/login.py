@@ -18,9 +18,10 @@ from spe.api.deps import SessionDep, allow_browser, commit
 from spe.audit import Actor, record
 from spe.auth.principal import Principal
 from spe.auth.redirects import safe_next
-from spe.auth.sessions import close_session, open_session
+from spe.auth.sessions import CSRF, close_session, open_session
 from spe.auth.tokens import find_valid
 from spe.domain.users import User
+from spe.errors import Forbidden
 
 router = APIRouter(prefix="/auth", tags=["sign-in"])
 templates = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
@@ -65,7 +66,14 @@ def token_login(request: Request, session: SessionDep, _: Browser,
 
 
 @router.post("/logout", summary="End this browser session")
-def logout(request: Request, session: SessionDep, principal: Browser):
+def logout(request: Request, session: SessionDep, principal: Browser,
+           csrf: Annotated[str, Form(max_length=100)] = ""):
+    if principal is not None and not hmac.compare_digest(csrf, request.session.get(CSRF, "")):
+        record(session, action="auth.logout", actor=principal.actor(), outcome="denied",
+               target_type="user", target_id=principal.user_id, details={"reason": "csrf"})
+        commit(session)
+        raise Forbidden("missing or wrong CSRF token: sign out with the button of a page",
+                        code="auth.csrf")
     close_session(request)
     if principal is not None:
         record(session, action="auth.logout", actor=principal.actor(), target_type="user",
