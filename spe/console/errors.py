@@ -17,6 +17,9 @@ from fastapi.responses import RedirectResponse, Response
 from spe.console.web import render
 
 
+KEPT_HEADERS = ("retry-after", "www-authenticate")
+
+
 def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
@@ -38,8 +41,12 @@ def negotiated(handler):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/auth/login?next={quote(target, safe='')}", 303)
         code, message = _message(response)
-        return render(request, "error.html", status=response.status_code,
+        page = render(request, "error.html", status=response.status_code,
                       code=code, message=message, http_status=response.status_code)
+        for name in KEPT_HEADERS:
+            if name in response.headers:
+                page.headers[name] = response.headers[name]
+        return page
 
     return handle
 
