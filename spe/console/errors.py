@@ -16,7 +16,6 @@ from fastapi.responses import RedirectResponse, Response
 
 from spe.console.web import render
 
-
 KEPT_HEADERS = ("retry-after", "www-authenticate")
 
 
