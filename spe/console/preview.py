@@ -1,7 +1,8 @@
 """How a file under review is shown to a checker: inert, whatever its bytes.
 
 A CSV becomes a table whose cells flagged by the check record carry the rule, reason and
-severity (matched by the record's row and column labels); flags that cannot be placed in
+severity (matched by the record's row and column labels): its first rows, then only the rows
+holding a flagged cell, each with its row number; flags that cannot be placed in
 the table are listed beside it rather than dropped. An image is recognised by its bytes
 (never by its name) and shown from a separate, sandboxed response. Text is shown escaped
 (the templates autoescape); anything else as a hex and printable-character dump. Nothing
@@ -15,7 +16,7 @@ import io
 from dataclasses import dataclass, field
 from typing import Any
 
-MAX_TABLE_ROWS = 2000
+LEADING_ROWS = 200  # shown in full; beyond them only the rows holding a flagged cell
 MAX_TEXT_BYTES = 256 * 1024
 HEX_BYTES = 1024
 IMAGE_MAGIC = [(b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
@@ -49,6 +50,7 @@ class Preview:
     kind: str  # "table", "image", "text", "hex"
     header: list[str] = field(default_factory=list)
     rows: list[list[Cell]] = field(default_factory=list)
+    row_numbers: list[int] = field(default_factory=list)  # 1-based, under the header
     text: str = ""
     truncated: bool = False
     whole_file_flags: list[dict[str, Any]] = field(default_factory=list)
@@ -110,18 +112,22 @@ def _table(text: str, delimiter: str, flags: list[dict[str, Any]],
     label_columns = [header.index(n) for n in label_names if n in header]
     if len(label_columns) != len(label_names):
         label_columns = []  # a wide table: the row labels are the leading cells
-    shown = body[:MAX_TABLE_ROWS]
-    rows = [[Cell(v) for v in record] for record in shown]
-    unplaced = []
-    for flag in flags:
-        if not _place(flag, header, shown, rows, label_columns):
-            unplaced.append(flag)
-    return Preview("table", header=header, rows=rows, truncated=len(body) > len(shown),
-                   unplaced_flags=unplaced)
+    cells: dict[int, list[Cell]] = {}
+
+    def row(i: int) -> list[Cell]:
+        return cells.setdefault(i, [Cell(v) for v in body[i]])
+
+    unplaced = [f for f in flags if not _place(f, header, body, row, label_columns)]
+    for i in range(min(LEADING_ROWS, len(body))):
+        row(i)
+    numbered = sorted(cells.items())
+    return Preview("table", header=header, rows=[r for _, r in numbered],
+                   row_numbers=[i + 1 for i, _ in numbered],
+                   truncated=len(numbered) < len(body), unplaced_flags=unplaced)
 
 
 def _place(flag: dict[str, Any], header: list[str], body: list[list[str]],
-           rows: list[list[Cell]], label_columns: list[int]) -> bool:
+           row, label_columns: list[int]) -> bool:
     labels = [str(v) for v in flag.get("row") or []]
     columns = [str(v) for v in flag.get("column") or []]
     placed = False
@@ -135,8 +141,8 @@ def _place(flag: dict[str, Any], header: list[str], body: list[list[str]],
         if not columns:
             targets = [j for j in range(len(record)) if j not in where]
         for j in targets:
-            if j < len(rows[i]):
-                rows[i][j].flags.append(flag)
+            if j < len(record):
+                row(i)[j].flags.append(flag)
                 placed = True
     return placed
 

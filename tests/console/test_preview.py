@@ -1,0 +1,44 @@
+"""How files are shown to checkers: flags placed in the table by their labels, long tables cut
+to their first rows plus every flagged row, images known by their bytes, the rest inert."""
+
+from __future__ import annotations
+
+from spe.console.preview import LEADING_ROWS, image_type, preview
+from tests.console.conftest import png
+
+
+def flag(row: list[str], column: list[str], severity: str = "fail") -> dict:
+    return {"row": row, "column": column, "rule": "threshold", "reason": "few",
+            "severity": severity}
+
+
+def test_long_table_keeps_every_flagged_row_with_its_number():
+    body = "\n".join(f"r{i},{5 if i in (700, 999) else 100}" for i in range(1000))
+    check = {"table": {"rows": ["area"]},
+             "flags": [flag(["r700"], ["count"]), flag(["r999"], ["count"], "review"),
+                       flag(["nowhere"], ["count"]), flag([], [])]}
+    shown = preview("t.csv", f"area,count\n{body}\n".encode(), check)
+    assert shown.kind == "table" and shown.truncated
+    assert shown.row_numbers == [*range(1, LEADING_ROWS + 1), 701, 1000]
+    assert [c.severity for c in shown.rows[-2]] == [None, "fail"]
+    assert [c.severity for c in shown.rows[-1]] == [None, "review"]
+    assert shown.unplaced_flags == [flag(["nowhere"], ["count"])]
+    assert shown.whole_file_flags == [flag([], [])]
+
+
+def test_wide_table_placed_by_leading_labels():
+    data = b"sex,0-24,25-49\nF,4,30\nM,50,2\n"
+    shown = preview("x.csv", data, {"flags": [flag(["M"], ["25-49"]), flag(["F"], ["0-24"])]})
+    assert [[c.severity for c in row] for row in shown.rows] == [[None, "fail", None],
+                                                                  [None, None, "fail"]]
+
+
+def test_images_by_their_bytes_and_the_rest_inert():
+    assert image_type(png()[:16]) == "image/png"
+    assert preview("figure.csv", png(), None).kind == "image"  # the name does not decide
+    assert image_type(b"<svg xmlns='http://www.w3.org/2000/svg'>") is None
+    svg = preview("figure.svg", b"<svg><script>alert(1)</script></svg>", None)
+    assert svg.kind == "text" and "<script>" in svg.text  # shown escaped by the template
+    binary = preview("model.bin", bytes(range(256)) * 8, None)
+    assert binary.kind == "hex" and binary.truncated
+    assert binary.text.splitlines()[0].startswith("00000000  00 01 02")
