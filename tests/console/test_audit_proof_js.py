@@ -1,6 +1,7 @@
 """The browser's audit proof check (``spe/console/static/merkle.js``) agrees with the Python
-verifier: under Node's WebCrypto, every inclusion proof the Python code builds for trees of
-1 to 33 leaves verifies, and each kind of forgery is refused with its reason."""
+verifier: under Node's WebCrypto, every inclusion proof the Python code builds (both leaf
+versions) for trees of 1 to 33 leaves verifies, and each kind of forgery is refused with its
+reason."""
 
 from __future__ import annotations
 
@@ -35,8 +36,9 @@ def proofs(signer: SigningKey) -> list[dict]:
     cases = []
     start = datetime(2026, 1, 1, tzinfo=UTC)
     for size in (*range(1, 18), 31, 32, 33):
-        leaves = [encoding.leaf_bytes(seq, start + timedelta(seconds=seq), os.urandom(32))
-                  for seq in range(size)]
+        version = encoding.VERSIONS[size % len(encoding.VERSIONS)]  # every leaf version
+        leaves = [encoding.leaf_bytes(seq, start + timedelta(seconds=seq), os.urandom(32),
+                                      version) for seq in range(size)]
         hashes = [merkle.leaf_hash(leaf) for leaf in leaves]
 
         def fetch(ids, hashes=hashes):
@@ -50,7 +52,7 @@ def proofs(signer: SigningKey) -> list[dict]:
         for seq in range(size):
             ts = encoding.format_ts(start + timedelta(seconds=seq))
             proof = {"seq": seq, "tree_size": size, "leaf": {
-                "v": encoding.VERSION, "seq": seq, "ts": ts, "body": leaves[seq][-32:].hex(),
+                "v": version, "seq": seq, "ts": ts, "body": leaves[seq][-32:].hex(),
                 "leaf_hash": hashes[seq].hex()},
                 "proof": [p.hex() for p in merkle.inclusion_proof(seq, size, fetch)],
                 "checkpoint": cp.to_json()}

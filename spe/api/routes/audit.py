@@ -82,6 +82,12 @@ def checkpoint_at(tree_size: int, _: Auditor, session: SessionDep) -> dict:
 
 @router.post("/checkpoints", status_code=201, summary="Sign a checkpoint of the log now")
 def create_checkpoint(request: Request, principal: Auditor, session: SessionDep) -> dict:
+    return sign_checkpoint(request, session, principal).to_json()
+
+
+def sign_checkpoint(request: Request, session: Session,
+                    principal: Principal) -> checkpoints.Checkpoint:
+    """Sign a checkpoint now, audited (the API's route and the console's form)."""
     config = AuditConfig.from_settings(request.app.state.settings)
     with refusals_audited(request, session, principal, "audit.checkpoint.create",
                           "checkpoint"):  # 409 audit.log_broken: it verifies the log first
@@ -91,7 +97,7 @@ def create_checkpoint(request: Request, principal: Auditor, session: SessionDep)
     record(session, action="audit.checkpoint.create", actor=principal.actor(),
            target_type="checkpoint", target_id=str(cp.tree_size))
     commit(session)
-    return cp.to_json()
+    return cp
 
 
 @router.get("/consistency", summary="Consistency proof between two checkpoints")

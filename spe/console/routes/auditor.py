@@ -17,9 +17,9 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import or_, select
 
-from spe.api.deps import SessionDep, allow, commit
-from spe.api.routes.audit import _signer
-from spe.audit import checkpoints, record, service
+from spe.api.deps import SessionDep, allow
+from spe.api.routes import audit as audit_api
+from spe.audit import checkpoints, service
 from spe.audit.models import AuditCheckpoint
 from spe.auth.principal import Principal
 from spe.console.web import render
@@ -112,9 +112,6 @@ def checkpoint_list(request: Request, principal: Auditor,
 @router.post("/checkpoints", summary="Console: sign a checkpoint of the log now")
 def sign_checkpoint(request: Request, principal: Auditor, session: SessionDep,
                     event: Annotated[int | None, Form(ge=0)] = None) -> RedirectResponse:
-    cp = checkpoints.create_checkpoint(session, _signer(request))
-    record(session, action="audit.checkpoint.create", actor=principal.actor(),
-           target_type="checkpoint", target_id=str(cp.tree_size))
-    commit(session)
+    audit_api.sign_checkpoint(request, session, principal)
     return RedirectResponse("/console/audit/checkpoints" if event is None
                             else f"/console/audit/events/{event}", 303)

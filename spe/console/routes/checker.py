@@ -21,7 +21,7 @@ from egress.workflow import releases, review
 from egress.workflow.models import Decision, EgressRequest, RequestStatus
 from egress.workflow.views import request_view
 from spe.api.deps import SessionDep, allow, commit, refusals_audited
-from spe.api.routes.egress import object_store, release_key
+from spe.api.routes.egress import Staging, object_store, release_key
 from spe.auth.principal import Principal
 from spe.console import preview
 from spe.console.web import render
@@ -158,14 +158,14 @@ def reject(request_id: str, request: Request, principal: Checker, session: Sessi
 
 
 @router.post("/review/{request_id}/release", summary="Console: release an approved request")
-def release(request_id: str, request: Request, principal: Checker,
-            session: SessionDep) -> RedirectResponse:
+def release(request_id: str, request: Request, principal: Checker, session: SessionDep,
+            staged_in: Staging) -> RedirectResponse:
     settings = request.app.state.settings
     with refusals_audited(request, session, principal, "egress.request.release",
                           "egress_request", request_id):
         row = review.get_request(session, request_id)
-        releases.release(session, object_store(request), release_key(settings), row,
-                         principal, settings.public_url)
+        releases.release(session, object_store(request), staged_in, release_key(settings),
+                         row, principal, settings.public_url)
     commit(session)
     return _back(request_id)
 

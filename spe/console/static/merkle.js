@@ -14,13 +14,19 @@ function concat(...parts) {
 
 const sha256 = async (bytes) => new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
 
-// v (1 byte) || seq (8 bytes, big-endian) || ts (ASCII) || body commitment (docs/audit.md)
+// The leaf (spe.audit.encoding.leaf_bytes, docs/audit.md): version 2 is
+// v || seq (8 bytes, big-endian) || ts || commitment; version 3 adds the lengths:
+// v || seq || len(ts) (1 byte) || ts || len(commitment) (1 byte) || commitment.
 export function leafBytes(leaf) {
-  const head = new Uint8Array(9);
+  const ts = new TextEncoder().encode(leaf.ts), body = unhex(leaf.body);
+  if (leaf.v !== 2 && leaf.v !== 3) throw new Error(`unknown leaf version ${leaf.v}`);
+  const head = new Uint8Array(leaf.v === 3 ? 10 : 9);
   const view = new DataView(head.buffer);
   view.setUint8(0, leaf.v);
   view.setBigUint64(1, BigInt(leaf.seq));
-  return concat(head, new TextEncoder().encode(leaf.ts), unhex(leaf.body));
+  if (leaf.v === 2) return concat(head, ts, body);
+  view.setUint8(9, ts.length);
+  return concat(head, ts, Uint8Array.of(body.length), body);
 }
 
 // RFC 9162, section 2.1.3.2
