@@ -1,9 +1,9 @@
 """The estimated energy and carbon footprint of measured usage (pure arithmetic).
 
 The Green Algorithms method (Lannelongue, Grealey & Inouye, *Advanced Science* 2021,
-doi:10.1002/advs.202100707): energy = runtime × (cores × power per core × core usage +
-memory × power per GiB) × PUE, carbon = energy × the grid's carbon intensity. spe measures
-CPU-seconds (runtime × cores × usage already folded in), memory GiB-hours and GPU-hours, so
+doi:10.1002/advs.202100707): energy = runtime * (cores * power per core * core usage +
+memory * power per GiB) * PUE, carbon = energy * the grid's carbon intensity. spe measures
+CPU-seconds (runtime * cores * usage already folded in), memory GiB-hours and GPU-hours, so
 the formula becomes a sum of measured quantities times coefficients. The coefficients, their
 defaults and their sources are in docs/usage.md and are settings (``SPE_USAGE_*``).
 """

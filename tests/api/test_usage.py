@@ -18,7 +18,7 @@ def world(client, engine, tokens):
     manager = auth(tokens[Role.permit_manager])
     dataset = make_dataset(engine)
     alice, alice_token = make_user(engine, Role.researcher)
-    bob, bob_token = make_user(engine, Role.researcher)
+    _bob, bob_token = make_user(engine, Role.researcher)
     r = client.post("/api/v1/permits", json=permit_body(dataset, [alice]), headers=manager)
     assert r.status_code == 201, r.text
     project = r.json()["project_id"]

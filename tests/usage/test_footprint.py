@@ -1,4 +1,4 @@
-"""The footprint formula: Green Algorithms' energy × PUE, carbon = energy × intensity."""
+"""The footprint formula: Green Algorithms' energy * PUE, carbon = energy * intensity."""
 
 import pytest
 
