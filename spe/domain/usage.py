@@ -176,4 +176,8 @@ def report_csv(report: UsageReport) -> str:
 
 
 def _cell(value) -> str:
-    return f"{value:.6f}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return f"{value:.6f}"
+    text = str(value)
+    # a spreadsheet would run a cell starting with one of these as a formula
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

@@ -1,5 +1,8 @@
 """The footprint formula: Green Algorithms' energy * PUE, carbon = energy * intensity."""
 
+import csv
+import io
+
 import pytest
 
 from spe.footprint import Coefficients, Measured, footprint
@@ -37,3 +40,19 @@ def test_defaults_are_green_algorithms_and_the_french_grid(monkeypatch):
     monkeypatch.setenv("SPE_USAGE_PUE", "0.5")  # below 1 is not a PUE
     with pytest.raises(ValueError):
         Settings()
+
+
+def test_csv_cells_never_start_a_formula():
+    from datetime import UTC, datetime
+
+    from spe.domain.usage import ProjectUsage, UsageReport, _figures, coefficients, report_csv
+
+    c = coefficients(Settings())
+    row = ProjectUsage(project_id="p-1", member="=HYPERLINK(\"x\")", cpu_seconds=3600,
+                       since=datetime.now(UTC), updated_at=datetime.now(UTC))
+    report = UsageReport(project_id="p-1", runtime="local", since=None, updated_at=None,
+                         members=[_figures(row.member, [row], c)],
+                         total=_figures("total", [row], c),
+                         coefficients=vars(c), notes=[])
+    [_, first, _] = csv.reader(io.StringIO(report_csv(report)))
+    assert first[1] == "'=HYPERLINK(\"x\")"
