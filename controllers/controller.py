@@ -49,7 +49,19 @@ def build(settings: Settings, engine: Engine) -> Reconciler:
                    if isinstance(runtime, LocalRuntime) else None)
     plane = ProjectDataPlane(engine, settings, extract_dir=extract_dir)
     box = SecretBox.load_or_create(key_paths(settings).secret_box)
-    return Reconciler(engine, runtime, settings, box, plane, quarantine=plane.store)
+    return Reconciler(engine, runtime, settings, box, plane, quarantine=plane.store,
+                      meter=usage_meter(runtime))
+
+
+def usage_meter(runtime):
+    """The meter that reads what ``runtime``'s workspaces use (docs/usage.md)."""
+    from controllers.runtimes.local import LocalRuntime
+    from controllers.usage.kubernetes import KubernetesUsageMeter
+    from controllers.usage.local import LocalUsageMeter
+
+    if isinstance(runtime, LocalRuntime):
+        return LocalUsageMeter(runtime.root / "projects")
+    return KubernetesUsageMeter(runtime.client, runtime.cluster, runtime.projects)
 
 
 def run_as_leader(reconciler: Reconciler, stop: threading.Event, lease) -> None:

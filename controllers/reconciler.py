@@ -20,6 +20,7 @@ from typing import Protocol
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from controllers import usage
 from controllers.profiles import load_profile
 from controllers.runtimes.base import (
     ExtractRef,
@@ -96,12 +97,16 @@ class Result:
 class Reconciler:
     def __init__(self, engine: Engine, runtime: Runtime, settings: Settings,
                  box: SecretBox, data_plane: DataPlane | None = None,
-                 quarantine: ObjectStore | None = None) -> None:
+                 quarantine: ObjectStore | None = None,
+                 meter: usage.UsageMeter | None = None) -> None:
         self.engine, self.runtime, self.settings = engine, runtime, settings
         self.box, self.data_plane = box, data_plane
         self.quarantine = quarantine  # the egress quarantine's store, swept of orphans
+        self.meter = meter  # what the workspaces use (docs/usage.md)
         self._sweep_due = janitor.Due(timedelta(
             seconds=settings.egress_cleanup_interval_seconds))
+        self._usage_due = janitor.Due(timedelta(
+            seconds=settings.usage_sample_interval_seconds))
 
     # --- one pass -------------------------------------------------------------------------
     def run_once(self) -> list[Result]:
@@ -152,13 +157,19 @@ class Reconciler:
             return None
 
     def tick(self) -> None:
-        """One turn of the loop: a pass, then the audit log's periodic checkpoint and, at
-        the first turn and then every cleanup interval, the egress quarantine's orphans."""
+        """One turn of the loop: a pass, then the audit log's periodic checkpoint, every
+        usage interval a usage sample and, at the first turn and then every cleanup interval,
+        the egress quarantine's orphans."""
         try:
             self.run_once()
             self.checkpoint_audit_log()
         except Exception:  # one bad turn must not end the loop
             log.exception("reconcile pass failed")
+        if self.meter is not None and self._usage_due():
+            try:
+                usage.record(self.engine, self.meter.sample())
+            except Exception:
+                log.exception("usage sample failed")
         if self.quarantine is not None and self._sweep_due():
             try:
                 janitor.sweep_quarantine(self.engine, self.quarantine, timedelta(

@@ -24,10 +24,12 @@ from spe.domain import (
     User,
 )
 from spe.domain.permit_decisions import PermitDecision
+from spe.domain.usage import ProjectUsage
 
 __all__ = [
     "ApiToken", "AuditCheckpoint", "AuditEvent", "AuditHead", "AuditLeaf", "AuditNode",
     "Dataset", "EgressFile", "EgressRelease", "EgressRequest", "EgressVote", "HubAuthCode",
     "HubClient", "HubToken", "Permit", "PermitDataset", "PermitDecision", "PermitMember",
-    "PermitRevision", "Project", "ReleaseLedger", "RoleGrant", "User", "WebSession",
+    "PermitRevision", "Project", "ProjectUsage", "ReleaseLedger", "RoleGrant", "User",
+    "WebSession",
 ]

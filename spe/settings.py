@@ -273,6 +273,39 @@ class Settings(BaseSettings):
         "Lease (in `SPE_KUBERNETES_LEASE_NAMESPACE`).",
     )
 
+    # -- usage and footprint (docs/usage.md: the formula, the defaults and their sources) ---
+    usage_sample_interval_seconds: float = Field(
+        15, gt=0, le=3600, description="How often the controller samples what each project's "
+        "workspace uses (CPU, memory, GPUs, storage) and adds it to the project's usage.",
+    )
+    usage_watts_per_core: float = Field(
+        12.0, ge=0, description="Power drawn by one fully used CPU core, in watts (Green "
+        "Algorithms' default for an unknown processor: 12 W per core).",
+    )
+    usage_watts_per_gib_memory: float = Field(
+        0.3725, ge=0, description="Power drawn per GiB of memory, in watts (Green Algorithms: "
+        "0.3725 W/GB).",
+    )
+    usage_watts_per_gpu: dict[str, float] = Field(
+        default_factory=lambda: {"nvidia.com/gpu": 250.0},
+        description="Power drawn by one allocated GPU, in watts, per GPU resource name (JSON); "
+        "default: an NVIDIA A100 PCIe 40 GB's rated 250 W. A resource not listed counts "
+        "`SPE_USAGE_DEFAULT_WATTS_PER_GPU`.",
+    )
+    usage_default_watts_per_gpu: float = Field(
+        250.0, ge=0, description="Power of a GPU resource absent from "
+        "`SPE_USAGE_WATTS_PER_GPU`, in watts.",
+    )
+    usage_pue: float = Field(
+        1.67, ge=1, le=5, description="Power usage effectiveness of the data centre (Green "
+        "Algorithms' default: 1.67, the Uptime Institute's 2019 global average); set your "
+        "host's figure.",
+    )
+    usage_grams_co2e_per_kwh: float = Field(
+        33.0, ge=0, description="Carbon intensity of the electricity, gCO2e/kWh (default: "
+        "France, Electricity Maps' life-cycle yearly average for 2024, 33 g).",
+    )
+
     @model_validator(mode="after")
     def _pkcs11_is_complete(self) -> Settings:
         if self.key_store == "pkcs11" and not (

@@ -57,6 +57,7 @@ EXPECTED: dict[tuple[str, str], frozenset | str] = {
     ("POST", "/api/v1/permits/{permit_id}/revoke"): frozenset({A, PM}),
     ("GET", "/api/v1/projects"): EVERYONE,
     ("GET", "/api/v1/projects/{project_id}"): EVERYONE,
+    ("GET", "/api/v1/projects/{project_id}/usage"): EVERYONE,
     ("POST", "/api/v1/projects/{project_id}/halt"): frozenset({A, PM}),
     ("GET", "/api/v1/projects/{project_id}/extract"): PROTOCOL,
     ("GET", "/api/v1/projects/{project_id}/extract/files/{name}"): PROTOCOL,

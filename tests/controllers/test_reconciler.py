@@ -243,3 +243,31 @@ def test_stopping_the_control_plane_suspends_and_records_every_workspace(engine,
     assert state(engine, second) == "ready"  # its failure did not stop the others
     [result] = [r for r in reconciler.run_once() if r.project_id == first]
     assert result.observed == "ready"  # the next start brings it back
+
+
+def test_the_loop_records_usage_samples_once_per_interval(engine, runtime, settings, box):
+    from spe.domain.usage import ProjectUsage, Sample
+
+    class Meter:
+        calls = 0
+
+        def sample(self):
+            self.calls += 1
+            if self.calls == 2:
+                raise OSError("/proc unreadable")  # logged, the loop goes on
+            return [Sample(project, "alice", cpu_seconds=30), Sample("p-gone", cpu_seconds=9)]
+
+    _, project = grant(engine)
+    meter = Meter()
+    reconciler = Reconciler(engine, runtime, settings, box, meter=meter)
+    reconciler.tick()
+    reconciler.tick()  # within the interval: no sample
+    assert meter.calls == 1
+    reconciler._usage_due._next = 0  # the interval has passed
+    reconciler.tick()  # the meter fails
+    reconciler._usage_due._next = 0
+    reconciler.tick()
+    assert meter.calls == 3 and state(engine, project) == "ready"
+    with Session(engine) as s:
+        rows = s.exec(select(ProjectUsage)).all()
+    assert [(r.project_id, r.member, r.cpu_seconds) for r in rows] == [(project, "alice", 60)]

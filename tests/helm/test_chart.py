@@ -244,6 +244,8 @@ def test_controller_rights_are_limited_to_what_it_applies(objects):
                          "pods", "events", "networkpolicies", "ingresses", "roles",
                          "rolebindings", "deployments", "jobs"}
     assert not any("*" in pair for pair in granted)
+    metrics = {verb for r in rules if r["apiGroups"] == ["metrics.k8s.io"] for verb in r["verbs"]}
+    assert metrics == {"get", "list"}  # usage: read only
     assert not {verb for _, verb in granted} & {"escalate", "bind", "impersonate"}
     lease = find(objects, "Role", "-leader-election")[0]["rules"]
     assert {"resources": ["leases"], "resourceNames": ["spe-controller"],

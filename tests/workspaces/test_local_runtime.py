@@ -170,6 +170,31 @@ def test_kernel_reads_data_and_writes_outputs(runtime, workspace: Workspace):
     assert (home / "outputs" / "summary.csv").read_text().startswith(",id,age")
 
 
+def test_a_kernels_cpu_time_is_accounted_to_its_user_within_ten_percent(runtime,
+                                                                        workspace: Workspace):
+    """The kernel exits between two samples: its time reaches the meter through its
+    server's accounting of reaped children (docs/usage.md)."""
+    from controllers.usage.local import TICKS, LocalUsageMeter, read_stat
+
+    meter = LocalUsageMeter(runtime.root / "projects", storage=False)
+    meter.sample()  # the hub and alice's server are counted from this first look
+    server_before = read_stat(workspace.server.pid).own
+    out = workspace.server.execute(
+        "import resource, time\n"
+        "t = time.process_time()\n"
+        "while time.process_time() - t < 2.0: pass\n"
+        "own, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, "
+        "resource.RUSAGE_CHILDREN))\n"
+        "print(own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime)\n")
+    kernel_cpu = float(out)  # its start-up included; the kernel is shut down after this
+    server_own = (read_stat(workspace.server.pid).own - server_before) / TICKS
+    samples = meter.sample()
+    alice = sum(s.cpu_seconds for s in samples
+                if (s.project_id, s.member) == (workspace.spec.project_id, "alice"))
+    assert alice - server_own == pytest.approx(kernel_cpu, rel=0.10), (alice, server_own,
+                                                                      kernel_cpu)
+
+
 def test_contents_api_refuses_writes_to_data_but_allows_outputs(runtime, workspace: Workspace):
     note = {"type": "file", "format": "text", "content": "x"}
     with workspace.server.client() as http:

@@ -11,9 +11,10 @@ from spe.api.routes import (
     oauth,
     permits,
     projects,
+    usage,
     users,
 )
 
 ROUTERS = [health.router, me.router, users.router, datasets.router, permits.router,
            projects.router, egress.router, audit.router, oauth.router, login.router,
-           extracts.router]
+           extracts.router, usage.router]

@@ -1,0 +1,85 @@
+"""A project's usage: its members and staff read it (JSON, CSV); anyone else gets 404."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from controllers.usage import record
+from spe.domain.roles import Role
+from spe.domain.usage import GIB, PROJECT, Sample
+from tests.factories import auth, make_dataset, make_user, permit_body
+
+
+@pytest.fixture(scope="module")
+def world(client, engine, tokens):
+    manager = auth(tokens[Role.permit_manager])
+    dataset = make_dataset(engine)
+    alice, alice_token = make_user(engine, Role.researcher)
+    _bob, bob_token = make_user(engine, Role.researcher)
+    r = client.post("/api/v1/permits", json=permit_body(dataset, [alice]), headers=manager)
+    assert r.status_code == 201, r.text
+    project = r.json()["project_id"]
+    # two samples of alice's (summed), one of the project's hub, and its storage
+    assert record(engine, [
+        Sample(project, alice, cpu_seconds=5400, memory_gib_seconds=3600 * 2,
+               memory_bytes=3 * GIB, storage_bytes=GIB),
+        Sample(project, alice, cpu_seconds=1800, memory_gib_seconds=3600 * 2,
+               memory_bytes=2 * GIB),
+        Sample(project, PROJECT, cpu_seconds=360, storage_bytes=2 * GIB,
+               extract_bytes=10 * GIB),
+        Sample("p-unknown", alice, cpu_seconds=99),  # not a project: dropped
+    ]) == 3
+    return {"manager": manager, "alice": auth(alice_token), "alice_name": alice,
+            "bob": auth(bob_token), "project": project}
+
+
+def test_a_member_reads_her_projects_usage_per_member_with_its_footprint(client, world):
+    r = client.get(f"/api/v1/projects/{world['project']}/usage", headers=world["alice"])
+    assert r.status_code == 200, r.text
+    body = r.json()
+    members = {m["member"]: m for m in body["members"]}
+    alice = members[world["alice_name"]]
+    assert alice["cpu_hours"] == pytest.approx(2.0)
+    assert alice["memory_gib_hours"] == pytest.approx(4.0)
+    assert alice["peak_memory_gib"] == pytest.approx(3.0)
+    assert alice["storage_gib"] == pytest.approx(1.0)
+    assert alice["gpu_hours"] == 0
+    # defaults: 12 W/core, 0.3725 W/GiB, PUE 1.67, 33 gCO2e/kWh
+    kwh = (2.0 * 12 + 4.0 * 0.3725) * 1.67 / 1000
+    assert alice["energy_kwh"] == pytest.approx(kwh)
+    assert alice["carbon_g_co2e"] == pytest.approx(kwh * 33)
+    total = body["total"]
+    assert total["cpu_hours"] == pytest.approx(2.1)
+    assert total["extract_gib"] == pytest.approx(10.0)
+    assert total["storage_gib"] == pytest.approx(3.0)
+    assert body["runtime"] == "local"
+    assert any("GPU-hours are 0" in note for note in body["notes"])
+    assert body["coefficients"]["grams_co2e_per_kwh"] == 33
+
+
+def test_another_researcher_is_told_it_does_not_exist(client, world):
+    r = client.get(f"/api/v1/projects/{world['project']}/usage", headers=world["bob"])
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "project.not_found"
+
+
+def test_a_permit_manager_reads_it_as_csv(client, world):
+    r = client.get(f"/api/v1/projects/{world['project']}/usage?format=csv",
+                   headers=world["manager"])
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/csv")
+    assert f'{world["project"]}-usage.csv' in r.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert [row["member"] for row in rows] == ["", world["alice_name"], "total"]
+    assert {row["project_id"] for row in rows} == {world["project"]}
+    assert float(rows[1]["cpu_hours"]) == pytest.approx(2.0)
+    assert float(rows[2]["cpu_hours"]) == pytest.approx(2.1)
+
+
+def test_an_unknown_format_is_refused(client, world):
+    r = client.get(f"/api/v1/projects/{world['project']}/usage?format=xml",
+                   headers=world["manager"])
+    assert r.status_code == 422
