@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session, delete, select
+from sqlmodel import Session, delete, func, select
 
 import policies
 from spe.audit import record
@@ -132,7 +132,7 @@ def create_permit(session: Session, data: PermitCreate, principal: Principal) ->
 
 def amend_permit(session: Session, permit_id: str, data: PermitAmend,
                  principal: Principal) -> Permit:
-    permit = get_permit(session, permit_id)
+    permit = get_permit(session, permit_id, for_update=True)
     transition = check_can_transition(permit, "amend", principal)
     changes = data.model_dump(exclude_unset=True, exclude={"reason"})
     if not changes:
@@ -164,7 +164,7 @@ def amend_permit(session: Session, permit_id: str, data: PermitAmend,
 
 def renew_permit(session: Session, permit_id: str, data: PermitRenew,
                  principal: Principal) -> Permit:
-    permit = get_permit(session, permit_id)
+    permit = get_permit(session, permit_id, for_update=True)
     transition = check_can_transition(permit, "renew", principal)
     if data.valid_until <= permit.valid_until:
         raise InvalidInput(f"a renewal must extend the permit beyond "
@@ -179,7 +179,7 @@ def renew_permit(session: Session, permit_id: str, data: PermitRenew,
 
 def suspend_permit(session: Session, permit_id: str, reason: str,
                    principal: Principal) -> Permit:
-    permit = get_permit(session, permit_id)
+    permit = get_permit(session, permit_id, for_update=True)
     transition = check_can_transition(permit, "suspend", principal)
     permit.status_before_suspension = permit.status
     permit.status = transition.target
@@ -190,7 +190,7 @@ def suspend_permit(session: Session, permit_id: str, reason: str,
 
 def resume_permit(session: Session, permit_id: str, reason: str,
                   principal: Principal) -> Permit:
-    permit = get_permit(session, permit_id)
+    permit = get_permit(session, permit_id, for_update=True)
     transition = check_can_transition(permit, "resume", principal)
     permit.status = permit.status_before_suspension or PermitStatus.granted
     permit.status_before_suspension = None
@@ -201,7 +201,7 @@ def resume_permit(session: Session, permit_id: str, reason: str,
 
 def revoke_permit(session: Session, permit_id: str, reason: str,
                   principal: Principal) -> Permit:
-    permit = get_permit(session, permit_id)
+    permit = get_permit(session, permit_id, for_update=True)
     transition = check_can_transition(permit, "revoke", principal)
     permit.status = transition.target
     permit.status_before_suspension = None
@@ -212,7 +212,7 @@ def revoke_permit(session: Session, permit_id: str, reason: str,
 
 def expire_permit(session: Session, permit_id: str, principal: Principal) -> Permit:
     """Record a permit's expiry (the platform does this once its dates have passed)."""
-    permit = get_permit(session, permit_id)
+    permit = get_permit(session, permit_id, for_update=True)
     transition = check_can_transition(permit, "expire", principal)
     permit.status = transition.target
     permit.status_before_suspension = None
@@ -259,7 +259,9 @@ def _finish(session: Session, permit: Permit, name: str, action: str, principal:
     snapshot = permit.model_dump(mode="json", exclude={"status_before_suspension"})
     snapshot["members"] = members_of(session, permit.id)
     snapshot["datasets"] = [d.model_dump() for d in datasets_of(session, permit.id)]
-    session.add(PermitRevision(permit_id=permit.id, version=permit.version, action=name,
+    seq = session.exec(select(func.coalesce(func.max(PermitRevision.seq), 0))
+                       .where(PermitRevision.permit_id == permit.id)).one() + 1
+    session.add(PermitRevision(permit_id=permit.id, seq=seq, version=permit.version, action=name,
                                actor_id=principal.user_id or principal.subject, reason=reason,
                                changed=changed, snapshot=snapshot))
     project = project_of(session, permit.id)

@@ -165,13 +165,19 @@ class PermitDataset(SQLModel, table=True):
 
 
 class PermitRevision(SQLModel, table=True):
-    """One row per change: who changed what, when, why, and the permit as it became."""
+    """One row per change: who changed what, when, why, and the permit as it became.
+
+    Rows are keyed by ``seq``, the change's position in the permit's history (1, 2, 3…).
+    ``version`` is the version of the terms, which suspend, resume and revoke leave alone,
+    so a permit may hold several revisions of one version and one action (suspended twice).
+    """
 
     __tablename__ = "permit_revisions"
-    __table_args__ = (UniqueConstraint("permit_id", "version", "action"),)
+    __table_args__ = (UniqueConstraint("permit_id", "seq"),)
 
     id: int | None = Field(default=None, primary_key=True)
     permit_id: str = Field(foreign_key="permits.id", index=True, ondelete="CASCADE")
+    seq: int
     version: int
     action: str = Field(max_length=40)
     actor_id: str | None = Field(default=None, max_length=64)
@@ -208,6 +214,7 @@ class PermitPublic(SQLModel):
 
 
 class PermitRevisionPublic(SQLModel):
+    seq: int
     version: int
     action: str
     actor_id: str | None
@@ -217,10 +224,13 @@ class PermitRevisionPublic(SQLModel):
     at: datetime
 
 
-def get_permit(session: Session, permit_id: str) -> Permit:
-    permit = session.get(Permit, permit_id)
+def get_permit(session: Session, permit_id: str, *, for_update: bool = False) -> Permit:
+    """The permit by id or reference; ``for_update`` locks its row until the transaction
+    ends (PostgreSQL), so two changes of one permit run one after the other."""
+    permit = session.get(Permit, permit_id, with_for_update=for_update)
     if permit is None:
-        permit = session.exec(select(Permit).where(Permit.reference == permit_id)).first()
+        query = select(Permit).where(Permit.reference == permit_id)
+        permit = session.exec(query.with_for_update() if for_update else query).first()
     if permit is None:
         raise NotFound(f"no permit {permit_id!r}", code="permit.not_found")
     return permit

@@ -46,6 +46,27 @@ class PostgresServer:
         self.admin(f'CREATE DATABASE "{name}"')
         return name
 
+    def create_production_database(self) -> ProductionDatabase:
+        """A database set up as docs/production.md prescribes: owned by a role of its own
+        that runs the migrations, used by an application role that may only connect."""
+        suffix = uuid.uuid4().hex[:10]
+        name, owner, app = f"spe_{suffix}", f"owner_{suffix}", f"app_{suffix}"
+        for sql in (f"CREATE ROLE {owner} LOGIN", f"CREATE ROLE {app} LOGIN",
+                    f"CREATE DATABASE {name} OWNER {owner}",
+                    f"REVOKE ALL ON DATABASE {name} FROM PUBLIC",
+                    f"GRANT CONNECT ON DATABASE {name} TO {app}"):
+            self.admin(sql)
+        return ProductionDatabase(name, app, self.url(name, user=owner),
+                                  self.url(name, user=app))
+
+
+@dataclass(frozen=True)
+class ProductionDatabase:
+    name: str
+    app_role: str
+    owner_url: str  # migrations, and the privileged maintenance (audit purge)
+    app_url: str  # what the application connects with
+
 
 def _bindir() -> Path:
     versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),

@@ -77,7 +77,8 @@ def list_permits(principal: Reader, session: SessionDep,
 @router.post("", status_code=201, summary="Record a granted permit (creates its project)")
 def create(body: PermitCreate, principal: Manager, session: SessionDep,
            request: Request, _: None = Unsigned) -> PermitPublic:
-    permit = lifecycle.create_permit(session, body, principal)
+    with refusals_audited(request, session, principal, "permit.create", "permit"):
+        permit = lifecycle.create_permit(session, body, principal)
     return _saved(session, request, permit, principal)
 
 
@@ -119,36 +120,49 @@ def history(permit_id: str, _: Reader, session: SessionDep,
                        for r in rows], next=cursor)
 
 
+def _transition(request: Request, session: Session, principal: Principal, name: str,
+                permit_id: str, change) -> PermitPublic:
+    """Apply ``change`` (a lifecycle call); a refusal is audited as the transition's action,
+    outcome denied, so every attempt to change a permit leaves an event."""
+    with refusals_audited(request, session, principal, lifecycle.TRANSITIONS[name].action,
+                          "permit", permit_id[:200]):
+        permit = change()
+    return _saved(session, request, permit, principal)
+
+
 @router.post("/{permit_id}/amend", summary="Amend the terms of an active permit")
 def amend(permit_id: str, body: PermitAmend, principal: Manager, session: SessionDep,
           request: Request, _: None = Unsigned) -> PermitPublic:
-    permit = lifecycle.amend_permit(session, permit_id, body, principal)
-    return _saved(session, request, permit, principal)
+    return _transition(request, session, principal, "amend", permit_id,
+                       lambda: lifecycle.amend_permit(session, permit_id, body, principal))
 
 
 @router.post("/{permit_id}/renew", summary="Extend an active permit's validity")
 def renew(permit_id: str, body: PermitRenew, principal: Manager, session: SessionDep,
           request: Request, _: None = Unsigned) -> PermitPublic:
-    permit = lifecycle.renew_permit(session, permit_id, body, principal)
-    return _saved(session, request, permit, principal)
+    return _transition(request, session, principal, "renew", permit_id,
+                       lambda: lifecycle.renew_permit(session, permit_id, body, principal))
 
 
 @router.post("/{permit_id}/suspend", summary="Halt a permit (workspace stopped, data kept)")
 def suspend(permit_id: str, body: PermitReason, principal: Manager, session: SessionDep,
             request: Request, _: None = Unsigned) -> PermitPublic:
-    permit = lifecycle.suspend_permit(session, permit_id, body.reason, principal)
-    return _saved(session, request, permit, principal)
+    return _transition(request, session, principal, "suspend", permit_id,
+                       lambda: lifecycle.suspend_permit(session, permit_id, body.reason,
+                                                        principal))
 
 
 @router.post("/{permit_id}/resume", summary="Lift a suspension")
 def resume(permit_id: str, body: PermitResume, principal: Manager, session: SessionDep,
            request: Request, _: None = Unsigned) -> PermitPublic:
-    permit = lifecycle.resume_permit(session, permit_id, body.reason, principal)
-    return _saved(session, request, permit, principal)
+    return _transition(request, session, principal, "resume", permit_id,
+                       lambda: lifecycle.resume_permit(session, permit_id, body.reason,
+                                                       principal))
 
 
 @router.post("/{permit_id}/revoke", summary="End a permit for good (workspace and data go)")
 def revoke(permit_id: str, body: PermitReason, principal: Manager, session: SessionDep,
            request: Request, _: None = Unsigned) -> PermitPublic:
-    permit = lifecycle.revoke_permit(session, permit_id, body.reason, principal)
-    return _saved(session, request, permit, principal)
+    return _transition(request, session, principal, "revoke", permit_id,
+                       lambda: lifecycle.revoke_permit(session, permit_id, body.reason,
+                                                       principal))
