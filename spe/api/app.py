@@ -17,6 +17,7 @@ from egress.workflow.janitor import staging_sweeper
 from spe import context, telemetry
 from spe.api import denials
 from spe.api.deps import allow_browser
+from spe.api.input_guard import InputGuard
 from spe.auth.authenticate import personal_token
 from spe.auth.hub_provider import load_signing_key
 from spe.auth.oidc import (
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
         version="0.1.0",
         description="Permits, projects, datasets and their audit trail. Every route states "
         "who may call it; errors are `{\"error\": {\"code\", \"message\"}}`.",
+        dependencies=[InputGuard],  # first on every route: input the databases cannot hold
     )
     app.state.settings = settings
     app.state.engine = engine or get_engine()

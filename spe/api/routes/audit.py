@@ -47,7 +47,8 @@ def search_events(
     outcome: Annotated[str | None, Query(pattern="^(success|denied|error)$")] = None,
     since: Annotated[datetime | None, Query(description="From this time (inclusive).")] = None,
     until: Annotated[datetime | None, Query(description="Before this time.")] = None,
-    after: Annotated[int | None, Query(ge=-1, description="`next` of the previous page.")]
+    after: Annotated[int | None, Query(ge=-1, lt=2**63 - 1,
+                                       description="`next` of the previous page.")]
     = None,
     limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 50,
 ) -> Page[dict]:
