@@ -111,6 +111,12 @@ class Settings(BaseSettings):
         "database (a mounted secret). Default: `<data_dir>/keys/release-ed25519.pem`, created "
         "if absent.",
     )
+    api_max_body_bytes: int = Field(
+        1024 * 1024, gt=0,
+        description="Largest request body the API reads on a JSON or form route; larger "
+        "ones are refused with 413 as they stream in, before authentication. Egress uploads "
+        "are bounded by the policy packs instead, dataset sources by 2 GiB.",
+    )
     egress_workspace_token_ttl_minutes: int = Field(
         60, gt=0, le=24 * 60,
         description="Lifetime of the project-scoped token a project hub obtains for a "

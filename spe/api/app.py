@@ -18,6 +18,7 @@ from spe import context, telemetry
 from spe.api import denials
 from spe.api.deps import allow_browser
 from spe.api.input_guard import InputGuard
+from spe.api.security_headers import SecurityHeaders, headers_for
 from spe.auth.authenticate import personal_token
 from spe.auth.hub_provider import load_signing_key
 from spe.auth.oidc import (
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
         description="Permits, projects, datasets and their audit trail. Every route states "
         "who may call it; errors are `{\"error\": {\"code\", \"message\"}}`.",
         dependencies=[InputGuard],  # first on every route: input the databases cannot hold
+        max_body_size=settings.api_max_body_bytes,  # per route: spe.api.body_limit
     )
     app.state.settings = settings
     app.state.engine = engine or get_engine()
@@ -84,6 +86,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     app.add_middleware(ServerSessionMiddleware, store=DatabaseSessionStore(app.state.engine),
                        secure=settings.secure_cookies,
                        max_age_seconds=int(settings.session_lifetime_hours * 3600))
+    app.add_middleware(SecurityHeaders)  # added last: on every response of the stack
     _install_error_handlers(app)
     install_console(app)
     return app
@@ -165,11 +168,17 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 413:
+            return JSONResponse(error_body("request.too_large", "the request body is over "
+                                           "this route's limit"), 413)
         return JSONResponse(error_body(f"http_{exc.status_code}", str(exc.detail)),
                             exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.url.path)
+        # built outside the middleware stack: the security headers are added here
         return JSONResponse(error_body("internal_error", "internal error; the request id "
-                                       "identifies it in the server log"), 500)
+                                       "identifies it in the server log"), 500,
+                            headers=headers_for(request.url.path,
+                                                request.url.scheme == "https"))

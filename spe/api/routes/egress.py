@@ -26,6 +26,7 @@ from egress.workflow import releases, review, staging, submission
 from egress.workflow.models import Decision, EgressRequest, RequestStatus
 from egress.workflow.tokens import issue_workspace_token
 from egress.workflow.views import RequestPublic, request_view
+from spe.api.body_limit import EGRESS_REPLACEMENT_BYTES, EGRESS_SUBMISSION_BYTES
 from spe.api.deps import (
     SessionDep,
     allow,
@@ -143,7 +144,8 @@ def workspace_token(project_id: str, body: WorkspaceTokenRequest, principal: Hub
 # -- researchers ----------------------------------------------------------------------------
 
 @router.post("/projects/{project_id}/egress-requests", status_code=201,
-             summary="Submit outputs for review (multipart: files, one description each)")
+             summary="Submit outputs for review (multipart: files, one description each)",
+             max_body_size=EGRESS_SUBMISSION_BYTES)
 def submit(project_id: str, principal: Researcher, session: SessionDep, store: Store,
            staged_in: Staging, http: Request,
            title: Annotated[str, Form(min_length=1, max_length=300)],
@@ -184,7 +186,8 @@ def list_project_requests(project_id: str, principal: Researcher, session: Sessi
 
 
 @router.put("/egress/requests/{request_id}/files/{file_id}",
-            summary="Replace a file while changes are requested (its votes start over)")
+            summary="Replace a file while changes are requested (its votes start over)",
+            max_body_size=EGRESS_REPLACEMENT_BYTES)
 def replace_file(request_id: str, file_id: str, principal: Researcher, session: SessionDep,
                  store: Store, staged_in: Staging, http: Request,
                  file: Annotated[UploadFile, File()],

@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from controllers.runtimes.base import TerminalError
+from spe.api.body_limit import SOURCE_UPLOAD_BYTES
 from spe.api.deps import SessionDep, allow, allow_protocol, commit
 from spe.audit import Actor, record
 from spe.auth.authenticate import bearer_token
@@ -241,7 +242,7 @@ def _keep(session: Session, principal: Principal, dataset: str, source: SourceOb
 
 @router.post("/datasets/{name}/sources", status_code=201,
              summary="Upload a dataset's source file (CSV or Parquet), checked against the "
-             "catalogue")
+             "catalogue", max_body_size=SOURCE_UPLOAD_BYTES)
 def upload(name: str, request: Request, principal: Steward, session: SessionDep, plane: Plane,
            file: Annotated[UploadFile, File(description="The CSV or Parquet file.")],
            format: Annotated[Literal["csv", "parquet"] | None, Form(
