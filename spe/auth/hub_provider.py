@@ -39,6 +39,7 @@ from spe.domain.permits import ACTIVE_STATUSES, Permit, PermitMember
 from spe.domain.projects import Project
 from spe.domain.roles import Role
 from spe.domain.users import User, roles_of
+from spe.fs import private_folder
 
 CODE_LIFETIME = timedelta(minutes=2)
 
@@ -345,7 +346,7 @@ def load_signing_key(path) -> RSAKey:
         return RSAKey.import_key(json.loads(path.read_text()))
     key = RSAKey.generate_key(2048, parameters={"use": "sig", "alg": "RS256"}, private=True,
                               auto_kid=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as out:
         out.write(json.dumps(key.as_dict(private=True)))

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from spe.fs import private_folder
+
 
 class SecretBoxError(Exception):
     pass
@@ -21,7 +23,7 @@ class SecretBox:
     @classmethod
     def load_or_create(cls, path: Path) -> SecretBox:
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_folder(path.parent)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as out:
                 out.write(Fernet.generate_key())

@@ -17,6 +17,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from spe.fs import private_folder
+
 
 class SignatureError(Exception):
     """A signature that does not verify, or a key that is not the expected one."""
@@ -64,7 +66,7 @@ class SigningKey:
             if not isinstance(key, Ed25519PrivateKey):
                 raise SignatureError(f"{path} does not hold an Ed25519 private key")
             return cls(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(path.parent)
         key = Ed25519PrivateKey.generate()
         pem = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,

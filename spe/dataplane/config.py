@@ -38,6 +38,7 @@ from spe.crypto.secretbox import SecretBox
 from spe.crypto.signing import SigningKey
 from spe.data.pseudonymise import MIN_SECRET_BYTES
 from spe.errors import SpeError
+from spe.fs import private_folder
 from spe.keys import KeyStore, LocalKeyStore
 from spe.keys.local import KEK_BYTES, load_or_create_kek
 from spe.settings import Settings
@@ -294,7 +295,7 @@ def grant_key(settings: Settings) -> bytes:
 
 
 def _create_secret(path: Path, size: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

@@ -9,11 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
+
+from spe.fs import private_file, private_folder
 
 UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
 """What SQLAlchemy raises when the database cannot serve (down, restarting, connections cut,
@@ -24,6 +27,9 @@ RETRY_AFTER_SECONDS = 5  # told to clients while it is unavailable
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            private_file(Path(database))  # 0600 (SQLite gives its -wal and -shm the same)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -45,7 +51,7 @@ def get_engine(url: str | None = None) -> Engine:
 
     settings = get_settings()
     if url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_folder(settings.data_dir, tighten=True)
     return make_engine(url or settings.resolved_database_url)
 
 

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from spe.crypto.canonical import canonical_json
+from spe.fs import private_folder
 from spe.keys.base import (
     DATA_KEY_BYTES,
     DataKey,
@@ -42,7 +43,7 @@ class WrappedKeyFiles(KeyStore):
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._projects = self.path / "projects"
-        self._projects.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_folder(self._projects)
 
     @abstractmethod
     def _wrap(self, project_id: str, key: DataKey) -> dict:

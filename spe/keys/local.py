@@ -22,6 +22,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from spe.fs import private_folder
 from spe.keys.base import DataKey, KekMismatch, KeyStoreError
 from spe.keys.files import WrappedKeyFiles, aad
 
@@ -31,7 +32,7 @@ KEK_BYTES = 32
 def load_or_create_kek(path: Path) -> bytes:
     """The KEK in ``path``, created (32 random bytes, mode 0600) when the file is absent."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(path.parent)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
