@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from egress.workflow.janitor import staging_sweeper
 from spe import context, telemetry
-from spe.api import denials
+from spe.api import denials, openapi
 from spe.api.deps import allow_browser
 from spe.api.input_guard import InputGuard
 from spe.api.security_headers import SecurityHeaders, headers_for
@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     app.add_middleware(SecurityHeaders)  # added last: on every response of the stack
     _install_error_handlers(app)
     install_console(app)
+    openapi.install(app)
     return app
 
 

@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import EmailStr, StringConstraints, field_validator
+from pydantic import EmailStr, StrictBool, StringConstraints, field_validator
 from sqlalchemy import Column
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -38,7 +38,7 @@ class UserCreate(UserBase):
 class UserUpdate(SQLModel):
     display_name: str | None = Field(default=None, max_length=200)
     email: EmailStr | None = None
-    active: bool | None = None
+    active: StrictBool | None = None  # {"active": 0} is not a deactivation
 
 
 class User(UserBase, table=True):

@@ -71,7 +71,8 @@ def inclusion_proof(seq: int, _: Auditor, session: SessionDep,
     return service.inclusion(session, seq, tree_size)
 
 
-@router.get("/checkpoints/latest", summary="The latest signed checkpoint")
+@router.get("/checkpoints/latest", summary="The latest signed checkpoint",
+            responses={404: {"description": "No checkpoint yet"}})
 def latest_checkpoint(_: Auditor, session: SessionDep) -> dict:
     return checkpoints.latest(session).to_json()
 
@@ -110,7 +111,8 @@ def consistency_proof(_: Auditor, session: SessionDep,
 
 @router.get("/export", summary="Export events as JSON Lines, verifiable offline",
             response_class=StreamingResponse,
-            responses={200: {"content": {MEDIA_TYPE: {}}}})
+            responses={200: {"content": {MEDIA_TYPE: {}}},
+                       404: {"description": "No checkpoint yet"}})
 def export(request: Request, principal: Auditor, session: SessionDep,
            start: Annotated[int, Query(ge=0, alias="from")] = 0,
            end: Annotated[int | None, Query(ge=0, alias="to")] = None) -> StreamingResponse:

@@ -247,8 +247,12 @@ def list_requests(principal: Checker, session: SessionDep,
     return Page(items=[request_view(session, r, principal) for r in rows], next=cursor)
 
 
+FILE = {200: {"description": "The file's bytes", "content": {"application/octet-stream": {}}}}
+
+
 @router.get("/egress/requests/{request_id}/files/{file_id}/content",
-            summary="A file under review, from quarantine (audited)")
+            summary="A file under review, from quarantine (audited)",
+            response_class=StreamingResponse, responses=FILE)
 def file_content(request_id: str, file_id: str, principal: Checker, session: SessionDep,
                  store: Store, http: Request) -> StreamingResponse:
     with refusals_audited(http, session, principal, "egress.file.view", "egress_request",
@@ -330,7 +334,8 @@ def read_release(release_id: str, principal: ReleaseReader, session: SessionDep,
 
 
 @router.get("/egress/releases/{release_id}/files/{file_id}",
-            summary="Download a released file (the requester, outside the workspace)")
+            summary="Download a released file (the requester, outside the workspace)",
+            response_class=StreamingResponse, responses=FILE)
 def download(release_id: str, file_id: str, principal: PersonalResearcher,
              session: SessionDep, store: Store, http: Request,
              raw: Annotated[bool, Query(description="The exact released bytes, formula cells "

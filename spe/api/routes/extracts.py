@@ -172,7 +172,10 @@ def extract_index(project_id: str, request: Request, session: SessionDep, plane:
 
 
 @router.get("/projects/{project_id}/extract/files/{name}",
-            summary="Workspace: one decrypted extract file, Parquet (with the grant)")
+            summary="Workspace: one decrypted extract file, Parquet (with the grant)",
+            response_class=StreamingResponse, responses={200: {
+                "description": "The Parquet file", "content": {
+                    "application/vnd.apache.parquet": {}}}})
 def extract_file(project_id: str, name: str, request: Request, session: SessionDep,
                  plane: Plane, _: Grant) -> StreamingResponse:
     condition = _granted(request, session, project_id)

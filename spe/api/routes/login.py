@@ -41,7 +41,15 @@ def login_page(request: Request, _: Browser, next: str = "/") -> HTMLResponse:
     return _page(request, safe_next(next) or "/")
 
 
-@router.post("/token-login", summary="Sign in with a personal API token")
+HTML = {"content": {"text/html": {}}}
+
+
+@router.post("/token-login", summary="Sign in with a personal API token",
+             response_class=RedirectResponse, status_code=303,
+             responses={303: {"description": "Signed in: on to `next`"},
+                        400: {"description": "The form expired (the sign-in page again)", **HTML},
+                        401: {"description": "The token is not valid (the sign-in page "
+                              "again)", **HTML}})
 def token_login(request: Request, session: SessionDep, _: Browser,
                 token: Annotated[str, Form(max_length=200)],
                 csrf: Annotated[str, Form(max_length=100)],
@@ -65,7 +73,10 @@ def token_login(request: Request, session: SessionDep, _: Browser,
     return RedirectResponse(target, 303)
 
 
-@router.post("/logout", summary="End this browser session")
+@router.post("/logout", summary="End this browser session", status_code=303,
+             response_class=RedirectResponse,
+             responses={303: {"description": "Signed out: on to the sign-in page"},
+                        403: {"description": "Missing or wrong CSRF token"}})
 def logout(request: Request, session: SessionDep, principal: Browser,
            csrf: Annotated[str, Form(max_length=100)] = ""):
     if principal is not None and not hmac.compare_digest(csrf, request.session.get(CSRF, "")):

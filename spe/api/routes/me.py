@@ -4,7 +4,7 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictFloat, StrictInt
 from sqlmodel import select
 
 from spe.api.deps import SessionDep, allow_authenticated, commit
@@ -33,7 +33,7 @@ class MePublic(BaseModel):
 
 class TokenRequest(BaseModel):
     description: str = Field(default="", max_length=200)
-    expires_in_hours: float = Field(default=8, gt=0, le=24 * 90)
+    expires_in_hours: StrictFloat | StrictInt = Field(default=8, gt=0, le=24 * 90)
 
 
 @router.get("", summary="Who am I, with which roles")

@@ -36,7 +36,13 @@ def public(request: Request) -> str:
     return f"{issuer(request)}{request.url.path}{query}"
 
 
-@router.get("/oauth/authorize", summary="Hub login: issue a code to a permitted researcher")
+@router.get("/oauth/authorize", summary="Hub login: issue a code to a permitted researcher",
+            response_class=RedirectResponse, status_code=303, responses={
+                302: {"description": "Back to the hub with a code, or with an OAuth error"},
+                303: {"description": "Not signed in: to the sign-in page, then back here"},
+                400: {"description": "Unknown client or redirect URI (never redirected)",
+                      "content": {"application/json": {"schema": {
+                          "$ref": "#/components/schemas/OAuthError"}}}}})
 def authorize(request: Request, principal: Browser, session: SessionDep):
     if principal is None:
         target = f"{request.url.path}?{request.url.query}"
