@@ -1,0 +1,285 @@
+"""Load: virtual users on the API over HTTP, on SQLite and on PostgreSQL as the app role.
+
+    python -m benchmarks.load                       # 50 users x 5 minutes, both databases
+    python -m benchmarks.load --short               # 10 users x 20 s (a smoke run)
+    python -m benchmarks.load --users 30 --seconds 180 --databases postgres
+
+The API runs under uvicorn in its own process (one worker), on a fresh database: SQLite in a
+temporary data folder, or PostgreSQL set up as docs/production.md prescribes (migrated by
+the owner, served as the application role; fsync on). First the baseline: the same users
+call a bare FastAPI route of the same process that runs ``SELECT 1`` on the same engine,
+for a fifth of the time. Then the mixed workload, each user in a loop: list permits or
+projects (35 %), search the audit log (15 %), create a personal token (10 %), change their
+own permit (40 %: suspend, resume, amend, in the order the state machine allows).
+
+Printed per database: requests per second, p50/p95/p99 per kind and overall, beside the
+baseline's; errors (any answer but the expected one, or a transport error); lost events
+(acknowledged state changes without their audit event, matched by request id); and the
+audit log's verification after the run. Egress submissions and votes are not part of the
+mix yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from sqlalchemy import bindparam, text
+from sqlmodel import Session
+
+from spe.db import make_engine, migrations
+from spe.domain.roles import Role
+from tests.factories import make_dataset, make_user, permit_body
+
+HERE = Path(__file__).resolve().parent.parent
+
+
+# -- the server process ---------------------------------------------------------------------
+
+def serve(url: str, port: int, data_dir: str) -> None:
+    import uvicorn
+    from sqlalchemy import text as sql
+
+    from spe.api.app import create_app
+    from spe.settings import Settings
+
+    engine = make_engine(url)
+    app = create_app(Settings(data_dir=data_dir), engine)
+
+    @app.get("/bench/bare", include_in_schema=False)
+    def bare() -> dict:
+        with engine.connect() as conn:
+            return {"one": conn.execute(sql("SELECT 1")).scalar()}
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def start_server(url: str, data_dir: str) -> tuple[subprocess.Popen, str]:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(HERE), "SPE_DATA_DIR": data_dir}
+    process = subprocess.Popen([sys.executable, "-m", "benchmarks.load", "--serve", url,
+                                str(port), data_dir], env=env, cwd=HERE)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return process, base
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the API did not start")
+
+
+# -- virtual users --------------------------------------------------------------------------
+
+class Tally:
+    def __init__(self) -> None:
+        self.latency: dict[str, list[float]] = defaultdict(list)
+        self.errors: list[str] = []
+        self.acknowledged: list[str] = []  # request ids of state changes answered 2xx
+
+
+async def call(client, tally: Tally, kind: str, method: str, path: str, token: str,
+               expect: int, changes: bool = False, **kwargs) -> httpx.Response | None:
+    rid = f"load-{uuid.uuid4().hex}"
+    started = time.perf_counter()
+    try:
+        response = await client.request(method, path, headers={
+            "Authorization": f"Bearer {token}", "X-Request-ID": rid}, **kwargs)
+    except httpx.HTTPError as exc:
+        tally.errors.append(f"{kind}: {type(exc).__name__}")
+        return None
+    tally.latency[kind].append(time.perf_counter() - started)
+    if response.status_code != expect:
+        tally.errors.append(f"{kind}: {response.status_code} {response.text[:120]}")
+    elif changes:
+        tally.acknowledged.append(rid)
+    return response
+
+
+async def baseline_user(client, tally: Tally, token: str, until: float) -> None:
+    while time.perf_counter() < until:
+        await call(client, tally, "bare", "GET", "/bench/bare", token, 200)
+
+
+async def mixed_user(client, tally: Tally, world: dict, permit_id: str, until: float) -> None:
+    manager, auditor, person = world["manager"], world["auditor"], world["person"]
+    suspended = False
+    while time.perf_counter() < until:
+        roll = random.random()
+        if roll < 0.35:
+            path = random.choice(["/api/v1/permits?limit=20", "/api/v1/projects?limit=20"])
+            await call(client, tally, "read", "GET", path, manager, 200)
+        elif roll < 0.50:
+            await call(client, tally, "search", "GET", "/api/v1/audit/events",
+                       auditor, 200, params={"action": "permit.", "limit": 50})
+        elif roll < 0.60:
+            await call(client, tally, "token", "POST", "/api/v1/me/tokens", person, 201,
+                       changes=True, json={"description": "load", "expires_in_hours": 1})
+        else:
+            if suspended:
+                step, body = "resume", {}
+            else:
+                step, body = random.choice([("suspend", {"reason": "load"}),
+                                            ("amend", {"purpose": uuid.uuid4().hex,
+                                                       "reason": "load"})])
+            answer = await call(client, tally, "permit", "POST",
+                                f"/api/v1/permits/{permit_id}/{step}", manager, 200,
+                                changes=True, json=body)
+            if answer is not None and answer.status_code == 200:
+                suspended = step == "suspend"
+
+
+async def drive(base: str, users: int, seconds: float, world: dict) -> tuple[Tally, Tally]:
+    limits = httpx.Limits(max_connections=users, max_keepalive_connections=users)
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+        baseline = Tally()
+        until = time.perf_counter() + seconds / 5
+        await asyncio.gather(*(baseline_user(client, baseline, world["manager"], until)
+                               for _ in range(users)))
+        mixed = Tally()
+        started = time.perf_counter()
+        until = started + seconds
+        await asyncio.gather(*(mixed_user(client, mixed, world, world["permits"][i], until)
+                               for i in range(users)))
+        mixed.elapsed = time.perf_counter() - started
+        baseline.elapsed = seconds / 5
+    return baseline, mixed
+
+
+# -- one database ---------------------------------------------------------------------------
+
+def prepare(engine, users: int) -> dict:
+    _, manager = make_user(engine, Role.permit_manager)
+    _, auditor = make_user(engine, Role.auditor)
+    _, person = make_user(engine, Role.researcher)
+    dataset = make_dataset(engine)
+    world = {"manager": manager, "auditor": auditor, "person": person, "permits": []}
+    from fastapi.testclient import TestClient
+
+    from spe.api.app import create_app
+    from spe.settings import Settings
+
+    with TestClient(create_app(Settings(data_dir=tempfile.mkdtemp()), engine)) as client:
+        for _ in range(users):
+            response = client.post("/api/v1/permits", json=permit_body(dataset, ["alice"]),
+                                   headers={"Authorization": f"Bearer {manager}"})
+            response.raise_for_status()
+            world["permits"].append(response.json()["id"])
+    return world
+
+
+def percentiles(values: list[float]) -> str:
+    if len(values) < 2:
+        return "n/a"
+    q = statistics.quantiles(values, n=100)
+    return f"{q[49] * 1000:.0f}/{q[94] * 1000:.0f}/{q[98] * 1000:.0f} ms"
+
+
+def report(name: str, baseline: Tally, mixed: Tally, lost: int, verified: str) -> bool:
+    every = [v for values in mixed.latency.values() for v in values]
+    bare = baseline.latency["bare"]
+    print(f"\n== {name}")
+    print(f"baseline (bare route, SELECT 1): {len(bare) / baseline.elapsed:,.0f} req/s, "
+          f"p50/p95/p99 {percentiles(bare)}")
+    print(f"mixed: {len(every) / mixed.elapsed:,.0f} req/s, p50/p95/p99 {percentiles(every)} "
+          f"({len(every):,} requests)")
+    for kind, values in sorted(mixed.latency.items()):
+        print(f"  {kind:7} {len(values):7,}  p50/p95/p99 {percentiles(values)}")
+    print(f"errors: {len(mixed.errors) + len(baseline.errors)}; state changes acknowledged: "
+          f"{len(mixed.acknowledged):,}; lost events: {lost}; verify: {verified}")
+    for error in (mixed.errors + baseline.errors)[:10]:
+        print("  ", error)
+    return not mixed.errors and not baseline.errors and lost == 0
+
+
+def lost_events(engine, acknowledged: list[str]) -> int:
+    query = text("SELECT DISTINCT request_id FROM audit_event WHERE outcome = 'success' "
+                 "AND request_id IN :ids").bindparams(bindparam("ids", expanding=True))
+    found: set[str] = set()
+    with engine.connect() as conn:
+        for i in range(0, len(acknowledged), 1000):
+            found |= {r[0] for r in conn.execute(query, {"ids": acknowledged[i:i + 1000]})}
+    return len(set(acknowledged) - found)
+
+
+def verify(engine, data_dir: str) -> str:
+    from spe.audit.config import AuditConfig
+    from spe.audit.verify import verify_database
+    from spe.settings import Settings
+
+    signer = AuditConfig.from_settings(Settings(data_dir=data_dir)).signer()
+    cutoff = datetime.now(UTC) - timedelta(days=3650)
+    try:
+        with Session(engine) as session:
+            result = verify_database(session, signer.public_key, cutoff)
+    except Exception as exc:  # the verdict is what is reported
+        return f"FAILED ({type(exc).__name__}: {exc})"
+    return f"clean ({result.size:,} leaves)"
+
+
+def run(name: str, url: str, users: int, seconds: float) -> bool:
+    data_dir = tempfile.mkdtemp(prefix="spe-load-")
+    engine = make_engine(url)
+    world = prepare(engine, users)
+    process, base = start_server(url, data_dir)
+    try:
+        baseline, mixed = asyncio.run(drive(base, users, seconds, world))
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    ok = report(name, baseline, mixed, lost_events(engine, mixed.acknowledged),
+                verify(engine, data_dir))
+    engine.dispose()
+    return ok
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve":
+        serve(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=300)
+    parser.add_argument("--short", action="store_true", help="10 users x 20 s")
+    parser.add_argument("--databases", nargs="+", default=["sqlite", "postgres"],
+                        choices=["sqlite", "postgres"])
+    args = parser.parse_args()
+    users, seconds = (10, 20.0) if args.short else (args.users, args.seconds)
+    print(f"{users} virtual users x {seconds:.0f} s (baseline {seconds / 5:.0f} s)")
+    ok = True
+    if "sqlite" in args.databases:
+        folder = tempfile.mkdtemp(prefix="spe-load-db-")
+        url = f"sqlite:///{folder}/spe.db"
+        migrations.upgrade(make_engine(url))
+        ok &= run("SQLite", url, users, seconds)
+    if "postgres" in args.databases:
+        from tests.servers.postgres import running_postgres
+
+        with running_postgres(durable=True) as server:
+            database = server.create_production_database()
+            owner = make_engine(database.owner_url)
+            migrations.upgrade(owner, app_role=database.app_role)
+            owner.dispose()
+            ok &= run("PostgreSQL (application role)", database.app_url, users, seconds)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
