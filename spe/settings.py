@@ -44,6 +44,15 @@ class Settings(BaseSettings):
         description="PostgreSQL role the application runs as; migrations grant it only "
         "INSERT and SELECT on the audit tables.",
     )
+    database_pool_size: int = Field(
+        20, gt=0, description="Database connections each process keeps open.",
+    )
+    database_pool_overflow: int = Field(
+        60, ge=0,
+        description="Connections a process may open beyond `database_pool_size` under load "
+        "(each API worker thread may need two). PostgreSQL's `max_connections` must cover "
+        "the sum over the API replicas and the controller.",
+    )
     public_url: str = Field(
         "http://127.0.0.1:8000",
         description="Base URL at which users and workspaces reach the control plane.",

@@ -25,12 +25,16 @@ connection is pinged before use, so the engine reconnects by itself once it is b
 RETRY_AFTER_SECONDS = 5  # told to clients while it is unavailable
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pool_size: int = 20, max_overflow: int = 60) -> Engine:
+    """An engine whose pool covers the API's worker threads (40 by default), each of which
+    may hold two connections at once (its request's session and the one that audits a
+    refusal): a smaller pool made requests wait 30 s under load, then fail."""
     if url.startswith("sqlite"):
         database = make_url(url).database
         if database and database != ":memory:" and not database.startswith("file:"):
             private_file(Path(database))  # 0600 (SQLite gives its -wal and -shm the same)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                               pool_size=pool_size, max_overflow=max_overflow)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -41,7 +45,8 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size,
+                         max_overflow=max_overflow)
 
 
 @lru_cache
@@ -52,7 +57,8 @@ def get_engine(url: str | None = None) -> Engine:
     settings = get_settings()
     if url is None:
         private_folder(settings.data_dir, tighten=True)
-    return make_engine(url or settings.resolved_database_url)
+    return make_engine(url or settings.resolved_database_url, settings.database_pool_size,
+                       settings.database_pool_overflow)
 
 
 @contextmanager
