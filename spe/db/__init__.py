@@ -6,6 +6,7 @@ Sessions are short: one per request or job, one transaction per business operati
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -14,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
 
 from spe.fs import private_file, private_folder
@@ -35,6 +37,7 @@ def make_engine(url: str, pool_size: int = 20, max_overflow: int = 60) -> Engine
             private_file(Path(database))  # 0600 (SQLite gives its -wal and -shm the same)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
                                pool_size=pool_size, max_overflow=max_overflow)
+        _one_writer_at_a_time(engine)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -47,6 +50,43 @@ def make_engine(url: str, pool_size: int = 20, max_overflow: int = 60) -> Engine
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=pool_size,
                          max_overflow=max_overflow)
+
+
+WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+WRITER_WAIT_SECONDS = 30.0
+
+
+def _one_writer_at_a_time(engine: Engine) -> None:
+    """Queue this process's SQLite writers on a lock instead of SQLite's busy handler.
+
+    SQLite lets one transaction write at a time; the others poll, sleeping up to 100 ms
+    between tries, and under load some lost every try for 30 s and failed with "database
+    is locked" (50 virtual users, benchmarks/load.py). A connection takes the lock before
+    its transaction's first write and gives it back when the transaction ends; a thread
+    that already holds it (a nested session auditing a refusal) takes it again. Other
+    processes (the CLI) still meet SQLite's own busy timeout.
+    """
+    lock = threading.RLock()
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _take(conn, _cursor, statement, _params, _context, _many) -> None:
+        if conn.info.get("writer") or not statement.lstrip().upper().startswith(WRITES):
+            return
+        if not lock.acquire(timeout=WRITER_WAIT_SECONDS):
+            raise OperationalError(statement, None, Exception("database is locked (waited "
+                                                              f"{WRITER_WAIT_SECONDS:.0f} s)"))
+        conn.info["writer"] = True
+
+    def _give_back(conn) -> None:
+        if conn.info.pop("writer", False):
+            lock.release()
+
+    event.listen(engine, "commit", _give_back)
+    event.listen(engine, "rollback", _give_back)
+
+    @event.listens_for(engine.pool, "reset")
+    def _returned(_dbapi_conn, record, _state) -> None:  # closed without commit or rollback
+        _give_back(record)
 
 
 @lru_cache
