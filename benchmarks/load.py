@@ -63,7 +63,10 @@ def serve(url: str, port: int, data_dir: str) -> None:
         with engine.connect() as conn:
             return {"one": conn.execute(sql("SELECT 1")).scalar()}
 
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    # keep-alive longer than the client's, so the server never closes a connection the
+    # client is about to reuse (an httpx ReadError, not an answer of the API)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
+                timeout_keep_alive=30)
 
 
 def start_server(url: str, data_dir: str) -> tuple[subprocess.Popen, str]:
@@ -147,7 +150,8 @@ async def mixed_user(client, tally: Tally, world: dict, permit_id: str, until: f
 
 
 async def drive(base: str, users: int, seconds: float, world: dict) -> tuple[Tally, Tally]:
-    limits = httpx.Limits(max_connections=users, max_keepalive_connections=users)
+    limits = httpx.Limits(max_connections=users, max_keepalive_connections=users,
+                          keepalive_expiry=10)
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
         baseline = Tally()
         until = time.perf_counter() + seconds / 5
