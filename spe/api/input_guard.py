@@ -76,7 +76,8 @@ def _check_text(where: str, value: str) -> None:
 
 def _check_param(where: str, value: str, kinds: set[type]) -> None:
     _check_text(where, value)
-    if int in kinds and value.strip().lstrip("+-").isdigit() and int(value) not in INT64:
+    digits = value.strip().lstrip("+-")
+    if int in kinds and digits.isdecimal() and (len(digits) > 19 or int(value) not in INT64):
         _refuse(where, "the integer is out of range (64 bits)")
     if kinds & {datetime, date}:
         try:
