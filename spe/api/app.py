@@ -16,9 +16,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from egress.workflow.janitor import staging_sweeper
 from spe import context, telemetry
 from spe.api import denials, openapi
+from spe.api.body_limit import JsonTooLarge
 from spe.api.deps import allow_browser
 from spe.api.input_guard import InputGuard
-from spe.api.security_headers import SecurityHeaders, headers_for
+from spe.api.security_headers import SecurityHeaders
 from spe.auth.authenticate import personal_token
 from spe.auth.hub_provider import load_signing_key
 from spe.auth.oidc import (
@@ -86,11 +87,25 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     app.add_middleware(ServerSessionMiddleware, store=DatabaseSessionStore(app.state.engine),
                        secure=settings.secure_cookies,
                        max_age_seconds=int(settings.session_lifetime_hours * 3600))
-    app.add_middleware(SecurityHeaders)  # added last: on every response of the stack
+    _wrap_stack(app, JsonTooLarge, SecurityHeaders)
     _install_error_handlers(app)
     install_console(app)
     openapi.install(app)
     return app
+
+
+def _wrap_stack(app: FastAPI, *middleware) -> None:
+    """Put ``middleware`` around the whole stack, outside Starlette's server error and body
+    limit middleware, so the responses those send themselves pass through it too."""
+    build = app.build_middleware_stack
+
+    def build_wrapped():
+        stack = build()
+        for wrapper in middleware:
+            stack = wrapper(stack)
+        return stack
+
+    app.build_middleware_stack = build_wrapped
 
 
 def _install_oidc(app: FastAPI, config: OidcConfig) -> None:
@@ -178,8 +193,5 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        # built outside the middleware stack: the security headers are added here
         return JSONResponse(error_body("internal_error", "internal error; the request id "
-                                       "identifies it in the server log"), 500,
-                            headers=headers_for(request.url.path,
-                                                request.url.scheme == "https"))
+                                       "identifies it in the server log"), 500)

@@ -1,4 +1,4 @@
-"""Security headers on every response (pure ASGI middleware, outermost but one).
+"""Security headers on every response (pure ASGI middleware around the whole stack).
 
 A strict Content-Security-Policy (scripts, styles and everything else only from this
 origin, never inline; no framing), ``X-Frame-Options: DENY`` for older browsers,
@@ -8,9 +8,6 @@ by the control plane. Swagger UI, as FastAPI renders it, starts itself with an i
 script and loads its bundle from a CDN, so ``/docs`` (and ReDoc) alone get
 :data:`DOCS_CSP`. A response that already carries a Content-Security-Policy keeps it (a
 page may send a stricter one, e.g. with a nonce).
-
-:func:`headers_for` is also used for the responses built outside this middleware (the
-server error handler, the body limit's 413).
 """
 
 from __future__ import annotations

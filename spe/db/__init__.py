@@ -33,10 +33,12 @@ def make_engine(url: str, pool_size: int = 20, max_overflow: int = 60) -> Engine
     refusal): a smaller pool made requests wait 30 s under load, then fail."""
     if url.startswith("sqlite"):
         database = make_url(url).database
-        if database and database != ":memory:" and not database.startswith("file:"):
+        on_disk = bool(database) and database != ":memory:" and not database.startswith("file:")
+        if on_disk:
             private_file(Path(database))  # 0600 (SQLite gives its -wal and -shm the same)
+        pool = {"pool_size": pool_size, "max_overflow": max_overflow} if on_disk else {}
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               pool_size=pool_size, max_overflow=max_overflow)
+                               **pool)
         _one_writer_at_a_time(engine)
 
         @event.listens_for(engine, "connect")

@@ -55,6 +55,10 @@ def test_a_declared_length_over_the_limit_reads_nothing(client):
     status, taken = call(client.app, "POST", "/api/v1/audit/ingest", HUGE,
                          [(b"content-length", str(HUGE).encode())])
     assert (status, taken) == (413, 0)
+    response = client.post("/api/v1/audit/ingest", content=b" " * (2 * 1024 * 1024),
+                           headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request.too_large"
 
 
 def test_the_answer_says_why(client):
