@@ -80,11 +80,24 @@ def _one_writer_at_a_time(engine: Engine) -> None:
         conn.info["writer"] = True
 
     def _give_back(conn) -> None:
-        if conn.info.pop("writer", False):
+        try:
+            info = conn.info
+        except NotImplementedError:  # the pool's own reset: the "reset" listener below
+            return
+        if info.pop("writer", False):
             lock.release()
 
-    event.listen(engine, "commit", _give_back)
-    event.listen(engine, "rollback", _give_back)
+    def after(end):
+        def ended(connection) -> None:  # given back once the COMMIT or ROLLBACK is done
+            try:
+                end(connection)
+            finally:
+                _give_back(connection)
+        return ended
+
+    dialect = engine.dialect
+    dialect.do_commit = after(dialect.do_commit)
+    dialect.do_rollback = after(dialect.do_rollback)
 
     @event.listens_for(engine.pool, "reset")
     def _returned(_dbapi_conn, record, _state) -> None:  # closed without commit or rollback
