@@ -1,14 +1,14 @@
 """The OpenAPI document lists the error statuses each route can answer, with their schema.
 
 They follow from how the API is built, so they are derived here once instead of being
-repeated on every route: every route may answer 422 (the input guard, validation); a route
-that needs credentials 401 and 403; a route with path parameters 404; a route that changes
-state 409 (illegal transition, a constraint); a route with a body 413. Routes answering by
-a protocol of their own (OAuth 2.0, extract grants) may also answer 400, in spe's error
-body or the protocol's. Each other uses the one error body,
-``{"error": {"code", "message", "details"}}``. Routes that answer with HTML
-say so on the route itself (``response_class``, ``responses``), as does a route answering
-a status the rules above do not give it (e.g. ``responses={404: {"description": …}}``).
+repeated on every route: every route may answer 422 (the input guard, validation) and 503
+(the database or the object store unavailable); a route that needs credentials 401 and
+403; a route with path parameters 404; a route that changes state 409 (illegal transition,
+a constraint); a route with a body 413. Routes answering by a protocol of their own (OAuth
+2.0, extract grants) may also answer 400, in spe's error body or the protocol's. The others
+use the one error body, ``{"error": {"code", "message", "details"}}``. Routes that answer
+with HTML say so on the route itself (``response_class``, ``responses``), as does a route
+answering a status the rules above do not give it (``responses={404: {…}}``).
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ DESCRIPTIONS = {
     409: "Not allowed in the current state (illegal transition, duplicate)",
     413: "The request body is over this route's limit",
     422: "Invalid input",
+    503: "The database or the object store is unavailable; retry after `Retry-After`",
 }
 CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 AUTHENTICATED = frozenset({"roles", "authenticated", "components"})
@@ -57,7 +58,7 @@ def access_kind(route) -> str | None:
 
 
 def error_statuses(route, method: str) -> set[int]:
-    statuses = {422}
+    statuses = {422, 503}
     kind = access_kind(route)
     if kind in AUTHENTICATED:
         statuses |= {401, 403}
