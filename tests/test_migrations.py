@@ -43,10 +43,10 @@ def test_the_application_role_may_use_every_sequence(postgres_server):
     app.dispose()
 
 
-def test_revisions_written_before_0005_are_numbered(engine_url_for_upgrade):
+def test_revisions_written_before_0006_are_numbered(engine_url_for_upgrade):
     """Existing histories get their seq in the order they were written."""
     engine = make_engine(engine_url_for_upgrade)
-    migrations.upgrade(engine, "0004")
+    migrations.upgrade(engine, "0005")
     with engine.begin() as conn:
         conn.execute(text(
             "INSERT INTO permits (id, reference, issuer, purpose, project_title, "

@@ -32,7 +32,7 @@ def test_every_route_and_page(client, tokens):
         for headers in ({}, auth(tokens[Role.admin])):
             check(client.request(method, concrete(path), headers=headers,
                                  follow_redirects=False))
-    for path in ("/docs", "/openapi.json", "/auth/login", "/auth/static/auth.css",
+    for path in ("/docs", "/openapi.json", "/auth/login", "/console/static/console.css",
                  "/does-not-exist"):
         check(client.get(path))
     check(client.post("/api/v1/me/tokens", content=(b" " * 65536 for _ in range(32)),
@@ -42,7 +42,7 @@ def test_every_route_and_page(client, tokens):
 def test_the_sign_in_page_needs_no_inline_script_or_style(client):
     page = client.get("/auth/login").text
     assert "<script" not in page and "<style" not in page and " style=" not in page
-    assert client.get("/auth/static/auth.css").status_code == 200
+    assert client.get("/console/static/console.css").status_code == 200
 
 
 @pytest.mark.parametrize("https", [True, False])

@@ -55,7 +55,7 @@ def search(request: Request, principal: Auditor, session: SessionDep,
            outcome: Annotated[str, Query(pattern="^(|success|denied|error)$")] = "",
            since: Annotated[str, Query(max_length=40)] = "",
            until: Annotated[str, Query(max_length=40)] = "",
-           after: Annotated[int | None, Query(ge=-1)] = None) -> HTMLResponse:
+           after: Annotated[int | None, Query(ge=-1, lt=2**63 - 1)] = None) -> HTMLResponse:
     candidates = []
     if person.strip() and actor is None:
         candidates = people_matching(session, person)

@@ -9,8 +9,8 @@ Migration 0002 granted the application role the tables but not the sequences beh
 ids, so every insert into a table with a generated id failed as that role. The role gets
 USAGE on every sequence (nextval only; the audit tables' own grants are unchanged).
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-05 15:00:00
 """
 
@@ -19,8 +19,8 @@ import sqlalchemy as sa
 from alembic import op
 from spe.audit.schema import ROLE
 
-revision = '0005'
-down_revision = '0004'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
