@@ -19,10 +19,11 @@ RUN apt-get update \
 RUN python3 -m venv /opt/spe
 COPY . /src
 # The host's CA bundle, if the builder was given one (scripts/images.sh does), is a build
-# secret: pip trusts it during this step and it is not stored in any layer.
-RUN --mount=type=secret,id=hostca \
+# secret, and pip's download cache a cache mount shared with the workspace and hub builds:
+# neither is stored in any layer.
+RUN --mount=type=secret,id=hostca --mount=type=cache,id=spe-pip,target=/root/.cache/pip \
     if [ -s /run/secrets/hostca ]; then export PIP_CERT=/run/secrets/hostca; fi; \
-    /opt/spe/bin/pip install --no-cache-dir --disable-pip-version-check /src \
+    /opt/spe/bin/pip install --disable-pip-version-check /src \
     && /opt/spe/bin/python -c "import spe.audit._native" \
     && /opt/spe/bin/pip uninstall -y -q pip setuptools
 

@@ -17,10 +17,11 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 RUN python3 -m venv /opt/hub
 COPY hub-requirements.txt /tmp/hub-requirements.txt
-# The host's CA bundle, if given, is a build secret (not stored in any layer).
-RUN --mount=type=secret,id=hostca \
+# The host's CA bundle, if given, is a build secret, and pip's download cache a cache
+# mount shared by the three builds: neither is stored in any layer.
+RUN --mount=type=secret,id=hostca --mount=type=cache,id=spe-pip,target=/root/.cache/pip \
     if [ -s /run/secrets/hostca ]; then export PIP_CERT=/run/secrets/hostca; fi; \
-    /opt/hub/bin/pip install --no-cache-dir --disable-pip-version-check \
+    /opt/hub/bin/pip install --disable-pip-version-check \
        -r /tmp/hub-requirements.txt \
     && /opt/hub/bin/pip uninstall -y -q pip setuptools
 
