@@ -24,9 +24,10 @@ IMAGES=(  # name  Dockerfile  context
 )
 mkdir -p "$WORK"
 
-# --- tools ---------------------------------------------------------------------------------
+# --- tools: the container tools, and what the smoke runs start (PostgreSQL, Ceph RGW) -----
 missing=()
-for pkg in podman buildah runc skopeo mmdebstrap slirp4netns; do
+for pkg in podman buildah runc skopeo mmdebstrap slirp4netns \
+    $(grep -v -e '^#' -e '^$' scripts/deps/apt.txt); do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
     || missing+=("$pkg")
 done
@@ -95,7 +96,11 @@ build_args=(--pull=never --layers --quiet --build-arg "BASE_IMAGE=$BASE")
 [[ -s "$CA_BUNDLE" ]] && build_args+=(--secret "id=hostca,src=$CA_BUNDLE")
 
 source scripts/python-env.sh
-"$PY" -m pip install -q 'cyclonedx-python-lib[json-validation]>=11.12,<12'
+# spe with its test extras (the smoke runs use the suite's servers), unless test.sh did it
+"$PY" -c 'import spe, pytest, httpx' 2>/dev/null \
+  || "$PY" -m pip install -q --disable-pip-version-check -e '.[test]'
+"$PY" -m pip install -q --disable-pip-version-check \
+  'cyclonedx-python-lib[json-validation]>=11.12,<12'
 
 : >"$WORK/sizes.txt"
 for entry in "${IMAGES[@]}"; do
