@@ -13,7 +13,8 @@
   the Kubernetes runtime renders (controllers/runtimes/kubernetes/render.py) and answers
   ``/hub/health``.
 
-Every container runs with ``--read-only`` and is removed at the end, as are the servers.
+Every container runs with a read-only root filesystem, no capabilities and no privilege
+escalation, and is removed at the end, as are the servers.
 The hub and workspace run in their own network namespace (slirp4netns, so no NAT rules are
 left behind); the control plane shares the host's, bound to 127.0.0.1 on a free port.
 Uses the podman configuration of the environment (CONTAINERS_CONF, set by images.sh).
@@ -40,6 +41,8 @@ import pyarrow.parquet as pq
 
 SLIRP = "slirp4netns:allow_host_loopback=true"
 HOST_FROM_SLIRP = "10.0.2.2"  # the host's loopback, seen from a slirp4netns namespace
+RESTRICTED = ("--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges")
+"""As the chart and the runtime run every container: read-only root, no capabilities."""
 CONTROL_PLANE_UID = 10001
 WORKSPACE_UID, WORKSPACE_GID = 1000, 100
 
@@ -65,7 +68,7 @@ def podman(*args: str, timeout: float = 300, check: bool = True) -> str:
 
 def run_once(image: str, *args: str, timeout: float = 300) -> str:
     """Run a one-off container (read-only root) and return its output."""
-    return podman("run", "--rm", "--read-only", "--network", "none", *args, image,
+    return podman("run", "--rm", *RESTRICTED, "--network", "none", *args, image,
                   timeout=timeout)
 
 
@@ -73,7 +76,7 @@ def run_once(image: str, *args: str, timeout: float = 300) -> str:
 def container(image: str, *args: str, command: tuple[str, ...] = ()) -> Iterator[str]:
     """A detached container, always removed at the end (its logs shown if the block fails)."""
     name = f"spe-smoke-{secrets.token_hex(4)}"
-    podman("run", "-d", "--name", name, "--read-only", *args, image, *command)
+    podman("run", "-d", "--name", name, *RESTRICTED, *args, image, *command)
     try:
         yield name
     except BaseException:
@@ -214,7 +217,7 @@ def smoke_control_plane_and_workspace(stack: ExitStack, version: str, work: Path
               "-v", f"{data_keys}:/var/lib/spe/data-keys",
               "--tmpfs", "/tmp", "--tmpfs", f"/var/lib/spe:uid={CONTROL_PLANE_UID}"]
 
-    out = podman("run", "--rm", "--read-only", "--network", "host", *env_args(env), *mounts,
+    out = podman("run", "--rm", *RESTRICTED, "--network", "host", *env_args(env), *mounts,
                  image, "db", "upgrade")
     assert "database at head" in out, out
     log(f"{image}: spe db upgrade: {out.strip()}")
@@ -237,7 +240,7 @@ def smoke_workspace(stack: ExitStack, version: str, work: Path, env: dict[str, s
     data = work / "workspace-data"
     data.mkdir()
     os.chown(data, WORKSPACE_UID, WORKSPACE_GID)
-    out = podman("run", "--rm", "--read-only", "--network", SLIRP,
+    out = podman("run", "--rm", *RESTRICTED, "--network", SLIRP,
                  "--user", f"{WORKSPACE_UID}:{WORKSPACE_GID}", "--tmpfs", "/tmp",
                  "-v", f"{data}:/home/jovyan/data",
                  "-e", f"SPE_GRANT_URL={ref.grant_url}", "-e", f"SPE_GRANT_TOKEN={ref.grant_token}",
@@ -316,7 +319,6 @@ def smoke_hub(stack: ExitStack, version: str, work: Path) -> None:
     name = stack.enter_context(container(
         image, "--network", SLIRP, "-p", f"127.0.0.1:{port}:{hub_api}",
         "--user", f"{context['runAsUser']}:{context['runAsGroup']}",
-        "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
         "--workdir", hub["workingDir"], *env_args(env), *mounts,
         "--entrypoint", hub["command"][0], command=tuple(hub["command"][1:])))
     health = wait_http(f"http://127.0.0.1:{port}/hub/health", name)
