@@ -92,7 +92,9 @@ echo "base image ready ($((SECONDS - started)) s)"
 
 # --- build, save, describe -----------------------------------------------------------------
 CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt  # pip's trust in the build, as a secret only
-build_args=(--pull=never --layers --quiet --build-arg "BASE_IMAGE=$BASE")
+# --network host: RUN steps use the host's network as they are (no bridge, no NAT rules
+# left behind); the Dockerfiles are ours, and nothing they run listens.
+build_args=(--pull=never --layers --quiet --network host --build-arg "BASE_IMAGE=$BASE")
 [[ -s "$CA_BUNDLE" ]] && build_args+=(--secret "id=hostca,src=$CA_BUNDLE")
 
 source scripts/python-env.sh

@@ -66,10 +66,10 @@ def podman(*args: str, timeout: float = 300, check: bool = True) -> str:
     return result.stdout
 
 
-def run_once(image: str, *args: str, timeout: float = 300) -> str:
-    """Run a one-off container (read-only root) and return its output."""
-    return podman("run", "--rm", *RESTRICTED, "--network", "none", *args, image,
-                  timeout=timeout)
+def run_once(image: str, entrypoint: str, *command: str) -> str:
+    """Run ``entrypoint command…`` in a one-off container without network; its output."""
+    return podman("run", "--rm", *RESTRICTED, "--network", "none", "--entrypoint",
+                  entrypoint, image, *command)
 
 
 @contextmanager
@@ -80,7 +80,9 @@ def container(image: str, *args: str, command: tuple[str, ...] = ()) -> Iterator
     try:
         yield name
     except BaseException:
-        print(podman("logs", "--tail", "60", name, check=False), file=sys.stderr)
+        logs = subprocess.run(["podman", "logs", "--tail", "60", name], capture_output=True,
+                              text=True, timeout=60, check=False)
+        print(logs.stdout + logs.stderr, file=sys.stderr)
         raise
     finally:
         podman("rm", "-f", "-t", "5", name, check=False)
@@ -104,6 +106,11 @@ def wait_http(url: str, name: str, want: int = 200, timeout: float = 120) -> htt
     raise SystemExit(f"{url} did not answer {want} within {timeout:.0f} s (last: {last})")
 
 
+def empty_dir(path: str) -> list[str]:
+    """A writable scratch directory owned by the container's user, as an emptyDir is."""
+    return ["--mount", f"type=tmpfs,dst={path},chown"]
+
+
 def owned_copy(source: Path, target: Path, uid: int, gid: int) -> Path:
     shutil.copytree(source, target)
     for path in [target, *target.rglob("*")]:
@@ -114,12 +121,11 @@ def owned_copy(source: Path, target: Path, uid: int, gid: int) -> Path:
 # --- control plane -------------------------------------------------------------------------
 
 def check_control_plane_image(image: str) -> None:
-    found = run_once(image, "--entrypoint", "sh", "-c",
-                     "command -v gcc cc c99 clang make || true; id -u")
+    found = run_once(image, "sh", "-c", "command -v gcc cc c99 clang make pip || true; id -u")
     lines = found.split()
-    assert lines == [str(CONTROL_PLANE_UID)], f"compiler or root in {image}: {lines}"
-    run_once(image, "--entrypoint", "python3", "-c", "import spe.audit._native")
-    log(f"{image}: non-root, no compiler, compiled audit verifier present")
+    assert lines == [str(CONTROL_PLANE_UID)], f"compiler, pip or root in {image}: {lines}"
+    run_once(image, "python3", "-c", "import spe.audit._native")
+    log(f"{image}: non-root, no compiler or pip, compiled audit verifier present")
 
 
 def control_plane_env(pg, database: str, s3, bucket: str, port: int, public_url: str,
@@ -147,6 +153,7 @@ def control_plane_env(pg, database: str, s3, bucket: str, port: int, public_url:
         "SPE_OIDC_ISSUER": "https://idp.invalid/realms/spe",
         "SPE_OIDC_CLIENT_ID": "spe",
         "SPE_OIDC_CLIENT_SECRET": "smoke-client-secret",
+        "SPE_OIDC_MFA_AMR_METHODS": '["mfa", "otp", "hwk"]',
     }
 
 
@@ -215,7 +222,7 @@ def smoke_control_plane_and_workspace(stack: ExitStack, version: str, work: Path
     os.chown(data_keys, CONTROL_PLANE_UID, CONTROL_PLANE_UID)
     mounts = ["-v", f"{keys}:/var/run/spe/keys:ro",
               "-v", f"{data_keys}:/var/lib/spe/data-keys",
-              "--tmpfs", "/tmp", "--tmpfs", f"/var/lib/spe:uid={CONTROL_PLANE_UID}"]
+              *empty_dir("/tmp"), *empty_dir("/var/lib/spe")]
 
     out = podman("run", "--rm", *RESTRICTED, "--network", "host", *env_args(env), *mounts,
                  image, "db", "upgrade")
@@ -237,11 +244,13 @@ def smoke_workspace(stack: ExitStack, version: str, work: Path, env: dict[str, s
                     host_keys: Path, data_keys: Path) -> None:
     image = f"localhost/spe-workspace:{version}"
     ref, manifest = prepare_extract(env, host_keys, data_keys)
+    for path in [data_keys, *data_keys.rglob("*")]:  # the project's wrapped data key
+        os.chown(path, CONTROL_PLANE_UID, CONTROL_PLANE_UID)
     data = work / "workspace-data"
     data.mkdir()
     os.chown(data, WORKSPACE_UID, WORKSPACE_GID)
     out = podman("run", "--rm", *RESTRICTED, "--network", SLIRP,
-                 "--user", f"{WORKSPACE_UID}:{WORKSPACE_GID}", "--tmpfs", "/tmp",
+                 "--user", f"{WORKSPACE_UID}:{WORKSPACE_GID}", *empty_dir("/tmp"),
                  "-v", f"{data}:/home/jovyan/data",
                  "-e", f"SPE_GRANT_URL={ref.grant_url}", "-e", f"SPE_GRANT_TOKEN={ref.grant_token}",
                  image, "python3", "/usr/local/lib/spe/fetch_extract.py", "/home/jovyan/data")
@@ -257,8 +266,8 @@ def smoke_workspace(stack: ExitStack, version: str, work: Path, env: dict[str, s
     port, token = free_port(), secrets.token_hex(16)
     name = stack.enter_context(container(
         image, "--network", SLIRP, "-p", f"127.0.0.1:{port}:8888",
-        "--user", f"{WORKSPACE_UID}:{WORKSPACE_GID}", "--tmpfs", "/tmp",
-        "--tmpfs", f"/home/jovyan:uid={WORKSPACE_UID},gid={WORKSPACE_GID}",
+        "--user", f"{WORKSPACE_UID}:{WORKSPACE_GID}", *empty_dir("/tmp"),
+        *empty_dir("/home/jovyan"),
         command=("jupyter", "lab", "--ip=0.0.0.0", "--port=8888", "--no-browser",
                  f"--IdentityProvider.token={token}")))
     status = wait_http(f"http://127.0.0.1:{port}/api/status?token={token}", name)
@@ -303,7 +312,7 @@ def smoke_hub(stack: ExitStack, version: str, work: Path) -> None:
     mounts = []
     for mount in hub["volumeMounts"]:
         if "emptyDir" in next(v for v in pod["volumes"] if v["name"] == mount["name"]):
-            mounts += ["--tmpfs", f"{mount['mountPath']}:uid={WORKSPACE_UID}"]
+            mounts += empty_dir(mount["mountPath"])
         else:
             mode = ":ro" if mount.get("readOnly") else ""
             mounts += ["-v", f"{volumes[mount['name']]}:{mount['mountPath']}{mode}"]

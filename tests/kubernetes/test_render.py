@@ -196,3 +196,15 @@ def test_the_clusters_images_replace_the_profiles(spec, cluster):
     default = by_kind(render(spec, cluster), "Deployment", "hub")
     assert default["spec"]["template"]["spec"]["containers"][0]["image"] == \
         spec.profile.hub_image
+
+
+def test_no_hub_mount_lies_inside_a_read_only_one(spec, cluster):
+    """The runtime cannot create a mount point inside a read-only volume: such a pod never
+    starts."""
+    hub = by_kind(render(spec, cluster), "Deployment", "hub")
+    [container] = hub["spec"]["template"]["spec"]["containers"]
+    mounts = container["volumeMounts"]
+    for outer in (m for m in mounts if m.get("readOnly")):
+        for inner in mounts:
+            assert not inner["mountPath"].startswith(outer["mountPath"].rstrip("/") + "/"), \
+                (inner["mountPath"], outer["mountPath"])
