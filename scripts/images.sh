@@ -114,8 +114,9 @@ for entry in "${IMAGES[@]}"; do
   buildah push --quiet "$ref" "oci-archive:$WORK/$name.oci.tar:$ref"
   skopeo inspect "oci-archive:$WORK/$name.oci.tar" >/dev/null
   root=$(podman image mount "$ref")
-  "$PY" scripts/sbom.py "$root" "$name" "$VERSION" >"$WORK/$name.cdx.json"
+  sbom=0; "$PY" scripts/sbom.py "$root" "$name" "$VERSION" >"$WORK/$name.cdx.json" || sbom=$?
   podman image unmount "$ref" >/dev/null
+  ((sbom == 0)) || { echo "no SBOM for $name" >&2; exit 1; }
   size=$(podman image inspect --format '{{.Size}}' "$ref")
   printf '%-14s %6d MB  %s  built in %d s\n' "$name" $((size / 1000000)) "$ref" \
     $((SECONDS - t0)) | tee -a "$WORK/sizes.txt"

@@ -76,8 +76,8 @@ def run_once(image: str, entrypoint: str, *command: str) -> str:
 def container(image: str, *args: str, command: tuple[str, ...] = ()) -> Iterator[str]:
     """A detached container, always removed at the end (its logs shown if the block fails)."""
     name = f"spe-smoke-{secrets.token_hex(4)}"
-    podman("run", "-d", "--name", name, *RESTRICTED, *args, image, *command)
     try:
+        podman("run", "-d", "--name", name, *RESTRICTED, *args, image, *command)
         yield name
     except BaseException:
         logs = subprocess.run(["podman", "logs", "--tail", "60", name], capture_output=True,
