@@ -47,7 +47,7 @@ PROJECT_LABEL = kube.PROJECT_LABEL
 COMPONENT_LABEL = "spe.io/component"
 HUB_NAME = kube.HUB_SERVICE
 HUB_CONFIG_DIR = "/etc/jupyterhub"
-HUB_SECRET_DIR = "/etc/jupyterhub-secret"
+HUB_SECRET_DIR = "/etc/jupyterhub-secret"  # noqa: S105  (a path)
 """Beside the configuration, not inside it: a mount point inside a read-only volume cannot
 be created (the container would not start; the image smoke run found it)."""
 HUB_DB_SIZE = "1Gi"
