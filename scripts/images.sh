@@ -46,18 +46,20 @@ for limit in nofile nproc; do
   if [[ "$value" == unlimited ]] || ((value > 32768)); then value=32768; fi
   printf -v "$limit" '%s' "$value"
 done
+# Run-time state in /run (cleared at boot, as it must be), apart from any other podman's.
 export CONTAINERS_CONF="$WORK/containers.conf" CONTAINERS_STORAGE_CONF="$WORK/storage.conf"
 cat >"$CONTAINERS_CONF" <<EOF
 [containers]
 default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
 [engine]
 runtime = "runc"
+tmp_dir = "/run/spe-images/libpod"
 EOF
 cat >"$CONTAINERS_STORAGE_CONF" <<EOF
 [storage]
 driver = "overlay"
 graphroot = "$WORK/storage"
-runroot = "$WORK/run"
+runroot = "/run/spe-images/storage"
 EOF
 
 # --- the Debian base, from the apt sources this machine uses --------------------------------
