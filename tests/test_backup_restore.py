@@ -76,9 +76,12 @@ class Platform:
             permit = s.get(Permit, project.permit_id)
         ref = self.plane.prepare(project, permit)
         prefix = ref.manifest_key.rsplit("/", 1)[0] + "/"
-        tables = read_extract(self.plane.store, prefix, self.plane.data_key(project_id),
-                              self.plane.signing.public_key)
-        return tables, self.plane.manifest(project_id, prefix.split("/")[-2])
+        key = self.plane.data_key(project_id)
+        tables = read_extract(self.plane.store, prefix, key, self.plane.signing.public_key,
+                              permit_reference=permit.reference)
+        return tables, self.plane.manifest(project_id, prefix.split("/")[-2],
+                                           permit_reference=permit.reference,
+                                           key_id=key.key_id)
 
 
 def second_project(engine) -> str:

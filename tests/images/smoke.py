@@ -192,7 +192,9 @@ def prepare_extract(env: dict[str, str], keys: Path, data_keys: Path):
             project = s.get(Project, demo.project_id)
             permit = s.get(Permit, project.permit_id)
         ref = plane.prepare(project, permit)
-        manifest = plane.manifest(demo.project_id, ref.manifest_key.split("/")[-2])
+        manifest = plane.manifest(demo.project_id, ref.manifest_key.split("/")[-2],
+                                  permit_reference=permit.reference,
+                                  key_id=plane.data_key(demo.project_id).key_id)
     finally:
         engine.dispose()
     return ref, manifest
