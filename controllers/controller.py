@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from controllers.health import Heartbeat
+
 if TYPE_CHECKING:  # the CLI imports this module: the heavy parts load only when run
     from sqlalchemy.engine import Engine
 
@@ -64,8 +66,10 @@ def usage_meter(runtime):
     return KubernetesUsageMeter(runtime.client, runtime.cluster, runtime.projects)
 
 
-def run_as_leader(reconciler: Reconciler, stop: threading.Event, lease) -> None:
-    """Reconcile while holding ``lease`` (a :class:`LeaseLock`); give it up on ``stop``."""
+def run_as_leader(reconciler: Reconciler, stop: threading.Event, lease,
+                  heartbeat: Heartbeat | None = None) -> None:
+    """Reconcile while holding ``lease`` (a :class:`LeaseLock`); give it up on ``stop``.
+    ``heartbeat`` beats once per turn of the loop (the health probes read it)."""
     keeper = threading.Thread(target=_keep_lease, args=(lease, stop), daemon=True,
                               name="lease-keeper")
     keeper.start()
@@ -73,6 +77,8 @@ def run_as_leader(reconciler: Reconciler, stop: threading.Event, lease) -> None:
         while not stop.is_set():
             if lease.is_leader:
                 reconciler.tick()
+            if heartbeat is not None:
+                heartbeat.beat()
             stop.wait(reconciler.settings.reconcile_interval_seconds)
     finally:
         keeper.join()
@@ -114,12 +120,16 @@ def controller(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     if settings.runtime == "kubernetes":
+        from controllers.health import serve_health
         from controllers.runtimes.kubernetes import KubeClient, LeaseLock
 
+        heartbeat = Heartbeat()
+        if settings.controller_health_port:
+            serve_health(heartbeat, settings.controller_health_port)
         identity = f"{socket.gethostname()}-{os.getpid()}"
         run_as_leader(reconciler, stop, LeaseLock(
             KubeClient(), settings.kubernetes_lease_namespace, settings.kubernetes_lease_name,
-            identity, duration_seconds=LEASE_SECONDS))
+            identity, duration_seconds=LEASE_SECONDS), heartbeat)
     else:  # the local runtime's workspaces are this process's children: they stop with it
         reconciler.run_forever(stop)
         reconciler.stop_workspaces()

@@ -287,6 +287,28 @@ class Settings(BaseSettings):
         "spe-controller", description="Kubernetes runtime: name of the controller's leader "
         "Lease (in `SPE_KUBERNETES_LEASE_NAMESPACE`).",
     )
+    kubernetes_hub_image: str | None = Field(
+        None, description="Kubernetes runtime: image of every project hub, replacing the "
+        "profiles' `hub_image` (the Helm chart sets it); unset: the profile's.",
+    )
+    kubernetes_workspace_image: str | None = Field(
+        None, description="Kubernetes runtime: image of researchers' servers, replacing the "
+        "profiles' `image` (the Helm chart sets it); unset: the profile's.",
+    )
+    kubernetes_controller_service_account: str = Field(
+        "spe-controller", description="Kubernetes runtime: the controller's ServiceAccount "
+        "(in `SPE_KUBERNETES_CONTROL_PLANE_NAMESPACE`), bound in each project namespace to "
+        "`SPE_KUBERNETES_CONTROLLER_PROJECT_ROLE`.",
+    )
+    kubernetes_controller_project_role: str = Field(
+        "spe-controller-project", description="Kubernetes runtime: the ClusterRole holding "
+        "the controller's rights inside a project namespace (granted there by a RoleBinding, "
+        "never cluster-wide).",
+    )
+    controller_health_port: int = Field(
+        0, ge=0, le=65535, description="`spe controller` answers `/healthz` and `/readyz` on "
+        "this port (all addresses); 0: no health server.",
+    )
 
     # -- usage and footprint (docs/usage.md: the formula, the defaults and their sources) ---
     usage_sample_interval_seconds: float = Field(

@@ -54,8 +54,9 @@ def test_prune_deletes_what_is_labelled_but_no_longer_desired(kube, fake_api):
     lists = [r for r in fake_api.requests if r.method == "GET" and "labelSelector" in r.query]
     assert {r.query["labelSelector"] for r in lists} == {
         "app.kubernetes.io/managed-by=spe,spe.io/project=p1"}
-    # every managed kind is searched, namespaced kinds across all namespaces
-    assert {r.path for r in lists} == {r.path() for r in RESOURCES.values()}
+    # every managed kind is searched, namespaced kinds only inside the labelled namespace
+    assert {r.path for r in lists} == {r.path(None if not r.namespaced else "ns")
+                                       for r in RESOURCES.values()}
     deletes = [r for r in fake_api.requests if r.method == "DELETE"]
     assert [r.path for r in deletes] == ["/api/v1/namespaces/ns/configmaps/b"]
     assert deletes[0].body["propagationPolicy"] == "Background"
@@ -71,11 +72,16 @@ def test_a_pruned_namespace_takes_its_contents_along(kube, fake_api):
         ["/api/v1/namespaces/ns"]
 
 
-def test_objects_in_other_namespaces_are_pruned_too(kube, fake_api):
-    other = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "elsewhere"}}
-    apply(kube, [NAMESPACE, other, config_map("stray", namespace="elsewhere")])
+def test_prune_never_searches_namespaces_without_the_projects_labels(kube, fake_api):
+    """The controller holds no rights there (helm/spe/templates/rbac.yaml): it neither
+    lists nor deletes anything in them, even objects wearing the project's labels."""
+    other = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}}
+    apply(kube, [NAMESPACE, other, config_map("stray", namespace="kube-system")])
+    fake_api.requests.clear()
     changes = apply(kube, [NAMESPACE, other], prune_selector=SELECTOR)
-    assert "ConfigMap elsewhere/stray deleted" in [str(c) for c in changes]
+    assert [c for c in changes if c.outcome is Outcome.DELETED] == []
+    assert not [r for r in fake_api.requests if "kube-system/" in r.path]
+    assert fake_api.get_object("/api/v1/namespaces/kube-system/configmaps/stray")
 
 
 def test_unknown_kinds_are_refused_before_anything_is_written(kube, fake_api):

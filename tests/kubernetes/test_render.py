@@ -172,3 +172,39 @@ def test_a_project_id_that_is_no_dns_label_is_refused(cluster, project_id):
 def test_a_project_nobody_may_use_is_refused_as_terminal(spec, cluster):
     with pytest.raises(TerminalError, match="no user"):
         render(dataclasses.replace(spec, users=()), cluster)
+
+
+def test_the_controllers_binding_comes_right_after_the_namespace(spec, cluster):
+    """Every later object is written with the rights this binding grants, and only here."""
+    binding = render(spec, cluster)[1]
+    assert (binding["kind"], binding["metadata"]["name"]) == ("RoleBinding", "spe-controller")
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io",
+                                  "kind": "ClusterRole", "name": "spe-controller-project"}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "spe-controller",
+                                    "namespace": cluster.control_plane_namespace}]
+
+
+def test_the_clusters_images_replace_the_profiles(spec, cluster):
+    hub_image, server_image = "registry.test/spe-hub@sha256:" + "a" * 64, "r.test/ws:1.2"
+    objects = render(spec, dataclasses.replace(cluster, hub_image=hub_image,
+                                               workspace_image=server_image))
+    hub = by_kind(objects, "Deployment", "hub")["spec"]["template"]["spec"]["containers"][0]
+    assert hub["image"] == hub_image
+    traits = json.loads(by_kind(objects, "Secret", "hub")["stringData"]["hub.json"])
+    assert traits["KubeSpawner"]["image"] == server_image
+    assert {c["image"] for c in traits["KubeSpawner"]["init_containers"]} == {server_image}
+    default = by_kind(render(spec, cluster), "Deployment", "hub")
+    assert default["spec"]["template"]["spec"]["containers"][0]["image"] == \
+        spec.profile.hub_image
+
+
+def test_no_hub_mount_lies_inside_a_read_only_one(spec, cluster):
+    """The runtime cannot create a mount point inside a read-only volume: such a pod never
+    starts."""
+    hub = by_kind(render(spec, cluster), "Deployment", "hub")
+    [container] = hub["spec"]["template"]["spec"]["containers"]
+    mounts = container["volumeMounts"]
+    for outer in (m for m in mounts if m.get("readOnly")):
+        for inner in mounts:
+            assert not inner["mountPath"].startswith(outer["mountPath"].rstrip("/") + "/"), \
+                (inner["mountPath"], outer["mountPath"])

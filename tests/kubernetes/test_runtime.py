@@ -1,5 +1,7 @@
 import dataclasses
 
+import pytest
+
 from controllers.runtimes.base import WorkspacePhase
 from controllers.runtimes.kubernetes.runtime import KubernetesRuntime
 
@@ -89,3 +91,28 @@ def test_a_hub_not_yet_ready_is_provisioning(kube, fake_api, spec, cluster):
     observed = KubernetesRuntime(cluster, kube).observe(spec.project_id)  # no drift memory
     assert observed.phase is WorkspacePhase.PROVISIONING
     assert observed.message == "hub not ready"
+
+
+def test_a_refusal_right_after_the_controllers_binding_is_created_is_retried(
+        kube, fake_api, spec, cluster, monkeypatch):
+    """RBAC sees a new RoleBinding after a moment: a 403 then is not the project's fault."""
+    from controllers.runtimes.base import RetryableError, TerminalError
+    from controllers.runtimes.kubernetes.client import KubeTerminalError
+
+    runtime = KubernetesRuntime(cluster, kube)
+    real_apply = kube.apply
+
+    def forbidden_quota(path, obj, field_manager):
+        if obj["kind"] == "ResourceQuota":
+            raise KubeTerminalError(f"PATCH {path}: 403 forbidden", 403)
+        return real_apply(path, obj, field_manager)
+
+    monkeypatch.setattr(kube, "apply", forbidden_quota)
+    with pytest.raises(RetryableError, match="just created"):
+        runtime.ensure(spec)
+    # the binding exists now: the same refusal is the operator's to fix, not retried forever
+    with pytest.raises(TerminalError, match="403") as refused:
+        runtime.ensure(spec)
+    assert not isinstance(refused.value, RetryableError)
+    monkeypatch.setattr(kube, "apply", real_apply)
+    assert runtime.ensure(spec).phase is WorkspacePhase.READY

@@ -4,7 +4,9 @@ Generic: it knows kinds and paths, nothing of JupyterHub or projects. Each objec
 with ``PATCH`` (``application/apply-patch+yaml``, ``fieldManager``, ``force=true``), so
 re-applying the same objects changes nothing and fields other managers own are left alone.
 With a ``prune_selector``, objects of the kinds in :data:`RESOURCES` that carry those labels
-but are not desired any more are deleted (namespaced kinds searched in every namespace).
+but are not desired any more are deleted. Namespaced kinds are searched only inside the
+namespaces that carry the same labels: the controller holds no rights anywhere else (the
+chart's RBAC and admission policy), and spe writes nothing elsewhere.
 """
 
 from __future__ import annotations
@@ -112,10 +114,17 @@ def prune(client: KubeClient, desired: Iterable[dict[str, Any]],
         raise KubeTerminalError("refusing to prune with an empty label selector", 422)
     wanted = {key(obj) for obj in desired}
     gone: set[str] = set()
+    labelled: list[str] = []  # namespaces carrying the selector, where the others are sought
     changes = []
     order = sorted(reversed(RESOURCES.values()), key=lambda r: r.namespaced)
     for resource in order:
-        for found in client.list(resource.path(), selector):
+        if resource.namespaced:
+            found_all = [o for ns in labelled if ns not in gone
+                         for o in client.list(resource.path(ns), selector)]
+        else:
+            found_all = client.list(resource.path(), selector)
+            labelled += [o["metadata"]["name"] for o in found_all]
+        for found in found_all:
             found.setdefault("apiVersion", resource.api_version)
             found.setdefault("kind", resource.kind)
             meta = found["metadata"]

@@ -7,6 +7,8 @@ prints them as one multi-document YAML stream for review (``spe workspace render
 Per project, in namespace ``<prefix><project>``:
 
 * the Namespace, labelled for Pod Security ``restricted`` (enforce, audit and warn);
+* the controller's RoleBinding to its project ClusterRole: the controller's rights inside
+  the namespace (it holds none outside project namespaces, see helm/spe/templates/rbac.yaml);
 * a ResourceQuota (no LoadBalancer or NodePort Services) and a LimitRange from the profile;
 * network policies: deny everything, then allow DNS, hub <-> users' servers, the ingress
   controller to the hub's proxy, and egress to the control plane and (hub only) the
@@ -24,6 +26,7 @@ apply layer prunes by these labels.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -44,7 +47,9 @@ PROJECT_LABEL = kube.PROJECT_LABEL
 COMPONENT_LABEL = "spe.io/component"
 HUB_NAME = kube.HUB_SERVICE
 HUB_CONFIG_DIR = "/etc/jupyterhub"
-HUB_SECRET_DIR = f"{HUB_CONFIG_DIR}/secret"
+HUB_SECRET_DIR = "/etc/jupyterhub-secret"  # noqa: S105  (a path)
+"""Beside the configuration, not inside it: a mount point inside a read-only volume cannot
+be created (the container would not start; the image smoke run found it)."""
 HUB_DB_SIZE = "1Gi"
 HUB_RESOURCES = {"requests": {"cpu": "250m", "memory": "512Mi"},
                  "limits": {"cpu": "1", "memory": "1Gi"}}
@@ -71,11 +76,13 @@ def prune_selector(project_id: str) -> dict[str, str]:
 def render(spec: WorkspaceSpec, cluster: ClusterSettings) -> list[dict[str, Any]]:
     """Every object of the project's workspace, in an order safe to apply."""
     _check(spec, cluster)
+    spec = with_cluster_images(spec, cluster)
     ns = cluster.namespace(spec.project_id)
     labels = project_labels(spec)
     traits = hub_traits_json(spec, cluster)
     objects = [
         namespace(spec, cluster),
+        controller_binding(cluster),
         resource_quota(spec),
         limit_range(spec),
         *network_policies(spec, cluster),
@@ -110,6 +117,15 @@ def _check(spec: WorkspaceSpec, cluster: ClusterSettings) -> None:
             raise RenderError(f"{what} {value!r} is not a DNS-1123 label")
     if not spec.users:
         raise RenderError(f"project {spec.project_id}: no user may log in")
+
+
+def with_cluster_images(spec: WorkspaceSpec, cluster: ClusterSettings) -> WorkspaceSpec:
+    """``spec`` with the cluster's hub and workspace images, where the cluster names them."""
+    images = {"hub_image": cluster.hub_image, "image": cluster.workspace_image}
+    images = {field: image for field, image in images.items() if image}
+    if not images:
+        return spec
+    return dataclasses.replace(spec, profile=dataclasses.replace(spec.profile, **images))
 
 
 def _object(api_version: str, kind: str, name: str, **body: Any) -> dict[str, Any]:
@@ -216,6 +232,28 @@ def network_policies(spec: WorkspaceSpec, cluster: ClusterSettings) -> list[dict
                    _control_plane_rule(cluster)],
     })
     return [deny, dns, hub_policy, extract_policy, server_policy]
+
+
+# --- the controller's rights in the namespace ---------------------------------------------
+
+CONTROLLER_BINDING = "spe-controller"
+"""Name of the controller's RoleBinding in each project namespace; the chart's cluster-wide
+rules let the controller write RoleBindings of this name only (resourceNames)."""
+
+
+def controller_binding(cluster: ClusterSettings) -> dict[str, Any]:
+    """Binds the controller's ServiceAccount to its project ClusterRole in this namespace.
+
+    Applied right after the Namespace: everything else in the namespace is written with the
+    rights this binding grants (Kubernetes lets the controller create it because the chart
+    grants ``bind`` on that one ClusterRole).
+    """
+    return _object("rbac.authorization.k8s.io/v1", "RoleBinding", CONTROLLER_BINDING,
+                   roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                            "name": cluster.controller_project_role},
+                   subjects=[{"kind": "ServiceAccount",
+                              "name": cluster.controller_service_account,
+                              "namespace": cluster.control_plane_namespace}])
 
 
 # --- the hub's identity and rights ---------------------------------------------------------

@@ -9,8 +9,13 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from controllers.runtimes.base import ObservedWorkspace, Runtime, WorkspacePhase, WorkspaceSpec
-from controllers.runtimes.kubernetes.apply import RESOURCES, apply, prune, resource_of
-from controllers.runtimes.kubernetes.client import KubeClient, Resource
+from controllers.runtimes.kubernetes.apply import RESOURCES, Outcome, apply, prune, resource_of
+from controllers.runtimes.kubernetes.client import (
+    KubeClient,
+    KubeRetryableError,
+    KubeTerminalError,
+    Resource,
+)
 from controllers.runtimes.kubernetes.diff import diff
 from controllers.runtimes.kubernetes.render import (
     HUB_NAME,
@@ -43,7 +48,19 @@ class KubernetesRuntime(Runtime):
 
     def ensure(self, spec: WorkspaceSpec) -> ObservedWorkspace:
         objects = render(spec, self.cluster)
-        apply(self.client, objects, self.field_manager, prune_selector(spec.project_id))
+        # The Namespace and the controller's RoleBinding in it first: every other object is
+        # written with the rights that binding grants.
+        access = apply(self.client, objects[:2], self.field_manager)
+        try:
+            apply(self.client, objects[2:], self.field_manager)
+        except KubeTerminalError as exc:
+            if exc.status == 403 and Outcome.CREATED in {c.outcome for c in access}:
+                # RBAC takes a moment to see a binding just created: try again later
+                raise KubeRetryableError(f"{exc} (the controller's RoleBinding in "
+                                         f"{self.cluster.namespace(spec.project_id)} was just "
+                                         "created)", 403) from exc
+            raise
+        prune(self.client, objects, prune_selector(spec.project_id))
         self._desired[spec.project_id] = objects
         return self.observe(spec.project_id)
 

@@ -53,6 +53,15 @@ class ClusterSettings:
     dns_namespace: str = "kube-system"
     dns_pod_labels: dict[str, str] = field(default_factory=lambda: {"k8s-app": "kube-dns"})
     pod_security_version: str = "v1.33"
+    hub_image: str | None = None
+    """Replaces every profile's ``hub_image`` (the Helm chart's image references)."""
+    workspace_image: str | None = None
+    """Replaces every profile's ``image`` (researchers' servers and the extract init step)."""
+    controller_service_account: str = "spe-controller"
+    """The controller's ServiceAccount, in ``control_plane_namespace``."""
+    controller_project_role: str = "spe-controller-project"
+    """The ClusterRole of the controller's rights inside a project namespace: each project
+    namespace gets a RoleBinding to it, so the controller holds them there and nowhere else."""
 
     def __post_init__(self) -> None:
         if not self.api_server_cidrs:
@@ -91,6 +100,10 @@ def from_settings(settings: Settings) -> ClusterSettings:
         tls_secret=settings.kubernetes_tls_secret or None,
         storage_class=settings.kubernetes_storage_class or None,
         shared_storage_class=settings.kubernetes_shared_storage_class or None,
+        hub_image=settings.kubernetes_hub_image or None,
+        workspace_image=settings.kubernetes_workspace_image or None,
+        controller_service_account=settings.kubernetes_controller_service_account,
+        controller_project_role=settings.kubernetes_controller_project_role,
     )
 
 

@@ -24,8 +24,36 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
+{{/* An image reference from {repository, tag, digest}: repository@digest when a digest is
+     given, else repository:tag (tag defaulting to the chart's appVersion).
+     Call with (dict "image" .Values.x "root" .). */}}
+{{- define "spe.imageRef" -}}
+{{- if .image.digest -}}
+{{ .image.repository }}@{{ .image.digest }}
+{{- else -}}
+{{ .image.repository }}:{{ .image.tag | default .root.Chart.AppVersion }}
+{{- end -}}
+{{- end -}}
+
 {{- define "spe.image" -}}
-{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{ include "spe.imageRef" (dict "image" .Values.image "root" .) }}
+{{- end -}}
+
+{{/* Refuse to render a production release that still points at the documentation's
+     example hosts (values.yaml ships them so that every key is shown): a platform for
+     health data must not send logins, data or workspaces to someone else's domain. */}}
+{{- define "spe.refuseExamples" -}}
+{{- $hosts := dict
+    "settings.publicUrl" (urlParse .Values.settings.publicUrl).host
+    "oidc.issuer" (urlParse .Values.oidc.issuer).host
+    "storage.endpoint" (regexReplaceAll ":[0-9]+$" .Values.storage.endpoint "")
+    "workspaces.ingressDomain" .Values.workspaces.ingressDomain -}}
+{{- range $value, $host := $hosts }}
+{{- $h := lower (regexReplaceAll ":[0-9]+$" $host "") }}
+{{- if regexMatch "(^|\\.)(example\\.(org|com|net)|example|invalid|localhost)$" $h }}
+{{- fail (printf "%s names the example host %q: set the real one (docs/production.md)" $value $h) }}
+{{- end }}
+{{- end }}
 {{- end -}}
 
 {{/* Environment shared by every container: settings from the ConfigMap are added with
@@ -105,3 +133,33 @@ volumes:
 {{- define "spe.permitIssuersDir" -}}
 /etc/spe/permit-issuers
 {{- end -}}
+
+{{/* On a live install (the cluster answers lookups; `helm template` has none), refuse to
+     go on when a referenced Secret or one of its keys is missing: the pods would crash-loop
+     instead, after the migration Job already ran. */}}
+{{- define "spe.requireSecrets" -}}
+{{- if lookup "v1" "Namespace" "" .Release.Namespace }}
+{{- $s := .Values.secrets }}
+{{- $needed := list
+    (list $s.database.name $s.database.key) (list $s.databaseAdmin.name $s.databaseAdmin.key)
+    (list $s.oidc.name $s.oidc.key) (list $s.storage.name $s.storage.accessKey)
+    (list $s.storage.name $s.storage.secretKey) (list $s.keys.name "") }}
+{{- if eq .Values.keyStore.type "pkcs11" }}
+{{- $needed = append $needed (list .Values.keyStore.pkcs11.pinSecret.name .Values.keyStore.pkcs11.pinSecret.key) }}
+{{- end }}
+{{- range $needed }}
+{{- $secret := lookup "v1" "Secret" $.Release.Namespace (index . 0) }}
+{{- if not $secret }}
+{{- fail (printf "Secret %s/%s is missing: create it before installing (docs/production.md)" $.Release.Namespace (index . 0)) }}
+{{- end }}
+{{- if and (index . 1) (not (hasKey ($secret.data | default dict) (index . 1))) }}
+{{- fail (printf "Secret %s/%s has no key %q" $.Release.Namespace (index . 0) (index . 1)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Names of the controller's two ClusterRoles: cluster-wide rights, and its rights inside
+     a project namespace (bound there by the controller itself, never cluster-wide). */}}
+{{- define "spe.controllerRole" -}}{{ include "spe.fullname" . }}-controller{{- end -}}
+{{- define "spe.controllerProjectRole" -}}{{ include "spe.fullname" . }}-controller-project{{- end -}}

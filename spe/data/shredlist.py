@@ -1,0 +1,121 @@
+"""The shred list: crypto-shredding that survives restoring an older backup.
+
+Each crypto-shredding appends a ``data.shred`` event to the audit log whose details hold the
+deletion record and its Ed25519 signature by the extract signing key
+(:meth:`spe.dataplane.ProjectDataPlane.shred`). A backup of the database and of the wrapped
+data keys taken *before* a project was shredded still holds that project's key: restoring it
+would bring the project's extracts back to life (with the local key store; an HSM's
+destroyed key stays destroyed).
+
+So the operator exports those signed records (:func:`export`, ``python -m spe.data.shredlist
+export``) continuously, to storage that is not restored with the backups (the SIEM the audit
+log is sent to, a WORM bucket), and after any restore applies the newest list
+(:func:`apply`, ``python -m spe.data.shredlist apply``) before the platform starts: every
+listed project's key is destroyed again and its extracts deleted. A list whose signature does
+not verify is refused as a whole: nothing is applied on evidence that cannot be checked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlmodel import Session, select
+
+from spe.audit.models import AuditEvent
+from spe.crypto.canonical import canonical_json
+from spe.crypto.signing import SignatureError, key_id, verify
+from spe.data.shred import shred_project
+from spe.keys.base import KeyStore
+from spe.storage.base import ObjectStore
+
+FORMAT = "spe-shred-list/v1"
+ACTION = "data.shred"
+
+
+class ShredListError(ValueError):
+    """A shred list that cannot be trusted or read: nothing of it was applied."""
+
+
+def export(session: Session) -> dict[str, Any]:
+    """Every signed shredding record of the audit log, oldest first."""
+    events = session.exec(select(AuditEvent).where(AuditEvent.action == ACTION)
+                          .order_by(AuditEvent.seq)).all()
+    entries = []
+    for e in events:
+        if not e.details or "signature" not in e.details:
+            raise ShredListError(f"audit event {e.seq} ({ACTION}) has no signed record (body "
+                                 "purged?): export the list before the retention purge")
+        entries.append({"seq": e.seq, "record": e.details["record"],
+                        "signature": e.details["signature"],
+                        "signing_key_id": e.details["signing_key_id"]})
+    return {"format": FORMAT, "entries": entries}
+
+
+def verified_projects(shred_list: dict[str, Any], public_key: Ed25519PublicKey) -> list[str]:
+    """The projects of ``shred_list``, once every entry's signature verifies."""
+    if not isinstance(shred_list, dict) or shred_list.get("format") != FORMAT \
+            or not isinstance(shred_list.get("entries"), list):
+        raise ShredListError(f"not a shred list ({FORMAT})")
+    projects = []
+    for i, entry in enumerate(shred_list["entries"]):
+        try:
+            record = entry["record"]
+            if entry["signing_key_id"] != key_id(public_key):
+                raise ShredListError(f"entry {i}: signed by key {entry['signing_key_id']}, "
+                                     f"not {key_id(public_key)}")
+            verify(public_key, canonical_json(record), entry["signature"])
+            projects.append(str(record["project_id"]))
+        except (KeyError, TypeError) as exc:
+            raise ShredListError(f"entry {i}: malformed ({exc})") from exc
+        except SignatureError as exc:
+            raise ShredListError(f"entry {i}: signature does not verify: {exc}") from exc
+    return list(dict.fromkeys(projects))
+
+
+def apply(shred_list: dict[str, Any], public_key: Ed25519PublicKey, keys: KeyStore,
+          store: ObjectStore) -> list[dict[str, Any]]:
+    """Shred again every listed project (destroy its key, delete its extracts); what was done
+    for each. Idempotent: a key already destroyed is reported, not an error."""
+    return [shred_project(store, keys, project) for project in
+            verified_projects(shred_list, public_key)]
+
+
+def main(argv: list[str] | None = None) -> None:
+    from spe.crypto.signing import load_public_key
+    from spe.dataplane import config
+    from spe.db import make_engine
+    from spe.settings import get_settings
+
+    parser = argparse.ArgumentParser(prog="python -m spe.data.shredlist",
+                                     description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("export", help="print the signed shred list of the configured database")
+    applying = sub.add_parser("apply", help="shred again every project of a shred list")
+    applying.add_argument("file", type=Path)
+    applying.add_argument("--public-key", type=Path, required=True,
+                          help="PEM of the extract signing key's public half")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    if args.command == "export":
+        with Session(make_engine(settings.resolved_database_url)) as session:
+            json.dump(export(session), sys.stdout, indent=1)
+        return
+    try:
+        done = apply(json.loads(args.file.read_text(encoding="utf-8")),
+                     load_public_key(args.public_key.read_bytes()),
+                     config.key_store(settings), config.object_store(settings))
+    except (ShredListError, ValueError, OSError) as exc:
+        raise SystemExit(f"shred list refused, nothing applied: {exc}") from exc
+    for record in done:
+        print(f"{record['project_id']}: key {record['key_id']} "
+              f"{'destroyed' if record['key_destroyed_now'] else 'already destroyed'}, "
+              f"{record['object_count']} object(s) deleted")
+
+
+if __name__ == "__main__":
+    main()
