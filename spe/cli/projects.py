@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 
-from spe.cli.client import ApiClient, print_json
-from spe.cli.permits import Reason, Token, Url
+from spe.cli.client import ApiClient, Json, Token, Url, emit, print_json
+from spe.cli.permits import Reason
 
 app = typer.Typer(help="Projects (workspaces) and the kill switch.", no_args_is_help=True)
 out = Console()
@@ -22,24 +22,15 @@ EXTRACT_NOT_DONE = 4
 
 
 @app.command("list")
-def list_projects(url: Url = None, token: Token = None,
-                  json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+def list_projects(url: Url = None, token: Token = None, as_json: Json = False) -> None:
     """List the projects visible to the token's owner."""
-    client, items, cursor = ApiClient(url, token), [], None
-    while True:
-        page = client.call("GET", "/projects",
-                           params={"limit": 200, **({"cursor": cursor} if cursor else {})})
-        items += page["items"]
-        if not (cursor := page["next"]):
-            break
-    if json_out:
-        print_json(items)
-        return
-    table = Table("id", "permit", "desired", "observed", "workspace")
-    for p in items:
-        table.add_row(p["id"], p["permit_reference"], p["desired_state"], p["observed_state"],
-                      p["workspace_url"] or "")
-    out.print(table)
+    def human(items: list[dict]) -> None:
+        table = Table("id", "permit", "desired", "observed", "workspace")
+        for p in items:
+            table.add_row(p["id"], p["permit_reference"], p["desired_state"],
+                          p["observed_state"], p["workspace_url"] or "")
+        out.print(table)
+    emit(list(ApiClient(url, token).pages("/projects")), as_json, human)
 
 
 @app.command()
