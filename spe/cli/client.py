@@ -27,6 +27,7 @@ from rich.console import Console
 
 if TYPE_CHECKING:
     import httpx
+    from rich.table import Table
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 """Where ``spe up`` and ``spe serve`` listen by default (``SPE_PORT``); ``spe up`` prints the
@@ -123,6 +124,15 @@ def load_file(path: Path) -> dict:
     if not isinstance(data, dict):
         raise typer.BadParameter(f"{path} does not hold a mapping of fields")
     return {k: v.isoformat() if isinstance(v, date) else v for k, v in data.items()}
+
+
+def table(*headers: str) -> Table:
+    """A rich table whose ``id`` columns (ending in "id") are never cut: they are what the
+    next command takes."""
+    from rich.table import Column, Table
+
+    return Table(*(Column(h, no_wrap=True, min_width=12) if h.endswith("id") else h
+                   for h in headers))
 
 
 def print_json(data: Any) -> None:

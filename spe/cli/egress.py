@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from egress import cli as sdc_cli
 from spe.cli.client import (
@@ -31,6 +30,7 @@ from spe.cli.client import (
     fail,
     out,
 )
+from spe.cli.client import table as client_table
 
 app = typer.Typer(help="Egress: check outputs, submit them for review, review them, download "
                        "releases.", no_args_is_help=True)
@@ -87,7 +87,7 @@ def _request_table(requests: list[dict]) -> None:
     if not requests:
         out.print("no requests")
         return
-    table = Table("id", "status", "project", "requester", "title", "files", "updated")
+    table = client_table("id", "status", "project id", "requester", "title", "files", "updated")
     for r in requests:
         table.add_row(r["id"], _styled(r["status"]), r["project_id"], r["requester"],
                       r["title"], str(len(r["files"])), r["updated_at"][:16])
@@ -96,7 +96,7 @@ def _request_table(requests: list[dict]) -> None:
 
 def _request_detail(request: dict) -> None:
     out.print(_line(request))
-    table = Table("file id", "name", "size", "check", "sha256", "votes", "description")
+    table = client_table("file id", "name", "size", "check", "sha256", "votes", "description")
     for f in request["files"]:
         votes = f.get("votes")
         shown = ", ".join(f"{v['reviewer']}: {v['decision']}" for v in votes) if votes else ""

@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
-from rich.table import Table
 
 from spe.cli.client import ApiClient, Json, Token, Url, emit, print_json
+from spe.cli.client import table as client_table
 from spe.cli.permits import Reason
 
 app = typer.Typer(help="Projects (workspaces) and the kill switch.", no_args_is_help=True)
@@ -25,7 +25,7 @@ EXTRACT_NOT_DONE = 4
 def list_projects(url: Url = None, token: Token = None, as_json: Json = False) -> None:
     """List the projects visible to the token's owner."""
     def human(items: list[dict]) -> None:
-        table = Table("id", "permit", "desired", "observed", "workspace")
+        table = client_table("id", "permit", "desired", "observed", "workspace")
         for p in items:
             table.add_row(p["id"], p["permit_reference"], p["desired_state"],
                           p["observed_state"], p["workspace_url"] or "")

@@ -128,3 +128,60 @@ def test_a_signed_permit_decision_is_submitted(platform, tmp_path: Path):
     assert applied.exit_code == 0, applied.output
     assert "permit HDH-CLI-SIGNED of https://hdh.example is now granted" in \
         " ".join(applied.output.split())
+
+
+def token_for(user: str, role: str) -> str:
+    created = spe("token", "create", "--user", user, "--role", role)
+    assert created.exit_code == 0, created.output
+    return created.stdout.strip().splitlines()[-1]
+
+
+def test_steward_registers_and_uploads_then_the_template_permit_is_created(platform,
+                                                                           tmp_path: Path):
+    """`spe dataset register/upload/list` as a steward, then the printed permit template and
+    amendment template work as printed against the demo's datasets."""
+    from spe.data import synth
+    from spe.demo import DATASETS, variables
+
+    steward = {"SPE_URL": platform["url"], "SPE_TOKEN": token_for("steward1", "data_steward")}
+    for table, name in DATASETS.items():
+        entry = tmp_path / f"{name}.yaml"
+        entry.write_text(yaml.safe_dump({"name": name, "holder": "CNAM (synthetic)",
+                                         "variables": variables(table)}))
+        registered = spe("dataset", "register", str(entry), env=steward)
+        assert registered.exit_code == 0, registered.output
+        assert f"dataset {name} registered" in registered.stdout
+    source = tmp_path / "care.parquet"
+    synth.write("care", source, 500, seed=1)
+    uploaded = spe("dataset", "upload", "snds-care", str(source), "--json", env=steward)
+    assert uploaded.exit_code == 0, uploaded.output
+    assert yaml.safe_load(uploaded.stdout)["rows"] == 500
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("a,b\n1,2\n")
+    refused = spe("dataset", "upload", "snds-beneficiaries", str(wrong), env=steward)
+    assert refused.exit_code == 1 and "422" in refused.stderr
+    listed = spe("dataset", "list", "--json", env=steward)
+    sources = {d["name"]: d["source_uri"] for d in yaml.safe_load(listed.stdout)}
+    assert sources["snds-care"] and sources["snds-beneficiaries"] is None
+
+    pm = {"SPE_URL": platform["url"], "SPE_TOKEN": token_for("pm3", "permit_manager")}
+    template = spe("permit", "template")
+    assert template.exit_code == 0 and template.stdout.startswith("# A data permit")
+    (tmp_path / "permit.yaml").write_text(template.stdout)
+    created = spe("permit", "create", str(tmp_path / "permit.yaml"), env=pm)
+    assert created.exit_code == 0, created.output
+    reference = yaml.safe_load(template.stdout)["reference"]
+    amendment = spe("permit", "template", "--amendment")
+    (tmp_path / "amendment.yaml").write_text(amendment.stdout)
+    amended = spe("permit", "amend", reference, str(tmp_path / "amendment.yaml"), "-r",
+                  "new analyst", env=pm)
+    assert amended.exit_code == 0, amended.output
+    shown = spe("permit", "show", reference, env=pm)
+    assert sorted(yaml.safe_load(shown.stdout)["members"]) == ["alice", "bob"]
+
+
+def test_a_permit_file_that_is_not_a_mapping_is_refused(platform, tmp_path: Path):
+    pm = {"SPE_URL": platform["url"], "SPE_TOKEN": token_for("pm4", "permit_manager")}
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    result = spe("permit", "create", str(tmp_path / "list.yaml"), env=pm)
+    assert result.exit_code == 2 and "mapping" in result.output

@@ -77,7 +77,8 @@ assert "SPE_TOKEN" not in os.environ and "SPE_URL" not in os.environ
 submitted = subprocess.run(
     [sys.executable, "-m", "spe", "egress", "submit", "outputs/acro_out",
      "outputs/overseas_counts.csv", "--title", "Age bands; overseas departments",
-     "--description", "Counts of beneficiaries from the extract (ACRO crosstab; plain CSV)"],
+     "--description", "Counts of beneficiaries from the extract (ACRO crosstab; plain CSV)",
+     "--json"],
     capture_output=True, text=True, timeout=120)
 assert submitted.returncode == 0, submitted.stderr
 print("EGRESS", json.dumps({"request": json.loads(submitted.stdout)["id"],
