@@ -28,6 +28,7 @@ app = typer.Typer(
     help="spe, a secure processing environment for health data: permits become locked-down "
     "workspaces, every action is audited, results leave only after disclosure checks.",
     no_args_is_help=True,
+    rich_markup_mode=None,  # plain help: typer's rich help loads a Markdown parser (70 ms)
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 token_app = typer.Typer(help="Personal API tokens (run on the control plane host).",
@@ -164,9 +165,12 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Listen port (SPE_PORT).")] = None,
 ) -> None:
     """Run the API server. With the embedded SQLite default, migrations run first."""
-    from spe.server import run
+    from spe.server import PortInUse, run
 
-    run(host=host, port=port)
+    try:
+        run(host=host, port=port)
+    except PortInUse as exc:
+        raise _port_in_use(exc) from exc
 
 
 @app.command()
@@ -179,9 +183,19 @@ def up(
 
     Prints the URL to open and a token for each demo user.
     """
-    from spe.server import run_embedded
+    from spe.server import PortInUse, run_embedded
 
-    run_embedded(host=host, port=port, demo=demo)
+    try:
+        run_embedded(host=host, port=port, demo=demo)
+    except PortInUse as exc:
+        raise _port_in_use(exc) from exc
+
+
+def _port_in_use(exc: Exception) -> typer.Exit:
+    err.print(f"[red]error:[/] {exc}", highlight=False)
+    err.print("  is spe already running? Stop it, or choose another port: --port 8001 "
+              "(then export SPE_URL=http://127.0.0.1:8001)", style="dim", highlight=False)
+    return typer.Exit(1)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -185,3 +185,25 @@ def test_a_permit_file_that_is_not_a_mapping_is_refused(platform, tmp_path: Path
     (tmp_path / "list.yaml").write_text("- a\n- b\n")
     result = spe("permit", "create", str(tmp_path / "list.yaml"), env=pm)
     assert result.exit_code == 2 and "mapping" in result.output
+
+
+def test_up_checks_the_port_before_building_anything(tmp_path: Path, monkeypatch):
+    import socket
+
+    from spe.db import get_engine
+    from spe.settings import get_settings
+
+    monkeypatch.setenv("SPE_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        try:
+            result = spe("up", "--host", "127.0.0.1", "--port", str(port))
+        finally:
+            get_settings.cache_clear()
+            get_engine.cache_clear()
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "--port" in result.stderr
+    assert "spe is starting" not in result.output and "spe_" not in result.output
+    assert not (tmp_path / "data" / "spe.db").exists()

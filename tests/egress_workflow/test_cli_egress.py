@@ -98,7 +98,7 @@ def test_every_role_through_the_cli(server_url, project, checkers, tmp_path: Pat
     listed = runner.invoke(app, ["list", "--json"], env=researcher)
     assert request_id in [r["id"] for r in json.loads(listed.stdout)]
 
-    first, second = ({"SPE_URL": server_url, "SPE_TOKEN": token} for _, token in checkers[:2])
+    first = {"SPE_URL": server_url, "SPE_TOKEN": checkers[0][1]}
     queue = runner.invoke(app, ["queue", "--json"], env=first)
     assert queue.exit_code == 0 and request_id in [r["id"] for r in json.loads(queue.stdout)]
     assert request_id in runner.invoke(app, ["queue"], env=first).stdout  # a table
