@@ -19,6 +19,7 @@ from rich.table import Table
 
 from controllers import controller
 from spe.cli import audit as audit_cli
+from spe.cli import audit_search
 from spe.cli import datasets, permits, projects, workspace
 from spe.cli import egress as egress_cli
 from spe.cli.durations import parse_duration
@@ -45,6 +46,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(keys_app, name="keys")
 app.add_typer(datasets.app, name="dataset")
 app.add_typer(egress_cli.app, name="egress")
+audit_cli.app.command("search")(audit_search.search)
 app.add_typer(audit_cli.app, name="audit")
 out = Console()
 err = Console(stderr=True)

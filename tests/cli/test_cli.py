@@ -207,3 +207,20 @@ def test_up_checks_the_port_before_building_anything(tmp_path: Path, monkeypatch
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "--port" in result.stderr
     assert "spe is starting" not in result.output and "spe_" not in result.output
     assert not (tmp_path / "data" / "spe.db").exists()
+
+
+def test_an_auditor_finds_alice_by_name(platform, tmp_path: Path):
+    alice = {"SPE_URL": platform["url"], "SPE_TOKEN": token_for("alice-cli", "researcher")}
+    (tmp_path / "p.yaml").write_text(spe("permit", "template").stdout)
+    refused = spe("permit", "create", str(tmp_path / "p.yaml"), env=alice)
+    assert refused.exit_code == 1 and "403" in refused.stderr  # audited as denied
+    auditor = {"SPE_URL": platform["url"], "SPE_TOKEN": token_for("auditor-cli", "auditor")}
+    found = spe("audit", "search", "--actor", "alice-cli", "--json", env=auditor)
+    assert found.exit_code == 0, found.output
+    events = yaml.safe_load(found.stdout)
+    assert events and {e["actor_name"] for e in events} == {"alice-cli"}
+    assert any(e["outcome"] == "denied" for e in events)
+    shown = spe("audit", "search", "--actor", "alice-cli", "--outcome", "denied", env=auditor)
+    assert shown.exit_code == 0 and "alice-cli" in shown.stdout and "denied" in shown.stdout
+    nobody = spe("audit", "search", "--actor", "nobody-at-all", env=auditor)
+    assert nobody.exit_code == 1 and "audit.unknown_actor" in nobody.stderr
