@@ -19,8 +19,7 @@ from rich.table import Table
 
 from controllers import controller
 from spe.cli import audit as audit_cli
-from spe.cli import audit_search
-from spe.cli import datasets, permits, projects, workspace
+from spe.cli import audit_search, datasets, permits, projects, workspace
 from spe.cli import egress as egress_cli
 from spe.cli.durations import parse_duration
 from spe.errors import SpeError
