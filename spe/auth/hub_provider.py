@@ -322,6 +322,13 @@ class HubProvider:
             error.state = request.payload.state
             return self.server.handle_error_response(request, error)
 
+    def explain(self, principal: Principal, project_id: str,
+                require_mfa: bool) -> Refusal | None:
+        """The refusal to show ``principal`` for ``project_id`` now, or None if they may
+        enter (not audited: a page, not a login)."""
+        reason = self.refusal(principal, project_id, require_mfa)
+        return self._refusal(principal, project_id, reason) if reason else None
+
     def _refusal(self, principal: Principal, project_id: str, reason: str) -> Refusal:
         if reason.startswith("MFA required"):
             return Refusal(reason, "Sign in to spe again with your institution's second "
