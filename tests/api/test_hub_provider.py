@@ -263,3 +263,26 @@ def test_revoked_permit_or_removed_person_is_refused(world, engine, client, endi
     user_id = b.get("/api/v1/me").json()["id"]
     assert [r for u, r in denials(engine, permit["project_id"]) if u == user_id] == [reason,
                                                                                       reason]
+
+
+def test_a_suspended_workspace_address_leads_to_the_reason(world, engine, client):
+    """Where the local runtime sends browsers while the hub is stopped: the reason for this
+    person, the permit's contacts for its members only, and a way back once resumed."""
+    subject, token = make_user(engine, Role.researcher)
+    permit = client.post("/api/v1/permits", headers=world["manager"], json=permit_body(
+        make_dataset(engine), [subject])).json()
+    page = f"/workspaces/{permit['project_id']}/closed"
+    client.post(f"/api/v1/permits/{permit['id']}/suspend", headers=world["manager"],
+                json={"reason": "incident"})
+    member = refused(browser(world["app"], token).get(page), "the permit is suspended")
+    assert permit["reference"] in member and subject in member
+    outsider = refused(browser(world["app"], world["bob"][1]).get(page),
+                       "you are not named in this project's permit")
+    assert permit["reference"] not in outsider
+    signed_out = TestClient(world["app"], base_url=BASE).get(page, follow_redirects=False)
+    assert signed_out.status_code == 303
+    assert signed_out.headers["location"].startswith("/auth/login?next=%2Fworkspaces%2F")
+    client.post(f"/api/v1/permits/{permit['id']}/resume", headers=world["manager"],
+                json={"reason": "cleared"})
+    reopened = browser(world["app"], token).get(page)
+    assert reopened.status_code == 200 and "open again" in reopened.text

@@ -26,7 +26,7 @@ class ClosedPage:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _send  # noqa: N815
+            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _send
 
             def log_message(self, *args) -> None:  # no access log on stderr
                 pass
