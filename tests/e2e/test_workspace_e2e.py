@@ -203,12 +203,14 @@ def wait_until(check, timeout: float, what: str):
     raise AssertionError(f"{what}: not after {timeout} s")
 
 
-def refuses_connections(url: str) -> bool:
+def sends_to_closed_page(url: str, project_id: str) -> bool:
+    """The hub is gone: its address only redirects to spe's page saying why."""
     try:
-        httpx.get(url, timeout=2)
+        answer = httpx.get(url + "hub/", timeout=2)
     except httpx.ConnectError:
-        return True
-    return False
+        return False
+    return answer.status_code == 303 and \
+        answer.headers["location"].endswith(f"/workspaces/{project_id}/closed")
 
 
 def spe_browser_session(platform: Platform, subject: str) -> httpx.Client:
@@ -470,7 +472,8 @@ def test_permit_to_workspace_to_halt_to_shred(platform, tmp_path):
         timeout=60)
     assert halted.returncode == 0 and "suspended" in halted.stdout, halted.stderr
     wait_until(lambda: not processes.workspace_pids(workspace_root) and
-               refuses_connections(hub), 60, "servers and hub stopped after the halt")
+               sends_to_closed_page(hub, project_id), 60,
+               "servers and hub stopped after the halt")
     timings["halt → servers stopped, logins refused"] = time.monotonic() - halt_at
     alice = spe_browser_session(platform, "alice")
     authorize = alice.get(f"{platform.url}/oauth/authorize", params={
