@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from spe.cli.client import ApiClient, Json, Token, Url, emit, load_file, out, print_json
+from spe.cli.client import ApiClient, Json, Token, Url, emit, load_file, out
 from spe.cli.templates import amendment_template, permit_template
 
 app = typer.Typer(help="Record and change data permits (needs a permit_manager or admin token).",
@@ -42,15 +42,35 @@ def list_permits(url: Url = None, token: Token = None, as_json: Json = False) ->
 
 
 @app.command()
-def show(permit: str, url: Url = None, token: Token = None) -> None:
-    """Show one permit (id or reference) as JSON."""
-    print_json(ApiClient(url, token).call("GET", f"/permits/{permit}"))
+def show(permit: str, url: Url = None, token: Token = None, as_json: Json = False) -> None:
+    """Show one permit (id or reference): terms, status, validity, project."""
+    def human(p: dict) -> None:
+        out.print(f"permit [bold]{p['reference']}[/] ({p['issuer']}): {p['effective_status']}"
+                  f", version {p['version']}, valid {p['valid_from'][:10]} to "
+                  f"{p['valid_until'][:10]}, project {p['project_id'] or 'none'}")
+        if p.get("status_reason"):
+            out.print(f"status reason: {p['status_reason']}")
+        out.print(f"purpose: {p['purpose']}")
+        out.print(f"principal investigator: {p['principal_investigator']}; members: "
+                  f"{', '.join(p['members'])}")
+        for d in p["datasets"]:
+            out.print(f"dataset {d['dataset']}: {', '.join(d['variables'])}")
+        out.print(f"policy pack {p['sdc_policy']}, workspace profile "
+                  f"{p['workspace_profile']}", style="dim")
+    emit(ApiClient(url, token).call("GET", f"/permits/{permit}"), as_json, human)
 
 
 @app.command()
-def history(permit: str, url: Url = None, token: Token = None) -> None:
+def history(permit: str, url: Url = None, token: Token = None, as_json: Json = False) -> None:
     """Show who changed what in a permit, and when."""
-    print_json(ApiClient(url, token).call("GET", f"/permits/{permit}/history")["items"])
+    def human(items: list[dict]) -> None:
+        table = Table("version", "at (UTC)", "action", "changed", "reason")
+        for r in items:
+            table.add_row(str(r["version"]), r["at"][:19].replace("T", " "), r["action"],
+                          ", ".join(r["changed"]), r["reason"] or "")
+        out.print(table)
+    emit(ApiClient(url, token).call("GET", f"/permits/{permit}/history")["items"], as_json,
+         human)
 
 
 @app.command()

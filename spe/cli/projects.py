@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
-from spe.cli.client import ApiClient, Json, Token, Url, emit, print_json
+from spe.cli.client import ApiClient, Json, Token, Url, emit
 from spe.cli.client import table as client_table
 from spe.cli.permits import Reason
 
@@ -34,11 +34,19 @@ def list_projects(url: Url = None, token: Token = None, as_json: Json = False) -
 
 
 @app.command()
-def show(project: str, url: Url = None, token: Token = None) -> None:
-    """Show one project, with its extract's status, as JSON."""
+def show(project: str, url: Url = None, token: Token = None, as_json: Json = False) -> None:
+    """Show one project: its permit, workspace and extract's status."""
     client = ApiClient(url, token)
-    print_json({**client.call("GET", f"/projects/{project}"),
-                "extract": client.call("GET", f"/projects/{project}/extract/status")})
+    found = {**client.call("GET", f"/projects/{project}"),
+             "extract": client.call("GET", f"/projects/{project}/extract/status")}
+
+    def human(p: dict) -> None:
+        out.print(f"project [bold]{p['id']}[/] of permit {p['permit_reference']}: desired "
+                  f"{p['desired_state']}, observed {p['observed_state']}", highlight=False)
+        if p.get("workspace_url"):
+            out.print(f"workspace: {p['workspace_url']}", highlight=False)
+        out.print(_extract_line(p["extract"]), highlight=False)
+    emit(found, as_json, human)
 
 
 @app.command()

@@ -62,7 +62,7 @@ def test_token_bootstrap_and_permit_commands(platform, tmp_path: Path):
 
     listed = spe("permit", "list", "--json", env=env)
     assert '"revoked"' in listed.stdout
-    history = spe("permit", "history", ref, env=env)
+    history = spe("permit", "history", ref, "--json", env=env)
     assert [line for line in history.stdout.splitlines() if '"action"' in line] == [
         f'    "action": "{a}",' for a in
         ("create", "amend", "renew", "suspend", "resume", "revoke")]
@@ -176,7 +176,8 @@ def test_steward_registers_and_uploads_then_the_template_permit_is_created(platf
     amended = spe("permit", "amend", reference, str(tmp_path / "amendment.yaml"), "-r",
                   "new analyst", env=pm)
     assert amended.exit_code == 0, amended.output
-    shown = spe("permit", "show", reference, env=pm)
+    shown = spe("permit", "show", reference, "--json", env=pm)
+    assert "members: alice, bob" in spe("permit", "show", reference, env=pm).stdout
     assert sorted(yaml.safe_load(shown.stdout)["members"]) == ["alice", "bob"]
 
 
