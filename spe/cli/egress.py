@@ -209,16 +209,27 @@ def vote(
     request: Annotated[str, typer.Argument(help="Request id.")],
     file: Annotated[str, typer.Argument(help="File id or name.")],
     decision: Annotated[Decision, typer.Argument(help="Your decision.")],
+    reviewed: Annotated[Path | None, typer.Option(
+        help="The copy you reviewed (from `spe egress file`): its sha256 is sent, and the "
+        "vote is refused if the file changed since.")] = None,
     sha256: Annotated[str | None, typer.Option(
-        help="The content you reviewed (printed by `spe egress file`); refused if the file "
-        "changed since. Default: the file's current sha256.")] = None,
+        help="Or the sha256 of the content you reviewed.")] = None,
     comment: Annotated[str, typer.Option("--comment", "-c")] = "",
     justification: Annotated[str | None, typer.Option(
         help="Required to approve a file that failed the automated checks.")] = None,
     url: Url = None, token: Token = None, as_json: Json = False,
 ) -> None:
     """Vote on one file of a request (output checkers; blind until the file has all its
-    votes)."""
+    votes). Approving needs --reviewed or --sha256: what you approve is what you read."""
+    if reviewed is not None:
+        try:
+            sha256 = hashlib.sha256(reviewed.read_bytes()).hexdigest()
+        except OSError as exc:
+            raise typer.BadParameter(f"cannot read {reviewed}: {exc}",
+                                     param_hint="--reviewed") from exc
+    if decision is Decision.approve and sha256 is None:
+        raise typer.BadParameter("to approve, give --reviewed FILE (the copy `spe egress "
+                                 "file` fetched) or --sha256", param_hint="--reviewed")
     client = ApiClient(url, token)
     entry = _file(client.call("GET", f"/egress/requests/{request}"), file)
     body = {"decision": decision.value, "sha256": sha256 or entry["sha256"],

@@ -135,8 +135,14 @@ def test_vote_release_download_and_revoke(server_url, client, project, checkers,
                               env=researcher)
     request_id = json.loads(submitted.stdout)["id"]
     envs = [{"SPE_URL": server_url, "SPE_TOKEN": token} for _, token in checkers[:2]]
-    for env in envs:
-        voted = runner.invoke(app, ["vote", request_id, "counts.csv", "approve"], env=env)
+    unseen = runner.invoke(app, ["vote", request_id, "counts.csv", "approve"], env=envs[0])
+    assert unseen.exit_code == 2 and "--reviewed" in unseen.output
+    for number, env in enumerate(envs):
+        copy = tmp_path / f"review{number}"
+        assert runner.invoke(app, ["file", request_id, "counts.csv", "--to", str(copy)],
+                             env=env).exit_code == 0
+        voted = runner.invoke(app, ["vote", request_id, "counts.csv", "approve",
+                                    "--reviewed", str(copy / "counts.csv")], env=env)
         assert voted.exit_code == 0, voted.output
     shown = json.loads(runner.invoke(app, ["show", request_id, "--json"], env=envs[0]).stdout)
     assert [v["decision"] for v in shown["files"][0]["votes"]] == ["approve", "approve"]
