@@ -286,6 +286,7 @@ def _execute(ws_url: str, headers: dict[str, str], code: str) -> str:
 
 def alice_opens_jupyterlab(platform: Platform, hub: str, screenshot: Path) -> dict[str, str]:
     """Sign in to spe and into the hub in Chromium; the hub cookies once JupyterLab shows."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -297,7 +298,14 @@ def alice_opens_jupyterlab(platform: Platform, hub: str, screenshot: Path) -> di
             page.locator("form[action*=token-login] [type=submit]").click()
             page.wait_for_load_state()
             page.goto(f"{hub}hub/oauth_login?next=%2Fhub%2F")
-            page.wait_for_url(re.compile(r"/user/alice/lab"), timeout=120_000)
+            deadline = time.monotonic() + 240
+            while True:  # on a loaded machine the spawn page's progress stream can time out
+                try:
+                    page.wait_for_url(re.compile(r"/user/alice/lab"), timeout=60_000)
+                    break
+                except PlaywrightTimeout:
+                    assert time.monotonic() < deadline, "JupyterLab never opened"
+                    page.goto(f"{hub}hub/")  # the hub sends her on once her server is up
             page.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
             page.wait_for_timeout(1500)  # let the launcher draw
             page.screenshot(path=str(screenshot))
