@@ -109,9 +109,9 @@ def token_create(
         timedelta(hours=get_settings().token_default_ttl_hours)
     with reported_errors():
         secret, token = create_token(user, Role(role) if role else None, ttl, description)
-    out.print(f"token {token.id} for {user}, expires {token.expires_at:%Y-%m-%d %H:%M} UTC",
+    err.print(f"token {token.id} for {user}, expires {token.expires_at:%Y-%m-%d %H:%M} UTC",
               style="dim", highlight=False)
-    typer.echo(secret)
+    typer.echo(secret)  # alone on stdout: export SPE_TOKEN=$(spe token create …)
 
 
 @token_app.command("revoke")

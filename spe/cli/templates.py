@@ -11,7 +11,7 @@ PERMIT = """\
 # Needs a permit_manager or admin token (SPE_TOKEN). Creating it creates its project.
 
 # The access body's own reference: 3-64 letters, digits, '.', '_' or '-'; unique.
-reference: EXAMPLE-{year}-0001
+reference: EXAMPLE-0001
 # Who granted it.
 issuer: Health Data Hub
 # Why the data may be used: shown to the researchers and kept in the audit log.
@@ -41,7 +41,7 @@ workspace_profile: standard
 AMENDMENT = """\
 # An amendment of an active permit's terms (docs/permits.md).
 # Save this file, edit it, then:
-#   spe permit amend EXAMPLE-{year}-0001 amendment.yaml --reason "new analyst"
+#   spe permit amend EXAMPLE-0001 amendment.yaml --reason "new analyst"
 # Give only what changes; a list replaces the whole list. Validity changes with
 # `spe permit renew`, not here.
 
@@ -64,9 +64,9 @@ members:
 def permit_template(now: datetime | None = None) -> str:
     """The example permit, valid from today for a year."""
     start = (now or datetime.now(UTC)).replace(hour=0, minute=0, second=0, microsecond=0)
-    return PERMIT.format(year=start.year, start=start.isoformat(),
+    return PERMIT.format(start=start.isoformat(),
                          end=(start + timedelta(days=365)).isoformat())
 
 
-def amendment_template(now: datetime | None = None) -> str:
-    return AMENDMENT.format(year=(now or datetime.now(UTC)).year)
+def amendment_template() -> str:
+    return AMENDMENT

@@ -70,8 +70,8 @@ def test_token_bootstrap_and_permit_commands(platform, tmp_path: Path):
 
 def test_token_list_and_revoke(platform):
     created = spe("token", "create", "--user", "aud", "--role", "auditor")
-    token = created.stdout.strip().splitlines()[-1]
-    token_id = created.stdout.split()[1]
+    token = created.stdout.strip()
+    token_id = created.stderr.split()[1]
     assert token_id[:8] in spe("token", "list", "--user", "aud").stdout
     assert spe("token", "revoke", token_id).exit_code == 0
     response = httpx.get(f"{platform['url']}/api/v1/me",

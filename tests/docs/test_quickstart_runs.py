@@ -1,12 +1,11 @@
-"""docs/quickstart.md, run as written: every notebook block in alice's workspace kernel and
-every shell block in bash, in order, against a real ``spe up``.
+"""docs/quickstart.md, then README.md, run as written: every notebook block in alice's
+workspace kernel and every shell block in bash, in order, against a real ``spe up``.
 
 What is substituted, and only that: the placeholders a reader fills in (``<alice's token>``,
 ``<request id>``, ``<release id>``, ``p-…``) and the address, since the test's ``spe up``
-listens on a free port instead of 8000. The first block (``bash scripts/up.sh``: install,
-then ``spe up``) is the one thing not executed: the fixture runs ``spe up`` itself, and the
-test checks the block still says so. A command that fails, or a block that no longer
-matches, fails the test.
+listens on a free port instead of 8000. Not executed, and checked to still say so: ``bash
+scripts/up.sh`` (install, then ``spe up``: the fixture runs ``spe up`` itself) and README's
+``bash scripts/test.sh`` (this suite). A command that fails fails the test.
 """
 
 from __future__ import annotations
@@ -26,9 +25,10 @@ from tests.e2e.test_workspace_e2e import (  # noqa: F401
 )
 
 pytestmark = pytest.mark.slow
-QUICKSTART = Path(__file__).parents[2] / "docs" / "quickstart.md"
+ROOT = Path(__file__).parents[2]
+QUICKSTART, README = ROOT / "docs" / "quickstart.md", ROOT / "README.md"
 BLOCK = re.compile(r"^( *)```(sh|python)\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
-FIRST = "bash scripts/up.sh"
+NOT_RUN = ("bash scripts/up.sh", "bash scripts/test.sh")
 
 
 def blocks(text: str) -> list[tuple[str, str]]:
@@ -43,8 +43,10 @@ def blocks(text: str) -> list[tuple[str, str]]:
 
 def test_blocks_are_found():
     found = blocks(QUICKSTART.read_text(encoding="utf-8"))
-    assert found[0][0] == "sh" and found[0][1].startswith(FIRST)
+    assert found[0][0] == "sh" and found[0][1].startswith(NOT_RUN[0])
     assert {"sh", "python"} <= {language for language, _ in found}
+    assert [code.split()[:2] for _, code in blocks(README.read_text(encoding="utf-8"))][:2] \
+        == [["bash", "scripts/up.sh"], ["bash", "scripts/test.sh"]]
 
 
 def test_the_quickstart_runs_as_written(platform, tmp_path: Path):  # noqa: F811
@@ -59,23 +61,27 @@ def test_the_quickstart_runs_as_written(platform, tmp_path: Path):  # noqa: F811
            "COLUMNS": "200"}
     env.pop("SPE_TOKEN", None)
 
-    (first, *rest) = blocks(QUICKSTART.read_text(encoding="utf-8"))
-    assert first == ("sh", first[1]) and first[1].startswith(FIRST), first  # the fixture
-    for number, (language, code) in enumerate(rest, start=2):
+    every = [(f"quickstart block {n}", *b) for n, b in
+             enumerate(blocks(QUICKSTART.read_text(encoding="utf-8")), start=1)]
+    every += [(f"README block {n}", *b) for n, b in
+              enumerate(blocks(README.read_text(encoding="utf-8")), start=1)]
+    for number, language, code in every:
+        if code.split("#")[0].strip() in NOT_RUN:
+            continue  # the fixture's `spe up`; the suite itself
         if values["<request id>"] is None:
             requests = alice.get(f"/api/v1/projects/{project_id}/egress-requests").json()
             if requests["items"]:
                 values["<request id>"] = requests["items"][-1]["id"]
         for placeholder, value in values.items():
             if placeholder in code:
-                assert value is not None, f"block {number} needs {placeholder} too early"
+                assert value is not None, f"{number} needs {placeholder} too early"
                 code = code.replace(placeholder, value)
         if language == "python":
             output = run_in_kernel(f"{hub}user/alice/", cookies, code)
         else:
             done = subprocess.run(["bash", "-e", "-c", code], cwd=tmp_path, env=env,
                                   capture_output=True, text=True, timeout=300)
-            assert done.returncode == 0, f"block {number}:\n{code}\n{done.stdout}{done.stderr}"
+            assert done.returncode == 0, f"{number}:\n{code}\n{done.stdout}{done.stderr}"
             output = done.stdout
         if release := re.search(r"release (\w{32}) of request", output):
             values["<release id>"] = release[1]
