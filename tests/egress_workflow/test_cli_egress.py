@@ -152,6 +152,9 @@ def test_vote_release_download_and_revoke(server_url, client, project, checkers,
     release = json.loads(released.stdout)
     assert [f["id"] for f in release["manifest"]["files"]] == [shown["files"][0]["id"]]
 
+    pinned = tmp_path / "release-key.pem"  # as the operator publishes it
+    pinned.write_text(client.get("/api/v1/egress/release-key").json()["public_key_pem"])
+    researcher["SPE_RELEASE_PUBLIC_KEY"] = str(pinned)
     downloaded = runner.invoke(app, ["download", release["id"], "--to",
                                      str(tmp_path / "out")], env=researcher)
     assert downloaded.exit_code == 0, downloaded.output
