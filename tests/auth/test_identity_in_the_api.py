@@ -150,7 +150,8 @@ def test_access_table_holds_for_every_kind_of_caller(app, oidc_provider, role):
                                       follow_redirects=False)
             if expected == PROTOCOL:
                 assert response.status_code != 403, (kind, method, path)
-            elif path == "/oauth/authorize" and response.status_code == 403:
+            elif path in ("/oauth/authorize", "/workspaces/{project_id}/closed") and \
+                    response.status_code == 403:
                 # let in, then refused by the permit (no project here): spe's reason page
                 assert "You cannot enter this workspace" in response.text, response.text
             elif expected in OPEN_KINDS or expected == PERSON or \

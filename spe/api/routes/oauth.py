@@ -62,7 +62,7 @@ def authorize(request: Request, principal: Browser, session: SessionDep):
     if isinstance(response, Refusal):  # spe's page with the reason, not the hub's OAuth error
         target = f"{request.url.path}?{request.url.query}"
         return templates.TemplateResponse(request, "refused.html", {
-            "refusal": response, "subject": principal.subject,
+            "refusal": response, "subject": principal.subject, "audited": True,
             "sign_in": f"/auth/login?next={quote(target, safe='')}"}, status_code=403)
     return response
 
@@ -80,7 +80,7 @@ def closed(project_id: str, request: Request, principal: Browser, session: Sessi
         return templates.TemplateResponse(request, "reopened.html", {
             "url": project.workspace_url if project else None})
     return templates.TemplateResponse(request, "refused.html", {
-        "refusal": refusal, "subject": principal.subject,
+        "refusal": refusal, "subject": principal.subject, "audited": False,
         "sign_in": f"/auth/login?next={quote(request.url.path, safe='')}"}, status_code=403)
 
 
