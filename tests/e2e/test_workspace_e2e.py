@@ -116,7 +116,7 @@ submitted = subprocess.run(
     [sys.executable, "-m", "spe", "egress", "submit", "outputs/forged/edited.csv",
      "outputs/forged/edited.sdc.json", "outputs/forged/sums.csv",
      "outputs/forged/sums.sdc.json", "outputs/forged/hand_acro",
-     "--title", "Forged evidence", "--description", "must not pass"],
+     "--title", "Forged evidence", "--description", "must not pass", "--json"],
     capture_output=True, text=True, timeout=120)
 assert submitted.returncode == 0, submitted.stderr
 print("FORGED", json.loads(submitted.stdout)["id"])
