@@ -219,6 +219,9 @@ class Reconciler:
         if desired is DesiredState.suspended:
             observed = self.runtime.suspend(project.id)
             state = "suspended" if observed.phase is not WorkspacePhase.ABSENT else "absent"
+            if state == "suspended":  # browsers on its address see why, not an error
+                self.runtime.show_closed(project.id, self.settings.public_url.rstrip("/")
+                                         + f"/workspaces/{project.id}/closed")
             self._record(project.id, state, observed=observed)
             return state
         if desired is DesiredState.deleted:

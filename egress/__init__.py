@@ -8,16 +8,41 @@ Public surface:
 - :mod:`egress.errors`: the exceptions raised.
 """
 
-from egress import tables
-from egress.checks import check_paths, released_tables
-from egress.differencing import CountTable, Ledger, check_differencing
-from egress.errors import (
-    AcroFormatError,
-    EgressError,
-    EvidenceError,
-    InputError,
-    UnknownPolicyError,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from egress import tables
+    from egress.checks import check_paths, released_tables
+    from egress.differencing import CountTable, Ledger, check_differencing
+    from egress.errors import (
+        AcroFormatError,
+        EgressError,
+        EvidenceError,
+        InputError,
+        UnknownPolicyError,
+    )
+
+_WHERE = {
+    "tables": "egress.tables",
+    "check_paths": "egress.checks", "released_tables": "egress.checks",
+    "CountTable": "egress.differencing", "Ledger": "egress.differencing",
+    "check_differencing": "egress.differencing",
+    **dict.fromkeys(("AcroFormatError", "EgressError", "EvidenceError", "InputError",
+                     "UnknownPolicyError"), "egress.errors"),
+}
+
+
+def __getattr__(name: str):
+    """Load the public names on first use: ``spe egress …`` commands that do not touch
+    tables must not pay for pandas and the SDC engine at start-up."""
+    if name not in _WHERE:
+        raise AttributeError(f"module 'egress' has no attribute {name!r}")
+    module = importlib.import_module(_WHERE[name])
+    return module if name == "tables" else getattr(module, name)
+
 
 __all__ = [
     "AcroFormatError",

@@ -14,8 +14,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from egress.checks import check_paths
-from egress.differencing import Ledger
 from egress.errors import InputError, UnknownPolicyError
 
 EXIT = {"pass": 0, "review": 1, "fail": 2}
@@ -46,6 +44,9 @@ def check(
 ) -> None:
     """Check FILES with a policy pack. Exit 0 pass, 1 review, 2 fail, 3 bad input, 4 unknown
     policy."""
+    from egress.checks import check_paths  # the SDC engine (pandas) loads only when checking
+    from egress.differencing import Ledger
+
     err = Console(stderr=True)
     try:
         released = Ledger.from_json(json.loads(ledger.read_text())) if ledger else None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -33,8 +34,22 @@ log = logging.getLogger(__name__)
 READY_TIMEOUT = 600.0
 
 
+class PortInUse(Exception):
+    """The address to listen on is taken: found before anything is built or printed."""
+
+
+def check_port(host: str, port: int) -> None:
+    """Raise :class:`PortInUse` unless ``host:port`` can be listened on now (with
+    SO_REUSEADDR, as uvicorn binds: a port in TIME_WAIT is free, a listening one is not)."""
+    try:
+        socket.create_server((host, port)).close()
+    except OSError as exc:
+        raise PortInUse(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+
 def run(host: str | None = None, port: int | None = None) -> None:
     settings = get_settings()
+    check_port(host or settings.host, port or settings.port)
     engine = get_engine()
     if settings.resolved_database_url.startswith("sqlite"):
         upgrade(engine)  # the embedded default migrates itself; production runs `spe db upgrade`
@@ -77,6 +92,7 @@ def _stopping_on_signals(server: uvicorn.Server) -> Iterator[None]:
 
 def run_embedded(host: str | None = None, port: int | None = None, demo: bool = True) -> None:
     settings = embedded_settings(host, port)
+    check_port(settings.host, settings.port)  # before anything is built or printed
     server = uvicorn.Server(uvicorn.Config(None, host=settings.host, port=settings.port,
                                            log_level="warning"))
     with _stopping_on_signals(server):
@@ -125,7 +141,8 @@ def _print_demo(settings: Settings, info) -> None:
               "revoked). Use them as `Authorization: Bearer …` or to sign in:")
     for subject, (role, secret) in info.tokens.items():
         out.print(f"  {subject:<10} {role.value:<15} {secret}")
-    out.print(f"\nAPI docs:        {url}/docs")
+    out.print(f"\nFor the command line: export SPE_URL={url} SPE_TOKEN=<a token above>")
+    out.print(f"API docs:        {url}/docs")
     out.print(f"Demo permit:     {info.permit_reference}, project {info.project_id} "
               "(names alice; bob is refused)")
     out.print(f"Sign in as alice: open {url}/auth/login and paste alice's token; then open "

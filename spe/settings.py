@@ -385,12 +385,16 @@ def reference_markdown() -> str:
 
     from spe.auth.oidc.config import OidcConfig
 
-    lines = []
+    lines, seen = [], set()
     for title, model, prefix in (("Platform", Settings, "SPE_"),
                                  ("OpenID provider (when `SPE_OIDC_ISSUER` is set)",
                                   OidcConfig, "SPE_OIDC_")):
         lines += [f"### {title}", "", "| variable | default | description |", "|---|---|---|"]
         for name, field in model.model_fields.items():
+            variable = f"{prefix}{name.upper()}"
+            if variable in seen:  # SPE_OIDC_ISSUER: a platform setting, read by both
+                continue
+            seen.add(variable)
             derived = bool(field.default_factory_takes_validated_data)
             default = field.default if field.default_factory is None or derived \
                 else field.default_factory()
@@ -403,6 +407,6 @@ def reference_markdown() -> str:
             else:
                 shown = "" if default is None else f"`{default}`"
             description = (field.description or "").replace("\n", " ")
-            lines.append(f"| `{prefix}{name.upper()}` | {shown} | {description} |")
+            lines.append(f"| `{variable}` | {shown} | {description} |")
         lines.append("")
     return "\n".join(lines)

@@ -47,6 +47,9 @@ next browser request to the hub requires a new login, which the control plane re
 COOKIE_MAX_AGE_DAYS = 0.5
 """Hub login cookies (and the tokens of users' servers) last at most half a day."""
 
+IMPLICIT_SPAWN_SECONDS = 1.0
+"""How long JupyterHub's "server not running" page waits before starting the server itself."""
+
 MAX_ACTIVITY_INTERVAL = 300
 MIN_ACTIVITY_INTERVAL = 5
 
@@ -98,6 +101,9 @@ def common_traits(spec: WorkspaceSpec) -> dict[str, Any]:
             "admin_access": False,
             "cookie_max_age_days": COOKIE_MAX_AGE_DAYS,
             "last_activity_interval": interval,
+            # a researcher back on her lab's URL (re-added to the permit, the workspace
+            # resumed, her server culled) gets her server started, not a 424 page
+            "implicit_spawn_seconds": IMPLICIT_SPAWN_SECONDS,
         },
         "GenericOAuthenticator": authenticator,
         "Spawner": {

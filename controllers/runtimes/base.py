@@ -138,6 +138,11 @@ class Runtime(ABC):
     def delete(self, project_id: str) -> None:
         """Tear everything down; absent is not an error."""
 
+    def show_closed(self, project_id: str, page_url: str) -> None:  # noqa: B027
+        """While suspended, send browsers on the workspace's address to ``page_url`` (spe's
+        page saying why). Optional: the default leaves the address unanswered (the
+        Kubernetes runtime: its ingress answers with an error page)."""
+
     @abstractmethod
     def observe(self, project_id: str) -> ObservedWorkspace:
         """What is there now (``ABSENT`` if nothing)."""

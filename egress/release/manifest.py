@@ -34,6 +34,7 @@ ENCODINGS: dict[str, Callable[[dict], bytes]] = {
 
 @dataclass(frozen=True)
 class ReleasedFile:
+    id: str
     name: str
     sha256: str
     size: int
@@ -47,7 +48,8 @@ def build_manifest(*, release_id: str, request_id: str, project_id: str, title: 
                    requester: str, released_by: str, released_at: str,
                    files: list[ReleasedFile]) -> dict:
     """The manifest body. ``votes`` are dicts with reviewer, decision, comment,
-    justification and time; ``check`` is the file's automated check record."""
+    justification and time; ``check`` is the file's automated check record; ``id`` is the
+    file's id in ``GET /egress/releases/{release}/files/{id}``."""
     return {
         "format": MANIFEST_FORMAT,
         "release_id": release_id,
@@ -59,7 +61,7 @@ def build_manifest(*, release_id: str, request_id: str, project_id: str, title: 
         "requester": requester,
         "released_by": released_by,
         "released_at": released_at,
-        "files": [{"name": f.name, "sha256": f.sha256, "size": f.size,
+        "files": [{"id": f.id, "name": f.name, "sha256": f.sha256, "size": f.size,
                    "description": f.description, "check": f.check, "votes": f.votes}
                   for f in sorted(files, key=lambda f: f.name)],
     }

@@ -93,7 +93,7 @@ def _released(session: Session, file: EgressFile) -> ReleasedFile:
     votes = [{"reviewer": v.reviewer_subject, "decision": v.decision.value,
               "comment": v.comment, "justification": v.justification,
               "at": v.at.isoformat()} for v in review.current_votes(session, file)]
-    return ReleasedFile(name=file.name, sha256=file.sha256, size=file.size,
+    return ReleasedFile(id=file.id, name=file.name, sha256=file.sha256, size=file.size,
                         description=file.description, check=file.check or {}, votes=votes)
 
 

@@ -6,6 +6,10 @@ role, is named in the project's permit, and the permit is active now. Every refu
 audited. Access tokens are short-lived (``hub_token_ttl_seconds``) and the userinfo endpoint
 re-checks the permit on every call, so revoking or suspending a permit, or removing the
 person from it, stops a hub's refresh of that person within one token lifetime.
+
+A refused person is not sent back to the hub with ``access_denied`` (JupyterHub would show
+"400 : OAuth error"): :meth:`HubProvider.authorize` returns a :class:`Refusal`, and the route
+shows spe's page with the reason and whom to ask.
 """
 
 from __future__ import annotations
@@ -42,6 +46,21 @@ from spe.domain.users import User, roles_of
 from spe.fs import private_folder
 
 CODE_LIFETIME = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a person may not enter a project's workspace, and what they can do about it.
+
+    The permit's reference, status and contacts are shown only to the people it names: to
+    anyone else the project stays invisible."""
+
+    reason: str
+    advice: str
+    permit_reference: str | None = None
+    principal_investigator: str | None = None
+    issuer: str | None = None
+    sign_in_again: bool = False
 
 
 class HubAuthCode(SQLModel, table=True):
@@ -283,19 +302,53 @@ class HubProvider:
 
     # --- the three endpoints --------------------------------------------------------------
     def authorize(self, request: OAuth2Request, principal: Principal, project_id: str,
-                  require_mfa: bool) -> Response:
+                  require_mfa: bool) -> Response | Refusal:
+        """A code for the hub, an OAuth error for a malformed request, or the refusal to
+        show the person."""
         reason = self.refusal(principal, project_id, require_mfa)
-        user = self.session.get(User, principal.user_id) if principal.user_id else None
         record(self.session, action="workspace.authorize", actor=principal.actor(),
                outcome="denied" if reason else "success", target_type="project",
                target_id=project_id, project_id=project_id,
                details={"reason": reason} if reason else {})
+        if reason:
+            return self._refusal(principal, project_id, reason)
+        user = self.session.get(User, principal.user_id)
         request.spe_mfa = principal.mfa
         try:
-            return self.server.create_authorization_response(
-                request, grant_user=None if reason else user)
+            grant = self.server.get_authorization_grant(request)
+            return self.server.create_authorization_response(request, grant_user=user,
+                                                             grant=grant)
         except OAuth2Error as error:
+            error.state = request.payload.state
             return self.server.handle_error_response(request, error)
+
+    def explain(self, principal: Principal, project_id: str,
+                require_mfa: bool) -> Refusal | None:
+        """The refusal to show ``principal`` for ``project_id`` now, or None if they may
+        enter (not audited: a page, not a login)."""
+        reason = self.refusal(principal, project_id, require_mfa)
+        return self._refusal(principal, project_id, reason) if reason else None
+
+    def _refusal(self, principal: Principal, project_id: str, reason: str) -> Refusal:
+        if reason.startswith("MFA required"):
+            return Refusal(reason, "Sign in to spe again with your institution's second "
+                           "factor, then open the workspace again.", sign_in_again=True)
+        if reason == "the researcher role is required":
+            return Refusal(reason, "Workspaces are for researchers: ask your spe administrator "
+                           "for the researcher role if you should have it.")
+        permit = self.session.exec(select(Permit).join(Project, Project.permit_id == Permit.id)
+                                   .where(Project.id == project_id)).first()
+        named = permit is not None and principal.subject is not None and \
+            self.session.get(PermitMember, (permit.id, principal.subject)) is not None
+        if not named:
+            return Refusal("you are not named in this project's permit",
+                           "Only the people a data permit names may enter its workspace. If "
+                           "you should be one of them, ask the project's principal "
+                           "investigator to have the permit amended by the data access body.")
+        return Refusal(reason, "The workspace is closed while the permit is not active; your "
+                       "data and files are kept unless it is revoked. Ask the principal "
+                       "investigator or the data access body that granted the permit.",
+                       permit.reference, permit.principal_investigator, permit.issuer)
 
     def token(self, request: OAuth2Request) -> Response:
         try:

@@ -14,9 +14,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from sqlmodel import Session
 
-from spe.crypto.signing import SignatureError, load_public_key
 from spe.errors import SpeError
 
 app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
@@ -52,7 +50,9 @@ def _fail(exc: SpeError) -> None:
 
 @app.command("verify")
 def verify(
-    public_key: Annotated[Path, typer.Option(help="PEM of the checkpoint signing key.")],
+    public_key: Annotated[Path | None, typer.Option(
+        help="PEM of the checkpoint signing key (default: the public half of the configured "
+             "key, SPE_AUDIT_SIGNING_KEY_PATH, on the control-plane host).")] = None,
     database: Annotated[str | None, typer.Option(
         help="Database URL to verify (default: the configured database).")] = None,
     export: Annotated[Path | None, typer.Option(help="Verify this export file instead.")]
@@ -89,6 +89,8 @@ def verify(
     """Check every leaf, body, subtree hash and signed checkpoint, and that the log extends
     every checkpoint kept outside the database; exit 1 on the first problem, naming its
     sequence number."""
+    from sqlmodel import Session
+
     from spe.audit import native
     from spe.audit.scan import UnsupportedDatabase
     from spe.audit.verify import VerificationError, verify_database, verify_export
@@ -100,10 +102,7 @@ def verify(
                                  "see setup.py, or use --verifier python",
                                  param_hint="--verifier")
 
-    try:
-        key = load_public_key(public_key.read_bytes())
-    except (OSError, ValueError, SignatureError) as exc:
-        raise typer.BadParameter(f"cannot read the public key {public_key}: {exc}") from exc
+    key = _public_key(public_key)
     cutoff = datetime.now(UTC) - timedelta(days=retention_days)
     now = datetime.now(UTC) if as_of is None else \
         (as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC))
@@ -166,6 +165,7 @@ def _trusted(paths: list[Path]) -> list[tuple]:
 
 def _cosigned(folder: Path | None, pem: Path | None, key) -> list[tuple]:
     from spe.audit.cosign import read
+    from spe.crypto.signing import SignatureError, load_public_key
 
     if folder is None and pem is None:
         return []
@@ -196,6 +196,31 @@ def _witnessed(specs: list[str], key) -> list[tuple]:
                                      param_hint="--witness")
         out += [(cp, f"witnessed ({spec})") for cp in found]
     return out
+
+
+def _public_key(path: Path | None):
+    """The key given, else the public half of the configured signing key (never created
+    here: a missing key file is an error naming where a remote auditor gets the key)."""
+    from spe.crypto.signing import SignatureError, SigningKey, load_public_key
+
+    if path is not None:
+        try:
+            return load_public_key(path.read_bytes())
+        except (OSError, ValueError, SignatureError) as exc:
+            raise typer.BadParameter(f"cannot read the public key {path}: {exc}",
+                                     param_hint="--public-key") from exc
+    configured = _settings().resolved_audit_signing_key_path
+    if not configured.is_file():
+        raise typer.BadParameter(
+            f"no signing key at {configured} (SPE_AUDIT_SIGNING_KEY_PATH): not on the "
+            "control-plane host? Get the public key from GET /api/v1/audit/public-key "
+            "(no credentials; its `pem` field) and pass it here",
+            param_hint="--public-key")
+    try:
+        return SigningKey.load_or_create(configured).public_key
+    except (OSError, ValueError, SignatureError) as exc:
+        raise typer.BadParameter(f"cannot read the signing key {configured}: {exc}",
+                                 param_hint="--public-key") from exc
 
 
 @app.command("checkpoint")
@@ -242,6 +267,8 @@ def export(
 ) -> None:
     """Export events with the checkpoints and proofs that verify them offline (a checkpoint
     of the current log is signed first)."""
+    from sqlmodel import Session
+
     from spe.audit.checkpoints import create_checkpoint
     from spe.audit.export import export_lines
     from spe.db import get_engine, session_scope
@@ -276,7 +303,7 @@ def cosign(
     checkpoint that extends the latest one cosigned before; exit 1 on one that does not."""
     from spe.audit.cosign import cosign as run
     from spe.audit.witness import WitnessError, open_witness
-    from spe.crypto.signing import SigningKey
+    from spe.crypto.signing import SignatureError, SigningKey, load_public_key
 
     try:
         log_key = load_public_key(public_key.read_bytes())

@@ -1,9 +1,15 @@
-"""``spe``: run the control plane, manage its database and bootstrap tokens."""
+"""``spe``: run the control plane, manage its database and bootstrap tokens.
+
+Every command pays this module's imports before it starts, ``spe --help`` included: modules
+here and in the groups import typer and rich only, and what a command needs (the database,
+pandas, the SDC engine) inside the command (tests/cli/test_startup.py guards it).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -13,16 +19,16 @@ from rich.table import Table
 
 from controllers import controller
 from spe.cli import audit as audit_cli
+from spe.cli import audit_search, datasets, permits, projects, workspace
 from spe.cli import egress as egress_cli
-from spe.cli import permits, projects, workspace
 from spe.cli.durations import parse_duration
-from spe.domain.roles import Role
 from spe.errors import SpeError
 
 app = typer.Typer(
     help="spe, a secure processing environment for health data: permits become locked-down "
     "workspaces, every action is audited, results leave only after disclosure checks.",
     no_args_is_help=True,
+    rich_markup_mode=None,  # plain help: typer's rich help loads a Markdown parser (70 ms)
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 token_app = typer.Typer(help="Personal API tokens (run on the control plane host).",
@@ -37,10 +43,23 @@ app.add_typer(workspace.app, name="workspace")
 app.add_typer(controller.app, name="controller")
 app.add_typer(config_app, name="config")
 app.add_typer(keys_app, name="keys")
+app.add_typer(datasets.app, name="dataset")
 app.add_typer(egress_cli.app, name="egress")
+audit_cli.app.command("search")(audit_search.search)
 app.add_typer(audit_cli.app, name="audit")
 out = Console()
 err = Console(stderr=True)
+
+
+class RoleName(StrEnum):
+    """The roles (``spe.domain.roles.Role``; a test keeps the two equal: importing the domain
+    would load the database layer at start-up)."""
+    admin = "admin"
+    permit_manager = "permit_manager"
+    data_steward = "data_steward"
+    researcher = "researcher"
+    output_checker = "output_checker"
+    auditor = "auditor"
 
 
 @contextmanager
@@ -72,7 +91,7 @@ def db_upgrade() -> None:
 @token_app.command("create")
 def token_create(
     user: Annotated[str, typer.Option(help="Subject (username) of the token's owner.")],
-    role: Annotated[Role | None, typer.Option(
+    role: Annotated[RoleName | None, typer.Option(
         help="Grant this role to the user first (created if new): how a deployment is "
         "bootstrapped.")] = None,
     expires_in: Annotated[str | None, typer.Option(
@@ -83,15 +102,16 @@ def token_create(
     from datetime import timedelta
 
     from spe.bootstrap import create_token
+    from spe.domain.roles import Role
     from spe.settings import get_settings
 
     ttl = parse_duration(expires_in) if expires_in else \
         timedelta(hours=get_settings().token_default_ttl_hours)
     with reported_errors():
-        secret, token = create_token(user, role, ttl, description)
-    out.print(f"token {token.id} for {user}, expires {token.expires_at:%Y-%m-%d %H:%M} UTC",
+        secret, token = create_token(user, Role(role) if role else None, ttl, description)
+    err.print(f"token {token.id} for {user}, expires {token.expires_at:%Y-%m-%d %H:%M} UTC",
               style="dim", highlight=False)
-    typer.echo(secret)
+    typer.echo(secret)  # alone on stdout: export SPE_TOKEN=$(spe token create …)
 
 
 @token_app.command("revoke")
@@ -146,9 +166,12 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Listen port (SPE_PORT).")] = None,
 ) -> None:
     """Run the API server. With the embedded SQLite default, migrations run first."""
-    from spe.server import run
+    from spe.server import PortInUse, run
 
-    run(host=host, port=port)
+    try:
+        run(host=host, port=port)
+    except PortInUse as exc:
+        raise _port_in_use(exc) from exc
 
 
 @app.command()
@@ -161,9 +184,19 @@ def up(
 
     Prints the URL to open and a token for each demo user.
     """
-    from spe.server import run_embedded
+    from spe.server import PortInUse, run_embedded
 
-    run_embedded(host=host, port=port, demo=demo)
+    try:
+        run_embedded(host=host, port=port, demo=demo)
+    except PortInUse as exc:
+        raise _port_in_use(exc) from exc
+
+
+def _port_in_use(exc: Exception) -> typer.Exit:
+    err.print(f"[red]error:[/] {exc}", highlight=False)
+    err.print("  is spe already running? Stop it, or choose another port: --port 8001 "
+              "(then export SPE_URL=http://127.0.0.1:8001)", style="dim", highlight=False)
+    return typer.Exit(1)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -8,68 +8,76 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
-from rich.console import Console
 from rich.table import Table
 
-from spe.cli.client import ApiClient, print_json
-from spe.domain.permit_lifecycle import TRANSITIONS
+from spe.cli.client import ApiClient, Json, Token, Url, emit, load_file, out
+from spe.cli.templates import amendment_template, permit_template
 
 app = typer.Typer(help="Record and change data permits (needs a permit_manager or admin token).",
                   no_args_is_help=True)
-Url = Annotated[str | None, typer.Option(envvar="SPE_URL", help="Control plane URL.")]
-Token = Annotated[str | None, typer.Option(envvar="SPE_TOKEN", help="Bearer token.",
-                                           show_default=False)]
+NEEDS_REASON = frozenset({"suspend", "revoke"})
+"""The transitions whose reason is required (the state machine's ``needs_reason``; a test
+keeps the two equal: importing it would load the database layer at start-up)."""
 Reason = Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the history).")]
-out = Console()
 
 
-def _load(path: Path) -> dict:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise typer.BadParameter(f"cannot read {path}: {exc}") from exc
+@app.command()
+def template(amendment: Annotated[bool, typer.Option(
+        "--amendment", help="An amendment (for `spe permit amend`) instead.")] = False) -> None:
+    """Print a commented example permit (YAML) that `spe permit create` accepts, naming the
+    demo's datasets: save it, edit it, create it."""
+    typer.echo(amendment_template() if amendment else permit_template(), nl=False)
 
 
 @app.command("list")
-def list_permits(url: Url = None, token: Token = None,
-                 json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+def list_permits(url: Url = None, token: Token = None, as_json: Json = False) -> None:
     """List permits with their status."""
-    client, items, cursor = ApiClient(url, token), [], None
-    while True:
-        page = client.call("GET", "/permits", params={"limit": 200, "cursor": cursor} if cursor
-                           else {"limit": 200})
-        items += page["items"]
-        cursor = page["next"]
-        if not cursor:
-            break
-    if json_out:
-        print_json(items)
-        return
-    table = Table("reference", "status", "valid until", "project", "title")
-    for p in items:
-        table.add_row(p["reference"], p["effective_status"], p["valid_until"][:10],
-                      p["project_id"] or "", p["project_title"])
-    out.print(table)
+    def human(items: list[dict]) -> None:
+        table = Table("reference", "status", "valid until", "project", "title")
+        for p in items:
+            table.add_row(p["reference"], p["effective_status"], p["valid_until"][:10],
+                          p["project_id"] or "", p["project_title"])
+        out.print(table)
+    emit(list(ApiClient(url, token).pages("/permits")), as_json, human)
 
 
 @app.command()
-def show(permit: str, url: Url = None, token: Token = None) -> None:
-    """Show one permit (id or reference) as JSON."""
-    print_json(ApiClient(url, token).call("GET", f"/permits/{permit}"))
+def show(permit: str, url: Url = None, token: Token = None, as_json: Json = False) -> None:
+    """Show one permit (id or reference): terms, status, validity, project."""
+    def human(p: dict) -> None:
+        out.print(f"permit [bold]{p['reference']}[/] ({p['issuer']}): {p['effective_status']}"
+                  f", version {p['version']}, valid {p['valid_from'][:10]} to "
+                  f"{p['valid_until'][:10]}, project {p['project_id'] or 'none'}")
+        if p.get("status_reason"):
+            out.print(f"status reason: {p['status_reason']}")
+        out.print(f"purpose: {p['purpose']}")
+        out.print(f"principal investigator: {p['principal_investigator']}; members: "
+                  f"{', '.join(p['members'])}")
+        for d in p["datasets"]:
+            out.print(f"dataset {d['dataset']}: {', '.join(d['variables'])}")
+        out.print(f"policy pack {p['sdc_policy']}, workspace profile "
+                  f"{p['workspace_profile']}", style="dim")
+    emit(ApiClient(url, token).call("GET", f"/permits/{permit}"), as_json, human)
 
 
 @app.command()
-def history(permit: str, url: Url = None, token: Token = None) -> None:
+def history(permit: str, url: Url = None, token: Token = None, as_json: Json = False) -> None:
     """Show who changed what in a permit, and when."""
-    print_json(ApiClient(url, token).call("GET", f"/permits/{permit}/history")["items"])
+    def human(items: list[dict]) -> None:
+        table = Table("version", "at (UTC)", "action", "changed", "reason")
+        for r in items:
+            table.add_row(str(r["version"]), r["at"][:19].replace("T", " "), r["action"],
+                          ", ".join(r["changed"]), r["reason"] or "")
+        out.print(table)
+    emit(ApiClient(url, token).call("GET", f"/permits/{permit}/history")["items"], as_json,
+         human)
 
 
 @app.command()
 def create(file: Annotated[Path, typer.Argument(help="Permit as YAML or JSON.")],
            url: Url = None, token: Token = None) -> None:
     """Record a granted permit from a YAML or JSON file (creates its project)."""
-    permit = ApiClient(url, token).call("POST", "/permits", _load(file))
+    permit = ApiClient(url, token).call("POST", "/permits", load_file(file))
     out.print(f"permit [bold]{permit['reference']}[/] recorded; project {permit['project_id']}")
 
 
@@ -77,7 +85,7 @@ def create(file: Annotated[Path, typer.Argument(help="Permit as YAML or JSON.")]
 def amend(permit: str, file: Annotated[Path, typer.Argument(help="Changed terms, YAML/JSON.")],
           reason: Reason, url: Url = None, token: Token = None) -> None:
     """Amend an active permit's terms (members, datasets, variables, purpose…)."""
-    body = {**_load(file), "reason": reason}
+    body = {**load_file(file), "reason": reason}
     result = ApiClient(url, token).call("POST", f"/permits/{permit}/amend", body)
     out.print(f"permit {result['reference']} amended (version {result['version']})")
 
@@ -110,13 +118,11 @@ def submit(file: Annotated[Path, typer.Argument(
 
 
 def _simple(action: str):
-    needs_reason = TRANSITIONS[action].needs_reason  # the state machine's own rule
-
     def command(permit: str, reason: Annotated[str | None, typer.Option(
                     "--reason", "-r", help="Why (kept in the history).")] = None,
                 url: Url = None, token: Token = None) -> None:
-        if needs_reason and not reason:
-            raise typer.BadParameter(f"{action} needs --reason")
+        if action in NEEDS_REASON and not reason:
+            raise typer.BadParameter(f"{action} needs --reason", param_hint="--reason")
         body = {"reason": reason} if reason else {}
         result = ApiClient(url, token).call("POST", f"/permits/{permit}/{action}", body)
         out.print(f"permit {result['reference']} is now {result['status']}")

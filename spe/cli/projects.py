@@ -8,10 +8,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
-from rich.table import Table
 
-from spe.cli.client import ApiClient, print_json
-from spe.cli.permits import Reason, Token, Url
+from spe.cli.client import ApiClient, Json, Token, Url, emit
+from spe.cli.client import table as client_table
+from spe.cli.permits import Reason
 
 app = typer.Typer(help="Projects (workspaces) and the kill switch.", no_args_is_help=True)
 out = Console()
@@ -22,32 +22,31 @@ EXTRACT_NOT_DONE = 4
 
 
 @app.command("list")
-def list_projects(url: Url = None, token: Token = None,
-                  json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+def list_projects(url: Url = None, token: Token = None, as_json: Json = False) -> None:
     """List the projects visible to the token's owner."""
-    client, items, cursor = ApiClient(url, token), [], None
-    while True:
-        page = client.call("GET", "/projects",
-                           params={"limit": 200, **({"cursor": cursor} if cursor else {})})
-        items += page["items"]
-        if not (cursor := page["next"]):
-            break
-    if json_out:
-        print_json(items)
-        return
-    table = Table("id", "permit", "desired", "observed", "workspace")
-    for p in items:
-        table.add_row(p["id"], p["permit_reference"], p["desired_state"], p["observed_state"],
-                      p["workspace_url"] or "")
-    out.print(table)
+    def human(items: list[dict]) -> None:
+        table = client_table("id", "permit", "desired", "observed", "workspace")
+        for p in items:
+            table.add_row(p["id"], p["permit_reference"], p["desired_state"],
+                          p["observed_state"], p["workspace_url"] or "")
+        out.print(table)
+    emit(list(ApiClient(url, token).pages("/projects")), as_json, human)
 
 
 @app.command()
-def show(project: str, url: Url = None, token: Token = None) -> None:
-    """Show one project, with its extract's status, as JSON."""
+def show(project: str, url: Url = None, token: Token = None, as_json: Json = False) -> None:
+    """Show one project: its permit, workspace and extract's status."""
     client = ApiClient(url, token)
-    print_json({**client.call("GET", f"/projects/{project}"),
-                "extract": client.call("GET", f"/projects/{project}/extract/status")})
+    found = {**client.call("GET", f"/projects/{project}"),
+             "extract": client.call("GET", f"/projects/{project}/extract/status")}
+
+    def human(p: dict) -> None:
+        out.print(f"project [bold]{p['id']}[/] of permit {p['permit_reference']}: desired "
+                  f"{p['desired_state']}, observed {p['observed_state']}", highlight=False)
+        if p.get("workspace_url"):
+            out.print(f"workspace: {p['workspace_url']}", highlight=False)
+        out.print(_extract_line(p["extract"]), highlight=False)
+    emit(found, as_json, human)
 
 
 @app.command()

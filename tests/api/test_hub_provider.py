@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import re
 import secrets
 from datetime import timedelta
@@ -89,6 +90,15 @@ def redirected(response) -> dict:
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 
 
+def refused(response, reason: str) -> str:
+    """spe's own page with the reason (not a redirect to the hub with access_denied)."""
+    assert response.status_code == 403, response.text
+    assert "location" not in response.headers
+    text = html.unescape(response.text)
+    assert f"Why: {reason}." in text, text
+    return text
+
+
 def exchange(b: TestClient, hub: dict, code: str, verifier: str | None):
     data = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK}
     if verifier:
@@ -135,8 +145,9 @@ def test_unlisted_and_other_project_users_are_refused(world, engine, who, projec
     hub = world[project]
     b = browser(world["app"], world[who][1])
     _, challenge = pkce()
-    params = redirected(authorize(b, hub, challenge))
-    assert params["error"] == "access_denied" and "code" not in params
+    page = refused(authorize(b, hub, challenge), "you are not named in this project's permit")
+    assert "principal investigator" in page
+    assert hub["permit"]["reference"] not in page  # the project stays invisible to them
     user_id = b.get("/api/v1/me").json()["id"]
     assert (user_id, reason) in denials(engine, hub["permit"]["project_id"])
 
@@ -196,11 +207,11 @@ def test_suspension_stops_hub_tokens_and_new_logins(world, engine, client):
     permit_id = hub["permit"]["id"]
     client.post(f"/api/v1/permits/{permit_id}/suspend", headers=world["manager"],
                 json={"reason": "incident"})
-    refused = b.get("/oauth/userinfo", headers=auth(access))
-    assert refused.status_code == 401
-    assert "suspended" in refused.json()["error_description"]
-    again = redirected(authorize(b, hub, challenge))
-    assert again["error"] == "access_denied"
+    stale = b.get("/oauth/userinfo", headers=auth(access))
+    assert stale.status_code == 401
+    assert "suspended" in stale.json()["error_description"]
+    page = refused(authorize(b, hub, challenge), "the permit is suspended")
+    assert hub["permit"]["reference"] in page and "Granted by" in page
     client.post(f"/api/v1/permits/{permit_id}/revoke", headers=world["manager"],
                 json={"reason": "ended"})
     reasons = [r for _, r in denials(engine, hub["permit"]["project_id"])]
@@ -218,7 +229,9 @@ def test_mfa_is_required_for_workspaces(world, engine, client):
                               user_id=user.id, mfa=False)  # issued without a second factor
     b = browser(world["app"], weak)
     _, challenge = pkce()
-    assert redirected(authorize(b, hub, challenge))["error"] == "access_denied"
+    page = refused(authorize(b, hub, challenge),
+                   "MFA required: sign in again with a second factor")
+    assert "/auth/login?next=%2Foauth%2Fauthorize" in page
     reasons = [r for _, r in denials(engine, permit["project_id"])]
     assert reasons == ["MFA required: sign in again with a second factor"]
 
@@ -243,8 +256,33 @@ def test_revoked_permit_or_removed_person_is_refused(world, engine, client, endi
         client.post(f"/api/v1/permits/{permit['id']}/amend", headers=world["manager"],
                     json={"members": ["someone-else"], "principal_investigator": "someone-else",
                           "reason": "left the team"})
-    assert redirected(authorize(b, hub, challenge))["error"] == "access_denied"
+    refused(authorize(b, hub, challenge), {"revoke": "the permit is revoked",
+                                           "remove": "you are not named in this project's "
+                                                     "permit"}[ending])
     assert b.get("/oauth/userinfo", headers=auth(access)).status_code == 401
     user_id = b.get("/api/v1/me").json()["id"]
     assert [r for u, r in denials(engine, permit["project_id"]) if u == user_id] == [reason,
                                                                                       reason]
+
+
+def test_a_suspended_workspace_address_leads_to_the_reason(world, engine, client):
+    """Where the local runtime sends browsers while the hub is stopped: the reason for this
+    person, the permit's contacts for its members only, and a way back once resumed."""
+    subject, token = make_user(engine, Role.researcher)
+    permit = client.post("/api/v1/permits", headers=world["manager"], json=permit_body(
+        make_dataset(engine), [subject])).json()
+    page = f"/workspaces/{permit['project_id']}/closed"
+    client.post(f"/api/v1/permits/{permit['id']}/suspend", headers=world["manager"],
+                json={"reason": "incident"})
+    member = refused(browser(world["app"], token).get(page), "the permit is suspended")
+    assert permit["reference"] in member and subject in member
+    outsider = refused(browser(world["app"], world["bob"][1]).get(page),
+                       "you are not named in this project's permit")
+    assert permit["reference"] not in outsider
+    signed_out = TestClient(world["app"], base_url=BASE).get(page, follow_redirects=False)
+    assert signed_out.status_code == 303
+    assert signed_out.headers["location"].startswith("/auth/login?next=%2Fworkspaces%2F")
+    client.post(f"/api/v1/permits/{permit['id']}/resume", headers=world["manager"],
+                json={"reason": "cleared"})
+    reopened = browser(world["app"], token).get(page)
+    assert reopened.status_code == 200 and "open again" in reopened.text

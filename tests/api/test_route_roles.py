@@ -92,6 +92,7 @@ EXPECTED: dict[tuple[str, str], frozenset | str] = {
     ("GET", "/api/v1/audit/public-key"): ANYONE,
     ("POST", "/api/v1/audit/ingest"): COMPONENTS,
     ("GET", "/oauth/authorize"): BROWSER,
+    ("GET", "/workspaces/{project_id}/closed"): BROWSER,
     ("POST", "/oauth/token"): PROTOCOL,
     ("GET", "/oauth/userinfo"): PROTOCOL,
     ("GET", "/.well-known/openid-configuration"): ANYONE,

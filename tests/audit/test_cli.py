@@ -181,3 +181,16 @@ def test_a_database_that_cannot_be_read_is_an_error_not_a_verdict(deployment, da
                                  database.format(tmp=tmp), "--verifier", "compiled"])
     assert result.exit_code == 2, result.output
     assert "error" in result.output and "TAMPERED" not in result.output
+
+
+def test_verify_on_the_host_finds_the_configured_key(deployment, monkeypatch, tmp_path):
+    assert runner.invoke(app, ["checkpoint"]).exit_code == 0
+    found = runner.invoke(app, ["verify"])
+    assert found.exit_code == 0, found.output
+    assert "1 signed checkpoints" in found.output
+    monkeypatch.setenv("SPE_AUDIT_SIGNING_KEY_PATH", str(tmp_path / "elsewhere.pem"))
+    get_settings.cache_clear()
+    remote = runner.invoke(app, ["verify"])
+    assert remote.exit_code == 2
+    assert "/api/v1/audit/public-key" in remote.output
+    assert not (tmp_path / "elsewhere.pem").exists()  # never created by verify

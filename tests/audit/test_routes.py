@@ -152,7 +152,8 @@ def test_checkpoints_proofs_and_an_export_verify_with_the_public_key(api, audito
     export = client.get("/api/v1/audit/export", headers=auditor, params={"from": 2})
     assert export.headers["content-type"] == "application/x-ndjson"
     report = verify_export(export.text.splitlines(), public, utcnow() - timedelta(days=366))
-    assert (report.start, report.size) == (2, cp2["tree_size"])
+    # every event up to the export, cp2's own audit.checkpoint.create event included
+    assert (report.start, report.size) == (2, cp2["tree_size"] + 1)
 
 
 def test_no_checkpoint_is_signed_over_a_tampered_log(tmp_path):
@@ -183,3 +184,58 @@ def test_no_checkpoint_is_signed_over_a_tampered_log(tmp_path):
         assert (refusal["outcome"], refusal["details"]["code"]) == ("denied",
                                                                    "audit.log_broken")
     engine.dispose()
+
+
+def test_search_by_name_or_email_and_events_carry_names(api, auditor):
+    """An auditor looking for alice finds her events by name or e-mail; each carries her
+    name beside her id."""
+    client, engine = api
+    from spe.domain.users import UserCreate, create_user
+
+    with session_scope(engine) as s:
+        alice = create_user(s, UserCreate(subject="alice-named", email="Alice@Example.org",
+                                          roles=[Role.researcher]), actor=TEST)
+        alice_id = alice.id
+        _, secret = issue_token(s, ttl=timedelta(hours=1), actor=TEST, user_id=alice_id)
+    denied = client.post("/api/v1/audit/checkpoints", headers=bearer(secret))
+    assert denied.status_code == 403  # refused, and audited with alice as actor
+    for actor in ("alice-named", "alice@example.org", alice_id):
+        items = client.get("/api/v1/audit/events", headers=auditor,
+                           params={"actor": actor}).json()["items"]
+        assert items, actor
+        assert {(e["actor_id"], e["actor_name"], e["actor_email"]) for e in items} == {
+            (alice_id, "alice-named", "Alice@example.org")}  # the domain, normalised
+    system = client.get("/api/v1/audit/events", headers=auditor,
+                        params={"actor": "tests"}).json()["items"]
+    assert system and all(e["actor_name"] is None for e in system)
+    one = client.get(f"/api/v1/audit/events/{items[0]['seq']}", headers=auditor).json()
+    assert one["actor_name"] == "alice-named"
+    unknown = client.get("/api/v1/audit/events", headers=auditor, params={"actor": "nobody"})
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "audit.unknown_actor"
+
+
+def test_database_and_exports_count_the_same_checkpoints(api, auditor):
+    """The summary of `spe audit verify` counts each signed checkpoint once, whether it reads
+    the database, the API's export or the command line's (spe.audit.export.export_lines)."""
+    from sqlmodel import Session
+
+    from spe.audit import Actor, record
+    from spe.audit.export import export_lines
+    from spe.audit.verify import verify_database
+
+    client, engine = api
+    for _ in range(2):
+        with session_scope(engine) as s:
+            record(s, action="test.more", actor=Actor.system("tests"))
+        assert client.post("/api/v1/audit/checkpoints", headers=auditor).status_code == 201
+    public = load_public_key(client.get("/api/v1/audit/public-key").json()["pem"])
+    cutoff = utcnow() - timedelta(days=366)
+    api_export = client.get("/api/v1/audit/export", headers=auditor).text.splitlines()
+    from_api = verify_export(api_export, public, cutoff)
+    with Session(engine) as s:
+        cli_export = list(export_lines(s))  # `spe audit export` after its checkpoint
+        from_cli = verify_export(cli_export, public, cutoff)
+        from_database = verify_database(s, public, cutoff, workers=1)
+    assert from_api.checkpoints == from_cli.checkpoints == from_database.checkpoints
+    assert from_api.size == from_cli.size == from_database.size - 1  # + the export's event

@@ -150,6 +150,10 @@ def test_access_table_holds_for_every_kind_of_caller(app, oidc_provider, role):
                                       follow_redirects=False)
             if expected == PROTOCOL:
                 assert response.status_code != 403, (kind, method, path)
+            elif path in ("/oauth/authorize", "/workspaces/{project_id}/closed") and \
+                    response.status_code == 403:
+                # let in, then refused by the permit (no project here): spe's reason page
+                assert "You cannot enter this workspace" in response.text, response.text
             elif expected in OPEN_KINDS or expected == PERSON or \
                     (expected not in (HUB, COMPONENTS) and role in expected):
                 assert response.status_code not in (401, 403), (kind, role, method, path,

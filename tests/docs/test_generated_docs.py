@@ -16,3 +16,9 @@ def test_permit_state_diagram_matches_the_transition_table():
 def test_configuration_reference_matches_the_settings():
     text = (DOCS / "configuration.md").read_text(encoding="utf-8")
     assert reference_markdown() in text, "regenerate docs/configuration.md: spe config reference"
+
+
+def test_each_setting_is_listed_once():
+    rows = [line.split("|")[1].strip() for line in reference_markdown().splitlines()
+            if line.startswith("| `SPE_")]
+    assert len(rows) == len(set(rows))

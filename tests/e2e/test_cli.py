@@ -64,8 +64,10 @@ def test_project_commands_and_the_kill_switch(platform):
     alice, pm = demo.tokens["alice"][1], demo.tokens["pm"][1]
     listed = spe(url, alice, "project", "list", "--json")
     assert listed.exit_code == 0 and demo.project_id in listed.stdout
-    shown = spe(url, alice, "project", "show", demo.project_id)
+    shown = spe(url, alice, "project", "show", demo.project_id, "--json")
     assert shown.exit_code == 0 and '"percent": 100' in shown.stdout
+    human = spe(url, alice, "project", "show", demo.project_id)
+    assert f"project {demo.project_id}" in human.stdout and "ready" in human.stdout
 
     refused = spe(url, alice, "project", "halt", demo.project_id, "--reason", "no")
     assert refused.exit_code == 1 and "auth.forbidden" in refused.output

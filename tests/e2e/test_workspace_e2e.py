@@ -77,7 +77,8 @@ assert "SPE_TOKEN" not in os.environ and "SPE_URL" not in os.environ
 submitted = subprocess.run(
     [sys.executable, "-m", "spe", "egress", "submit", "outputs/acro_out",
      "outputs/overseas_counts.csv", "--title", "Age bands; overseas departments",
-     "--description", "Counts of beneficiaries from the extract (ACRO crosstab; plain CSV)"],
+     "--description", "Counts of beneficiaries from the extract (ACRO crosstab; plain CSV)",
+     "--json"],
     capture_output=True, text=True, timeout=120)
 assert submitted.returncode == 0, submitted.stderr
 print("EGRESS", json.dumps({"request": json.loads(submitted.stdout)["id"],
@@ -115,7 +116,7 @@ submitted = subprocess.run(
     [sys.executable, "-m", "spe", "egress", "submit", "outputs/forged/edited.csv",
      "outputs/forged/edited.sdc.json", "outputs/forged/sums.csv",
      "outputs/forged/sums.sdc.json", "outputs/forged/hand_acro",
-     "--title", "Forged evidence", "--description", "must not pass"],
+     "--title", "Forged evidence", "--description", "must not pass", "--json"],
     capture_output=True, text=True, timeout=120)
 assert submitted.returncode == 0, submitted.stderr
 print("FORGED", json.loads(submitted.stdout)["id"])
@@ -202,12 +203,14 @@ def wait_until(check, timeout: float, what: str):
     raise AssertionError(f"{what}: not after {timeout} s")
 
 
-def refuses_connections(url: str) -> bool:
+def sends_to_closed_page(url: str, project_id: str) -> bool:
+    """The hub is gone: its address only redirects to spe's page saying why."""
     try:
-        httpx.get(url, timeout=2)
+        answer = httpx.get(url + "hub/", timeout=2)
     except httpx.ConnectError:
-        return True
-    return False
+        return False
+    return answer.status_code == 303 and \
+        answer.headers["location"].endswith(f"/workspaces/{project_id}/closed")
 
 
 def spe_browser_session(platform: Platform, subject: str) -> httpx.Client:
@@ -283,6 +286,7 @@ def _execute(ws_url: str, headers: dict[str, str], code: str) -> str:
 
 def alice_opens_jupyterlab(platform: Platform, hub: str, screenshot: Path) -> dict[str, str]:
     """Sign in to spe and into the hub in Chromium; the hub cookies once JupyterLab shows."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -294,7 +298,14 @@ def alice_opens_jupyterlab(platform: Platform, hub: str, screenshot: Path) -> di
             page.locator("form[action*=token-login] [type=submit]").click()
             page.wait_for_load_state()
             page.goto(f"{hub}hub/oauth_login?next=%2Fhub%2F")
-            page.wait_for_url(re.compile(r"/user/alice/lab"), timeout=120_000)
+            deadline = time.monotonic() + 240
+            while True:  # on a loaded machine the spawn page's progress stream can time out
+                try:
+                    page.wait_for_url(re.compile(r"/user/alice/lab"), timeout=60_000)
+                    break
+                except PlaywrightTimeout:
+                    assert time.monotonic() < deadline, "JupyterLab never opened"
+                    page.goto(f"{hub}hub/")  # the hub sends her on once her server is up
             page.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
             page.wait_for_timeout(1500)  # let the launcher draw
             page.screenshot(path=str(screenshot))
@@ -469,7 +480,8 @@ def test_permit_to_workspace_to_halt_to_shred(platform, tmp_path):
         timeout=60)
     assert halted.returncode == 0 and "suspended" in halted.stdout, halted.stderr
     wait_until(lambda: not processes.workspace_pids(workspace_root) and
-               refuses_connections(hub), 60, "servers and hub stopped after the halt")
+               sends_to_closed_page(hub, project_id), 60,
+               "servers and hub stopped after the halt")
     timings["halt → servers stopped, logins refused"] = time.monotonic() - halt_at
     alice = spe_browser_session(platform, "alice")
     authorize = alice.get(f"{platform.url}/oauth/authorize", params={

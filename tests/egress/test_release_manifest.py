@@ -38,7 +38,7 @@ def manifest(**overrides) -> dict:
         release_id="r-1", request_id="q-1", project_id="p-1", title="Effectifs «régionaux»",
         permit_reference="PERMIT-1", permit_id="pm-1", pack_name="snds", pack_version="1.0.0",
         requester="alice", released_by="bob", released_at="2026-01-02T03:04:05+00:00",
-        files=[ReleasedFile(name="table.csv", sha256=digest, size=len(CONTENT),
+        files=[ReleasedFile(id="f1", name="table.csv", sha256=digest, size=len(CONTENT),
                             description="counts ≥ 11", check={"outcome": "pass",
                                                               "ratio": 0.1, "n": 1e21},
                             votes=[])]), **overrides}

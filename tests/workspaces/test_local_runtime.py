@@ -272,6 +272,14 @@ def test_suspend_refuses_logins_until_ensure_and_delete_leaves_nothing(runtime):
             runtime.hub_api(spec.project_id)
         assert runtime.suspend(spec.project_id).phase is WorkspacePhase.SUSPENDED
 
+        # the reconciler's next step: the address answers with a redirect to spe's page
+        page = f"http://spe.test/workspaces/{spec.project_id}/closed"
+        runtime.show_closed(spec.project_id, page)
+        runtime.show_closed(spec.project_id, page)  # idempotent
+        closed = httpx.get(url + "user/bob/lab")
+        assert closed.status_code == 303 and closed.headers["location"] == page
+        assert processes.workspace_pids(layout.root) == set()  # a thread, not a process
+
         resumed = runtime.ensure(spec)
         assert resumed.phase is WorkspacePhase.READY and resumed.url == url
         again = spawn(runtime, spec.project_id, "bob")

@@ -34,6 +34,7 @@ from controllers.runtimes.base import (
     WorkspaceSpec,
 )
 from controllers.runtimes.local import processes, state, watchdog
+from controllers.runtimes.local.closed import ClosedPage
 from controllers.runtimes.local.hubapi import RUNTIME_SCOPES, RUNTIME_SERVICE, HubAPI
 from controllers.runtimes.local.layout import ProjectLayout, unseal
 from controllers.runtimes.local.state import HubState, Ports
@@ -113,12 +114,14 @@ class LocalRuntime(Runtime):
         self.root = Path(root).resolve()
         self.start_timeout = start_timeout
         self._children: dict[str, subprocess.Popen] = {}  # hubs this object started
+        self._closed: dict[str, ClosedPage] = {}  # suspended workspaces' redirect pages
 
     # -- the Runtime contract ---------------------------------------------------------------
 
     def ensure(self, spec: WorkspaceSpec) -> ObservedWorkspace:
         validate(spec)
         self._watch()
+        self._close_page(spec.project_id)  # the hub takes its port back
         layout = self.layout(spec.project_id)
         layout.create()
         running, previous = self._adopt(layout)
@@ -155,7 +158,26 @@ class LocalRuntime(Runtime):
             state.save(layout.state, HubState(last.ports, last.config_hash, None, suspended=True))
         return self.observe(project_id)
 
+    def show_closed(self, project_id: str, page_url: str) -> None:
+        current = state.load(self.layout(project_id).state)
+        page = self._closed.get(project_id)
+        if current is None or not current.suspended or \
+                (page is not None and page.target == page_url):
+            return
+        self._close_page(project_id)
+        try:
+            self._closed[project_id] = ClosedPage(current.ports.public, page_url)
+        except OSError as e:  # the port taken meanwhile: the address just stays unanswered
+            log.warning("workspace %s: no closed page on port %s: %s", project_id,
+                        current.ports.public, e)
+
+    def _close_page(self, project_id: str) -> None:
+        page = self._closed.pop(project_id, None)
+        if page is not None:
+            page.close()
+
     def delete(self, project_id: str) -> None:
+        self._close_page(project_id)
         layout = self.layout(project_id)
         if not layout.root.exists():
             return

@@ -1,5 +1,10 @@
 """The audit log for auditors (search, checkpoints, proofs, exports) and its ingestion
-endpoint for project hubs and object storage."""
+endpoint for project hubs and object storage.
+
+Events name people by id; the search takes a user's id, name (subject) or e-mail and every
+event it returns carries ``actor_name`` (and ``actor_email``) beside ``actor_id``, joined
+here from the users table: the log itself stays as written.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
-from sqlmodel import Session
+from sqlalchemy import func
+from sqlmodel import Session, select
 
 from spe.api.deps import (
     SessionDep,
@@ -19,13 +25,15 @@ from spe.api.deps import (
     refusals_audited,
 )
 from spe.api.pagination import Page
-from spe.audit import checkpoints, record, record_many, service
+from spe.audit import AuditEvent, checkpoints, record, record_many, service
 from spe.audit.config import AuditConfig
 from spe.audit.export import MEDIA_TYPE, export_events, export_header
 from spe.audit.ingest import IngestBatch, drafts_for
 from spe.auth.principal import Principal
 from spe.crypto.signing import public_key_pem
 from spe.domain.roles import Role
+from spe.domain.users import User
+from spe.errors import NotFound
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 Auditor = Annotated[Principal, allow(Role.auditor, Role.admin)]
@@ -39,7 +47,9 @@ def _signer(request: Request):
 @router.get("/events", summary="Search events, by sequence number")
 def search_events(
     _: Auditor, session: SessionDep,
-    actor: Annotated[str | None, Query(max_length=200, description="Actor id.")] = None,
+    actor: Annotated[str | None, Query(max_length=320, description="A user's id, name "
+                                       "(subject) or e-mail, or another actor's id (e.g. "
+                                       "hub:p-1a2b).")] = None,
     project: Annotated[str | None, Query(max_length=200)] = None,
     action: Annotated[str | None, Query(max_length=100, description="Action prefix.")] = None,
     target_type: Annotated[str | None, Query(max_length=64)] = None,
@@ -52,17 +62,51 @@ def search_events(
     = None,
     limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 50,
 ) -> Page[dict]:
-    flt = service.EventFilter(actor_id=actor, project_id=project, action_prefix=action,
-                              target_type=target_type, target_id=target_id, outcome=outcome,
-                              since=since, until=until)
+    flt = service.EventFilter(actor_id=actor and _actor_id(session, actor), project_id=project,
+                              action_prefix=action, target_type=target_type,
+                              target_id=target_id, outcome=outcome, since=since, until=until)
     rows, cursor = service.search(session, flt, after=after, limit=limit)
-    return Page(items=[service.event_json(e) for e in rows],
-                next=None if cursor is None else str(cursor))
+    return Page(items=_named(session, rows), next=None if cursor is None else str(cursor))
+
+
+def _actor_id(session: Session, actor: str) -> str:
+    """The actor id that ``actor`` names: a user by id, subject or e-mail (case-insensitive),
+    else an actor id found in the log; 404 when it names nobody."""
+    user = session.get(User, actor) or session.exec(select(User).where(
+        User.subject == actor)).first()
+    if user is None and "@" in actor:
+        matches = session.exec(select(User).where(
+            func.lower(User.email) == actor.lower())).all()
+        if len(matches) > 1:
+            raise NotFound(f"{len(matches)} users have the e-mail {actor!r}: search by name",
+                           code="audit.ambiguous_actor")
+        user = matches[0] if matches else None
+    if user is not None:
+        return user.id
+    if session.exec(select(AuditEvent.seq).where(AuditEvent.actor_id == actor).limit(1)
+                    ).first() is None:
+        raise NotFound(f"no user has the id, name or e-mail {actor!r}, and no event has it as "
+                       "actor", code="audit.unknown_actor")
+    return actor
+
+
+def _named(session: Session, events: list[AuditEvent]) -> list[dict]:
+    """The events as JSON, each with its actor's name and e-mail when the actor is a user."""
+    ids = {e.actor_id for e in events if e.actor_type == "user"}
+    users = {u.id: u for u in session.exec(select(User).where(User.id.in_(ids)))} if ids \
+        else {}
+    named = []
+    for event in events:
+        user = users.get(event.actor_id) if event.actor_type == "user" else None
+        named.append({**service.event_json(event),
+                      "actor_name": user.subject if user else None,
+                      "actor_email": user.email if user else None})
+    return named
 
 
 @router.get("/events/{seq}", summary="Read one event")
 def read_event(seq: int, _: Auditor, session: SessionDep) -> dict:
-    return service.event_json(service.get_event(session, seq))
+    return _named(session, [service.get_event(session, seq)])[0]
 
 
 @router.get("/events/{seq}/proof", summary="Inclusion proof of an event in a checkpoint")
@@ -116,6 +160,13 @@ def consistency_proof(_: Auditor, session: SessionDep,
 def export(request: Request, principal: Auditor, session: SessionDep,
            start: Annotated[int, Query(ge=0, alias="from")] = 0,
            end: Annotated[int | None, Query(ge=0, alias="to")] = None) -> StreamingResponse:
+    # every event up to now: sign a checkpoint of the head first, as `spe audit export` does
+    # (it verifies the log since the last good checkpoint: 409 audit.log_broken, audited)
+    config = AuditConfig.from_settings(request.app.state.settings)
+    with refusals_audited(request, session, principal, "audit.export", "log"):
+        checkpoints.create_checkpoint(
+            session, config.signer(), witness=config.open_witness(request.app.state.settings),
+            retention=config.retention)
     header, end = export_header(session, start, end)  # fails before the 200 is sent
     record(session, action="audit.export", actor=principal.actor(), target_type="log",
            details={"from": start, "to": end})

@@ -4,19 +4,23 @@ Routes here authenticate by the protocol itself (the hub's client secret, the hu
 token) or by the browser session, as declared on each one.
 """
 
+from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from spe.api.deps import SessionDep, allow_anyone, allow_browser, allow_protocol, commit
 from spe.auth.hub_clients import HubClient
-from spe.auth.hub_provider import FormRequest, HubProvider
+from spe.auth.hub_provider import FormRequest, HubProvider, Refusal
 from spe.auth.principal import Principal
+from spe.domain.projects import Project
 
 router = APIRouter(tags=["oauth"])
+templates = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
 Browser = Annotated[Principal | None, allow_browser()]
 
 
@@ -55,7 +59,29 @@ def authorize(request: Request, principal: Browser, session: SessionDep):
         principal, client.project_id if client else "",
         request.app.state.settings.workspace_requires_mfa)
     commit(session)
+    if isinstance(response, Refusal):  # spe's page with the reason, not the hub's OAuth error
+        target = f"{request.url.path}?{request.url.query}"
+        return templates.TemplateResponse(request, "refused.html", {
+            "refusal": response, "subject": principal.subject, "audited": True,
+            "sign_in": f"/auth/login?next={quote(target, safe='')}"}, status_code=403)
     return response
+
+
+@router.get("/workspaces/{project_id}/closed", response_class=HTMLResponse,
+            summary="Why a workspace is closed to me (where a suspended hub sends browsers)")
+def closed(project_id: str, request: Request, principal: Browser, session: SessionDep):
+    if principal is None:
+        return RedirectResponse(f"/auth/login?next={quote(request.url.path, safe='')}", 303)
+    hub = provider(request, session)
+    refusal = hub.explain(principal, project_id,
+                          request.app.state.settings.workspace_requires_mfa)
+    if refusal is None:  # open again (resumed meanwhile)
+        project = session.get(Project, project_id)
+        return templates.TemplateResponse(request, "reopened.html", {
+            "url": project.workspace_url if project else None})
+    return templates.TemplateResponse(request, "refused.html", {
+        "refusal": refusal, "subject": principal.subject, "audited": False,
+        "sign_in": f"/auth/login?next={quote(request.url.path, safe='')}"}, status_code=403)
 
 
 @router.post("/oauth/token", summary="Hub: exchange a code (with its PKCE verifier)")
