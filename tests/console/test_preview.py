@@ -3,6 +3,8 @@ to their first rows plus every flagged row, images known by their bytes, the res
 
 from __future__ import annotations
 
+import re
+
 from spe.console.preview import LEADING_ROWS, image_type, preview
 from tests.console.conftest import png
 
@@ -42,3 +44,25 @@ def test_images_by_their_bytes_and_the_rest_inert():
     binary = preview("model.bin", bytes(range(256)) * 8, None)
     assert binary.kind == "hex" and binary.truncated
     assert binary.text.splitlines()[0].startswith("00000000  00 01 02")
+
+
+def test_a_differencing_flag_shows_which_published_cells_reveal_the_cell():
+    from egress.differencing import CountTable, Ledger, check_differencing
+    from spe.console import i18n
+    from spe.console.web import templates
+
+    released = CountTable("ages.csv", ["age", "column"],
+                          {("0-17", "n"): 30, ("18-64", "n"): 120, ("65+", "n"): 44})
+    new = CountTable("regrouped.csv", ["age", "column"],
+                     {("0-17", "n"): 30, ("18-59", "n"): 116, ("60+", "n"): 48})
+    [found] = check_differencing(new, Ledger([released]), 11)
+    macro = templates.env.get_template("_flags.html").module.flag_list
+    with i18n.speaking("en"):
+        html = str(macro([found.flag()]))
+    assert "How the published cells reveal it" in html and "(people: 4)" in html
+    rows = re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td><td>(\d+)</td></tr>",
+                      html)
+    assert rows == [("+1", "ages.csv", "age=18-64", "120"),
+                    ("-1", "regrouped.csv", "age=18-59", "116")]
+    with i18n.speaking("fr"):
+        assert "Comment les cellules publiées la révèlent" in str(macro([found.flag()]))
