@@ -68,7 +68,8 @@ def authorize(request: Request, principal: Browser, session: SessionDep):
 
 
 @router.get("/workspaces/{project_id}/closed", response_class=HTMLResponse,
-            summary="Why a workspace is closed to me (where a suspended hub sends browsers)")
+            summary="Why a workspace is closed to me (where a suspended hub sends browsers)",
+            responses={303: {"description": "Not signed in: on to the sign-in page"}})
 def closed(project_id: str, request: Request, principal: Browser, session: SessionDep):
     if principal is None:
         return RedirectResponse(f"/auth/login?next={quote(request.url.path, safe='')}", 303)
