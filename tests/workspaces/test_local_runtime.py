@@ -337,23 +337,34 @@ def test_stale_state_after_a_crash_is_cleaned_and_replaced(runtime):
         runtime.delete(spec.project_id)
 
 
-def test_idle_server_is_culled_and_the_work_area_survives(runtime, audit_recorder):
+def test_idle_server_is_culled(runtime, audit_recorder):
     spec = make_spec("p-idle", idle_timeout_seconds=4, control_plane_url=audit_recorder.url)
+    runtime.ensure(spec)
+    try:
+        server = spawn(runtime, spec.project_id, "alice")
+        wait_for(lambda: not processes.alive(server.pid), timeout=30, what="idle culling")
+        assert runtime.observe(spec.project_id).servers == ()
+        wait_for(lambda: any(e["action"] == "workspace.server.stop"
+                             for _, e in audit_recorder.events("p-idle")),
+                 what="server stop audit event")
+    finally:
+        runtime.delete(spec.project_id)
+
+
+def test_the_work_area_survives_a_stop_and_the_project_folder_is_shared(runtime):
+    spec = make_spec("p-work")
     runtime.ensure(spec)
     try:
         server = spawn(runtime, spec.project_id, "alice")
         server.execute("open('analysis.py', 'w').write('x = 1')\n"
                        "open('project/shared.txt', 'w').write('for bob')\n")
-        wait_for(lambda: not processes.alive(server.pid), timeout=30, what="idle culling")
-        assert runtime.observe(spec.project_id).servers == ()
-        with runtime.hub_api(spec.project_id) as api:  # the hub finishes its stop
+        with runtime.hub_api(spec.project_id) as api:
+            api.stop_server("alice")
             api.wait_stopped({"alice"})
+        assert not processes.alive(server.pid)
         again = spawn(runtime, spec.project_id, "alice")
         assert again.execute("print(open('analysis.py').read())").strip() == "x = 1"
         bob = spawn(runtime, spec.project_id, "bob")
         assert bob.execute("print(open('project/shared.txt').read())").strip() == "for bob"
-        wait_for(lambda: any(e["action"] == "workspace.server.stop"
-                             for _, e in audit_recorder.events("p-idle")),
-                 what="server stop audit event")
     finally:
         runtime.delete(spec.project_id)
