@@ -35,8 +35,8 @@ from controllers.runtimes.base import (
 from egress.workflow import janitor
 from spe import telemetry
 from spe.audit import Actor, record
-from spe.audit.checkpoints import maybe_checkpoint
 from spe.audit.config import AuditConfig
+from spe.audit.signer import maybe_checkpoint
 from spe.auth.hub_clients import (
     HubCredentials,
     register_hub_client,

@@ -19,8 +19,8 @@ from sqlmodel import Session
 
 from controllers.runtimes.base import TerminalError
 from spe.audit import Actor
-from spe.audit import checkpoints as cps
 from spe.audit.log import record
+from spe.audit.signer import create_checkpoint
 from spe.audit.verify import verify_database
 from spe.auth.principal import Principal
 from spe.crypto.signing import SigningKey
@@ -66,7 +66,7 @@ class Platform:
 
     def checkpoint(self) -> None:
         with Session(self.engine) as s:
-            cps.create_checkpoint(s, self.audit_signer)
+            create_checkpoint(s, self.audit_signer)
             s.commit()
 
     def extract(self, project_id: str) -> tuple[dict, dict]:

@@ -13,8 +13,8 @@ from sqlalchemy import func, inspect, select, text
 from sqlmodel import Session
 
 from spe.audit import Actor
-from spe.audit import checkpoints as cps
 from spe.audit.log import record
+from spe.audit.signer import create_checkpoint
 from spe.audit.verify import verify_database
 from spe.crypto.signing import SigningKey
 from spe.db import make_engine
@@ -68,7 +68,7 @@ def test_first_to_latest_on_a_populated_database(postgres_server, tmp_path):
                 for i in range(3):
                     record(s, action="upgrade.step", actor=Actor.system("tests"),
                            details={"revision": revision, "i": i})
-                cps.create_checkpoint(s, signer)
+                create_checkpoint(s, signer)
                 s.commit()
             audited += 3
             seen = counts(engine, [*seen, "audit_event", "audit_checkpoint"])

@@ -366,7 +366,7 @@ def verify_tail(session: Session, public_key: Ed25519PublicKey, base: Checkpoint
     database's latest) to its head, through the session: the stored subtree hashes at
     ``base.tree_size`` must make ``base``'s signed root, every leaf after it passes the
     checks, every checkpoint in between matches, and the leaves make the head's root. What
-    :func:`spe.audit.checkpoints.create_checkpoint` runs before it signs a new head, so a
+    :func:`spe.audit.signer.create_checkpoint` runs before it signs a new head, so a
     signature never covers a log that does not verify."""
     size, root = cps.head(session)
     start = 0 if base is None else base.tree_size

@@ -226,7 +226,7 @@ def _public_key(path: Path | None):
 @app.command("checkpoint")
 def checkpoint() -> None:
     """Sign a checkpoint of the log as it is now."""
-    from spe.audit.checkpoints import create_checkpoint
+    from spe.audit.signer import create_checkpoint
     from spe.db import get_engine, session_scope
 
     config = _config()
@@ -269,8 +269,8 @@ def export(
     of the current log is signed first)."""
     from sqlmodel import Session
 
-    from spe.audit.checkpoints import create_checkpoint
     from spe.audit.export import export_lines
+    from spe.audit.signer import create_checkpoint
     from spe.db import get_engine, session_scope
 
     engine = get_engine()

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from spe.audit import Actor, draft
-from spe.audit.checkpoints import create_checkpoint
 from spe.audit.encoding import VERSION
 from spe.audit.log import append
+from spe.audit.signer import create_checkpoint
 from spe.crypto.signing import SigningKey
 
 ACTORS = [Actor.user("u-1", "researcher"), Actor.user("u-2", "auditor"),

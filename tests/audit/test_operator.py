@@ -13,8 +13,8 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from spe.audit import Actor, draft
-from spe.audit.checkpoints import create_checkpoint
 from spe.audit.log import append
+from spe.audit.signer import create_checkpoint
 from spe.audit.verify import VerificationError, verify_database
 from spe.audit.witness import FolderWitness, WitnessError, document, witnessed
 from spe.crypto.signing import SigningKey

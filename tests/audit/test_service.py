@@ -10,8 +10,8 @@ from sqlalchemy import event
 from sqlmodel import Session
 
 from spe.audit import Actor, draft, service
-from spe.audit.checkpoints import create_checkpoint
 from spe.audit.log import append
+from spe.audit.signer import create_checkpoint
 from spe.db.types import utcnow
 from spe.errors import InvalidInput, NotFound
 from tests.audit.factories import build_log

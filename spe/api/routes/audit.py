@@ -25,7 +25,7 @@ from spe.api.deps import (
     refusals_audited,
 )
 from spe.api.pagination import Page
-from spe.audit import AuditEvent, checkpoints, record, record_many, service
+from spe.audit import AuditEvent, checkpoints, record, record_many, service, signer
 from spe.audit.config import AuditConfig
 from spe.audit.export import MEDIA_TYPE, export_events, export_header
 from spe.audit.ingest import IngestBatch, drafts_for
@@ -137,7 +137,7 @@ def sign_checkpoint(request: Request, session: Session,
     config = AuditConfig.from_settings(request.app.state.settings)
     with refusals_audited(request, session, principal, "audit.checkpoint.create",
                           "checkpoint"):  # 409 audit.log_broken: it verifies the log first
-        cp = checkpoints.create_checkpoint(
+        cp = signer.create_checkpoint(
             session, config.signer(), witness=config.open_witness(request.app.state.settings),
             retention=config.retention)
     record(session, action="audit.checkpoint.create", actor=principal.actor(),
@@ -164,7 +164,7 @@ def export(request: Request, principal: Auditor, session: SessionDep,
     # (it verifies the log since the last good checkpoint: 409 audit.log_broken, audited)
     config = AuditConfig.from_settings(request.app.state.settings)
     with refusals_audited(request, session, principal, "audit.export", "log"):
-        checkpoints.create_checkpoint(
+        signer.create_checkpoint(
             session, config.signer(), witness=config.open_witness(request.app.state.settings),
             retention=config.retention)
     header, end = export_header(session, start, end)  # fails before the 200 is sent
