@@ -4,7 +4,7 @@ store, restored onto a fresh database and fresh directories.
 
 After the restore the audit log verifies and continues from where the backup left it, every
 live extract decrypts, and a project crypto-shredded *after* the backup, whose key the
-backup brings back, is shredded again by the signed shred list (spe/data/shredlist.py)."""
+backup brings back, is shredded again by the signed shred list (spe/dataplane/shredlist.py)."""
 
 from __future__ import annotations
 
@@ -24,9 +24,8 @@ from spe.audit.signer import create_checkpoint
 from spe.audit.verify import verify_database
 from spe.auth.principal import Principal
 from spe.crypto.signing import SigningKey
-from spe.data import shredlist
 from spe.data.reader import read_extract
-from spe.dataplane import ProjectDataPlane
+from spe.dataplane import ProjectDataPlane, shredlist
 from spe.dataplane.config import key_store, object_store
 from spe.db import make_engine, migrations, session_scope
 from spe.demo import DATASETS, PERMITTED, load_demo

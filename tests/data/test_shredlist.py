@@ -1,4 +1,4 @@
-"""The shred list's refusals (spe/data/shredlist.py); tests/test_backup_restore.py applies a
+"""The shred list's refusals (spe/dataplane/shredlist.py); tests/test_backup_restore.py applies a
 real one after a restore."""
 
 import json
@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from spe.crypto.signing import SigningKey, public_key_pem
-from spe.data import shredlist
+from spe.dataplane import shredlist
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def test_the_command_refuses_and_applies_nothing(signer, tmp_path):
     (tmp_path / "pub.pem").write_text(public_key_pem(signer.public_key))
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("SPE_")},
            "SPE_DATA_DIR": str(tmp_path / "data")}
-    result = subprocess.run([sys.executable, "-m", "spe.data.shredlist", "apply",
+    result = subprocess.run([sys.executable, "-m", "spe.dataplane.shredlist", "apply",
                              str(tmp_path / "list.json"), "--public-key",
                              str(tmp_path / "pub.pem")], capture_output=True, text=True,
                             env=env, timeout=120, check=False)

@@ -7,10 +7,10 @@ data keys taken *before* a project was shredded still holds that project's key: 
 would bring the project's extracts back to life (with the local key store; an HSM's
 destroyed key stays destroyed).
 
-So the operator exports those signed records (:func:`export`, ``python -m spe.data.shredlist
+So the operator exports those signed records (:func:`export`, ``python -m spe.dataplane.shredlist
 export``) continuously, to storage that is not restored with the backups (the SIEM the audit
 log is sent to, a WORM bucket), and after any restore applies the newest list
-(:func:`apply`, ``python -m spe.data.shredlist apply``) before the platform starts: every
+(:func:`apply`, ``python -m spe.dataplane.shredlist apply``) before the platform starts: every
 listed project's key is destroyed again and its extracts deleted. A list whose signature does
 not verify is refused as a whole: nothing is applied on evidence that cannot be checked.
 """
@@ -28,9 +28,12 @@ from sqlmodel import Session, select
 
 from spe.audit.models import AuditEvent
 from spe.crypto.canonical import canonical_json
-from spe.crypto.signing import SignatureError, key_id, verify
+from spe.crypto.signing import SignatureError, key_id, load_public_key, verify
 from spe.data.shred import shred_project
+from spe.dataplane import config
+from spe.db import make_engine
 from spe.keys.base import KeyStore
+from spe.settings import get_settings
 from spe.storage.base import ObjectStore
 
 FORMAT = "spe-shred-list/v1"
@@ -86,12 +89,7 @@ def apply(shred_list: dict[str, Any], public_key: Ed25519PublicKey, keys: KeySto
 
 
 def main(argv: list[str] | None = None) -> None:
-    from spe.crypto.signing import load_public_key
-    from spe.dataplane import config
-    from spe.db import make_engine
-    from spe.settings import get_settings
-
-    parser = argparse.ArgumentParser(prog="python -m spe.data.shredlist",
+    parser = argparse.ArgumentParser(prog="python -m spe.dataplane.shredlist",
                                      description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("export", help="print the signed shred list of the configured database")
