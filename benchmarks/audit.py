@@ -38,7 +38,7 @@ from spe.audit.scan import Source, native_queries
 from spe.audit.verify import verify_database
 from spe.crypto.signing import SigningKey
 from spe.db import make_engine
-from tests.servers.postgres import running_postgres
+from testsupport.postgres import running_postgres
 
 BATCH = 100
 LOAD_CHUNK = 50_000

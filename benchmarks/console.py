@@ -23,12 +23,13 @@ from fastapi.testclient import TestClient
 from sqlmodel import SQLModel
 
 from benchmarks.egress_request import bearer, csv_table, post_request
-from spe.api.app import create_app
-from spe.db import make_engine, migrations
+from spe import migrations
+from spe.db import make_engine
 from spe.domain.roles import Role
 from spe.settings import Settings
 from spe.storage.local import LocalObjectStore
-from tests.factories import make_dataset, make_user, permit_body
+from spe.web import create_app
+from testsupport.factories import make_dataset, make_user, permit_body
 
 VIEW_TARGET, QUEUE_TARGET = 0.300, 0.200
 

@@ -23,17 +23,18 @@ import numpy as np
 from fastapi.testclient import TestClient
 from sqlmodel import Session, SQLModel
 
-import egress.workflow.models  # noqa: F401  (registers the egress tables)
+import spe.airlock.models  # noqa: F401  (registers the egress tables)
 from egress.checks import check_paths
-from egress.workflow.ledger import load as load_ledger
-from spe.api.app import create_app
+from spe import migrations
+from spe.airlock.ledger import load as load_ledger
 from spe.api.routes import egress as egress_routes
-from spe.db import make_engine, migrations
+from spe.db import make_engine
 from spe.domain.roles import Role
 from spe.settings import Settings
 from spe.storage.layout import quarantine_key
 from spe.storage.local import LocalObjectStore
-from tests.factories import make_dataset, make_user, permit_body
+from spe.web import create_app
+from testsupport.factories import make_dataset, make_user, permit_body
 
 TARGET_SECONDS = 2.0
 

@@ -19,10 +19,10 @@ import dataclasses
 import time
 
 from controllers.profiles import load_profile
-from controllers.runtimes.base import ExtractRef, HubOAuthClient, WorkspaceSpec
 from controllers.runtimes.kubernetes.diff import diff
 from controllers.runtimes.kubernetes.render import render
 from controllers.runtimes.kubernetes.settings import ClusterSettings
+from workspaces.spec import ExtractRef, HubOAuthClient, WorkspaceSpec
 
 TARGET_SECONDS = 5.0
 

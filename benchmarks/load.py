@@ -39,9 +39,10 @@ import httpx
 from sqlalchemy import bindparam, text
 from sqlmodel import Session
 
-from spe.db import make_engine, migrations
+from spe import migrations
+from spe.db import make_engine
 from spe.domain.roles import Role
-from tests.factories import make_dataset, make_user, permit_body
+from testsupport.factories import make_dataset, make_user, permit_body
 
 HERE = Path(__file__).resolve().parent.parent
 
@@ -52,8 +53,8 @@ def serve(url: str, port: int, data_dir: str) -> None:
     import uvicorn
     from sqlalchemy import text as sql
 
-    from spe.api.app import create_app
     from spe.settings import Settings
+    from spe.web import create_app
 
     engine = make_engine(url)
     app = create_app(Settings(data_dir=data_dir), engine)
@@ -177,8 +178,8 @@ def prepare(engine, users: int) -> dict:
     world = {"manager": manager, "auditor": auditor, "person": person, "permits": []}
     from fastapi.testclient import TestClient
 
-    from spe.api.app import create_app
     from spe.settings import Settings
+    from spe.web import create_app
 
     with TestClient(create_app(Settings(data_dir=tempfile.mkdtemp()), engine)) as client:
         for _ in range(users):
@@ -274,7 +275,7 @@ def main() -> None:
         migrations.upgrade(make_engine(url))
         ok &= run("SQLite", url, users, seconds)
     if "postgres" in args.databases:
-        from tests.servers.postgres import running_postgres
+        from testsupport.postgres import running_postgres
 
         with running_postgres(durable=True) as server:
             database = server.create_production_database()

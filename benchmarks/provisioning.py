@@ -32,15 +32,16 @@ from pathlib import Path
 import httpx
 
 from controllers.controller import build
-from controllers.runtimes.base import RetryableError
 from controllers.runtimes.local import LocalRuntime, processes
-from spe.auth.principal import Principal
-from spe.db import make_engine, migrations, session_scope
+from spe import migrations
+from spe.db import make_engine, session_scope
 from spe.demo import DATASETS, PERMITTED, load_demo
 from spe.domain import permit_lifecycle
 from spe.domain.permits import PermitCreate, PermittedDataset
+from spe.domain.principal import Principal
 from spe.domain.projects import project_of
 from spe.domain.roles import Role
+from spe.errors import RetryableError
 from spe.settings import Settings
 
 TIMEOUT = 120.0

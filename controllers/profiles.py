@@ -12,7 +12,7 @@ from typing import Any
 from kubernetes.utils.quantity import parse_quantity
 
 import policies
-from controllers.runtimes.base import WorkspaceProfile
+from workspaces.spec import WorkspaceProfile
 
 KIND = "workspace-profiles"
 SHARED_CLAIMS = 3  # the hub's database, the project folder, the extract

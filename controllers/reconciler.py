@@ -22,18 +22,9 @@ from sqlmodel import Session, select
 
 from controllers import usage
 from controllers.profiles import load_profile
-from controllers.runtimes.base import (
-    ExtractRef,
-    HubOAuthClient,
-    ObservedWorkspace,
-    RetryableError,
-    Runtime,
-    TerminalError,
-    WorkspacePhase,
-    WorkspaceSpec,
-)
-from egress.workflow import janitor
+from controllers.runtimes.base import ObservedWorkspace, Runtime, WorkspacePhase
 from spe import telemetry
+from spe.airlock import janitor
 from spe.audit import Actor, record
 from spe.audit.config import AuditConfig
 from spe.audit.signer import maybe_checkpoint
@@ -43,16 +34,18 @@ from spe.auth.hub_clients import (
     remove_hub_client,
     set_redirect_uri,
 )
-from spe.auth.principal import Principal
 from spe.crypto.secretbox import SecretBox
 from spe.crypto.signing import SigningKey
 from spe.db import session_scope
 from spe.db.types import utcnow
 from spe.domain import permit_lifecycle, workspace_lifecycle
 from spe.domain.permits import ENDED_STATUSES, Permit, PermitStatus, members_of
+from spe.domain.principal import Principal
 from spe.domain.projects import DesiredState, Project, desired_state
+from spe.errors import RetryableError, TerminalError
 from spe.settings import Settings
 from spe.storage.base import ObjectStore
+from workspaces.spec import ExtractRef, HubOAuthClient, WorkspaceSpec
 
 log = logging.getLogger(__name__)
 ACTOR = Actor.system("reconciler")

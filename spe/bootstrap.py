@@ -14,7 +14,6 @@ from sqlmodel import select
 from spe.audit import Actor
 from spe.auth.tokens import ApiToken, issue_token, revoke_token
 from spe.db import get_engine, session_scope
-from spe.db.migrations import pending_migrations, upgrade
 from spe.domain.roles import Role
 from spe.domain.users import (
     RoleGrant,
@@ -25,6 +24,7 @@ from spe.domain.users import (
     grant_role,
 )
 from spe.errors import Conflict, InvalidInput
+from spe.migrations import pending_migrations, upgrade
 
 CLI = Actor.system("cli")
 

@@ -21,7 +21,6 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from spe.audit import Actor
-from spe.auth.principal import Principal
 from spe.auth.tokens import ApiToken, issue_token, revoke_token
 from spe.data import synth
 from spe.data.sources import upload_source
@@ -29,6 +28,7 @@ from spe.db import session_scope
 from spe.domain import permit_lifecycle
 from spe.domain.datasets import Dataset, DatasetCreate, create_dataset
 from spe.domain.permits import Permit, PermitCreate, PermittedDataset
+from spe.domain.principal import Principal
 from spe.domain.projects import project_of
 from spe.domain.roles import Role
 from spe.domain.users import UserCreate, create_user, find_by_subject

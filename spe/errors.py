@@ -8,6 +8,10 @@
     ├── Conflict       (409)      not allowed in the current state (illegal transition, duplicate)
     └── Misconfigured  (503)      the deployment's configuration cannot serve the request
 
+    OperationFailure              a step of work on infrastructure (runtime, data plane) failed
+    ├── RetryableError            transient (API unreachable, conflict): retry with backoff
+    └── TerminalError             retrying will not fix it (invalid spec, forbidden)
+
 Services raise these; routes never build error responses themselves.
 """
 
@@ -56,3 +60,15 @@ class Conflict(SpeError):
 class Misconfigured(SpeError):
     status = 503
     default_code = "misconfigured"
+
+
+class OperationFailure(Exception):
+    """Base of failures of work done on infrastructure (runtimes, the data plane)."""
+
+
+class RetryableError(OperationFailure):
+    """A transient failure (API unreachable, conflict): the reconciler retries with backoff."""
+
+
+class TerminalError(OperationFailure):
+    """A failure that retrying will not fix (invalid spec, forbidden): reported on the project."""

@@ -24,10 +24,10 @@ import uvicorn
 from rich.console import Console
 from sqlalchemy.engine import Engine
 
-from spe.api.app import create_app
 from spe.db import get_engine
-from spe.db.migrations import upgrade
+from spe.migrations import upgrade
 from spe.settings import Settings, get_settings
+from spe.web import create_app
 
 out = Console(highlight=False, soft_wrap=True)
 log = logging.getLogger(__name__)

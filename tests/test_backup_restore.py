@@ -17,26 +17,27 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
-from controllers.runtimes.base import TerminalError
+from spe import migrations
 from spe.audit import Actor
 from spe.audit.log import record
 from spe.audit.signer import create_checkpoint
 from spe.audit.verify import verify_database
-from spe.auth.principal import Principal
 from spe.crypto.signing import SigningKey
 from spe.data.reader import read_extract
 from spe.dataplane import ProjectDataPlane, shredlist
 from spe.dataplane.config import key_store, object_store
-from spe.db import make_engine, migrations, session_scope
+from spe.db import make_engine, session_scope
 from spe.demo import DATASETS, PERMITTED, load_demo
 from spe.domain import permit_lifecycle
 from spe.domain.permits import Permit, PermitCreate, PermittedDataset
+from spe.domain.principal import Principal
 from spe.domain.projects import Project, project_of
 from spe.domain.roles import Role
 from spe.domain.users import find_by_subject
+from spe.errors import TerminalError
 from spe.settings import Settings
 from spe.storage.layout import project_prefix
-from tests.servers.postgres import _bindir
+from testsupport.postgres import _bindir
 
 pytestmark = pytest.mark.postgres
 LONG_AGO = datetime.now(UTC) - timedelta(days=366)

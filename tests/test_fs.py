@@ -10,8 +10,8 @@ import stat
 import pytest
 from fastapi.testclient import TestClient
 
-from spe.api.app import create_app
 from spe.fs import private_file, private_folder
+from spe.web import create_app
 from tests.fixtures.embedded import embedded
 
 

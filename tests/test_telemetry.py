@@ -11,12 +11,13 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlmodel import Session, select
 
-from spe.api.app import create_app
+from spe import migrations
 from spe.audit.models import AuditEvent
-from spe.db import make_engine, migrations
+from spe.db import make_engine
 from spe.domain.roles import Role
 from spe.settings import Settings
-from tests.factories import auth, make_dataset, make_user, permit_body
+from spe.web import create_app
+from testsupport.factories import auth, make_dataset, make_user, permit_body
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from controllers.runtimes.base import WorkspaceSpec
+from workspaces.spec import WorkspaceSpec
 
 HUB_CONFIG_FILE = Path(__file__).with_name("jupyterhub_config.py")
 """The static hub configuration file that loads the JSON traits (package data)."""

@@ -29,8 +29,8 @@ from typing import Any
 
 from kubernetes.utils.quantity import parse_quantity
 
-from controllers.runtimes.base import WorkspaceSpec
 from workspaces.hubconfig import common_traits
+from workspaces.spec import WorkspaceSpec
 
 PROJECT_LABEL = "spe.io/project"
 SERVER_COMPONENT = "singleuser-server"

@@ -1,4 +1,5 @@
-"""Releases: the signed manifest, its Five Safes RO-Crate, and verified reads from storage."""
+"""Releases as documents: the signed manifest and its Five Safes RO-Crate (publishing them
+to storage is the airlock's: :mod:`spe.airlock.publish`)."""
 
 from egress.release.manifest import (
     MANIFEST_FORMAT,
@@ -9,9 +10,7 @@ from egress.release.manifest import (
     verify_manifest,
     verify_manifest_bytes,
 )
-from egress.release.publish import IntegrityFailure, publish, read_verified, released_key
 from egress.release.rocrate import PROFILE, build_crate
 
-__all__ = ["MANIFEST_FORMAT", "PROFILE", "IntegrityFailure", "ReleasedFile", "build_crate",
-           "build_manifest", "manifest_bytes", "publish", "read_verified", "released_key",
-           "sign_manifest", "verify_manifest", "verify_manifest_bytes"]
+__all__ = ["MANIFEST_FORMAT", "PROFILE", "ReleasedFile", "build_crate", "build_manifest",
+           "manifest_bytes", "sign_manifest", "verify_manifest", "verify_manifest_bytes"]

@@ -1,4 +1,6 @@
-"""The FastAPI application: middleware, error handling and the routers."""
+"""The API as a FastAPI application: middleware, error handling and the routers.
+
+The application a server runs is :func:`spe.web.create_app`, which adds the console."""
 
 from __future__ import annotations
 
@@ -13,15 +15,15 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from egress.workflow.janitor import staging_sweeper
 from spe import context, telemetry
+from spe.airlock.janitor import staging_sweeper
 from spe.api import denials, openapi
 from spe.api.body_limit import JsonTooLarge
 from spe.api.deps import allow_browser
 from spe.api.input_guard import InputGuard
+from spe.api.routes import ROUTERS
 from spe.api.security_headers import SecurityHeaders
 from spe.auth.authenticate import personal_token
-from spe.auth.hub_provider import load_signing_key
 from spe.auth.oidc import (
     BearerAuthenticator,
     OidcConfig,
@@ -32,7 +34,7 @@ from spe.auth.oidc import (
 from spe.auth.provisioning import login_handler, provider_token
 from spe.auth.session_middleware import ServerSessionMiddleware
 from spe.auth.sessions import DatabaseSessionStore, session_cookie
-from spe.console import install as install_console
+from spe.crypto.jwk import load_signing_key
 from spe.crypto.secretbox import SecretBox
 from spe.dataplane.config import key_paths, require_key_files
 from spe.db import RETRY_AFTER_SECONDS, UNAVAILABLE, get_engine
@@ -44,12 +46,10 @@ log = logging.getLogger("spe.api")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None,
+def create_api(settings: Settings | None = None, engine: Engine | None = None,
                oidc: OidcConfig | None = None) -> FastAPI:
     """The API. ``oidc`` (default: from ``SPE_OIDC_*`` when ``SPE_OIDC_ISSUER`` is set)
     turns on sign-in through the institution's provider and its access tokens."""
-    from spe.api.routes import ROUTERS
-
     settings = settings or get_settings()
     telemetry.configure(settings)
 
@@ -89,7 +89,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
                        max_age_seconds=int(settings.session_lifetime_hours * 3600))
     _wrap_stack(app, JsonTooLarge, SecurityHeaders)
     _install_error_handlers(app)
-    install_console(app)
     openapi.install(app)
     return app
 

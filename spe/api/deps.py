@@ -21,8 +21,9 @@ from sqlmodel import Session
 from spe.api import denials
 from spe.audit import Actor, record
 from spe.auth.authenticate import authenticate
-from spe.auth.principal import Principal
+from spe.auth.sessions import session_cookie
 from spe.db import UNAVAILABLE, session_scope
+from spe.domain.principal import Principal
 from spe.domain.roles import Role
 from spe.errors import Conflict, Forbidden, SpeError
 
@@ -162,8 +163,6 @@ def allow_browser():
     sign-in, or refuse). Yields the session's principal or ``None``."""
 
     def dependency(request: Request, session: SessionDep) -> Principal | None:
-        from spe.auth.sessions import session_cookie
-
         return session_cookie(request, session)
 
     dependency.access = ("browser", frozenset(), False)

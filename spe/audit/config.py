@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from spe.audit.witness import open_witness
 from spe.crypto.signing import SigningKey
 
 MIN_RETENTION_DAYS = 366  # EHDS Art. 73(1)(e): logs kept at least one year
@@ -43,8 +44,6 @@ class AuditConfig:
         """The configured witness (:mod:`spe.audit.witness`), or None."""
         if self.witness is None:
             return None
-        from spe.audit.witness import open_witness
-
         return open_witness(self.witness, settings)
 
     @classmethod

@@ -13,10 +13,10 @@ from datetime import timedelta
 from fastapi import Request
 from sqlmodel import Session, update
 
-from spe.auth.principal import Principal
 from spe.auth.tokens import PREFIX, ApiToken, find_valid
 from spe.db import session_scope
 from spe.db.types import utcnow
+from spe.domain.principal import Principal
 from spe.domain.users import User, roles_of
 from spe.errors import Unauthenticated
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import secrets
 import time
 from dataclasses import dataclass
@@ -36,14 +35,13 @@ from starlette.responses import JSONResponse, Response
 
 from spe.audit import Actor, record
 from spe.auth.hub_clients import HubClient
-from spe.auth.principal import Principal
 from spe.crypto.secretbox import SecretBox
 from spe.db.types import UTCDateTime, utcnow
 from spe.domain.permits import ACTIVE_STATUSES, Permit, PermitMember
+from spe.domain.principal import Principal
 from spe.domain.projects import Project
 from spe.domain.roles import Role
 from spe.domain.users import User, roles_of
-from spe.fs import private_folder
 
 CODE_LIFETIME = timedelta(minutes=2)
 
@@ -389,19 +387,3 @@ class FormRequest(OAuth2Request):
     @property
     def form(self) -> dict:
         return self._form
-
-
-def load_signing_key(path) -> RSAKey:
-    """The RSA key signing ID tokens for hubs, created on first use (private JWK file)."""
-    import os
-
-    if path.exists():
-        return RSAKey.import_key(json.loads(path.read_text()))
-    key = RSAKey.generate_key(2048, parameters={"use": "sig", "alg": "RS256"}, private=True,
-                              auto_kid=True)
-    private_folder(path.parent)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(json.dumps(key.as_dict(private=True)))
-    return key
-

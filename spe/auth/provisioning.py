@@ -11,9 +11,9 @@ from sqlmodel import Session, select
 from spe.audit import Actor, record
 from spe.auth.authenticate import bearer_token
 from spe.auth.oidc import BearerAuthenticator, Identity, looks_like_jwt
-from spe.auth.principal import Principal
 from spe.auth.sessions import open_session
 from spe.db import session_scope
+from spe.domain.principal import Principal
 from spe.domain.roles import Role
 from spe.domain.users import RoleGrant, User, UserCreate, create_user, find_by_subject, roles_of
 

@@ -21,10 +21,10 @@ from sqlalchemy import JSON, Column, delete
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel
 
-from spe.auth.principal import Principal
 from spe.auth.session_middleware import regenerate_session
 from spe.db import session_scope
 from spe.db.types import UTCDateTime, utcnow
+from spe.domain.principal import Principal
 from spe.domain.users import User, roles_of
 from spe.errors import Forbidden
 

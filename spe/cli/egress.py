@@ -45,7 +45,7 @@ STYLE = {"pass": "green", "review": "yellow", "fail": "red", "released": "green"
 
 
 class Decision(StrEnum):
-    """A checker's vote (the API's ``egress.workflow.models.Decision``; a test keeps the two
+    """A checker's vote (the API's ``spe.airlock.models.Decision``; a test keeps the two
     equal: importing the model would load the database layer at start-up)."""
     approve = "approve"
     request_changes = "request_changes"

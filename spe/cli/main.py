@@ -7,14 +7,11 @@ pandas, the SDC engine) inside the command (tests/cli/test_startup.py guards it)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from controllers import controller
@@ -22,7 +19,7 @@ from spe.cli import audit as audit_cli
 from spe.cli import audit_search, datasets, permits, projects, workspace
 from spe.cli import egress as egress_cli
 from spe.cli.durations import parse_duration
-from spe.errors import SpeError
+from spe.cli.output import err, out, reported_errors
 
 app = typer.Typer(
     help="spe, a secure processing environment for health data: permits become locked-down "
@@ -47,8 +44,6 @@ app.add_typer(datasets.app, name="dataset")
 app.add_typer(egress_cli.app, name="egress")
 audit_cli.app.command("search")(audit_search.search)
 app.add_typer(audit_cli.app, name="audit")
-out = Console()
-err = Console(stderr=True)
 
 
 class RoleName(StrEnum):
@@ -62,23 +57,13 @@ class RoleName(StrEnum):
     auditor = "auditor"
 
 
-@contextmanager
-def reported_errors() -> Iterator[None]:
-    """Turn a refused operation into its message and exit code 1, not a traceback."""
-    try:
-        yield
-    except SpeError as exc:
-        err.print(f"[red]{exc.code}:[/] {exc.message}")
-        raise typer.Exit(1) from exc
-
-
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration, through the privileged connection
     (SPE_DATABASE_ADMIN_URL, default SPE_DATABASE_URL); SPE_DATABASE_APP_ROLE gets the
     application's grants (INSERT and SELECT only on the audit log)."""
     from spe.db import make_engine
-    from spe.db.migrations import pending_migrations, upgrade
+    from spe.migrations import pending_migrations, upgrade
     from spe.settings import get_settings
 
     settings = get_settings()
@@ -155,7 +140,7 @@ def keys_init(directory: Annotated[Path, typer.Argument(
 @config_app.command("reference")
 def config_reference() -> None:
     """Print every setting with its default and meaning (Markdown)."""
-    from spe.settings import reference_markdown
+    from spe.cli.reference import reference_markdown
 
     typer.echo(reference_markdown(), nl=False)
 

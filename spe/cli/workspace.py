@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 import typer
 
+from spe.cli.output import reported_errors
+
 app = typer.Typer(help="Project workspaces, as the runtime sees them.", no_args_is_help=True)
 PLACEHOLDER = "REDACTED"
 
@@ -21,7 +23,6 @@ def workspace_spec(project_id: str):
     from sqlmodel import Session
 
     from controllers.reconciler import workspace_spec as spec_of
-    from controllers.runtimes.base import ExtractRef
     from spe.auth.hub_clients import HubCredentials, client_id_for
     from spe.dataplane import CONDITION
     from spe.db import get_engine
@@ -30,6 +31,7 @@ def workspace_spec(project_id: str):
     from spe.errors import NotFound
     from spe.settings import get_settings
     from spe.storage.layout import extract_prefix
+    from workspaces.spec import ExtractRef
 
     settings = get_settings()
     with Session(get_engine()) as session:
@@ -63,7 +65,6 @@ def render(
 ) -> None:
     """Print the Kubernetes objects of PROJECT's workspace as YAML (secrets redacted)."""
     from controllers.runtimes.kubernetes import SettingsError, from_settings, render_yaml
-    from spe.cli.main import reported_errors
     from spe.settings import get_settings
 
     settings = get_settings()

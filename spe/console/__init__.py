@@ -15,15 +15,15 @@ import fastapi_offline
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from spe.console import errors
+from spe.console.routes import router
+
 STATIC = Path(__file__).parent / "static"
 SWAGGER_UI = Path(fastapi_offline.__file__).parent / "static"  # Swagger UI 5 (OpenAPI 3.1)
 
 
 def install(app: FastAPI) -> None:
     """Mount the console on ``app`` (after its exception handlers are installed)."""
-    from spe.console import errors
-    from spe.console.routes import router
-
     app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
     app.mount("/console/swagger", StaticFiles(directory=SWAGGER_UI),

@@ -23,9 +23,9 @@ from jinja2 import Environment, FileSystemLoader
 from spe.api.deps import audit_denied
 from spe.audit import Actor
 from spe.auth.authenticate import bearer_token
-from spe.auth.principal import Principal
 from spe.auth.sessions import CSRF, SAFE_METHODS, USER
 from spe.console import i18n
+from spe.domain.principal import Principal
 from spe.domain.roles import Role
 from spe.errors import Forbidden
 

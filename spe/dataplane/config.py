@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from joserfc.errors import JoseError, SecurityWarning
 from joserfc.jwk import RSAKey
 
+from spe.crypto.jwk import load_signing_key
 from spe.crypto.secretbox import SecretBox
 from spe.crypto.signing import SigningKey
 from spe.data.pseudonymise import MIN_SECRET_BYTES
@@ -225,8 +226,6 @@ def _missing(names: list[str], settings: Settings) -> str:
 def create_key_files(directory: str | Path) -> list[Path]:
     """Create every key file missing from ``directory`` under its default name, mode 0600;
     return those created. What an operator runs once to fill the keys Secret."""
-    from spe.auth.hub_provider import load_signing_key
-
     paths = KeyPaths.in_directory(Path(directory))
     missing = [Path(p) for p in dataclasses.asdict(paths).values() if not Path(p).exists()]
     SecretBox.load_or_create(paths.secret_box)

@@ -34,7 +34,6 @@ import pyarrow as pa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from controllers.runtimes.base import ExtractRef, RetryableError, TerminalError
 from spe.audit import Actor, record
 from spe.crypto.canonical import canonical_json
 from spe.crypto.signing import SigningKey
@@ -48,10 +47,12 @@ from spe.db.types import utcnow
 from spe.domain.datasets import Dataset
 from spe.domain.permits import Permit, datasets_of
 from spe.domain.projects import Project
+from spe.errors import RetryableError, TerminalError
 from spe.keys import KeyDestroyed, KeyNotFound, KeyStore, KeyStoreError
 from spe.settings import Settings
 from spe.storage import ObjectNotFound, ObjectStore, StorageError
 from spe.storage.layout import extract_prefix, project_prefix
+from workspaces.spec import ExtractRef
 
 log = logging.getLogger(__name__)
 ACTOR = Actor.system("dataplane")

@@ -17,6 +17,7 @@ from sqlmodel import Field, Session, SQLModel, select
 
 from spe.audit import Actor, record
 from spe.db.types import UTCDateTime, utcnow
+from spe.domain.permits import PermitDataset, variables_in_use
 from spe.errors import Conflict, InvalidInput, NotFound
 
 DatasetName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,62}$")]
@@ -125,8 +126,6 @@ def create_dataset(session: Session, data: DatasetCreate, *, actor: Actor) -> Da
 
 
 def update_dataset(session: Session, name: str, data: DatasetUpdate, *, actor: Actor) -> Dataset:
-    from spe.domain.permits import variables_in_use
-
     dataset = get_dataset(session, name)
     changes = data.model_dump(exclude_unset=True)
     if not changes:
@@ -148,8 +147,6 @@ def update_dataset(session: Session, name: str, data: DatasetUpdate, *, actor: A
 
 
 def delete_dataset(session: Session, name: str, *, actor: Actor) -> None:
-    from spe.domain.permits import PermitDataset
-
     dataset = get_dataset(session, name)
     if session.exec(select(PermitDataset).where(PermitDataset.dataset_name == name)).first():
         raise Conflict(f"dataset {name!r} is named by a permit", code="dataset.in_use")

@@ -35,7 +35,6 @@ from sqlmodel import Field as SQLField
 from sqlmodel import Session, SQLModel, select
 
 from spe.audit import record
-from spe.auth.principal import Principal
 from spe.db.types import UTCDateTime, utcnow
 from spe.domain import permit_lifecycle as lifecycle
 from spe.domain.permits import (
@@ -48,6 +47,7 @@ from spe.domain.permits import (
     Reference,
     get_permit,
 )
+from spe.domain.principal import Principal
 from spe.domain.projects import project_of
 from spe.errors import Conflict, Forbidden, InvalidInput, Misconfigured
 

@@ -21,7 +21,6 @@ from sqlmodel import Session, delete, func, select
 
 import policies
 from spe.audit import record
-from spe.auth.principal import Principal
 from spe.db.types import utcnow
 from spe.domain.datasets import Dataset
 from spe.domain.permits import (
@@ -32,6 +31,7 @@ from spe.domain.permits import (
     PermitCreate,
     PermitDataset,
     PermitMember,
+    PermitPublic,
     PermitRenew,
     PermitRevision,
     PermitStatus,
@@ -40,6 +40,7 @@ from spe.domain.permits import (
     get_permit,
     members_of,
 )
+from spe.domain.principal import Principal
 from spe.domain.projects import Project, project_of
 from spe.domain.roles import Role
 from spe.errors import Conflict, Forbidden, InvalidInput
@@ -219,6 +220,22 @@ def expire_permit(session: Session, permit_id: str, principal: Principal) -> Per
     _finish(session, permit, "expire", transition.action, principal, "validity ended",
             ["status"])
     return permit
+
+
+def to_public(session: Session, permit: Permit, principal: Principal | None = None,
+              now: datetime | None = None) -> PermitPublic:
+    """The permit as the API shows it; with ``principal``, what that caller may do to it."""
+    project = session.exec(select(Project.id).where(Project.permit_id == permit.id)).first()
+    return PermitPublic(
+        **permit.model_dump(exclude={"status_before_suspension", "created_by"}),
+        members=members_of(session, permit.id),
+        datasets=datasets_of(session, permit.id),
+        effective_status=permit.effective_status(now),
+        active=permit.is_active(now),
+        project_id=project,
+        allowed_actions=[name for name in TRANSITIONS if principal is not None
+                         and can_transition(permit, name, principal, now)],
+    )
 
 
 def _check_terms(session: Session, sdc_policy: str, workspace_profile: str,

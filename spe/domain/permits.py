@@ -251,22 +251,3 @@ def variables_in_use(session: Session, dataset_name: str) -> set[str]:
     rows = session.exec(select(PermitDataset.variables)
                         .where(PermitDataset.dataset_name == dataset_name))
     return {v for variables in rows for v in variables}
-
-
-def to_public(session: Session, permit: Permit, principal=None,
-              now: datetime | None = None) -> PermitPublic:
-    """The permit as the API shows it; with ``principal``, what that caller may do to it."""
-    from spe.domain.permit_lifecycle import TRANSITIONS, can_transition
-    from spe.domain.projects import Project
-
-    project = session.exec(select(Project.id).where(Project.permit_id == permit.id)).first()
-    return PermitPublic(
-        **permit.model_dump(exclude={"status_before_suspension", "created_by"}),
-        members=members_of(session, permit.id),
-        datasets=datasets_of(session, permit.id),
-        effective_status=permit.effective_status(now),
-        active=permit.is_active(now),
-        project_id=project,
-        allowed_actions=[name for name in TRANSITIONS if principal is not None
-                         and can_transition(permit, name, principal, now)],
-    )

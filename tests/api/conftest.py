@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from spe.api.app import create_app
+from spe.web import create_app
 
 
 @pytest.fixture(scope="module")

@@ -19,14 +19,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from spe.api.app import create_app
 from spe.audit import Actor
 from spe.audit.models import AuditEvent
 from spe.auth.hub_clients import register_hub_client, set_redirect_uri
 from spe.db import session_scope
 from spe.domain.roles import Role
 from spe.storage.local import LocalObjectStore
-from tests.factories import (
+from spe.web import create_app
+from testsupport.factories import (
     auth,
     make_dataset,
     make_user,

@@ -19,15 +19,16 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 
-from spe.api.app import create_app
+from spe import migrations
 from spe.audit import AuditEvent
-from spe.db import make_engine, migrations
+from spe.db import make_engine
 from spe.domain.permits import Permit
 from spe.domain.roles import Role
 from spe.settings import Settings
-from tests.factories import auth, make_dataset, make_user, permit_body
+from spe.web import create_app
 from tests.fixtures.live_server import serving
-from tests.servers.postgres import _as_postgres, _bindir, running_postgres
+from testsupport.factories import auth, make_dataset, make_user, permit_body
+from testsupport.postgres import _as_postgres, _bindir, running_postgres
 
 pytestmark = pytest.mark.slow
 CLIENTS = 4

@@ -7,10 +7,10 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from spe.api import denials
-from spe.api.app import create_app
 from spe.audit.models import AuditEvent
 from spe.domain.roles import Role
-from tests.factories import auth
+from spe.web import create_app
+from testsupport.factories import auth
 
 
 class Clock:

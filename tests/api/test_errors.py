@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from spe.domain.roles import Role
-from tests.factories import auth, make_dataset, permit_body
+from testsupport.factories import auth, make_dataset, permit_body
 
 
 @pytest.fixture(scope="module")

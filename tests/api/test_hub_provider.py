@@ -24,7 +24,7 @@ from spe.auth.tokens import issue_token
 from spe.db import session_scope
 from spe.domain.roles import Role
 from spe.domain.users import find_by_subject
-from tests.factories import auth, make_dataset, make_user, permit_body
+from testsupport.factories import auth, make_dataset, make_user, permit_body
 
 BASE = "http://127.0.0.1:8000"
 CALLBACK = "http://127.0.0.1:9999/hub/oauth_callback"

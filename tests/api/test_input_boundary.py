@@ -18,7 +18,7 @@ import pytest
 from spe.api.input_guard import kinds, route_params
 from spe.domain.roles import Role
 from tests.api.test_route_roles import EXPECTED, PATH_VALUES, api_routes
-from tests.factories import auth
+from testsupport.factories import auth
 
 NUL = "a\x00b"
 BIG = 2**63

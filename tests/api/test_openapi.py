@@ -25,7 +25,7 @@ from tests.api.test_route_roles import (
     concrete,
     routes,
 )
-from tests.factories import auth, make_user
+from testsupport.factories import auth, make_user
 
 CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 ERROR_REF = "#/components/schemas/Error"

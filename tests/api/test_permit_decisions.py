@@ -13,11 +13,11 @@ from joserfc import jws
 from joserfc.jwk import OctKey
 from sqlmodel import Session, select
 
-from spe.api.app import create_app
 from spe.audit.models import AuditEvent
 from spe.domain.permit_decisions import ALGORITHMS, TYPE
 from spe.domain.roles import Role
-from tests.factories import (
+from spe.web import create_app
+from testsupport.factories import (
     auth,
     make_dataset,
     make_user,

@@ -27,7 +27,7 @@ from spe.audit.models import AuditEvent
 from spe.domain.permit_lifecycle import TRANSITIONS
 from spe.domain.permits import ACTIVE_STATUSES, PermitStatus
 from spe.domain.roles import Role
-from tests.factories import auth, make_dataset, permit_body
+from testsupport.factories import auth, make_dataset, permit_body
 
 BODIES = {"amend": {"purpose": "changed purpose", "reason": "scope"},
           "suspend": {"reason": "incident"}, "resume": {}, "revoke": {"reason": "ended"},

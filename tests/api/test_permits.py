@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from spe.audit.models import AuditEvent
 from spe.domain.roles import Role
-from tests.factories import auth, make_dataset, make_user, permit_body
+from testsupport.factories import auth, make_dataset, make_user, permit_body
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 from fastapi.routing import iter_route_contexts
 
 from spe.domain.roles import Role
-from tests.factories import auth
+from testsupport.factories import auth
 
 A, PM, DS, R, OC, AU = (Role.admin, Role.permit_manager, Role.data_steward, Role.researcher,
                         Role.output_checker, Role.auditor)

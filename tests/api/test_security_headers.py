@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from spe.api.app import create_app
 from spe.api.security_headers import DOCS_CSP, STRICT_CSP
 from spe.domain.roles import Role
+from spe.web import create_app
 from tests.api.test_route_roles import concrete, routes
-from tests.factories import auth
+from testsupport.factories import auth
 
 EXPECTED = {"x-frame-options": "DENY", "x-content-type-options": "nosniff",
             "referrer-policy": "no-referrer"}

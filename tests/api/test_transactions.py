@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 from spe.audit.models import AuditEvent
 from spe.domain.permits import Permit
 from spe.domain.roles import Role
-from tests.factories import auth, make_dataset, permit_body
+from testsupport.factories import auth, make_dataset, permit_body
 
 
 class Boom(Exception):

@@ -10,7 +10,7 @@ import pytest
 from controllers.usage import record
 from spe.domain.roles import Role
 from spe.domain.usage import GIB, PROJECT, Sample
-from tests.factories import auth, make_dataset, make_user, permit_body
+from testsupport.factories import auth, make_dataset, make_user, permit_body
 
 
 @pytest.fixture(scope="module")

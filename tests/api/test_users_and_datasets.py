@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from spe.domain.roles import Role
-from tests.factories import auth, make_dataset, make_user, permit_body, unique
+from testsupport.factories import auth, make_dataset, make_user, permit_body, unique
 
 
 def test_user_and_roles(client, tokens):

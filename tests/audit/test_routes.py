@@ -8,16 +8,17 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from spe.api.app import create_app
+from spe import migrations
 from spe.audit import service
 from spe.audit.verify import verify_export
 from spe.auth.tokens import issue_token
 from spe.crypto.signing import load_public_key
-from spe.db import make_engine, migrations, session_scope
+from spe.db import make_engine, session_scope
 from spe.db.types import utcnow
 from spe.domain.roles import Role
 from spe.settings import Settings
-from tests.factories import TEST, make_user
+from spe.web import create_app
+from testsupport.factories import TEST, make_user
 
 
 @pytest.fixture(scope="module")

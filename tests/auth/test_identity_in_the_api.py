@@ -12,10 +12,11 @@ import pytest
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from fastapi.testclient import TestClient
 
-from spe.api.app import create_app
-from spe.db import make_engine, migrations
+from spe import migrations
+from spe.db import make_engine
 from spe.domain.roles import Role
 from spe.settings import Settings
+from spe.web import create_app
 from tests.api.test_route_roles import (
     COMPONENTS,
     EXPECTED,
@@ -28,7 +29,7 @@ from tests.api.test_route_roles import (
     concrete,
     routes,
 )
-from tests.factories import make_user
+from testsupport.factories import make_user
 
 GROUP = "/spe/{}".format
 

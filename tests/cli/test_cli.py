@@ -10,9 +10,9 @@ import yaml
 from typer.testing import CliRunner
 
 from spe.cli.main import app
-from tests.factories import make_dataset, permit_body, permit_issuer, sign_decision
 from tests.fixtures.embedded import embedded
 from tests.fixtures.live_server import serving
+from testsupport.factories import make_dataset, permit_body, permit_issuer, sign_decision
 
 runner = CliRunner()
 
@@ -20,7 +20,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory):
     """A real API server on a free port over a fresh embedded data directory."""
-    from spe.api.app import create_app
+    from spe.web import create_app
 
     data_dir = tmp_path_factory.mktemp("spe")
     with embedded(data_dir) as (engine, settings):

@@ -11,7 +11,7 @@ import json
 import subprocess
 import sys
 
-from egress.workflow.models import Decision
+from spe.airlock.models import Decision
 from spe.cli.egress import Decision as CliDecision
 from spe.cli.main import RoleName
 from spe.cli.permits import NEEDS_REASON

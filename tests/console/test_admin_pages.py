@@ -6,7 +6,7 @@ from __future__ import annotations
 from spe.domain.roles import Role
 from tests.console.conftest import HTML, Browser
 from tests.console.test_pages import assert_strict
-from tests.factories import auth, make_user
+from testsupport.factories import auth, make_user
 
 
 def user_id(client, admin_token: str, subject: str) -> str:

@@ -10,7 +10,7 @@ from spe.domain.roles import Role
 from spe.domain.users import find_by_subject
 from tests.console.conftest import Browser
 from tests.console.test_pages import assert_strict
-from tests.factories import make_user
+from testsupport.factories import make_user
 
 
 def named(engine, subject: str, name: str, email: str) -> None:

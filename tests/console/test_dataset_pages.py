@@ -9,7 +9,7 @@ from spe.audit.models import AuditEvent
 from spe.domain.roles import Role
 from tests.console.conftest import Browser
 from tests.console.test_pages import assert_strict
-from tests.factories import make_dataset, make_user
+from testsupport.factories import make_dataset, make_user
 
 GOOD = b"patient_id,birth_year,diagnosis,cost\np1,1970,I10,12.5\np2,1982,E11,40\n"
 BAD = b"patient_id,birth_year,diagnostic\np1,nineteen,I10\n"

@@ -8,7 +8,7 @@ import re
 
 from spe.domain.roles import Role
 from tests.console.conftest import HTML, Browser, submit
-from tests.factories import auth, make_user
+from testsupport.factories import auth, make_user
 
 INLINE = [re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.I), re.compile(r"<style", re.I),
           re.compile(r"\sstyle\s*=", re.I), re.compile(r"\son[a-z]+\s*=", re.I),
@@ -52,7 +52,7 @@ def test_home_shows_me_my_projects_and_my_requests(app, engine, world):
 
 def test_home_says_why_i_may_not_enter(app, engine, client, tokens, world):
     carol, carol_token = make_user(engine, Role.researcher)
-    from tests.factories import make_dataset, permit_body
+    from testsupport.factories import make_dataset, permit_body
     permit = client.post("/api/v1/permits", json=permit_body(make_dataset(engine), [carol]),
                          headers=auth(tokens[Role.permit_manager])).json()
     suspended = client.post(f"/api/v1/permits/{permit['id']}/suspend",
@@ -147,7 +147,7 @@ def test_checker_path_flags_image_blind_votes_release_revoke(app, engine, client
 
 def test_the_requester_never_reviews(app, engine, client, world):
     both, token = make_user(engine, Role.researcher, Role.output_checker)
-    from tests.factories import make_dataset, permit_body
+    from testsupport.factories import make_dataset, permit_body
     permit = client.post("/api/v1/permits", json=permit_body(make_dataset(engine), [both]),
                          headers=auth(make_user(engine, Role.permit_manager)[1])).json()
     request = submit(client, permit["project_id"], token)

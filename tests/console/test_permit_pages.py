@@ -6,7 +6,7 @@ from __future__ import annotations
 from spe.domain.roles import Role
 from tests.console.conftest import Browser
 from tests.console.test_pages import assert_strict
-from tests.factories import auth, make_dataset, make_user, permit_body
+from testsupport.factories import auth, make_dataset, make_user, permit_body
 
 
 def new_permit(engine, client, pm_token: str) -> dict:

@@ -7,20 +7,13 @@ runtime's own tests and the end-to-end test use real JupyterHub processes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy.engine import Engine
 
-from controllers.runtimes.base import (
-    ObservedWorkspace,
-    Runtime,
-    WorkspacePhase,
-    WorkspaceSpec,
-)
+from controllers.runtimes.base import ObservedWorkspace, Runtime, WorkspacePhase
 from spe.crypto.secretbox import SecretBox
 from spe.settings import Settings
-from tests.fixtures.database import BACKENDS, migrated_engine
+from workspaces.spec import WorkspaceSpec
 
 
 class MemoryRuntime(Runtime):
@@ -58,12 +51,10 @@ class MemoryRuntime(Runtime):
         return set(self.hubs)
 
 
-@pytest.fixture(params=BACKENDS)
-def engine(request, tmp_path) -> Iterator[Engine]:
-    """A fresh database per test: the reconciler's passes see every project."""
-    engine = migrated_engine(request, tmp_path)
-    yield engine
-    engine.dispose()
+@pytest.fixture
+def engine(fresh_engine) -> Engine:
+    """A fresh database per test (:func:`tests.fixtures.database.fresh_engine`)."""
+    return fresh_engine
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import pytest
 
 import policies
 from controllers.profiles import ProfileError, load_profile, profile_from_dict
-from controllers.runtimes.base import WorkspaceProfile
+from workspaces.spec import WorkspaceProfile
 
 
 @pytest.mark.parametrize("name", ["standard", "small"])

@@ -8,14 +8,14 @@ from sqlmodel import Session, select
 from controllers.reconciler import Reconciler
 from spe.audit.models import AuditEvent
 from spe.auth.hub_clients import HubClient
-from spe.auth.principal import Principal
 from spe.db import session_scope
 from spe.domain import permit_lifecycle as lifecycle
 from spe.domain.permits import PermitCreate
+from spe.domain.principal import Principal
 from spe.domain.projects import Project
 from spe.domain.roles import Role
 from tests.controllers.conftest import MemoryRuntime
-from tests.factories import make_dataset, permit_body
+from testsupport.factories import make_dataset, permit_body
 
 MANAGER = Principal(user_id="u-pm", subject="pm", roles=frozenset({Role.permit_manager}),
                     via="token")

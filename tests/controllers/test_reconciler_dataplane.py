@@ -21,13 +21,13 @@ from sqlmodel import Session, select
 from controllers.reconciler import Reconciler
 from spe import demo as demo_module
 from spe.audit.models import AuditEvent
-from spe.auth.principal import Principal
 from spe.data.manifest import MANIFEST_NAME
 from spe.dataplane import ProjectDataPlane
 from spe.db import session_scope
 from spe.demo import Demo, load_demo
 from spe.domain import permit_lifecycle
 from spe.domain.permits import Permit
+from spe.domain.principal import Principal
 from spe.domain.projects import Project
 from spe.domain.roles import Role
 from spe.keys import KeyDestroyed

@@ -11,15 +11,9 @@ import pytest
 from spe.crypto.signing import SigningKey
 from spe.data import synth
 from spe.keys import LocalKeyStore
-from spe.storage.local import LocalObjectStore
 
 CARE_ROWS = 20_000
 MASTER_SECRET = b"m" * 32
-
-
-@pytest.fixture
-def store(tmp_path):
-    return LocalObjectStore(tmp_path / "objects")
 
 
 @pytest.fixture

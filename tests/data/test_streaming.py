@@ -65,11 +65,6 @@ def test_a_consumer_that_stops_early_stops_the_producers():
     assert closed == [True]
 
 
-@pytest.fixture
-def store(tmp_path):
-    return LocalObjectStore(tmp_path / "store")
-
-
 def test_an_upload_stores_what_was_written(store):
     parts = [os.urandom(size) for size in (1, 5000, 70_000, 0, 3)]
 

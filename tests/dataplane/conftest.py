@@ -3,8 +3,6 @@ the synthetic SNDS-like sources in a local object store, the demo permit and its
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy.engine import Engine
 
@@ -12,14 +10,12 @@ from spe.dataplane import ProjectDataPlane
 from spe.dataplane.config import object_store
 from spe.demo import Demo, load_demo
 from spe.settings import Settings
-from tests.fixtures.database import BACKENDS, migrated_engine
 
 
-@pytest.fixture(params=BACKENDS)
-def engine(request, tmp_path) -> Iterator[Engine]:
-    engine = migrated_engine(request, tmp_path)
-    yield engine
-    engine.dispose()
+@pytest.fixture
+def engine(fresh_engine) -> Engine:
+    """A fresh database per test (:func:`tests.fixtures.database.fresh_engine`)."""
+    return fresh_engine
 
 
 @pytest.fixture

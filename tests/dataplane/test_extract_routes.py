@@ -12,13 +12,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from spe.api.app import create_app
 from spe.audit.models import AuditEvent
 from spe.data import synth
 from spe.data.manifest import sign
 from spe.domain.datasets import Dataset
 from spe.domain.permits import Permit, PermitStatus
 from spe.domain.projects import Project
+from spe.web import create_app
 
 
 @pytest.fixture

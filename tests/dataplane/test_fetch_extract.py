@@ -9,9 +9,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from sqlmodel import Session
 
-from spe.api.app import create_app
 from spe.domain.permits import Permit
 from spe.domain.projects import Project
+from spe.web import create_app
 from tests.fixtures.live_server import serving
 
 SCRIPT = Path(__file__).resolve().parents[2] / "workspaces" / "image" / "fetch_extract.py"

@@ -10,9 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from sqlmodel import Session, select
 
-from controllers.runtimes.base import TerminalError
 from spe.audit.models import AuditEvent
-from spe.auth.principal import Principal
 from spe.crypto.canonical import canonical_json
 from spe.crypto.signing import verify
 from spe.data import synth
@@ -29,8 +27,10 @@ from spe.db import session_scope
 from spe.domain import permit_lifecycle
 from spe.domain.datasets import Dataset
 from spe.domain.permits import Permit, PermitAmend, PermittedDataset
+from spe.domain.principal import Principal
 from spe.domain.projects import Project
 from spe.domain.roles import Role
+from spe.errors import TerminalError
 from spe.keys import KeyDestroyed
 from spe.keys.pkcs11 import Pkcs11KeyStore
 from spe.settings import Settings

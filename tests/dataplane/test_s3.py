@@ -11,7 +11,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from spe.api.app import create_app
 from spe.data import synth
 from spe.dataplane import ProjectDataPlane
 from spe.demo import DATASETS, PERMITTED, ROWS, variables
@@ -20,7 +19,8 @@ from spe.domain.projects import Project
 from spe.domain.roles import Role
 from spe.keys import KeyDestroyed
 from spe.settings import Settings
-from tests.factories import make_user
+from spe.web import create_app
+from testsupport.factories import make_user
 
 
 @pytest.fixture

@@ -17,9 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from controllers.runtimes.base import RetryableError
-from egress.workflow.models import EgressRequest
-from spe.api.app import create_app
+from spe.airlock.models import EgressRequest
 from spe.audit import AuditEvent
 from spe.data import materialise
 from spe.data.manifest import MANIFEST_NAME
@@ -28,10 +26,12 @@ from spe.demo import ROWS, load_demo
 from spe.domain.permits import Permit
 from spe.domain.projects import Project
 from spe.domain.roles import Role
+from spe.errors import RetryableError
 from spe.settings import Settings
-from tests.egress_workflow.conftest import OK_CSV, submit
-from tests.factories import auth, make_dataset, make_user, permit_body
+from spe.web import create_app
+from tests.airlock.conftest import OK_CSV, submit
 from tests.fixtures.faults import CuttableRelay
+from testsupport.factories import auth, make_dataset, make_user, permit_body
 
 pytestmark = pytest.mark.slow
 

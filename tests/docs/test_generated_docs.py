@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
+from spe.cli.reference import reference_markdown
 from spe.domain.permit_lifecycle import state_diagram
-from spe.settings import reference_markdown
 
 DOCS = Path(__file__).parents[2] / "docs"
 

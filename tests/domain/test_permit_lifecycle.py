@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from spe.auth.principal import Principal
 from spe.db import session_scope
 from spe.domain import permit_lifecycle as lifecycle
 from spe.domain.permits import PermitCreate, PermitRenew, PermitStatus, get_permit
+from spe.domain.principal import Principal
 from spe.domain.roles import Role
 from spe.errors import Conflict, Forbidden
-from tests.factories import make_dataset, permit_body
+from testsupport.factories import make_dataset, permit_body
 
 MANAGER = Principal(user_id="u-pm", subject="pm", roles=frozenset({Role.permit_manager}),
                     via="token")

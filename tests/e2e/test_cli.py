@@ -21,7 +21,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory):
     """The demo in a fresh embedded data directory, its extract prepared, the API live."""
-    from spe.api.app import create_app
+    from spe.web import create_app
 
     with embedded(tmp_path_factory.mktemp("spe")) as (engine, settings):
         plane = ProjectDataPlane(engine, settings)

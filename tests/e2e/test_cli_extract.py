@@ -9,8 +9,6 @@ import pytest
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from controllers.runtimes.base import TerminalError
-from spe.auth.principal import Principal
 from spe.cli.main import app
 from spe.dataplane import ProjectDataPlane
 from spe.db import session_scope
@@ -18,11 +16,13 @@ from spe.demo import load_demo
 from spe.domain import permit_lifecycle
 from spe.domain.datasets import Dataset
 from spe.domain.permits import Permit, PermitCreate
+from spe.domain.principal import Principal
 from spe.domain.projects import Project
 from spe.domain.roles import Role
-from tests.factories import make_dataset, permit_body
+from spe.errors import TerminalError
 from tests.fixtures.embedded import embedded
 from tests.fixtures.live_server import serving
+from testsupport.factories import make_dataset, permit_body
 
 runner = CliRunner()
 MANAGER = Principal(user_id="u-pm", subject="pm", roles=frozenset({Role.permit_manager}),
@@ -32,7 +32,7 @@ MANAGER = Principal(user_id="u-pm", subject="pm", roles=frozenset({Role.permit_m
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory):
     """The demo loaded (its extract not prepared yet) and the API live."""
-    from spe.api.app import create_app
+    from spe.web import create_app
 
     with embedded(tmp_path_factory.mktemp("spe")) as (engine, settings):
         plane = ProjectDataPlane(engine, settings)

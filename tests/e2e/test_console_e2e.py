@@ -47,7 +47,7 @@ def platform(tmp_path_factory):
         yield up
     finally:
         from controllers.runtimes.local import processes
-        from tests.workspaces.conftest import processes_under
+        from tests.fixtures.workspaces import processes_under
 
         up.stop()
         processes.stop_pids(processes_under(up.data), timeout=5)

@@ -14,14 +14,15 @@ from controllers.reconciler import Reconciler
 from controllers.runtimes import make_runtime
 from controllers.runtimes.kubernetes import KubeClient, LeaseLock, SettingsError
 from controllers.runtimes.local import LocalRuntime
+from spe import migrations
 from spe.crypto.secretbox import SecretBox
 from spe.dataplane import ProjectDataPlane
-from spe.db import make_engine, migrations
+from spe.db import make_engine
 from spe.demo import load_demo
 from spe.domain.projects import Project
 from spe.settings import Settings
 from tests.controllers.conftest import MemoryRuntime
-from tests.kubernetes.fakeapi import FakeApiServer, serve
+from testsupport.kubeapi import FakeApiServer, serve
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from spe.audit.models import AuditEvent
 from spe.db import make_engine
 from spe.domain.projects import Project
 from tests.e2e.test_workspace_e2e import Platform, wait_until
-from tests.workspaces.conftest import processes_under
+from tests.fixtures.workspaces import processes_under
 
 pytestmark = pytest.mark.slow
 ROLES = {"hub": "jupyterhub -f", "proxy": "configurable-http-proxy",

@@ -46,7 +46,7 @@ from spe.data import synth
 from spe.data.encryption import DecryptingReader, WrongKeyError
 from spe.db import make_engine
 from spe.keys import KeyDestroyed, LocalKeyStore
-from tests.workspaces.conftest import processes_under
+from tests.fixtures.workspaces import processes_under
 
 pytestmark = pytest.mark.slow
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",

@@ -1,3 +1,3 @@
-"""The recording Kubernetes API server of tests/kubernetes, for the chart's RBAC tests."""
+"""The recording Kubernetes API server (testsupport.kubeapi), for the chart's RBAC tests."""
 
-from tests.kubernetes.conftest import fake_api, kube  # noqa: F401  (fixtures)
+from tests.fixtures.kubernetes import fake_api, kube  # noqa: F401  (fixtures)

@@ -12,7 +12,6 @@ from joserfc.jwk import OKPKey
 from sqlalchemy import create_engine
 
 from controllers.runtimes.kubernetes.settings import ClusterSettings, from_settings
-from spe.api.app import create_app
 from spe.auth.oidc import OidcConfig
 from spe.dataplane.config import (
     MissingSecret,
@@ -22,8 +21,9 @@ from spe.dataplane.config import (
 )
 from spe.domain.permit_decisions import TrustedIssuers
 from spe.settings import Settings
-from tests.kubernetes.conftest import KUBERNETES_VERSIONS
-from tests.kubernetes.restricted import restricted_violations
+from spe.web import create_app
+from tests.fixtures.kubernetes import KUBERNETES_VERSIONS
+from testsupport.restricted import restricted_violations
 
 CHART = Path(__file__).resolve().parents[2] / "helm" / "spe"
 HOSTS = ["--set", "settings.publicUrl=https://spe.hospital.internal",

@@ -19,8 +19,8 @@ from controllers.runtimes.kubernetes.apply import RESOURCES
 from controllers.runtimes.kubernetes.render import CONTROLLER_BINDING, HUB_RULES, render
 from controllers.runtimes.kubernetes.runtime import KubernetesRuntime
 from controllers.runtimes.kubernetes.settings import from_settings
+from tests.fixtures.kubernetes import make_spec
 from tests.helm.test_chart import NAMESPACE, container_env, find, loaded, pod_templates
-from tests.kubernetes.conftest import make_spec
 
 SA = f"system:serviceaccount:{NAMESPACE}:spe-controller"
 VERBS = {"GET": "get", "PATCH": "patch", "POST": "create", "PUT": "update",

@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from controllers.runtimes.kubernetes.settings import from_settings
+from tests.fixtures.kubernetes import KUBERNETES_VERSIONS
 from tests.helm.test_chart import (
     CHART,
     HOSTS,
@@ -18,8 +19,7 @@ from tests.helm.test_chart import (
     loaded,
     pod_templates,
 )
-from tests.kubernetes.conftest import KUBERNETES_VERSIONS
-from tests.kubernetes.restricted import restricted_violations
+from testsupport.restricted import restricted_violations
 
 DIGEST = "sha256:" + "ab" * 32
 

@@ -203,7 +203,7 @@ def prepare_extract(env: dict[str, str], keys: Path, data_keys: Path):
 def smoke_control_plane_and_workspace(stack: ExitStack, version: str, work: Path) -> None:
     from spe.dataplane.config import create_key_files
     from tests.servers.ceph import running_ceph
-    from tests.servers.postgres import running_postgres
+    from testsupport.postgres import running_postgres
 
     image = f"localhost/spe:{version}"
     check_control_plane_image(image)
@@ -284,7 +284,7 @@ def smoke_workspace(stack: ExitStack, version: str, work: Path, env: dict[str, s
 def smoke_hub(stack: ExitStack, version: str, work: Path) -> None:
     from controllers.runtimes.kubernetes.render import render
     from controllers.runtimes.kubernetes.settings import ClusterSettings
-    from tests.kubernetes.conftest import make_spec
+    from tests.fixtures.kubernetes import make_spec
 
     image = f"localhost/spe-hub:{version}"
     spec = make_spec()

@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import create_engine
 
 from controllers.controller import build
-from spe.api.app import create_app
 from spe.crypto.secretbox import SecretBox
 from spe.dataplane.config import (
     KEY_SETTINGS,
@@ -27,6 +26,7 @@ from spe.dataplane.config import (
     signing_key,
 )
 from spe.settings import Settings
+from spe.web import create_app
 from tests.settings.conftest import PRODUCTION
 
 FILES = {"secrets.key", "hub-oidc-key.json", "audit-ed25519.pem", "release-ed25519.pem",

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from spe.settings import Settings, reference_markdown
+from spe.cli.reference import reference_markdown
+from spe.settings import Settings
 
 
 def test_keys_live_under_the_data_dir_unless_placed_elsewhere(clean_env):

@@ -10,12 +10,7 @@ from datetime import timedelta
 import pytest
 
 from spe.storage.base import ObjectNotFound, StorageError
-from spe.storage.local import InvalidObjectKey, LocalObjectStore
-
-
-@pytest.fixture
-def store(tmp_path):
-    return LocalObjectStore(tmp_path / "store")
+from spe.storage.local import InvalidObjectKey
 
 
 def test_put_then_read_back_with_an_md5_etag(store):

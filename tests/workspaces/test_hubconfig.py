@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 from traitlets.config import PyFileConfigLoader
 
-from tests.workspaces.conftest import UNREACHABLE, make_spec
+from tests.fixtures.workspaces import UNREACHABLE, make_spec
 from workspaces.hubconfig import (
     AUTH_REFRESH_SECONDS,
     HUB_CONFIG_FILE,

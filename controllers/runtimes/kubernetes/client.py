@@ -17,7 +17,7 @@ from typing import Any
 import urllib3
 from kubernetes import client as k8s
 
-from controllers.runtimes.base import RetryableError, TerminalError
+from spe.errors import RetryableError, TerminalError
 
 APPLY_PATCH = "application/apply-patch+yaml"
 RETRYABLE_STATUSES = frozenset({404, 409, 429, 500, 502, 503, 504})

@@ -37,10 +37,11 @@ from typing import Any
 import yaml
 from kubernetes.utils.quantity import parse_quantity
 
-from controllers.runtimes.base import TerminalError, WorkspaceSpec
 from controllers.runtimes.kubernetes.settings import ClusterSettings
+from spe.errors import TerminalError
 from workspaces import kubernetes as kube
 from workspaces.hubconfig import HUB_CONFIG_ENV, HUB_CONFIG_FILE
+from workspaces.spec import WorkspaceSpec
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "spe"}
 PROJECT_LABEL = kube.PROJECT_LABEL

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from controllers.runtimes.base import ObservedWorkspace, Runtime, WorkspacePhase, WorkspaceSpec
+from controllers.runtimes.base import ObservedWorkspace, Runtime, WorkspacePhase
 from controllers.runtimes.kubernetes.apply import RESOURCES, Outcome, apply, prune, resource_of
 from controllers.runtimes.kubernetes.client import (
     KubeClient,
@@ -26,6 +26,7 @@ from controllers.runtimes.kubernetes.render import (
 )
 from controllers.runtimes.kubernetes.settings import ClusterSettings
 from workspaces.kubernetes import SERVER_COMPONENT
+from workspaces.spec import WorkspaceSpec
 
 NAMESPACES = RESOURCES[("v1", "Namespace")]
 DEPLOYMENTS = RESOURCES[("apps/v1", "Deployment")]

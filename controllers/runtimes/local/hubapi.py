@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from controllers.runtimes.base import RetryableError
+from spe.errors import RetryableError
 
 RUNTIME_SERVICE = "spe-runtime"
 RUNTIME_SCOPES = ["admin:servers", "list:users"]

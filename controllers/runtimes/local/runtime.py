@@ -25,26 +25,21 @@ from typing import Any, ClassVar
 
 import httpx
 
-from controllers.runtimes.base import (
-    ObservedWorkspace,
-    RetryableError,
-    Runtime,
-    TerminalError,
-    WorkspacePhase,
-    WorkspaceSpec,
-)
+from controllers.runtimes.base import ObservedWorkspace, Runtime, WorkspacePhase
 from controllers.runtimes.local import processes, state, watchdog
 from controllers.runtimes.local.closed import ClosedPage
 from controllers.runtimes.local.hubapi import RUNTIME_SCOPES, RUNTIME_SERVICE, HubAPI
 from controllers.runtimes.local.layout import ProjectLayout, unseal
 from controllers.runtimes.local.state import HubState, Ports
 from spe.crypto.canonical import canonical_json
+from spe.errors import RetryableError, TerminalError
 from workspaces.hubconfig import (
     HUB_CONFIG_ENV,
     HUB_CONFIG_FILE,
     WORKSPACE_MARKER_ENV,
     common_traits,
 )
+from workspaces.spec import WorkspaceSpec
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ from spe.audit import AuditEvent, checkpoints, record, record_many, service, sig
 from spe.audit.config import AuditConfig
 from spe.audit.export import MEDIA_TYPE, export_events, export_header
 from spe.audit.ingest import IngestBatch, drafts_for
-from spe.auth.principal import Principal
 from spe.crypto.signing import public_key_pem
+from spe.domain.principal import Principal
 from spe.domain.roles import Role
 from spe.domain.users import User
 from spe.errors import NotFound

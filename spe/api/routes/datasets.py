@@ -7,7 +7,6 @@ from sqlmodel import select
 
 from spe.api.deps import SessionDep, allow, commit
 from spe.api.pagination import Page, PageParams, page_params, paginate
-from spe.auth.principal import Principal
 from spe.domain.datasets import (
     Dataset,
     DatasetCreate,
@@ -18,6 +17,7 @@ from spe.domain.datasets import (
     get_dataset,
     update_dataset,
 )
+from spe.domain.principal import Principal
 from spe.domain.roles import Role
 
 router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])

@@ -1,6 +1,6 @@
 """The egress airlock: researchers submit outputs, output checkers review, releases download.
 
-Routes parse, authorise and call one function of :mod:`egress.workflow`. A refusal by the
+Routes parse, authorise and call one function of :mod:`spe.airlock`. A refusal by the
 workflow (a rule of the review, a limit of the policy pack) is audited with outcome
 ``denied`` in its own transaction, after the request's own changes are rolled back.
 """
@@ -22,10 +22,10 @@ from sqlmodel import select
 
 from egress.neutralise import neutralise_csv
 from egress.release import PROFILE
-from egress.workflow import releases, review, staging, submission
-from egress.workflow.models import Decision, EgressRequest, RequestStatus
-from egress.workflow.tokens import issue_workspace_token
-from egress.workflow.views import RequestPublic, request_view
+from spe.airlock import releases, review, staging, submission
+from spe.airlock.models import Decision, EgressRequest, RequestStatus
+from spe.airlock.tokens import issue_workspace_token
+from spe.airlock.views import RequestPublic, request_view
 from spe.api.body_limit import EGRESS_REPLACEMENT_BYTES, EGRESS_SUBMISSION_BYTES
 from spe.api.deps import (
     SessionDep,
@@ -37,11 +37,11 @@ from spe.api.deps import (
 )
 from spe.api.pagination import Page, PageParams, page_params, paginate
 from spe.audit import record
-from spe.auth.principal import Principal
 from spe.auth.tokens import ApiTokenCreated, ApiTokenPublic
 from spe.crypto.signing import SigningKey, public_key_pem
 from spe.dataplane import config as dataplane_config
 from spe.domain.permits import members_of
+from spe.domain.principal import Principal
 from spe.domain.roles import Role
 from spe.errors import InvalidInput
 from spe.settings import Settings

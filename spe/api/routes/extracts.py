@@ -25,12 +25,10 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
-from controllers.runtimes.base import TerminalError
 from spe.api.body_limit import SOURCE_UPLOAD_BYTES
 from spe.api.deps import SessionDep, allow, allow_protocol, commit
 from spe.audit import Actor, record
 from spe.auth.authenticate import bearer_token
-from spe.auth.principal import Principal
 from spe.data.manifest import ManifestError
 from spe.data.sources import SourceObject, register_existing, upload_source
 from spe.dataplane import CONDITION, ProjectDataPlane, check_grant
@@ -39,9 +37,10 @@ from spe.dataplane.files import decrypted_chunks, verified_ciphertext
 from spe.db import session_scope
 from spe.domain.datasets import get_dataset, set_source
 from spe.domain.permits import Permit
+from spe.domain.principal import Principal
 from spe.domain.projects import DesiredState, Project, desired_state, get_visible_project
 from spe.domain.roles import Role
-from spe.errors import Conflict, Forbidden, InvalidInput, NotFound, SpeError
+from spe.errors import Conflict, Forbidden, InvalidInput, NotFound, SpeError, TerminalError
 from spe.storage import ObjectNotFound
 from spe.storage.layout import InvalidKeyComponent, parse_source_key
 

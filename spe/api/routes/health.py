@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from spe.api.deps import allow_anyone
-from spe.db.migrations import pending_migrations
+from spe.migrations import pending_migrations
 
 router = APIRouter(tags=["health"])
 Anyone = Annotated[None, allow_anyone()]

@@ -16,10 +16,10 @@ from fastapi.templating import Jinja2Templates
 
 from spe.api.deps import SessionDep, allow_browser, commit
 from spe.audit import Actor, record
-from spe.auth.principal import Principal
 from spe.auth.redirects import safe_next
 from spe.auth.sessions import CSRF, close_session, open_session
 from spe.auth.tokens import find_valid
+from spe.domain.principal import Principal
 from spe.domain.users import User
 from spe.errors import Forbidden
 

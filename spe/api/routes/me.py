@@ -9,9 +9,9 @@ from sqlmodel import select
 
 from spe.api.deps import SessionDep, allow_authenticated, commit
 from spe.api.pagination import Page, PageParams, page_params, paginate
-from spe.auth.principal import Principal
 from spe.auth.sessions import CSRF
 from spe.auth.tokens import ApiToken, ApiTokenCreated, ApiTokenPublic, issue_token, revoke_token
+from spe.domain.principal import Principal
 from spe.domain.roles import Role
 from spe.domain.users import get_user, roles_of
 

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from spe.api.deps import SessionDep, allow_anyone, allow_browser, allow_protocol, commit
 from spe.auth.hub_clients import HubClient
 from spe.auth.hub_provider import FormRequest, HubProvider, Refusal
-from spe.auth.principal import Principal
+from spe.domain.principal import Principal
 from spe.domain.projects import Project
 
 router = APIRouter(tags=["oauth"])

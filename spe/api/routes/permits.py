@@ -14,7 +14,6 @@ from spe.api.deps import (
     wake_reconciler,
 )
 from spe.api.pagination import Page, PageParams, page_params, paginate
-from spe.auth.principal import Principal
 from spe.domain import permit_decisions as decisions
 from spe.domain import permit_lifecycle as lifecycle
 from spe.domain.permits import (
@@ -29,8 +28,8 @@ from spe.domain.permits import (
     PermitRevisionPublic,
     PermitStatus,
     get_permit,
-    to_public,
 )
+from spe.domain.principal import Principal
 from spe.domain.roles import Role
 from spe.errors import Forbidden
 
@@ -55,7 +54,7 @@ def _saved(session: Session, request: Request, permit: Permit,
     """Commit the change, start a reconcile pass, answer with the permit as now seen."""
     commit(session)
     wake_reconciler(request)
-    return to_public(session, permit, principal)
+    return lifecycle.to_public(session, permit, principal)
 
 
 class SignedDecisionBody(SQLModel):
@@ -71,7 +70,7 @@ def list_permits(principal: Reader, session: SessionDep,
     if status is not None:
         query = query.where(Permit.status == status)
     rows, cursor = paginate(session, query, page)
-    return Page(items=[to_public(session, p, principal) for p in rows], next=cursor)
+    return Page(items=[lifecycle.to_public(session, p, principal) for p in rows], next=cursor)
 
 
 @router.post("", status_code=201, summary="Record a granted permit (creates its project)")
@@ -106,7 +105,7 @@ def list_decisions(permit_id: str, _: Reader, session: SessionDep,
 
 @router.get("/{permit_id}", summary="Read a permit (by id or reference)")
 def read(permit_id: str, principal: Reader, session: SessionDep) -> PermitPublic:
-    return to_public(session, get_permit(session, permit_id), principal)
+    return lifecycle.to_public(session, get_permit(session, permit_id), principal)
 
 
 @router.get("/{permit_id}/history", summary="Every change: who, what, when, why")

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Depends, Request
 
 from spe.api.deps import SessionDep, allow, commit, refusals_audited, wake_reconciler
 from spe.api.pagination import Page, PageParams, page_params, paginate
-from spe.auth.principal import Principal
 from spe.domain import permit_lifecycle
 from spe.domain.permits import PermitReason
+from spe.domain.principal import Principal
 from spe.domain.projects import (
     Project,
     ProjectPublic,

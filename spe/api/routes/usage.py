@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from spe.api.deps import SessionDep, allow
-from spe.auth.principal import Principal
+from spe.domain.principal import Principal
 from spe.domain.projects import get_visible_project
 from spe.domain.roles import Role
 from spe.domain.usage import UsageReport, report_csv, usage_report

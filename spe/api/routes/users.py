@@ -7,7 +7,7 @@ from sqlmodel import select
 
 from spe.api.deps import SessionDep, allow, commit
 from spe.api.pagination import Page, PageParams, page_params, paginate
-from spe.auth.principal import Principal
+from spe.domain.principal import Principal
 from spe.domain.roles import Role
 from spe.domain.users import (
     User,

@@ -14,8 +14,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import select
 
 from spe.api.deps import SessionDep, allow, commit
-from spe.auth.principal import Principal
 from spe.console.web import render
+from spe.domain.principal import Principal
 from spe.domain.roles import Role
 from spe.domain.users import (
     RoleGrant,

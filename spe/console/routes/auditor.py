@@ -21,8 +21,8 @@ from spe.api.deps import SessionDep, allow
 from spe.api.routes import audit as audit_api
 from spe.audit import checkpoints, service
 from spe.audit.models import AuditCheckpoint
-from spe.auth.principal import Principal
 from spe.console.web import render
+from spe.domain.principal import Principal
 from spe.domain.roles import Role
 from spe.domain.users import User
 from spe.errors import InvalidInput

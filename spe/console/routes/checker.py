@@ -3,7 +3,7 @@ return, reject, release and revoke.
 
 Each action calls the same workflow function as its API twin (``spe.api.routes.egress``),
 under the same role rule and with refusals audited the same way; what a checker sees of a
-request (blind votes, who may vote) comes from :func:`egress.workflow.views.request_view`.
+request (blind votes, who may vote) comes from :func:`spe.airlock.views.request_view`.
 """
 
 from __future__ import annotations
@@ -17,16 +17,16 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import select
 
-from egress.workflow import releases, review
-from egress.workflow.models import Decision, EgressRequest, RequestStatus
-from egress.workflow.views import request_view
+from spe.airlock import releases, review
+from spe.airlock.models import Decision, EgressRequest, RequestStatus
+from spe.airlock.views import request_view
 from spe.api.deps import SessionDep, allow, commit, refusals_audited
 from spe.api.routes.egress import Staging, object_store, release_key
-from spe.auth.principal import Principal
 from spe.console import preview
 from spe.console.web import render
 from spe.db.types import utcnow
 from spe.domain.permits import members_of
+from spe.domain.principal import Principal
 from spe.domain.roles import Role
 from spe.errors import SpeError
 

@@ -9,16 +9,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import func, select
 
-from egress.workflow import review, submission
-from egress.workflow.models import EgressRequest
+from spe.airlock import review, submission
+from spe.airlock.models import EgressRequest
 from spe.api.deps import SessionDep, allow, allow_authenticated, allow_browser
 from spe.auth.hub_provider import entry_refusal
-from spe.auth.principal import Principal
 from spe.auth.redirects import safe_next
 from spe.console import i18n
 from spe.console.web import render
 from spe.dataplane import CONDITION as EXTRACT_CONDITION
 from spe.domain.permits import Permit, PermitMember, datasets_of, members_of
+from spe.domain.principal import Principal
 from spe.domain.projects import DesiredState, Project, desired_state, get_visible_project
 from spe.domain.roles import Role
 from spe.domain.users import get_user

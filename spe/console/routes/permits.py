@@ -17,7 +17,6 @@ from sqlmodel import select
 
 from spe.api.deps import SessionDep, allow, commit, wake_reconciler
 from spe.api.routes.permits import Unsigned
-from spe.auth.principal import Principal
 from spe.console.web import render
 from spe.domain import permit_decisions as decisions
 from spe.domain import permit_lifecycle as lifecycle
@@ -29,6 +28,7 @@ from spe.domain.permits import (
     get_permit,
     members_of,
 )
+from spe.domain.principal import Principal
 from spe.domain.projects import Project, desired_state, project_of
 from spe.domain.roles import Role
 from spe.domain.users import User

@@ -15,13 +15,13 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import select
 
-from egress.workflow import review, submission
-from egress.workflow.views import request_view
+from spe.airlock import review, submission
+from spe.airlock.views import request_view
 from spe.api.deps import SessionDep, allow, allow_authenticated, commit, refusals_audited
 from spe.api.routes.egress import Staging, object_store
-from spe.auth.principal import Principal
 from spe.auth.tokens import ApiToken, issue_token, revoke_token
 from spe.console.web import render
+from spe.domain.principal import Principal
 from spe.domain.roles import Role
 
 router = APIRouter(prefix="/console")

@@ -18,10 +18,10 @@ from sqlmodel import select
 
 from spe.api.deps import SessionDep, allow
 from spe.api.routes.extracts import Plane, _keep, _refusal_audited
-from spe.auth.principal import Principal
 from spe.console.web import render
 from spe.data.sources import SourceRejected, upload_source
 from spe.domain.datasets import Dataset, get_dataset
+from spe.domain.principal import Principal
 from spe.domain.roles import Role
 
 router = APIRouter(prefix="/console/datasets")

@@ -1,0 +1,149 @@
+"""Releasing an approved request, serving released files, and checkers' views of quarantine.
+
+A suspended or ended permit freezes the airlock: no release, no download (409), until the
+permit is resumed. Reads are audited like changes: a checker opening a quarantined file,
+and a researcher downloading a released one, each append an event. Every byte served is
+hashed first; content that does not match its recorded hash is refused
+(:class:`spe.airlock.publish.IntegrityFailure`). CSV downloads neutralise formula cells
+(:mod:`egress.neutralise`) unless the exact released bytes are asked for.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import BinaryIO
+
+from sqlmodel import Session
+
+from egress.release import ReleasedFile, build_crate, build_manifest
+from spe.airlock import ledger, review
+from spe.airlock.models import EgressFile, EgressRelease, EgressRequest, RequestStatus
+from spe.airlock.publish import publish, read_verified, released_key
+from spe.airlock.submission import researcher_project
+from spe.audit import record
+from spe.crypto.signing import SigningKey
+from spe.db.types import utcnow
+from spe.domain.permits import get_permit, members_of
+from spe.domain.principal import Principal
+from spe.domain.roles import Role
+from spe.errors import Conflict, Forbidden, NotFound
+from spe.storage.base import ObjectStore
+from spe.storage.layout import quarantine_key
+
+
+class AirlockFrozen(Conflict):
+    """The request's permit is suspended or ended: nothing is released or downloaded."""
+
+    default_code = "egress.permit_inactive"
+
+
+def check_airlock_open(session: Session, request: EgressRequest) -> None:
+    """Refuse (409) while the request's permit is not active; votes are still taken, and the
+    airlock reopens when the permit is resumed."""
+    permit = get_permit(session, request.permit_id)
+    if not permit.is_active():
+        raise AirlockFrozen(f"permit {permit.reference} is "
+                            f"{permit.effective_status().value}: releases and downloads are "
+                            "frozen until the permit is active again")
+
+
+class ReleaseRevoked(Conflict):
+    """The release was revoked: nothing of it is served any more."""
+
+    status = 410
+    default_code = "egress.release_revoked"
+
+
+def release(session: Session, store: ObjectStore, staging_root: Path, key: SigningKey,
+            request: EgressRequest, principal: Principal, platform_url: str) -> EgressRelease:
+    """Sign and publish an approved request's releasable files; enter them in the ledger."""
+    members = members_of(session, request.permit_id)
+    review.check_can_transition(request, "release", principal, members)
+    check_airlock_open(session, request)
+    released_at = utcnow()
+    release_id = uuid.uuid4().hex
+    every_file = review.files_of(session, request.id)
+    files = [f for f in every_file if not f.checker_only]
+    manifest = build_manifest(
+        release_id=release_id, request_id=request.id, project_id=request.project_id,
+        title=request.title, permit_reference=request.permit_reference,
+        permit_id=request.permit_id, pack_name=request.pack_name,
+        pack_version=request.pack_version, requester=request.requester_subject,
+        released_by=principal.subject, released_at=released_at.isoformat(),
+        files=[_released(session, f) for f in files])
+    crate = build_crate(manifest, platform_url=platform_url)
+    signature = publish(store, key, manifest, crate)
+    row = EgressRelease(id=release_id, request_id=request.id, project_id=request.project_id,
+                        manifest=manifest, crate=crate, signature=signature,
+                        signing_key_id=key.key_id, created_at=released_at)
+    review.mark_released(session, request, principal, members, row)
+    ledger.add_released(session, store, staging_root, request.project_id, request.pack_name,
+                        files, every_file)
+    return row
+
+
+def _released(session: Session, file: EgressFile) -> ReleasedFile:
+    votes = [{"reviewer": v.reviewer_subject, "decision": v.decision.value,
+              "comment": v.comment, "justification": v.justification,
+              "at": v.at.isoformat()} for v in review.current_votes(session, file)]
+    return ReleasedFile(id=file.id, name=file.name, sha256=file.sha256, size=file.size,
+                        description=file.description, check=file.check or {}, votes=votes)
+
+
+def get_release(session: Session, release_id: str) -> EgressRelease:
+    row = session.get(EgressRelease, release_id)
+    if row is None:
+        raise NotFound(f"no release {release_id!r}", code="egress.release_not_found")
+    return row
+
+
+def check_can_read_release(session: Session, row: EgressRelease,
+                           principal: Principal) -> EgressRequest:
+    """Checkers and auditors read any release; a researcher the releases of their project."""
+    request = review.get_request(session, row.request_id)
+    if not principal.has_any({Role.output_checker, Role.auditor, Role.admin}):
+        researcher_project(session, row.project_id, principal)
+    return request
+
+
+def download(session: Session, store: ObjectStore, release_id: str, file_id: str,
+             principal: Principal) -> tuple[str, str, BinaryIO]:
+    """Name, sha256 and verified bytes of a released file: the requester, outside the
+    workspace."""
+    row = get_release(session, release_id)
+    request = review.get_request(session, row.request_id)
+    if principal.project_id is not None:
+        raise Forbidden("released files are downloaded outside the workspace, with a personal "
+                        "token, not a workspace token", code="egress.scoped_token")
+    if principal.user_id != request.requester_id:
+        raise Forbidden("only the requester downloads a release", code="egress.not_requester")
+    check_airlock_open(session, request)
+    researcher_project(session, row.project_id, principal)
+    if row.revoked_at is not None or request.status is not RequestStatus.released:
+        raise ReleaseRevoked(f"release {row.id} was revoked: {row.revoke_reason}")
+    file = review.get_file(session, request, file_id)
+    entry = next((f for f in row.manifest["files"] if f["name"] == file.name), None)
+    if entry is None:
+        raise NotFound(f"{file.name} is not part of release {row.id}",
+                       code="egress.not_released")
+    content = read_verified(store, released_key(row.project_id, row.id, entry["sha256"]),
+                            entry["sha256"], entry["size"])
+    record(session, action="egress.release.download", actor=principal.actor(),
+           target_type="egress_release", target_id=row.id, project_id=row.project_id,
+           details={"file_id": file.id, "sha256": entry["sha256"]})
+    return entry["name"], entry["sha256"], content
+
+
+def open_quarantined(session: Session, store: ObjectStore, request: EgressRequest,
+                     file: EgressFile, principal: Principal) -> BinaryIO:
+    """A checker's view of a file under review (its current version), audited."""
+    if Role.output_checker not in principal.roles:
+        raise Forbidden("viewing quarantined files needs the role output_checker",
+                        code="egress.forbidden")
+    content = read_verified(store, quarantine_key(request.project_id, file.sha256),
+                            file.sha256, file.size)
+    record(session, action="egress.file.view", actor=principal.actor(),
+           target_type="egress_file", target_id=file.id, project_id=request.project_id,
+           details={"request_id": request.id, "version": file.version})
+    return content

@@ -1,0 +1,408 @@
+"""The egress request state machine: the only code that changes a request's status.
+
+Each transition is a row of :data:`TRANSITIONS`: the states it leaves from, the state it goes
+to, who performs it and the audit action it writes. Who may act is decided apart from what
+the state allows: ``check_actor`` (requester, independent reviewer, staff, the platform) and
+``check_state``; ``check_can_transition`` raises from both and ``can_transition`` answers yes
+or no from the same rules, as ``check_can_vote``/``can_vote`` do for votes. Every function
+that changes something appends its audit event in the caller's transaction.
+
+Review rules: each releasable file needs ``approvals_required`` approvals (from the permit's
+policy pack, default 2) on its current version from independent reviewers: never the
+requester, and nobody named in the permit unless the pack allows it. A reviewer votes once
+per file version, on the exact bytes (the vote names the sha256 they saw); replacing a file
+starts a new version, so its earlier votes no longer count. Votes are blind: nobody sees
+another's vote on a file until that file has all its votes. Approving a file whose automated
+check failed needs a written justification; returning or rejecting a request needs a public
+comment. When every releasable file is approved the request is approved; a reviewer then
+releases it (signed manifest), and staff can revoke the release, which stops downloads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlmodel import Session, select
+
+from spe.airlock.intake import StagedFile
+from spe.airlock.models import (
+    Decision,
+    EgressFile,
+    EgressRelease,
+    EgressRequest,
+    EgressVote,
+    RequestStatus,
+)
+from spe.audit import record
+from spe.db.types import utcnow
+from spe.domain.permits import Permit
+from spe.domain.principal import Principal
+from spe.domain.projects import Project
+from spe.domain.roles import Role
+from spe.errors import Conflict, Forbidden, InvalidInput, NotFound
+
+REQUESTER = "requester"  # the researcher who submitted the request
+REVIEWER = "reviewer"  # an independent output checker
+STAFF = "staff"  # output checkers and admins acting on an incident
+SYSTEM = "system"  # the platform itself (automated checks)
+
+S = RequestStatus
+OPEN = frozenset({S.submitted, S.checked, S.in_review, S.changes_requested, S.approved})
+REVIEWABLE = frozenset({S.checked, S.in_review})
+AWAITING_REVIEW = REVIEWABLE
+FAILED_CHECK = "fail"
+
+
+@dataclass(frozen=True)
+class Transition:
+    name: str
+    sources: frozenset[RequestStatus]
+    target: RequestStatus
+    action: str
+    actor: str
+    needs_comment: bool = False
+
+
+TRANSITIONS: dict[str, Transition] = {t.name: t for t in [
+    Transition("check", frozenset({S.submitted}), S.checked, "egress.request.check", SYSTEM),
+    Transition("start_review", frozenset({S.checked}), S.in_review, "egress.request.review",
+               REVIEWER),
+    Transition("return", REVIEWABLE, S.changes_requested, "egress.request.return", REVIEWER,
+               needs_comment=True),
+    Transition("resubmit", frozenset({S.changes_requested}), S.submitted,
+               "egress.request.resubmit", REQUESTER),
+    Transition("approve", frozenset({S.in_review}), S.approved, "egress.request.approve",
+               REVIEWER),
+    Transition("reject", REVIEWABLE, S.rejected, "egress.request.reject", REVIEWER,
+               needs_comment=True),
+    Transition("release", frozenset({S.approved}), S.released, "egress.request.release",
+               REVIEWER),
+    Transition("withdraw", OPEN, S.withdrawn, "egress.request.withdraw", REQUESTER),
+    Transition("revoke", frozenset({S.released}), S.revoked, "egress.release.revoke", STAFF,
+               needs_comment=True),
+]}
+
+STAFF_ROLES = frozenset({Role.output_checker, Role.admin})
+
+
+# -- who ---------------------------------------------------------------------------------
+
+def check_actor(request: EgressRequest, actor: str, principal: Principal,
+                members: Iterable[str]) -> None:
+    """Raise :class:`Forbidden` unless ``principal`` may act as ``actor`` on ``request``."""
+    if actor == SYSTEM:
+        if principal.via != "system":
+            raise Forbidden("only the platform performs this step", code="egress.forbidden")
+    elif actor == REQUESTER:
+        if principal.user_id != request.requester_id or Role.researcher not in principal.roles:
+            raise Forbidden("only the researcher who submitted the request may do this",
+                            code="egress.not_requester")
+        if principal.project_id not in (None, request.project_id):
+            raise Forbidden("this token is scoped to another project",
+                            code="egress.wrong_project")
+    elif actor == REVIEWER:
+        if Role.output_checker not in principal.roles:
+            raise Forbidden("reviewing needs the role output_checker", code="egress.forbidden")
+        if principal.user_id == request.requester_id:
+            raise Forbidden("the requester can never review their own request",
+                            code="egress.self_review")
+        if principal.subject in set(members) and not request.members_may_review:
+            raise Forbidden("people named in the permit may not review its outputs "
+                            "(independent checking)", code="egress.not_independent")
+    elif not principal.has_any(STAFF_ROLES):
+        raise Forbidden("needs the role output_checker or admin", code="egress.forbidden")
+
+
+# -- what the state allows -----------------------------------------------------------------
+
+def check_state(request: EgressRequest, transition: Transition) -> None:
+    if request.status not in transition.sources:
+        allowed = ", ".join(sorted(s.value for s in transition.sources))
+        raise Conflict(f"cannot {transition.name} request {request.id}: it is "
+                       f"{request.status.value}; {transition.name} applies to a request that "
+                       f"is {allowed}", code="egress.invalid_transition")
+
+
+def check_can_transition(request: EgressRequest, name: str, principal: Principal,
+                         members: Iterable[str], comment: str | None = None) -> Transition:
+    transition = TRANSITIONS[name]
+    check_actor(request, transition.actor, principal, members)
+    check_state(request, transition)
+    if transition.needs_comment and not (comment or "").strip():
+        raise InvalidInput(f"to {name} a request, say why in a comment the requester sees",
+                           code="egress.comment_required")
+    return transition
+
+
+def can_transition(request: EgressRequest, name: str, principal: Principal,
+                   members: Iterable[str]) -> bool:
+    try:
+        check_can_transition(request, name, principal, members, comment="(asking)")
+    except (Forbidden, Conflict):
+        return False
+    return True
+
+
+def check_can_vote(request: EgressRequest, file: EgressFile, current_votes: list[EgressVote],
+                   principal: Principal, members: Iterable[str], decision: Decision,
+                   sha256: str, comment: str = "", justification: str | None = None) -> None:
+    check_actor(request, REVIEWER, principal, members)
+    if request.status not in REVIEWABLE:
+        raise Conflict(f"request {request.id} is {request.status.value}; votes are taken "
+                       "while it is checked or in review", code="egress.not_in_review")
+    if file.checker_only:
+        raise Conflict(f"{file.name} is material for checkers and is never released; "
+                       "it takes no votes", code="egress.checker_only")
+    if sha256 != file.sha256:
+        raise Conflict(f"{file.name} changed (now version {file.version}, sha256 "
+                       f"{file.sha256}); review the current content and vote on it",
+                       code="egress.file_changed")
+    if any(v.reviewer_id == principal.user_id for v in current_votes):
+        raise Conflict(f"you have already voted on version {file.version} of {file.name}",
+                       code="egress.already_voted")
+    if len(current_votes) >= request.approvals_required:
+        raise Conflict(f"{file.name} already has its {request.approvals_required} votes",
+                       code="egress.quorum_reached")
+    if decision is Decision.approve and file.outcome == FAILED_CHECK \
+            and not (justification or "").strip():
+        raise InvalidInput(f"{file.name} failed the automated checks; approving it needs a "
+                           "written justification", code="egress.justification_required")
+    if decision is not Decision.approve and not comment.strip():
+        raise InvalidInput("say what must change, or why it is rejected, in a comment",
+                           code="egress.comment_required")
+
+
+def can_vote(request: EgressRequest, file: EgressFile, current_votes: list[EgressVote],
+             principal: Principal, members: Iterable[str]) -> bool:
+    try:
+        check_can_vote(request, file, current_votes, principal, members, Decision.approve,
+                       file.sha256, justification="(asking)")
+    except (Forbidden, Conflict):
+        return False
+    return True
+
+
+# -- reading -------------------------------------------------------------------------------
+
+def get_request(session: Session, request_id: str) -> EgressRequest:
+    request = session.get(EgressRequest, request_id)
+    if request is None:
+        raise NotFound(f"no egress request {request_id!r}", code="egress.not_found")
+    return request
+
+
+def files_of(session: Session, request_id: str) -> list[EgressFile]:
+    return list(session.exec(select(EgressFile).where(EgressFile.request_id == request_id)
+                             .order_by(EgressFile.name)))
+
+
+def get_file(session: Session, request: EgressRequest, file_id: str) -> EgressFile:
+    file = session.get(EgressFile, file_id)
+    if file is None or file.request_id != request.id:
+        raise NotFound(f"no file {file_id!r} in request {request.id}", code="egress.not_found")
+    return file
+
+
+def current_votes(session: Session, file: EgressFile) -> list[EgressVote]:
+    return list(session.exec(select(EgressVote).where(EgressVote.file_id == file.id,
+                                                      EgressVote.file_version == file.version)
+                             .order_by(EgressVote.id)))
+
+
+def release_of(session: Session, request_id: str) -> EgressRelease | None:
+    return session.exec(select(EgressRelease)
+                        .where(EgressRelease.request_id == request_id)).first()
+
+
+# -- changes ---------------------------------------------------------------------------------
+
+def create_request(session: Session, project: Project, permit: Permit, principal: Principal,
+                   title: str, pack: dict, approvals_required: int, members_may_review: bool,
+                   staged: list[StagedFile]) -> EgressRequest:
+    """Record a submitted request and its (already quarantined) files."""
+    if Role.researcher not in principal.roles or principal.user_id is None:
+        raise Forbidden("submitting needs the role researcher", code="egress.forbidden")
+    if principal.project_id not in (None, project.id):
+        raise Forbidden("this token is scoped to another project", code="egress.wrong_project")
+    if not staged:
+        raise InvalidInput("a request holds at least one file", code="egress.no_files")
+    if all(f.checker_only for f in staged):
+        raise InvalidInput("nothing to release: every file is material for checkers "
+                           "(SDC sidecars, ACRO session files)", code="egress.nothing_to_release")
+    request = EgressRequest(project_id=project.id, permit_id=permit.id,
+                            permit_reference=permit.reference, requester_id=principal.user_id,
+                            requester_subject=principal.subject, title=title,
+                            pack_name=pack["name"], pack_version=str(pack["version"]),
+                            approvals_required=approvals_required,
+                            members_may_review=members_may_review)
+    session.add(request)
+    session.flush()
+    for f in staged:
+        session.add(EgressFile(request_id=request.id, name=f.name, description=f.description,
+                               sha256=f.sha256, size=f.size, checker_only=f.checker_only))
+    session.flush()
+    _audit(session, request, "egress.request.submit", principal,
+           {"files": len(staged), "bytes": sum(f.size for f in staged),
+            "pack": request.pack_name})
+    return request
+
+
+def record_checks(session: Session, request: EgressRequest, records: dict[str, dict],
+                  principal: Principal) -> EgressRequest:
+    """Store each file's check record and move the request to ``checked``."""
+    transition = check_can_transition(request, "check", principal, ())
+    files = files_of(session, request.id)
+    missing = sorted(f.name for f in files if f.name not in records)
+    if missing:
+        raise InvalidInput(f"no check record for {', '.join(missing)}",
+                           code="egress.check_missing")
+    outcomes: dict[str, int] = {}
+    for file in files:
+        file.check = records[file.name]
+        file.outcome = records[file.name]["outcome"]
+        outcomes[file.outcome] = outcomes.get(file.outcome, 0) + 1
+        session.add(file)
+    _apply(session, request, transition, principal, details={"outcomes": outcomes})
+    return request
+
+
+def cast_vote(session: Session, request: EgressRequest, file: EgressFile,
+              principal: Principal, members: Iterable[str], decision: Decision, sha256: str,
+              comment: str = "", justification: str | None = None) -> EgressVote:
+    members = set(members)
+    votes = current_votes(session, file)
+    check_can_vote(request, file, votes, principal, members, decision, sha256, comment,
+                   justification)
+    vote = EgressVote(file_id=file.id, file_version=file.version, sha256=file.sha256,
+                      reviewer_id=principal.user_id, reviewer_subject=principal.subject,
+                      decision=decision, comment=comment.strip(),
+                      justification=(justification or "").strip() or None)
+    session.add(vote)
+    session.flush()
+    record(session, action="egress.file.vote", actor=principal.actor(),
+           target_type="egress_file", target_id=file.id, project_id=request.project_id,
+           details={"request_id": request.id, "version": file.version,
+                    "decision": decision.value, "justified": vote.justification is not None})
+    if request.status is S.checked:
+        _apply(session, request, TRANSITIONS["start_review"], principal)
+    if _all_approved(session, request):
+        _apply(session, request, TRANSITIONS["approve"], principal)
+    return vote
+
+
+def _all_approved(session: Session, request: EgressRequest) -> bool:
+    for file in files_of(session, request.id):
+        if file.checker_only:
+            continue
+        approvals = [v for v in current_votes(session, file) if v.decision is Decision.approve]
+        if len(approvals) < request.approvals_required:
+            return False
+    return True
+
+
+def return_request(session: Session, request: EgressRequest, principal: Principal,
+                   members: Iterable[str], comment: str) -> EgressRequest:
+    transition = check_can_transition(request, "return", principal, members, comment)
+    request.status_comment = comment.strip()
+    _apply(session, request, transition, principal)
+    return request
+
+
+def reject_request(session: Session, request: EgressRequest, principal: Principal,
+                   members: Iterable[str], comment: str) -> EgressRequest:
+    transition = check_can_transition(request, "reject", principal, members, comment)
+    request.status_comment = comment.strip()
+    _apply(session, request, transition, principal)
+    return request
+
+
+def withdraw_request(session: Session, request: EgressRequest, principal: Principal,
+                     reason: str = "") -> EgressRequest:
+    transition = check_can_transition(request, "withdraw", principal, ())
+    request.status_comment = reason.strip() or None
+    _apply(session, request, transition, principal)
+    return request
+
+
+def replace_file(session: Session, request: EgressRequest, file: EgressFile,
+                 staged: StagedFile, principal: Principal) -> EgressFile:
+    """A new version of a file, in answer to ``changes_requested``: its votes start over."""
+    check_actor(request, REQUESTER, principal, ())
+    if request.status is not S.changes_requested:
+        raise Conflict(f"files change only when changes were requested; request "
+                       f"{request.id} is {request.status.value}", code="egress.not_returned")
+    if staged.name != file.name:
+        raise InvalidInput(f"the new version must keep the name {file.name}",
+                           code="egress.name_changed")
+    if staged.sha256 == file.sha256:
+        raise Conflict(f"{file.name}: the new version is identical to the current one",
+                       code="egress.file_unchanged")
+    file.version += 1
+    file.sha256, file.size = staged.sha256, staged.size
+    file.description = staged.description or file.description
+    file.check, file.outcome, file.updated_at = None, None, utcnow()
+    session.add(file)
+    record(session, action="egress.file.replace", actor=principal.actor(),
+           target_type="egress_file", target_id=file.id, project_id=request.project_id,
+           details={"request_id": request.id, "version": file.version, "sha256": file.sha256})
+    return file
+
+
+def resubmit_request(session: Session, request: EgressRequest,
+                     principal: Principal) -> EgressRequest:
+    transition = check_can_transition(request, "resubmit", principal, ())
+    _apply(session, request, transition, principal)
+    return request
+
+
+def mark_released(session: Session, request: EgressRequest, principal: Principal,
+                  members: Iterable[str], release: EgressRelease) -> EgressRequest:
+    """Record a release built by :mod:`egress.release` (call :func:`check_can_transition`
+    with ``"release"`` before building it)."""
+    transition = check_can_transition(request, "release", principal, members)
+    session.add(release)
+    session.flush()
+    _apply(session, request, transition, principal, details={"release_id": release.id})
+    return request
+
+
+def revoke_release(session: Session, release: EgressRelease, principal: Principal,
+                   reason: str) -> EgressRelease:
+    request = get_request(session, release.request_id)
+    transition = check_can_transition(request, "revoke", principal, (), reason)
+    release.revoked_at = utcnow()
+    release.revoke_reason = reason.strip()
+    session.add(release)
+    request.status_comment = reason.strip()
+    _apply(session, request, transition, principal, details={"release_id": release.id})
+    return release
+
+
+def _apply(session: Session, request: EgressRequest, transition: Transition,
+           principal: Principal, details: dict | None = None) -> None:
+    """Change the status and append the audit event, in the caller's transaction."""
+    previous = request.status
+    request.status = transition.target
+    request.updated_at = utcnow()
+    session.add(request)
+    session.flush()
+    _audit(session, request, transition.action, principal,
+           {"from": previous.value, "to": request.status.value, **(details or {})})
+
+
+def _audit(session: Session, request: EgressRequest, action: str, principal: Principal,
+           details: dict) -> None:
+    record(session, action=action, actor=principal.actor(), target_type="egress_request",
+           target_id=request.id, project_id=request.project_id, details=details)
+
+
+def state_diagram() -> str:
+    """A Mermaid state diagram generated from :data:`TRANSITIONS` (used in docs/egress.md)."""
+    lines = ["stateDiagram-v2", "    [*] --> submitted: submit (requester)"]
+    for t in TRANSITIONS.values():
+        for source in sorted(t.sources):
+            lines.append(f"    {source.value} --> {t.target.value}: {t.name} ({t.actor})")
+    ended = sorted(set(RequestStatus) - {s for t in TRANSITIONS.values() for s in t.sources})
+    lines += [f"    {s.value} --> [*]" for s in ended]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,104 @@
+"""Submitting a request and answering a return: stage, quarantine, check, record.
+
+Files are staged under their sanitised names (in ``<data_dir>/staging``, see
+:mod:`spe.airlock.staging`), copied into the project's quarantine by sha256 (content
+addressed, so what is checked and reviewed is byte for byte what can be released) and checked
+with the permit's policy pack against the project's release ledger.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from sqlmodel import Session
+
+import policies
+from spe.airlock import ledger, review, staging
+from spe.airlock.intake import EgressLimits, StagedFile, Stager
+from spe.airlock.models import EgressFile, EgressRequest
+from spe.domain.permits import Permit
+from spe.domain.principal import Principal
+from spe.domain.projects import Project, get_visible_project
+from spe.domain.roles import Role
+from spe.errors import Forbidden
+from spe.storage.base import ObjectStore
+from spe.storage.layout import quarantine_key
+
+CHECKS = Principal.system("egress-checks")
+
+
+@dataclass(frozen=True)
+class Upload:
+    name: str
+    stream: BinaryIO
+    description: str
+
+
+def researcher_project(session: Session, project_id: str,
+                       principal: Principal) -> tuple[Project, Permit]:
+    """The project, if ``principal`` is a researcher named in its active permit."""
+    if principal.project_id not in (None, project_id):
+        raise Forbidden("this token is scoped to another project", code="egress.wrong_project")
+    return get_visible_project(session, project_id, principal.subject,
+                               frozenset({Role.researcher}) & principal.roles)
+
+
+def submit(session: Session, store: ObjectStore, staging_root: Path, project_id: str,
+           principal: Principal, title: str, uploads: list[Upload]) -> EgressRequest:
+    project, permit = researcher_project(session, project_id, principal)
+    pack = policies.load("packs", permit.sdc_policy)
+    limits = EgressLimits.from_pack(pack)
+    with staging.folder(staging_root) as tmp:
+        stager = Stager(tmp, limits)
+        for upload in uploads:
+            stager.add(upload.name, upload.stream, upload.description)
+        staged = stager.files()
+        request = review.create_request(session, project, permit, principal, title, pack,
+                                        limits.approvals_required,
+                                        limits.permit_members_may_review, staged)
+        for f in staged:
+            _quarantine(store, project.id, f)
+        _check(session, request, tmp, {f.name: f.sha256 for f in staged})
+    return request
+
+
+def replace(session: Session, store: ObjectStore, staging_root: Path, request: EgressRequest,
+            file: EgressFile, principal: Principal, upload: Upload) -> EgressFile:
+    """A new version of ``file`` (kept under its name) while changes are requested."""
+    review.check_actor(request, review.REQUESTER, principal, ())
+    researcher_project(session, request.project_id, principal)
+    limits = EgressLimits.from_pack(policies.load("packs", request.pack_name))
+    with staging.folder(staging_root) as tmp:
+        stager = Stager(tmp, limits)
+        stager.add(file.name, upload.stream, upload.description)
+        (staged,) = stager.files()
+        review.replace_file(session, request, file, staged, principal)
+        _quarantine(store, request.project_id, staged)
+    return file
+
+
+def resubmit(session: Session, store: ObjectStore, staging_root: Path, request: EgressRequest,
+             principal: Principal) -> EgressRequest:
+    """Send a returned request back; every file is checked again, from quarantine."""
+    researcher_project(session, request.project_id, principal)
+    review.resubmit_request(session, request, principal)
+    files = review.files_of(session, request.id)
+    with ledger.materialised(store, staging_root, request.project_id, files) as root:
+        _check(session, request, root, {f.name: f.sha256 for f in files})
+    return request
+
+
+def _quarantine(store: ObjectStore, project_id: str, staged: StagedFile) -> None:
+    """Keep the bytes under their hash. Written even when the same content is there: a fresh
+    object is one the orphan sweep (:mod:`spe.airlock.janitor`) leaves alone until this
+    request has committed."""
+    with staged.path.open("rb") as content:
+        store.put(quarantine_key(project_id, staged.sha256), content, staged.size)
+
+
+def _check(session: Session, request: EgressRequest, root: Path,
+           names: dict[str, str]) -> None:
+    records = ledger.check(session, request.project_id, request.pack_name, root, names)
+    review.record_checks(session, request, records, CHECKS)

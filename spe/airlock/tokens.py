@@ -1,0 +1,37 @@
+"""Workspace tokens: what a researcher uses inside their workspace to submit outputs.
+
+A project's hub asks for one on behalf of a person it has signed in. The token is short-lived,
+belongs to that person, and is scoped to the hub's project, so from inside the workspace it
+can act on that project only, and never download a release.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import Session
+
+from spe.auth.tokens import ApiToken, issue_token
+from spe.domain.principal import Principal
+from spe.domain.projects import get_visible_project
+from spe.domain.roles import Role
+from spe.domain.users import find_by_subject, roles_of
+from spe.errors import Forbidden, NotFound
+
+
+def issue_workspace_token(session: Session, project_id: str, subject: str,
+                          principal: Principal, ttl: timedelta) -> tuple[ApiToken, str]:
+    """A token for ``subject`` scoped to ``project_id``, asked for by that project's hub."""
+    if principal.component != "hub" or principal.project_id != project_id:
+        raise Forbidden("only the project's own hub may ask for its workspace tokens",
+                        code="egress.wrong_hub")
+    user = find_by_subject(session, subject)
+    if user is None or not user.active or Role.researcher not in roles_of(session, user.id):
+        raise NotFound(f"no researcher {subject!r}", code="egress.unknown_researcher")
+    try:
+        get_visible_project(session, project_id, subject, frozenset({Role.researcher}))
+    except NotFound as exc:
+        raise Forbidden(f"{subject} is not named in an active permit of project {project_id}",
+                        code="egress.not_permitted") from exc
+    return issue_token(session, ttl=ttl, actor=principal.actor(), user_id=user.id,
+                       project_id=project_id, description=f"workspace token ({project_id})")

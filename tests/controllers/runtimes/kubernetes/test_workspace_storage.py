@@ -1,0 +1,153 @@
+"""Work that survives, a project folder, one extract copy per version, GPUs (Kubernetes)."""
+
+import dataclasses
+import json
+
+import kubernetes_validate
+import pytest
+
+from controllers.profiles import ProfileError, load_profile, profile_from_dict
+from controllers.runtimes.kubernetes.apply import apply
+from controllers.runtimes.kubernetes.render import prune_selector, render
+from tests.controllers.runtimes.kubernetes.test_spawner_traits import spawned
+from tests.fixtures.kubernetes import KUBERNETES_VERSIONS, make_spec
+from testsupport.restricted import restricted_violations
+from workspaces.kubernetes import DATA_DIR, PROJECT_DIR, extract_claim
+from workspaces.spec import ExtractRef
+
+
+def of_kind(objects, kind):
+    return [o for o in objects if o["kind"] == kind]
+
+
+@pytest.fixture(scope="module")
+def two_members():
+    """The pods KubeSpawner makes for alice and bob in the same project."""
+    import kubespawner.spawner as module
+
+    original = module.load_config
+    module.load_config = lambda **_: None
+    try:
+        spec = make_spec()
+        return spec, [spawned(spec, user)[0] for user in ("alice", "bob")]
+    finally:
+        module.load_config = original
+
+
+def test_the_extract_is_written_once_for_every_member(two_members, cluster):
+    spec, pods = two_members
+    objects = render(spec, cluster)
+    [job] = of_kind(objects, "Job")
+    name = extract_claim(spec.extract.manifest_key)
+    claims = {o["metadata"]["name"]: o for o in of_kind(objects, "PersistentVolumeClaim")}
+    assert claims[name]["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert job["metadata"]["name"] == name
+    [writer] = job["spec"]["template"]["spec"]["volumes"][:1]
+    assert writer["persistentVolumeClaim"] == {"claimName": name}
+    for pod in pods:  # each member reads the same copy, and copies nothing
+        [notebook] = pod["spec"]["containers"]
+        extract = {v["name"]: v for v in pod["spec"]["volumes"]}["extract"]
+        assert extract["persistentVolumeClaim"] == {"claimName": name, "readOnly": True}
+        assert {m["mountPath"]: m.get("readOnly") for m in notebook["volumeMounts"]}[DATA_DIR]
+    copies = [c for c in (*job["spec"]["template"]["spec"]["containers"],
+                          *(c for p in pods for c in p["spec"]["initContainers"]))
+              if "fetch_extract.py" in json.dumps(c["command"])]
+    assert len(copies) == 1
+
+
+def test_only_the_extract_job_holds_the_grant(two_members, cluster):
+    spec, pods = two_members
+    objects = render(spec, cluster)
+    [job] = of_kind(objects, "Job")
+    pod = job["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    assert restricted_violations(pod) == []
+    refs = {e["valueFrom"]["secretKeyRef"]["name"] for c in pod["containers"] for e in c["env"]}
+    assert refs == {"extract-grant"}
+    for server in pods:
+        assert "extract-grant" not in json.dumps(server)
+
+
+def test_the_extract_job_may_reach_the_control_plane_and_nothing_else(spec, cluster):
+    policies = {o["metadata"]["name"]: o for o in of_kind(render(spec, cluster), "NetworkPolicy")}
+    job = policies["extract-job"]["spec"]
+    assert job["podSelector"] == {"matchLabels": {"spe.io/component": "extract"}}
+    assert job["policyTypes"] == ["Ingress", "Egress"] and "ingress" not in job
+    [rule] = job["egress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": cluster.control_plane_port}]
+
+
+def test_a_new_extract_version_replaces_the_old_copy(kube, fake_api, cluster):
+    first = make_spec()
+    second = dataclasses.replace(first, extract=ExtractRef(
+        "projects/p/extracts/e2/manifest.json", first.extract.grant_url, "grant-2"))
+    selector = prune_selector(first.project_id)
+    apply(kube, render(first, cluster), prune_selector=selector)
+    changes = apply(kube, render(second, cluster), prune_selector=selector)
+    old, new = (extract_claim(s.extract.manifest_key) for s in (first, second))
+    assert old != new
+    deleted = {(c.kind, c.name) for c in changes if c.outcome == "deleted"}
+    assert deleted == {("Job", old), ("PersistentVolumeClaim", old)}
+    created = {(c.kind, c.name) for c in changes if c.outcome == "created"}
+    assert {("Job", new), ("PersistentVolumeClaim", new)} <= created
+
+
+def test_the_project_folder_is_shared_read_write(two_members, cluster):
+    spec, pods = two_members
+    claims = {o["metadata"]["name"]: o for o in of_kind(render(spec, cluster),
+                                                          "PersistentVolumeClaim")}
+    assert claims["project"]["spec"]["accessModes"] == ["ReadWriteMany"]
+    for pod in pods:
+        [notebook] = pod["spec"]["containers"]
+        mount = {m["mountPath"]: m for m in notebook["volumeMounts"]}[PROJECT_DIR]
+        assert not mount.get("readOnly")
+
+
+def test_shared_volumes_use_the_shared_storage_class(spec, cluster):
+    shared = dataclasses.replace(cluster, shared_storage_class="cephfs")
+    claims = of_kind(render(spec, shared), "PersistentVolumeClaim")
+    rwx = [c for c in claims if c["spec"]["accessModes"] == ["ReadWriteMany"]]
+    assert len(rwx) == 2 and {c["spec"]["storageClassName"] for c in rwx} == {"cephfs"}
+
+
+@pytest.fixture(scope="module")
+def gpu_pod():
+    import kubespawner.spawner as module
+
+    original = module.load_config
+    module.load_config = lambda **_: None
+    try:
+        return spawned(make_spec(profile="gpu"))[0]
+    finally:
+        module.load_config = original
+
+
+def test_a_gpu_profile_requests_gpus_on_gpu_nodes(gpu_pod):
+    [notebook] = gpu_pod["spec"]["containers"]
+    assert notebook["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert gpu_pod["spec"]["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in \
+        gpu_pod["spec"]["tolerations"]
+    assert restricted_violations(gpu_pod["spec"]) == []
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_gpu_workspace_objects_validate_strictly(gpu_pod, cluster, version):
+    for obj in [gpu_pod, *render(make_spec(profile="gpu"), cluster)]:
+        kubernetes_validate.validate(obj, version, strict=True)
+
+
+def test_the_quota_caps_the_project_gpus(cluster):
+    [quota] = of_kind(render(make_spec(profile="gpu"), cluster), "ResourceQuota")
+    assert quota["spec"]["hard"]["requests.nvidia.com/gpu"] == "4"
+    [plain] = of_kind(render(make_spec(), cluster), "ResourceQuota")
+    assert not [k for k in plain["spec"]["hard"] if "gpu" in k]
+
+
+def test_a_profile_whose_quota_cannot_hold_one_gpu_server_is_refused():
+    data = dataclasses.asdict(load_profile("gpu"))
+    data.update(quota_gpus=0, node_selector=dict(data["node_selector"]),
+                tolerations=[{"key": k, "operator": o, "effect": e}
+                             for k, o, e in data["tolerations"]])
+    with pytest.raises(ProfileError, match="quota_gpus"):
+        profile_from_dict(data)
