@@ -14,7 +14,10 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
+
+from markupsafe import Markup, escape
 
 LEADING_ROWS = 200  # shown in full; beyond them only the rows holding a flagged cell
 MAX_TEXT_BYTES = 256 * 1024
@@ -56,6 +59,27 @@ class Preview:
     whole_file_flags: list[dict[str, Any]] = field(default_factory=list)
     unplaced_flags: list[dict[str, Any]] = field(default_factory=list)
     content_type: str | None = None
+
+    def body_html(self) -> Markup:
+        """The table's rows as HTML, every value escaped: built here rather than by a
+        template loop, which costs ten times as much on a request of many tables."""
+        gap = f'<tr class="gap"><td colspan="{len(self.header) + 1}">…</td></tr>'
+        out, previous = [], None
+        for number, row in zip(self.row_numbers, self.rows, strict=True):
+            if previous is not None and number != previous + 1:
+                out.append(gap)
+            previous = number
+            out.append(f'<tr><th scope="row" class="rownum">{number}</th>')
+            for cell in row:
+                if not cell.flags:
+                    out.append(f"<td>{escape(cell.value)}</td>")
+                    continue
+                why = "".join(f'<span class="why">{escape(f.get("rule"))}: '
+                              f'{escape(f.get("reason"))}</span>' for f in cell.flags)
+                out.append(f'<td class="flagged sev-{cell.severity}" tabindex="-1" data-flag>'
+                           f'<span class="value">{escape(cell.value)}</span>{why}</td>')
+            out.append("</tr>\n")
+        return Markup("".join(out))  # noqa: S704  (every value above went through escape)
 
 
 def preview(name: str, data: bytes, check: dict[str, Any] | None) -> Preview:
@@ -101,13 +125,18 @@ def _same(a: str, b: str) -> bool:
 
 def _table(text: str, delimiter: str, flags: list[dict[str, Any]],
            check: dict[str, Any] | None) -> Preview | None:
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     try:
-        records = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+        header = next(reader, None)
+        if header is None:
+            return None
+        if flags:  # a flagged cell is found by its labels: every row is read
+            body, more = list(reader), False
+        else:  # nothing to place: the leading rows are all that is shown
+            body = list(islice(reader, LEADING_ROWS))
+            more = next(reader, None) is not None
     except csv.Error:
         return None
-    if not records:
-        return None
-    header, body = records[0], records[1:]
     label_names = list(((check or {}).get("table") or {}).get("rows") or [])
     label_columns = [header.index(n) for n in label_names if n in header]
     if len(label_columns) != len(label_names):
@@ -123,7 +152,7 @@ def _table(text: str, delimiter: str, flags: list[dict[str, Any]],
     numbered = sorted(cells.items())
     return Preview("table", header=header, rows=[r for _, r in numbered],
                    row_numbers=[i + 1 for i, _ in numbered],
-                   truncated=len(numbered) < len(body), unplaced_flags=unplaced)
+                   truncated=more or len(numbered) < len(body), unplaced_flags=unplaced)
 
 
 def _place(flag: dict[str, Any], header: list[str], body: list[list[str]],

@@ -66,3 +66,26 @@ def test_a_differencing_flag_shows_which_published_cells_reveal_the_cell():
                     ("-1", "regrouped.csv", "age=18-59", "116")]
     with i18n.speaking("fr"):
         assert "Comment les cellules publiées la révèlent" in str(macro([found.flag()]))
+
+
+def test_an_unflagged_table_shows_its_leading_rows_and_says_when_there_are_more():
+    def table(rows: int) -> bytes:
+        return ("region,count\n" + "".join(f"r{i},{20 + i}\n" for i in range(rows))).encode()
+
+    exact = preview("t.csv", table(LEADING_ROWS), {"flags": []})
+    assert len(exact.rows) == LEADING_ROWS and not exact.truncated
+    longer = preview("t.csv", table(LEADING_ROWS + 1), {"flags": []})
+    assert len(longer.rows) == LEADING_ROWS and longer.truncated
+    assert longer.row_numbers[-1] == LEADING_ROWS
+
+
+def test_cell_values_and_reasons_are_escaped_in_the_table_html():
+    data = b'region,count\n<script>alert(1)</script>,3\n"a&b",120\n'
+    flag = {"rule": "threshold", "reason": "<b>3</b> < 11", "severity": "fail",
+            "row": ["<script>alert(1)</script>"], "column": ["count"]}
+    html = str(preview("t.csv", data, {"flags": [flag], "table": {"rows": ["region"]}})
+               .body_html())
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;b&gt;3&lt;/b&gt; &lt; 11" in html and "a&amp;b" in html
+    assert '<td class="flagged sev-fail" tabindex="-1" data-flag><span class="value">3</span>' \
+        in html

@@ -8,7 +8,6 @@ request (blind votes, who may vote) comes from :func:`spe.airlock.views.request_
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import datetime
 from typing import Annotated
 from urllib.parse import quote
@@ -19,7 +18,7 @@ from sqlmodel import select
 
 from spe.airlock import releases, review
 from spe.airlock.models import Decision, EgressRequest, RequestStatus
-from spe.airlock.views import request_view
+from spe.airlock.views import queue_entries, request_view
 from spe.api.deps import SessionDep, allow, commit, refusals_audited
 from spe.api.routes.egress import Staging, object_store, release_key
 from spe.console import preview
@@ -51,19 +50,10 @@ def queue(request: Request, principal: Checker, session: SessionDep,
     if project:
         query = query.where(EgressRequest.project_id == project)
     now = utcnow()
-    items = []
-    for row in session.exec(query):
-        view = request_view(session, row, principal)
-        votable = [f for f in view.files if not f.checker_only]
-        waiting_for_me = any(f.can_vote for f in votable)
-        if mine and not waiting_for_me:
-            continue
-        items.append({"view": view, "age": _age(now, row.created_at),
-                      "waiting_for_me": waiting_for_me,
-                      "complete": sum(f.votes_complete for f in votable),
-                      "files": len(votable),
-                      "outcomes": Counter(f.outcome or "unknown" for f in votable)})
-    projects = sorted({i["view"].project_id for i in items})
+    items = [{"entry": e, "age": _age(now, e.request.created_at)}
+             for e in queue_entries(session, list(session.exec(query)), principal)
+             if e.waiting_for_me or not mine]
+    projects = sorted({i["entry"].request.project_id for i in items})
     return render(request, "queue.html", principal, items=items, projects=projects,
                   project=project, mine=mine)
 
