@@ -12,7 +12,7 @@ from spe.cli.egress import app
 from spe.crypto.signing import SigningKey, public_key_pem
 from spe.web import create_app
 from tests.airlock.conftest import OK_CSV, auth, read, vote
-from tests.fixtures.live_server import serving
+from testsupport.live_server import serving
 
 runner = CliRunner()
 

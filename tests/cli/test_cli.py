@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from spe.cli.main import app
 from tests.fixtures.embedded import embedded
-from tests.fixtures.live_server import serving
+from testsupport.live_server import serving
 from testsupport.factories import make_dataset, permit_body, permit_issuer, sign_decision
 
 runner = CliRunner()

@@ -12,7 +12,7 @@ from sqlmodel import Session
 from spe.domain.permits import Permit
 from spe.domain.projects import Project
 from spe.web import create_app
-from tests.fixtures.live_server import serving
+from testsupport.live_server import serving
 
 SCRIPT = Path(__file__).resolve().parents[2] / "workspaces" / "image" / "fetch_extract.py"
 _spec = importlib.util.spec_from_file_location("fetch_extract", SCRIPT)

@@ -13,7 +13,7 @@ from spe.demo import load_demo
 from spe.domain.permits import Permit
 from spe.domain.projects import Project
 from tests.fixtures.embedded import embedded
-from tests.fixtures.live_server import serving
+from testsupport.live_server import serving
 
 runner = CliRunner()
 

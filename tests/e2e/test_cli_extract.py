@@ -21,7 +21,7 @@ from spe.domain.projects import Project
 from spe.domain.roles import Role
 from spe.errors import TerminalError
 from tests.fixtures.embedded import embedded
-from tests.fixtures.live_server import serving
+from testsupport.live_server import serving
 from testsupport.factories import make_dataset, permit_body
 
 runner = CliRunner()
