@@ -1,5 +1,6 @@
-"""The permit manager's pages: permits, one permit with its history, suspend / resume /
-revoke with a reason, and the project kill switch behind a confirmation.
+"""The permit manager's pages: permits, one permit with its history, record a permit from a
+form, amend, renew, suspend / resume / revoke with a reason, apply a signed decision (JWS),
+and the project kill switch behind a confirmation.
 
 The same role rules, the same lifecycle functions (:mod:`spe.domain.permit_lifecycle`) and
 the same deployment rule as the API's routes (a deployment that takes permit changes only
@@ -15,13 +16,19 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import select
 
-from spe.api.deps import SessionDep, allow, commit, wake_reconciler
+import policies
+from spe.api.deps import SessionDep, allow, commit, refusals_audited, wake_reconciler
 from spe.api.routes.permits import Unsigned
+from spe.console import forms
 from spe.console.web import render
 from spe.domain import permit_decisions as decisions
 from spe.domain import permit_lifecycle as lifecycle
+from spe.domain.datasets import Dataset
 from spe.domain.permits import (
     Permit,
+    PermitAmend,
+    PermitCreate,
+    PermitRenew,
     PermitRevision,
     PermitStatus,
     datasets_of,
@@ -38,6 +45,8 @@ router = APIRouter(prefix="/console")
 Manager = Annotated[Principal, allow(Role.admin, Role.permit_manager)]
 Reader = Annotated[Principal, allow(Role.admin, Role.permit_manager, Role.auditor)]
 Reason = Annotated[str, Form(max_length=2000)]
+Text = Annotated[str, Form(max_length=5000)]
+Long = Annotated[str, Form(max_length=100_000)]
 LISTED = 500
 MANAGERS = frozenset({Role.admin, Role.permit_manager})
 
@@ -62,7 +71,51 @@ def permit_list(request: Request, principal: Reader, session: SessionDep,
         query = query.where(Permit.status == status)
     rows = session.exec(query.order_by(Permit.created_at.desc()).limit(LISTED)).all()
     return render(request, "permits.html", principal, rows=rows, wanted=status,
-                  statuses=list(PermitStatus))
+                  statuses=list(PermitStatus), manages=principal.has_any(MANAGERS))
+
+
+@router.get("/permits/new", response_class=HTMLResponse,
+            summary="Console: the form recording a granted permit")
+def permit_form(request: Request, principal: Manager, session: SessionDep) -> HTMLResponse:
+    return render(request, "permit_new.html", principal, **_choices(session))
+
+
+def _choices(session) -> dict:
+    catalogue = session.exec(select(Dataset).order_by(Dataset.name).limit(LISTED)).all()
+    return {"packs": policies.available("packs"),
+            "profiles": policies.available("workspace-profiles"), "catalogue": catalogue}
+
+
+@router.post("/permits", summary="Console: record a granted permit (creates its project)")
+def create(request: Request, principal: Manager, session: SessionDep,
+           reference: Annotated[str, Form(max_length=64)], issuer: Text,
+           project_title: Text, purpose: Text, principal_investigator: Text, members: Long,
+           datasets: Long, valid_from: Text, valid_until: Text, sdc_policy: Text = "snds",
+           workspace_profile: Text = "standard", _: None = Unsigned) -> RedirectResponse:
+    with refusals_audited(request, session, principal, "permit.create", "permit"):
+        body = forms.checked(PermitCreate, {
+            "reference": reference.strip(), "issuer": issuer.strip(),
+            "project_title": project_title.strip(), "purpose": purpose.strip(),
+            "principal_investigator": principal_investigator.strip(),
+            "members": forms.lines(members), "datasets": forms.datasets(datasets),
+            "sdc_policy": sdc_policy, "workspace_profile": workspace_profile,
+            "valid_from": forms.day(valid_from, "valid_from"),
+            "valid_until": forms.day(valid_until, "valid_until", end=True)})
+        permit = lifecycle.create_permit(session, body, principal)
+    return _saved(request, session, permit)
+
+
+@router.post("/permits/decisions", summary="Console: apply a permit decision signed by a "
+             "trusted issuer (JWS)")
+def apply_signed(request: Request, principal: Manager, session: SessionDep,
+                 jws: Annotated[str, Form(max_length=decisions.MAX_TOKEN)]) -> RedirectResponse:
+    issuers_file = request.app.state.settings.permit_issuers_file
+    with refusals_audited(request, session, principal, "permit.decision.refuse",
+                          "permit_decision"):
+        verified = decisions.verify(jws.strip(),
+                                    decisions.TrustedIssuers.load(issuers_file))
+        permit = decisions.apply(session, verified, principal)
+    return _saved(request, session, permit)
 
 
 @router.get("/permits/{permit_id}", response_class=HTMLResponse,
@@ -80,7 +133,46 @@ def permit_page(permit_id: str, request: Request, principal: Reader,
                   desired=desired_state(permit), members=members_of(session, permit.id),
                   datasets=datasets_of(session, permit.id), revisions=revisions,
                   actors=actors, signed=signed, manages=principal.has_any(MANAGERS),
-                  permit_status=permit.effective_status())
+                  permit_status=permit.effective_status(),
+                  amendable=lifecycle.can_transition(permit, "amend", principal),
+                  renewable=lifecycle.can_transition(permit, "renew", principal),
+                  **_choices(session))
+
+
+@router.post("/permits/{permit_id}/amend", summary="Console: amend a permit's terms")
+def amend(permit_id: str, request: Request, principal: Manager, session: SessionDep,
+          project_title: Text, purpose: Text, principal_investigator: Text, members: Long,
+          datasets: Long, sdc_policy: Text, workspace_profile: Text, reason: Reason = "",
+          _: None = Unsigned) -> RedirectResponse:
+    action = lifecycle.TRANSITIONS["amend"].action
+    with refusals_audited(request, session, principal, action, "permit", permit_id[:200]):
+        permit = get_permit(session, permit_id)
+        asked = {"project_title": project_title.strip(), "purpose": purpose.strip(),
+                 "principal_investigator": principal_investigator.strip(),
+                 "members": sorted(set(forms.lines(members))),
+                 "datasets": forms.datasets(datasets), "sdc_policy": sdc_policy,
+                 "workspace_profile": workspace_profile}
+        now = {"project_title": permit.project_title, "purpose": permit.purpose,
+               "principal_investigator": permit.principal_investigator,
+               "members": members_of(session, permit.id),
+               "datasets": datasets_of(session, permit.id), "sdc_policy": permit.sdc_policy,
+               "workspace_profile": permit.workspace_profile}
+        changed = {k: v for k, v in asked.items() if v != now[k]}  # the terms the form changed
+        body = forms.checked(PermitAmend, {**changed, "reason": _reason(reason)})
+        permit = lifecycle.amend_permit(session, permit_id, body, principal)
+    return _saved(request, session, permit)
+
+
+@router.post("/permits/{permit_id}/renew", summary="Console: extend a permit's validity")
+def renew(permit_id: str, request: Request, principal: Manager, session: SessionDep,
+          valid_until: Text, reason: Reason = "", _: None = Unsigned) -> RedirectResponse:
+    action = lifecycle.TRANSITIONS["renew"].action
+    with refusals_audited(request, session, principal, action, "permit", permit_id[:200]):
+        body = forms.checked(PermitRenew, {
+            "valid_until": forms.day(valid_until, "valid_until", end=True),
+            "reason": _reason(reason)})
+        permit = lifecycle.renew_permit(session, permit_id, body, principal)
+    return _saved(request, session, permit)
 
 
 @router.post("/permits/{permit_id}/suspend", summary="Console: suspend a permit")
