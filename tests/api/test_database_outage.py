@@ -26,8 +26,8 @@ from spe.domain.permits import Permit
 from spe.domain.roles import Role
 from spe.settings import Settings
 from spe.web import create_app
-from testsupport.live_server import serving
 from testsupport.factories import auth, make_dataset, make_user, permit_body
+from testsupport.live_server import serving
 from testsupport.postgres import _as_postgres, _bindir, running_postgres
 
 pytestmark = pytest.mark.slow

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from spe.cli.main import app
 from tests.fixtures.embedded import embedded
-from testsupport.live_server import serving
 from testsupport.factories import make_dataset, permit_body, permit_issuer, sign_decision
+from testsupport.live_server import serving
 
 runner = CliRunner()
 

@@ -55,3 +55,27 @@ def test_readers_and_others(app, engine, client):
     researcher = Browser(app, make_user(engine, Role.researcher)[1])
     assert researcher.get("/console/users").status_code == 403
     assert researcher.http.get("/console/users", headers=HTML).status_code == 403
+
+
+def test_an_admin_adds_a_person_with_roles(app, engine, client):
+    admin_token = make_user(engine, Role.admin)[1]
+    admin = Browser(app, admin_token)
+    listing = admin.get("/console/users")
+    assert "Add a person" in listing.text
+    subject = "dr-" + admin_token[-8:].lower()
+    form = {"subject": subject, "display_name": "Dr Martin", "email": "martin@example.org",
+            "roles": ["researcher", "output_checker"]}
+    assert admin.post("/console/users", form, csrf=False).status_code == 403
+    added = admin.post("/console/users", form)
+    assert added.status_code == 303, added.text
+    uid = user_id(client, admin_token, subject)
+    assert added.headers["location"] == f"/console/users/{uid}"
+    assert sorted(roles(client, admin_token, uid)) == ["output_checker", "researcher"]
+    again = admin.post("/console/users", form)
+    assert again.status_code == 409 and "text/html" in again.headers["content-type"]
+    bad = admin.post("/console/users", {**form, "subject": "x-" + subject, "email": "nope"})
+    assert bad.status_code == 422 and "email" in bad.text
+    manager = Browser(app, make_user(engine, Role.permit_manager)[1])
+    assert "Add a person" not in manager.get("/console/users").text
+    assert manager.post("/console/users", {**form, "subject": "y-" + subject}
+                        ).status_code == 403

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from spe.audit.models import AuditEvent
+from spe.domain.datasets import Dataset
 from spe.domain.roles import Role
 from tests.console.conftest import Browser
 from tests.console.test_pages import assert_strict
@@ -56,3 +57,33 @@ def test_readers_and_others(app, engine):
                              follow_redirects=False).status_code == 403
     researcher = Browser(app, make_user(engine, Role.researcher)[1])
     assert researcher.get("/console/datasets").status_code == 403
+
+
+def test_a_steward_registers_a_dataset(app, engine, client):
+    steward = Browser(app, make_user(engine, Role.data_steward)[1])
+    assert "Register a dataset" in steward.get("/console/datasets").text
+    name = "cohort-" + make_user(engine, Role.researcher)[0][-6:].lower()
+    form = {"name": name, "holder": "CNAM", "description": "A cohort",
+            "variables": "patient_id string direct_identifier The person\n"
+                         "birth_year integer quasi_identifier\n\ncost number other"}
+    registered = steward.post("/console/datasets", form)
+    assert registered.status_code == 303, registered.text
+    page = steward.get(f"/console/datasets/{name}")
+    assert page.status_code == 200 and "birth_year" in page.text
+    with Session(engine) as session:
+        dataset = session.exec(select(Dataset).where(Dataset.name == name)).one()
+    assert [(v["name"], v["type"], v["classification"], v["description"])
+            for v in dataset.variables] == [
+        ("patient_id", "string", "direct_identifier", "The person"),
+        ("birth_year", "integer", "quasi_identifier", ""), ("cost", "number", "other", "")]
+    bad = steward.post("/console/datasets", {**form, "name": name + "-2",
+                                             "variables": "x string secret"})
+    assert bad.status_code == 422 and "classification" in bad.text
+    assert steward.get(f"/console/datasets/{name}-2").status_code == 404
+    with Session(engine) as session:
+        assert session.exec(select(AuditEvent).where(AuditEvent.action == "dataset.create",
+                                                     AuditEvent.outcome == "denied",
+                                                     AuditEvent.target_id == name + "-2")).all()
+    reader = Browser(app, make_user(engine, Role.auditor)[1])
+    assert "Register a dataset" not in reader.get("/console/datasets").text
+    assert reader.post("/console/datasets", {**form, "name": name + "-3"}).status_code == 403

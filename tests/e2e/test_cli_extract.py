@@ -21,8 +21,8 @@ from spe.domain.projects import Project
 from spe.domain.roles import Role
 from spe.errors import TerminalError
 from tests.fixtures.embedded import embedded
-from testsupport.live_server import serving
 from testsupport.factories import make_dataset, permit_body
+from testsupport.live_server import serving
 
 runner = CliRunner()
 MANAGER = Principal(user_id="u-pm", subject="pm", roles=frozenset({Role.permit_manager}),

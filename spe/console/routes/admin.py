@@ -1,4 +1,5 @@
-"""The admin's pages: people, their roles (grant and revoke local grants), deactivation.
+"""The admin's pages: people (add one), their roles (grant and revoke local grants),
+deactivation.
 
 The same functions as the API's ``/api/v1/users`` routes (:mod:`spe.domain.users`), under
 the same rules: admins act, permit managers and auditors read.
@@ -13,14 +14,17 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import select
 
-from spe.api.deps import SessionDep, allow, commit
+from spe.api.deps import SessionDep, allow, commit, refusals_audited
+from spe.console import forms
 from spe.console.web import render
 from spe.domain.principal import Principal
 from spe.domain.roles import Role
 from spe.domain.users import (
     RoleGrant,
     User,
+    UserCreate,
     UserUpdate,
+    create_user,
     get_user,
     grant_role,
     revoke_role,
@@ -42,7 +46,24 @@ def _back(user_id: str) -> RedirectResponse:
 def people(request: Request, principal: Reader, session: SessionDep) -> HTMLResponse:
     users = session.exec(select(User).order_by(User.subject).limit(LISTED)).all()
     roles = {u.id: sorted(roles_of(session, u.id)) for u in users}
-    return render(request, "users.html", principal, users=users, roles=roles)
+    return render(request, "users.html", principal, users=users, roles=roles,
+                  all_roles=list(Role), manages=Role.admin in principal.roles)
+
+
+@router.post("", summary="Console: add a person (their identity at the provider, roles)")
+def add(request: Request, principal: Admin, session: SessionDep,
+        subject: Annotated[str, Form(max_length=200)],
+        display_name: Annotated[str, Form(max_length=200)] = "",
+        email: Annotated[str, Form(max_length=320)] = "",
+        roles: Annotated[list[Role] | None, Form()] = None) -> RedirectResponse:
+    with refusals_audited(request, session, principal, "user.create", "user"):
+        body = forms.checked(UserCreate, {"subject": subject.strip(),
+                                          "display_name": display_name.strip(),
+                                          "email": email.strip() or None,
+                                          "roles": sorted(set(roles or []))})
+        user = create_user(session, body, actor=principal.actor())
+    commit(session)
+    return _back(user.id)
 
 
 @router.get("/{user_id}", response_class=HTMLResponse, summary="Console: a person")

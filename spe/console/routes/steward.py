@@ -1,4 +1,5 @@
-"""The data steward's pages: the catalogue, a dataset's variables and source, and uploading
+"""The data steward's pages: the catalogue (register a dataset), a dataset's variables and
+source, and uploading
 a source file (a progress bar with JavaScript, a plain form without), its schema mismatches
 shown column by column.
 
@@ -16,11 +17,19 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import select
 
-from spe.api.deps import SessionDep, allow
+from spe.api.deps import SessionDep, allow, commit, refusals_audited
 from spe.api.routes.extracts import Plane, _keep, _refusal_audited
+from spe.console import forms
 from spe.console.web import render
 from spe.data.sources import SourceRejected, upload_source
-from spe.domain.datasets import Dataset, get_dataset
+from spe.domain.datasets import (
+    Classification,
+    Dataset,
+    DatasetCreate,
+    VariableType,
+    create_dataset,
+    get_dataset,
+)
 from spe.domain.principal import Principal
 from spe.domain.roles import Role
 
@@ -34,7 +43,35 @@ STEWARDS = frozenset({Role.admin, Role.data_steward})
 @router.get("", response_class=HTMLResponse, summary="Console: the dataset catalogue")
 def catalogue(request: Request, principal: Reader, session: SessionDep) -> HTMLResponse:
     rows = session.exec(select(Dataset).order_by(Dataset.name)).all()
-    return render(request, "datasets.html", principal, rows=rows)
+    return render(request, "datasets.html", principal, rows=rows,
+                  manages=principal.has_any(STEWARDS), types=list(VariableType),
+                  classifications=list(Classification))
+
+
+def _variables(text: str) -> list[dict]:
+    """``name type classification [description]`` a line."""
+    found = []
+    for line in forms.lines(text):
+        name, kind, classification, *rest = [*line.split(None, 3), "", ""][:4]
+        found.append({"name": name, "type": kind or "string",
+                      "classification": classification, "description": " ".join(rest).strip()})
+    return found
+
+
+@router.post("", summary="Console: register a dataset in the catalogue")
+def register(request: Request, principal: Steward, session: SessionDep,
+             name: Annotated[str, Form(max_length=63)],
+             holder: Annotated[str, Form(max_length=200)],
+             variables: Annotated[str, Form(max_length=100_000)],
+             description: Annotated[str, Form(max_length=5000)] = "") -> RedirectResponse:
+    with refusals_audited(request, session, principal, "dataset.create", "dataset",
+                          name[:63]):
+        body = forms.checked(DatasetCreate, {"name": name.strip(), "holder": holder.strip(),
+                                             "description": description.strip(),
+                                             "variables": _variables(variables)})
+        dataset = create_dataset(session, body, actor=principal.actor())
+    commit(session)
+    return RedirectResponse(f"/console/datasets/{quote(dataset.name)}", 303)
 
 
 def _page(request: Request, principal: Principal, dataset: Dataset, problems=None,
