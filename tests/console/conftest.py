@@ -17,6 +17,7 @@ from spe.domain.roles import Role
 from spe.storage.local import LocalObjectStore
 from spe.web import create_app
 from testsupport.factories import auth, make_dataset, make_user, permit_body
+from tests.audit.factories import running_signer
 
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 FLAGGED_CSV = b"department,count\n971,3\n972,120\n973,0\n974,58\n"
@@ -36,9 +37,10 @@ def png(width: int = 4, height: int = 3) -> bytes:
 
 @pytest.fixture(scope="module")
 def app(engine, settings, tmp_path_factory):
-    app = create_app(settings, engine)
-    app.state.object_store = LocalObjectStore(tmp_path_factory.mktemp("objects"))
-    return app
+    with running_signer(engine, settings):
+        app = create_app(settings, engine)
+        app.state.object_store = LocalObjectStore(tmp_path_factory.mktemp("objects"))
+        yield app
 
 
 @pytest.fixture(scope="module")
