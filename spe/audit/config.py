@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from spe.audit.witness import open_witness
 from spe.crypto.signing import SigningKey, load_public_key, public_key_pem
 from spe.errors import Misconfigured
-from spe.fs import private_folder
+from spe.fs import private_file
 
 MIN_RETENTION_DAYS = 366  # EHDS Art. 73(1)(e): logs kept at least one year
 
@@ -79,8 +79,7 @@ class AuditConfig:
         path = self.resolved_public_key_path
         if path.exists():
             return
-        private_folder(path.parent)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}")
+        temporary = private_file(path.with_name(f".{path.name}.{os.getpid()}"))
         temporary.write_text(public_key_pem(key.public_key), encoding="utf-8")
         temporary.replace(path)  # whole or absent, for a reader in another process
 
