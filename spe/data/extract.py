@@ -394,7 +394,7 @@ def _extract_one(store: ObjectStore, opened: _Opened, prefix: str, permit_refere
         else opened.info.size // _CSV_BYTES_PER_ROW
     in_order = shuffled(read_ahead(opened.batches(), "extract-read"), opened.schema,
                         order_key, min(bucket_count(expected_rows, batch_rows), _MAX_BUCKETS),
-                        batch_rows)
+                        batch_rows, encoded_ok=source.pseudonymised)
     batches = read_ahead(_pseudonymised(read_ahead(in_order, "extract-shuffle"),
                                         schema, source.pseudonymised, pseudonymisers),
                          "extract-pseudonymise")
