@@ -18,8 +18,8 @@ from spe.db.types import utcnow
 from spe.domain.roles import Role
 from spe.settings import Settings
 from spe.web import create_app
-from testsupport.factories import TEST, make_user
 from tests.audit.factories import running_signer
+from testsupport.factories import TEST, make_user
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from spe.api.app import create_app
 from spe.audit import Actor, record
 from spe.audit.models import AuditCheckpoint
 from spe.audit.request import ask
@@ -25,7 +24,8 @@ from spe.crypto.signing import SigningKey, key_id, load_public_key
 from spe.db import make_engine, migrations, session_scope
 from spe.domain.roles import Role
 from spe.settings import Settings
-from tests.factories import make_user
+from spe.web import create_app
+from testsupport.factories import make_user
 
 ACTOR = Actor.system("test")
 

@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from spe.domain.roles import Role
 from spe.storage.local import LocalObjectStore
 from spe.web import create_app
-from testsupport.factories import auth, make_dataset, make_user, permit_body
 from tests.audit.factories import running_signer
+from testsupport.factories import auth, make_dataset, make_user, permit_body
 
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 FLAGGED_CSV = b"department,count\n971,3\n972,120\n973,0\n974,58\n"
