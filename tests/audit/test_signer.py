@@ -16,12 +16,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from spe import migrations
 from spe.audit import Actor, record
 from spe.audit.models import AuditCheckpoint
 from spe.audit.request import ask
 from spe.audit.signer import CheckpointSigner
 from spe.crypto.signing import SigningKey, key_id, load_public_key
-from spe.db import make_engine, migrations, session_scope
+from spe.db import make_engine, session_scope
 from spe.domain.roles import Role
 from spe.settings import Settings
 from spe.web import create_app
