@@ -103,17 +103,21 @@ class _SealedSpill:
 
 def _repetitive(batch: pa.RecordBatch) -> list[int]:
     """The text columns of ``batch`` whose values repeat enough to be cheaper to move as
-    dictionary indices."""
+    dictionary indices (and those the reader already hands over encoded)."""
     sample = batch.slice(0, _SAMPLE)
     return [i for i, field in enumerate(batch.schema)
-            if (pa.types.is_string(field.type) or pa.types.is_large_string(field.type))
-            and pc.count_distinct(sample.column(i)).as_py() < _DISTINCT * sample.num_rows]
+            if pa.types.is_dictionary(field.type)
+            or ((pa.types.is_string(field.type) or pa.types.is_large_string(field.type))
+                and pc.count_distinct(sample.column(i)).as_py() < _DISTINCT * sample.num_rows)]
 
 
 def _encoded(batch: pa.RecordBatch, columns: list[int], schema: pa.Schema) -> pa.RecordBatch:
     arrays = list(batch.columns)
     for i in columns:
-        arrays[i] = pc.dictionary_encode(arrays[i])
+        if not pa.types.is_dictionary(arrays[i].type):
+            arrays[i] = pc.dictionary_encode(arrays[i])
+        if arrays[i].type != schema.field(i).type:  # as the buckets hold it
+            arrays[i] = arrays[i].cast(schema.field(i).type)
     return pa.record_batch(arrays, schema=schema)
 
 
