@@ -14,7 +14,6 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import cached_property
 from typing import Protocol
 
 from sqlalchemy.engine import Engine
@@ -26,8 +25,6 @@ from controllers.runtimes.base import ObservedWorkspace, Runtime, WorkspacePhase
 from spe import telemetry
 from spe.airlock import janitor
 from spe.audit import Actor, record
-from spe.audit.config import AuditConfig
-from spe.audit.signer import maybe_checkpoint
 from spe.auth.hub_clients import (
     HubCredentials,
     register_hub_client,
@@ -35,7 +32,6 @@ from spe.auth.hub_clients import (
     set_redirect_uri,
 )
 from spe.crypto.secretbox import SecretBox
-from spe.crypto.signing import SigningKey
 from spe.db import session_scope
 from spe.db.types import utcnow
 from spe.domain import permit_lifecycle, workspace_lifecycle
@@ -150,12 +146,11 @@ class Reconciler:
             return None
 
     def tick(self) -> None:
-        """One turn of the loop: a pass, then the audit log's periodic checkpoint, every
-        usage interval a usage sample and, at the first turn and then every cleanup interval,
-        the egress quarantine's orphans."""
+        """One turn of the loop: a pass, every usage interval a usage sample and, at the first
+        turn and then every cleanup interval, the egress quarantine's orphans. (The audit
+        log's checkpoints are the checkpoint signer's, which alone holds the audit key.)"""
         try:
             self.run_once()
-            self.checkpoint_audit_log()
         except Exception:  # one bad turn must not end the loop
             log.exception("reconcile pass failed")
         if self.meter is not None and self._usage_due():
@@ -169,20 +164,6 @@ class Reconciler:
                     seconds=self.settings.egress_cleanup_grace_seconds))
             except Exception:
                 log.exception("egress quarantine cleanup failed")
-
-    def checkpoint_audit_log(self) -> None:
-        """Sign an audit checkpoint when the last one is older than the configured interval
-        (and the log grew): the platform's periodic checkpoints ride on this loop."""
-        config = AuditConfig.from_settings(self.settings)
-        with session_scope(self.engine) as session:  # refuses a log that does not verify
-            maybe_checkpoint(session, self._audit_signer, config.checkpoint_interval,
-                             witness=config.open_witness(self.settings),
-                             retention=config.retention)
-
-    @cached_property
-    def _audit_signer(self) -> SigningKey:
-        """The checkpoint key, read once (not from disk on every turn of the loop)."""
-        return AuditConfig.from_settings(self.settings).signer()
 
     def reconcile(self, project_id: str) -> Result:
         with telemetry.tracer().start_as_current_span("reconcile.project",

@@ -1,8 +1,10 @@
 """Running the control plane: ``spe serve`` (the API) and ``spe up`` (the embedded platform).
 
-``spe up`` is one process: migrations, the demo (:mod:`spe.demo`), the API under uvicorn and
-the reconciler in a thread with the local runtime. A permit change made through the kill
-switch wakes the reconciler at once; otherwise it passes every
+``spe up`` is one process: migrations, the demo (:mod:`spe.demo`), the API under uvicorn, the
+reconciler in a thread with the local runtime, and the audit checkpoint signer in a thread of
+its own: it alone loads the audit signing key (the API's code path reads only the public
+half, as it does when the signer runs apart, ``spe audit signer``). A permit change made
+through the kill switch wakes the reconciler at once; otherwise it passes every
 ``reconcile_interval_seconds``. On SIGTERM (what systemd, Kubernetes and container runtimes
 send) and on SIGINT (Ctrl-C) alike, the API stops, then the reconciler, then every server, hub,
 proxy and idle culler of the local runtime, each workspace recorded as suspended (their data
@@ -101,17 +103,21 @@ def run_embedded(host: str | None = None, port: int | None = None, demo: bool = 
 
 def _run_embedded(settings: Settings, server: uvicorn.Server, demo: bool) -> None:
     from controllers.controller import build
+    from spe.audit.signer import CheckpointSigner
 
     engine = get_engine()
     upgrade(engine)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     reconciler = build(settings, engine)
+    signer = CheckpointSigner.from_settings(settings, engine)  # publishes the public key
     app = create_app(settings, engine)
     app.state.data_plane = reconciler.data_plane
     app.state.reconcile_wake = wake = threading.Event()
     stop = threading.Event()
     threads = [threading.Thread(target=reconciler.run_forever, args=(stop, wake),
-                                name="reconciler", daemon=True)]
+                                name="reconciler", daemon=True),
+               threading.Thread(target=signer.run_forever, args=(stop,),
+                                name="audit-signer", daemon=True)]
     if demo:
         from spe.demo import load_demo
 
@@ -125,7 +131,8 @@ def _run_embedded(settings: Settings, server: uvicorn.Server, demo: bool) -> Non
         server.config.app = app
         server.run()
     finally:
-        out.print("stopping: reconciler, then every workspace server, hub, proxy and culler")
+        out.print("stopping: reconciler and checkpoint signer, then every workspace server, "
+                  "hub, proxy and culler")
         stop.set()
         wake.set()
         for thread in threads:

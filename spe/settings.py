@@ -73,8 +73,24 @@ class Settings(BaseSettings):
     )
     audit_signing_key_path: Path | None = Field(
         None,
-        description="Ed25519 PEM key signing audit checkpoints; keep it outside the database "
-        "(a mounted secret). Default: `<data_dir>/keys/audit-ed25519.pem`, created if absent.",
+        description="Ed25519 PEM key signing audit checkpoints, read only by the checkpoint "
+        "signer (`spe audit signer`, a thread of `spe up`), never by the API; keep it outside "
+        "the database (a Secret of its own). Default: `<data_dir>/keys/audit-ed25519.pem`, "
+        "created if absent (development).",
+    )
+    audit_public_key_path: Path | None = Field(
+        None,
+        description="PEM public key verifying audit checkpoints: what the API reads instead "
+        "of the signing key. Default: `<data_dir>/keys/audit-ed25519.pub.pem`, written by the "
+        "checkpoint signer in development; mounted beside the API's keys in production.",
+    )
+    audit_signer_poll_seconds: float = Field(
+        1.0, gt=0, le=60, description="How often the checkpoint signer looks for a requested "
+        "or due checkpoint.",
+    )
+    audit_signer_wait_seconds: float = Field(
+        30.0, gt=0, le=600, description="How long the API waits for the checkpoint signer "
+        "to sign a checkpoint it asked for (a checkpoint, an export) before answering 503.",
     )
     audit_retention_days: int = Field(
         366, ge=366,
@@ -371,6 +387,10 @@ class Settings(BaseSettings):
     @property
     def resolved_audit_signing_key_path(self) -> Path:
         return self.audit_signing_key_path or self.keys_dir / "audit-ed25519.pem"
+
+    @property
+    def resolved_audit_public_key_path(self) -> Path:
+        return self.audit_public_key_path or self.keys_dir / "audit-ed25519.pub.pem"
 
 
 @lru_cache

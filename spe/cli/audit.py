@@ -1,8 +1,10 @@
 """``spe audit …``: verify the log offline, sign a checkpoint, purge past retention, export.
 
 ``verify`` needs only the database (read access) or an export file, and the public key.
-``checkpoint``, ``purge`` and ``export`` run on the control plane host: ``purge`` uses the
-privileged connection (``SPE_DATABASE_ADMIN_URL``), the only one allowed to delete bodies.
+``signer`` is the checkpoint signer, the one process holding the audit signing key;
+``checkpoint`` and ``export`` sign too, so they run where that key is (the signer's pod).
+``purge`` uses the privileged connection (``SPE_DATABASE_ADMIN_URL``), the only one allowed
+to delete bodies.
 """
 
 from __future__ import annotations
@@ -199,8 +201,9 @@ def _witnessed(specs: list[str], key) -> list[tuple]:
 
 
 def _public_key(path: Path | None):
-    """The key given, else the public half of the configured signing key (never created
-    here: a missing key file is an error naming where a remote auditor gets the key)."""
+    """The key given, else the configured public key file, else the public half of the
+    configured signing key (never created here: a missing key file is an error naming
+    where a remote auditor gets the key)."""
     from spe.crypto.signing import SignatureError, SigningKey, load_public_key
 
     if path is not None:
@@ -209,6 +212,9 @@ def _public_key(path: Path | None):
         except (OSError, ValueError, SignatureError) as exc:
             raise typer.BadParameter(f"cannot read the public key {path}: {exc}",
                                      param_hint="--public-key") from exc
+    published = _settings().resolved_audit_public_key_path
+    if path is None and published.is_file():
+        return _public_key(published)
     configured = _settings().resolved_audit_signing_key_path
     if not configured.is_file():
         raise typer.BadParameter(
@@ -223,9 +229,34 @@ def _public_key(path: Path | None):
                                  param_hint="--public-key") from exc
 
 
+@app.command("signer")
+def signer() -> None:
+    """Run the checkpoint signer until stopped (SIGTERM, Ctrl-C): the one process holding
+    the audit signing key. It signs a checkpoint every SPE_AUDIT_CHECKPOINT_INTERVAL_SECONDS
+    (if the log grew) and whenever the API asks for one, after verifying the log."""
+    import signal
+    import threading
+
+    from spe.audit.signer import CheckpointSigner
+    from spe.dataplane.config import MissingSecret, require_key_files
+    from spe.db import get_engine
+
+    settings = _settings()
+    try:
+        require_key_files(settings, "signer")
+    except MissingSecret as exc:
+        _fail(exc)
+    loop = CheckpointSigner.from_settings(settings, get_engine())
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    err.print(f"audit checkpoint signer running, key {loop.key.key_id}", highlight=False)
+    loop.run_forever(stop)
+
+
 @app.command("checkpoint")
 def checkpoint() -> None:
-    """Sign a checkpoint of the log as it is now."""
+    """Sign a checkpoint of the log as it is now (where the signing key is)."""
     from spe.audit.signer import create_checkpoint
     from spe.db import get_engine, session_scope
 

@@ -77,6 +77,7 @@ _SPOOL_BUFFER = 1 << 20
 _CSV_BYTES_PER_ROW = 64
 """A low guess of a CSV row's size, to size the shuffle's buckets before the rows are known."""
 _MAX_BUCKETS = 512
+_SMALL_DICTIONARY_BYTES = 256 * 1024
 """Open temporary files of one table's shuffle, at most (each holds rows / buckets rows)."""
 # zstd (level 1): as fast as snappy or lz4 here end to end, and a quarter smaller, since it
 # entropy-codes the random base32 of the pseudonym dictionaries (less to encrypt and store)
@@ -238,16 +239,42 @@ def _check_variables(source: ExtractSource, available: Sequence[str]) -> None:
         raise ExtractError(f"no variable kept from {source.object_key}")
 
 
+def _small_dictionaries(parquet: pq.ParquetFile, columns: Sequence[str]) -> list[str]:
+    """The text ``columns`` whose every row group is stored with a small dictionary page (a
+    code list; not one that grew past it and fell back to plain values)."""
+    metadata = parquet.metadata
+    index = {metadata.schema.column(j).path: j for j in range(metadata.num_columns)}
+    small = []
+    for name in columns:
+        field = parquet.schema_arrow.field(name)
+        if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)) \
+                or name not in index:
+            continue
+        chunks = [metadata.row_group(g).column(index[name])
+                  for g in range(metadata.num_row_groups)]
+        if chunks and all(c.has_dictionary_page and c.dictionary_page_offset is not None
+                          and c.data_page_offset - c.dictionary_page_offset
+                          < _SMALL_DICTIONARY_BYTES for c in chunks):
+            small.append(name)
+    return small
+
+
 def _open(store: ObjectStore, source: ExtractSource, batch_rows: int) -> _Opened:
     info = store.stat(source.object_key)
     kept = list(source.variables_kept)
     if source.file_format == "parquet":
         stream, closers = _seekable(store, source.object_key)
         # identifiers read as plain strings: the pseudonymiser probes each row against its
-        # own dictionary, which a per-row-group dictionary from the reader would only delay
+        # own dictionary, which a per-row-group dictionary from the reader would only delay;
+        # other text stored with a small dictionary is read as it is stored, encoded (the
+        # shuffle moves it so, then decodes it: the extract's columns keep their types)
         parquet = pq.ParquetFile(stream)
         schema = parquet.schema_arrow
         _check_variables(source, schema.names)
+        encoded = _small_dictionaries(parquet, [v for v in kept
+                                                if v not in source.direct_identifiers])
+        if encoded:
+            parquet = pq.ParquetFile(stream, read_dictionary=encoded)
         return _Opened(
             source, info, parquet.metadata.num_rows, pa.schema([schema.field(v) for v in kept]),
             lambda: (batch.select(kept) for batch in
@@ -394,7 +421,7 @@ def _extract_one(store: ObjectStore, opened: _Opened, prefix: str, permit_refere
         else opened.info.size // _CSV_BYTES_PER_ROW
     in_order = shuffled(read_ahead(opened.batches(), "extract-read"), opened.schema,
                         order_key, min(bucket_count(expected_rows, batch_rows), _MAX_BUCKETS),
-                        batch_rows)
+                        batch_rows, encoded_ok=source.pseudonymised)
     batches = read_ahead(_pseudonymised(read_ahead(in_order, "extract-shuffle"),
                                         schema, source.pseudonymised, pseudonymisers),
                          "extract-pseudonymise")

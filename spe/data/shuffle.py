@@ -15,6 +15,14 @@ read back, sorted by place and written out in turn; random buckets in random inn
 a uniformly random permutation. A bucket holds about ``rows / buckets`` rows, which is what
 bounds memory; it waits in a temporary file sealed under a random key that exists only in
 memory for the run (:mod:`spe.data.encryption`), so nothing readable touches the disk.
+
+Moving strings is what the shuffle spends its time on (every row is gathered twice: into
+its bucket, then into its place). So the text columns that repeat (codes, departments, a
+prescriber's id: :func:`_repetitive`, judged on the first batch) travel dictionary-encoded,
+as 4-byte indices, and are decoded back to their type as each bucket is written out, except
+those the caller takes dictionary-encoded (``encoded_ok``: the identifiers, whose
+pseudonymiser then works on each distinct value once). The rows, their values and the
+order are the same either way.
 """
 
 from __future__ import annotations
@@ -25,12 +33,13 @@ import io
 import math
 import secrets
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import ExitStack
 from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from spe.data.encryption import DecryptingReader, EncryptingWriter
@@ -38,6 +47,10 @@ from spe.data.encryption import DecryptingReader, EncryptingWriter
 ORDER = "__spe_shuffle_order"
 _LABEL = b"spe-extract-shuffle/v1"
 _BUFFER = 1 << 20
+_SAMPLE = 100_000
+_DISTINCT = 0.5
+"""A text column with fewer distinct values than this share of the first batch's first
+``_SAMPLE`` rows is moved dictionary-encoded (a code list, a prescriber's id; not a NIR)."""
 
 
 def shuffle_key(master_secret: bytes, prefix: str, table: str) -> bytes:
@@ -88,22 +101,60 @@ class _SealedSpill:
         return table
 
 
+def _repetitive(batch: pa.RecordBatch) -> list[int]:
+    """The text columns of ``batch`` whose values repeat enough to be cheaper to move as
+    dictionary indices (and those the reader already hands over encoded)."""
+    sample = batch.slice(0, _SAMPLE)
+    return [i for i, field in enumerate(batch.schema)
+            if pa.types.is_dictionary(field.type)
+            or ((pa.types.is_string(field.type) or pa.types.is_large_string(field.type))
+                and pc.count_distinct(sample.column(i)).as_py() < _DISTINCT * sample.num_rows)]
+
+
+def _encoded(batch: pa.RecordBatch, columns: list[int], schema: pa.Schema) -> pa.RecordBatch:
+    arrays = list(batch.columns)
+    for i in columns:
+        if not pa.types.is_dictionary(arrays[i].type):
+            arrays[i] = pc.dictionary_encode(arrays[i])
+        if arrays[i].type != schema.field(i).type:  # as the buckets hold it
+            arrays[i] = arrays[i].cast(schema.field(i).type)
+    return pa.record_batch(arrays, schema=schema)
+
+
+def _decoded(table: pa.Table, columns: list[int], schema: pa.Schema,
+             encoded_ok: Collection[str]) -> pa.Table:
+    arrays = list(table.columns)
+    for i in columns:
+        if schema.field(i).name not in encoded_ok:
+            arrays[i] = arrays[i].cast(schema.field(i).type)
+    return pa.Table.from_arrays(arrays, names=schema.names)
+
+
 def shuffled(batches: Iterator[pa.RecordBatch], schema: pa.Schema, key: bytes, buckets: int,
-             batch_rows: int) -> Iterator[pa.RecordBatch]:
+             batch_rows: int, encoded_ok: Collection[str] = ()) -> Iterator[pa.RecordBatch]:
     """``batches`` (of ``schema``) in the order fixed by ``key``; reads them all before
-    yielding the first, and closes them."""
+    yielding the first, and closes them. A text column named in ``encoded_ok`` may come out
+    dictionary-encoded (same values)."""
     draws = _Draws(key)
     spill_key = secrets.token_bytes(32)
-    spilled = schema.append(pa.field(ORDER, pa.uint64(), nullable=False))
     with ExitStack() as stack:
         if hasattr(batches, "close"):  # stops a read-ahead feeding it, come what may
             stack.callback(batches.close)
-        spills = [_SealedSpill(spilled, spill_key, stack) for _ in range(buckets)]
+        spills: list[_SealedSpill] = []
+        encode: list[int] = []
+        spilled = schema
         for batch in batches:
+            if not spills:  # the first batch: what to encode, then the buckets' schema
+                encode = _repetitive(batch)
+                spilled = pa.schema(
+                    [pa.field(f.name, pa.dictionary(pa.int32(), f.type), f.nullable, f.metadata)
+                     if i in encode else f for i, f in enumerate(schema)]
+                    + [pa.field(ORDER, pa.uint64(), nullable=False)])
+                spills = [_SealedSpill(spilled, spill_key, stack) for _ in range(buckets)]
             bucket_draw, place = draws.next(batch.num_rows)
             chosen = bucket_draw % np.uint64(buckets)
-            with_order = pa.record_batch([*batch.columns, pa.array(place, pa.uint64())],
-                                         schema=spilled)
+            with_order = _encoded(batch.append_column(ORDER, pa.array(place, pa.uint64())),
+                                  encode, spilled)
             by_bucket = with_order.take(pa.array(np.argsort(chosen, kind="stable")))
             ends = np.cumsum(np.bincount(chosen, minlength=buckets))
             for bucket, end in enumerate(ends):
@@ -113,7 +164,7 @@ def shuffled(batches: Iterator[pa.RecordBatch], schema: pa.Schema, key: bytes, b
         for spill in spills:
             if not spill.rows:
                 continue
-            table = spill.read()
+            table = spill.read().unify_dictionaries()
             table = table.take(pa.array(np.argsort(table.column(ORDER).to_numpy())))
-            table = table.drop_columns([ORDER])
+            table = _decoded(table.drop_columns([ORDER]), encode, schema, encoded_ok)
             yield from table.to_batches(max_chunksize=batch_rows)

@@ -10,9 +10,10 @@ give every permit new, unlinkable pseudonyms. :func:`create_key_files` makes the
 operator puts in those Secrets (docs/production.md).
 
 Each process needs only some of the keys (:data:`KEY_USERS`): the API never needs the
-pseudonymisation secret, the controller never the audit, release or hub keys, so each
-mounts only its own and a compromise of one exposes fewer. At start-up
-(:func:`require_key_files`) every key the process uses that exists is also checked for
+pseudonymisation secret nor the audit signing key (only its public half), the controller
+never the audit, release or hub keys, and the checkpoint signer (``spe audit signer``) only
+the audit signing key, so each mounts only its own and a compromise of one exposes fewer.
+At start-up (:func:`require_key_files`) every key the process uses that exists is also checked for
 length and type, in every environment: a 1-byte grant key or a 16-byte pseudonymisation
 secret is refused with the file and what it needs, not warned about.
 """
@@ -30,13 +31,16 @@ from typing import Literal
 
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
 from joserfc.errors import JoseError, SecurityWarning
 from joserfc.jwk import RSAKey
 
 from spe.crypto.jwk import load_signing_key
 from spe.crypto.secretbox import SecretBox
-from spe.crypto.signing import SigningKey
+from spe.crypto.signing import SigningKey, public_key_pem
 from spe.data.pseudonymise import MIN_SECRET_BYTES
 from spe.errors import SpeError
 from spe.fs import private_folder
@@ -47,7 +51,7 @@ from spe.storage import ObjectStore, StorageConfig, open_store
 
 GRANT_KEY_BYTES = 32
 RSA_MIN_BITS = 2048
-Process = Literal["api", "controller"]
+Process = Literal["api", "controller", "signer"]
 
 
 class MissingSecret(SpeError):
@@ -66,7 +70,9 @@ class KeyPaths:
     hub_oidc: Path
     """RSA private JWK signing the ID tokens the control plane issues to project hubs."""
     audit_signing: Path
-    """Ed25519 PEM key signing audit checkpoints."""
+    """Ed25519 PEM key signing audit checkpoints (the checkpoint signer's alone)."""
+    audit_public: Path
+    """Its public half (PEM): what the API verifies checkpoints with."""
     release_signing: Path
     """Ed25519 PEM key signing egress release manifests."""
     extract_signing: Path
@@ -84,6 +90,7 @@ class KeyPaths:
         return cls(secret_box=directory / "secrets.key",
                    hub_oidc=directory / "hub-oidc-key.json",
                    audit_signing=directory / "audit-ed25519.pem",
+                   audit_public=directory / "audit-ed25519.pub.pem",
                    release_signing=directory / "release-ed25519.pem",
                    extract_signing=directory / "extract-ed25519.pem",
                    extract_grant=directory / "extract-grant.key",
@@ -95,6 +102,7 @@ KEY_SETTINGS = {
     "secret_box": "SPE_KEYS_DIR",
     "hub_oidc": "SPE_KEYS_DIR",
     "audit_signing": "SPE_AUDIT_SIGNING_KEY_PATH",
+    "audit_public": "SPE_AUDIT_PUBLIC_KEY_PATH",
     "release_signing": "SPE_RELEASE_SIGNING_KEY_PATH",
     "extract_signing": "SPE_EXTRACT_SIGNING_KEY_PATH",
     "extract_grant": "SPE_KEYS_DIR",
@@ -107,7 +115,8 @@ own)."""
 KEY_USERS: dict[str, frozenset[str]] = {
     "secret_box": frozenset({"api", "controller"}),  # hubs' client secrets: API + reconciler
     "hub_oidc": frozenset({"api"}),  # the API's OpenID provider for the hubs
-    "audit_signing": frozenset({"api"}),  # checkpoints (and the `spe audit checkpoint` job)
+    "audit_signing": frozenset({"signer"}),  # checkpoints: `spe audit signer` alone
+    "audit_public": frozenset({"api"}),  # the API verifies the log before asking for one
     "release_signing": frozenset({"api"}),  # egress releases
     "extract_signing": frozenset({"api", "controller"}),  # controller signs, API verifies
     "extract_grant": frozenset({"api", "controller"}),  # controller issues, API checks
@@ -148,6 +157,14 @@ def _check_rsa_jwk(data: bytes) -> str | None:
         if bits < RSA_MIN_BITS else None
 
 
+def _check_ed25519_public(data: bytes) -> str | None:
+    try:
+        key = serialization.load_pem_public_key(data)
+    except (ValueError, TypeError) as exc:
+        return f"is not a PEM public key ({type(exc).__name__})"
+    return None if isinstance(key, Ed25519PublicKey) else "is not an Ed25519 public key"
+
+
 def _check_ed25519(data: bytes) -> str | None:
     try:
         key = serialization.load_pem_private_key(data, password=None)
@@ -160,6 +177,7 @@ KEY_CHECKS = {
     "secret_box": _check_fernet,
     "hub_oidc": _check_rsa_jwk,
     "audit_signing": _check_ed25519,
+    "audit_public": _check_ed25519_public,
     "release_signing": _check_ed25519,
     "extract_signing": _check_ed25519,
     "extract_grant": _check_secret(GRANT_KEY_BYTES),
@@ -174,6 +192,7 @@ def key_paths(settings: Settings) -> KeyPaths:
     return dataclasses.replace(
         KeyPaths.in_directory(settings.keys_dir),
         audit_signing=settings.resolved_audit_signing_key_path,
+        audit_public=settings.resolved_audit_public_key_path,
         **{name: path for name, path in (
             ("release_signing", settings.release_signing_key_path),
             ("extract_signing", settings.extract_signing_key_path),
@@ -225,13 +244,19 @@ def _missing(names: list[str], settings: Settings) -> str:
 
 def create_key_files(directory: str | Path) -> list[Path]:
     """Create every key file missing from ``directory`` under its default name, mode 0600;
-    return those created. What an operator runs once to fill the keys Secret."""
+    return those created. What an operator runs once to fill the keys Secrets: the audit
+    signing key goes into the checkpoint signer's Secret alone, its public half
+    (``audit-ed25519.pub.pem``) into the API's (docs/production.md)."""
     paths = KeyPaths.in_directory(Path(directory))
     missing = [Path(p) for p in dataclasses.asdict(paths).values() if not Path(p).exists()]
     SecretBox.load_or_create(paths.secret_box)
     load_signing_key(paths.hub_oidc)
     for signing in (paths.audit_signing, paths.release_signing, paths.extract_signing):
         SigningKey.load_or_create(signing)
+    if not paths.audit_public.exists():
+        paths.audit_public.write_text(public_key_pem(
+            SigningKey.load_or_create(paths.audit_signing).public_key), encoding="utf-8")
+        paths.audit_public.chmod(0o600)
     _create_secret(paths.extract_grant, GRANT_KEY_BYTES)
     load_or_create_kek(paths.kek)
     _create_secret(paths.pseudonymisation, MIN_SECRET_BYTES)

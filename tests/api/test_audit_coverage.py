@@ -26,6 +26,7 @@ from spe.db import session_scope
 from spe.domain.roles import Role
 from spe.storage.local import LocalObjectStore
 from spe.web import create_app
+from tests.audit.factories import running_signer
 from testsupport.factories import (
     auth,
     make_dataset,
@@ -59,11 +60,12 @@ class Recorder:
 
 @pytest.fixture(scope="module")
 def world(engine, settings, tmp_path_factory):
-    app = create_app(settings, engine)
-    app.state.object_store = LocalObjectStore(tmp_path_factory.mktemp("objects"))
-    recorder = Recorder(app)
-    client = TestClient(app, base_url=BASE, raise_server_exceptions=False)
-    return app, client, recorder
+    with running_signer(engine, settings):  # signs the checkpoints the auditor asks for
+        app = create_app(settings, engine)
+        app.state.object_store = LocalObjectStore(tmp_path_factory.mktemp("objects"))
+        recorder = Recorder(app)
+        client = TestClient(app, base_url=BASE, raise_server_exceptions=False)
+        yield app, client, recorder
 
 
 def call(client: TestClient, method: str, path: str, token: str | None = None, **kwargs):

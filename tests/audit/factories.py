@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlmodel import Session
 
 from spe.audit import Actor, draft
 from spe.audit.encoding import VERSION
 from spe.audit.log import append
-from spe.audit.signer import create_checkpoint
+from spe.audit.signer import CheckpointSigner, create_checkpoint
 from spe.crypto.signing import SigningKey
 
 ACTORS = [Actor.user("u-1", "researcher"), Actor.user("u-2", "auditor"),
@@ -28,3 +32,20 @@ def build_log(engine, signer: SigningKey, n: int, checkpoint_at: tuple[int, ...]
                 create_checkpoint(s, signer)
         create_checkpoint(s, signer)
         s.commit()
+
+
+@contextmanager
+def running_signer(engine, settings) -> Iterator[CheckpointSigner]:
+    """The checkpoint signer of ``settings`` turning in a thread, as in ``spe up``: what
+    signs the checkpoints an API built from ``settings`` asks for."""
+    fast = settings.model_copy(update={"audit_signer_poll_seconds": 0.1})
+    signer = CheckpointSigner.from_settings(fast, engine)
+    stop = threading.Event()
+    thread = threading.Thread(target=signer.run_forever, args=(stop,), daemon=True,
+                              name="test-audit-signer")
+    thread.start()
+    try:
+        yield signer
+    finally:
+        stop.set()
+        thread.join(timeout=30)

@@ -18,6 +18,7 @@ from spe.db.types import utcnow
 from spe.domain.roles import Role
 from spe.settings import Settings
 from spe.web import create_app
+from tests.audit.factories import running_signer
 from testsupport.factories import TEST, make_user
 
 
@@ -26,8 +27,9 @@ def api(tmp_path_factory):
     data = tmp_path_factory.mktemp("data")
     engine = make_engine(f"sqlite:///{data / 'spe.db'}")
     migrations.upgrade(engine)
-    app = create_app(Settings(data_dir=data), engine)
-    with TestClient(app, raise_server_exceptions=False) as client:
+    settings = Settings(data_dir=data)
+    with running_signer(engine, settings), \
+            TestClient(create_app(settings, engine), raise_server_exceptions=False) as client:
         yield client, engine
     engine.dispose()
 
@@ -164,8 +166,9 @@ def test_no_checkpoint_is_signed_over_a_tampered_log(tmp_path):
 
     engine = make_engine(f"sqlite:///{tmp_path / 'spe.db'}")
     migrations.upgrade(engine)
-    app = create_app(Settings(data_dir=tmp_path), engine)
-    with TestClient(app, raise_server_exceptions=False) as client:
+    settings = Settings(data_dir=tmp_path)
+    with running_signer(engine, settings), \
+            TestClient(create_app(settings, engine), raise_server_exceptions=False) as client:
         headers = bearer(make_user(engine, Role.auditor)[1])
         assert client.post("/api/v1/audit/checkpoints", headers=headers).status_code == 201
         client.get("/api/v1/audit/events", headers=headers)
@@ -180,10 +183,12 @@ def test_no_checkpoint_is_signed_over_a_tampered_log(tmp_path):
         assert error["code"] == "audit.log_broken"
         assert f"seq {last}: body does not match" in error["message"]
         events = client.get("/api/v1/audit/events", headers=headers,
-                            params={"action": "audit.checkpoint.create"}).json()["items"]
+                            params={"action": "audit.checkpoint.request"}).json()["items"]
         refusal = events[-1]
         assert (refusal["outcome"], refusal["details"]["code"]) == ("denied",
                                                                    "audit.log_broken")
+        signed = client.get("/api/v1/audit/checkpoints/latest", headers=headers).json()
+        assert signed["tree_size"] <= last  # nor did the signer sign over the edit
     engine.dispose()
 
 

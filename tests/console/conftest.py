@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from spe.domain.roles import Role
 from spe.storage.local import LocalObjectStore
 from spe.web import create_app
+from tests.audit.factories import running_signer
 from testsupport.factories import auth, make_dataset, make_user, permit_body
 
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
@@ -36,9 +37,10 @@ def png(width: int = 4, height: int = 3) -> bytes:
 
 @pytest.fixture(scope="module")
 def app(engine, settings, tmp_path_factory):
-    app = create_app(settings, engine)
-    app.state.object_store = LocalObjectStore(tmp_path_factory.mktemp("objects"))
-    return app
+    with running_signer(engine, settings):
+        app = create_app(settings, engine)
+        app.state.object_store = LocalObjectStore(tmp_path_factory.mktemp("objects"))
+        yield app
 
 
 @pytest.fixture(scope="module")

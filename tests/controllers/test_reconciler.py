@@ -201,23 +201,18 @@ def test_crash_during_teardown_converges(engine, runtime, reconciler, monkeypatc
         assert s.exec(select(HubClient).where(HubClient.project_id == project)).first() is None
 
 
-def test_the_loop_signs_audit_checkpoints_on_schedule(engine, reconciler, monkeypatch):
+def test_the_controller_signs_no_audit_checkpoint_and_never_reads_the_audit_key(
+        engine, reconciler):
+    """Checkpoints are the checkpoint signer's (tests/audit/test_signer.py): the controller
+    neither signs one nor loads (or creates) the audit signing key."""
     from spe.audit.models import AuditCheckpoint
 
     grant(engine)
-    reconciler.checkpoint_audit_log()
-    reconciler.checkpoint_audit_log()  # nothing new, interval not passed: no second one
+    reconciler.tick()
+    reconciler.tick()
     with Session(engine) as s:
-        first = s.exec(select(AuditCheckpoint)).all()
-    assert len(first) == 1 and first[0].tree_size > 0
-    monkeypatch.setattr(reconciler.settings, "audit_checkpoint_interval_seconds", 1)
-    grant(engine)
-    import time
-
-    time.sleep(1.1)
-    reconciler.checkpoint_audit_log()
-    with Session(engine) as s:
-        assert len(s.exec(select(AuditCheckpoint)).all()) == 2
+        assert s.exec(select(AuditCheckpoint)).all() == []
+    assert not reconciler.settings.resolved_audit_signing_key_path.exists()
 
 
 def test_stopping_the_control_plane_suspends_and_records_every_workspace(engine, runtime,

@@ -515,3 +515,21 @@ def test_rows_are_shuffled_not_in_the_sources_nir_order(store, care_table, data_
     assert sorted(elsewhere) == list(range(CARE_ROWS))
     assert abs(spearman(rows, elsewhere)) < 0.05
 
+
+
+def test_text_stored_with_a_small_dictionary_is_read_encoded_and_extracted_as_text(
+        store, care_source, care_table, data_key, signing_key):
+    """The reader hands the codes over dictionary-encoded (cheaper to shuffle); the extract's
+    columns keep the source's types and values all the same."""
+    from spe.data.extract import _small_dictionaries
+
+    parquet = pq.ParquetFile(io.BytesIO(store.get_bytes(care_source)))
+    assert set(_small_dictionaries(parquet, ["icd10", "provider_department", "care_date"])) \
+        == {"icd10", "provider_department"}
+    prepare(store, [care(care_source)], data_key, signing_key, batch_rows=3_000)
+    table = read_extract(store, PREFIX, data_key, signing_key.public_key,
+                         permit_reference=PERMIT)["snds-care"]
+    for name in ("icd10", "provider_department", "care_date", "cost_eur"):
+        assert table.schema.field(name).type == care_table.schema.field(name).type, name
+    columns = ["icd10", "provider_department", "cost_eur"]
+    assert sorted_rows(table.select(columns)).equals(sorted_rows(care_table.select(columns)))

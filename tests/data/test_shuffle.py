@@ -53,3 +53,39 @@ def test_spilled_buckets_hold_no_readable_row(monkeypatch, tmp_path):
     blobs = [path.read_bytes() for path in made]
     assert all(blob.startswith(b"SPEX") and len(blob) > 10_000 for blob in blobs)
     assert not any(b"v12345" in blob for blob in blobs)
+
+
+CODES = pa.table({
+    "row": np.arange(ROWS),
+    "code": [None if i % 97 == 0 else f"c{(i * 7) % 13 if i < 20_000 else 13 + i % 5}"
+             for i in range(ROWS)],  # repeats; nulls; values first seen in later batches
+    "prescriber": [f"p{i % 300}" for i in range(ROWS)],
+    "text": [f"v{i}" for i in range(ROWS)],  # all distinct: moved as it is
+})
+
+
+def shuffled_table(monkeypatch, encoded: bool, encoded_ok=()) -> pa.Table:
+    if not encoded:
+        monkeypatch.setattr(shuffle, "_repetitive", lambda batch: [])
+    key = shuffle_key(b"s" * 32, "p/", "codes")
+    out = list(shuffled(iter(CODES.to_batches(max_chunksize=5_000)), CODES.schema, key, 4,
+                        4_000, encoded_ok=encoded_ok))
+    return pa.Table.from_batches(out)
+
+
+def test_repeated_text_moves_encoded_with_the_same_rows_values_and_order(monkeypatch):
+    assert shuffle._repetitive(CODES.to_batches(max_chunksize=5_000)[0]) == [1, 2]
+    encoded = shuffled_table(monkeypatch, encoded=True)
+    assert encoded.schema == CODES.schema  # decoded back to its type
+    plain = shuffled_table(monkeypatch, encoded=False)
+    assert encoded.equals(plain)
+    assert sorted(encoded["row"].to_pylist()) == list(range(ROWS))
+    by_row = dict(zip(encoded["row"].to_pylist(), encoded["code"].to_pylist(), strict=True))
+    assert [by_row[i] for i in range(ROWS)] == CODES["code"].to_pylist()
+
+
+def test_a_column_the_caller_takes_encoded_keeps_its_values(monkeypatch):
+    kept = shuffled_table(monkeypatch, encoded=True, encoded_ok={"prescriber"})
+    assert pa.types.is_dictionary(kept.schema.field("prescriber").type)
+    assert kept["prescriber"].cast(pa.string()).to_pylist() == \
+        shuffled_table(monkeypatch, encoded=False)["prescriber"].to_pylist()

@@ -13,9 +13,12 @@ from sqlalchemy import create_engine
 
 from controllers.runtimes.kubernetes.settings import ClusterSettings, from_settings
 from spe.auth.oidc import OidcConfig
+from spe.crypto.signing import load_public_key
 from spe.dataplane.config import (
+    KEY_USERS,
     MissingSecret,
     create_key_files,
+    key_paths,
     key_store,
     require_key_files,
 )
@@ -57,7 +60,7 @@ def find(objects, kind, suffix=""):
 
 
 def pod_templates(objects):
-    """Every pod the chart runs: the two Deployments', the migration Job's and the
+    """Every pod the chart runs: the three Deployments', the migration Job's and the
     `helm test` pods."""
     pods = {o["metadata"]["name"]: o["spec"]["template"]["spec"] for o in objects
             if o["kind"] in ("Deployment", "Job")}
@@ -113,7 +116,7 @@ def test_every_object_validates_strictly(objects, version):
 
 def test_expected_objects_are_rendered_and_no_secret_values(objects):
     kinds = sorted(o["kind"] for o in objects)
-    assert kinds.count("Deployment") == 2 and kinds.count("Job") == 1
+    assert kinds.count("Deployment") == 3 and kinds.count("Job") == 1
     for kind in ("Service", "ConfigMap", "ClusterRole", "ClusterRoleBinding", "Role",
                  "RoleBinding", "NetworkPolicy", "ServiceAccount"):
         assert kind in kinds
@@ -122,7 +125,8 @@ def test_expected_objects_are_rendered_and_no_secret_values(objects):
 
 def test_every_pod_meets_restricted_with_read_only_roots(objects):
     pods = pod_templates(objects)
-    assert set(pods) == {"spe-api", "spe-controller", "spe-migrations", *TEST_PODS}
+    assert set(pods) == {"spe-api", "spe-controller", "spe-signer", "spe-migrations",
+                         *TEST_PODS}
     for name, pod in pods.items():
         assert restricted_violations(pod) == [], name
         assert pod["automountServiceAccountToken"] is (name == "spe-controller")
@@ -170,7 +174,7 @@ def test_every_spe_variable_is_a_setting(objects):
     assert len(names) > 30  # the rendering above really found them
 
 
-@pytest.mark.parametrize("pod", ["spe-api", "spe-controller", "spe-migrations"])
+@pytest.mark.parametrize("pod", ["spe-api", "spe-controller", "spe-signer", "spe-migrations"])
 def test_settings_load_from_each_containers_environment(objects, monkeypatch, pod):
     [container] = pod_templates(objects)[pod]["containers"]
     settings = loaded(monkeypatch, container_env(objects, container))
@@ -185,6 +189,9 @@ def test_settings_load_from_each_containers_environment(objects, monkeypatch, po
                                                                     "spe")
     assert settings.storage_secret_key.get_secret_value() == "dummy-spe-storage-secret-key"
     assert settings.database_app_role == "spe_app"
+    if pod == "spe-signer":  # no identity provider, no cluster: the log and its witness
+        assert settings.resolved_database_url == "dummy-spe-database-url"
+        return
     oidc = loaded(monkeypatch, container_env(objects, container), OidcConfig)
     assert oidc.client_id == "spe" and oidc.mfa_amr_methods == ["mfa", "otp", "hwk"]
     cluster = from_settings(settings)
@@ -203,19 +210,79 @@ def test_the_lease_is_the_one_the_controller_may_use(objects, monkeypatch):
     assert named == [[settings.kubernetes_lease_name]]
 
 
-def test_every_pod_reads_the_same_mounted_keys(objects, monkeypatch):
-    for name in ("spe-api", "spe-controller"):
-        pod = pod_templates(objects)[name]
-        [container] = pod["containers"]
-        settings = loaded(monkeypatch, container_env(objects, container))
+def mounted_key_files(pod, container, settings) -> dict[str, tuple[str, str]]:
+    """Each file of a Secret ``container`` mounts, by its path: (Secret, key in it)."""
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    files = {}
+    for mount in container["volumeMounts"]:
+        secret = volumes[mount["name"]].get("secret")
+        if secret is None:
+            continue
+        assert mount["readOnly"] is True
+        for item in secret["items"]:  # only these files of the Secret appear
+            files[f"{mount['mountPath']}/{item['path']}"] = (secret["secretName"],
+                                                             item["key"])
+    return files
+
+
+@pytest.mark.parametrize("pod_name", ["spe-api", "spe-controller", "spe-signer"])
+def test_each_pod_mounts_the_key_files_its_process_uses_and_no_more(objects, monkeypatch,
+                                                                    pod_name):
+    """Each process's key files (KEY_USERS) are exactly the Secret files its pod mounts,
+    where its settings look for them: the audit signing key in the signer's pod alone, from
+    a Secret of its own; the API has its public half."""
+    pod = pod_templates(objects)[pod_name]
+    [container] = pod["containers"]
+    settings = loaded(monkeypatch, container_env(objects, container))
+    process = pod_name.removeprefix("spe-")
+    paths = key_paths(settings)
+    used = {str(getattr(paths, name)) for name, users in KEY_USERS.items() if process in users}
+    files = mounted_key_files(pod, container, settings)
+    assert set(files) == used
+    signing = str(paths.audit_signing)
+    if process == "signer":
+        assert files == {signing: ("spe-audit-signing-key", "audit-ed25519.pem")}
+    else:
+        assert {secret for secret, _ in files.values()} == {"spe-keys"}
+        assert "audit-ed25519.pem" not in {key for _, key in files.values()}
+    if process != "signer":
+        data_keys = {m["mountPath"]: m for m in container["volumeMounts"]}[
+            str(settings.key_store_path)]
         volumes = {v["name"]: v for v in pod["volumes"]}
-        mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
-        keys = mounts[str(settings.keys_dir)]
-        assert keys["readOnly"] is True
-        assert volumes[keys["name"]]["secret"]["secretName"] == "spe-keys"
-        data_keys = mounts[str(settings.key_store_path)]
         assert volumes[data_keys["name"]]["persistentVolumeClaim"] == {
             "claimName": "spe-data-keys"}
+
+
+def test_no_pod_but_the_signers_can_reach_the_audit_signing_key(objects):
+    """Neither Secret reference nor mount of the signing key anywhere else, nor the
+    signer's pod holding anything it does not use (no OIDC secret, no data keys)."""
+    for name, pod in pod_templates(objects).items():
+        secrets = {v["secret"]["secretName"] for v in pod.get("volumes", []) if "secret" in v}
+        assert ("spe-audit-signing-key" in secrets) is (name == "spe-signer"), name
+    signer = pod_templates(objects)["spe-signer"]
+    [container] = signer["containers"]
+    assert container["args"] == ["audit", "signer"]
+    assert {e["name"] for e in container["env"]} == {
+        "SPE_DATABASE_URL", "SPE_STORAGE_ACCESS_KEY", "SPE_STORAGE_SECRET_KEY",
+        "SPE_AUDIT_SIGNING_KEY_PATH"}
+    assert {v["name"] for v in signer["volumes"]} == {"tmp", "data", "audit-signing"}
+    assert signer["automountServiceAccountToken"] is False
+    [deployment] = find(objects, "Deployment", "-signer")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+
+
+def test_with_an_hsm_no_pod_mounts_the_kek(helm_binary):
+    result = helm(helm_binary, "template", "spe", str(CHART), "--namespace", NAMESPACE,
+                  *VALUES, "--set", "keyStore.type=pkcs11",
+                  "--set", "keyStore.pkcs11.library=/usr/lib/hsm.so",
+                  "--set", "keyStore.pkcs11.tokenLabel=spe")
+    assert result.returncode == 0, result.stderr
+    objects = [o for o in yaml.safe_load_all(result.stdout) if o]
+    for pod in pod_templates(objects).values():
+        for volume in pod.get("volumes", []):
+            items = volume.get("secret", {}).get("items", [])
+            assert "kek.key" not in {i["key"] for i in items}
 
 
 def test_the_api_starts_from_the_rendered_environment_with_the_keys_secret(
@@ -232,6 +299,29 @@ def test_the_api_starts_from_the_rendered_environment_with_the_keys_secret(
     app = create_app(settings, create_engine("sqlite://"))
     assert app.state.oidc is not None and app.state.oidc.issuer.startswith("https://")
     assert sorted(settings.keys_dir.iterdir()) == sorted(created)
+
+
+def test_the_signer_starts_from_its_rendered_environment_with_its_own_secret(
+        objects, monkeypatch, tmp_path):
+    """The signer's settings find the signing key where its Secret is mounted (refused while
+    absent, never made up), and the API's keys directory is not in its pod at all."""
+    from spe.audit.signer import CheckpointSigner
+
+    [container] = pod_templates(objects)["spe-signer"]["containers"]
+    settings = loaded(monkeypatch, container_env(objects, container, mounts_root=tmp_path))
+    assert settings.resolved_audit_signing_key_path == \
+        tmp_path / "audit-signing" / "audit-ed25519.pem"
+    with pytest.raises(MissingSecret, match="SPE_AUDIT_SIGNING_KEY_PATH"):
+        require_key_files(settings, "signer")
+    created = create_key_files(tmp_path / "operator")
+    (tmp_path / "audit-signing").mkdir()
+    (tmp_path / "operator" / "audit-ed25519.pem").rename(settings.resolved_audit_signing_key_path)
+    require_key_files(settings, "signer")
+    signer = CheckpointSigner.from_settings(settings, create_engine("sqlite://"))
+    public = next(p for p in created if p.name == "audit-ed25519.pub.pem")
+    assert signer.key.public_key.public_bytes_raw() == \
+        load_public_key(public.read_bytes()).public_bytes_raw()
+    assert not settings.keys_dir.exists()  # production: nothing published, nothing made up
 
 
 def test_migrations_run_before_install_and_upgrade(objects):

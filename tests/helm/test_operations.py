@@ -121,7 +121,8 @@ def test_helm_test_checks_readiness_migrations_and_the_audit_log(objects):
                 for name, pod in tests.items()}
     assert "http://spe:8000/readyz" in commands["spe-test-api-ready"]
     assert "pending_migrations" in commands["spe-test-db-migrated"]
-    assert "spe audit verify --public-key" in commands["spe-test-audit-verify"]
+    assert commands["spe-test-audit-verify"] == \
+        "spe audit verify --public-key /var/run/spe/keys/audit-ed25519.pub.pem"
 
 
 def test_test_pods_may_reach_the_api_and_nothing_more_than_the_release(objects):
@@ -141,7 +142,8 @@ def test_audit_verify_trusts_the_given_public_key(helm_binary):
     objects = rendered(helm_binary, "--set-string", f"tests.auditPublicKey={pem}")
     [pod] = [o for o in objects if o["metadata"]["name"] == "spe-test-audit-verify"]
     [container] = pod["spec"]["containers"]
-    assert "cp /etc/spe/audit/audit-public.pem" in " ".join(container["command"])
+    assert container["command"] == ["spe", "audit", "verify", "--public-key",
+                                    "/etc/spe/audit/audit-public.pem"]
     mount = next(m for m in container["volumeMounts"] if m["name"] == "audit-public-key")
     assert mount["readOnly"] is True
     [key] = find(objects, "ConfigMap", "-audit-public-key")

@@ -29,8 +29,9 @@ from spe.settings import Settings
 from spe.web import create_app
 from tests.settings.conftest import PRODUCTION
 
-FILES = {"secrets.key", "hub-oidc-key.json", "audit-ed25519.pem", "release-ed25519.pem",
-         "extract-ed25519.pem", "extract-grant.key", "kek.key", "pseudonymisation.key"}
+FILES = {"secrets.key", "hub-oidc-key.json", "audit-ed25519.pem", "audit-ed25519.pub.pem",
+         "release-ed25519.pem", "extract-ed25519.pem", "extract-grant.key", "kek.key",
+         "pseudonymisation.key"}
 
 
 def production(keys_dir, **values) -> Settings:
@@ -111,21 +112,26 @@ def test_the_api_and_the_controller_refuse_to_start_without_the_keys(tmp_path):
 
 
 def test_each_process_needs_only_its_own_keys(tmp_path):
-    """The API runs without the pseudonymisation secret, the controller without the
-    audit, release and hub keys: each pod mounts only what it uses."""
+    """The API runs without the pseudonymisation secret and the audit signing key, the
+    controller without the audit, release and hub keys, the checkpoint signer with the
+    audit signing key alone: each pod mounts only what it uses."""
     create_key_files(tmp_path / "keys")
     settings = production(tmp_path / "keys")
     paths = key_paths(settings)
     assert {n for n, users in KEY_USERS.items() if users == {"controller"}} == \
         {"pseudonymisation"}
     assert {n for n, users in KEY_USERS.items() if users == {"api"}} == \
-        {"hub_oidc", "audit_signing", "release_signing"}
+        {"hub_oidc", "audit_public", "release_signing"}
+    assert {n for n, users in KEY_USERS.items() if "signer" in users} == {"audit_signing"}
     paths.pseudonymisation.unlink()
+    paths.audit_signing.unlink()
     require_key_files(settings, "api")
+    with pytest.raises(MissingSecret, match=re.escape("audit-ed25519.pem (SPE_AUDIT_SIGN")):
+        require_key_files(settings, "signer")
     with pytest.raises(MissingSecret, match="pseudonymisation"):
         require_key_files(settings, "controller")
     create_key_files(tmp_path / "keys")
-    for name in ("hub_oidc", "audit_signing", "release_signing"):
+    for name in ("hub_oidc", "audit_signing", "audit_public", "release_signing"):
         getattr(paths, name).unlink()
     require_key_files(settings, "controller")
     with pytest.raises(MissingSecret, match=re.escape("hub-oidc-key.json")):
@@ -151,6 +157,7 @@ def short_rsa_jwk() -> bytes:
     ("audit_signing", b"-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----\n",
      "is not an unencrypted PEM private key"),
     ("release_signing", b"", "is not an unencrypted PEM private key"),
+    ("audit_public", b"not a key", "is not a PEM public key"),
     ("hub_oidc", b"{}", "is not a private RSA JWK"),
     ("hub_oidc", None, "is a 1024-bit RSA key; it needs at least 2048"),
 ])
@@ -168,7 +175,8 @@ def test_a_short_or_wrong_key_is_refused_at_start_up(tmp_path, name, content, re
         assert refused.value.message.startswith(f"the key file {path} ({KEY_SETTINGS[name]}) "
                                                 f"{reason}")
     start = {"api": lambda: create_app(settings, create_engine("sqlite://")),
-             "controller": lambda: build(settings, create_engine("sqlite://"))}
+             "controller": lambda: build(settings, create_engine("sqlite://")),
+             "signer": lambda: require_key_files(settings, "signer")}  # `spe audit signer`
     for process in KEY_USERS[name]:
         with pytest.raises(MissingSecret, match=re.escape(reason)):
             start[process]()

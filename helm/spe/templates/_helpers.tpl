@@ -74,12 +74,33 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "spe.keysDir" -}}/var/run/spe/keys{{- end -}}
 {{- define "spe.dataKeysDir" -}}/var/lib/spe/data-keys{{- end -}}
 
-{{/* Pod-level settings shared by both Deployments. */}}
+{{/* Where the checkpoint signer's Secret (the audit signing key) is mounted. */}}
+{{- define "spe.auditSigningDir" -}}/var/run/spe/audit-signing{{- end -}}
+
+{{/* The files of the keys Secret that each component's process reads, and no more
+     (spe.dataplane.config.KEY_USERS; tests/helm checks the two agree). The audit signing
+     key is in none: it is in the checkpoint signer's own Secret. */}}
+{{- define "spe.keyItems" -}}
+{{- $root := .root }}
+{{- $files := dict
+  "api" (list "secrets.key" "hub-oidc-key.json" "audit-ed25519.pub.pem" "release-ed25519.pem" "extract-ed25519.pem" "extract-grant.key" "kek.key")
+  "controller" (list "secrets.key" "extract-ed25519.pem" "extract-grant.key" "kek.key" "pseudonymisation.key")
+  "test" (list "audit-ed25519.pub.pem") }}
+{{- range (index $files .component) }}
+{{- if not (and (eq . "kek.key") (eq $root.Values.keyStore.type "pkcs11")) }}
+- {key: {{ . }}, path: {{ . }}}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Pod-level settings of a component's pods (dict "root" . "component" api|controller|
+     signer|test): the shared state only where it is used. */}}
 {{- define "spe.podCommon" -}}
+{{- $root := .root }}
 enableServiceLinks: false
 securityContext:
-  {{- toYaml .Values.podSecurityContext | nindent 2 }}
-{{- with .Values.imagePullSecrets }}
+  {{- toYaml $root.Values.podSecurityContext | nindent 2 }}
+{{- with $root.Values.imagePullSecrets }}
 imagePullSecrets:
   {{- range . }}
   - name: {{ . }}
@@ -90,37 +111,57 @@ volumes:
     emptyDir: {}
   - name: data
     emptyDir: {}
+  {{- if eq .component "signer" }}
+  - name: audit-signing
+    secret:
+      secretName: {{ $root.Values.secrets.auditSigningKey.name }}
+      items: [{key: {{ $root.Values.secrets.auditSigningKey.key }}, path: audit-ed25519.pem}]
+      defaultMode: 0440
+  {{- else }}
   - name: keys
     secret:
-      secretName: {{ .Values.secrets.keys.name }}
+      secretName: {{ $root.Values.secrets.keys.name }}
       defaultMode: 0440  # group: fsGroup, the processes
+      items:
+        {{- include "spe.keyItems" . | nindent 8 }}
+  {{- end }}
+  {{- if has .component (list "api" "controller") }}
   - name: data-keys
     persistentVolumeClaim:
-      claimName: {{ .Values.dataKeys.existingClaim }}
-  {{- if eq .Values.keyStore.type "pkcs11" }}
+      claimName: {{ $root.Values.dataKeys.existingClaim }}
+  {{- if eq $root.Values.keyStore.type "pkcs11" }}
   - name: hsm-pin
     secret:
-      secretName: {{ .Values.keyStore.pkcs11.pinSecret.name }}
-      items: [{key: {{ .Values.keyStore.pkcs11.pinSecret.key }}, path: pin}]
+      secretName: {{ $root.Values.keyStore.pkcs11.pinSecret.name }}
+      items: [{key: {{ $root.Values.keyStore.pkcs11.pinSecret.key }}, path: pin}]
       defaultMode: 0440
   {{- end }}
-  {{- if .Values.permits.trustedIssuers }}
+  {{- if $root.Values.permits.trustedIssuers }}
   - name: permit-issuers
     configMap:
-      name: {{ include "spe.fullname" . }}-permit-issuers
+      name: {{ include "spe.fullname" $root }}-permit-issuers
+  {{- end }}
   {{- end }}
 {{- end -}}
 
+{{/* The volume mounts matching spe.podCommon (same dict). */}}
 {{- define "spe.mounts" -}}
+{{- $root := .root }}
 - {name: tmp, mountPath: /tmp}
 - {name: data, mountPath: /var/lib/spe}
-- {name: keys, mountPath: {{ include "spe.keysDir" . }}, readOnly: true}
-- {name: data-keys, mountPath: {{ include "spe.dataKeysDir" . }}}
-{{- if eq .Values.keyStore.type "pkcs11" }}
-- {name: hsm-pin, mountPath: {{ include "spe.hsmPinDir" . }}, readOnly: true}
+{{- if eq .component "signer" }}
+- {name: audit-signing, mountPath: {{ include "spe.auditSigningDir" $root }}, readOnly: true}
+{{- else }}
+- {name: keys, mountPath: {{ include "spe.keysDir" $root }}, readOnly: true}
 {{- end }}
-{{- if .Values.permits.trustedIssuers }}
-- {name: permit-issuers, mountPath: {{ include "spe.permitIssuersDir" . }}, readOnly: true}
+{{- if has .component (list "api" "controller") }}
+- {name: data-keys, mountPath: {{ include "spe.dataKeysDir" $root }}}
+{{- if eq $root.Values.keyStore.type "pkcs11" }}
+- {name: hsm-pin, mountPath: {{ include "spe.hsmPinDir" $root }}, readOnly: true}
+{{- end }}
+{{- if $root.Values.permits.trustedIssuers }}
+- {name: permit-issuers, mountPath: {{ include "spe.permitIssuersDir" $root }}, readOnly: true}
+{{- end }}
 {{- end }}
 {{- end -}}
 
@@ -143,7 +184,8 @@ volumes:
 {{- $needed := list
     (list $s.database.name $s.database.key) (list $s.databaseAdmin.name $s.databaseAdmin.key)
     (list $s.oidc.name $s.oidc.key) (list $s.storage.name $s.storage.accessKey)
-    (list $s.storage.name $s.storage.secretKey) (list $s.keys.name "") }}
+    (list $s.storage.name $s.storage.secretKey) (list $s.keys.name "")
+    (list $s.auditSigningKey.name $s.auditSigningKey.key) }}
 {{- if eq .Values.keyStore.type "pkcs11" }}
 {{- $needed = append $needed (list .Values.keyStore.pkcs11.pinSecret.name .Values.keyStore.pkcs11.pinSecret.key) }}
 {{- end }}

@@ -25,11 +25,13 @@ from spe.api.deps import (
     refusals_audited,
 )
 from spe.api.pagination import Page
-from spe.audit import AuditEvent, checkpoints, record, record_many, service, signer
+from spe.audit import AuditEvent, checkpoints, record, record_many, service
+from spe.audit import request as checkpoint_request
 from spe.audit.config import AuditConfig
 from spe.audit.export import MEDIA_TYPE, export_events, export_header
 from spe.audit.ingest import IngestBatch, drafts_for
-from spe.crypto.signing import public_key_pem
+from spe.audit.signer import verify_before_signing
+from spe.crypto.signing import key_id, public_key_pem
 from spe.domain.principal import Principal
 from spe.domain.roles import Role
 from spe.domain.users import User
@@ -38,10 +40,6 @@ from spe.errors import NotFound
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 Auditor = Annotated[Principal, allow(Role.auditor, Role.admin)]
 Component = Annotated[Principal, allow_component("hub", "storage")]
-
-
-def _signer(request: Request):
-    return AuditConfig.from_settings(request.app.state.settings).signer()
 
 
 @router.get("/events", summary="Search events, by sequence number")
@@ -133,17 +131,22 @@ def create_checkpoint(request: Request, principal: Auditor, session: SessionDep)
 
 def sign_checkpoint(request: Request, session: Session,
                     principal: Principal) -> checkpoints.Checkpoint:
-    """Sign a checkpoint now, audited (the API's route and the console's form)."""
-    config = AuditConfig.from_settings(request.app.state.settings)
-    with refusals_audited(request, session, principal, "audit.checkpoint.create",
-                          "checkpoint"):  # 409 audit.log_broken: it verifies the log first
-        cp = signer.create_checkpoint(
-            session, config.signer(), witness=config.open_witness(request.app.state.settings),
-            retention=config.retention)
-    record(session, action="audit.checkpoint.create", actor=principal.actor(),
-           target_type="checkpoint", target_id=str(cp.tree_size))
+    """A checkpoint of the log as it is now, from the checkpoint signer (the API's route and
+    the console's form): the log is verified here first with the public key (409
+    audit.log_broken, audited), then the request is recorded and committed, and the signer,
+    the only holder of the key, signs over it (503 audit.signer_unavailable if it does not
+    within ``audit_signer_wait_seconds``)."""
+    settings = request.app.state.settings
+    config = AuditConfig.from_settings(settings)
+    with refusals_audited(request, session, principal, checkpoint_request.REQUEST_ACTION,
+                          "checkpoint"):
+        verify_before_signing(session, config.public_key(),
+                              witness=config.open_witness(settings),
+                              retention=config.retention)
+    seq = checkpoint_request.ask(session, principal.actor(), "checkpoint")
     commit(session)
-    return cp
+    return checkpoint_request.await_checkpoint(request.app.state.engine, seq,
+                                               config.signer_wait_seconds)
 
 
 @router.get("/consistency", summary="Consistency proof between two checkpoints")
@@ -160,13 +163,18 @@ def consistency_proof(_: Auditor, session: SessionDep,
 def export(request: Request, principal: Auditor, session: SessionDep,
            start: Annotated[int, Query(ge=0, alias="from")] = 0,
            end: Annotated[int | None, Query(ge=0, alias="to")] = None) -> StreamingResponse:
-    # every event up to now: sign a checkpoint of the head first, as `spe audit export` does
-    # (it verifies the log since the last good checkpoint: 409 audit.log_broken, audited)
-    config = AuditConfig.from_settings(request.app.state.settings)
+    # every event up to now: a checkpoint of the head first, as `spe audit export` does
+    # (verified here, then signed by the checkpoint signer: 409 audit.log_broken, audited)
+    settings = request.app.state.settings
+    config = AuditConfig.from_settings(settings)
     with refusals_audited(request, session, principal, "audit.export", "log"):
-        signer.create_checkpoint(
-            session, config.signer(), witness=config.open_witness(request.app.state.settings),
-            retention=config.retention)
+        verify_before_signing(session, config.public_key(),
+                              witness=config.open_witness(settings),
+                              retention=config.retention)
+    seq = checkpoint_request.ask(session, principal.actor(), "export")
+    commit(session)
+    checkpoint_request.await_checkpoint(request.app.state.engine, seq,
+                                        config.signer_wait_seconds)
     header, end = export_header(session, start, end)  # fails before the 200 is sent
     record(session, action="audit.export", actor=principal.actor(), target_type="log",
            details={"from": start, "to": end})
@@ -183,9 +191,8 @@ def export(request: Request, principal: Auditor, session: SessionDep,
 
 @router.get("/public-key", summary="The public key that verifies checkpoints")
 def public_key(request: Request, _: Annotated[None, allow_anyone()]) -> dict:
-    signer = _signer(request)
-    return {"key_id": signer.key_id, "pem": public_key_pem(signer.public_key),
-            "algorithm": "Ed25519"}
+    key = AuditConfig.from_settings(request.app.state.settings).public_key()
+    return {"key_id": key_id(key), "pem": public_key_pem(key), "algorithm": "Ed25519"}
 
 
 @router.post("/ingest", status_code=202,
