@@ -90,6 +90,17 @@ class Replay:
         return out
 
 
+def read_parquet(source: Any, name: str, columns: list[str]) -> pa.Table:
+    """Those columns of a Parquet file, text columns as Parquet's dictionaries (the replay
+    encodes them without materialising a string per row); :class:`NotReplayable` if one is
+    missing."""
+    schema = pq.read_schema(source)
+    present_columns(name, schema, columns)
+    text = [c for c in columns if pa.types.is_string(schema.field(c).type)
+            or pa.types.is_large_string(schema.field(c).type)]
+    return pq.read_table(source, columns=columns, read_dictionary=text)
+
+
 class ParquetFolder:
     """Extract tables as ``<folder>/<name>.parquet`` (a workspace's ``data/``)."""
 
@@ -101,10 +112,9 @@ class ParquetFolder:
         if "/" in name or not path.is_file():
             raise NotReplayable(f"no extract table {name!r}")
         try:
-            schema = pq.read_schema(path)
+            return read_parquet(path, name, columns)
         except (OSError, pa.ArrowException) as exc:
             raise NotReplayable(f"extract table {name!r} cannot be read: {exc}") from exc
-        return pq.read_table(path, columns=present_columns(name, schema, columns))
 
 
 def present_columns(name: str, schema: pa.Schema, columns: list[str]) -> list[str]:
@@ -158,13 +168,13 @@ def make_table(spec: ReplaySpec, table: pa.Table, deadline: float | None = None,
     the analysis library's)."""
     deadline = math.inf if deadline is None else deadline
     where = spec.filter()
+    keep = None
     if where is not None:
         keep = rows_kept(where, {n: table.column(n) for n in table.column_names},
                          table.num_rows)
-        table = table.filter(pa.array(keep))
         _in_time(deadline, seconds, "filtering")
-    rows = encode_arrow(table, spec.rows)
-    cols = encode_arrow(table, spec.columns)
+    rows = encode_arrow(table, spec.rows, keep)
+    cols = encode_arrow(table, spec.columns, keep)
     _in_time(deadline, seconds, "encoding the dimensions")
     vals = None
     if spec.values is not None and spec.statistic != "count":
@@ -179,32 +189,36 @@ def make_table(spec: ReplaySpec, table: pa.Table, deadline: float | None = None,
     return made
 
 
-def encode_arrow(table: pa.Table, dims: list[str]) -> Encoded:
-    """Each dimension dictionary-encoded by Arrow, its categories then sorted: the codes
-    ``pd.factorize(sort=True)`` gives, without leaving Arrow for the rows."""
+def encode_arrow(table: pa.Table, dims: list[str], keep: np.ndarray | None = None) -> Encoded:
+    """The codes ``pd.factorize(sort=True)`` gives over the rows ``keep`` selects (all by
+    default; the others get -1), without leaving Arrow for the rows: each column is
+    dictionary-encoded (or read so from Parquet), and only its dictionary, the categories
+    the kept rows use, goes through pandas."""
     columns = []
     for dim in dims:
-        column = table.column(dim)
-        if pa.types.is_dictionary(column.type):
-            column = pc.cast(column, column.type.value_type)
-        if pa.types.is_null(column.type):  # nothing but missing values: no category
-            columns.append((np.full(table.num_rows, -1, dtype=np.int64),
-                            pd.Index([], name=dim)))
-            continue
-        if pa.types.is_floating(column.type):  # NaN is missing, as in pandas
-            column = pc.if_else(pc.is_nan(column), pa.scalar(None, column.type), column)
-        encoded = column.combine_chunks().dictionary_encode() if isinstance(
-            column, pa.ChunkedArray) else column.dictionary_encode()
-        dictionary = encoded.dictionary
-        order = pc.array_sort_indices(dictionary).to_numpy()
-        rank = np.empty(len(order), dtype=np.int64)
-        rank[order] = np.arange(len(order))
-        indices = encoded.indices.fill_null(-1).to_numpy().astype(np.int64)
-        codes = np.where(indices >= 0, rank[np.maximum(indices, 0)], -1) if len(order) \
-            else np.full(len(indices), -1, dtype=np.int64)
-        levels = pd.Index(dictionary.take(pa.array(order)).to_pandas(), name=dim)
-        columns.append((codes, levels))
+        indices, dictionary = _dictionary(table.column(dim))
+        if keep is not None:
+            indices = np.where(keep, indices, -1)
+        used = np.flatnonzero(np.bincount(indices[indices >= 0], minlength=len(dictionary)))
+        entry_codes, levels = pd.factorize(dictionary.take(pa.array(used)).to_pandas(),
+                                           sort=True)
+        code_of = np.full(len(dictionary) + 1, -1, dtype=np.int64)  # last: a missing value
+        code_of[used] = entry_codes
+        columns.append((code_of[indices], pd.Index(levels, name=dim)))
     return Encoded.combine(columns, table.num_rows)
+
+
+def _dictionary(column: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """Per row, an index into the returned dictionary (-1: null)."""
+    if pa.types.is_null(column.type):
+        return np.full(len(column), -1, dtype=np.int64), pa.array([], pa.null())
+    if not pa.types.is_dictionary(column.type):
+        column = column.dictionary_encode()
+    column = column.unify_dictionaries()
+    dictionary = column.chunks[0].dictionary if column.num_chunks else pa.array(
+        [], column.type.value_type)
+    indices = pa.chunked_array([c.indices for c in column.chunks], column.type.index_type)
+    return indices.fill_null(-1).to_numpy().astype(np.int64, copy=False), dictionary
 
 
 def compare(made: pd.DataFrame, submitted: bytes, row_dims: int
