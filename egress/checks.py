@@ -160,17 +160,19 @@ class _Replayer:
         self.extract, self.seconds = extract, seconds
 
     def __call__(self, doc: dict[str, Any] | None, data: bytes) -> Replay:
+        about = dict(getattr(self.extract, "about", None) or {})
         if doc is None:
-            return Replay(NOT_REPLAYABLE, "the sidecar cannot be read")
+            return Replay(NOT_REPLAYABLE, "the sidecar cannot be read", extract=about)
         if doc.get("replay") is None:
             return Replay(NOT_REPLAYABLE, "the sidecar records no specification of how the "
-                          "table was made (written by hand, or by another tool)")
+                          "table was made (written by hand, or by another tool)",
+                          extract=about)
         try:
             spec = ReplaySpec.from_json(doc["replay"])
         except InputError as exc:
-            return Replay(NOT_REPLAYABLE, f"the sidecar's specification is malformed: {exc}")
-        return replay(spec, data, self.extract, self.seconds,
-                      getattr(self.extract, "about", None))
+            return Replay(NOT_REPLAYABLE, f"the sidecar's specification is malformed: {exc}",
+                          extract=about)
+        return replay(spec, data, self.extract, self.seconds, about)
 
 
 def _check_analysis_table(path: Path, name: str, data: bytes, sha: str, side: Path,
@@ -241,6 +243,9 @@ def _verified(name: str, sha: str, rules: SdcRules, a: Assessment,
     """Every cell made again on the extract: the replayed evidence is the airlock's own and
     decides the outcome (the file's own flags stay: a formula cell is still one)."""
     ev = replayed.evidence
+    a.notes = [n.replace("not understood, a person must check: ",
+                         "the file alone does not say it, the replay does: ")
+               for n in a.notes]
     try:
         a.extend(assess_table(ev, rules))
     except EvidenceError as exc:
