@@ -228,3 +228,28 @@ def test_the_watcher_sees_code_run():
     finally:
         _active.on = False
     assert "exec" in _seen or "compile" in _seen
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                     lambda inner: st.lists(inner, max_size=4)
+                     | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=12)
+_fields = st.fixed_dictionaries({}, optional={
+    "table": st.one_of(_json, st.sampled_from(["cohort", "../etc/passwd", "a/b", "x" * 200])),
+    "rows": st.one_of(_json, st.lists(st.text(max_size=10), max_size=3)),
+    "columns": st.one_of(_json, st.lists(st.text(max_size=10), max_size=3)),
+    "statistic": st.one_of(_json, st.sampled_from(["count", "mean", "eval"])),
+    "values": _json, "where": st.one_of(_json, st.text(max_size=40)), "margins": _json,
+    "derived": _json, "unrecorded": _json, "extra": _json})
+
+
+@settings(max_examples=300, deadline=None)
+@given(_fields)
+def test_fuzz_a_sidecars_specification(fields):
+    """Whatever a sidecar holds, it is refused with a reason or read as a specification
+    whose table is a plain name and whose filter parses."""
+    try:
+        spec = ReplaySpec.from_json({"format": "spe-replay-spec", "version": 1, **fields})
+    except InputError:
+        return
+    assert spec.table is None or ("/" not in spec.table and ".." not in spec.table[:2])
+    assert spec.rows and all(isinstance(v, str) for v in spec.variables())
