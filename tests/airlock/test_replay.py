@@ -13,12 +13,13 @@ from sqlmodel import Session, select
 
 from egress import tables
 from egress.replay.engine import NotReplayable
-from spe.airlock.replay import Bounds, ProjectExtract
+from spe.airlock.replay import Bounds, ProjectExtract, audit_replays
 from spe.audit.models import AuditEvent
 from spe.dataplane import ProjectDataPlane
 from spe.dataplane.config import object_store
 from spe.demo import Demo, load_demo
 from spe.domain.permits import Permit, PermitStatus
+from spe.domain.principal import Principal
 from spe.domain.projects import Project
 from spe.settings import Settings
 from spe.web import create_app
@@ -64,7 +65,7 @@ def workspace(engine, plane, demo, tmp_path) -> Path:
     return tmp_path / "mnt" / demo.project_id
 
 
-def _submit(client, demo, tmp_path, *names):
+def _request(client, demo, tmp_path, *names) -> dict:
     files = [(n, (tmp_path / "outputs" / n).read_bytes()) for n in names]
     response = client.post(
         f"/api/v1/projects/{demo.project_id}/egress-requests",
@@ -72,7 +73,11 @@ def _submit(client, demo, tmp_path, *names):
         data={"title": "Care costs", "descriptions": ["from the extract, egress.tables"]},
         files=[("files", (n, d, "application/octet-stream")) for n, d in files])
     assert response.status_code == 201, response.text
-    return {f["name"]: f for f in response.json()["files"]}
+    return response.json()
+
+
+def _submit(client, demo, tmp_path, *names):
+    return {f["name"]: f for f in _request(client, demo, tmp_path, *names)["files"]}
 
 
 def test_a_submitted_table_is_replayed_on_the_extract_and_audited(client, engine, demo,
@@ -139,3 +144,48 @@ def test_bounded_in_memory(engine, demo, plane, workspace):
         _extract(engine, demo, plane).read("other", ["a"], float("inf"))
     with pytest.raises(NotReplayable, match="'prescriber_id' not a column"):
         _extract(engine, demo, plane).read("snds-care", ["prescriber_id"], float("inf"))
+
+
+def test_a_returned_table_fixed_and_resubmitted_is_replayed_again(client, engine, demo,
+                                                                  workspace, tmp_path):
+    care = tables.read_extract("snds-care", workspace)
+    out = tmp_path / "outputs"
+    tables.crosstab(care, "act_code", "icd10").to_csv(out / "n.csv")
+    good = (out / "n.csv").read_bytes()
+    lines = good.decode().splitlines(keepends=True)
+    lines[1] = lines[1].replace(",", ",9", 1)  # a count of the first row, edited
+    (out / "n.csv").write_text("".join(lines))
+    request = _request(client, demo, tmp_path, "n.csv", "n.sdc.json")
+    rid = request["id"]
+    [first] = [f for f in request["files"] if f["name"] == "n.csv"]
+    assert first["check"]["replay"]["status"] == "mismatch"
+    checker = {"Authorization": f"Bearer {demo.tokens['checker1'][1]}"}
+    alice = {"Authorization": f"Bearer {demo.tokens['alice'][1]}"}
+    returned = client.post(f"/api/v1/egress/requests/{rid}/return", headers=checker,
+                           json={"comment": "the table differs from the extract"})
+    assert returned.status_code == 200, returned.text
+    replaced = client.put(f"/api/v1/egress/requests/{rid}/files/{first['id']}",
+                          headers=alice, files={"file": ("n.csv", good)})
+    assert replaced.status_code == 200, replaced.text
+    again = client.post(f"/api/v1/egress/requests/{rid}/resubmit", headers=alice)
+    assert again.status_code == 200, again.text
+    [now] = [f for f in again.json()["files"] if f["name"] == "n.csv"]
+    assert now["check"]["replay"]["status"] == "verified"
+    with Session(engine) as s:
+        statuses = [e.details["status"] for e in s.exec(
+            select(AuditEvent).where(AuditEvent.action == "egress.replay")
+            .order_by(AuditEvent.seq)).all()]
+    assert statuses == ["mismatch", "verified"]
+
+
+def test_a_refused_replay_is_audited_as_denied(engine, demo, plane, workspace):
+    extract = _extract(engine, demo, plane, status=PermitStatus.suspended)
+    record = {"sha256": "0" * 64, "replay": {
+        "status": "not replayable", "reason": extract.refusal, "seconds": 0.0,
+        "extract": extract.about, "spec": {"table": "snds-care"}}}
+    with Session(engine) as s:
+        alice = Principal(user_id="u-alice", subject="alice", roles=frozenset(), via="token")
+        assert audit_replays(s, demo.project_id, "r-1", {"n.csv": record}, alice, extract) == 1
+        s.commit()
+        [event] = s.exec(select(AuditEvent).where(AuditEvent.action == "egress.replay")).all()
+    assert event.outcome == "denied" and "not active" in event.details["reason"]
