@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 
 from egress.csvformat import decode, parse_number, sniff_delimiter
 from egress.errors import EgressError, InputError
-from egress.replay.evaluate import rows_kept
+from egress.replay.evaluate import dictionary_indices, rows_kept
 from egress.replay.spec import ReplaySpec
 from egress.sdc.evidence import TableEvidence
 from egress.tabulate import Encoded, tabulate
@@ -196,29 +196,16 @@ def encode_arrow(table: pa.Table, dims: list[str], keep: np.ndarray | None = Non
     the kept rows use, goes through pandas."""
     columns = []
     for dim in dims:
-        indices, dictionary = _dictionary(table.column(dim))
+        indices, dictionary = dictionary_indices(table.column(dim))
         if keep is not None:
             indices = np.where(keep, indices, -1)
-        used = np.flatnonzero(np.bincount(indices[indices >= 0], minlength=len(dictionary)))
+        used = np.flatnonzero(np.bincount(indices + 1, minlength=len(dictionary) + 1)[1:])
         entry_codes, levels = pd.factorize(dictionary.take(pa.array(used)).to_pandas(),
                                            sort=True)
         code_of = np.full(len(dictionary) + 1, -1, dtype=np.int64)  # last: a missing value
         code_of[used] = entry_codes
         columns.append((code_of[indices], pd.Index(levels, name=dim)))
     return Encoded.combine(columns, table.num_rows)
-
-
-def _dictionary(column: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
-    """Per row, an index into the returned dictionary (-1: null)."""
-    if pa.types.is_null(column.type):
-        return np.full(len(column), -1, dtype=np.int64), pa.array([], pa.null())
-    if not pa.types.is_dictionary(column.type):
-        column = column.dictionary_encode()
-    column = column.unify_dictionaries()
-    dictionary = column.chunks[0].dictionary if column.num_chunks else pa.array(
-        [], column.type.value_type)
-    indices = pa.chunked_array([c.indices for c in column.chunks], column.type.index_type)
-    return indices.fill_null(-1).to_numpy().astype(np.int64, copy=False), dictionary
 
 
 def compare(made: pd.DataFrame, submitted: bytes, row_dims: int

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from egress.replay.spec import And, Between, Compare, Filter, FilterError, Literal, Or
+from egress.replay.spec import And, Between, Compare, Filter, FilterError, Literal, Member, Or
 
 Column = pa.Array | pa.ChunkedArray
 _OPERATORS: dict[str, Callable] = {"==": pc.equal, "!=": pc.not_equal, "<": pc.less,
@@ -35,12 +35,26 @@ def rows_kept(node: Filter, columns: Mapping[str, Column], length: int) -> np.nd
     if missing:
         raise FilterError(f"the filter names {', '.join(map(repr, missing))}, not a "
                           "variable of the table")
-    mask = _mask(node, columns)
-    out = np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool) if length else \
-        np.zeros(0, dtype=bool)
+    out = _mask(node, columns, {})
     if len(out) != length:
         raise FilterError("the filter's columns do not have the table's length")
     return out
+
+
+def dictionary_indices(column: Column) -> tuple[np.ndarray, pa.Array]:
+    """A column as an index per row (-1: null) into a dictionary of its values; a column
+    Parquet gave as a dictionary keeps its own (it may hold values no row uses)."""
+    if isinstance(column, pa.Array):
+        column = pa.chunked_array([column])
+    if pa.types.is_null(column.type):
+        return np.full(len(column), -1, dtype=np.int64), pa.array([], pa.null())
+    if not pa.types.is_dictionary(column.type):
+        column = column.dictionary_encode()
+    column = column.unify_dictionaries()
+    dictionary = column.chunks[0].dictionary if column.num_chunks else pa.array(
+        [], column.type.value_type)
+    indices = pa.chunked_array([c.indices for c in column.chunks], column.type.index_type)
+    return indices.fill_null(-1).to_numpy().astype(np.int64, copy=False), dictionary
 
 
 def _names(node: Filter) -> set[str]:
@@ -49,14 +63,24 @@ def _names(node: Filter) -> set[str]:
     return {node.variable}
 
 
-def _mask(node: Filter, columns: Mapping[str, Column]) -> pa.Array | pa.ChunkedArray:
+def _mask(node: Filter, columns: Mapping[str, Column], decoded: dict) -> np.ndarray:
     if isinstance(node, And | Or):
-        combine = pc.and_ if isinstance(node, And) else pc.or_
-        result = _mask(node.parts[0], columns)
+        combine = np.logical_and if isinstance(node, And) else np.logical_or
+        result = _mask(node.parts[0], columns, decoded)
         for part in node.parts[1:]:
-            result = combine(result, _mask(part, columns))
+            result = combine(result, _mask(part, columns, decoded))
         return result
-    column = _plain(columns[node.variable])
+    column = columns[node.variable]
+    if pa.types.is_dictionary(column.type):  # test each distinct value once, then per row
+        if node.variable not in decoded:
+            decoded[node.variable] = dictionary_indices(column)
+        indices, dictionary = decoded[node.variable]
+        per_value = np.append(_test(node, dictionary), False)  # the last: a null row
+        return per_value[indices]
+    return _test(node, column)
+
+
+def _test(node: Compare | Between | Member, column: Column) -> np.ndarray:
     present = _present(column)
     if isinstance(node, Compare):
         value = _scalar(node.variable, column, node.value)
@@ -73,14 +97,8 @@ def _mask(node: Filter, columns: Mapping[str, Column]) -> pa.Array | pa.ChunkedA
                                                    type=column.type))
         if node.negated:
             test = pc.invert(test)
-    return pc.and_(pc.fill_null(test, False), present)
-
-
-def _plain(column: Column) -> Column:
-    """A dictionary-encoded column as its values."""
-    if pa.types.is_dictionary(column.type):
-        return pc.cast(column, column.type.value_type)
-    return column
+    kept = pc.and_(pc.fill_null(test, False), present)
+    return np.asarray(kept.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _present(column: Column) -> Column:
