@@ -217,6 +217,10 @@ def test_generated_filters(node):
     rows = [{k: TABLE[k][i].as_py() for k in ("age", "sex")} for i in range(5)]
     expected = np.array([_naive(parse_filter(text), r) for r in rows])
     assert (rows_kept(parse_filter(text), TABLE, 5) == expected).all()
+    # text as Parquet gives it: a dictionary, here with a value no row uses
+    as_dictionary = {**TABLE, "sex": pa.DictionaryArray.from_arrays(
+        pa.array([0, 1, 0, None, 1], pa.int32()), pa.array(["F", "M", "X"]))}
+    assert (rows_kept(parse_filter(text), as_dictionary, 5) == expected).all()
 
 
 def test_the_watcher_sees_code_run():
