@@ -79,6 +79,8 @@ class ProjectExtract:
         if self.refusal is None and (condition.get("state") != "ready" or not self.extract_id):
             self.refusal = "the project's extract is not ready"
         self.about = {"extract_id": self.extract_id, "permit_reference": permit.reference}
+        self._decrypted: tuple[str, pa.Buffer] | None = None  # the last table read: a
+        # request's tables mostly read the same one
 
     def read(self, name: str, columns: list[str], deadline: float) -> pa.Table:
         if self.refusal:
@@ -96,6 +98,20 @@ class ProjectExtract:
             raise NotReplayable(f"over the memory bound: extract table {name!r} is "
                                 f"{entry['size']} bytes encrypted, at most "
                                 f"{self.bounds.max_bytes}")
+        plaintext = self._decrypt(name, entry)
+        if time.monotonic() > deadline:
+            raise NotReplayable("over the time bound while decrypting the extract")
+        try:
+            self._fits(pq.ParquetFile(pa.BufferReader(plaintext)).metadata, name, columns)
+            return read_parquet(pa.BufferReader(plaintext), name, columns)
+        except pa.ArrowException as exc:
+            raise NotReplayable(f"extract table {name!r} cannot be read: {exc}") from exc
+
+    def _decrypt(self, name: str, entry: dict[str, Any]) -> pa.Buffer:
+        """The table's plaintext Parquet, in memory (never on disk)."""
+        if self._decrypted is not None and self._decrypted[0] == entry["sha256"]:
+            return self._decrypted[1]
+        self._decrypted = None
         try:
             data_key = self.plane.data_key(self.project.id)
             plaintext = io.BytesIO()
@@ -103,15 +119,8 @@ class ProjectExtract:
                 decrypt_stream(ciphertext, plaintext, data_key.plaintext)
         except (TerminalError, StorageError, ValueError) as exc:
             raise NotReplayable(f"extract table {name!r} cannot be decrypted: {exc}") from exc
-        if time.monotonic() > deadline:
-            raise NotReplayable("over the time bound while decrypting the extract")
-        plaintext.seek(0)
-        try:
-            self._fits(pq.ParquetFile(plaintext).metadata, name, columns)
-            plaintext.seek(0)
-            return read_parquet(plaintext, name, columns)
-        except pa.ArrowException as exc:
-            raise NotReplayable(f"extract table {name!r} cannot be read: {exc}") from exc
+        self._decrypted = (entry["sha256"], pa.py_buffer(plaintext.getbuffer()))
+        return self._decrypted[1]
 
     def _fits(self, metadata: pq.FileMetaData, name: str, columns: list[str]) -> None:
         """The columns' uncompressed size, from the Parquet metadata, within the bound."""

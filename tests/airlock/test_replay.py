@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 
 from egress import tables
 from egress.replay.engine import NotReplayable
+from spe.airlock import replay as replay_module
 from spe.airlock.replay import Bounds, ProjectExtract, audit_replays
 from spe.audit.models import AuditEvent
 from spe.dataplane import ProjectDataPlane
@@ -189,3 +190,16 @@ def test_a_refused_replay_is_audited_as_denied(engine, demo, plane, workspace):
         s.commit()
         [event] = s.exec(select(AuditEvent).where(AuditEvent.action == "egress.replay")).all()
     assert event.outcome == "denied" and "not active" in event.details["reason"]
+
+
+def test_the_tables_of_a_request_decrypt_their_extract_table_once(engine, demo, plane,
+                                                                    workspace, monkeypatch):
+    fetched = []
+    real = replay_module.verified_ciphertext
+    monkeypatch.setattr(replay_module, "verified_ciphertext",
+                        lambda store, entry: fetched.append(entry["name"]) or real(store, entry))
+    extract = _extract(engine, demo, plane)
+    for columns in (["act_code"], ["icd10", "cost_eur"], ["act_code"]):
+        assert extract.read("snds-care", columns, float("inf")).column_names == columns
+    extract.read("snds-beneficiaries", ["sex"], float("inf"))
+    assert fetched == ["snds-care", "snds-beneficiaries"]
