@@ -74,7 +74,8 @@ def verify_evidence(ev: TableEvidence, text: CsvText) -> str | None:
     header = text.header
     if [h.strip() for h in header[:nr]] != [str(d) for d in ev.row_dims]:
         return f"row dimensions {header[:nr]} in the file, {ev.row_dims} in the evidence"
-    if header[nr:] != [str(c[0]) for c in ev.col_labels]:
+    # a table without column dimensions has one column, named after its values
+    if header[nr:] != [str(c[0]) if c else str(ev.col_dims[0]) for c in ev.col_labels]:
         return "column labels differ from the evidence's"
     if len(text.rows) != len(ev.row_labels):
         return f"{len(text.rows)} rows in the file, {len(ev.row_labels)} in the evidence"

@@ -259,3 +259,15 @@ def test_recorded_filters_tell_the_populations_apart(workspace):
     unfiltered.tables[0].filters = {}
     offline = _check(workspace, "over19.csv", ledger=unfiltered, extract=False)
     assert offline["over19.csv"]["outcome"] == "review"
+
+
+def test_a_table_without_column_dimensions(workspace):
+    """One column, named after its values: checked offline (its evidence compared with the
+    file, which used to raise) and replayed."""
+    tables.pivot_table(_people(workspace), "cost", "region", aggfunc="mean").to_csv(
+        workspace / "outputs" / "cost.csv")
+    offline = _check(workspace, "cost.csv", extract=False)["cost.csv"]
+    assert offline["outcome"] == "review"
+    assert not any(f["rule"] == "evidence" for f in offline["flags"])
+    replayed = _check(workspace, "cost.csv")["cost.csv"]
+    assert replayed["replay"]["status"] == "verified" and replayed["outcome"] == "pass"
