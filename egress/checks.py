@@ -19,6 +19,7 @@ cells that differ, ``not replayable`` leaves its evidence a claim that can only 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,7 +68,7 @@ def check_paths(paths: Iterable[str | Path], pack_name: str | SdcRules,
                 replay_seconds: float = DEFAULT_REPLAY_SECONDS) -> list[dict[str, Any]]:
     """A check record per file under ``paths`` (see ``egress/schemas/check-record.schema``).
 
-    With ``extract``, analysis tables are replayed on it, each within ``replay_seconds``.
+    With ``extract``, analysis tables are replayed on it, all within ``replay_seconds``.
 
     Raises :class:`~egress.errors.UnknownPolicyError` for an unknown pack and
     :class:`~egress.errors.InputError` for a path that does not exist or cannot be read.
@@ -154,13 +155,19 @@ def _check_csv(name: str, data: bytes, sha: str, rules: SdcRules, cohort_size: i
 
 
 class _Replayer:
-    """Replays the specifications of one request's tables on the project's extract."""
+    """Replays the specifications of one request's tables on the project's extract, all of
+    them within ``seconds``: each gets what the ones before it left."""
 
     def __init__(self, extract: ExtractTables, seconds: float) -> None:
         self.extract, self.seconds = extract, seconds
+        self.deadline = time.monotonic() + seconds
 
     def __call__(self, doc: dict[str, Any] | None, data: bytes) -> Replay:
         about = dict(getattr(self.extract, "about", None) or {})
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            return Replay(NOT_REPLAYABLE, f"the request's replays took their whole time bound "
+                          f"({self.seconds:g} s) before this table", extract=about)
         if doc is None:
             return Replay(NOT_REPLAYABLE, "the sidecar cannot be read", extract=about)
         if doc.get("replay") is None:
@@ -172,7 +179,7 @@ class _Replayer:
         except InputError as exc:
             return Replay(NOT_REPLAYABLE, f"the sidecar's specification is malformed: {exc}",
                           extract=about)
-        return replay(spec, data, self.extract, self.seconds, about)
+        return replay(spec, data, self.extract, left, about)
 
 
 def _check_analysis_table(path: Path, name: str, data: bytes, sha: str, side: Path,

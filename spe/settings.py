@@ -160,9 +160,10 @@ class Settings(BaseSettings):
     )
     egress_replay_seconds: float = Field(
         60, gt=0, le=3600,
-        description="Time bound of one replay of an analysis-library table on the project's "
-        "extract when it is submitted (checked between its stages); a replay over it is not "
-        "replayable and its evidence only informative, never a pass.",
+        description="Time bound of the replays of one request's analysis-library tables on "
+        "the project's extract (checked between their stages; each table gets what the ones "
+        "before it left); a table over it is not replayable and its evidence only "
+        "informative, never a pass.",
     )
     egress_replay_max_bytes: int = Field(
         2 * 1024**3, gt=0,

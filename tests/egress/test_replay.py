@@ -1,6 +1,7 @@
 """Replaying analysis-library tables on an extract, and what the checks make of it."""
 
 import json
+import time
 
 import numpy as np
 import pandas as pd
@@ -271,3 +272,23 @@ def test_a_table_without_column_dimensions(workspace):
     assert not any(f["rule"] == "evidence" for f in offline["flags"])
     replayed = _check(workspace, "cost.csv")["cost.csv"]
     assert replayed["replay"]["status"] == "verified" and replayed["outcome"] == "pass"
+
+
+class _SlowFolder(ParquetFolder):
+    def read(self, name, columns, deadline):
+        time.sleep(1.0)
+        return super().read(name, columns, deadline)
+
+
+def test_the_replays_of_a_request_share_one_time_bound(workspace):
+    people = _people(workspace)
+    names = ("a.csv", "b.csv", "c.csv")
+    for name in names:
+        tables.crosstab(people, "region", "sex").to_csv(workspace / "outputs" / name)
+    records = check_paths([workspace / "outputs" / n for n in names], "snds",
+                          extract=_SlowFolder(workspace / "data"), replay_seconds=1.6)
+    first, second, third = (r["replay"] for r in records)
+    assert first["status"] == "verified"
+    assert second["status"] == "not replayable" and "time bound" in second["reason"]
+    assert third["status"] == "not replayable"
+    assert "whole time bound (1.6 s) before this table" in third["reason"]
