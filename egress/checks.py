@@ -8,11 +8,18 @@ is checked file by file. Every CSV is first interpreted from its own bytes
 spe sidecar, ACRO's results.json) is verified against those bytes and can only add checks: a
 claim that contradicts them fails the file. Anything else goes to review. Count tables are
 then checked for differencing against the ledger and against each other.
+
+Given the project's extract (``extract``, see :mod:`egress.replay.engine`), a table whose
+sidecar records how it was made is made again on the extract and compared cell by cell
+(``replay`` in its record): ``verified`` lets the replayed evidence (true counts, per-unit
+contributions) decide the table's outcome on its own merits, ``mismatch`` fails it with the
+cells that differ, ``not replayable`` leaves its evidence a claim that can only add checks.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +30,9 @@ from egress.csvtable import check_csv_bytes
 from egress.differencing import Auditor, CountTable, Ledger
 from egress.errors import EvidenceError, InputError
 from egress.record import make_record
+from egress.replay.conditions import conditions
+from egress.replay.engine import MISMATCH, NOT_REPLAYABLE, VERIFIED, ExtractTables, Replay, replay
+from egress.replay.spec import ReplaySpec, parse_filter
 from egress.sdc.assess import Assessment, assess_table
 from egress.sdc.evidence import TableEvidence
 from egress.sdc.params import SdcRules, load_rules
@@ -41,6 +51,9 @@ OTHER_NOTES = {
 }
 
 
+DEFAULT_REPLAY_SECONDS = 60.0
+
+
 @dataclass
 class _Checked:
     record: dict[str, Any]
@@ -50,23 +63,28 @@ class _Checked:
 
 
 def check_paths(paths: Iterable[str | Path], pack_name: str | SdcRules,
-                ledger: Ledger | None = None, cohort_size: int | None = None
-                ) -> list[dict[str, Any]]:
+                ledger: Ledger | None = None, cohort_size: int | None = None,
+                extract: ExtractTables | None = None,
+                replay_seconds: float = DEFAULT_REPLAY_SECONDS) -> list[dict[str, Any]]:
     """A check record per file under ``paths`` (see ``egress/schemas/check-record.schema``).
+
+    With ``extract``, analysis tables are replayed on it, all within ``replay_seconds``.
 
     Raises :class:`~egress.errors.UnknownPolicyError` for an unknown pack and
     :class:`~egress.errors.InputError` for a path that does not exist or cannot be read.
     """
     rules = load_rules(pack_name)
+    replayer = None if extract is None else _Replayer(extract, replay_seconds)
     checked: list[_Checked] = []
     for path in map(Path, paths):
         if acro.is_acro_folder(path):
             checked += _check_acro(path, rules, cohort_size)
         elif path.is_dir():
             checked += [_check_file(p, p.relative_to(path.parent).as_posix(), rules,
-                                    cohort_size) for p in sorted(path.rglob("*")) if p.is_file()]
+                                    cohort_size, replayer)
+                        for p in sorted(path.rglob("*")) if p.is_file()]
         elif path.is_file():
-            checked.append(_check_file(path, path.name, rules, cohort_size))
+            checked.append(_check_file(path, path.name, rules, cohort_size, replayer))
         else:
             raise InputError(f"no such file or directory: {path}")
     if rules.differencing:
@@ -88,8 +106,10 @@ def released_tables(records: list[dict[str, Any]], paths: Iterable[str | Path],
             files = [(path, path.name)]
         for f, name in files:
             data = _read(f)
-            if hashlib.sha256(data).hexdigest() in released and f.suffix.lower() == ".csv":
-                table = _count_table(f, name, data, load_rules(rules))
+            sha = hashlib.sha256(data).hexdigest()
+            if sha in released and f.suffix.lower() == ".csv":
+                table = _count_table(f, name, data, load_rules(rules), _verified_filters(
+                    next(r for r in records if r["sha256"] == sha)))
                 if table is not None:
                     out.append(table)
     return out
@@ -102,7 +122,8 @@ def _read(path: Path) -> bytes:
         raise InputError(f"cannot read {path}: {exc}") from exc
 
 
-def _check_file(path: Path, name: str, rules: SdcRules, cohort_size: int | None) -> _Checked:
+def _check_file(path: Path, name: str, rules: SdcRules, cohort_size: int | None,
+                replayer: _Replayer | None = None) -> _Checked:
     data = _read(path)
     sha = hashlib.sha256(data).hexdigest()
     if is_sidecar(path):
@@ -118,7 +139,8 @@ def _check_file(path: Path, name: str, rules: SdcRules, cohort_size: int | None)
                         "review")
     side = sidecar_path(path)
     if side.is_file():
-        return _check_analysis_table(path, name, data, sha, side, rules, cohort_size)
+        return _check_analysis_table(path, name, data, sha, side, rules, cohort_size,
+                                     replayer)
     return _check_csv(name, data, sha, rules, cohort_size)
 
 
@@ -132,10 +154,41 @@ def _check_csv(name: str, data: bytes, sha: str, rules: SdcRules, cohort_size: i
                     c.assessment, c.at_least, counts)
 
 
+class _Replayer:
+    """Replays the specifications of one request's tables on the project's extract, all of
+    them within ``seconds``: each gets what the ones before it left."""
+
+    def __init__(self, extract: ExtractTables, seconds: float) -> None:
+        self.extract, self.seconds = extract, seconds
+        self.deadline = time.monotonic() + seconds
+
+    def __call__(self, doc: dict[str, Any] | None, data: bytes) -> Replay:
+        about = dict(getattr(self.extract, "about", None) or {})
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            return Replay(NOT_REPLAYABLE, f"the request's replays took their whole time bound "
+                          f"({self.seconds:g} s) before this table", extract=about)
+        if doc is None:
+            return Replay(NOT_REPLAYABLE, "the sidecar cannot be read", extract=about)
+        if doc.get("replay") is None:
+            return Replay(NOT_REPLAYABLE, "the sidecar records no specification of how the "
+                          "table was made (written by hand, or by another tool)",
+                          extract=about)
+        try:
+            spec = ReplaySpec.from_json(doc["replay"])
+        except InputError as exc:
+            return Replay(NOT_REPLAYABLE, f"the sidecar's specification is malformed: {exc}",
+                          extract=about)
+        return replay(spec, data, self.extract, left, about)
+
+
 def _check_analysis_table(path: Path, name: str, data: bytes, sha: str, side: Path,
-                          rules: SdcRules, cohort_size: int | None) -> _Checked:
+                          rules: SdcRules, cohort_size: int | None,
+                          replayer: _Replayer | None = None) -> _Checked:
     """The table's own cells decide the least outcome; the sidecar can only add checks, and
-    a sidecar that contradicts the table's bytes fails the file."""
+    a sidecar that contradicts the table's bytes fails the file. A replay on the extract
+    that verifies every cell lets its own evidence decide instead; one that finds other
+    cells fails the file."""
     own = check_csv_bytes(data, name, rules, cohort_size=cohort_size)
     a = own.assessment
     a.applied("sidecar", file=side.name)
@@ -143,9 +196,28 @@ def _check_analysis_table(path: Path, name: str, data: bytes, sha: str, side: Pa
     try:
         doc = read_sidecar(side)
     except InputError as exc:
-        a.flag((), (), "evidence", f"evidence does not match the table: {exc}", "fail")
+        doc, unreadable = None, exc
+    replayed = replayer(doc, data) if replayer is not None else None
+    extra = {} if replayed is None else {"replay": replayed.to_json()}
+    if replayed is not None:
+        a.applied("replay", status=replayed.status)
+    if replayed is not None and replayed.status == VERIFIED:
+        return _verified(name, sha, rules, a, interp, replayed, doc)
+    if replayed is not None and replayed.status == MISMATCH:
+        shown = "; ".join(f"{' / '.join(c['row']) or 'line ' + str(c['line'])}, "
+                          f"{c['column']}: {c['submitted']} in the file, {c['replayed']} "
+                          "on the extract" for c in replayed.cells[:5])
+        a.flag((), (), "replay", f"the table made again on the extract is not this file: "
+               f"{replayed.reason}" + (f" ({shown})" if shown else ""), "fail")
+    elif replayed is not None:
+        a.notes.append(f"not replayable, its evidence is informative only: {replayed.reason}")
+    else:
+        a.notes.append("checked without the extract: on submission the airlock makes the "
+                       "table again on the extract to verify its evidence")
+    if doc is None:
+        a.flag((), (), "evidence", f"evidence does not match the table: {unreadable}", "fail")
         return _Checked(make_record(name, sha, "analysis-table", rules, a, at_least="fail",
-                                    interpretation=interp), a, "fail")
+                                    interpretation=interp, **extra), a, "fail")
     ev: TableEvidence = doc["evidence"]
     mismatch = None if doc.get("table_sha256") == sha else (
         f"sidecar {side.name} was written for other bytes (SHA-256 differs): the table was "
@@ -157,18 +229,67 @@ def _check_analysis_table(path: Path, name: str, data: bytes, sha: str, side: Pa
     if mismatch is not None:
         a.flag((), (), "evidence", f"evidence does not match the table: {mismatch}", "fail")
         return _Checked(make_record(name, sha, "analysis-table", rules, a, at_least="fail",
-                                    interpretation=interp), a, "fail")
+                                    interpretation=interp, **extra), a, "fail")
     try:
         a.extend(assess_table(ev, rules))
     except EvidenceError as exc:
         a.notes.append(str(exc))
     a.notes.append("evidence matches the table's cells and added its checks; it cannot lift "
-                   "the table above what its own cells allow until it is replayed on the "
+                   "the table above what its own cells allow unless it is replayed on the "
                    "extract")
     counts = CountTable.from_evidence(name, ev) if ev.statistic == "count" else None
-    return _Checked(make_record(name, sha, "analysis-table", rules, a, at_least=own.at_least,
-                                table=_shape(ev), interpretation=interp),
-                    a, own.at_least, counts)
+    at_least = "fail" if replayed is not None and replayed.status == MISMATCH else own.at_least
+    return _Checked(make_record(name, sha, "analysis-table", rules, a, at_least=at_least,
+                                table=_shape(ev), interpretation=interp, **extra),
+                    a, at_least, counts)
+
+
+def _verified(name: str, sha: str, rules: SdcRules, a: Assessment,
+              interp: dict[str, Any] | None, replayed: Replay,
+              doc: dict[str, Any] | None) -> _Checked:
+    """Every cell made again on the extract: the replayed evidence is the airlock's own and
+    decides the outcome (the file's own flags stay: a formula cell is still one)."""
+    ev = replayed.evidence
+    a.notes = [n.replace("not understood, a person must check: ",
+                         "the file alone does not say it, the replay does: ")
+               for n in a.notes]
+    try:
+        a.extend(assess_table(ev, rules))
+    except EvidenceError as exc:
+        a.notes.append(f"{exc}: a person must check")
+        a.flag((), (), "evidence", str(exc), "review")
+    if doc is not None and doc.get("table_sha256") != sha:
+        a.notes.append("the sidecar was written for other bytes, but the table made again on "
+                       "the extract is this file")
+    a.notes.append(f"replayed: {replayed.reason}; the counts and contributions checked are "
+                   "the extract's, not the sidecar's")
+    counts = None
+    if ev.statistic == "count":
+        counts = CountTable.from_evidence(name, ev, filters=_spec_filters(replayed.spec))
+    return _Checked(make_record(name, sha, "analysis-table", rules, a, at_least="pass",
+                                table=_shape(ev), interpretation=interp,
+                                replay=replayed.to_json()), a, "pass", counts)
+
+
+def _spec_filters(spec: ReplaySpec | None) -> dict[str, str] | None:
+    """The filters a verified specification records, as the differencing audit reads them;
+    ``None`` when they do not translate (then the audit knows no filter, as before)."""
+    if spec is None or spec.where is None:
+        return None
+    return conditions(parse_filter(spec.where))
+
+
+def _verified_filters(record: dict[str, Any]) -> dict[str, str] | None:
+    """From a released file's check record: the filters of a replay that verified it (a
+    filter only claimed by a sidecar is not entered into the ledger)."""
+    replayed = record.get("replay") or {}
+    if replayed.get("status") != VERIFIED:
+        return None
+    try:
+        return _spec_filters(ReplaySpec.from_json({"format": "spe-replay-spec", "version": 1,
+                                                   **replayed.get("spec", {})}))
+    except InputError:
+        return None
 
 
 def _check_acro(folder: Path, rules: SdcRules, cohort_size: int | None) -> list[_Checked]:
@@ -214,7 +335,8 @@ def _check_acro(folder: Path, rules: SdcRules, cohort_size: int | None) -> list[
     return checked
 
 
-def _count_table(path: Path, name: str, data: bytes, rules: SdcRules) -> CountTable | None:
+def _count_table(path: Path, name: str, data: bytes, rules: SdcRules,
+                 filters: dict[str, str] | None = None) -> CountTable | None:
     own = check_csv_bytes(data, name, rules)
     side = sidecar_path(path)
     if side.is_file() and own.interpretation is not None:
@@ -225,7 +347,8 @@ def _count_table(path: Path, name: str, data: bytes, rules: SdcRules) -> CountTa
         if doc is not None and doc.get("table_sha256") == hashlib.sha256(data).hexdigest() \
                 and verify_evidence(doc["evidence"], own.interpretation.text) is None:
             ev = doc["evidence"]  # only evidence that matches the bytes enters the ledger
-            return CountTable.from_evidence(name, ev) if ev.statistic == "count" else None
+            return CountTable.from_evidence(name, ev, filters=filters) \
+                if ev.statistic == "count" else None
     return CountTable.from_evidence(name, own.evidence) if own.evidence is not None else None
 
 

@@ -41,16 +41,25 @@ def check(
                                                      "differencing.")] = None,
     cohort_size: Annotated[int | None, typer.Option(help="Cohort size, to spot row-level "
                                                          "data.")] = None,
+    extract: Annotated[Path | None, typer.Option(help="The workspace's extract folder "
+                                                      "(data/): replay analysis-library "
+                                                      "tables on it, as the airlock will on "
+                                                      "the project's extract.")] = None,
 ) -> None:
     """Check FILES with a policy pack. Exit 0 pass, 1 review, 2 fail, 3 bad input, 4 unknown
     policy."""
     from egress.checks import check_paths  # the SDC engine (pandas) loads only when checking
     from egress.differencing import Ledger
+    from egress.replay.engine import ParquetFolder
 
     err = Console(stderr=True)
+    if extract is not None and not extract.is_dir():
+        err.print(f"[red]cannot check:[/] no extract folder {extract}")
+        raise typer.Exit(EXIT_USAGE)
     try:
         released = Ledger.from_json(json.loads(ledger.read_text())) if ledger else None
-        records = check_paths(files, policy, ledger=released, cohort_size=cohort_size)
+        records = check_paths(files, policy, ledger=released, cohort_size=cohort_size,
+                              extract=ParquetFolder(extract) if extract else None)
     except UnknownPolicyError as exc:
         err.print(f"[red]unknown policy:[/] {exc}")
         raise typer.Exit(EXIT_UNKNOWN_POLICY) from exc

@@ -18,7 +18,8 @@ KINDS = ("acro", "analysis-table", "csv-table", "other")
 def make_record(file: str, sha256: str, kind: str, rules: SdcRules, assessment: Assessment, *,
                 at_least: str = "pass", table: dict[str, Any] | None = None,
                 acro: dict[str, Any] | None = None,
-                interpretation: dict[str, Any] | None = None) -> dict[str, Any]:
+                interpretation: dict[str, Any] | None = None,
+                replay: dict[str, Any] | None = None) -> dict[str, Any]:
     """A record whose outcome is the worst of the flags and ``at_least``."""
     outcome = max(assessment.outcome, at_least, key=SEVERITY.__getitem__)
     record: dict[str, Any] = {
@@ -37,6 +38,8 @@ def make_record(file: str, sha256: str, kind: str, rules: SdcRules, assessment: 
         record["acro"] = acro
     if interpretation is not None:
         record["interpretation"] = interpretation
+    if replay is not None:
+        record["replay"] = replay
     return record
 
 

@@ -5,6 +5,10 @@ the count of contributors, the absolute total, the two largest absolute contribu
 the number of negative ones: nothing else of the rows, but those largest contributions are
 individual values, so the sidecar is **checker-only**: it stays in the workspace and the
 quarantine and is never released (a sidecar submitted for release fails its check).
+
+It also holds, under ``replay``, how the table was made (:class:`~egress.replay.spec.
+ReplaySpec`), which the airlock replays on the extract. ``read_sidecar`` leaves that part as
+written: a malformed specification makes the table not replayable, not the sidecar unreadable.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 from egress.csvformat import CsvText, parse_number
 from egress.errors import InputError
+from egress.replay.spec import ReplaySpec
 from egress.sdc.evidence import TableEvidence
 
 FORMAT = "spe-sdc-sidecar"
@@ -31,11 +36,14 @@ def is_sidecar(path: Path) -> bool:
     return path.name.endswith(SUFFIX)
 
 
-def write_sidecar(table_path: Path, table_sha256: str, evidence: TableEvidence) -> Path:
+def write_sidecar(table_path: Path, table_sha256: str, evidence: TableEvidence,
+                  spec: ReplaySpec | None = None) -> Path:
     out = sidecar_path(table_path)
     doc = {"format": FORMAT, "version": 1, "checker_only": True, "notice": NOTICE,
            "table_file": table_path.name, "table_sha256": table_sha256,
            "evidence": evidence.to_json()}
+    if spec is not None:
+        doc["replay"] = spec.to_json()
     out.write_text(json.dumps(doc, allow_nan=False), encoding="utf-8")
     return out
 
@@ -66,7 +74,8 @@ def verify_evidence(ev: TableEvidence, text: CsvText) -> str | None:
     header = text.header
     if [h.strip() for h in header[:nr]] != [str(d) for d in ev.row_dims]:
         return f"row dimensions {header[:nr]} in the file, {ev.row_dims} in the evidence"
-    if header[nr:] != [str(c[0]) for c in ev.col_labels]:
+    # a table without column dimensions has one column, named after its values
+    if header[nr:] != [str(c[0]) if c else str(ev.col_dims[0]) for c in ev.col_labels]:
         return "column labels differ from the evidence's"
     if len(text.rows) != len(ev.row_labels):
         return f"{len(text.rows)} rows in the file, {len(ev.row_labels)} in the evidence"

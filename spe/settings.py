@@ -158,6 +158,18 @@ class Settings(BaseSettings):
         description="How often staging and orphan quarantine objects are swept, besides at "
         "start-up (the API sweeps its staging folder, the reconciler the quarantine).",
     )
+    egress_replay_seconds: float = Field(
+        60, gt=0, le=3600,
+        description="Time bound of the replays of one request's analysis-library tables on "
+        "the project's extract (checked between their stages; each table gets what the ones "
+        "before it left); a table over it is not replayable and its evidence only "
+        "informative, never a pass.",
+    )
+    egress_replay_max_bytes: int = Field(
+        2 * 1024**3, gt=0,
+        description="Memory bound of one replay: the largest extract file it decrypts, and "
+        "the largest in-memory size of the columns it reads; a larger one is not replayable.",
+    )
 
     oidc_issuer: str | None = Field(
         None, description="The institution's OpenID provider; set, it turns on sign-in "

@@ -18,6 +18,7 @@ from egress.checks import check_paths, released_tables
 from egress.differencing import Ledger
 from egress.errors import EgressError
 from egress.record import make_record
+from egress.replay.engine import ExtractTables
 from egress.sdc.assess import Assessment
 from egress.sdc.params import load_rules
 from spe.airlock import staging
@@ -35,15 +36,18 @@ def load(session: Session, project_id: str) -> Ledger:
 
 
 def check(session: Session, project_id: str, pack_name: str,
-          root: Path, names: dict[str, str]) -> dict[str, dict]:
+          root: Path, names: dict[str, str], extract: ExtractTables | None = None,
+          replay_seconds: float = 60.0) -> dict[str, dict]:
     """A check record per file name; ``names`` maps each name under ``root`` to its sha256.
+    With ``extract``, analysis-library tables are replayed on it.
 
     Files the engine does not check itself (an ACRO folder's checksum files) get a record
     sending them to a person.
     """
     try:
         checked = check_paths(sorted(root.iterdir()), pack_name,
-                              ledger=load(session, project_id))
+                              ledger=load(session, project_id), extract=extract,
+                              replay_seconds=replay_seconds)
     except EgressError as exc:
         raise InvalidInput(f"the automated checks could not run: {exc}",
                            code="egress.check_failed") from exc

@@ -3,7 +3,8 @@
 Files are staged under their sanitised names (in ``<data_dir>/staging``, see
 :mod:`spe.airlock.staging`), copied into the project's quarantine by sha256 (content
 addressed, so what is checked and reviewed is byte for byte what can be released) and checked
-with the permit's policy pack against the project's release ledger.
+with the permit's policy pack against the project's release ledger; analysis-library tables
+are replayed on the project's extract (:mod:`spe.airlock.replay`) when ``replays`` is given.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import policies
 from spe.airlock import ledger, review, staging
 from spe.airlock.intake import EgressLimits, StagedFile, Stager
 from spe.airlock.models import EgressFile, EgressRequest
+from spe.airlock.replay import Replays, audit_replays
 from spe.domain.permits import Permit
 from spe.domain.principal import Principal
 from spe.domain.projects import Project, get_visible_project
@@ -46,7 +48,8 @@ def researcher_project(session: Session, project_id: str,
 
 
 def submit(session: Session, store: ObjectStore, staging_root: Path, project_id: str,
-           principal: Principal, title: str, uploads: list[Upload]) -> EgressRequest:
+           principal: Principal, title: str, uploads: list[Upload],
+           replays: Replays | None = None) -> EgressRequest:
     project, permit = researcher_project(session, project_id, principal)
     pack = policies.load("packs", permit.sdc_policy)
     limits = EgressLimits.from_pack(pack)
@@ -60,7 +63,8 @@ def submit(session: Session, store: ObjectStore, staging_root: Path, project_id:
                                         limits.permit_members_may_review, staged)
         for f in staged:
             _quarantine(store, project.id, f)
-        _check(session, request, tmp, {f.name: f.sha256 for f in staged})
+        _check(session, request, tmp, {f.name: f.sha256 for f in staged}, principal,
+               project, permit, replays)
     return request
 
 
@@ -80,13 +84,14 @@ def replace(session: Session, store: ObjectStore, staging_root: Path, request: E
 
 
 def resubmit(session: Session, store: ObjectStore, staging_root: Path, request: EgressRequest,
-             principal: Principal) -> EgressRequest:
+             principal: Principal, replays: Replays | None = None) -> EgressRequest:
     """Send a returned request back; every file is checked again, from quarantine."""
-    researcher_project(session, request.project_id, principal)
+    project, permit = researcher_project(session, request.project_id, principal)
     review.resubmit_request(session, request, principal)
     files = review.files_of(session, request.id)
     with ledger.materialised(store, staging_root, request.project_id, files) as root:
-        _check(session, request, root, {f.name: f.sha256 for f in files})
+        _check(session, request, root, {f.name: f.sha256 for f in files}, principal,
+               project, permit, replays)
     return request
 
 
@@ -98,7 +103,14 @@ def _quarantine(store: ObjectStore, project_id: str, staged: StagedFile) -> None
         store.put(quarantine_key(project_id, staged.sha256), content, staged.size)
 
 
-def _check(session: Session, request: EgressRequest, root: Path,
-           names: dict[str, str]) -> None:
-    records = ledger.check(session, request.project_id, request.pack_name, root, names)
+def _check(session: Session, request: EgressRequest, root: Path, names: dict[str, str],
+           principal: Principal, project: Project, permit: Permit,
+           replays: Replays | None) -> None:
+    """Check every file, record the outcomes and audit each replay, in the request's
+    transaction."""
+    extract = replays.extract(project, permit) if replays is not None else None
+    records = ledger.check(session, request.project_id, request.pack_name, root, names,
+                           extract=extract,
+                           replay_seconds=replays.bounds.seconds if replays else 60.0)
     review.record_checks(session, request, records, CHECKS)
+    audit_replays(session, project.id, request.id, records, principal, extract)

@@ -49,3 +49,25 @@ def test_ledger_option_enables_differencing(files):
                                  str(files / "ledger.json")])
     assert result.exit_code == 1  # N differs by 1: nested populations? a person decides
     assert json.loads(result.output)[0]["flags"][0]["rule"] == "differencing"
+
+
+def test_replay_on_the_workspace_extract(tmp_path):
+    """--extract data/: a preview of the airlock's replay, on the workspace's copy."""
+    import pandas as pd
+
+    from egress import tables
+
+    (tmp_path / "data").mkdir()
+    pd.DataFrame({"sex": ["F", "M"] * 30, "age": list(range(60)),
+                  "cost": [10.0] * 60}).to_parquet(tmp_path / "data" / "cohort.parquet")
+    people = tables.read_extract("cohort", tmp_path / "data")
+    tables.pivot_table(people, "cost", "sex", aggfunc="mean").to_csv(tmp_path / "cost.csv")
+    args = ["check", str(tmp_path / "cost.csv"), "--json"]
+    offline = json.loads(runner.invoke(app, args).output)[0]
+    assert offline["outcome"] == "review" and "replay" not in offline
+    result = runner.invoke(app, [*args, "--extract", str(tmp_path / "data")])
+    [record] = json.loads(result.output)
+    assert record["replay"]["status"] == "verified" and record["outcome"] == "pass"
+    assert result.exit_code == 0
+    missing = runner.invoke(app, [*args, "--extract", str(tmp_path / "nope")])
+    assert missing.exit_code == 3

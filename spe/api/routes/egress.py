@@ -24,6 +24,7 @@ from egress.neutralise import neutralise_csv
 from egress.release import PROFILE
 from spe.airlock import releases, review, staging, submission
 from spe.airlock.models import Decision, EgressRequest, RequestStatus
+from spe.airlock.replay import Bounds, Replays
 from spe.airlock.tokens import issue_workspace_token
 from spe.airlock.views import RequestPublic, request_view
 from spe.api.body_limit import EGRESS_REPLACEMENT_BYTES, EGRESS_SUBMISSION_BYTES
@@ -36,6 +37,7 @@ from spe.api.deps import (
     refusals_audited,
 )
 from spe.api.pagination import Page, PageParams, page_params, paginate
+from spe.api.routes.extracts import data_plane
 from spe.audit import record
 from spe.auth.tokens import ApiTokenCreated, ApiTokenPublic
 from spe.crypto.signing import SigningKey, public_key_pem
@@ -82,6 +84,15 @@ def staging_root(request: Request) -> Path:
 
 
 Staging = Annotated[Path, Depends(staging_root)]
+
+
+def replays(request: Request) -> Replays:
+    """Replays of analysis-library tables on the project's extract, through the
+    application's data plane, within the settings' bounds."""
+    return Replays(data_plane(request), Bounds.of(request.app.state.settings))
+
+
+ReplaysDep = Annotated[Replays, Depends(replays)]
 
 
 class WorkspaceTokenRequest(BaseModel):
@@ -147,7 +158,7 @@ def workspace_token(project_id: str, body: WorkspaceTokenRequest, principal: Hub
              summary="Submit outputs for review (multipart: files, one description each)",
              max_body_size=EGRESS_SUBMISSION_BYTES)
 def submit(project_id: str, principal: Researcher, session: SessionDep, store: Store,
-           staged_in: Staging, http: Request,
+           staged_in: Staging, replayer: ReplaysDep, http: Request,
            title: Annotated[str, Form(min_length=1, max_length=300)],
            files: Annotated[list[UploadFile], File(description="The files; a name may hold "
                                                    "folders, e.g. acro_out/results.json.")],
@@ -160,7 +171,7 @@ def submit(project_id: str, principal: Researcher, session: SessionDep, store: S
         uploads = [submission.Upload(f.filename or "", f.file, d)
                    for f, d in zip(files, _descriptions(descriptions, len(files)), strict=True)]
         request = submission.submit(session, store, staged_in, project_id, principal, title,
-                                    uploads)
+                                    uploads, replayer)
     commit(session)
     return request_view(session, request, principal)
 
@@ -205,11 +216,11 @@ def replace_file(request_id: str, file_id: str, principal: Researcher, session: 
 @router.post("/egress/requests/{request_id}/resubmit",
              summary="Send a returned request back for review (checks run again)")
 def resubmit(request_id: str, principal: Researcher, session: SessionDep, store: Store,
-             staged_in: Staging, http: Request) -> RequestPublic:
+             staged_in: Staging, replayer: ReplaysDep, http: Request) -> RequestPublic:
     with refusals_audited(http, session, principal, "egress.request.resubmit",
                           "egress_request", request_id):
         request = review.get_request(session, request_id)
-        submission.resubmit(session, store, staged_in, request, principal)
+        submission.resubmit(session, store, staged_in, request, principal, replayer)
     commit(session)
     return request_view(session, request, principal)
 

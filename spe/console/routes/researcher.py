@@ -18,7 +18,7 @@ from sqlmodel import select
 from spe.airlock import review, submission
 from spe.airlock.views import request_view
 from spe.api.deps import SessionDep, allow, allow_authenticated, commit, refusals_audited
-from spe.api.routes.egress import Staging, object_store
+from spe.api.routes.egress import ReplaysDep, Staging, object_store
 from spe.auth.tokens import ApiToken, issue_token, revoke_token
 from spe.console.web import render
 from spe.domain.principal import Principal
@@ -65,11 +65,12 @@ def withdraw(request_id: str, request: Request, principal: Researcher, session: 
 @router.post("/requests/{request_id}/resubmit",
              summary="Console: send a returned request back for review")
 def resubmit(request_id: str, request: Request, principal: Researcher, session: SessionDep,
-             staged_in: Staging) -> RedirectResponse:
+             staged_in: Staging, replayer: ReplaysDep) -> RedirectResponse:
     with refusals_audited(request, session, principal, "egress.request.resubmit",
                           "egress_request", request_id):
         row = review.get_request(session, request_id)
-        submission.resubmit(session, object_store(request), staged_in, row, principal)
+        submission.resubmit(session, object_store(request), staged_in, row, principal,
+                            replayer)
     commit(session)
     return _back(request_id)
 
