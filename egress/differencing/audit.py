@@ -147,10 +147,7 @@ class Auditor:
         sources = {id(r.source) for r in self.released}
         was_released = [False] + [id(t.source) in sources for t in group[1:]]
         audit = _Audit(model, group, self.threshold, self.protection)
-        kept = _consistent(model)
-        found += [NotAudited(_left_out(group, i, kept)) for i in range(len(group))
-                  if i not in kept]
-        found += audit.disclosures(kept, was_released)
+        found += audit.disclosures(_consistent(model), was_released)
         if audit.cut:
             found.append(NotAudited(audit.cut))
         return found
@@ -213,15 +210,6 @@ def _nested(new: Prepared, other: Prepared, threshold: int,
             found.append(Disclosure(mine[1], int(abs(d)), int(abs(d)), terms, "review",
                                     hypothesis))
     return found
-
-
-def _left_out(group: list[Prepared], i: int, kept: list[int]) -> str:
-    """Why table ``i`` was left out: no cell differs, but the counts cannot all hold."""
-    with_ = ", ".join(group[k].name for k in kept[1:])
-    return (f"{group[i].name} cannot count the same people as {group[0].name}"
-            f"{f' together with {with_}' if with_ else ''}, though no cell both publish "
-            "differs; if one population contains the other, what tells them apart was not "
-            "bounded")
 
 
 def _feasible(model: Model, tables: list[int]) -> bool:

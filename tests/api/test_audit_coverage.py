@@ -94,6 +94,8 @@ def test_every_state_change_is_audited(world, engine, tmp_path_factory):
     for path, form in [("roles", {"role": "auditor"}), ("roles/auditor/revoke", {}),
                        ("active", {"active": "false"}), ("active", {"active": "true"})]:
         call(client, "POST", f"/console/users/{user['id']}/{path}", tok[Role.admin], data=form)
+    call(client, "POST", "/console/users", tok[Role.admin],
+         data={"subject": unique("dave"), "roles": ["auditor"]})
     mine = call(client, "POST", "/api/v1/me/tokens", tok[Role.auditor], json={}).json()
     call(client, "DELETE", f"/api/v1/me/tokens/{mine['id']}", tok[Role.auditor])
 
@@ -110,6 +112,9 @@ def test_every_state_change_is_audited(world, engine, tmp_path_factory):
          json={"object_key": source["object_key"]})
     call(client, "POST", f"/console/datasets/{name}/source", tok[Role.data_steward],
          files={"file": ("people-2.csv", b"nir\n1234567890123\n", "text/csv")})
+    call(client, "POST", "/console/datasets", tok[Role.data_steward],
+         data={"name": unique("cov"), "holder": "CNAM",
+               "variables": "nir string direct_identifier"})
     unused = unique("cov")
     call(client, "POST", "/api/v1/datasets", tok[Role.data_steward], json={
         "name": unused, "holder": "CNAM", "variables": [
@@ -128,6 +133,17 @@ def test_every_state_change_is_audited(world, engine, tmp_path_factory):
         call(client, "POST", f"/console/permits/{consoled['id']}/{step}", pm, data=form)
     call(client, "POST", f"/console/projects/{halted['project_id']}/halt", pm,
          data={"reason": "drill", "confirm": "yes"})
+    formed = call(client, "POST", "/console/permits", pm, data={
+        "reference": unique("HDH-FORM").upper(), "issuer": "HDH", "project_title": "t",
+        "purpose": "p", "principal_investigator": researcher, "members": researcher,
+        "datasets": f"{dataset}: patient_id", "valid_from": "2020-01-01",
+        "valid_until": "2099-01-01"}).headers["location"].rsplit("/", 1)[1]
+    call(client, "POST", f"/console/permits/{formed}/amend", pm, data={
+        "project_title": "t", "purpose": "another purpose", "principal_investigator": researcher,
+        "members": researcher, "datasets": f"{dataset}: patient_id", "sdc_policy": "snds",
+        "workspace_profile": "standard", "reason": "r"})
+    call(client, "POST", f"/console/permits/{formed}/renew", pm,
+         data={"valid_until": "2099-06-01", "reason": "r"})
     for step, body in [("amend", {"purpose": "p", "reason": "r"}),
                        ("renew", {"valid_until": "2099-01-01T00:00:00Z"}),
                        ("suspend", {"reason": "r"}), ("resume", {}),
@@ -141,6 +157,8 @@ def test_every_state_change_is_audited(world, engine, tmp_path_factory):
     terms = {k: v for k, v in permit_body(dataset, [researcher]).items()
              if k not in {"reference", "issuer"}}
     call(client, "POST", "/api/v1/permits/decisions", pm, json={"jws": sign_decision(
+        key, "https://hdh.example", "grant", unique("HDH-SIGNED"), terms)})
+    call(client, "POST", "/console/permits/decisions", pm, data={"jws": sign_decision(
         key, "https://hdh.example", "grant", unique("HDH-SIGNED"), terms)})
 
     # the project hub: service token, sign-in of the researcher, code exchange, audit events
