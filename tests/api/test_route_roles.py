@@ -58,6 +58,8 @@ EXPECTED: dict[tuple[str, str], frozenset | str] = {
     ("GET", "/api/v1/projects"): EVERYONE,
     ("GET", "/api/v1/projects/{project_id}"): EVERYONE,
     ("GET", "/api/v1/projects/{project_id}/usage"): EVERYONE,
+    ("PUT", "/api/v1/projects/{project_id}/budget"): frozenset({A, PM}),
+    ("DELETE", "/api/v1/projects/{project_id}/budget"): frozenset({A, PM}),
     ("POST", "/api/v1/projects/{project_id}/halt"): frozenset({A, PM}),
     ("GET", "/api/v1/projects/{project_id}/extract"): PROTOCOL,
     ("GET", "/api/v1/projects/{project_id}/extract/files/{name}"): PROTOCOL,

@@ -83,3 +83,73 @@ def test_an_unknown_format_is_refused(client, world):
     r = client.get(f"/api/v1/projects/{world['project']}/usage?format=xml",
                    headers=world["manager"])
     assert r.status_code == 422
+
+
+# -- the permit's budget ------------------------------------------------------------------
+
+def _budget_events(engine, project: str) -> list[tuple[str, str, dict]]:
+    from sqlmodel import Session, select
+
+    from spe.audit.models import AuditEvent
+    with Session(engine) as s:
+        return [(e.action, e.outcome, e.details) for e in s.exec(
+            select(AuditEvent).where(AuditEvent.target_id == project,
+                                     AuditEvent.action.like("usage.budget.%"))
+            .order_by(AuditEvent.seq))]
+
+
+def test_a_permit_manager_sets_a_budget_the_members_see_it(client, engine, world):
+    project = world["project"]
+    url = f"/api/v1/projects/{project}/budget"
+    r = client.put(url, json={"cpu_hours": 2.5, "warn_fraction": 0.5, "reason": "2027"},
+                   headers=world["manager"])
+    assert r.status_code == 200, r.text
+    body = r.json()  # 2.1 CPU-hours used of 2.5: past the 50 % warning
+    assert body["state"] == "warning" and body["used"] == {"cpu_hours": pytest.approx(2.1)}
+    assert body["fraction"] == pytest.approx(2.1 / 2.5)
+    usage = client.get(f"/api/v1/projects/{project}/usage", headers=world["alice"]).json()
+    assert usage["budget"]["state"] == "warning" and usage["budget"]["cpu_hours"] == 2.5
+
+    r = client.put(url, json={"cpu_hours": 2, "reason": "cut"}, headers=world["manager"])
+    assert r.json()["state"] == "exhausted"
+    assert client.delete(url, headers=world["manager"]).status_code == 204
+    usage = client.get(f"/api/v1/projects/{project}/usage", headers=world["alice"]).json()
+    assert usage["budget"] is None
+    events = _budget_events(engine, project)
+    assert [(a, o) for a, o, _ in events] == [("usage.budget.set", "success"),
+                                              ("usage.budget.set", "success"),
+                                              ("usage.budget.remove", "success")]
+    assert events[0][2] == {"cpu_hours": 2.5, "warn_fraction": 0.5, "state": "warning",
+                            "fraction": pytest.approx(0.84), "reason": "2027"}
+    assert events[1][2]["state"] == "exhausted"
+
+
+@pytest.mark.parametrize("body, reason", [
+    ({"reason": "no limit"}, "at least one limit"),
+    ({"cpu_hours": -1, "reason": "negative"}, "greater than 0"),
+    ({"cpu_hours": 1, "warn_fraction": 1.5, "reason": "warn after the end"}, "less than 1"),
+    ({"cpu_hours": 1}, "reason"),
+])
+def test_a_budget_without_a_limit_or_with_bad_figures_is_refused(client, world, body,
+                                                                  reason):
+    r = client.put(f"/api/v1/projects/{world['project']}/budget", json=body,
+                   headers=world["manager"])
+    assert r.status_code == 422
+    assert reason in r.text
+
+
+def test_budgets_of_unknown_projects_are_refused_and_audited(client, engine, world):
+    r = client.put("/api/v1/projects/p-nothere/budget", json={"cpu_hours": 1, "reason": "x"},
+                   headers=world["manager"])
+    assert r.status_code == 404 and r.json()["error"]["code"] == "project.not_found"
+    r = client.delete(f"/api/v1/projects/{world['project']}/budget", headers=world["manager"])
+    assert r.status_code == 404 and r.json()["error"]["code"] == "budget.not_found"
+    assert _budget_events(engine, "p-nothere") == [
+        ("usage.budget.set", "denied", {"code": "project.not_found",
+                                        "reason": "no project 'p-nothere'"})]
+
+
+def test_a_researcher_may_not_set_her_own_budget(client, world):
+    r = client.put(f"/api/v1/projects/{world['project']}/budget",
+                   json={"cpu_hours": 1e6, "reason": "more please"}, headers=world["alice"])
+    assert r.status_code == 403
