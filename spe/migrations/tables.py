@@ -31,6 +31,6 @@ __all__ = [
     "ApiToken", "AuditCheckpoint", "AuditEvent", "AuditHead", "AuditLeaf", "AuditNode",
     "Dataset", "EgressFile", "EgressRelease", "EgressRequest", "EgressVote", "HubAuthCode",
     "HubClient", "HubToken", "Permit", "PermitDataset", "PermitDecision", "PermitMember",
-    "PermitRevision", "Project", "ProjectBudget", "ProjectUsage", "ReleaseLedger", "RoleGrant", "User",
-    "WebSession",
+    "PermitRevision", "Project", "ProjectBudget", "ProjectUsage", "ReleaseLedger", "RoleGrant",
+    "User", "WebSession",
 ]

@@ -77,7 +77,8 @@ def test_a_budget_warns_then_refuses_new_servers_then_is_raised(engine, settings
     events = budget_actions(engine, project)
     assert [a for a, _ in events] == ["usage.budget.set", "usage.budget.warning",
                                       "usage.budget.exhausted"]
-    assert events[2][1]["cpu_hours"] == 1 and events[2][1]["fraction"] == pytest.approx(3700 / 3600, abs=1e-4)
+    assert events[2][1]["cpu_hours"] == 1
+    assert events[2][1]["fraction"] == pytest.approx(3700 / 3600, abs=1e-4)
 
     with session_scope(engine) as s:  # the permit manager raises it
         budget = budgets.set_budget(s, project, budgets.BudgetSet(cpu_hours=10,
