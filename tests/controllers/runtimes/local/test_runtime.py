@@ -364,3 +364,35 @@ def test_the_work_area_survives_a_stop_and_the_project_folder_is_shared(runtime)
         assert bob.execute("print(open('project/shared.txt').read())").strip() == "for bob"
     finally:
         runtime.delete(spec.project_id)
+
+
+def test_a_spent_budget_refuses_new_servers_and_keeps_running_ones(runtime, audit_recorder):
+    spec = make_spec("p-budget", control_plane_url=audit_recorder.url)
+    runtime.ensure(spec)
+    try:
+        alice = spawn(runtime, spec.project_id, "alice")
+        reason = "This project has used its computing budget."
+        spent = dataclasses.replace(spec, spawn_refusal=reason, notice=reason)
+        assert runtime.ensure(spent).servers == ("alice",)  # the hub restarts, alice stays
+        config = json.loads(runtime.layout(spec.project_id).config.read_text())
+        assert config["JupyterHub"]["template_vars"] == {"announcement": reason}
+
+        with runtime.hub_api(spec.project_id) as api, \
+                pytest.raises(RetryableError, match="403") as refused:
+            api.start_server("bob")
+        assert reason in str(refused.value)
+        assert runtime.observe(spec.project_id).servers == ("alice",)
+        assert processes.alive(alice.pid)
+        with alice.client() as http:
+            assert http.get("api/status").status_code == 200
+        wait_for(lambda: any(e["action"] == "workspace.server.start"
+                             and e["outcome"] == "denied" and e["user"] == "bob"
+                             for _, e in audit_recorder.events("p-budget")),
+                 what="the refused start's audit event")
+
+        runtime.ensure(spec)  # the budget raised: bob starts
+        bob = spawn(runtime, spec.project_id, "bob")
+        with bob.client() as http:
+            assert http.get("api/status").status_code == 200
+    finally:
+        runtime.delete(spec.project_id)
