@@ -64,6 +64,9 @@ def test_config_file_loads_traits_and_adds_culler_and_hooks(tmp_path, monkeypatc
     assert names == ["spe-runtime", "idle-culler"]
     culler = c.JupyterHub.services[1]["command"]
     assert "--timeout=600" in culler and "--cull-every=300" in culler
+    # culling stops servers, never deletes users: a deleted user would take her work area
+    # with her (KubeSpawner deletes a deleted user's claim)
+    assert not any(arg.startswith("--cull-users") for arg in culler)
     assert callable(c.Spawner.pre_spawn_hook) and callable(c.Spawner.post_stop_hook)
     assert callable(c.Authenticator.post_auth_hook)
 
