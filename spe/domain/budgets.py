@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import model_validator
+from pydantic import StrictFloat, model_validator
 from sqlalchemy import Column
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -42,14 +42,15 @@ class BudgetState(StrEnum):
 
 
 class BudgetLimits(SQLModel):
-    cpu_hours: float | None = Field(default=None, gt=0, le=MAX_LIMIT,
-                                    description="CPU core-hours for the whole project")
-    gpu_hours: float | None = Field(default=None, gt=0, le=MAX_LIMIT,
-                                    description="GPU-hours, every GPU resource summed")
-    carbon_g_co2e: float | None = Field(default=None, gt=0, le=MAX_LIMIT,
-                                        description="estimated carbon (docs/usage.md)")
-    warn_fraction: float = Field(default=0.8, gt=0, lt=1, description="warn once this "
-                                 "fraction of any limit is used")
+    # strict: "1.5" or true is not a number of hours (a JSON integer is)
+    cpu_hours: StrictFloat | None = Field(default=None, gt=0, le=MAX_LIMIT,
+                                          description="CPU core-hours for the whole project")
+    gpu_hours: StrictFloat | None = Field(default=None, gt=0, le=MAX_LIMIT,
+                                          description="GPU-hours, every GPU resource summed")
+    carbon_g_co2e: StrictFloat | None = Field(default=None, gt=0, le=MAX_LIMIT,
+                                              description="estimated carbon (docs/usage.md)")
+    warn_fraction: StrictFloat = Field(default=0.8, gt=0, lt=1, description="warn once "
+                                       "this fraction of any limit is used")
 
 
 class BudgetSet(BudgetLimits):
@@ -62,10 +63,14 @@ class BudgetSet(BudgetLimits):
         return self
 
 
-class ProjectBudget(BudgetLimits, table=True):
+class ProjectBudget(SQLModel, table=True):
     __tablename__ = "project_budgets"
 
     project_id: str = Field(foreign_key="projects.id", primary_key=True, max_length=20)
+    cpu_hours: float | None = None
+    gpu_hours: float | None = None
+    carbon_g_co2e: float | None = None
+    warn_fraction: float = 0.8
     state: str = Field(default=BudgetState.within, max_length=20)  # a BudgetState
     set_by: str | None = Field(default=None, max_length=64)
     set_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(),
