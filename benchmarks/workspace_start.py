@@ -34,14 +34,10 @@ import time
 from pathlib import Path
 
 from benchmarks.provisioning import wait_answering
-from controllers.runtimes.base import (
-    HubOAuthClient,
-    RetryableError,
-    WorkspaceProfile,
-    WorkspaceSpec,
-)
 from controllers.runtimes.local import LocalRuntime
 from controllers.runtimes.local.layout import seal_read_only, unseal
+from spe.errors import RetryableError
+from workspaces.spec import HubOAuthClient, WorkspaceProfile, WorkspaceSpec
 
 GIB = 1024 ** 3
 PART = 256 * 1024 ** 2

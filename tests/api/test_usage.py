@@ -6,8 +6,10 @@ import csv
 import io
 
 import pytest
+from sqlmodel import Session, select
 
 from controllers.usage import record
+from spe.audit.models import AuditEvent
 from spe.domain.roles import Role
 from spe.domain.usage import GIB, PROJECT, Sample
 from testsupport.factories import auth, make_dataset, make_user, permit_body
@@ -88,9 +90,6 @@ def test_an_unknown_format_is_refused(client, world):
 # -- the permit's budget ------------------------------------------------------------------
 
 def _budget_events(engine, project: str) -> list[tuple[str, str, dict]]:
-    from sqlmodel import Session, select
-
-    from spe.audit.models import AuditEvent
     with Session(engine) as s:
         return [(e.action, e.outcome, e.details) for e in s.exec(
             select(AuditEvent).where(AuditEvent.target_id == project,

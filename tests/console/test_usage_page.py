@@ -12,7 +12,7 @@ from spe.domain.roles import Role
 from spe.domain.usage import GIB, PROJECT, Sample
 from tests.console.conftest import Browser
 from tests.console.test_pages import assert_strict
-from tests.factories import auth, make_dataset, make_user, permit_body
+from testsupport.factories import auth, make_dataset, make_user, permit_body
 
 
 @pytest.fixture(scope="module")
