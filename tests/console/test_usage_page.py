@@ -53,6 +53,12 @@ def test_a_member_sees_her_usage_the_projects_and_the_budget(app, measured):
     assert "95 % of the most used limit" in page.text
     assert "CPU-hours 4.00 / 4.20" in page.text
     assert "12.0 W per core, PUE 1.67, 33 gCO2e per kWh" in page.text
+    # the export links answer in her browser session, with the same figures
+    link = re.search(r'href="([^"]+format=csv)"', page.text).group(1)
+    exported = Browser(app, token).get(link)
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith(
+        "text/csv")
+    assert f"{project},{alice},3.500000" in exported.text
 
 
 def test_staff_see_it_in_french_and_a_spent_budget_says_what_it_stops(app, engine, client,
