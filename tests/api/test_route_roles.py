@@ -138,6 +138,8 @@ EXPECTED: dict[tuple[str, str], frozenset | str] = {
     ("POST", "/console/permits/{permit_id}/resume"): frozenset({A, PM}),
     ("POST", "/console/permits/{permit_id}/revoke"): frozenset({A, PM}),
     ("POST", "/console/projects/{project_id}/halt"): frozenset({A, PM}),
+    ("POST", "/console/projects/{project_id}/budget"): frozenset({A, PM}),
+    ("POST", "/console/projects/{project_id}/budget/remove"): frozenset({A, PM}),
 }
 
 PATH_VALUES = {"role": "auditor"}

@@ -6,8 +6,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from sqlmodel import Session, select
 
 from controllers.usage import record
+from spe.audit.models import AuditEvent
 from spe.domain.roles import Role
 from spe.domain.usage import GIB, PROJECT, Sample
 from tests.console.conftest import Browser
@@ -88,3 +90,49 @@ def test_a_project_with_nothing_measured_says_so(app, engine, client, tokens):
                          headers=auth(tokens[Role.permit_manager])).json()
     page = Browser(app, token).get(f"/console/projects/{permit['project_id']}")
     assert "Nothing measured yet." in page.text and 'class="usage"' not in page.text
+
+
+def test_a_permit_manager_sets_and_removes_the_budget_from_the_page(app, engine, client,
+                                                                    tokens, measured):
+    project, _alice, alice_token = measured
+    manager = Browser(app, tokens[Role.permit_manager])
+    page = manager.get(f"/console/projects/{project}")
+    assert f'action="/console/projects/{project}/budget"' in page.text
+    assert_strict(page.text)
+
+    done = manager.post(f"/console/projects/{project}/budget",
+                        {"cpu_hours": "4,5", "gpu_hours": "", "carbon_g_co2e": "",
+                         "warn_percent": "95", "reason": "from the console"})
+    assert done.status_code == 303
+    assert done.headers["location"] == f"/console/projects/{project}#usage"
+    budget = client.get(f"/api/v1/projects/{project}/usage",
+                        headers=auth(alice_token)).json()["budget"]
+    assert (budget["cpu_hours"], budget["warn_fraction"], budget["state"]) == (
+        4.5, 0.95, "within")  # 4.0 of 4.5 CPU-hours: 89 %, under the 95 % warning
+
+    refused = manager.post(f"/console/projects/{project}/budget",
+                           {"cpu_hours": "lots", "reason": "typo"})
+    assert refused.status_code == 422 and "is not a number" in refused.text
+    refused = manager.post(f"/console/projects/{project}/budget", {"reason": "no limit"})
+    assert refused.status_code == 422 and "at least one limit" in refused.text
+    assert manager.post(f"/console/projects/{project}/budget/remove").status_code == 303
+    assert client.get(f"/api/v1/projects/{project}/usage",
+                      headers=auth(alice_token)).json()["budget"] is None
+
+    with Session(engine) as s:
+        events = [(e.action, e.outcome, e.details.get("code")) for e in s.exec(
+            select(AuditEvent).where(AuditEvent.target_id == project,
+                                     AuditEvent.action.like("usage.budget.%"))
+            .order_by(AuditEvent.seq))]
+    assert events[-4:] == [("usage.budget.set", "success", None),
+                           ("usage.budget.set", "denied", "budget.not_a_number"),
+                           ("usage.budget.set", "denied", "budget.invalid"),
+                           ("usage.budget.remove", "success", None)]
+
+
+def test_a_researcher_sees_no_budget_form_and_may_not_post_one(app, measured):
+    project, _alice, token = measured
+    alice = Browser(app, token)
+    assert "/budget\"" not in alice.get(f"/console/projects/{project}").text
+    assert alice.post(f"/console/projects/{project}/budget",
+                      {"cpu_hours": "1000", "reason": "more"}).status_code == 403

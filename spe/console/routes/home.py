@@ -106,4 +106,5 @@ def project_page(project_id: str, request: Request, principal: Everyone,
     return render(request, "project.html", principal, project=project, permit=permit,
                   desired=desired_state(permit), members=members_of(session, permit.id),
                   datasets=datasets_of(session, permit.id), extract=extract,
-                  requests=requests, usage=usage)
+                  requests=requests, usage=usage,
+                  manages=principal.has_any({Role.admin, Role.permit_manager}))
