@@ -31,7 +31,7 @@ def world(client, engine, tokens):
         Sample(project, alice, cpu_seconds=1800, memory_gib_seconds=3600 * 2,
                memory_bytes=2 * GIB),
         Sample(project, PROJECT, cpu_seconds=360, storage_bytes=2 * GIB,
-               extract_bytes=10 * GIB),
+               extract_bytes=10 * GIB, extract_copies=1),
         Sample("p-unknown", alice, cpu_seconds=99),  # not a project: dropped
     ]) == 3
     return {"manager": manager, "alice": auth(alice_token), "alice_name": alice,
@@ -56,6 +56,7 @@ def test_a_member_reads_her_projects_usage_per_member_with_its_footprint(client,
     total = body["total"]
     assert total["cpu_hours"] == pytest.approx(2.1)
     assert total["extract_gib"] == pytest.approx(10.0)
+    assert total["extract_copies"] == 1 and alice["extract_copies"] == 0
     assert total["storage_gib"] == pytest.approx(3.0)
     assert body["runtime"] == "local"
     assert any("GPU-hours are 0" in note for note in body["notes"])
@@ -152,3 +153,21 @@ def test_a_researcher_may_not_set_her_own_budget(client, world):
     r = client.put(f"/api/v1/projects/{world['project']}/budget",
                    json={"cpu_hours": 1e6, "reason": "more please"}, headers=world["alice"])
     assert r.status_code == 403
+
+
+def test_a_change_in_the_extracts_plaintext_copies_is_audited_once(client, engine, tokens):
+    manager = auth(tokens[Role.permit_manager])
+    alice, _ = make_user(engine, Role.researcher)
+    r = client.post("/api/v1/permits", json=permit_body(make_dataset(engine), [alice]),
+                    headers=manager)
+    project = r.json()["project_id"]
+    for copies in (1, 1, 2, 1, None):  # None: not counted this time
+        record(engine, [Sample(project, PROJECT, extract_copies=copies)])
+    with Session(engine) as s:
+        events = [e.details for e in s.exec(select(AuditEvent).where(
+            AuditEvent.project_id == project, AuditEvent.action == "extract.copies.change")
+            .order_by(AuditEvent.seq))]
+    assert events == [{"copies": 1, "before": 0}, {"copies": 2, "before": 1},
+                      {"copies": 1, "before": 2}]
+    body = client.get(f"/api/v1/projects/{project}/usage", headers=manager).json()
+    assert body["total"]["extract_copies"] == 1

@@ -27,7 +27,8 @@ def measured(client, engine, tokens):
     project = permit["project_id"]
     record(engine, [Sample(project, alice, cpu_seconds=3 * 3600 + 1800,
                            memory_gib_seconds=7200, memory_bytes=2 * GIB, storage_bytes=GIB),
-                    Sample(project, PROJECT, cpu_seconds=1800, extract_bytes=5 * GIB)])
+                    Sample(project, PROJECT, cpu_seconds=1800, extract_bytes=5 * GIB,
+                           extract_copies=1)])
     r = client.put(f"/api/v1/projects/{project}/budget", headers=manager,
                    json={"cpu_hours": 4.2, "warn_fraction": 0.75, "reason": "allocation"})
     assert r.status_code == 200 and r.json()["state"] == "warning", r.text
@@ -54,6 +55,7 @@ def test_a_member_sees_her_usage_the_projects_and_the_budget(app, measured):
     assert "Budget: nearly spent" in page.text
     assert "95 % of the most used limit" in page.text
     assert "CPU-hours 4.00 / 4.20" in page.text
+    assert "Decrypted copies of the extract: 1 (one is shared by every member)." in page.text
     assert "12.0 W per core, PUE 1.67, 33 gCO2e per kWh" in page.text
     # the export links answer in her browser session, with the same figures
     link = re.search(r'href="([^"]+format=csv)"', page.text).group(1)
@@ -61,6 +63,7 @@ def test_a_member_sees_her_usage_the_projects_and_the_budget(app, measured):
     assert exported.status_code == 200 and exported.headers["content-type"].startswith(
         "text/csv")
     assert f"{project},{alice},3.500000" in exported.text
+    assert exported.text.splitlines()[0].split(",")[8] == "extract_copies"
 
 
 def test_staff_see_it_in_french_and_a_spent_budget_says_what_it_stops(app, engine, client,

@@ -1,4 +1,4 @@
-"""per-permit budgets, kept on the permit's project
+"""per-permit budgets, kept on the permit's project; the extract's plaintext copies counted
 
 Revision ID: 0007
 Revises: 0006
@@ -31,7 +31,10 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], ),
     sa.PrimaryKeyConstraint('project_id')
     )
+    op.add_column('project_usage', sa.Column('extract_copies', sa.Integer(), nullable=False,
+                                             server_default='0'))
 
 
 def downgrade() -> None:
+    op.drop_column('project_usage', 'extract_copies')
     op.drop_table('project_budgets')
