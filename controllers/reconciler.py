@@ -239,6 +239,7 @@ class Reconciler:
                 self.runtime.observe(project.id).phase is WorkspacePhase.ABSENT:
             return "deleted"  # done on an earlier pass; nothing to ask of the runtime
         self.runtime.delete(project.id)
+        usage.released(self.engine, project.id)  # no copy, no storage left on the runtime
         with session_scope(self.engine) as session:
             remove_hub_client(session, project.id, actor=ACTOR)
         if self.data_plane and self._shred_due(permit):

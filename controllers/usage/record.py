@@ -11,7 +11,7 @@ from spe.audit import Actor
 from spe.audit import record as record_event
 from spe.db import session_scope
 from spe.domain.projects import Project
-from spe.domain.usage import Sample, add_usage
+from spe.domain.usage import ProjectUsage, Sample, add_usage
 
 METER = Actor.system("usage-meter")
 
@@ -40,3 +40,14 @@ def record(engine: Engine, samples: list[Sample]) -> int:
                              project_id=sample.project_id,
                              details={"copies": sample.extract_copies, "before": before})
     return len(kept)
+
+
+def released(engine: Engine, project_id: str) -> None:
+    """The runtime holds nothing of the project any more (its workspace was deleted): no
+    meter will see it again, so its storage, extract and extract copies are recorded as 0
+    (the change of copies audited); what it used stays."""
+    with session_scope(engine) as session:
+        rows = session.exec(select(ProjectUsage).where(ProjectUsage.project_id == project_id))
+        samples = [Sample(project_id, row.member, storage_bytes=0, extract_bytes=0,
+                          extract_copies=0) for row in rows]
+    record(engine, samples)
