@@ -96,7 +96,7 @@ def used_of(usage: UsageReport) -> dict[str, float]:
     return {name: getattr(usage.total, name) for name in LIMITS}
 
 
-def evaluate(budget: BudgetLimits, used: dict[str, float]) -> tuple[BudgetState, float]:
+def evaluate(budget: ProjectBudget, used: dict[str, float]) -> tuple[BudgetState, float]:
     """The state ``used`` puts the budget in, and the largest fraction of a limit used."""
     fraction = max(used[name] / getattr(budget, name) for name in LIMITS
                    if getattr(budget, name) is not None)
