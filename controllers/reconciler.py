@@ -34,7 +34,7 @@ from spe.auth.hub_clients import (
 from spe.crypto.secretbox import SecretBox
 from spe.db import session_scope
 from spe.db.types import utcnow
-from spe.domain import permit_lifecycle, workspace_lifecycle
+from spe.domain import budgets, permit_lifecycle, workspace_lifecycle
 from spe.domain.permits import ENDED_STATUSES, Permit, PermitStatus, members_of
 from spe.domain.principal import Principal
 from spe.domain.projects import DesiredState, Project, desired_state
@@ -60,9 +60,11 @@ class DataPlane(Protocol):
 
 def workspace_spec(settings: Settings, project: Project, permit: Permit,
                    users: tuple[str, ...], creds: HubCredentials,
-                   extract: ExtractRef | None) -> WorkspaceSpec:
+                   extract: ExtractRef | None,
+                   budget: budgets.ProjectBudget | None = None) -> WorkspaceSpec:
     """What the runtime is asked to make of a project (also shown by ``spe workspace
-    render``, with the credentials redacted)."""
+    render``, with the credentials redacted). A spent budget makes the hub refuse new
+    servers; a nearly spent one puts a notice on its pages."""
     base = settings.public_url.rstrip("/")
     return WorkspaceSpec(
         project_id=project.id, permit_reference=permit.reference, users=users,
@@ -72,7 +74,8 @@ def workspace_spec(settings: Settings, project: Project, permit: Permit,
                              token_url=f"{base}/oauth/token",
                              userdata_url=f"{base}/oauth/userinfo"),
         control_plane_url=base, hub_service_token=creds.service_token, extract=extract,
-        labels={"spe.io/permit": permit.reference})
+        labels={"spe.io/permit": permit.reference},
+        spawn_refusal=budgets.refusal(budget), notice=budgets.notice(budget))
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,7 @@ class Reconciler:
         if self.meter is not None and self._usage_due():
             try:
                 usage.record(self.engine, self.meter.sample())
+                self.check_budgets()
             except Exception:
                 log.exception("usage sample failed")
         if self.quarantine is not None and self._sweep_due():
@@ -164,6 +168,15 @@ class Reconciler:
                     seconds=self.settings.egress_cleanup_grace_seconds))
             except Exception:
                 log.exception("egress quarantine cleanup failed")
+
+    def check_budgets(self) -> None:
+        """Re-evaluate the permits' budgets against the usage recorded; a project whose
+        budget changed state is reconciled at once (its hub refuses or accepts new servers,
+        shows or drops the notice)."""
+        with session_scope(self.engine) as session:
+            changed = budgets.check_budgets(session, self.settings, ACTOR)
+        for project_id in changed:
+            self.reconcile(project_id)
 
     def reconcile(self, project_id: str) -> Result:
         with telemetry.tracer().start_as_current_span("reconcile.project",
@@ -206,11 +219,12 @@ class Reconciler:
         with session_scope(self.engine) as session:
             creds = register_hub_client(session, self.box, project.id, actor=ACTOR)
             users = tuple(members_of(session, permit.id))
+            budget = session.get(budgets.ProjectBudget, project.id)
         if project.observed_state in ("absent", "deleted", "error"):
             self._record(project.id, "provisioning")
         extract = self.data_plane.prepare(project, permit) if self.data_plane else None
         observed = self.runtime.ensure(workspace_spec(self.settings, project, permit, users,
-                                                      creds, extract))
+                                                      creds, extract, budget))
         state = {WorkspacePhase.READY: "ready", WorkspacePhase.ERROR: "error"}.get(
             observed.phase, "provisioning")
         with session_scope(self.engine) as session:
@@ -225,6 +239,7 @@ class Reconciler:
                 self.runtime.observe(project.id).phase is WorkspacePhase.ABSENT:
             return "deleted"  # done on an earlier pass; nothing to ask of the runtime
         self.runtime.delete(project.id)
+        usage.released(self.engine, project.id)  # no copy, no storage left on the runtime
         with session_scope(self.engine) as session:
             remove_hub_client(session, project.id, actor=ACTOR)
         if self.data_plane and self._shred_due(permit):

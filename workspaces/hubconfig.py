@@ -13,6 +13,7 @@ The JSON holds the OAuth client secret and the hub's service token: store it lik
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,8 @@ def common_traits(spec: WorkspaceSpec) -> dict[str, Any]:
             # a researcher back on her lab's URL (re-added to the permit, the workspace
             # resumed, her server culled) gets her server started, not a 424 page
             "implicit_spawn_seconds": IMPLICIT_SPAWN_SECONDS,
+            # the banner of the hub's pages (JupyterHub escapes nothing in it: plain text)
+            "template_vars": {"announcement": html.escape(spec.notice)} if spec.notice else {},
         },
         "GenericOAuthenticator": authenticator,
         "Spawner": {
@@ -117,5 +120,7 @@ def common_traits(spec: WorkspaceSpec) -> dict[str, Any]:
             "audit_url": spec.control_plane_url.rstrip("/") + AUDIT_INGEST_PATH,
             "audit_token": spec.hub_service_token,
             "idle_timeout_seconds": spec.profile.idle_timeout_seconds,
+            # refused by the pre-spawn hook with this reason ("": new servers start)
+            "spawn_refusal": spec.spawn_refusal,
         },
     }

@@ -19,6 +19,7 @@ import os
 import sys
 from datetime import UTC, datetime
 
+from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from traitlets.config import Config
 
@@ -52,12 +53,12 @@ async def _post_audit(log, event):
         log.warning("spe audit: %s for %s not recorded: %s", event["action"], event["user"], e)
 
 
-def _audit(log, action, username, server_name):
+def _audit(log, action, username, server_name, outcome="success"):
     event = {
         "action": action,
         "user": username,
         "server": server_name or "",
-        "outcome": "success",
+        "outcome": outcome,
         "project_id": spe["project_id"],
         "occurred_at": datetime.now(UTC).isoformat(),
     }
@@ -86,8 +87,13 @@ async def _workspace_token(log, username):
 
 
 async def pre_spawn_hook(spawner):
-    """Audit the start and give the server what ``spe egress submit`` needs: the control
-    plane's address and a token for this user and this project only."""
+    """Refuse the start if the control plane said so (a spent budget), else audit it and
+    give the server what ``spe egress submit`` needs: the control plane's address and a
+    token for this user and this project only."""
+    if spe.get("spawn_refusal"):
+        _audit(spawner.log, "workspace.server.start", spawner.user.name, spawner.name,
+               outcome="denied")
+        raise web.HTTPError(403, spe["spawn_refusal"])
     _audit(spawner.log, "workspace.server.start", spawner.user.name, spawner.name)
     token = await _workspace_token(spawner.log, spawner.user.name)
     if token is None:

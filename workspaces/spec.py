@@ -83,3 +83,7 @@ class WorkspaceSpec:
     hub_service_token: str  # lets the hub send audit events and ask for egress tokens
     extract: ExtractRef | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    spawn_refusal: str = ""
+    """Why the hub refuses to start new servers ("": it does not), e.g. a spent budget."""
+    notice: str = ""
+    """A line the hub's pages show every user ("": none), e.g. a budget nearly spent."""

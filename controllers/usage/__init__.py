@@ -6,6 +6,6 @@ A meter's ``sample()`` returns what was used since its previous call, as
 API. See docs/usage.md.
 """
 
-from controllers.usage.record import UsageMeter, record
+from controllers.usage.record import UsageMeter, record, released
 
-__all__ = ["UsageMeter", "record"]
+__all__ = ["UsageMeter", "record", "released"]

@@ -67,7 +67,7 @@ class KubernetesUsageMeter:
     def _project(self, project_id: str, elapsed: float) -> list[Sample]:
         ns = self.cluster.namespace(project_id)
         totals: dict[str, Sample] = {PROJECT: Sample(project_id, storage_bytes=0,
-                                                      extract_bytes=0)}
+                                                      extract_bytes=0, extract_copies=0)}
 
         def of(member: str) -> Sample:
             return totals.setdefault(member, Sample(project_id, member))
@@ -95,6 +95,7 @@ class KubernetesUsageMeter:
             member = member_of(claim)
             if member == PROJECT and claim["metadata"]["name"].startswith(EXTRACT_CLAIM_PREFIX):
                 totals[PROJECT].extract_bytes += size
+                totals[PROJECT].extract_copies += 1  # one volume per extract version
             else:
                 sample = of(member)
                 sample.storage_bytes = (sample.storage_bytes or 0) + size

@@ -146,6 +146,8 @@ class LocalUsageMeter:
             whole = totals.setdefault((project.name, PROJECT), Sample(project.name))
             whole.storage_bytes = sum(disk_bytes(project / d) for d in ("hub", "shared"))
             whole.extract_bytes = disk_bytes(project / "extract")
+            # one directory every member's data/ links to: one copy once it holds a file
+            whole.extract_copies = int(any(f for _, _, f in os.walk(project / "extract")))
 
 
 def disk_bytes(directory: Path) -> int:

@@ -26,6 +26,7 @@ def workspace_spec(project_id: str):
     from spe.auth.hub_clients import HubCredentials, client_id_for
     from spe.dataplane import CONDITION
     from spe.db import get_engine
+    from spe.domain.budgets import ProjectBudget
     from spe.domain.permits import Permit, members_of
     from spe.domain.projects import Project
     from spe.errors import NotFound
@@ -40,6 +41,7 @@ def workspace_spec(project_id: str):
             raise NotFound(f"no project {project_id!r}", code="project.not_found")
         permit = session.get(Permit, project.permit_id)
         users = tuple(members_of(session, permit.id))
+        budget = session.get(ProjectBudget, project_id)
     condition = project.conditions.get(CONDITION, {})
     base = settings.public_url.rstrip("/")
     extract = ExtractRef(
@@ -47,7 +49,7 @@ def workspace_spec(project_id: str):
         grant_url=f"{base}/api/v1/projects/{project_id}/extract", grant_token=PLACEHOLDER,
     ) if condition.get("extract_id") else None
     redacted = HubCredentials(client_id_for(project_id), PLACEHOLDER, PLACEHOLDER)
-    return spec_of(settings, project, permit, users, redacted, extract)
+    return spec_of(settings, project, permit, users, redacted, extract, budget)
 
 
 @app.command()

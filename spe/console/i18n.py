@@ -18,6 +18,7 @@ from pathlib import Path
 from babel.core import negotiate_locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
 from fastapi import Request
 
@@ -70,6 +71,12 @@ def language_of(request: Request) -> str:
 def gettext_(message: str) -> str:
     """The message in the current language (Jinja's i18n extension formats it)."""
     return translations(_current.get()).gettext(message)
+
+
+def number(value: float, digits: int = 2) -> str:
+    """``value`` with ``digits`` decimals as the reader's language writes it (2.5, 2,5)."""
+    return format_decimal(value, format=f"#,##0.{'0' * digits}" if digits else "#,##0",
+                          locale=_current.get())
 
 
 def ngettext_(singular: str, plural: str, n: int) -> str:

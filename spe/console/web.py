@@ -35,6 +35,7 @@ templates = Jinja2Templates(env=Environment(
     extensions=["jinja2.ext.i18n"]))
 templates.env.install_gettext_callables(i18n.gettext_, i18n.ngettext_, newstyle=True)
 templates.env.globals["LANGUAGES"] = i18n.LANGUAGES
+templates.env.filters["number"] = i18n.number
 
 # The sections of the console and the roles that open them (the API's own role sets).
 SECTIONS = [

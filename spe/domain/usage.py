@@ -35,6 +35,7 @@ class ProjectUsage(SQLModel, table=True):
     gpu_seconds: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     storage_bytes: int = Field(default=0, sa_type=BigInteger)  # last measured, not summed
     extract_bytes: int = Field(default=0, sa_type=BigInteger)  # last measured, project only
+    extract_copies: int = 0  # decrypted copies of the extract, last counted, project only
     since: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(),
                                                                      nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(),
@@ -53,9 +54,12 @@ class Sample:
     gpu_seconds: dict[str, float] = field(default_factory=dict)
     storage_bytes: int | None = None  # None: not measured this time
     extract_bytes: int | None = None
+    extract_copies: int | None = None  # decrypted copies of the extract on the runtime
 
 
-def add_usage(session: Session, sample: Sample) -> None:
+def add_usage(session: Session, sample: Sample) -> int | None:
+    """Add ``sample``; returns the number of extract copies it had before, if this sample
+    changed it (the caller audits the change)."""
     row = session.get(ProjectUsage, (sample.project_id, sample.member))
     if row is None:
         row = ProjectUsage(project_id=sample.project_id, member=sample.member)
@@ -72,7 +76,11 @@ def add_usage(session: Session, sample: Sample) -> None:
         row.storage_bytes = sample.storage_bytes
     if sample.extract_bytes is not None:
         row.extract_bytes = sample.extract_bytes
+    before = row.extract_copies
+    if sample.extract_copies is not None:
+        row.extract_copies = sample.extract_copies
     row.updated_at = utcnow()
+    return before if row.extract_copies != before else None
 
 
 # -- the report ---------------------------------------------------------------------------
@@ -85,6 +93,7 @@ class UsageFigures(SQLModel):
     gpu_hours: float
     storage_gib: float
     extract_gib: float
+    extract_copies: int
     energy_kwh: float
     carbon_g_co2e: float
 
@@ -145,6 +154,7 @@ def _figures(member: str, rows: list[ProjectUsage], c: Coefficients) -> UsageFig
         gpu_hours=sum(gpus.values()) / 3600,
         storage_gib=sum(r.storage_bytes for r in rows) / GIB,
         extract_gib=sum(r.extract_bytes for r in rows) / GIB,
+        extract_copies=sum(r.extract_copies for r in rows),
         energy_kwh=fp.energy_kwh, carbon_g_co2e=fp.carbon_g_co2e)
 
 

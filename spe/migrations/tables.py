@@ -23,6 +23,7 @@ from spe.domain import (
     RoleGrant,
     User,
 )
+from spe.domain.budgets import ProjectBudget
 from spe.domain.permit_decisions import PermitDecision
 from spe.domain.usage import ProjectUsage
 
@@ -30,6 +31,6 @@ __all__ = [
     "ApiToken", "AuditCheckpoint", "AuditEvent", "AuditHead", "AuditLeaf", "AuditNode",
     "Dataset", "EgressFile", "EgressRelease", "EgressRequest", "EgressVote", "HubAuthCode",
     "HubClient", "HubToken", "Permit", "PermitDataset", "PermitDecision", "PermitMember",
-    "PermitRevision", "Project", "ProjectUsage", "ReleaseLedger", "RoleGrant", "User",
-    "WebSession",
+    "PermitRevision", "Project", "ProjectBudget", "ProjectUsage", "ReleaseLedger", "RoleGrant",
+    "User", "WebSession",
 ]

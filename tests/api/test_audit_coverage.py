@@ -249,6 +249,12 @@ def test_every_state_change_is_audited(world, engine, tmp_path_factory):
     # the auditors' own write: a checkpoint; and the kill switch
     call(client, "POST", "/api/v1/audit/checkpoints", tok[Role.auditor])
     call(client, "POST", "/console/audit/checkpoints", tok[Role.auditor])
+    call(client, "PUT", f"/api/v1/projects/{project}/budget", pm,
+         json={"cpu_hours": 100, "reason": "allocation"})
+    call(client, "DELETE", f"/api/v1/projects/{project}/budget", pm)
+    call(client, "POST", f"/console/projects/{project}/budget", pm,
+         data={"cpu_hours": "12,5", "reason": "console allocation"})
+    call(client, "POST", f"/console/projects/{project}/budget/remove", pm)
     call(client, "POST", f"/api/v1/projects/{project}/halt", pm, json={"reason": "drill"})
 
     spec = client.get("/openapi.json").json()

@@ -58,6 +58,8 @@ EXPECTED: dict[tuple[str, str], frozenset | str] = {
     ("GET", "/api/v1/projects"): EVERYONE,
     ("GET", "/api/v1/projects/{project_id}"): EVERYONE,
     ("GET", "/api/v1/projects/{project_id}/usage"): EVERYONE,
+    ("PUT", "/api/v1/projects/{project_id}/budget"): frozenset({A, PM}),
+    ("DELETE", "/api/v1/projects/{project_id}/budget"): frozenset({A, PM}),
     ("POST", "/api/v1/projects/{project_id}/halt"): frozenset({A, PM}),
     ("GET", "/api/v1/projects/{project_id}/extract"): PROTOCOL,
     ("GET", "/api/v1/projects/{project_id}/extract/files/{name}"): PROTOCOL,
@@ -143,6 +145,8 @@ EXPECTED: dict[tuple[str, str], frozenset | str] = {
     ("POST", "/console/permits/{permit_id}/resume"): frozenset({A, PM}),
     ("POST", "/console/permits/{permit_id}/revoke"): frozenset({A, PM}),
     ("POST", "/console/projects/{project_id}/halt"): frozenset({A, PM}),
+    ("POST", "/console/projects/{project_id}/budget"): frozenset({A, PM}),
+    ("POST", "/console/projects/{project_id}/budget/remove"): frozenset({A, PM}),
 }
 
 PATH_VALUES = {"role": "auditor"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from types import SimpleNamespace
@@ -63,6 +64,9 @@ def test_config_file_loads_traits_and_adds_culler_and_hooks(tmp_path, monkeypatc
     assert names == ["spe-runtime", "idle-culler"]
     culler = c.JupyterHub.services[1]["command"]
     assert "--timeout=600" in culler and "--cull-every=300" in culler
+    # culling stops servers, never deletes users: a deleted user would take her work area
+    # with her (KubeSpawner deletes a deleted user's claim)
+    assert not any(arg.startswith("--cull-users") for arg in culler)
     assert callable(c.Spawner.pre_spawn_hook) and callable(c.Spawner.post_stop_hook)
     assert callable(c.Authenticator.post_auth_hook)
 
@@ -127,3 +131,37 @@ def test_unreachable_control_plane_is_logged_not_raised(tmp_path, monkeypatch, c
     assert "workspace.server.start for alice not recorded" in caplog.text
     assert "no workspace token for alice" in caplog.text
     assert spawner.egress_environment == {}  # the server still starts, without egress
+
+
+def test_a_spawn_refusal_stops_the_hook_before_any_token_and_is_audited(
+        tmp_path, monkeypatch, audit_recorder):
+    from tornado.web import HTTPError
+
+    reason = "This project has used its computing budget."
+    spec = dataclasses.replace(make_spec("p-spent", control_plane_url=audit_recorder.url),
+                               spawn_refusal=reason)
+    c = _load(tmp_path, monkeypatch, common_traits(spec))
+    asked = len(audit_recorder.token_requests)
+
+    async def run():
+        with pytest.raises(HTTPError) as refused:
+            await c.Spawner.pre_spawn_hook(_spawner("bob"))
+        await _settle()
+        return refused.value
+
+    refused = asyncio.run(run())
+    assert refused.status_code == 403 and refused.log_message == reason
+    assert len(audit_recorder.token_requests) == asked  # no egress token for a refused start
+    [(_, event)] = audit_recorder.events("p-spent")
+    assert (event["action"], event["user"], event["outcome"]) == (
+        "workspace.server.start", "bob", "denied")
+
+
+def test_the_notice_is_the_hubs_announcement_as_plain_text():
+    plain = common_traits(make_spec("p-1"))["JupyterHub"]
+    assert plain["template_vars"] == {}
+    noticed = common_traits(dataclasses.replace(make_spec("p-1"),
+                                                notice="Budget <b>90 %</b> used"))
+    assert noticed["JupyterHub"]["template_vars"] == {
+        "announcement": "Budget &lt;b&gt;90 %&lt;/b&gt; used"}
+    assert noticed["SpeHub"]["spawn_refusal"] == ""

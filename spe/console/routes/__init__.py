@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends
 from spe.console.routes import (
     admin,
     auditor,
+    budgets,
     checker,
     docs,
     home,
@@ -19,5 +20,5 @@ from spe.console.routes import (
 from spe.console.web import form_csrf
 
 router = APIRouter(tags=["console"], dependencies=[Depends(form_csrf)])
-for module in (home, checker, researcher, auditor, permits, steward, admin, docs):
+for module in (home, checker, researcher, auditor, permits, budgets, steward, admin, docs):
     router.include_router(module.router)

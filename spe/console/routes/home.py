@@ -17,6 +17,7 @@ from spe.auth.redirects import safe_next
 from spe.console import i18n
 from spe.console.web import render
 from spe.dataplane import CONDITION as EXTRACT_CONDITION
+from spe.domain import budgets
 from spe.domain.permits import Permit, PermitMember, datasets_of, members_of
 from spe.domain.principal import Principal
 from spe.domain.projects import DesiredState, Project, desired_state, get_visible_project
@@ -100,7 +101,10 @@ def project_page(project_id: str, request: Request, principal: Everyone,
         except SpeError:
             requests = []  # staff who see every project, not named in this one
     extract = project.conditions.get(EXTRACT_CONDITION) or {"state": "absent"}
+    # the figures of GET /api/v1/projects/{id}/usage, to whoever may see the project
+    usage = budgets.report(session, project.id, request.app.state.settings)
     return render(request, "project.html", principal, project=project, permit=permit,
                   desired=desired_state(permit), members=members_of(session, permit.id),
                   datasets=datasets_of(session, permit.id), extract=extract,
-                  requests=requests)
+                  requests=requests, usage=usage,
+                  manages=principal.has_any({Role.admin, Role.permit_manager}))

@@ -78,6 +78,7 @@ def test_rates_times_the_interval_per_member_gpus_allocated_and_claims(
     assert bob.gpu_seconds == {} and bob.storage_bytes is None
     assert project.cpu_seconds == pytest.approx(0.1 * 60)
     assert project.storage_bytes == 20 * GIB and project.extract_bytes == 50 * GIB
+    assert project.extract_copies == 1  # one extract volume for both members
     paths = {r.path for r in fake_api.requests}
     assert f"/apis/metrics.k8s.io/v1beta1/namespaces/{NS}/pods" in paths
     assert all(r.method == "GET" for r in fake_api.requests)
@@ -93,3 +94,12 @@ def test_pods_not_running_hold_no_gpu_time(kube, cluster, fake_api):
     samples = meter.sample()
     assert all(s.gpu_seconds == {} for s in samples)
     assert sum(s.cpu_seconds for s in samples) == 0
+
+
+def test_a_new_extract_version_counts_two_copies_until_the_old_one_is_pruned(
+        kube, cluster, fake_api, cluster_objects):
+    meter = KubernetesUsageMeter(kube, cluster, lambda: {"p-7f3a9c12"}, clock=Clock())
+    fake_api.put_object(f"/api/v1/namespaces/{NS}/persistentvolumeclaims/extract-ba9876543210",
+                        _claim("extract-ba9876543210", "50Gi"))
+    [project] = [s for s in meter.sample() if s.member == PROJECT]
+    assert project.extract_copies == 2 and project.extract_bytes == 100 * GIB

@@ -112,3 +112,10 @@ def test_storage_is_each_members_home_the_projects_folders_and_the_extract(proje
     assert 100_000 <= by_member["bob"].storage_bytes < 150_000
     assert 50_000 <= by_member[PROJECT].storage_bytes < 100_000
     assert 700_000 <= by_member[PROJECT].extract_bytes < 800_000
+    assert by_member[PROJECT].extract_copies == 1  # alice's data/ is a link to it
+
+
+def test_an_empty_extract_is_no_copy(projects):
+    (projects / "p-empty" / "extract" / "sub").mkdir(parents=True)
+    [project] = [s for s in LocalUsageMeter(projects).sample() if s.project_id == "p-empty"]
+    assert project.extract_copies == 0 and project.extract_bytes == 0

@@ -208,3 +208,15 @@ def test_no_hub_mount_lies_inside_a_read_only_one(spec, cluster):
         for inner in mounts:
             assert not inner["mountPath"].startswith(outer["mountPath"].rstrip("/") + "/"), \
                 (inner["mountPath"], outer["mountPath"])
+
+
+def test_a_spent_budget_reaches_the_hub_and_restarts_it(spec, cluster):
+    reason = "This project has used its computing budget."
+    spent = dataclasses.replace(spec, spawn_refusal=reason, notice=reason)
+    before, after = render(spec, cluster), render(spent, cluster)
+    traits = json.loads(by_kind(after, "Secret", "hub")["stringData"]["hub.json"])
+    assert traits["SpeHub"]["spawn_refusal"] == reason
+    assert traits["JupyterHub"]["template_vars"] == {"announcement": reason}
+    changed = {(o["kind"], o["metadata"]["name"]) for o, p in zip(after, before, strict=True)
+               if o != p}
+    assert changed == {("Secret", "hub"), ("Deployment", "hub")}  # new config, new hub pod

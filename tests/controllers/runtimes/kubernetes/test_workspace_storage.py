@@ -5,12 +5,25 @@ import json
 
 import kubernetes_validate
 import pytest
+from sqlmodel import select
 
 from controllers.profiles import ProfileError, load_profile, profile_from_dict
+from controllers.reconciler import Reconciler
+from controllers.runtimes.kubernetes import KubernetesRuntime
 from controllers.runtimes.kubernetes.apply import apply
 from controllers.runtimes.kubernetes.render import prune_selector, render
+from spe import migrations
+from spe.crypto.secretbox import SecretBox
+from spe.db import make_engine, session_scope
+from spe.domain import permit_lifecycle as lifecycle
+from spe.domain.permits import PermitCreate
+from spe.domain.principal import Principal
+from spe.domain.projects import Project
+from spe.domain.roles import Role
+from spe.settings import Settings
 from tests.controllers.runtimes.kubernetes.test_spawner_traits import spawned
 from tests.fixtures.kubernetes import KUBERNETES_VERSIONS, make_spec
+from testsupport.factories import make_dataset, permit_body
 from testsupport.restricted import restricted_violations
 from workspaces.kubernetes import DATA_DIR, PROJECT_DIR, extract_claim
 from workspaces.spec import ExtractRef
@@ -151,3 +164,47 @@ def test_a_profile_whose_quota_cannot_hold_one_gpu_server_is_refused():
                              for k, o, e in data["tolerations"]])
     with pytest.raises(ProfileError, match="quota_gpus"):
         profile_from_dict(data)
+
+
+def test_the_work_area_goes_with_the_namespace_when_the_permit_ends(kube, fake_api, cluster,
+                                                                      tmp_path, two_members):
+    """Reconciler actions on the recording API: alice's work-area claim (as KubeSpawner
+    creates it at her first start) is spared by every pass while the permit is active and
+    deleted with the project's namespace, the one DELETE of the pass after revocation."""
+    manager = Principal(user_id="u-pm", subject="pm", roles=frozenset({Role.permit_manager}),
+                        via="token")
+    engine = make_engine(f"sqlite:///{tmp_path / 'spe.db'}")
+    migrations.upgrade(engine)
+    settings = Settings(data_dir=tmp_path / "data")
+    reconciler = Reconciler(engine, KubernetesRuntime(cluster, kube), settings,
+                            SecretBox.load_or_create(settings.keys_dir / "secrets.key"))
+    with session_scope(engine) as s:
+        permit = lifecycle.create_permit(
+            s, PermitCreate(**permit_body(make_dataset(engine), ["alice"])), manager)
+        project = s.exec(select(Project.id).where(Project.permit_id == permit.id)).one()
+    reconciler.run_once()
+    ns = cluster.namespace(project)
+    _spec, [alice_pod, _] = two_members
+    [home] = [v for v in alice_pod["spec"]["volumes"] if v["name"] == "home"]
+    claim_name = home["persistentVolumeClaim"]["claimName"]
+    claim_path = f"/api/v1/namespaces/{ns}/persistentvolumeclaims/{claim_name}"
+    fake_api.put_object(claim_path, {
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": {"name": claim_name, "namespace": ns, "labels": {
+            "app.kubernetes.io/managed-by": "kubespawner", "spe.io/project": project,
+            "hub.jupyter.org/username": "alice"}},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {
+            "storage": "10Gi"}}}})
+    reconciler.run_once()  # a pass while the permit is active keeps it
+    assert fake_api.get_object(claim_path) is not None
+    assert not [r for r in fake_api.requests if r.method == "DELETE"]
+
+    with session_scope(engine) as s:
+        lifecycle.revoke_permit(s, permit.id, "study ended", manager)
+    [ended] = reconciler.run_once()
+
+    assert ended.observed == "deleted"
+    assert [r.path for r in fake_api.requests if r.method == "DELETE"] == [
+        f"/api/v1/namespaces/{ns}"]
+    assert fake_api.get_object(claim_path) is None
+    engine.dispose()

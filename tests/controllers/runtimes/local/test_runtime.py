@@ -333,16 +333,31 @@ def test_stale_state_after_a_crash_is_cleaned_and_replaced(runtime):
         runtime.delete(spec.project_id)
 
 
-def test_idle_server_is_culled(runtime, audit_recorder):
+NOTEBOOK = {"type": "notebook", "content": {
+    "cells": [{"cell_type": "code", "source": "x = 1", "metadata": {}, "outputs": [],
+               "execution_count": None}],
+    "metadata": {}, "nbformat": 4, "nbformat_minor": 5}}
+
+
+def test_idle_server_is_culled_and_the_saved_notebook_survives(runtime, audit_recorder):
     spec = make_spec("p-idle", idle_timeout_seconds=4, control_plane_url=audit_recorder.url)
     runtime.ensure(spec)
     try:
         server = spawn(runtime, spec.project_id, "alice")
+        with server.client() as http:  # saved as JupyterLab saves it
+            assert http.put("api/contents/analysis.ipynb", json=NOTEBOOK).status_code == 201
         wait_for(lambda: not processes.alive(server.pid), timeout=30, what="idle culling")
         assert runtime.observe(spec.project_id).servers == ()
         wait_for(lambda: any(e["action"] == "workspace.server.stop"
                              for _, e in audit_recorder.events("p-idle")),
                  what="server stop audit event")
+        # back with a long timeout, so the check is not culled in turn
+        runtime.ensure(dataclasses.replace(spec, profile=dataclasses.replace(
+            spec.profile, idle_timeout_seconds=3600)))
+        again = spawn(runtime, spec.project_id, "alice")
+        with again.client() as http:
+            saved = http.get("api/contents/analysis.ipynb").json()
+        assert saved["content"]["cells"][0]["source"] == "x = 1"
     finally:
         runtime.delete(spec.project_id)
 
@@ -362,5 +377,37 @@ def test_the_work_area_survives_a_stop_and_the_project_folder_is_shared(runtime)
         assert again.execute("print(open('analysis.py').read())").strip() == "x = 1"
         bob = spawn(runtime, spec.project_id, "bob")
         assert bob.execute("print(open('project/shared.txt').read())").strip() == "for bob"
+    finally:
+        runtime.delete(spec.project_id)
+
+
+def test_a_spent_budget_refuses_new_servers_and_keeps_running_ones(runtime, audit_recorder):
+    spec = make_spec("p-budget", control_plane_url=audit_recorder.url)
+    runtime.ensure(spec)
+    try:
+        alice = spawn(runtime, spec.project_id, "alice")
+        reason = "This project has used its computing budget."
+        spent = dataclasses.replace(spec, spawn_refusal=reason, notice=reason)
+        assert runtime.ensure(spent).servers == ("alice",)  # the hub restarts, alice stays
+        config = json.loads(runtime.layout(spec.project_id).config.read_text())
+        assert config["JupyterHub"]["template_vars"] == {"announcement": reason}
+
+        with runtime.hub_api(spec.project_id) as api, \
+                pytest.raises(RetryableError, match="403") as refused:
+            api.start_server("bob")
+        assert reason in str(refused.value)
+        assert runtime.observe(spec.project_id).servers == ("alice",)
+        assert processes.alive(alice.pid)
+        with alice.client() as http:
+            assert http.get("api/status").status_code == 200
+        wait_for(lambda: any(e["action"] == "workspace.server.start"
+                             and e["outcome"] == "denied" and e["user"] == "bob"
+                             for _, e in audit_recorder.events("p-budget")),
+                 what="the refused start's audit event")
+
+        runtime.ensure(spec)  # the budget raised: bob starts
+        bob = spawn(runtime, spec.project_id, "bob")
+        with bob.client() as http:
+            assert http.get("api/status").status_code == 200
     finally:
         runtime.delete(spec.project_id)
