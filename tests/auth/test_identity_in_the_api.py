@@ -29,6 +29,7 @@ from tests.api.test_route_roles import (
     concrete,
     routes,
 )
+from tests.audit.factories import running_signer
 from testsupport.factories import make_user
 
 GROUP = "/spe/{}".format
@@ -47,8 +48,9 @@ def app(oidc_provider, tmp_path_factory):
     oidc_provider.set_user("alice", name="Alice Martin", groups=[GROUP("researcher")],
                            amr=["pwd", "otp"])
     oidc_provider.set_user("nofactor", groups=[GROUP("researcher")], amr=["pwd"])
-    app = create_app(Settings(data_dir=tmp_path_factory.mktemp("data")), engine, oidc=config)
-    yield app
+    settings = Settings(data_dir=tmp_path_factory.mktemp("data"))
+    with running_signer(engine, settings):  # signs the checkpoints the audit routes ask for
+        yield create_app(settings, engine, oidc=config)
     engine.dispose()
 
 
