@@ -22,7 +22,7 @@ from sqlmodel import select
 
 from egress.neutralise import neutralise_csv
 from egress.release import PROFILE
-from spe.airlock import releases, review, staging, submission
+from spe.airlock import permissions, releases, review, staging, submission
 from spe.airlock.models import Decision, EgressRequest, RequestStatus
 from spe.airlock.replay import Bounds, Replays
 from spe.airlock.tokens import issue_workspace_token
@@ -189,7 +189,7 @@ def _descriptions(descriptions: list[str], count: int) -> list[str]:
 def list_project_requests(project_id: str, principal: Researcher, session: SessionDep,
                           page: Annotated[PageParams, Depends(page_params)]
                           ) -> Page[RequestPublic]:
-    submission.researcher_project(session, project_id, principal)
+    permissions.check_can_use_project(session, project_id, principal)
     query = (select(EgressRequest).where(EgressRequest.project_id == project_id)
              .order_by(EgressRequest.created_at, EgressRequest.id))
     rows, cursor = paginate(session, query, page)
@@ -239,8 +239,7 @@ def withdraw(request_id: str, body: Withdrawal, principal: Researcher, session: 
 @router.get("/egress/requests/{request_id}", summary="Read a request (what I may see of it)")
 def read_request(request_id: str, principal: Reader, session: SessionDep) -> RequestPublic:
     request = review.get_request(session, request_id)
-    if Role.output_checker not in principal.roles or principal.project_id is not None:
-        submission.researcher_project(session, request.project_id, principal)
+    permissions.check_can_read_request(session, request, principal)
     return request_view(session, request, principal)
 
 
@@ -337,7 +336,7 @@ def read_release(release_id: str, principal: ReleaseReader, session: SessionDep,
     with refusals_audited(http, session, principal, "egress.release.read", "egress_release",
                           release_id):
         row = releases.get_release(session, release_id)
-        releases.check_can_read_release(session, row, principal)
+        permissions.check_can_read_release(session, row, principal)
         record(session, action="egress.release.read", actor=principal.actor(),
                target_type="egress_release", target_id=row.id, project_id=row.project_id)
     commit(session)

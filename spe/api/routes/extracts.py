@@ -35,10 +35,11 @@ from spe.dataplane import CONDITION, ProjectDataPlane, check_grant
 from spe.dataplane.config import grant_key
 from spe.dataplane.files import decrypted_chunks, verified_ciphertext
 from spe.db import session_scope
+from spe.domain.access import get_visible_project
 from spe.domain.datasets import get_dataset, set_source
 from spe.domain.permits import Permit
 from spe.domain.principal import Principal
-from spe.domain.projects import DesiredState, Project, desired_state, get_visible_project
+from spe.domain.projects import DesiredState, Project, desired_state
 from spe.domain.roles import Role
 from spe.errors import Conflict, Forbidden, InvalidInput, NotFound, SpeError, TerminalError
 from spe.storage import ObjectNotFound

@@ -30,12 +30,11 @@ from spe.domain.permits import (
     get_permit,
 )
 from spe.domain.principal import Principal
-from spe.domain.roles import Role
 from spe.errors import Forbidden
 
 router = APIRouter(prefix="/api/v1/permits", tags=["permits"])
-Manager = Annotated[Principal, allow(Role.admin, Role.permit_manager)]
-Reader = Annotated[Principal, allow(Role.admin, Role.permit_manager, Role.auditor)]
+Manager = Annotated[Principal, allow(*lifecycle.PERMIT_MANAGERS)]
+Reader = Annotated[Principal, allow(*lifecycle.PERMIT_READERS)]
 
 
 def unsigned_changes_allowed(request: Request, principal: Manager) -> None:

@@ -12,21 +12,16 @@ from fastapi import APIRouter, Depends, Request
 from spe.api.deps import SessionDep, allow, commit, refusals_audited, wake_reconciler
 from spe.api.pagination import Page, PageParams, page_params, paginate
 from spe.domain import permit_lifecycle
+from spe.domain.access import get_visible_project, visible_projects_query
 from spe.domain.permits import PermitReason
 from spe.domain.principal import Principal
-from spe.domain.projects import (
-    Project,
-    ProjectPublic,
-    get_visible_project,
-    to_public,
-    visible_projects_query,
-)
+from spe.domain.projects import Project, ProjectPublic, to_public
 from spe.domain.roles import Role
 from spe.errors import NotFound
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 Reader = Annotated[Principal, allow(*Role)]
-Manager = Annotated[Principal, allow(Role.admin, Role.permit_manager)]
+Manager = Annotated[Principal, allow(*permit_lifecycle.PERMIT_MANAGERS)]
 
 
 @router.get("", summary="List the projects visible to me")

@@ -11,16 +11,17 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from spe.api.deps import SessionDep, allow, commit, refusals_audited, wake_reconciler
-from spe.domain import budgets
+from spe.domain import budgets, permit_lifecycle
+from spe.domain.access import get_visible_project
 from spe.domain.principal import Principal
-from spe.domain.projects import Project, get_visible_project
+from spe.domain.projects import Project
 from spe.domain.roles import Role
 from spe.domain.usage import report_csv
 from spe.errors import NotFound
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 Reader = Annotated[Principal, allow(*Role)]
-Manager = Annotated[Principal, allow(Role.admin, Role.permit_manager)]
+Manager = Annotated[Principal, allow(*permit_lifecycle.PERMIT_MANAGERS)]
 
 
 @router.get("/{project_id}/usage", response_model=budgets.UsageAndBudget,

@@ -12,14 +12,13 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 
 from spe.api.deps import SessionDep, allow, commit, refusals_audited, wake_reconciler
-from spe.domain import budgets
+from spe.domain import budgets, permit_lifecycle
 from spe.domain.principal import Principal
 from spe.domain.projects import Project
-from spe.domain.roles import Role
 from spe.errors import InvalidInput, NotFound
 
 router = APIRouter(prefix="/console")
-Manager = Annotated[Principal, allow(Role.admin, Role.permit_manager)]
+Manager = Annotated[Principal, allow(*permit_lifecycle.PERMIT_MANAGERS)]
 Number = Annotated[str, Form(max_length=30)]
 
 

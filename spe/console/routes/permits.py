@@ -37,18 +37,16 @@ from spe.domain.permits import (
 )
 from spe.domain.principal import Principal
 from spe.domain.projects import Project, desired_state, project_of
-from spe.domain.roles import Role
 from spe.domain.users import User
 from spe.errors import InvalidInput, NotFound
 
 router = APIRouter(prefix="/console")
-Manager = Annotated[Principal, allow(Role.admin, Role.permit_manager)]
-Reader = Annotated[Principal, allow(Role.admin, Role.permit_manager, Role.auditor)]
+Manager = Annotated[Principal, allow(*lifecycle.PERMIT_MANAGERS)]
+Reader = Annotated[Principal, allow(*lifecycle.PERMIT_READERS)]
 Reason = Annotated[str, Form(max_length=2000)]
 Text = Annotated[str, Form(max_length=5000)]
 Long = Annotated[str, Form(max_length=100_000)]
 LISTED = 500
-MANAGERS = frozenset({Role.admin, Role.permit_manager})
 
 
 def _back(permit_id: str) -> RedirectResponse:
@@ -71,7 +69,8 @@ def permit_list(request: Request, principal: Reader, session: SessionDep,
         query = query.where(Permit.status == status)
     rows = session.exec(query.order_by(Permit.created_at.desc()).limit(LISTED)).all()
     return render(request, "permits.html", principal, rows=rows, wanted=status,
-                  statuses=list(PermitStatus), manages=principal.has_any(MANAGERS))
+                  statuses=list(PermitStatus),
+                  manages=principal.has_any(lifecycle.PERMIT_MANAGERS))
 
 
 @router.get("/permits/new", response_class=HTMLResponse,
@@ -132,7 +131,8 @@ def permit_page(permit_id: str, request: Request, principal: Reader,
     return render(request, "permit.html", principal, permit=permit, project=project,
                   desired=desired_state(permit), members=members_of(session, permit.id),
                   datasets=datasets_of(session, permit.id), revisions=revisions,
-                  actors=actors, signed=signed, manages=principal.has_any(MANAGERS),
+                  actors=actors, signed=signed,
+                  manages=principal.has_any(lifecycle.PERMIT_MANAGERS),
                   permit_status=permit.effective_status(),
                   amendable=lifecycle.can_transition(permit, "amend", principal),
                   renewable=lifecycle.can_transition(permit, "renew", principal),

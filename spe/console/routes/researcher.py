@@ -2,7 +2,8 @@
 and personal tokens for the command line.
 
 The same workflow functions and access rules as the API's twins; a researcher reads a
-request only of a project whose active permit names them (``researcher_project``).
+request only of a project they may use
+(:func:`spe.airlock.permissions.check_can_use_project`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import select
 
-from spe.airlock import review, submission
+from spe.airlock import permissions, review, submission
 from spe.airlock.views import request_view
 from spe.api.deps import SessionDep, allow, allow_authenticated, commit, refusals_audited
 from spe.api.routes.egress import ReplaysDep, Staging, object_store
@@ -40,7 +41,7 @@ def _back(request_id: str) -> RedirectResponse:
 def my_request(request_id: str, request: Request, principal: Researcher,
                session: SessionDep) -> HTMLResponse:
     row = review.get_request(session, request_id)
-    submission.researcher_project(session, row.project_id, principal)
+    permissions.check_can_use_project(session, row.project_id, principal)
     release = review.release_of(session, row.id)
     ids = {f.name: f.id for f in review.files_of(session, row.id)}
     released = [dict(entry, file_id=ids.get(entry["name"]))
