@@ -9,7 +9,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from spe.api.deps import SessionDep, allow, commit, refusals_audited, wake_reconciler
+from spe.api import changes
+from spe.api.deps import SessionDep, allow, wake_reconciler
 from spe.api.pagination import Page, PageParams, page_params, paginate
 from spe.domain import permit_lifecycle
 from spe.domain.access import get_visible_project, visible_projects_query
@@ -45,13 +46,12 @@ def read(project_id: str, principal: Reader, session: SessionDep) -> ProjectPubl
              summary="Kill switch: suspend the project's permit and stop its workspace now")
 def halt(project_id: str, body: PermitReason, principal: Manager, session: SessionDep,
          request: Request) -> ProjectPublic:
-    with refusals_audited(request, session, principal, "permit.suspend", "project",
-                          project_id[:200]):
+    with changes.run(session, principal, "permit.suspend", "project",
+                     project_id[:200]):
         project = session.get(Project, project_id)
         if project is None:
             raise NotFound(f"no project {project_id!r}", code="project.not_found")
         permit = permit_lifecycle.suspend_permit(session, project.permit_id, body.reason,
                                                  principal)
-    commit(session)
     wake_reconciler(request)
     return to_public(session, project, permit)
