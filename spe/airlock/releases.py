@@ -17,42 +17,17 @@ from typing import BinaryIO
 from sqlmodel import Session
 
 from egress.release import ReleasedFile, build_crate, build_manifest
-from spe.airlock import ledger, review
-from spe.airlock.models import EgressFile, EgressRelease, EgressRequest, RequestStatus
+from spe.airlock import ledger, permissions, review
+from spe.airlock.models import EgressFile, EgressRelease, EgressRequest
 from spe.airlock.publish import publish, read_verified, released_key
-from spe.airlock.submission import researcher_project
 from spe.audit import record
 from spe.crypto.signing import SigningKey
 from spe.db.types import utcnow
-from spe.domain.permits import get_permit, members_of
+from spe.domain.permits import members_of
 from spe.domain.principal import Principal
-from spe.domain.roles import Role
-from spe.errors import Conflict, Forbidden, NotFound
+from spe.errors import NotFound
 from spe.storage.base import ObjectStore
 from spe.storage.layout import quarantine_key
-
-
-class AirlockFrozen(Conflict):
-    """The request's permit is suspended or ended: nothing is released or downloaded."""
-
-    default_code = "egress.permit_inactive"
-
-
-def check_airlock_open(session: Session, request: EgressRequest) -> None:
-    """Refuse (409) while the request's permit is not active; votes are still taken, and the
-    airlock reopens when the permit is resumed."""
-    permit = get_permit(session, request.permit_id)
-    if not permit.is_active():
-        raise AirlockFrozen(f"permit {permit.reference} is "
-                            f"{permit.effective_status().value}: releases and downloads are "
-                            "frozen until the permit is active again")
-
-
-class ReleaseRevoked(Conflict):
-    """The release was revoked: nothing of it is served any more."""
-
-    status = 410
-    default_code = "egress.release_revoked"
 
 
 def release(session: Session, store: ObjectStore, staging_root: Path, key: SigningKey,
@@ -60,7 +35,7 @@ def release(session: Session, store: ObjectStore, staging_root: Path, key: Signi
     """Sign and publish an approved request's releasable files; enter them in the ledger."""
     members = members_of(session, request.permit_id)
     review.check_can_transition(request, "release", principal, members)
-    check_airlock_open(session, request)
+    permissions.check_airlock_open(session, request)
     released_at = utcnow()
     release_id = uuid.uuid4().hex
     every_file = review.files_of(session, request.id)
@@ -98,30 +73,13 @@ def get_release(session: Session, release_id: str) -> EgressRelease:
     return row
 
 
-def check_can_read_release(session: Session, row: EgressRelease,
-                           principal: Principal) -> EgressRequest:
-    """Checkers and auditors read any release; a researcher the releases of their project."""
-    request = review.get_request(session, row.request_id)
-    if not principal.has_any({Role.output_checker, Role.auditor, Role.admin}):
-        researcher_project(session, row.project_id, principal)
-    return request
-
-
 def download(session: Session, store: ObjectStore, release_id: str, file_id: str,
              principal: Principal) -> tuple[str, str, BinaryIO]:
     """Name, sha256 and verified bytes of a released file: the requester, outside the
     workspace."""
     row = get_release(session, release_id)
     request = review.get_request(session, row.request_id)
-    if principal.project_id is not None:
-        raise Forbidden("released files are downloaded outside the workspace, with a personal "
-                        "token, not a workspace token", code="egress.scoped_token")
-    if principal.user_id != request.requester_id:
-        raise Forbidden("only the requester downloads a release", code="egress.not_requester")
-    check_airlock_open(session, request)
-    researcher_project(session, row.project_id, principal)
-    if row.revoked_at is not None or request.status is not RequestStatus.released:
-        raise ReleaseRevoked(f"release {row.id} was revoked: {row.revoke_reason}")
+    permissions.check_can_download(session, row, request, principal)
     file = review.get_file(session, request, file_id)
     entry = next((f for f in row.manifest["files"] if f["name"] == file.name), None)
     if entry is None:
@@ -138,9 +96,7 @@ def download(session: Session, store: ObjectStore, release_id: str, file_id: str
 def open_quarantined(session: Session, store: ObjectStore, request: EgressRequest,
                      file: EgressFile, principal: Principal) -> BinaryIO:
     """A checker's view of a file under review (its current version), audited."""
-    if Role.output_checker not in principal.roles:
-        raise Forbidden("viewing quarantined files needs the role output_checker",
-                        code="egress.forbidden")
+    permissions.check_can_view_file(principal)
     content = read_verified(store, quarantine_key(request.project_id, file.sha256),
                             file.sha256, file.size)
     record(session, action="egress.file.view", actor=principal.actor(),

@@ -1,8 +1,10 @@
 """The egress request state machine: the only code that changes a request's status.
 
-Each transition is a row of :data:`TRANSITIONS`: the states it leaves from, the state it goes
-to, who performs it and the audit action it writes. Who may act is decided apart from what
-the state allows: ``check_actor`` (requester, independent reviewer, staff, the platform) and
+Each transition is a row of :data:`MACHINE` (a :class:`spe.domain.statemachine.StateMachine`):
+the states it leaves from, the state it goes to, who performs it and the audit action it
+writes. Who may act is decided apart from what
+the state allows: ``check_actor`` (requester, independent reviewer, staff, the platform: in
+:mod:`spe.airlock.permissions`) and
 ``check_state``; ``check_can_transition`` raises from both and ``can_transition`` answers yes
 or no from the same rules, as ``check_can_vote``/``can_vote`` do for votes. Every function
 that changes something appends its audit event in the caller's transaction.
@@ -21,7 +23,6 @@ releases it (signed manifest), and staff can revoke the release, which stops dow
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
@@ -34,18 +35,15 @@ from spe.airlock.models import (
     EgressVote,
     RequestStatus,
 )
+from spe.airlock.permissions import REQUESTER, REVIEWER, STAFF, SYSTEM, check_actor
 from spe.audit import record
 from spe.db.types import utcnow
 from spe.domain.permits import Permit
 from spe.domain.principal import Principal
 from spe.domain.projects import Project
 from spe.domain.roles import Role
+from spe.domain.statemachine import StateMachine, Transition
 from spe.errors import Conflict, Forbidden, InvalidInput, NotFound
-
-REQUESTER = "requester"  # the researcher who submitted the request
-REVIEWER = "reviewer"  # an independent output checker
-STAFF = "staff"  # output checkers and admins acting on an incident
-SYSTEM = "system"  # the platform itself (automated checks)
 
 S = RequestStatus
 OPEN = frozenset({S.submitted, S.checked, S.in_review, S.changes_requested, S.approved})
@@ -54,82 +52,39 @@ AWAITING_REVIEW = REVIEWABLE
 FAILED_CHECK = "fail"
 
 
-@dataclass(frozen=True)
-class Transition:
-    name: str
-    sources: frozenset[RequestStatus]
-    target: RequestStatus
-    action: str
-    actor: str
-    needs_comment: bool = False
-
-
-TRANSITIONS: dict[str, Transition] = {t.name: t for t in [
+MACHINE = StateMachine("request", "egress.invalid_transition",
+                       start=(S.submitted, f"submit ({REQUESTER})"), table=(
     Transition("check", frozenset({S.submitted}), S.checked, "egress.request.check", SYSTEM),
     Transition("start_review", frozenset({S.checked}), S.in_review, "egress.request.review",
                REVIEWER),
     Transition("return", REVIEWABLE, S.changes_requested, "egress.request.return", REVIEWER,
-               needs_comment=True),
+               needs_reason=True),
     Transition("resubmit", frozenset({S.changes_requested}), S.submitted,
                "egress.request.resubmit", REQUESTER),
     Transition("approve", frozenset({S.in_review}), S.approved, "egress.request.approve",
                REVIEWER),
     Transition("reject", REVIEWABLE, S.rejected, "egress.request.reject", REVIEWER,
-               needs_comment=True),
+               needs_reason=True),
     Transition("release", frozenset({S.approved}), S.released, "egress.request.release",
                REVIEWER),
     Transition("withdraw", OPEN, S.withdrawn, "egress.request.withdraw", REQUESTER),
     Transition("revoke", frozenset({S.released}), S.revoked, "egress.release.revoke", STAFF,
-               needs_comment=True),
-]}
-
-STAFF_ROLES = frozenset({Role.output_checker, Role.admin})
-
-
-# -- who ---------------------------------------------------------------------------------
-
-def check_actor(request: EgressRequest, actor: str, principal: Principal,
-                members: Iterable[str]) -> None:
-    """Raise :class:`Forbidden` unless ``principal`` may act as ``actor`` on ``request``."""
-    if actor == SYSTEM:
-        if principal.via != "system":
-            raise Forbidden("only the platform performs this step", code="egress.forbidden")
-    elif actor == REQUESTER:
-        if principal.user_id != request.requester_id or Role.researcher not in principal.roles:
-            raise Forbidden("only the researcher who submitted the request may do this",
-                            code="egress.not_requester")
-        if principal.project_id not in (None, request.project_id):
-            raise Forbidden("this token is scoped to another project",
-                            code="egress.wrong_project")
-    elif actor == REVIEWER:
-        if Role.output_checker not in principal.roles:
-            raise Forbidden("reviewing needs the role output_checker", code="egress.forbidden")
-        if principal.user_id == request.requester_id:
-            raise Forbidden("the requester can never review their own request",
-                            code="egress.self_review")
-        if principal.subject in set(members) and not request.members_may_review:
-            raise Forbidden("people named in the permit may not review its outputs "
-                            "(independent checking)", code="egress.not_independent")
-    elif not principal.has_any(STAFF_ROLES):
-        raise Forbidden("needs the role output_checker or admin", code="egress.forbidden")
-
+               needs_reason=True),
+))
+TRANSITIONS = MACHINE.transitions
 
 # -- what the state allows -----------------------------------------------------------------
 
 def check_state(request: EgressRequest, transition: Transition) -> None:
-    if request.status not in transition.sources:
-        allowed = ", ".join(sorted(s.value for s in transition.sources))
-        raise Conflict(f"cannot {transition.name} request {request.id}: it is "
-                       f"{request.status.value}; {transition.name} applies to a request that "
-                       f"is {allowed}", code="egress.invalid_transition")
+    MACHINE.check(transition.name, request.status, request.id)
 
 
 def check_can_transition(request: EgressRequest, name: str, principal: Principal,
                          members: Iterable[str], comment: str | None = None) -> Transition:
-    transition = TRANSITIONS[name]
-    check_actor(request, transition.actor, principal, members)
+    transition = MACHINE[name]
+    check_actor(request, transition.who, principal, members)
     check_state(request, transition)
-    if transition.needs_comment and not (comment or "").strip():
+    if transition.needs_reason and not (comment or "").strip():
         raise InvalidInput(f"to {name} a request, say why in a comment the requester sees",
                            code="egress.comment_required")
     return transition
@@ -147,7 +102,7 @@ def can_transition(request: EgressRequest, name: str, principal: Principal,
 def check_can_vote(request: EgressRequest, file: EgressFile, current_votes: list[EgressVote],
                    principal: Principal, members: Iterable[str], decision: Decision,
                    sha256: str, comment: str = "", justification: str | None = None) -> None:
-    check_actor(request, REVIEWER, principal, members)
+    check_actor(request, REVIEWER, principal, members)  # spe.airlock.permissions
     if request.status not in REVIEWABLE:
         raise Conflict(f"request {request.id} is {request.status.value}; votes are taken "
                        "while it is checked or in review", code="egress.not_in_review")
@@ -382,13 +337,10 @@ def revoke_release(session: Session, release: EgressRelease, principal: Principa
 def _apply(session: Session, request: EgressRequest, transition: Transition,
            principal: Principal, details: dict | None = None) -> None:
     """Change the status and append the audit event, in the caller's transaction."""
-    previous = request.status
-    request.status = transition.target
     request.updated_at = utcnow()
-    session.add(request)
-    session.flush()
-    _audit(session, request, transition.action, principal,
-           {"from": previous.value, "to": request.status.value, **(details or {})})
+    MACHINE.apply(session, request, transition.name, actor=principal.actor(),
+                  target_type="egress_request", target_id=request.id,
+                  project_id=request.project_id, details=details)
 
 
 def _audit(session: Session, request: EgressRequest, action: str, principal: Principal,
@@ -398,11 +350,5 @@ def _audit(session: Session, request: EgressRequest, action: str, principal: Pri
 
 
 def state_diagram() -> str:
-    """A Mermaid state diagram generated from :data:`TRANSITIONS` (used in docs/egress.md)."""
-    lines = ["stateDiagram-v2", "    [*] --> submitted: submit (requester)"]
-    for t in TRANSITIONS.values():
-        for source in sorted(t.sources):
-            lines.append(f"    {source.value} --> {t.target.value}: {t.name} ({t.actor})")
-    ended = sorted(set(RequestStatus) - {s for t in TRANSITIONS.values() for s in t.sources})
-    lines += [f"    {s.value} --> [*]" for s in ended]
-    return "\n".join(lines) + "\n"
+    """A Mermaid state diagram generated from :data:`MACHINE` (used in docs/egress.md)."""
+    return MACHINE.diagram(label=lambda t: f"{t.name} ({t.who})")

@@ -16,15 +16,13 @@ from typing import BinaryIO
 from sqlmodel import Session
 
 import policies
-from spe.airlock import ledger, review, staging
+from spe.airlock import ledger, permissions, review, staging
 from spe.airlock.intake import EgressLimits, StagedFile, Stager
 from spe.airlock.models import EgressFile, EgressRequest
 from spe.airlock.replay import Replays, audit_replays
 from spe.domain.permits import Permit
 from spe.domain.principal import Principal
-from spe.domain.projects import Project, get_visible_project
-from spe.domain.roles import Role
-from spe.errors import Forbidden
+from spe.domain.projects import Project
 from spe.storage.base import ObjectStore
 from spe.storage.layout import quarantine_key
 
@@ -38,19 +36,10 @@ class Upload:
     description: str
 
 
-def researcher_project(session: Session, project_id: str,
-                       principal: Principal) -> tuple[Project, Permit]:
-    """The project, if ``principal`` is a researcher named in its active permit."""
-    if principal.project_id not in (None, project_id):
-        raise Forbidden("this token is scoped to another project", code="egress.wrong_project")
-    return get_visible_project(session, project_id, principal.subject,
-                               frozenset({Role.researcher}) & principal.roles)
-
-
 def submit(session: Session, store: ObjectStore, staging_root: Path, project_id: str,
            principal: Principal, title: str, uploads: list[Upload],
            replays: Replays | None = None) -> EgressRequest:
-    project, permit = researcher_project(session, project_id, principal)
+    project, permit = permissions.check_can_use_project(session, project_id, principal)
     pack = policies.load("packs", permit.sdc_policy)
     limits = EgressLimits.from_pack(pack)
     with staging.folder(staging_root) as tmp:
@@ -71,8 +60,8 @@ def submit(session: Session, store: ObjectStore, staging_root: Path, project_id:
 def replace(session: Session, store: ObjectStore, staging_root: Path, request: EgressRequest,
             file: EgressFile, principal: Principal, upload: Upload) -> EgressFile:
     """A new version of ``file`` (kept under its name) while changes are requested."""
-    review.check_actor(request, review.REQUESTER, principal, ())
-    researcher_project(session, request.project_id, principal)
+    permissions.check_actor(request, permissions.REQUESTER, principal, ())
+    permissions.check_can_use_project(session, request.project_id, principal)
     limits = EgressLimits.from_pack(policies.load("packs", request.pack_name))
     with staging.folder(staging_root) as tmp:
         stager = Stager(tmp, limits)
@@ -86,7 +75,7 @@ def replace(session: Session, store: ObjectStore, staging_root: Path, request: E
 def resubmit(session: Session, store: ObjectStore, staging_root: Path, request: EgressRequest,
              principal: Principal, replays: Replays | None = None) -> EgressRequest:
     """Send a returned request back; every file is checked again, from quarantine."""
-    project, permit = researcher_project(session, request.project_id, principal)
+    project, permit = permissions.check_can_use_project(session, request.project_id, principal)
     review.resubmit_request(session, request, principal)
     files = review.files_of(session, request.id)
     with ledger.materialised(store, staging_root, request.project_id, files) as root:

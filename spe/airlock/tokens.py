@@ -12,8 +12,8 @@ from datetime import timedelta
 from sqlmodel import Session
 
 from spe.auth.tokens import ApiToken, issue_token
+from spe.domain import access
 from spe.domain.principal import Principal
-from spe.domain.projects import get_visible_project
 from spe.domain.roles import Role
 from spe.domain.users import find_by_subject, roles_of
 from spe.errors import Forbidden, NotFound
@@ -26,12 +26,13 @@ def issue_workspace_token(session: Session, project_id: str, subject: str,
         raise Forbidden("only the project's own hub may ask for its workspace tokens",
                         code="egress.wrong_hub")
     user = find_by_subject(session, subject)
-    if user is None or not user.active or Role.researcher not in roles_of(session, user.id):
+    roles = frozenset(roles_of(session, user.id)) if user is not None else frozenset()
+    if user is None or not user.active or Role.researcher not in roles:
         raise NotFound(f"no researcher {subject!r}", code="egress.unknown_researcher")
-    try:
-        get_visible_project(session, project_id, subject, frozenset({Role.researcher}))
-    except NotFound as exc:
-        raise Forbidden(f"{subject} is not named in an active permit of project {project_id}",
-                        code="egress.not_permitted") from exc
+    person = Principal(user_id=user.id, subject=user.subject, roles=roles, via="hub")
+    refused = access.refusal(session, person, project_id)
+    if refused is not None:
+        raise Forbidden(f"{subject} may not enter project {project_id}: {refused.reason}",
+                        code="egress.not_permitted")
     return issue_token(session, ttl=ttl, actor=principal.actor(), user_id=user.id,
                        project_id=project_id, description=f"workspace token ({project_id})")

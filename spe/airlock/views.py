@@ -17,11 +17,10 @@ from pydantic import BaseModel
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
-from spe.airlock import review
+from spe.airlock import permissions, review
 from spe.airlock.models import Decision, EgressFile, EgressRequest, EgressVote, RequestStatus
 from spe.domain.permits import PermitMember, members_of
 from spe.domain.principal import Principal
-from spe.domain.roles import Role
 
 
 class VotePublic(BaseModel):
@@ -67,15 +66,10 @@ class RequestPublic(BaseModel):
     updated_at: datetime
 
 
-def is_checker_view(principal: Principal, request: EgressRequest) -> bool:
-    return Role.output_checker in principal.roles and principal.project_id is None \
-        and principal.user_id != request.requester_id
-
-
 def request_view(session: Session, request: EgressRequest,
                  principal: Principal) -> RequestPublic:
     members = members_of(session, request.permit_id)
-    checker = is_checker_view(principal, request)
+    checker = permissions.sees_review(request, principal)
     files = [_file_view(session, request, f, principal, members, checker)
              for f in review.files_of(session, request.id)]
     release = review.release_of(session, request.id)
@@ -149,7 +143,7 @@ def queue_entries(session: Session, requests: list[EgressRequest],
     entries = []
     for request in requests:
         mine = files[request.id]
-        checker = is_checker_view(principal, request)
+        checker = permissions.sees_review(request, principal)
         entries.append(QueueEntry(
             request=request, files=len(mine),
             complete=sum(len(votes[f.id]) >= request.approvals_required for f in mine),

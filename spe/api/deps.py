@@ -5,13 +5,14 @@ Each route declares who may call it with exactly one of :func:`allow` (these rol
 component such as a project hub) or :func:`allow_anyone` (health probes). Anything else is
 denied; ``tests/api/test_route_roles.py`` walks every route and checks the declarations.
 A refusal is audited in its own transaction, so it is kept even though the request fails;
-refusals of unauthenticated requests are counted past a rate (:mod:`spe.api.denials`).
+refusals of unauthenticated requests are counted past a rate (:mod:`spe.api.denials`). A
+route that changes state runs its work through :func:`spe.api.changes.run`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -57,22 +58,6 @@ def audit_denied(request: Request, actor: Actor, reason: str) -> None:
         record(session, action="access.denied", actor=actor, outcome="denied",
                target_type="route", target_id=f"{request.method} {_route_path(request)}",
                details={"reason": reason})
-
-
-@contextmanager
-def refusals_audited(http: Request, session: Session, principal: Principal, action: str,
-                     target_type: str, target_id: str | None = None) -> Iterator[None]:
-    """Around a state change: a refusal (any :class:`SpeError`) rolls the request's session
-    back and is audited as ``action``, outcome ``denied``, in a transaction of its own."""
-    try:
-        yield
-    except SpeError as exc:
-        session.rollback()
-        with session_scope(http.app.state.engine) as audited:
-            record(audited, action=action, actor=principal.actor(), outcome="denied",
-                   target_type=target_type, target_id=target_id,
-                   details={"code": exc.code, "reason": exc.message[:300]})
-        raise
 
 
 def _route_path(request: Request) -> str:

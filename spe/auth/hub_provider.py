@@ -37,10 +37,8 @@ from spe.audit import Actor, record
 from spe.auth.hub_clients import HubClient
 from spe.crypto.secretbox import SecretBox
 from spe.db.types import UTCDateTime, utcnow
-from spe.domain.permits import ACTIVE_STATUSES, Permit, PermitMember
+from spe.domain import access
 from spe.domain.principal import Principal
-from spe.domain.projects import Project
-from spe.domain.roles import Role
 from spe.domain.users import User, roles_of
 
 CODE_LIFETIME = timedelta(minutes=2)
@@ -151,30 +149,6 @@ class ClientAdapter:
         return grant_type == "authorization_code"
 
 
-def entry_refusal(session: Session, principal: Principal, project_id: str,
-                  require_mfa: bool) -> str | None:
-    """Why ``principal`` may not enter ``project_id``'s workspace now, or None if they may
-    (the hub's sign-in and the console's Home both ask this)."""
-    if principal.user_id is None:
-        return "not a person"
-    if require_mfa and not principal.mfa:
-        return "MFA required: sign in again with a second factor"
-    if Role.researcher not in principal.roles:
-        return "the researcher role is required"
-    permit = session.exec(select(Permit).join(Project, Project.permit_id == Permit.id)
-                          .where(Project.id == project_id)).first()
-    if permit is None:
-        return "no such project"
-    named = session.get(PermitMember, (permit.id, principal.subject))
-    if named is None:
-        return "not named in the project's permit"
-    if not permit.is_active():
-        if permit.effective_status() in ACTIVE_STATUSES:
-            return "the permit is not valid yet"
-        return f"the permit is {permit.effective_status().value}"
-    return None
-
-
 class HubProvider:
     """Everything the OAuth routes need, for one request's database session."""
 
@@ -184,10 +158,11 @@ class HubProvider:
         self.token_ttl = token_ttl
         self.server = self._build_server()
 
-    # --- the decision, written once -------------------------------------------------
-    def refusal(self, principal: Principal, project_id: str, require_mfa: bool) -> str | None:
+    # --- the decision, written once (spe.domain.access) --------------------------------
+    def refusal(self, principal: Principal, project_id: str,
+                require_mfa: bool) -> access.Refused | None:
         """Why ``principal`` may not enter ``project_id``'s hub now, or None if they may."""
-        return entry_refusal(self.session, principal, project_id, require_mfa)
+        return access.refusal(self.session, principal, project_id, require_mfa=require_mfa)
 
     # --- authlib wiring ----------------------------------------------------------------
     def _build_server(self) -> AuthorizationServer:
@@ -303,13 +278,13 @@ class HubProvider:
                   require_mfa: bool) -> Response | Refusal:
         """A code for the hub, an OAuth error for a malformed request, or the refusal to
         show the person."""
-        reason = self.refusal(principal, project_id, require_mfa)
+        refused = self.refusal(principal, project_id, require_mfa)
         record(self.session, action="workspace.authorize", actor=principal.actor(),
-               outcome="denied" if reason else "success", target_type="project",
+               outcome="denied" if refused else "success", target_type="project",
                target_id=project_id, project_id=project_id,
-               details={"reason": reason} if reason else {})
-        if reason:
-            return self._refusal(principal, project_id, reason)
+               details={"reason": refused.reason} if refused else {})
+        if refused:
+            return self._refusal(refused)
         user = self.session.get(User, principal.user_id)
         request.spe_mfa = principal.mfa
         try:
@@ -324,21 +299,19 @@ class HubProvider:
                 require_mfa: bool) -> Refusal | None:
         """The refusal to show ``principal`` for ``project_id`` now, or None if they may
         enter (not audited: a page, not a login)."""
-        reason = self.refusal(principal, project_id, require_mfa)
-        return self._refusal(principal, project_id, reason) if reason else None
+        refused = self.refusal(principal, project_id, require_mfa)
+        return self._refusal(refused) if refused else None
 
-    def _refusal(self, principal: Principal, project_id: str, reason: str) -> Refusal:
-        if reason.startswith("MFA required"):
+    @staticmethod
+    def _refusal(refused: access.Refused) -> Refusal:
+        reason, permit = refused.reason, refused.permit
+        if refused.why is access.Why.mfa:
             return Refusal(reason, "Sign in to spe again with your institution's second "
                            "factor, then open the workspace again.", sign_in_again=True)
-        if reason == "the researcher role is required":
+        if refused.why is access.Why.not_researcher:
             return Refusal(reason, "Workspaces are for researchers: ask your spe administrator "
                            "for the researcher role if you should have it.")
-        permit = self.session.exec(select(Permit).join(Project, Project.permit_id == Permit.id)
-                                   .where(Project.id == project_id)).first()
-        named = permit is not None and principal.subject is not None and \
-            self.session.get(PermitMember, (permit.id, principal.subject)) is not None
-        if not named:
+        if permit is None:  # not named, no such project, not a person
             return Refusal("you are not named in this project's permit",
                            "Only the people a data permit names may enter its workspace. If "
                            "you should be one of them, ask the project's principal "
@@ -364,12 +337,12 @@ class HubProvider:
         principal = Principal(user_id=user.id, subject=user.subject,
                               roles=frozenset(roles_of(self.session, user.id)), via="hub",
                               mfa=bool(row.claims.get("mfa")))
-        reason = self.refusal(principal, row.project_id, require_mfa=False)
-        if reason:
+        refused = self.refusal(principal, row.project_id, require_mfa=False)
+        if refused:
             record(self.session, action="workspace.refresh", actor=principal.actor(),
                    outcome="denied", target_type="project", target_id=row.project_id,
-                   project_id=row.project_id, details={"reason": reason})
-            return None, reason
+                   project_id=row.project_id, details={"reason": refused.reason})
+            return None, refused.reason
         return dict(self.user_info(user, row.project_id)), None
 
 class FormRequest(OAuth2Request):

@@ -1,10 +1,11 @@
 """The permit state machine: the only code that creates permits or changes their status.
 
-Follows the EHDS/TEHDAS2 lifecycle. Each transition is a row of :data:`TRANSITIONS`: the
-states it leaves from, the state it goes to, who may perform it and the audit action it
-writes. ``check_can_transition`` raises, ``can_transition`` answers yes or no from the same
-rule, and each ``*_permit`` function checks, mutates, records the revision and appends the
-audit event in the caller's transaction.
+Follows the EHDS/TEHDAS2 lifecycle. Each transition is a row of :data:`MACHINE` (a
+:class:`spe.domain.statemachine.StateMachine`): the states it leaves from, the state it goes
+to, who may perform it (``who``: the roles) and the audit action it writes.
+``check_can_transition`` raises, ``can_transition`` answers yes or no from the same rule, and
+each ``*_permit`` function checks, mutates, records the revision and appends the audit event
+in the caller's transaction.
 
     granted ──amend──► amended ──renew──► renewed      (amend/renew from any active state)
        │                  │                  │
@@ -14,7 +15,6 @@ audit event in the caller's transaction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import Session, delete, func, select
@@ -43,62 +43,53 @@ from spe.domain.permits import (
 from spe.domain.principal import Principal
 from spe.domain.projects import Project, project_of
 from spe.domain.roles import Role
+from spe.domain.statemachine import StateMachine, Transition
 from spe.errors import Conflict, Forbidden, InvalidInput
 
-PERMIT_MANAGERS = frozenset({Role.admin, Role.permit_manager})
+# The permit roles, listed here only: the API's routes and the console's pages declare these.
+PERMIT_MANAGERS = frozenset({Role.admin, Role.permit_manager})  # record and change permits
+PERMIT_READERS = PERMIT_MANAGERS | {Role.auditor}  # read permits and their history
 SYSTEM = frozenset()  # performed by the platform itself, never by a person
-
-
-@dataclass(frozen=True)
-class Transition:
-    name: str
-    sources: frozenset[PermitStatus]
-    target: PermitStatus | None  # None: back to the status before suspension
-    action: str
-    roles: frozenset[Role]
-    needs_reason: bool = False
 
 
 _ALIVE = ACTIVE_STATUSES | {PermitStatus.suspended}
 
-TRANSITIONS: dict[str, Transition] = {t.name: t for t in [
+MACHINE = StateMachine("permit", "permit.invalid_transition", start=(PermitStatus.granted,
+                                                                     "create"), table=(
     Transition("amend", ACTIVE_STATUSES, PermitStatus.amended, "permit.amend", PERMIT_MANAGERS,
                needs_reason=True),
     Transition("renew", ACTIVE_STATUSES, PermitStatus.renewed, "permit.renew", PERMIT_MANAGERS),
     Transition("suspend", ACTIVE_STATUSES, PermitStatus.suspended, "permit.suspend",
                PERMIT_MANAGERS, needs_reason=True),
     Transition("resume", frozenset({PermitStatus.suspended}), None, "permit.resume",
-               PERMIT_MANAGERS),
+               PERMIT_MANAGERS, label="resume (to the prior state)"),  # target: the prior
     Transition("revoke", _ALIVE, PermitStatus.revoked, "permit.revoke", PERMIT_MANAGERS,
                needs_reason=True),
     Transition("expire", _ALIVE, PermitStatus.expired, "permit.expire", SYSTEM),
-]}
+))
+TRANSITIONS = MACHINE.transitions
 
 
 def check_can_transition(permit: Permit, name: str, principal: Principal,
                          now: datetime | None = None) -> Transition:
     """The transition, if ``principal`` may apply it to ``permit`` now; raises otherwise."""
     now = now or utcnow()
-    transition = TRANSITIONS[name]
-    if transition.roles == SYSTEM:
+    transition = MACHINE[name]
+    if transition.who == SYSTEM:
         if principal.via != "system":
             raise Forbidden(f"only the platform may {name} a permit", code="permit.forbidden")
-    elif not principal.has_any(transition.roles):
+    elif not principal.has_any(transition.who):
         raise Forbidden(f"{name} needs one of the roles "
-                        f"{', '.join(sorted(r.value for r in transition.roles))}",
+                        f"{', '.join(sorted(r.value for r in transition.who))}",
                         code="permit.forbidden")
     current = permit.effective_status(now)
-    if name == "expire":
+    if name == "expire":  # by its dates: the stored status is what it leaves
         if permit.status in ENDED_STATUSES or now < permit.valid_until:
             raise Conflict(f"permit {permit.reference} is {current.value} until "
                            f"{permit.valid_until.isoformat()}; it cannot expire now",
-                           code="permit.invalid_transition")
-    elif current not in transition.sources:
-        allowed = ", ".join(sorted(s.value for s in transition.sources))
-        raise Conflict(f"cannot {name} permit {permit.reference}: it is {current.value}; "
-                       f"{name} applies to a permit that is {allowed}",
-                       code="permit.invalid_transition")
-    return transition
+                           code=MACHINE.code)
+        return transition
+    return MACHINE.check(name, current, permit.reference)
 
 
 def can_transition(permit: Permit, name: str, principal: Principal,
@@ -134,7 +125,7 @@ def create_permit(session: Session, data: PermitCreate, principal: Principal) ->
 def amend_permit(session: Session, permit_id: str, data: PermitAmend,
                  principal: Principal) -> Permit:
     permit = get_permit(session, permit_id, for_update=True)
-    transition = check_can_transition(permit, "amend", principal)
+    check_can_transition(permit, "amend", principal)
     changes = data.model_dump(exclude_unset=True, exclude={"reason"})
     if not changes:
         raise InvalidInput("an amendment must change at least one term",
@@ -157,68 +148,61 @@ def amend_permit(session: Session, permit_id: str, data: PermitAmend,
         project = project_of(session, permit.id)
         project.title = data.project_title
         session.add(project)
-    permit.status = transition.target
     permit.version += 1
-    _finish(session, permit, "amend", transition.action, principal, data.reason, sorted(changes))
+    _move(session, permit, "amend", principal, data.reason, sorted(changes))
     return permit
 
 
 def renew_permit(session: Session, permit_id: str, data: PermitRenew,
                  principal: Principal) -> Permit:
     permit = get_permit(session, permit_id, for_update=True)
-    transition = check_can_transition(permit, "renew", principal)
+    check_can_transition(permit, "renew", principal)
     if data.valid_until <= permit.valid_until:
         raise InvalidInput(f"a renewal must extend the permit beyond "
                            f"{permit.valid_until.isoformat()}", code="permit.renewal_not_later")
     permit.valid_until = data.valid_until
-    permit.status = transition.target
     permit.version += 1
-    _finish(session, permit, "renew", transition.action, principal, data.reason,
-            ["valid_until"])
+    _move(session, permit, "renew", principal, data.reason, ["valid_until"])
     return permit
 
 
 def suspend_permit(session: Session, permit_id: str, reason: str,
                    principal: Principal) -> Permit:
     permit = get_permit(session, permit_id, for_update=True)
-    transition = check_can_transition(permit, "suspend", principal)
+    check_can_transition(permit, "suspend", principal)
     permit.status_before_suspension = permit.status
-    permit.status = transition.target
     permit.status_reason = reason
-    _finish(session, permit, "suspend", transition.action, principal, reason, ["status"])
+    _move(session, permit, "suspend", principal, reason, ["status"])
     return permit
 
 
 def resume_permit(session: Session, permit_id: str, reason: str,
                   principal: Principal) -> Permit:
     permit = get_permit(session, permit_id, for_update=True)
-    transition = check_can_transition(permit, "resume", principal)
-    permit.status = permit.status_before_suspension or PermitStatus.granted
+    check_can_transition(permit, "resume", principal)
+    prior = permit.status_before_suspension or PermitStatus.granted
     permit.status_before_suspension = None
     permit.status_reason = None
-    _finish(session, permit, "resume", transition.action, principal, reason, ["status"])
+    _move(session, permit, "resume", principal, reason, ["status"], target=prior)
     return permit
 
 
 def revoke_permit(session: Session, permit_id: str, reason: str,
                   principal: Principal) -> Permit:
     permit = get_permit(session, permit_id, for_update=True)
-    transition = check_can_transition(permit, "revoke", principal)
-    permit.status = transition.target
+    check_can_transition(permit, "revoke", principal)
     permit.status_before_suspension = None
     permit.status_reason = reason
-    _finish(session, permit, "revoke", transition.action, principal, reason, ["status"])
+    _move(session, permit, "revoke", principal, reason, ["status"])
     return permit
 
 
 def expire_permit(session: Session, permit_id: str, principal: Principal) -> Permit:
     """Record a permit's expiry (the platform does this once its dates have passed)."""
     permit = get_permit(session, permit_id, for_update=True)
-    transition = check_can_transition(permit, "expire", principal)
-    permit.status = transition.target
+    check_can_transition(permit, "expire", principal)
     permit.status_before_suspension = None
-    _finish(session, permit, "expire", transition.action, principal, "validity ended",
-            ["status"])
+    _move(session, permit, "expire", principal, "validity ended", ["status"])
     return permit
 
 
@@ -267,12 +251,40 @@ def _write_datasets(session: Session, permit: Permit, datasets: list[PermittedDa
                                   variables=list(item.variables)))
 
 
+def _move(session: Session, permit: Permit, name: str, principal: Principal,
+          reason: str | None, changed: list[str], target: PermitStatus | None = None) -> None:
+    """Apply transition ``name`` (checked by the caller): the status, its audit event and the
+    revision, in the caller's transaction."""
+    permit.updated_at = utcnow()
+    project = project_of(session, permit.id)
+    MACHINE.apply(session, permit, name, actor=principal.actor(), target_type="permit",
+                  target_id=permit.id, project_id=project.id if project else None,
+                  target=target, details=_details(permit, target or MACHINE[name].target,
+                                                  changed))
+    _revise(session, permit, name, principal, reason, changed)
+
+
 def _finish(session: Session, permit: Permit, name: str, action: str, principal: Principal,
             reason: str | None, changed: list[str], extra: dict | None = None) -> None:
     """Stamp, snapshot into the history, and audit — in the caller's transaction."""
     permit.updated_at = utcnow()
     session.add(permit)
     session.flush()
+    _revise(session, permit, name, principal, reason, changed)
+    project = project_of(session, permit.id)
+    record(session, action=action, actor=principal.actor(), target_type="permit",
+           target_id=permit.id, project_id=project.id if project else None,
+           details={**_details(permit, permit.status, changed), **(extra or {})})
+
+
+def _details(permit: Permit, status: PermitStatus, changed: list[str]) -> dict:
+    return {"reference": permit.reference, "status": status.value, "version": permit.version,
+            "changed": changed}
+
+
+def _revise(session: Session, permit: Permit, name: str, principal: Principal,
+            reason: str | None, changed: list[str]) -> None:
+    """The permit as it now is, as the next row of its history."""
     snapshot = permit.model_dump(mode="json", exclude={"status_before_suspension"})
     snapshot["members"] = members_of(session, permit.id)
     snapshot["datasets"] = [d.model_dump() for d in datasets_of(session, permit.id)]
@@ -281,21 +293,10 @@ def _finish(session: Session, permit: Permit, name: str, action: str, principal:
     session.add(PermitRevision(permit_id=permit.id, seq=seq, version=permit.version, action=name,
                                actor_id=principal.user_id or principal.subject, reason=reason,
                                changed=changed, snapshot=snapshot))
-    project = project_of(session, permit.id)
-    record(session, action=action, actor=principal.actor(), target_type="permit",
-           target_id=permit.id, project_id=project.id if project else None,
-           details={"reference": permit.reference, "status": permit.status.value,
-                    "version": permit.version, "changed": changed, **(extra or {})})
 
 
 def state_diagram() -> str:
-    """A Mermaid state diagram generated from :data:`TRANSITIONS` (used in the docs)."""
-    lines = ["stateDiagram-v2", "    [*] --> granted: create"]
-    for t in TRANSITIONS.values():
-        target = "prior" if t.target is None else t.target.value
-        for source in sorted(t.sources):
-            dest = target if target != "prior" else "granted"
-            label = t.name if t.target is not None else f"{t.name} (to the prior state)"
-            lines.append(f"    {source.value} --> {dest}: {label}")
-    lines += ["    revoked --> [*]", "    expired --> [*]"]
-    return "\n".join(lines) + "\n"
+    """A Mermaid state diagram generated from :data:`MACHINE` (used in docs/permits.md);
+    resume is drawn back to ``granted``, the prior state of a permit never amended."""
+    return MACHINE.diagram(target=lambda t: t.target or PermitStatus.granted,
+                           final=(PermitStatus.revoked, PermitStatus.expired))

@@ -15,8 +15,6 @@ from sqlmodel import Field, Session, SQLModel, select
 
 from spe.db.types import UTCDateTime, utcnow
 from spe.domain.permits import ACTIVE_STATUSES, Permit, PermitMember, PermitStatus
-from spe.domain.roles import Role
-from spe.errors import NotFound
 
 
 class DesiredState(StrEnum):
@@ -65,32 +63,6 @@ def desired_state(permit: Permit, now: datetime | None = None) -> DesiredState:
     if status is PermitStatus.suspended:
         return DesiredState.suspended
     return DesiredState.deleted
-
-
-# Roles that see every project; a researcher sees only the projects whose active permit
-# names them, and any other project is "not found" to them.
-SEES_ALL_PROJECTS = frozenset({Role.admin, Role.permit_manager, Role.data_steward,
-                               Role.auditor, Role.output_checker})
-
-
-def visible_projects_query(subject: str, roles: frozenset[Role], now: datetime | None = None):
-    now = now or utcnow()
-    query = select(Project, Permit).join(Permit, Permit.id == Project.permit_id)
-    if roles & SEES_ALL_PROJECTS:
-        return query
-    return (query.join(PermitMember, PermitMember.permit_id == Permit.id)
-            .where(PermitMember.subject == subject)
-            .where(Permit.status.in_([s.value for s in ACTIVE_STATUSES]))
-            .where(Permit.valid_from <= now, Permit.valid_until > now))
-
-
-def get_visible_project(session: Session, project_id: str, subject: str,
-                        roles: frozenset[Role]) -> tuple[Project, Permit]:
-    row = session.exec(visible_projects_query(subject, roles)
-                       .where(Project.id == project_id)).first()
-    if row is None:
-        raise NotFound(f"no project {project_id!r}", code="project.not_found")
-    return row
 
 
 def project_of(session: Session, permit_id: str) -> Project | None:

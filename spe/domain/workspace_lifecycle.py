@@ -1,47 +1,68 @@
 """The workspace state machine: the only code that writes a project's observed state.
 
 The reconciler calls :func:`observe` after each action on the runtime. A change of state is
-checked against :data:`TRANSITIONS` and audited in the same transaction; an unchanged
-observation only refreshes the time it was seen.
+checked against :data:`MACHINE` and audited in the same transaction; an unchanged
+observation only refreshes the time it was seen. The table holds the moves the reconciler
+makes and no others (docs/workspaces.md draws it):
 
-    absent ──► provisioning ──► ready ◄──► suspended
-       ▲            │             │            │
-       │            └──► error ◄──┘            │
-       └──────────── deleted ◄─────────────────┘   (from any state)
+* ``provision``: a workspace made ready from nothing (absent, or after an error) or
+  restarted with a changed configuration; ``ready`` when the runtime reports it healthy;
+* ``suspend``: the permit is suspended (or the control plane stops with the workspace
+  running); ``stop``: the runtime reports nothing there any more;
+* ``delete``: the permit ended; only ``stop`` (nothing left) or ``fail`` leave ``deleted``,
+  since an ended permit never comes back;
+* ``fail``: the runtime failed in a way retrying does not mend (any state but ``error``).
 """
 
 from __future__ import annotations
 
 from sqlmodel import Session
 
-from spe.audit import Actor, record
+from spe.audit import Actor
 from spe.db.types import utcnow
 from spe.domain.projects import Project
-from spe.errors import Conflict
+from spe.domain.statemachine import StateMachine, Transition
 
 STATES = ("absent", "provisioning", "ready", "suspended", "error", "deleted")
+RECONCILER = "reconciler"
 
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "absent": frozenset({"provisioning", "ready", "suspended", "error", "deleted"}),
-    "provisioning": frozenset({"ready", "suspended", "error", "deleted", "absent"}),
-    "ready": frozenset({"provisioning", "suspended", "error", "deleted", "absent"}),
-    "suspended": frozenset({"provisioning", "ready", "error", "deleted", "absent"}),
-    "error": frozenset({"provisioning", "ready", "suspended", "deleted", "absent"}),
-    "deleted": frozenset({"absent"}),  # only a re-granted project comes back
-}
 
-ACTIONS = {"ready": "workspace.ready", "suspended": "workspace.suspend",
-           "deleted": "workspace.delete", "error": "workspace.error",
-           "provisioning": "workspace.provision", "absent": "workspace.absent"}
+def _from(*states: str) -> frozenset[str]:
+    return frozenset(states)
+
+
+MACHINE = StateMachine(
+    "workspace", "workspace.invalid_transition", start=("absent", "project created"),
+    refusal=lambda t, current, ident: f"workspace of {ident} cannot go from {current} to "
+                                      f"{t.target}",
+    table=(
+        Transition("provision", _from("absent", "ready", "suspended", "error"), "provisioning",
+                   "workspace.provision", RECONCILER),
+        Transition("ready", _from("provisioning", "suspended"), "ready", "workspace.ready",
+                   RECONCILER),
+        Transition("suspend", _from("absent", "provisioning", "ready", "error"), "suspended",
+                   "workspace.suspend", RECONCILER),
+        Transition("stop", _from("provisioning", "ready", "suspended", "error", "deleted"),
+                   "absent", "workspace.absent", RECONCILER),
+        Transition("delete", _from("absent", "provisioning", "ready", "suspended", "error"),
+                   "deleted", "workspace.delete", RECONCILER),
+        Transition("fail", _from("absent", "provisioning", "ready", "suspended", "deleted"),
+                   "error", "workspace.error", RECONCILER),
+    ))
+TRANSITIONS = MACHINE.transitions
+BY_TARGET = {t.target: t for t in MACHINE.table}  # one transition reaches each state
 
 
 def check_can_move(project: Project, state: str) -> None:
     if state not in STATES:
         raise ValueError(f"unknown workspace state {state!r}")
-    current = project.observed_state
-    if state != current and state not in TRANSITIONS[current]:
-        raise Conflict(f"workspace of {project.id} cannot go from {current} to {state}",
-                       code="workspace.invalid_transition")
+    if state != project.observed_state:
+        MACHINE.check(BY_TARGET[state].name, project.observed_state, project.id)
+
+
+def can_move(project: Project, state: str) -> bool:
+    return state == project.observed_state or \
+        (state in BY_TARGET and MACHINE.can(BY_TARGET[state].name, project.observed_state))
 
 
 def observe(session: Session, project: Project, state: str, *, actor: Actor,
@@ -53,11 +74,14 @@ def observe(session: Session, project: Project, state: str, *, actor: Actor,
     project.workspace_url = url
     project.observed_at = utcnow()
     if changed:
-        previous = project.observed_state
-        project.observed_state = state
-        record(session, action=ACTIONS[state], actor=actor,
-               outcome="error" if state == "error" else "success", target_type="project",
-               target_id=project.id, project_id=project.id,
-               details={"from": previous, **(details or {})})
+        MACHINE.apply(session, project, BY_TARGET[state].name, actor=actor,
+                      target_type="project", target_id=project.id, project_id=project.id,
+                      attribute="observed_state",
+                      outcome="error" if state == "error" else "success", details=details)
     session.add(project)
     return changed
+
+
+def state_diagram() -> str:
+    """A Mermaid state diagram generated from :data:`MACHINE` (used in docs/workspaces.md)."""
+    return MACHINE.diagram(final=())

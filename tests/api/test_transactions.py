@@ -49,12 +49,12 @@ def test_failed_audit_rolls_back_the_change(client, engine, tokens, monkeypatch)
     manager = auth(tokens[Role.permit_manager])
     permit = client.post("/api/v1/permits", json=body, headers=manager).json()
 
-    import spe.domain.permit_lifecycle as lifecycle
+    import spe.domain.statemachine as statemachine  # a transition's audit event is its apply's
 
     def broken_record(*args, **kwargs):
         raise Boom("audit store unavailable")
 
-    monkeypatch.setattr(lifecycle, "record", broken_record)
+    monkeypatch.setattr(statemachine, "record", broken_record)
     response = client.post(f"/api/v1/permits/{permit['id']}/suspend", headers=manager,
                            json={"reason": "incident"})
     assert response.status_code == 500

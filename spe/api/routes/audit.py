@@ -16,13 +16,12 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from spe.api import changes
 from spe.api.deps import (
     SessionDep,
     allow,
     allow_anyone,
     allow_component,
-    commit,
-    refusals_audited,
 )
 from spe.api.pagination import Page
 from spe.audit import AuditEvent, checkpoints, record, record_many, service
@@ -138,13 +137,11 @@ def sign_checkpoint(request: Request, session: Session,
     within ``audit_signer_wait_seconds``)."""
     settings = request.app.state.settings
     config = AuditConfig.from_settings(settings)
-    with refusals_audited(request, session, principal, checkpoint_request.REQUEST_ACTION,
-                          "checkpoint"):
+    with changes.run(session, principal, checkpoint_request.REQUEST_ACTION, "checkpoint"):
         verify_before_signing(session, config.public_key(),
                               witness=config.open_witness(settings),
                               retention=config.retention)
-    seq = checkpoint_request.ask(session, principal.actor(), "checkpoint")
-    commit(session)
+        seq = checkpoint_request.ask(session, principal.actor(), "checkpoint")
     return checkpoint_request.await_checkpoint(request.app.state.engine, seq,
                                                config.signer_wait_seconds)
 
@@ -167,18 +164,17 @@ def export(request: Request, principal: Auditor, session: SessionDep,
     # (verified here, then signed by the checkpoint signer: 409 audit.log_broken, audited)
     settings = request.app.state.settings
     config = AuditConfig.from_settings(settings)
-    with refusals_audited(request, session, principal, "audit.export", "log"):
+    with changes.run(session, principal, "audit.export", "log"):
         verify_before_signing(session, config.public_key(),
                               witness=config.open_witness(settings),
                               retention=config.retention)
-    seq = checkpoint_request.ask(session, principal.actor(), "export")
-    commit(session)
+        seq = checkpoint_request.ask(session, principal.actor(), "export")
     checkpoint_request.await_checkpoint(request.app.state.engine, seq,
                                         config.signer_wait_seconds)
-    header, end = export_header(session, start, end)  # fails before the 200 is sent
-    record(session, action="audit.export", actor=principal.actor(), target_type="log",
-           details={"from": start, "to": end})
-    commit(session)
+    with changes.run(session, principal, "audit.export", "log"):
+        header, end = export_header(session, start, end)  # fails before the 200 is sent
+        record(session, action="audit.export", actor=principal.actor(), target_type="log",
+               details={"from": start, "to": end})
     engine = request.app.state.engine
 
     def body():
@@ -198,8 +194,8 @@ def public_key(request: Request, _: Annotated[None, allow_anyone()]) -> dict:
 @router.post("/ingest", status_code=202,
              summary="Append events reported by a project hub or object storage")
 def ingest(batch: IngestBatch, principal: Component, session: SessionDep) -> dict:
-    drafts = drafts_for(batch, principal.component, principal.project_id)
-    seqs = record_many(session, drafts)
-    commit(session)
+    with changes.run(session, principal, "audit.ingest", "log"):
+        drafts = drafts_for(batch, principal.component, principal.project_id)
+        seqs = record_many(session, drafts)
     return {"accepted": len(seqs), "seqs": [seqs[0], seqs[-1]] if seqs else []}
 

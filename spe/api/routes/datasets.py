@@ -5,7 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from sqlmodel import select
 
-from spe.api.deps import SessionDep, allow, commit
+from spe.api import changes
+from spe.api.deps import SessionDep, allow
 from spe.api.pagination import Page, PageParams, page_params, paginate
 from spe.domain.datasets import (
     Dataset,
@@ -39,8 +40,8 @@ def list_datasets(_: Reader, session: SessionDep,
 
 @router.post("", status_code=201, summary="Register a dataset")
 def create(body: DatasetCreate, principal: Steward, session: SessionDep) -> DatasetPublic:
-    dataset = create_dataset(session, body, actor=principal.actor())
-    commit(session)
+    with changes.run(session, principal, "dataset.create", "dataset", body.name):
+        dataset = create_dataset(session, body, actor=principal.actor())
     return _public(dataset)
 
 
@@ -52,12 +53,12 @@ def read(name: str, _: Reader, session: SessionDep) -> DatasetPublic:
 @router.patch("/{name}", summary="Change a dataset's description, source or variables")
 def update(name: str, body: DatasetUpdate, principal: Steward,
            session: SessionDep) -> DatasetPublic:
-    dataset = update_dataset(session, name, body, actor=principal.actor())
-    commit(session)
+    with changes.run(session, principal, "dataset.update", "dataset", name):
+        dataset = update_dataset(session, name, body, actor=principal.actor())
     return _public(dataset)
 
 
 @router.delete("/{name}", status_code=204, summary="Remove a dataset no permit names")
 def delete(name: str, principal: Steward, session: SessionDep) -> None:
-    delete_dataset(session, name, actor=principal.actor())
-    commit(session)
+    with changes.run(session, principal, "dataset.delete", "dataset", name):
+        delete_dataset(session, name, actor=principal.actor())

@@ -22,19 +22,18 @@ from sqlmodel import select
 
 from egress.neutralise import neutralise_csv
 from egress.release import PROFILE
-from spe.airlock import releases, review, staging, submission
+from spe.airlock import permissions, releases, review, staging, submission
 from spe.airlock.models import Decision, EgressRequest, RequestStatus
 from spe.airlock.replay import Bounds, Replays
 from spe.airlock.tokens import issue_workspace_token
 from spe.airlock.views import RequestPublic, request_view
+from spe.api import changes
 from spe.api.body_limit import EGRESS_REPLACEMENT_BYTES, EGRESS_SUBMISSION_BYTES
 from spe.api.deps import (
     SessionDep,
     allow,
     allow_anyone,
     allow_component,
-    commit,
-    refusals_audited,
 )
 from spe.api.pagination import Page, PageParams, page_params, paginate
 from spe.api.routes.extracts import data_plane
@@ -144,10 +143,9 @@ class ReleaseKey(BaseModel):
 def workspace_token(project_id: str, body: WorkspaceTokenRequest, principal: Hub,
                     session: SessionDep, http: Request) -> ApiTokenCreated:
     ttl = timedelta(minutes=http.app.state.settings.egress_workspace_token_ttl_minutes)
-    with refusals_audited(http, session, principal, "egress.workspace_token.create", "project",
-                          project_id):
+    with changes.run(session, principal, "egress.workspace_token.create", "project",
+                     project_id):
         token, secret = issue_workspace_token(session, project_id, body.user, principal, ttl)
-    commit(session)
     return ApiTokenCreated(**ApiTokenPublic.model_validate(token, from_attributes=True)
                            .model_dump(), token=secret)
 
@@ -166,13 +164,12 @@ def submit(project_id: str, principal: Researcher, session: SessionDep, store: S
                                                    "was produced, which SDC was applied: one "
                                                    "per file, or one for all.")]
            ) -> RequestPublic:
-    with refusals_audited(http, session, principal, "egress.request.submit", "project",
-                          project_id):
+    with changes.run(session, principal, "egress.request.submit", "project",
+                     project_id):
         uploads = [submission.Upload(f.filename or "", f.file, d)
                    for f, d in zip(files, _descriptions(descriptions, len(files)), strict=True)]
         request = submission.submit(session, store, staged_in, project_id, principal, title,
                                     uploads, replayer)
-    commit(session)
     return request_view(session, request, principal)
 
 
@@ -189,7 +186,7 @@ def _descriptions(descriptions: list[str], count: int) -> list[str]:
 def list_project_requests(project_id: str, principal: Researcher, session: SessionDep,
                           page: Annotated[PageParams, Depends(page_params)]
                           ) -> Page[RequestPublic]:
-    submission.researcher_project(session, project_id, principal)
+    permissions.check_can_use_project(session, project_id, principal)
     query = (select(EgressRequest).where(EgressRequest.project_id == project_id)
              .order_by(EgressRequest.created_at, EgressRequest.id))
     rows, cursor = paginate(session, query, page)
@@ -203,13 +200,12 @@ def replace_file(request_id: str, file_id: str, principal: Researcher, session: 
                  store: Store, staged_in: Staging, http: Request,
                  file: Annotated[UploadFile, File()],
                  description: Annotated[str, Form(max_length=5000)] = "") -> RequestPublic:
-    with refusals_audited(http, session, principal, "egress.file.replace", "egress_request",
-                          request_id):
+    with changes.run(session, principal, "egress.file.replace", "egress_request",
+                     request_id):
         request = review.get_request(session, request_id)
         target = review.get_file(session, request, file_id)
         submission.replace(session, store, staged_in, request, target, principal,
                            submission.Upload(target.name, file.file, description.strip()))
-    commit(session)
     return request_view(session, request, principal)
 
 
@@ -217,30 +213,27 @@ def replace_file(request_id: str, file_id: str, principal: Researcher, session: 
              summary="Send a returned request back for review (checks run again)")
 def resubmit(request_id: str, principal: Researcher, session: SessionDep, store: Store,
              staged_in: Staging, replayer: ReplaysDep, http: Request) -> RequestPublic:
-    with refusals_audited(http, session, principal, "egress.request.resubmit",
-                          "egress_request", request_id):
+    with changes.run(session, principal, "egress.request.resubmit",
+                     "egress_request", request_id):
         request = review.get_request(session, request_id)
         submission.resubmit(session, store, staged_in, request, principal, replayer)
-    commit(session)
     return request_view(session, request, principal)
 
 
 @router.post("/egress/requests/{request_id}/withdraw", summary="Withdraw my request")
 def withdraw(request_id: str, body: Withdrawal, principal: Researcher, session: SessionDep,
              http: Request) -> RequestPublic:
-    with refusals_audited(http, session, principal, "egress.request.withdraw",
-                          "egress_request", request_id):
+    with changes.run(session, principal, "egress.request.withdraw",
+                     "egress_request", request_id):
         request = review.get_request(session, request_id)
         review.withdraw_request(session, request, principal, body.reason)
-    commit(session)
     return request_view(session, request, principal)
 
 
 @router.get("/egress/requests/{request_id}", summary="Read a request (what I may see of it)")
 def read_request(request_id: str, principal: Reader, session: SessionDep) -> RequestPublic:
     request = review.get_request(session, request_id)
-    if Role.output_checker not in principal.roles or principal.project_id is not None:
-        submission.researcher_project(session, request.project_id, principal)
+    permissions.check_can_read_request(session, request, principal)
     return request_view(session, request, principal)
 
 
@@ -266,12 +259,11 @@ FILE = {200: {"description": "The file's bytes", "content": {"application/octet-
             response_class=StreamingResponse, responses=FILE)
 def file_content(request_id: str, file_id: str, principal: Checker, session: SessionDep,
                  store: Store, http: Request) -> StreamingResponse:
-    with refusals_audited(http, session, principal, "egress.file.view", "egress_request",
-                          request_id):
+    with changes.run(session, principal, "egress.file.view", "egress_request",
+                     request_id):
         request = review.get_request(session, request_id)
         file = review.get_file(session, request, file_id)
         content = releases.open_quarantined(session, store, request, file, principal)
-    commit(session)
     return _stream(content, file.name, file.sha256)
 
 
@@ -279,14 +271,13 @@ def file_content(request_id: str, file_id: str, principal: Checker, session: Ses
              summary="Vote on a file (blind until the file has all its votes)")
 def vote(request_id: str, file_id: str, body: VoteBody, principal: Checker,
          session: SessionDep, http: Request) -> RequestPublic:
-    with refusals_audited(http, session, principal, "egress.file.vote", "egress_request",
-                          request_id):
+    with changes.run(session, principal, "egress.file.vote", "egress_request",
+                     request_id):
         request = review.get_request(session, request_id)
         file = review.get_file(session, request, file_id)
         review.cast_vote(session, request, file, principal,
                          members_of(session, request.permit_id), body.decision, body.sha256,
                          body.comment, body.justification)
-    commit(session)
     return request_view(session, request, principal)
 
 
@@ -294,24 +285,22 @@ def vote(request_id: str, file_id: str, body: VoteBody, principal: Checker,
              summary="Return a request to the researcher for changes (public comment)")
 def return_request(request_id: str, body: Comment, principal: Checker, session: SessionDep,
                    http: Request) -> RequestPublic:
-    with refusals_audited(http, session, principal, "egress.request.return",
-                          "egress_request", request_id):
+    with changes.run(session, principal, "egress.request.return",
+                     "egress_request", request_id):
         request = review.get_request(session, request_id)
         review.return_request(session, request, principal,
                               members_of(session, request.permit_id), body.comment)
-    commit(session)
     return request_view(session, request, principal)
 
 
 @router.post("/egress/requests/{request_id}/reject", summary="Reject a request (public comment)")
 def reject(request_id: str, body: Comment, principal: Checker, session: SessionDep,
            http: Request) -> RequestPublic:
-    with refusals_audited(http, session, principal, "egress.request.reject",
-                          "egress_request", request_id):
+    with changes.run(session, principal, "egress.request.reject",
+                     "egress_request", request_id):
         request = review.get_request(session, request_id)
         review.reject_request(session, request, principal,
                               members_of(session, request.permit_id), body.comment)
-    commit(session)
     return request_view(session, request, principal)
 
 
@@ -320,12 +309,11 @@ def reject(request_id: str, body: Comment, principal: Checker, session: SessionD
 def release(request_id: str, principal: Checker, session: SessionDep, store: Store,
             staged_in: Staging, http: Request) -> ReleasePublic:
     settings = http.app.state.settings
-    with refusals_audited(http, session, principal, "egress.request.release",
-                          "egress_request", request_id):
+    with changes.run(session, principal, "egress.request.release",
+                     "egress_request", request_id):
         request = review.get_request(session, request_id)
         row = releases.release(session, store, staged_in, release_key(settings), request,
                                principal, settings.public_url)
-    commit(session)
     return _release_public(row)
 
 
@@ -334,13 +322,12 @@ def release(request_id: str, principal: Checker, session: SessionDep, store: Sto
 @router.get("/egress/releases/{release_id}", summary="A release: signed manifest and RO-Crate")
 def read_release(release_id: str, principal: ReleaseReader, session: SessionDep,
                  http: Request) -> ReleasePublic:
-    with refusals_audited(http, session, principal, "egress.release.read", "egress_release",
-                          release_id):
+    with changes.run(session, principal, "egress.release.read", "egress_release",
+                     release_id):
         row = releases.get_release(session, release_id)
-        releases.check_can_read_release(session, row, principal)
+        permissions.check_can_read_release(session, row, principal)
         record(session, action="egress.release.read", actor=principal.actor(),
                target_type="egress_release", target_id=row.id, project_id=row.project_id)
-    commit(session)
     return _release_public(row)
 
 
@@ -352,11 +339,10 @@ def download(release_id: str, file_id: str, principal: PersonalResearcher,
              raw: Annotated[bool, Query(description="The exact released bytes, formula cells "
                                                     "of a CSV left as they are")] = False
              ) -> StreamingResponse:
-    with refusals_audited(http, session, principal, "egress.release.download",
-                          "egress_release", release_id):
+    with changes.run(session, principal, "egress.release.download",
+                     "egress_release", release_id):
         name, sha256, content = releases.download(session, store, release_id, file_id,
                                                   principal)
-    commit(session)
     if raw or not name.lower().endswith(".csv"):
         return _stream(content, name, sha256)
     with content:
@@ -373,11 +359,10 @@ def download(release_id: str, file_id: str, principal: PersonalResearcher,
              summary="Revoke a release (incident): downloads stop at once")
 def revoke(release_id: str, body: Comment, principal: Staff, session: SessionDep,
            http: Request) -> ReleasePublic:
-    with refusals_audited(http, session, principal, "egress.release.revoke", "egress_release",
-                          release_id):
+    with changes.run(session, principal, "egress.release.revoke", "egress_release",
+                     release_id):
         row = releases.get_release(session, release_id)
         review.revoke_release(session, row, principal, body.comment)
-    commit(session)
     return _release_public(row)
 
 

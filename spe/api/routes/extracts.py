@@ -25,6 +25,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
+from spe.api import changes
 from spe.api.body_limit import SOURCE_UPLOAD_BYTES
 from spe.api.deps import SessionDep, allow, allow_protocol, commit
 from spe.audit import Actor, record
@@ -35,10 +36,11 @@ from spe.dataplane import CONDITION, ProjectDataPlane, check_grant
 from spe.dataplane.config import grant_key
 from spe.dataplane.files import decrypted_chunks, verified_ciphertext
 from spe.db import session_scope
+from spe.domain.access import get_visible_project
 from spe.domain.datasets import get_dataset, set_source
 from spe.domain.permits import Permit
 from spe.domain.principal import Principal
-from spe.domain.projects import DesiredState, Project, desired_state, get_visible_project
+from spe.domain.projects import DesiredState, Project, desired_state
 from spe.domain.roles import Role
 from spe.errors import Conflict, Forbidden, InvalidInput, NotFound, SpeError, TerminalError
 from spe.storage import ObjectNotFound
@@ -209,28 +211,17 @@ def extract_status(project_id: str, principal: Reader, session: SessionDep) -> E
 # --- dataset sources ----------------------------------------------------------------------
 
 @contextmanager
-def _refusal_audited(request: Request, session: Session, principal: Principal,
-                     dataset: str) -> Iterator[None]:
+def source_named_well() -> Iterator[None]:
+    """A file or object name that cannot be a storage key is bad input (422)."""
     try:
         yield
     except InvalidKeyComponent as exc:
-        _audit_refusal(request, principal, dataset, "source.invalid_name")
         raise InvalidInput(str(exc), code="source.invalid_name") from exc
-    except SpeError as exc:
-        session.rollback()
-        _audit_refusal(request, principal, dataset, exc.code)
-        raise
 
 
-def _audit_refusal(request: Request, principal: Principal, dataset: str, code: str) -> None:
-    with session_scope(request.app.state.engine) as audit:
-        record(audit, action="dataset.source.register", actor=principal.actor(),
-               outcome="denied", target_type="dataset", target_id=dataset,
-               details={"code": code})
-
-
-def _keep(session: Session, principal: Principal, dataset: str, source: SourceObject,
-          how: str) -> SourcePublic:
+def keep_source(session: Session, principal: Principal, dataset: str, source: SourceObject,
+                how: str) -> SourcePublic:
+    """Make ``source`` the dataset's source, audited (in the caller's transaction)."""
     set_source(session, dataset, source.key, actor=principal.actor())
     public = SourcePublic(dataset=dataset, object_key=source.key, size=source.size,
                           etag=source.etag, format=source.format, rows=source.rows)
@@ -238,7 +229,6 @@ def _keep(session: Session, principal: Principal, dataset: str, source: SourceOb
            target_type="dataset", target_id=dataset,
            details={"how": how, "object": source.key, "size": source.size,
                     "etag": source.etag, "format": source.format, "rows": source.rows})
-    commit(session)
     return public
 
 
@@ -250,26 +240,31 @@ def upload(name: str, request: Request, principal: Steward, session: SessionDep,
            format: Annotated[Literal["csv", "parquet"] | None, Form(
                description="Default: from the file name's extension.")] = None,
            ) -> SourcePublic:
-    dataset = get_dataset(session, name)
-    filename = PurePath(file.filename or "").name
-    with _refusal_audited(request, session, principal, name):
-        source = upload_source(plane.store, name, filename, file.file, dataset.variables,
-                               format or PurePath(filename).suffix.lstrip(".").lower())
-    return _keep(session, principal, name, source, "upload")
+    with changes.run(session, principal, "dataset.source.register", "dataset", name):
+        dataset = get_dataset(session, name)
+        filename = PurePath(file.filename or "").name
+        with source_named_well():
+            source = upload_source(plane.store, name, filename, file.file, dataset.variables,
+                                   format or PurePath(filename).suffix.lstrip(".").lower())
+        public = keep_source(session, principal, name, source, "upload")
+    return public
 
 
 @router.put("/datasets/{name}/sources",
             summary="Use an object already in storage as the dataset's source")
 def register(name: str, body: SourceRef, request: Request, principal: Steward,
              session: SessionDep, plane: Plane) -> SourcePublic:
-    dataset = get_dataset(session, name)
-    with _refusal_audited(request, session, principal, name):
-        if parse_source_key(body.object_key)[0] != name:
-            raise InvalidInput(f"{body.object_key} is not under sources/{name}/",
-                               code="source.other_dataset")
-        try:
-            source = register_existing(plane.store, body.object_key, dataset.variables,
-                                       body.format)
-        except ObjectNotFound as exc:
-            raise NotFound(f"no object {body.object_key}", code="source.not_found") from exc
-    return _keep(session, principal, name, source, "existing object")
+    with changes.run(session, principal, "dataset.source.register", "dataset", name):
+        dataset = get_dataset(session, name)
+        with source_named_well():
+            if parse_source_key(body.object_key)[0] != name:
+                raise InvalidInput(f"{body.object_key} is not under sources/{name}/",
+                                   code="source.other_dataset")
+            try:
+                source = register_existing(plane.store, body.object_key, dataset.variables,
+                                           body.format)
+            except ObjectNotFound as exc:
+                raise NotFound(f"no object {body.object_key}",
+                               code="source.not_found") from exc
+        public = keep_source(session, principal, name, source, "existing object")
+    return public

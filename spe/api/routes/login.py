@@ -14,7 +14,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
-from spe.api.deps import SessionDep, allow_browser, commit
+from spe.api import changes
+from spe.api.deps import SessionDep, allow_browser
 from spe.audit import Actor, record
 from spe.auth.redirects import safe_next
 from spe.auth.sessions import CSRF, close_session, open_session
@@ -56,20 +57,19 @@ def token_login(request: Request, session: SessionDep, _: Browser,
                 next: Annotated[str, Form(max_length=2000)] = "/"):
     expected = request.session.get(LOGIN_CSRF, "")
     target = safe_next(next) or "/"
-    if not expected or not hmac.compare_digest(csrf, expected):
-        return _page(request, target, "The form expired; please try again.", 400)
-    found = find_valid(session, token.strip())
-    user = session.get(User, found.user_id) if found and found.user_id else None
-    if user is None or not user.active or found.project_id is not None:
-        record(session, action="auth.login", actor=Actor.system("anonymous"),
-               outcome="denied", details={"method": "token"})
-        commit(session)
-        return _page(request, target, "That token is not valid.", 401)
-    open_session(request, user, via="token", mfa=found.mfa)
-    record(session, action="auth.login", actor=Actor.user(user.id, None),
-           target_type="user", target_id=user.id, details={"method": "token",
-                                                           "mfa": found.mfa})
-    commit(session)
+    with changes.run(session, None, "auth.login", "user") as step:
+        if not expected or not hmac.compare_digest(csrf, expected):
+            step.refuse("auth.csrf", "the sign-in form expired")
+            return _page(request, target, "The form expired; please try again.", 400)
+        found = find_valid(session, token.strip())
+        user = session.get(User, found.user_id) if found and found.user_id else None
+        if user is None or not user.active or found.project_id is not None:
+            step.refuse("auth.invalid_token", "token sign-in with a token that is not valid")
+            return _page(request, target, "That token is not valid.", 401)
+        open_session(request, user, via="token", mfa=found.mfa)
+        record(session, action="auth.login", actor=Actor.user(user.id, None),
+               target_type="user", target_id=user.id, details={"method": "token",
+                                                               "mfa": found.mfa})
     return RedirectResponse(target, 303)
 
 
@@ -79,15 +79,14 @@ def token_login(request: Request, session: SessionDep, _: Browser,
                         403: {"description": "Missing or wrong CSRF token"}})
 def logout(request: Request, session: SessionDep, principal: Browser,
            csrf: Annotated[str, Form(max_length=100)] = ""):
-    if principal is not None and not hmac.compare_digest(csrf, request.session.get(CSRF, "")):
-        record(session, action="auth.logout", actor=principal.actor(), outcome="denied",
-               target_type="user", target_id=principal.user_id, details={"reason": "csrf"})
-        commit(session)
-        raise Forbidden("missing or wrong CSRF token: sign out with the button of a page",
-                        code="auth.csrf")
-    close_session(request)
-    if principal is not None:
-        record(session, action="auth.logout", actor=principal.actor(), target_type="user",
-               target_id=principal.user_id)
-    commit(session)
+    with changes.run(session, principal, "auth.logout", "user",
+                     principal.user_id if principal else None):
+        if principal is not None and \
+                not hmac.compare_digest(csrf, request.session.get(CSRF, "")):
+            raise Forbidden("missing or wrong CSRF token: sign out with the button of a page",
+                            code="auth.csrf")
+        close_session(request)
+        if principal is not None:
+            record(session, action="auth.logout", actor=principal.actor(), target_type="user",
+                   target_id=principal.user_id)
     return RedirectResponse("/auth/login", 303)

@@ -7,7 +7,8 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field, StrictFloat, StrictInt
 from sqlmodel import select
 
-from spe.api.deps import SessionDep, allow_authenticated, commit
+from spe.api import changes
+from spe.api.deps import SessionDep, allow_authenticated
 from spe.api.pagination import Page, PageParams, page_params, paginate
 from spe.auth.sessions import CSRF
 from spe.auth.tokens import ApiToken, ApiTokenCreated, ApiTokenPublic, issue_token, revoke_token
@@ -60,15 +61,15 @@ def create_my_token(principal: Me, session: SessionDep, body: TokenRequest,
                     request: Request) -> ApiTokenCreated:
     max_hours = request.app.state.settings.token_max_ttl_days * 24
     hours = min(body.expires_in_hours, max_hours)
-    token, secret = issue_token(session, ttl=timedelta(hours=hours), actor=principal.actor(),
-                                user_id=principal.user_id, description=body.description,
-                                mfa=principal.mfa)
-    commit(session)
+    with changes.run(session, principal, "token.create", "user", principal.user_id):
+        token, secret = issue_token(session, ttl=timedelta(hours=hours),
+                                    actor=principal.actor(), user_id=principal.user_id,
+                                    description=body.description, mfa=principal.mfa)
     return ApiTokenCreated(**ApiTokenPublic.model_validate(token, from_attributes=True)
                            .model_dump(), token=secret)
 
 
 @router.delete("/tokens/{token_id}", status_code=204, summary="Revoke one of my tokens")
 def revoke_my_token(token_id: str, principal: Me, session: SessionDep) -> None:
-    revoke_token(session, token_id, actor=principal.actor(), owner_id=principal.user_id)
-    commit(session)
+    with changes.run(session, principal, "token.revoke", "token", token_id):
+        revoke_token(session, token_id, actor=principal.actor(), owner_id=principal.user_id)

@@ -4,15 +4,18 @@ Routes here authenticate by the protocol itself (the hub's client secret, the hu
 token) or by the browser session, as declared on each one.
 """
 
+import base64
+import json
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
+from spe.api import changes
 from spe.api.deps import SessionDep, allow_anyone, allow_browser, allow_protocol, commit
 from spe.auth.hub_clients import HubClient
 from spe.auth.hub_provider import FormRequest, HubProvider, Refusal
@@ -91,12 +94,34 @@ async def token(request: Request, session: SessionDep, _: Annotated[None, allow_
     form = dict(await request.form())
 
     def exchange():
-        response = provider(request, session).token(
-            FormRequest("POST", public(request), request.headers, {}, form))
-        commit(session)
+        client_id = form.get("client_id") or _basic_client(request)
+        with changes.run(session, None, "workspace.token.issue", "hub_client",
+                         client_id) as step:
+            response = provider(request, session).token(
+                FormRequest("POST", public(request), request.headers, {}, form))
+            if response.status_code >= 400:  # authlib answers the hub; the refusal is kept
+                step.refuse(f"oauth.{_oauth_error(response)}", "the code exchange failed")
         return response
 
     return await run_in_threadpool(exchange)
+
+
+def _basic_client(request: Request) -> str | None:
+    """The client id of HTTP Basic client authentication, if any (never the secret)."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        return unquote(base64.b64decode(value).decode().partition(":")[0])[:200] or None
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _oauth_error(response) -> str:
+    try:
+        return str(json.loads(response.body).get("error", "error"))[:60]
+    except (ValueError, AttributeError):
+        return "error"
 
 
 @router.get("/oauth/userinfo", summary="Hub: who is this token's person, still permitted?")

@@ -5,12 +5,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from sqlmodel import Field, Session, SQLModel, select
 
+from spe.api import changes
 from spe.api.deps import (
     SessionDep,
     allow,
     audit_denied,
-    commit,
-    refusals_audited,
     wake_reconciler,
 )
 from spe.api.pagination import Page, PageParams, page_params, paginate
@@ -30,12 +29,11 @@ from spe.domain.permits import (
     get_permit,
 )
 from spe.domain.principal import Principal
-from spe.domain.roles import Role
 from spe.errors import Forbidden
 
 router = APIRouter(prefix="/api/v1/permits", tags=["permits"])
-Manager = Annotated[Principal, allow(Role.admin, Role.permit_manager)]
-Reader = Annotated[Principal, allow(Role.admin, Role.permit_manager, Role.auditor)]
+Manager = Annotated[Principal, allow(*lifecycle.PERMIT_MANAGERS)]
+Reader = Annotated[Principal, allow(*lifecycle.PERMIT_READERS)]
 
 
 def unsigned_changes_allowed(request: Request, principal: Manager) -> None:
@@ -51,8 +49,7 @@ Unsigned = Depends(unsigned_changes_allowed)
 
 def _saved(session: Session, request: Request, permit: Permit,
            principal: Principal) -> PermitPublic:
-    """Commit the change, start a reconcile pass, answer with the permit as now seen."""
-    commit(session)
+    """Start a reconcile pass for the committed change, answer with the permit as now seen."""
     wake_reconciler(request)
     return lifecycle.to_public(session, permit, principal)
 
@@ -76,7 +73,7 @@ def list_permits(principal: Reader, session: SessionDep,
 @router.post("", status_code=201, summary="Record a granted permit (creates its project)")
 def create(body: PermitCreate, principal: Manager, session: SessionDep,
            request: Request, _: None = Unsigned) -> PermitPublic:
-    with refusals_audited(request, session, principal, "permit.create", "permit"):
+    with changes.run(session, principal, "permit.create", "permit"):
         permit = lifecycle.create_permit(session, body, principal)
     return _saved(session, request, permit, principal)
 
@@ -86,8 +83,8 @@ def apply_signed(body: SignedDecisionBody, principal: Manager, session: SessionD
                  request: Request) -> PermitPublic:
     issuers_file = request.app.state.settings.permit_issuers_file
     # forged, foreign, replayed: worth an auditor's look
-    with refusals_audited(request, session, principal, "permit.decision.refuse",
-                          "permit_decision"):
+    with changes.run(session, principal, "permit.decision.refuse",
+                     "permit_decision"):
         verified = decisions.verify(body.jws, decisions.TrustedIssuers.load(issuers_file))
         permit = decisions.apply(session, verified, principal)
     return _saved(session, request, permit, principal)
@@ -123,8 +120,8 @@ def _transition(request: Request, session: Session, principal: Principal, name: 
                 permit_id: str, change) -> PermitPublic:
     """Apply ``change`` (a lifecycle call); a refusal is audited as the transition's action,
     outcome denied, so every attempt to change a permit leaves an event."""
-    with refusals_audited(request, session, principal, lifecycle.TRANSITIONS[name].action,
-                          "permit", permit_id[:200]):
+    with changes.run(session, principal, lifecycle.TRANSITIONS[name].action,
+                     "permit", permit_id[:200]):
         permit = change()
     return _saved(session, request, permit, principal)
 

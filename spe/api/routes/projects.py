@@ -9,24 +9,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from spe.api.deps import SessionDep, allow, commit, refusals_audited, wake_reconciler
+from spe.api import changes
+from spe.api.deps import SessionDep, allow, wake_reconciler
 from spe.api.pagination import Page, PageParams, page_params, paginate
 from spe.domain import permit_lifecycle
+from spe.domain.access import get_visible_project, visible_projects_query
 from spe.domain.permits import PermitReason
 from spe.domain.principal import Principal
-from spe.domain.projects import (
-    Project,
-    ProjectPublic,
-    get_visible_project,
-    to_public,
-    visible_projects_query,
-)
+from spe.domain.projects import Project, ProjectPublic, to_public
 from spe.domain.roles import Role
 from spe.errors import NotFound
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 Reader = Annotated[Principal, allow(*Role)]
-Manager = Annotated[Principal, allow(Role.admin, Role.permit_manager)]
+Manager = Annotated[Principal, allow(*permit_lifecycle.PERMIT_MANAGERS)]
 
 
 @router.get("", summary="List the projects visible to me")
@@ -50,13 +46,12 @@ def read(project_id: str, principal: Reader, session: SessionDep) -> ProjectPubl
              summary="Kill switch: suspend the project's permit and stop its workspace now")
 def halt(project_id: str, body: PermitReason, principal: Manager, session: SessionDep,
          request: Request) -> ProjectPublic:
-    with refusals_audited(request, session, principal, "permit.suspend", "project",
-                          project_id[:200]):
+    with changes.run(session, principal, "permit.suspend", "project",
+                     project_id[:200]):
         project = session.get(Project, project_id)
         if project is None:
             raise NotFound(f"no project {project_id!r}", code="project.not_found")
         permit = permit_lifecycle.suspend_permit(session, project.permit_id, body.reason,
                                                  principal)
-    commit(session)
     wake_reconciler(request)
     return to_public(session, project, permit)

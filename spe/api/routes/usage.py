@@ -10,17 +10,19 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from spe.api.deps import SessionDep, allow, commit, refusals_audited, wake_reconciler
-from spe.domain import budgets
+from spe.api import changes
+from spe.api.deps import SessionDep, allow, wake_reconciler
+from spe.domain import budgets, permit_lifecycle
+from spe.domain.access import get_visible_project
 from spe.domain.principal import Principal
-from spe.domain.projects import Project, get_visible_project
+from spe.domain.projects import Project
 from spe.domain.roles import Role
 from spe.domain.usage import report_csv
 from spe.errors import NotFound
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 Reader = Annotated[Principal, allow(*Role)]
-Manager = Annotated[Principal, allow(Role.admin, Role.permit_manager)]
+Manager = Annotated[Principal, allow(*permit_lifecycle.PERMIT_MANAGERS)]
 
 
 @router.get("/{project_id}/usage", response_model=budgets.UsageAndBudget,
@@ -48,11 +50,10 @@ def _project(session, project_id: str) -> None:
 def set_budget(project_id: str, body: budgets.BudgetSet, principal: Manager,
                session: SessionDep, request: Request) -> budgets.BudgetStatus:
     settings = request.app.state.settings
-    with refusals_audited(request, session, principal, "usage.budget.set", "project",
-                          project_id[:200]):
+    with changes.run(session, principal, "usage.budget.set", "project",
+                     project_id[:200]):
         _project(session, project_id)
         budgets.set_budget(session, project_id, body, principal.actor(), settings)
-    commit(session)
     wake_reconciler(request)  # the workspace refuses or accepts new servers at once
     return budgets.report(session, project_id, settings).budget
 
@@ -61,10 +62,9 @@ def set_budget(project_id: str, body: budgets.BudgetSet, principal: Manager,
                summary="Remove the permit's budget (new servers are no longer refused)")
 def remove_budget(project_id: str, principal: Manager, session: SessionDep,
                   request: Request) -> Response:
-    with refusals_audited(request, session, principal, "usage.budget.remove", "project",
-                          project_id[:200]):
+    with changes.run(session, principal, "usage.budget.remove", "project",
+                     project_id[:200]):
         _project(session, project_id)
         budgets.remove_budget(session, project_id, principal.actor())
-    commit(session)
     wake_reconciler(request)
     return Response(status_code=204)

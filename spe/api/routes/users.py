@@ -5,7 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from sqlmodel import select
 
-from spe.api.deps import SessionDep, allow, commit
+from spe.api import changes
+from spe.api.deps import SessionDep, allow
 from spe.api.pagination import Page, PageParams, page_params, paginate
 from spe.domain.principal import Principal
 from spe.domain.roles import Role
@@ -36,8 +37,8 @@ def list_users(_: Reader, session: SessionDep,
 
 @router.post("", status_code=201, summary="Create a user")
 def create(body: UserCreate, principal: Admin, session: SessionDep) -> UserPublic:
-    user = create_user(session, body, actor=principal.actor())
-    commit(session)
+    with changes.run(session, principal, "user.create", "user", body.subject):
+        user = create_user(session, body, actor=principal.actor())
     return to_public(session, user)
 
 
@@ -48,20 +49,20 @@ def read(user_id: str, _: Reader, session: SessionDep) -> UserPublic:
 
 @router.patch("/{user_id}", summary="Change a user's name, email or active flag")
 def update(user_id: str, body: UserUpdate, principal: Admin, session: SessionDep) -> UserPublic:
-    user = update_user(session, user_id, body, actor=principal.actor())
-    commit(session)
+    with changes.run(session, principal, "user.update", "user", user_id):
+        user = update_user(session, user_id, body, actor=principal.actor())
     return to_public(session, user)
 
 
 @router.put("/{user_id}/roles/{role}", summary="Grant a role")
 def grant(user_id: str, role: Role, principal: Admin, session: SessionDep) -> UserPublic:
-    grant_role(session, user_id, role, actor=principal.actor())
-    commit(session)
+    with changes.run(session, principal, "user.role.grant", "user", user_id):
+        grant_role(session, user_id, role, actor=principal.actor())
     return to_public(session, get_user(session, user_id))
 
 
 @router.delete("/{user_id}/roles/{role}", summary="Revoke a locally granted role")
 def revoke(user_id: str, role: Role, principal: Admin, session: SessionDep) -> UserPublic:
-    revoke_role(session, user_id, role, actor=principal.actor())
-    commit(session)
+    with changes.run(session, principal, "user.role.revoke", "user", user_id):
+        revoke_role(session, user_id, role, actor=principal.actor())
     return to_public(session, get_user(session, user_id))

@@ -14,7 +14,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import select
 
-from spe.api.deps import SessionDep, allow, commit, refusals_audited
+from spe.api import changes
+from spe.api.deps import SessionDep, allow
 from spe.console import forms
 from spe.console.web import render
 from spe.domain.principal import Principal
@@ -56,13 +57,12 @@ def add(request: Request, principal: Admin, session: SessionDep,
         display_name: Annotated[str, Form(max_length=200)] = "",
         email: Annotated[str, Form(max_length=320)] = "",
         roles: Annotated[list[Role] | None, Form()] = None) -> RedirectResponse:
-    with refusals_audited(request, session, principal, "user.create", "user"):
+    with changes.run(session, principal, "user.create", "user"):
         body = forms.checked(UserCreate, {"subject": subject.strip(),
                                           "display_name": display_name.strip(),
                                           "email": email.strip() or None,
                                           "roles": sorted(set(roles or []))})
         user = create_user(session, body, actor=principal.actor())
-    commit(session)
     return _back(user.id)
 
 
@@ -80,21 +80,21 @@ def person(user_id: str, request: Request, principal: Reader,
 @router.post("/{user_id}/roles", summary="Console: grant a role")
 def grant(user_id: str, principal: Admin, session: SessionDep,
           role: Annotated[Role, Form()]) -> RedirectResponse:
-    grant_role(session, user_id, role, actor=principal.actor())
-    commit(session)
+    with changes.run(session, principal, "user.role.grant", "user", user_id):
+        grant_role(session, user_id, role, actor=principal.actor())
     return _back(user_id)
 
 
 @router.post("/{user_id}/roles/{role}/revoke", summary="Console: revoke a local role grant")
 def revoke(user_id: str, role: Role, principal: Admin, session: SessionDep) -> RedirectResponse:
-    revoke_role(session, user_id, role, actor=principal.actor())
-    commit(session)
+    with changes.run(session, principal, "user.role.revoke", "user", user_id):
+        revoke_role(session, user_id, role, actor=principal.actor())
     return _back(user_id)
 
 
 @router.post("/{user_id}/active", summary="Console: deactivate or reactivate a person")
 def set_active(user_id: str, principal: Admin, session: SessionDep,
                active: Annotated[bool, Form()]) -> RedirectResponse:
-    update_user(session, user_id, UserUpdate(active=active), actor=principal.actor())
-    commit(session)
+    with changes.run(session, principal, "user.update", "user", user_id):
+        update_user(session, user_id, UserUpdate(active=active), actor=principal.actor())
     return _back(user_id)

@@ -11,15 +11,15 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 
-from spe.api.deps import SessionDep, allow, commit, refusals_audited, wake_reconciler
-from spe.domain import budgets
+from spe.api import changes
+from spe.api.deps import SessionDep, allow, wake_reconciler
+from spe.domain import budgets, permit_lifecycle
 from spe.domain.principal import Principal
 from spe.domain.projects import Project
-from spe.domain.roles import Role
 from spe.errors import InvalidInput, NotFound
 
 router = APIRouter(prefix="/console")
-Manager = Annotated[Principal, allow(Role.admin, Role.permit_manager)]
+Manager = Annotated[Principal, allow(*permit_lifecycle.PERMIT_MANAGERS)]
 Number = Annotated[str, Form(max_length=30)]
 
 
@@ -55,8 +55,8 @@ def _project(session, project_id: str) -> None:
         raise NotFound(f"no project {project_id!r}", code="project.not_found")
 
 
-def _back(request: Request, session, project_id: str) -> RedirectResponse:
-    commit(session)
+def _back(request: Request, project_id: str) -> RedirectResponse:
+    """Start a reconcile pass for the committed change; back to the project's usage."""
     wake_reconciler(request)
     return RedirectResponse(f"/console/projects/{quote(project_id)}#usage", 303)
 
@@ -66,21 +66,21 @@ def set_budget(project_id: str, request: Request, principal: Manager, session: S
                cpu_hours: Number = "", gpu_hours: Number = "", carbon_g_co2e: Number = "",
                warn_percent: Number = "",
                reason: Annotated[str, Form(max_length=2000)] = "") -> RedirectResponse:
-    with refusals_audited(request, session, principal, "usage.budget.set", "project",
-                          project_id[:200]):
+    with changes.run(session, principal, "usage.budget.set", "project",
+                     project_id[:200]):
         _project(session, project_id)
         body = _body(cpu_hours, gpu_hours, carbon_g_co2e, warn_percent, reason)
         budgets.set_budget(session, project_id, body, principal.actor(),
                            request.app.state.settings)
-    return _back(request, session, project_id)
+    return _back(request, project_id)
 
 
 @router.post("/projects/{project_id}/budget/remove",
              summary="Console: remove the permit's budget")
 def remove_budget(project_id: str, request: Request, principal: Manager,
                   session: SessionDep) -> RedirectResponse:
-    with refusals_audited(request, session, principal, "usage.budget.remove", "project",
-                          project_id[:200]):
+    with changes.run(session, principal, "usage.budget.remove", "project",
+                     project_id[:200]):
         _project(session, project_id)
         budgets.remove_budget(session, project_id, principal.actor())
-    return _back(request, session, project_id)
+    return _back(request, project_id)

@@ -19,7 +19,8 @@ from sqlmodel import select
 from spe.airlock import releases, review
 from spe.airlock.models import Decision, EgressRequest, RequestStatus
 from spe.airlock.views import queue_entries, request_view
-from spe.api.deps import SessionDep, allow, commit, refusals_audited
+from spe.api import changes
+from spe.api.deps import SessionDep, allow, commit
 from spe.api.routes.egress import Staging, object_store, release_key
 from spe.console import preview
 from spe.console.web import render
@@ -88,14 +89,13 @@ def review_page(request_id: str, request: Request, principal: Checker,
             "review, from a sandboxed response (audited)")
 def image(request_id: str, file_id: str, request: Request, principal: Checker,
           session: SessionDep) -> Response:
-    with refusals_audited(request, session, principal, "egress.file.view", "egress_request",
-                          request_id):
+    with changes.run(session, principal, "egress.file.view", "egress_request",
+                     request_id):
         row = review.get_request(session, request_id)
         file = review.get_file(session, row, file_id)
         with releases.open_quarantined(session, object_store(request), row, file,
                                        principal) as content:
             data = content.read()
-    commit(session)
     kind = preview.image_type(data[:16])
     headers = {"Content-Security-Policy": "sandbox; default-src 'none'",
                "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store",
@@ -113,37 +113,34 @@ def vote(request_id: str, file_id: str, request: Request, principal: Checker,
          session: SessionDep, decision: Annotated[Decision, Form()],
          sha256: Annotated[str, Form(pattern=r"^[0-9a-f]{64}$")],
          comment: Text = "", justification: Text = "") -> RedirectResponse:
-    with refusals_audited(request, session, principal, "egress.file.vote", "egress_request",
-                          request_id):
+    with changes.run(session, principal, "egress.file.vote", "egress_request",
+                     request_id):
         row = review.get_request(session, request_id)
         file = review.get_file(session, row, file_id)
         review.cast_vote(session, row, file, principal, members_of(session, row.permit_id),
                          decision, sha256, comment, justification or None)
-    commit(session)
     return _back(request_id, f"#file-{file_id}")
 
 
 @router.post("/review/{request_id}/return", summary="Console: return a request for changes")
 def return_request(request_id: str, request: Request, principal: Checker,
                    session: SessionDep, comment: Text = "") -> RedirectResponse:
-    with refusals_audited(request, session, principal, "egress.request.return",
-                          "egress_request", request_id):
+    with changes.run(session, principal, "egress.request.return",
+                     "egress_request", request_id):
         row = review.get_request(session, request_id)
         review.return_request(session, row, principal, members_of(session, row.permit_id),
                               comment)
-    commit(session)
     return _back(request_id)
 
 
 @router.post("/review/{request_id}/reject", summary="Console: reject a request")
 def reject(request_id: str, request: Request, principal: Checker, session: SessionDep,
            comment: Text = "") -> RedirectResponse:
-    with refusals_audited(request, session, principal, "egress.request.reject",
-                          "egress_request", request_id):
+    with changes.run(session, principal, "egress.request.reject",
+                     "egress_request", request_id):
         row = review.get_request(session, request_id)
         review.reject_request(session, row, principal, members_of(session, row.permit_id),
                               comment)
-    commit(session)
     return _back(request_id)
 
 
@@ -151,23 +148,21 @@ def reject(request_id: str, request: Request, principal: Checker, session: Sessi
 def release(request_id: str, request: Request, principal: Checker, session: SessionDep,
             staged_in: Staging) -> RedirectResponse:
     settings = request.app.state.settings
-    with refusals_audited(request, session, principal, "egress.request.release",
-                          "egress_request", request_id):
+    with changes.run(session, principal, "egress.request.release",
+                     "egress_request", request_id):
         row = review.get_request(session, request_id)
         releases.release(session, object_store(request), staged_in, release_key(settings),
                          row, principal, settings.public_url)
-    commit(session)
     return _back(request_id)
 
 
 @router.post("/releases/{release_id}/revoke", summary="Console: revoke a release")
 def revoke(release_id: str, request: Request, principal: Staff, session: SessionDep,
            comment: Text = "") -> RedirectResponse:
-    with refusals_audited(request, session, principal, "egress.release.revoke",
-                          "egress_release", release_id):
+    with changes.run(session, principal, "egress.release.revoke",
+                     "egress_release", release_id):
         row = releases.get_release(session, release_id)
         review.revoke_release(session, row, principal, comment)
-    commit(session)
     if Role.output_checker in principal.roles:
         return _back(row.request_id)
     return RedirectResponse("/", 303)

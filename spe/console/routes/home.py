@@ -9,21 +9,20 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import func, select
 
-from spe.airlock import review, submission
+from spe.airlock import permissions, review
 from spe.airlock.models import EgressRequest
 from spe.api.deps import SessionDep, allow, allow_authenticated, allow_browser
-from spe.auth.hub_provider import entry_refusal
 from spe.auth.redirects import safe_next
 from spe.console import i18n
 from spe.console.web import render
 from spe.dataplane import CONDITION as EXTRACT_CONDITION
-from spe.domain import budgets
+from spe.domain import access, budgets, permit_lifecycle
+from spe.domain.access import get_visible_project
 from spe.domain.permits import Permit, PermitMember, datasets_of, members_of
 from spe.domain.principal import Principal
-from spe.domain.projects import DesiredState, Project, desired_state, get_visible_project
+from spe.domain.projects import DesiredState, Project, desired_state
 from spe.domain.roles import Role
 from spe.domain.users import get_user
-from spe.errors import SpeError
 
 router = APIRouter()
 Person = Annotated[Principal, allow_authenticated()]
@@ -43,14 +42,15 @@ class MyProject:
 
 def my_projects(session, principal: Principal, require_mfa: bool) -> list[MyProject]:
     """The projects whose permit names me, whatever the permit's state: the reason I may
-    not enter one is the hub's own (:func:`spe.auth.hub_provider.entry_refusal`)."""
+    not enter one is the hub's own (:func:`spe.domain.access.refusal`)."""
     rows = session.exec(select(Project, Permit).join(Permit, Permit.id == Project.permit_id)
                         .join(PermitMember, PermitMember.permit_id == Permit.id)
                         .where(PermitMember.subject == principal.subject)
                         .order_by(Project.title, Project.id)).all()
     found = []
     for project, permit in rows:
-        refusal = entry_refusal(session, principal, project.id, require_mfa)
+        refused = access.refusal(session, principal, project.id, require_mfa=require_mfa)
+        refusal = refused.reason if refused else None
         ready = project.observed_state == "ready" and project.workspace_url
         url = f"{project.workspace_url.rstrip('/')}/hub/oauth_login" \
             if ready and refusal is None else None
@@ -90,16 +90,12 @@ def project_page(project_id: str, request: Request, principal: Everyone,
                  session: SessionDep) -> HTMLResponse:
     project, permit = get_visible_project(session, project_id, principal.subject,
                                           principal.roles)
-    requests = []
-    if Role.researcher in principal.roles:
-        try:
-            submission.researcher_project(session, project.id, principal)
-            requests = session.exec(select(EgressRequest)
-                                    .where(EgressRequest.project_id == project.id)
-                                    .order_by(EgressRequest.updated_at.desc())
-                                    .limit(RECENT_REQUESTS)).all()
-        except SpeError:
-            requests = []  # staff who see every project, not named in this one
+    requests = []  # staff who see every project, not named in this one, see none
+    if permissions.can_use_project(session, project.id, principal):
+        requests = session.exec(select(EgressRequest)
+                                .where(EgressRequest.project_id == project.id)
+                                .order_by(EgressRequest.updated_at.desc())
+                                .limit(RECENT_REQUESTS)).all()
     extract = project.conditions.get(EXTRACT_CONDITION) or {"state": "absent"}
     # the figures of GET /api/v1/projects/{id}/usage, to whoever may see the project
     usage = budgets.report(session, project.id, request.app.state.settings)
@@ -107,4 +103,4 @@ def project_page(project_id: str, request: Request, principal: Everyone,
                   desired=desired_state(permit), members=members_of(session, permit.id),
                   datasets=datasets_of(session, permit.id), extract=extract,
                   requests=requests, usage=usage,
-                  manages=principal.has_any({Role.admin, Role.permit_manager}))
+                  manages=principal.has_any(permit_lifecycle.PERMIT_MANAGERS))

@@ -17,7 +17,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import select
 
 import policies
-from spe.api.deps import SessionDep, allow, commit, refusals_audited, wake_reconciler
+from spe.api import changes
+from spe.api.deps import SessionDep, allow, wake_reconciler
 from spe.api.routes.permits import Unsigned
 from spe.console import forms
 from spe.console.web import render
@@ -37,18 +38,16 @@ from spe.domain.permits import (
 )
 from spe.domain.principal import Principal
 from spe.domain.projects import Project, desired_state, project_of
-from spe.domain.roles import Role
 from spe.domain.users import User
 from spe.errors import InvalidInput, NotFound
 
 router = APIRouter(prefix="/console")
-Manager = Annotated[Principal, allow(Role.admin, Role.permit_manager)]
-Reader = Annotated[Principal, allow(Role.admin, Role.permit_manager, Role.auditor)]
+Manager = Annotated[Principal, allow(*lifecycle.PERMIT_MANAGERS)]
+Reader = Annotated[Principal, allow(*lifecycle.PERMIT_READERS)]
 Reason = Annotated[str, Form(max_length=2000)]
 Text = Annotated[str, Form(max_length=5000)]
 Long = Annotated[str, Form(max_length=100_000)]
 LISTED = 500
-MANAGERS = frozenset({Role.admin, Role.permit_manager})
 
 
 def _back(permit_id: str) -> RedirectResponse:
@@ -71,7 +70,8 @@ def permit_list(request: Request, principal: Reader, session: SessionDep,
         query = query.where(Permit.status == status)
     rows = session.exec(query.order_by(Permit.created_at.desc()).limit(LISTED)).all()
     return render(request, "permits.html", principal, rows=rows, wanted=status,
-                  statuses=list(PermitStatus), manages=principal.has_any(MANAGERS))
+                  statuses=list(PermitStatus),
+                  manages=principal.has_any(lifecycle.PERMIT_MANAGERS))
 
 
 @router.get("/permits/new", response_class=HTMLResponse,
@@ -92,7 +92,7 @@ def create(request: Request, principal: Manager, session: SessionDep,
            project_title: Text, purpose: Text, principal_investigator: Text, members: Long,
            datasets: Long, valid_from: Text, valid_until: Text, sdc_policy: Text = "snds",
            workspace_profile: Text = "standard", _: None = Unsigned) -> RedirectResponse:
-    with refusals_audited(request, session, principal, "permit.create", "permit"):
+    with changes.run(session, principal, "permit.create", "permit"):
         body = forms.checked(PermitCreate, {
             "reference": reference.strip(), "issuer": issuer.strip(),
             "project_title": project_title.strip(), "purpose": purpose.strip(),
@@ -102,7 +102,7 @@ def create(request: Request, principal: Manager, session: SessionDep,
             "valid_from": forms.day(valid_from, "valid_from"),
             "valid_until": forms.day(valid_until, "valid_until", end=True)})
         permit = lifecycle.create_permit(session, body, principal)
-    return _saved(request, session, permit)
+    return _saved(request, permit)
 
 
 @router.post("/permits/decisions", summary="Console: apply a permit decision signed by a "
@@ -110,12 +110,12 @@ def create(request: Request, principal: Manager, session: SessionDep,
 def apply_signed(request: Request, principal: Manager, session: SessionDep,
                  jws: Annotated[str, Form(max_length=decisions.MAX_TOKEN)]) -> RedirectResponse:
     issuers_file = request.app.state.settings.permit_issuers_file
-    with refusals_audited(request, session, principal, "permit.decision.refuse",
-                          "permit_decision"):
+    with changes.run(session, principal, "permit.decision.refuse",
+                     "permit_decision"):
         verified = decisions.verify(jws.strip(),
                                     decisions.TrustedIssuers.load(issuers_file))
         permit = decisions.apply(session, verified, principal)
-    return _saved(request, session, permit)
+    return _saved(request, permit)
 
 
 @router.get("/permits/{permit_id}", response_class=HTMLResponse,
@@ -132,7 +132,8 @@ def permit_page(permit_id: str, request: Request, principal: Reader,
     return render(request, "permit.html", principal, permit=permit, project=project,
                   desired=desired_state(permit), members=members_of(session, permit.id),
                   datasets=datasets_of(session, permit.id), revisions=revisions,
-                  actors=actors, signed=signed, manages=principal.has_any(MANAGERS),
+                  actors=actors, signed=signed,
+                  manages=principal.has_any(lifecycle.PERMIT_MANAGERS),
                   permit_status=permit.effective_status(),
                   amendable=lifecycle.can_transition(permit, "amend", principal),
                   renewable=lifecycle.can_transition(permit, "renew", principal),
@@ -145,7 +146,7 @@ def amend(permit_id: str, request: Request, principal: Manager, session: Session
           datasets: Long, sdc_policy: Text, workspace_profile: Text, reason: Reason = "",
           _: None = Unsigned) -> RedirectResponse:
     action = lifecycle.TRANSITIONS["amend"].action
-    with refusals_audited(request, session, principal, action, "permit", permit_id[:200]):
+    with changes.run(session, principal, action, "permit", permit_id[:200]):
         permit = get_permit(session, permit_id)
         asked = {"project_title": project_title.strip(), "purpose": purpose.strip(),
                  "principal_investigator": principal_investigator.strip(),
@@ -160,42 +161,45 @@ def amend(permit_id: str, request: Request, principal: Manager, session: Session
         changed = {k: v for k, v in asked.items() if v != now[k]}  # the terms the form changed
         body = forms.checked(PermitAmend, {**changed, "reason": _reason(reason)})
         permit = lifecycle.amend_permit(session, permit_id, body, principal)
-    return _saved(request, session, permit)
+    return _saved(request, permit)
 
 
 @router.post("/permits/{permit_id}/renew", summary="Console: extend a permit's validity")
 def renew(permit_id: str, request: Request, principal: Manager, session: SessionDep,
           valid_until: Text, reason: Reason = "", _: None = Unsigned) -> RedirectResponse:
     action = lifecycle.TRANSITIONS["renew"].action
-    with refusals_audited(request, session, principal, action, "permit", permit_id[:200]):
+    with changes.run(session, principal, action, "permit", permit_id[:200]):
         body = forms.checked(PermitRenew, {
             "valid_until": forms.day(valid_until, "valid_until", end=True),
             "reason": _reason(reason)})
         permit = lifecycle.renew_permit(session, permit_id, body, principal)
-    return _saved(request, session, permit)
+    return _saved(request, permit)
 
 
 @router.post("/permits/{permit_id}/suspend", summary="Console: suspend a permit")
 def suspend(permit_id: str, request: Request, principal: Manager, session: SessionDep,
             reason: Reason = "", _: None = Unsigned) -> RedirectResponse:
-    permit = lifecycle.suspend_permit(session, permit_id, _reason(reason), principal)
-    return _saved(request, session, permit)
+    with changes.run(session, principal, "permit.suspend", "permit", permit_id):
+        permit = lifecycle.suspend_permit(session, permit_id, _reason(reason), principal)
+    return _saved(request, permit)
 
 
 @router.post("/permits/{permit_id}/resume", summary="Console: lift a permit's suspension")
 def resume(permit_id: str, request: Request, principal: Manager, session: SessionDep,
            reason: Reason = "", _: None = Unsigned) -> RedirectResponse:
-    permit = lifecycle.resume_permit(session, permit_id, _reason(reason), principal)
-    return _saved(request, session, permit)
+    with changes.run(session, principal, "permit.resume", "permit", permit_id):
+        permit = lifecycle.resume_permit(session, permit_id, _reason(reason), principal)
+    return _saved(request, permit)
 
 
 @router.post("/permits/{permit_id}/revoke", summary="Console: revoke a permit for good")
 def revoke(permit_id: str, request: Request, principal: Manager, session: SessionDep,
            reason: Reason = "", confirm: Annotated[str, Form(max_length=10)] = "",
            _: None = Unsigned) -> RedirectResponse:
-    _confirmed(confirm)
-    permit = lifecycle.revoke_permit(session, permit_id, _reason(reason), principal)
-    return _saved(request, session, permit)
+    with changes.run(session, principal, "permit.revoke", "permit", permit_id):
+        _confirmed(confirm)
+        permit = lifecycle.revoke_permit(session, permit_id, _reason(reason), principal)
+    return _saved(request, permit)
 
 
 @router.post("/projects/{project_id}/halt",
@@ -203,12 +207,14 @@ def revoke(permit_id: str, request: Request, principal: Manager, session: Sessio
 def halt(project_id: str, request: Request, principal: Manager, session: SessionDep,
          reason: Reason = "", confirm: Annotated[str, Form(max_length=10)] = ""
          ) -> RedirectResponse:
-    _confirmed(confirm)
-    project = session.get(Project, project_id)
-    if project is None:
-        raise NotFound(f"no project {project_id!r}", code="project.not_found")
-    permit = lifecycle.suspend_permit(session, project.permit_id, _reason(reason), principal)
-    return _saved(request, session, permit)
+    with changes.run(session, principal, "permit.suspend", "project", project_id):
+        _confirmed(confirm)
+        project = session.get(Project, project_id)
+        if project is None:
+            raise NotFound(f"no project {project_id!r}", code="project.not_found")
+        permit = lifecycle.suspend_permit(session, project.permit_id, _reason(reason),
+                                          principal)
+    return _saved(request, permit)
 
 
 def _confirmed(confirm: str) -> None:
@@ -217,7 +223,7 @@ def _confirmed(confirm: str) -> None:
                            "project", code="permit.confirmation_required")
 
 
-def _saved(request: Request, session, permit: Permit) -> RedirectResponse:
-    commit(session)
+def _saved(request: Request, permit: Permit) -> RedirectResponse:
+    """Start a reconcile pass for the committed change; back to the permit's page."""
     wake_reconciler(request)
     return _back(permit.id)

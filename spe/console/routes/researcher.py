@@ -2,7 +2,8 @@
 and personal tokens for the command line.
 
 The same workflow functions and access rules as the API's twins; a researcher reads a
-request only of a project whose active permit names them (``researcher_project``).
+request only of a project they may use
+(:func:`spe.airlock.permissions.check_can_use_project`).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import select
 
-from spe.airlock import review, submission
+from spe.airlock import permissions, review, submission
 from spe.airlock.views import request_view
-from spe.api.deps import SessionDep, allow, allow_authenticated, commit, refusals_audited
+from spe.api import changes
+from spe.api.deps import SessionDep, allow, allow_authenticated
 from spe.api.routes.egress import ReplaysDep, Staging, object_store
 from spe.auth.tokens import ApiToken, issue_token, revoke_token
 from spe.console.web import render
@@ -40,7 +42,7 @@ def _back(request_id: str) -> RedirectResponse:
 def my_request(request_id: str, request: Request, principal: Researcher,
                session: SessionDep) -> HTMLResponse:
     row = review.get_request(session, request_id)
-    submission.researcher_project(session, row.project_id, principal)
+    permissions.check_can_use_project(session, row.project_id, principal)
     release = review.release_of(session, row.id)
     ids = {f.name: f.id for f in review.files_of(session, row.id)}
     released = [dict(entry, file_id=ids.get(entry["name"]))
@@ -54,11 +56,10 @@ def my_request(request_id: str, request: Request, principal: Researcher,
 @router.post("/requests/{request_id}/withdraw", summary="Console: withdraw my request")
 def withdraw(request_id: str, request: Request, principal: Researcher, session: SessionDep,
              reason: Text = "") -> RedirectResponse:
-    with refusals_audited(request, session, principal, "egress.request.withdraw",
-                          "egress_request", request_id):
+    with changes.run(session, principal, "egress.request.withdraw",
+                     "egress_request", request_id):
         row = review.get_request(session, request_id)
         review.withdraw_request(session, row, principal, reason)
-    commit(session)
     return _back(request_id)
 
 
@@ -66,12 +67,11 @@ def withdraw(request_id: str, request: Request, principal: Researcher, session: 
              summary="Console: send a returned request back for review")
 def resubmit(request_id: str, request: Request, principal: Researcher, session: SessionDep,
              staged_in: Staging, replayer: ReplaysDep) -> RedirectResponse:
-    with refusals_audited(request, session, principal, "egress.request.resubmit",
-                          "egress_request", request_id):
+    with changes.run(session, principal, "egress.request.resubmit",
+                     "egress_request", request_id):
         row = review.get_request(session, request_id)
         submission.resubmit(session, object_store(request), staged_in, row, principal,
                             replayer)
-    commit(session)
     return _back(request_id)
 
 
@@ -94,15 +94,15 @@ def create_token(request: Request, principal: Person, session: SessionDep,
                  hours: Annotated[float, Form(gt=0, le=24 * 90)] = 8) -> HTMLResponse:
     """The secret is in this response only: never stored, never in a URL."""
     max_hours = request.app.state.settings.token_max_ttl_days * 24
-    _, secret = issue_token(session, ttl=timedelta(hours=min(hours, max_hours)),
-                            actor=principal.actor(), user_id=principal.user_id,
-                            description=description, mfa=principal.mfa)
-    commit(session)
+    with changes.run(session, principal, "token.create", "user", principal.user_id):
+        _, secret = issue_token(session, ttl=timedelta(hours=min(hours, max_hours)),
+                                actor=principal.actor(), user_id=principal.user_id,
+                                description=description, mfa=principal.mfa)
     return _tokens_page(request, principal, session, secret, 201)
 
 
 @router.post("/tokens/{token_id}/revoke", summary="Console: revoke one of my tokens")
 def revoke(token_id: str, principal: Person, session: SessionDep) -> RedirectResponse:
-    revoke_token(session, token_id, actor=principal.actor(), owner_id=principal.user_id)
-    commit(session)
+    with changes.run(session, principal, "token.revoke", "token", token_id):
+        revoke_token(session, token_id, actor=principal.actor(), owner_id=principal.user_id)
     return RedirectResponse("/console/tokens", 303)

@@ -17,8 +17,9 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import select
 
-from spe.api.deps import SessionDep, allow, commit, refusals_audited
-from spe.api.routes.extracts import Plane, _keep, _refusal_audited
+from spe.api import changes
+from spe.api.deps import SessionDep, allow
+from spe.api.routes.extracts import Plane, keep_source, source_named_well
 from spe.console import forms
 from spe.console.web import render
 from spe.data.sources import SourceRejected, upload_source
@@ -64,13 +65,12 @@ def register(request: Request, principal: Steward, session: SessionDep,
              holder: Annotated[str, Form(max_length=200)],
              variables: Annotated[str, Form(max_length=100_000)],
              description: Annotated[str, Form(max_length=5000)] = "") -> RedirectResponse:
-    with refusals_audited(request, session, principal, "dataset.create", "dataset",
-                          name[:63]):
+    with changes.run(session, principal, "dataset.create", "dataset",
+                     name[:63]):
         body = forms.checked(DatasetCreate, {"name": name.strip(), "holder": holder.strip(),
                                              "description": description.strip(),
                                              "variables": _variables(variables)})
         dataset = create_dataset(session, body, actor=principal.actor())
-    commit(session)
     return RedirectResponse(f"/console/datasets/{quote(dataset.name)}", 303)
 
 
@@ -90,14 +90,16 @@ def dataset_page(name: str, request: Request, principal: Reader,
 def upload(name: str, request: Request, principal: Steward, session: SessionDep,
            plane: Plane, file: Annotated[UploadFile, File()],
            format: Annotated[Literal["", "csv", "parquet"], Form()] = ""):
-    dataset = get_dataset(session, name)
     filename = PurePath(file.filename or "").name
     try:
-        with _refusal_audited(request, session, principal, name):
-            source = upload_source(plane.store, name, filename, file.file, dataset.variables,
-                                   format or PurePath(filename).suffix.lstrip(".").lower())
+        with changes.run(session, principal, "dataset.source.register", "dataset", name):
+            dataset = get_dataset(session, name)
+            with source_named_well():
+                source = upload_source(plane.store, name, filename, file.file,
+                                       dataset.variables,
+                                       format or PurePath(filename).suffix.lstrip(".").lower())
+            keep_source(session, principal, name, source, "upload")
     except SourceRejected as exc:  # audited; shown column by column
         return _page(request, principal, get_dataset(session, name), exc.problems,
                      exc.message, 422)
-    _keep(session, principal, name, source, "upload")
     return RedirectResponse(f"/console/datasets/{quote(name)}", 303)
