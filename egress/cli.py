@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from egress.errors import InputError, UnknownPolicyError
 
@@ -48,7 +46,9 @@ def check(
 ) -> None:
     """Check FILES with a policy pack. Exit 0 pass, 1 review, 2 fail, 3 bad input, 4 unknown
     policy."""
-    from egress.checks import check_paths  # the SDC engine (pandas) loads only when checking
+    from rich.console import Console  # rich, the SDC engine and numpy load only when checking
+
+    from egress.checks import check_paths
     from egress.differencing import Ledger
     from egress.replay.engine import ParquetFolder
 
@@ -75,6 +75,9 @@ def check(
 
 
 def _summary(records: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console()
     table = Table(title="SDC checks", show_lines=True)
     for col in ("file", "kind", "outcome", "flags", "notes"):
