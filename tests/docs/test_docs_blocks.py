@@ -213,7 +213,7 @@ def test_the_command_parser_refuses_what_does_not_exist():
 
 @pytest.mark.parametrize("block", SHELL, ids=lambda b: b.where)
 def test_shell_commands_settings_routes_and_files_exist(block):
-    from spe.api.app import create_app
+    from spe.api.app import create_api
     from spe.settings import Settings
 
     for argv in spe_commands(block.code):
@@ -226,7 +226,7 @@ def test_shell_commands_settings_routes_and_files_exist(block):
         assert variable in settings | {"SPE_URL", "SPE_TOKEN"}, f"{block.where}: {variable}"
     paths = re.findall(r"/api/v1(/[\w/{}$.-]*)", block.code)
     if paths:
-        routes = [re.sub(r"\{[^}]+\}", "[^/]+", path) for path in create_app().openapi()["paths"]]
+        routes = [re.sub(r"\{[^}]+\}", "[^/]+", path) for path in create_api().openapi()["paths"]]
         for path in paths:
             path = re.sub(r"\$\w+", "x", path).rstrip("/")
             assert any(re.fullmatch(route, f"/api/v1{path}") for route in routes), \
