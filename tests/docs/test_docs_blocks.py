@@ -1,7 +1,7 @@
 """Every fenced block of README.md and docs/*.md is run by the suite, or marked and checked.
 
-- docs/quickstart.md and README.md: run as written against a real ``spe up``
-  (``tests/docs/test_quickstart_runs.py``).
+- docs/quickstart.md, README.md and the auditor's recipe of docs/audit.md: run as written
+  against a real ``spe up`` (``tests/docs/test_quickstart_runs.py``).
 - Here, run as written: the analysis library's example (docs/sdc.md) on a small table, and
   signing a permit decision (docs/permits.md), whose token spe's verifier then accepts.
 - Any other block of commands (``sh``, ``python``, or a line starting with ``spe``) says why
@@ -33,7 +33,8 @@ from typer._click.exceptions import BadParameter, MissingParameter, UsageError
 
 ROOT = Path(__file__).parents[2]
 DOCS = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
-RUN_ELSEWHERE = {ROOT / "docs" / "quickstart.md", ROOT / "README.md"}
+RUN_ELSEWHERE = {ROOT / "docs" / "quickstart.md", ROOT / "README.md", ROOT / "docs" / "audit.md"}
+"""Their blocks not marked are run by tests/docs/test_quickstart_runs.py."""
 FENCE = re.compile(r"^( *)```([\w-]*)\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
 NOT_RUN = re.compile(r"<!-- not run: (.+?) -->\s*$")
 
@@ -84,6 +85,12 @@ def test_every_block_of_commands_is_run_or_says_why_not():
                    and (str(b.doc.relative_to(ROOT)), b.language) not in RUN_HERE]
     assert unaccounted == [], "run these in the suite, or mark them <!-- not run: why -->"
     assert len(BLOCKS) > 30  # the reader found the docs' blocks
+
+
+def test_the_auditors_recipe_is_the_one_block_of_docs_audit_run():
+    run = [b for b in BLOCKS if b.doc == ROOT / "docs" / "audit.md" and b.not_run is None
+           and b.commands]
+    assert [b.language for b in run] == ["sh"] and "spe audit verify" in run[0].code
 
 
 def test_blocks_run_here_are_not_marked():
