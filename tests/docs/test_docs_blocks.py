@@ -29,7 +29,11 @@ from pathlib import Path
 import pytest
 import typer
 import yaml
-from typer._click.exceptions import BadParameter, MissingParameter, UsageError
+from typer._click.exceptions import (  # typer vendors click: its parser raises these
+    BadParameter,
+    MissingParameter,
+    UsageError,
+)
 
 ROOT = Path(__file__).parents[2]
 DOCS = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
