@@ -51,10 +51,14 @@
 
   async function reachable(url) {
     try {
-      await fetch(url, {cache: "no-store", credentials: "same-origin", redirect: "manual"});
-      return true; // any answer, a redirect to spe's page included
+      var response = await fetch(url, {
+        cache: "no-store", credentials: "same-origin", redirect: "manual"
+      });
+      // the hub answering, or the closed page's redirect to spe's page; not an ingress's
+      // 503 while the hub restarts after an amendment (reloading onto it shows no reason)
+      return response.ok || response.type === "opaqueredirect";
     } catch (err) {
-      return false; // nothing listens (a hub restarting after an amendment)
+      return false; // nothing listens (the local hub restarting)
     }
   }
 
