@@ -2,8 +2,9 @@
 
 - docs/quickstart.md, README.md and the auditor's recipe of docs/audit.md: run as written
   against a real ``spe up`` (``tests/docs/test_quickstart_runs.py``).
-- Here, run as written: the analysis library's example (docs/sdc.md) on a small table, and
-  signing a permit decision (docs/permits.md), whose token spe's verifier then accepts.
+- Here, run as written: the analysis library's examples (docs/sdc.md, docs/egress.md) on the
+  demo's synthetic extract table, and signing a permit decision (docs/permits.md), whose
+  token spe's verifier then accepts.
 - Any other block of commands (``sh``, ``python``, or a line starting with ``spe``) says why
   it is not run, on the line before it: ``<!-- not run: <why> -->`` (a production cluster,
   a witness bucket, a fragment of a larger program). It is then checked as far as it can be
@@ -75,11 +76,14 @@ def blocks_of(doc: Path) -> list[Block]:
 
 
 BLOCKS = [b for doc in DOCS for b in blocks_of(doc)]
-RUN_HERE = {("docs/sdc.md", "python"), ("docs/permits.md", "python")}
+RUN_HERE = {("docs/sdc.md", "python"), ("docs/permits.md", "python"),
+            ("docs/egress.md", "python")}
+"""Run by this file: the one block of that doc and language not marked."""
 
 
 def only(doc: str, language: str) -> Block:
-    [block] = [b for b in BLOCKS if b.doc == ROOT / doc and b.language == language]
+    [block] = [b for b in BLOCKS if b.doc == ROOT / doc and b.language == language
+               and b.not_run is None]
     return block
 
 
@@ -97,30 +101,43 @@ def test_the_auditors_recipe_is_the_one_block_of_docs_audit_run():
     assert [b.language for b in run] == ["sh"] and "spe audit verify" in run[0].code
 
 
-def test_blocks_run_here_are_not_marked():
+def test_blocks_run_here_are_the_unmarked_ones():
     for doc, language in RUN_HERE:
-        assert only(doc, language).not_run is None
+        unmarked = [b for b in BLOCKS if b.doc == ROOT / doc and b.language == language
+                    and b.not_run is None]
+        assert len(unmarked) == 1, (doc, language)
 
 
 # --- run as written ----------------------------------------------------------------------
 
-def test_the_analysis_library_example_runs(tmp_path, monkeypatch):
-    """docs/sdc.md: given a table ``df`` with the columns it names."""
-    import numpy as np
-    import pandas as pd
+def extract_in(folder: Path) -> None:
+    """A workspace's ``data/`` with the demo's synthetic care table, ``outputs/`` beside."""
+    from spe.data import synth
 
-    rng = np.random.default_rng(7)
-    n = 600
-    df = pd.DataFrame({"region": rng.choice(["north", "south", "east"], n),
-                       "age": rng.choice(["0-17", "18-64", "65+"], n),
-                       "sex": rng.choice(["F", "M"], n),
-                       "cost": rng.gamma(2.0, 150.0, n).round(2)})
+    (folder / "data").mkdir()
+    (folder / "outputs").mkdir()
+    synth.write("care", folder / "data" / "snds-care.parquet", 3000, seed=2025)
+
+
+def test_the_analysis_library_example_runs(tmp_path, monkeypatch):
+    """docs/sdc.md, on the extract table it names."""
+    extract_in(tmp_path)
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "outputs").mkdir()
-    scope = {"df": df, "pd": pd}
+    scope: dict = {}
     exec(compile(only("docs/sdc.md", "python").code, "docs/sdc.md", "exec"), scope)  # noqa: S102
     assert {p.name for p in (tmp_path / "outputs").iterdir()} == {"cost.csv", "cost.sdc.json"}
     assert scope["res"].check("snds")["outcome"] in ("pass", "review", "fail")
+
+
+def test_a_replayable_table_as_written(tmp_path, monkeypatch):
+    """docs/egress.md's table the airlock can replay: its sidecar records the specification."""
+    extract_in(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    [block] = [b for b in BLOCKS if b.doc == ROOT / "docs" / "egress.md"
+               and b.language == "python" and "read_extract" in b.code]
+    exec(compile(block.code, block.where, "exec"), {})  # noqa: S102
+    sidecar = json.loads((tmp_path / "outputs" / "cost.sdc.json").read_text())
+    assert "snds-care" in json.dumps(sidecar)
 
 
 def test_signing_a_permit_decision_as_written_gives_a_token_spe_accepts(tmp_path,
