@@ -50,16 +50,20 @@ def check(
 
     from egress.checks import check_paths
     from egress.differencing import Ledger
-    from egress.replay.engine import ParquetFolder
 
     err = Console(stderr=True)
-    if extract is not None and not extract.is_dir():
-        err.print(f"[red]cannot check:[/] no extract folder {extract}")
-        raise typer.Exit(EXIT_USAGE)
+    tables = None
+    if extract is not None:
+        if not extract.is_dir():
+            err.print(f"[red]cannot check:[/] no extract folder {extract}")
+            raise typer.Exit(EXIT_USAGE)
+        from egress.replay.engine import ParquetFolder  # pyarrow and pandas: only to replay
+
+        tables = ParquetFolder(extract)
     try:
         released = Ledger.from_json(json.loads(ledger.read_text())) if ledger else None
         records = check_paths(files, policy, ledger=released, cohort_size=cohort_size,
-                              extract=ParquetFolder(extract) if extract else None)
+                              extract=tables)
     except UnknownPolicyError as exc:
         err.print(f"[red]unknown policy:[/] {exc}")
         raise typer.Exit(EXIT_UNKNOWN_POLICY) from exc

@@ -55,15 +55,17 @@ def test_the_help_of_every_group_loads_nothing_heavy():
     assert heavy_in(loaded_after(code), allowed=("pydantic",)) == []
 
 
-def test_checking_a_lone_table_loads_no_solver():
-    """scipy (0.25 s) is for differencing a group of tables; one small CSV needs no model."""
-    code = ("import pathlib, tempfile\nfrom egress.checks import check_paths\n"
+def test_checking_a_lone_table_loads_no_solver_and_no_replay_engine():
+    """`spe egress check` of one small CSV: scipy (0.36 s of CPU) is for differencing a group
+    of tables, the replay engine (pyarrow, pandas: 0.3 s) for a check given --extract."""
+    code = ("import pathlib, tempfile\nfrom typer.testing import CliRunner\n"
+            "from spe.cli.main import app\n"
             "p = pathlib.Path(tempfile.mkdtemp()) / 'small.csv'\n"
             "p.write_text('region,count\\nnorth,120\\nsouth,85\\n')\n"
-            "assert check_paths([p], 'snds')[0]['outcome'] == 'pass'\n")
+            "assert CliRunner().invoke(app, ['egress', 'check', str(p)]).exit_code == 0\n")
     loaded = loaded_after(code)
     assert "egress.differencing.audit" in loaded  # the differencing check ran
-    assert [m for m in loaded if m.split(".")[0] == "scipy"] == []
+    assert [m for m in loaded if m.split(".")[0] in ("scipy", "pandas", "pyarrow")] == []
 
 
 def test_a_group_of_tables_loads_the_solver():
