@@ -25,11 +25,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from controllers.health import Heartbeat
-
 if TYPE_CHECKING:  # the CLI imports this module: the heavy parts load only when run
     from sqlalchemy.engine import Engine
 
+    from controllers.health import Heartbeat  # its HTTP server costs every command 15 ms
     from controllers.reconciler import Reconciler
     from spe.settings import Settings
 
@@ -120,7 +119,7 @@ def controller(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     if settings.runtime == "kubernetes":
-        from controllers.health import serve_health
+        from controllers.health import Heartbeat, serve_health
         from controllers.runtimes.kubernetes import KubeClient, LeaseLock
 
         heartbeat = Heartbeat()

@@ -31,7 +31,7 @@ from egress.differencing import Auditor, CountTable, Ledger
 from egress.errors import EvidenceError, InputError
 from egress.record import make_record
 from egress.replay.conditions import conditions
-from egress.replay.engine import MISMATCH, NOT_REPLAYABLE, VERIFIED, ExtractTables, Replay, replay
+from egress.replay.outcome import MISMATCH, NOT_REPLAYABLE, VERIFIED, ExtractTables, Replay
 from egress.replay.spec import ReplaySpec, parse_filter
 from egress.sdc.assess import Assessment, assess_table
 from egress.sdc.evidence import TableEvidence
@@ -179,6 +179,8 @@ class _Replayer:
         except InputError as exc:
             return Replay(NOT_REPLAYABLE, f"the sidecar's specification is malformed: {exc}",
                           extract=about)
+        from egress.replay.engine import replay  # pyarrow and pandas: only with an extract
+
         return replay(spec, data, self.extract, left, about)
 
 

@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from egress.errors import InputError, UnknownPolicyError
 
@@ -48,18 +46,24 @@ def check(
 ) -> None:
     """Check FILES with a policy pack. Exit 0 pass, 1 review, 2 fail, 3 bad input, 4 unknown
     policy."""
-    from egress.checks import check_paths  # the SDC engine (pandas) loads only when checking
+    from rich.console import Console  # rich, the SDC engine and numpy load only when checking
+
+    from egress.checks import check_paths
     from egress.differencing import Ledger
-    from egress.replay.engine import ParquetFolder
 
     err = Console(stderr=True)
-    if extract is not None and not extract.is_dir():
-        err.print(f"[red]cannot check:[/] no extract folder {extract}")
-        raise typer.Exit(EXIT_USAGE)
+    tables = None
+    if extract is not None:
+        if not extract.is_dir():
+            err.print(f"[red]cannot check:[/] no extract folder {extract}")
+            raise typer.Exit(EXIT_USAGE)
+        from egress.replay.engine import ParquetFolder  # pyarrow and pandas: only to replay
+
+        tables = ParquetFolder(extract)
     try:
         released = Ledger.from_json(json.loads(ledger.read_text())) if ledger else None
         records = check_paths(files, policy, ledger=released, cohort_size=cohort_size,
-                              extract=ParquetFolder(extract) if extract else None)
+                              extract=tables)
     except UnknownPolicyError as exc:
         err.print(f"[red]unknown policy:[/] {exc}")
         raise typer.Exit(EXIT_UNKNOWN_POLICY) from exc
@@ -75,6 +79,9 @@ def check(
 
 
 def _summary(records: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console()
     table = Table(title="SDC checks", show_lines=True)
     for col in ("file", "kind", "outcome", "flags", "notes"):

@@ -22,6 +22,12 @@ from workspaces.spec import WorkspaceSpec
 HUB_CONFIG_FILE = Path(__file__).with_name("jupyterhub_config.py")
 """The static hub configuration file that loads the JSON traits (package data)."""
 
+LAB_EXTENSIONS = Path(__file__).with_name("jupyter")
+"""A Jupyter data directory (``JUPYTER_PATH``) holding spe's lab extension: a lab whose
+server is gone reloads, so that spe's page says why, instead of JupyterHub's "Server
+unavailable... restart it?" dialog. The local runtime points its servers at it; the
+workspace image installs it under its prefix."""
+
 HUB_CONFIG_ENV = "SPE_HUB_CONFIG"
 """Environment variable naming the JSON traits file the hub loads."""
 

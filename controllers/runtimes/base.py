@@ -55,8 +55,8 @@ class Runtime(ABC):
 
     def show_closed(self, project_id: str, page_url: str) -> None:  # noqa: B027
         """While suspended, send browsers on the workspace's address to ``page_url`` (spe's
-        page saying why). Optional: the default leaves the address unanswered (the
-        Kubernetes runtime: its ingress answers with an error page)."""
+        page saying why; both runtimes serve :mod:`controllers.runtimes.closed`). Optional:
+        the default leaves the address unanswered."""
 
     @abstractmethod
     def observe(self, project_id: str) -> ObservedWorkspace:

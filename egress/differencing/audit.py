@@ -26,11 +26,9 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import sparse
-from scipy.optimize import linprog
 
 from egress.differencing.model import (
     Model,
@@ -45,6 +43,9 @@ from egress.differencing.model import (
     targets,
 )
 from egress.differencing.tables import CountTable, Ledger
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 MAX_TARGETS = 2000
 BUDGET_SECONDS = 5.0
@@ -234,6 +235,8 @@ class _System:
 
     def bound(self, c: np.ndarray) -> tuple[float, np.ndarray, np.ndarray] | None:
         """min c·x with the duals of the equality and inequality rows; None when infeasible."""
+        from scipy.optimize import linprog  # 0.2 s to import: only a group of tables gets here
+
         res = linprog(c, A_ub=self.a_ub, b_ub=[r.count for r in self.ub] or None,
                       A_eq=self.a_eq, b_eq=[r.count for r in self.eq] or None,
                       bounds=(0, None), method="highs")

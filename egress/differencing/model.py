@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import pairwise, product
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import sparse
 
 from egress.differencing.labels import (
     Band,
@@ -36,6 +36,9 @@ from egress.differencing.labels import (
     to_band,
 )
 from egress.differencing.tables import CountTable
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 MAX_ATOMS = 4096  # the full model over every dimension up to this many atoms, else projected
 GENERIC_DIMS = frozenset({
@@ -275,6 +278,8 @@ class Model:
         return math.prod(self.shape)
 
     def matrix(self, rows: list[Row]) -> sparse.csr_matrix:
+        from scipy import sparse  # 0.1 s to import: a lone table (`spe egress check`) has no model
+
         indptr = np.cumsum([0, *(len(r.atoms) for r in rows)])
         indices = np.concatenate([r.atoms for r in rows]) if rows else np.zeros(0, int)
         return sparse.csr_matrix((np.ones(len(indices)), indices, indptr),

@@ -25,9 +25,8 @@ import csv
 import io
 import math
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,56 +37,17 @@ import pyarrow.parquet as pq
 from egress.csvformat import decode, parse_number, sniff_delimiter
 from egress.errors import EgressError, InputError
 from egress.replay.evaluate import dictionary_indices, rows_kept
+from egress.replay.outcome import MISMATCH, NOT_REPLAYABLE, VERIFIED, ExtractTables, Replay
 from egress.replay.spec import ReplaySpec
 from egress.sdc.evidence import TableEvidence
 from egress.tabulate import Encoded, tabulate
 
-VERIFIED, MISMATCH, NOT_REPLAYABLE = "verified", "mismatch", "not replayable"
 MAX_CELLS_SHOWN = 50
 REL_TOLERANCE = 1e-9
 
 
 class NotReplayable(EgressError):
     """The table cannot be made again; the message says why."""
-
-
-class ExtractTables(Protocol):
-    """Where the engine reads extract tables."""
-
-    def read(self, name: str, columns: list[str], deadline: float) -> pa.Table:
-        """Those columns of extract table ``name``; :class:`NotReplayable` (with the reason)
-        when there is no such table or column, or reading would go over a bound."""
-        ...
-
-
-@dataclass
-class Replay:
-    """What a replay found, as the check record keeps it."""
-
-    status: str
-    reason: str
-    spec: ReplaySpec | None = None
-    cells: list[dict[str, Any]] = field(default_factory=list)
-    cells_differing: int = 0
-    evidence: TableEvidence | None = None
-    rows_read: int | None = None
-    seconds: float = 0.0
-    extract: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"status": self.status, "reason": self.reason,
-                               "seconds": round(self.seconds, 3)}
-        if self.spec is not None:
-            out["spec"] = {k: v for k, v in self.spec.to_json().items()
-                           if k not in ("format", "version")}
-        if self.status == MISMATCH:
-            out["cells"] = self.cells
-            out["cells_differing"] = self.cells_differing
-        if self.rows_read is not None:
-            out["rows_read"] = self.rows_read
-        if self.extract:
-            out["extract"] = self.extract
-        return out
 
 
 def read_parquet(source: Any, name: str, columns: list[str]) -> pa.Table:

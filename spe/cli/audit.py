@@ -15,13 +15,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from spe.cli.output import err, out
 from spe.errors import SpeError
 
 app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
 
 
 def _settings():

@@ -9,8 +9,8 @@ stderr with what to do next. Exit codes (docs/cli.md): 0 done, 1 refused by the 
 plane, 2 usage (bad option, no token), 3 control plane unreachable or a local file missing,
 4 a verification failed (a signature or a hash).
 
-Start-up matters (every command pays it): this module imports only typer and rich at load;
-httpx loads when a client is made.
+Start-up matters (every command pays it): this module imports only typer at load; rich loads
+when something is printed, httpx when a client is made.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
+
+from spe.cli.output import LazyConsole
 
 if TYPE_CHECKING:
     import httpx
@@ -40,8 +41,8 @@ Token = Annotated[str | None, typer.Option(envvar="SPE_TOKEN", help="Bearer toke
                                            show_default=False)]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts) instead of a "
                                                    "summary.")]
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = LazyConsole(highlight=False)
+err = LazyConsole(stderr=True, highlight=False)
 
 HINTS = {
     401: "your token is missing, expired or revoked: create one with `spe token create` on "

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated, BinaryIO
 
 import typer
-from rich.table import Table
 
 from spe.cli.client import (
     EXIT_UNREACHABLE,
@@ -28,6 +27,8 @@ app = typer.Typer(help="The dataset catalogue and its source files (data steward
 def list_datasets(url: Url = None, token: Token = None, as_json: Json = False) -> None:
     """List the catalogue: each dataset, its holder, variables and source file."""
     def human(items: list[dict]) -> None:
+        from rich.table import Table
+
         table = Table("name", "holder", "variables", "source", "description")
         for d in items:
             table.add_row(d["name"], d["holder"], str(len(d["variables"])),

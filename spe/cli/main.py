@@ -1,8 +1,9 @@
 """``spe``: run the control plane, manage its database and bootstrap tokens.
 
 Every command pays this module's imports before it starts, ``spe --help`` included: modules
-here and in the groups import typer and rich only, and what a command needs (the database,
-pandas, the SDC engine) inside the command (tests/cli/test_startup.py guards it).
+here and in the groups import typer only (rich loads when something is printed), and what a
+command needs (the database, the SDC engine) inside the command (tests/cli/test_startup.py
+guards it).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from controllers import controller
 from spe.cli import audit as audit_cli
@@ -113,6 +113,8 @@ def token_revoke(token_id: str) -> None:
 def token_list(user: Annotated[str | None, typer.Option(help="Only this user's.")] = None
                ) -> None:
     """List tokens (ids, owners, expiry; never secrets)."""
+    from rich.table import Table
+
     from spe.bootstrap import list_tokens
 
     table = Table("id", "owner", "project", "expires", "revoked", "description")

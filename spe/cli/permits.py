@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from spe.cli.client import ApiClient, Json, Token, Url, emit, load_file, out
 from spe.cli.templates import amendment_template, permit_template
@@ -33,6 +32,8 @@ def template(amendment: Annotated[bool, typer.Option(
 def list_permits(url: Url = None, token: Token = None, as_json: Json = False) -> None:
     """List permits with their status."""
     def human(items: list[dict]) -> None:
+        from rich.table import Table
+
         table = Table("reference", "status", "valid until", "project", "title")
         for p in items:
             table.add_row(p["reference"], p["effective_status"], p["valid_until"][:10],
@@ -64,6 +65,8 @@ def show(permit: str, url: Url = None, token: Token = None, as_json: Json = Fals
 def history(permit: str, url: Url = None, token: Token = None, as_json: Json = False) -> None:
     """Show who changed what in a permit, and when."""
     def human(items: list[dict]) -> None:
+        from rich.table import Table
+
         table = Table("version", "at (UTC)", "action", "changed", "reason")
         for r in items:
             table.add_row(str(r["version"]), r["at"][:19].replace("T", " "), r["action"],

@@ -6,16 +6,13 @@ import time
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
 from spe.cli.client import ApiClient, Json, Token, Url, emit
 from spe.cli.client import table as client_table
+from spe.cli.output import err, out
 from spe.cli.permits import Reason
 
 app = typer.Typer(help="Projects (workspaces) and the kill switch.", no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
 EXTRACT_DONE = {"ready": 0, "failed": 1, "shredded": 1}
 """Extract states that end ``spe project extract``, with its exit code."""
 EXTRACT_NOT_DONE = 4
@@ -75,9 +72,11 @@ def extract(
     if once:
         out.print(_extract_line(status), highlight=False)
         raise typer.Exit(EXTRACT_DONE.get(status["state"], EXTRACT_NOT_DONE))
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
     columns = (TextColumn("extract {task.fields[state]}"), BarColumn(), TaskProgressColumn(),
                TextColumn("{task.fields[rows]}"))
-    with Progress(*columns, console=out, transient=False) as progress:
+    with Progress(*columns, console=out.console(), transient=False) as progress:
         bar = progress.add_task("extract", total=100, state="", rows="")
         while True:
             progress.update(bar, completed=status.get("percent") or 0, state=status["state"],

@@ -18,9 +18,12 @@ from spe.cli.permits import NEEDS_REASON
 from spe.domain.permit_lifecycle import TRANSITIONS
 from spe.domain.roles import Role
 
-HEAVY = ("pandas", "numpy", "pyarrow", "sqlalchemy", "sqlmodel", "jsonschema",
+HEAVY = ("pandas", "numpy", "scipy", "pyarrow", "sqlalchemy", "sqlmodel", "jsonschema",
          "rfc3987_syntax", "fastapi", "pydantic", "httpx", "cryptography", "yaml",
-         "egress.sdc", "egress.tables", "egress.checks", "spe.domain", "spe.db")
+         "egress.sdc", "egress.tables", "egress.checks", "spe.domain", "spe.db",
+         "rich", "http.server", "controllers.health")
+"""rich loads when something is printed (plain help prints without it); the controller's
+health server when the controller runs."""
 
 
 def loaded_after(code: str) -> list[str]:
@@ -50,6 +53,29 @@ def test_the_help_of_every_group_loads_nothing_heavy():
             f"for group in {groups!r}:\n"
             "    assert CliRunner().invoke(app, [group, '--help']).exit_code == 0, group\n")
     assert heavy_in(loaded_after(code), allowed=("pydantic",)) == []
+
+
+def test_checking_a_lone_table_loads_no_solver_and_no_replay_engine():
+    """`spe egress check` of one small CSV: scipy (0.36 s of CPU) is for differencing a group
+    of tables, the replay engine (pyarrow, pandas: 0.3 s) for a check given --extract."""
+    code = ("import pathlib, tempfile\nfrom typer.testing import CliRunner\n"
+            "from spe.cli.main import app\n"
+            "p = pathlib.Path(tempfile.mkdtemp()) / 'small.csv'\n"
+            "p.write_text('region,count\\nnorth,120\\nsouth,85\\n')\n"
+            "assert CliRunner().invoke(app, ['egress', 'check', str(p)]).exit_code == 0\n")
+    loaded = loaded_after(code)
+    assert "egress.differencing.audit" in loaded  # the differencing check ran
+    assert [m for m in loaded if m.split(".")[0] in ("scipy", "pandas", "pyarrow")] == []
+
+
+def test_a_group_of_tables_loads_the_solver():
+    """The other side: two tables sharing a dimension are audited with HiGHS."""
+    code = ("import pathlib, tempfile\nfrom egress.checks import check_paths\n"
+            "d = pathlib.Path(tempfile.mkdtemp())\n"
+            "(d / 'a.csv').write_text('age,n\\n0-17,30\\n18-64,120\\n65+,44\\n')\n"
+            "(d / 'b.csv').write_text('age,n\\n0-17,30\\n18-59,110\\n60+,54\\n')\n"
+            "assert {r['outcome'] for r in check_paths([d], 'snds')} == {'fail'}\n")
+    assert "scipy.optimize" in loaded_after(code)
 
 
 def test_the_probe_sees_a_heavy_import():

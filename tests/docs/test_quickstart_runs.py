@@ -1,11 +1,14 @@
-"""docs/quickstart.md, then README.md, run as written: every notebook block in alice's
-workspace kernel and every shell block in bash, in order, against a real ``spe up``.
+"""docs/quickstart.md, then README.md, then the auditor's recipe of docs/audit.md, run as
+written: every notebook block in alice's workspace kernel and every shell block in bash, in
+order, against a real ``spe up``.
 
 What is substituted, and only that: the placeholders a reader fills in (``<alice's token>``,
 ``<request id>``, ``<release id>``, ``p-…``) and the address, since the test's ``spe up``
 listens on a free port instead of 8000. Not executed, and checked to still say so: ``bash
 scripts/up.sh`` (install, then ``spe up``: the fixture runs ``spe up`` itself) and README's
-``bash scripts/test.sh`` (this suite). A command that fails fails the test.
+``bash scripts/test.sh`` (this suite). The auditor's recipe gets the shell variables it
+names: ``$SPE``, ``$TOKEN`` (the demo auditor's) and ``$READ_ONLY_URL`` (the SQLite file of
+``spe up``). A command that fails fails the test.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.docs.test_docs_blocks import blocks_of
 from tests.e2e.test_workspace_e2e import (  # noqa: F401
     Platform,
     alice_opens_jupyterlab,
@@ -27,6 +31,7 @@ from tests.e2e.test_workspace_e2e import (  # noqa: F401
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).parents[2]
 QUICKSTART, README = ROOT / "docs" / "quickstart.md", ROOT / "README.md"
+AUDIT = ROOT / "docs" / "audit.md"
 BLOCK = re.compile(r"^( *)```(sh|python)\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
 NOT_RUN = ("bash scripts/up.sh", "bash scripts/test.sh")
 
@@ -65,6 +70,10 @@ def test_the_quickstart_runs_as_written(platform, tmp_path: Path):  # noqa: F811
              enumerate(blocks(QUICKSTART.read_text(encoding="utf-8")), start=1)]
     every += [(f"README block {n}", *b) for n, b in
               enumerate(blocks(README.read_text(encoding="utf-8")), start=1)]
+    every += [(f"docs/audit.md:{b.line}", b.language, b.code) for b in blocks_of(AUDIT)
+              if b.not_run is None and b.language == "sh"]
+    env |= {"SPE": platform.url, "TOKEN": platform.tokens["auditor"],
+            "READ_ONLY_URL": f"sqlite:///{platform.data / 'spe.db'}"}
     for number, language, code in every:
         if code.split("#")[0].strip() in NOT_RUN:
             continue  # the fixture's `spe up`; the suite itself

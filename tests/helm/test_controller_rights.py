@@ -16,7 +16,12 @@ import celpy
 import pytest
 
 from controllers.runtimes.kubernetes.apply import RESOURCES
-from controllers.runtimes.kubernetes.render import CONTROLLER_BINDING, HUB_RULES, render
+from controllers.runtimes.kubernetes.render import (
+    CONTROLLER_BINDING,
+    HUB_RULES,
+    closed_page,
+    render,
+)
 from controllers.runtimes.kubernetes.runtime import KubernetesRuntime
 from controllers.runtimes.kubernetes.settings import from_settings
 from tests.fixtures.kubernetes import make_spec
@@ -141,7 +146,8 @@ def test_the_hub_role_fits_inside_the_project_role(chart):
 
 def test_every_request_of_the_runtime_is_allowed_and_only_in_the_project_namespace(
         chart, cluster, kube, fake_api):
-    """Provision, observe, suspend and delete a workspace against the recording API server;
+    """Provision, observe, suspend (with the closed page) and delete a workspace against the
+    recording API server;
     each request must be allowed by the chart's RBAC as it stands at that moment (the
     project rights only once the controller's binding is in that namespace)."""
     spec = make_spec()
@@ -149,6 +155,7 @@ def test_every_request_of_the_runtime_is_allowed_and_only_in_the_project_namespa
     runtime.ensure(spec)
     runtime.observe(spec.project_id)
     runtime.suspend(spec.project_id)
+    runtime.show_closed(spec.project_id, "https://spe.example.org/workspaces/p/closed")
     runtime.ensure(spec)
     runtime.projects()
     runtime.delete(spec.project_id)
@@ -232,7 +239,8 @@ def policy(chart):
 
 
 def test_every_object_of_a_workspace_is_admitted(policy, cluster):
-    objects = render(make_spec("p1"), cluster)
+    objects = render(make_spec("p1"), cluster) + closed_page(
+        "p1", cluster, "hub:1", "https://spe.example.org/workspaces/p1/closed")
     namespace = objects[0]
     assert policy.admits(admission("CREATE", "namespaces", namespace["metadata"]["name"]),
                          obj=namespace) is True

@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -275,8 +277,17 @@ def smoke_workspace(stack: ExitStack, version: str, work: Path, env: dict[str, s
     status = wait_http(f"http://127.0.0.1:{port}/api/status?token={token}", name)
     lab = httpx.get(f"http://127.0.0.1:{port}/lab?token={token}", timeout=10)
     assert lab.status_code == 200 and "JupyterLab" in lab.text, lab.status_code
+    # spe's lab extension is installed and replaces JupyterHub's "Server unavailable" dialog
+    config = json.loads(re.search(r'id="jupyter-config-data"[^>]*>(.*?)</script>', lab.text,
+                                  re.DOTALL)[1])
+    assert "spe-workspace" in [e["name"] for e in config["federated_extensions"]], \
+        "spe's lab extension is not installed"
+    assert "@jupyterlab/hub-extension:connectionlost" in config["disabledExtensions"]
+    extension = httpx.get(f"http://127.0.0.1:{port}/lab/extensions/spe-workspace/static/"
+                          f"remoteEntry.js?token={token}", timeout=10)
+    assert extension.status_code == 200 and "connectionFailure" in extension.text
     log(f"{image}: JupyterLab answers /api/status ({status.json().get('kernels')} kernels)"
-        " and /lab")
+        " and /lab, with spe's lab extension")
 
 
 # --- hub -----------------------------------------------------------------------------------

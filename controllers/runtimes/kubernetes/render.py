@@ -20,6 +20,12 @@ Per project, in namespace ``<prefix><project>``:
   extract volume written once by an extract Job (the only pod that sees the grant Secret)
   and mounted read-only by every member's server.
 
+While the workspace is suspended (its hub scaled to zero), :func:`closed_page` adds what
+answers at its address instead: a small Deployment running
+:mod:`controllers.runtimes.closed` in the hub's image, which the hub's Service selects (it
+selects by :data:`ADDRESS_LABEL`, which the hub's pods carry too), and redirects every
+request to spe's page saying why; the next :func:`render` applied prunes it.
+
 Every object carries ``app.kubernetes.io/managed-by: spe`` and ``spe.io/project: <id>``: the
 apply layer prunes by these labels.
 """
@@ -32,11 +38,13 @@ import hmac
 import json
 import re
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import yaml
 from kubernetes.utils.quantity import parse_quantity
 
+from controllers.runtimes import closed
 from controllers.runtimes.kubernetes.settings import ClusterSettings
 from spe.errors import TerminalError
 from workspaces import kubernetes as kube
@@ -46,6 +54,10 @@ from workspaces.spec import WorkspaceSpec
 MANAGED_BY = {"app.kubernetes.io/managed-by": "spe"}
 PROJECT_LABEL = kube.PROJECT_LABEL
 COMPONENT_LABEL = "spe.io/component"
+ADDRESS_LABEL = "spe.io/address"
+"""On the pods that answer at the workspace's address: the hub's, or while it is scaled to
+zero the closed page's. The hub's Service selects by it (the hub Deployment's own selector,
+immutable, does not, so neither Deployment ever counts the other's pods)."""
 HUB_NAME = kube.HUB_SERVICE
 HUB_CONFIG_DIR = "/etc/jupyterhub"
 HUB_SECRET_DIR = "/etc/jupyterhub-secret"  # noqa: S105  (a path)
@@ -135,6 +147,10 @@ def _object(api_version: str, kind: str, name: str, **body: Any) -> dict[str, An
 
 def hub_selector(spec: WorkspaceSpec) -> dict[str, str]:
     return {PROJECT_LABEL: spec.project_id, COMPONENT_LABEL: "hub"}
+
+
+def address_selector(project_id: str) -> dict[str, str]:
+    return {PROJECT_LABEL: project_id, ADDRESS_LABEL: "hub"}
 
 
 # --- namespace and its limits -------------------------------------------------------------
@@ -449,7 +465,8 @@ def hub_deployment(spec: WorkspaceSpec, traits_json: str) -> dict[str, Any]:
         "strategy": {"type": "Recreate"},  # one hub per database volume, never two
         "selector": {"matchLabels": selector},
         "template": {
-            "metadata": {"labels": {**project_labels(spec), **selector},
+            "metadata": {"labels": {**project_labels(spec), **selector,
+                                    **address_selector(spec.project_id)},
                          "annotations": {"spe.io/config-sha256": config_digest}},
             "spec": pod_spec,
         },
@@ -459,7 +476,7 @@ def hub_deployment(spec: WorkspaceSpec, traits_json: str) -> dict[str, Any]:
 def hub_service(spec: WorkspaceSpec) -> dict[str, Any]:
     return _object("v1", "Service", HUB_NAME, spec={
         "type": "ClusterIP",
-        "selector": hub_selector(spec),
+        "selector": address_selector(spec.project_id),  # the hub, or the closed page
         "ports": [{"name": "http", "port": kube.PROXY_PORT, "targetPort": "http"},
                   {"name": "hub-api", "port": kube.HUB_API_PORT, "targetPort": "hub-api"}],
     })
@@ -476,3 +493,72 @@ def hub_ingress(spec: WorkspaceSpec, cluster: ClusterSettings) -> dict[str, Any]
     if cluster.tls_secret:
         body["tls"] = [{"hosts": [host], "secretName": cluster.tls_secret}]
     return _object("networking.k8s.io/v1", "Ingress", HUB_NAME, spec=body)
+
+
+# --- while suspended: the closed page ------------------------------------------------------
+
+CLOSED_NAME = "closed"
+CLOSED_SCRIPT = Path(closed.__file__)
+CLOSED_DIR = "/etc/spe-closed"
+CLOSED_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"},
+                    "limits": {"cpu": "100m", "memory": "64Mi"}}
+
+
+def closed_selector(project_id: str) -> dict[str, str]:
+    return {PROJECT_LABEL: project_id, COMPONENT_LABEL: CLOSED_NAME}
+
+
+@cache
+def _closed_script() -> str:
+    return CLOSED_SCRIPT.read_text(encoding="utf-8")
+
+
+def closed_page(project_id: str, cluster: ClusterSettings, image: str,
+                target: str) -> list[dict[str, Any]]:
+    """What answers at a suspended workspace's address: every request redirected to
+    ``target`` (spe's ``/workspaces/<project>/closed``), by the standard-library script
+    :mod:`controllers.runtimes.closed` run in ``image`` (the hub's: it has Python, not spe).
+    The pod holds no token, mounts nothing but the script, may only be reached by the
+    ingress controller and reach nothing."""
+    selector = closed_selector(project_id)
+    script = CLOSED_SCRIPT.name
+    config = _object("v1", "ConfigMap", f"{CLOSED_NAME}-page", data={script: _closed_script()})
+    policy = _object("networking.k8s.io/v1", "NetworkPolicy", CLOSED_NAME, spec={
+        "podSelector": {"matchLabels": selector},
+        "policyTypes": ["Ingress", "Egress"],  # no egress rule: it reaches nothing
+        "ingress": [{"from": [_peer(cluster.ingress_namespace, cluster.ingress_pod_labels)],
+                     "ports": _ports(kube.PROXY_PORT)}],
+    })
+    container = {
+        "name": CLOSED_NAME,
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["python3", f"{CLOSED_DIR}/{script}", "--port", str(kube.PROXY_PORT),
+                    "--target", target],
+        "ports": [{"name": "http", "containerPort": kube.PROXY_PORT}],
+        "readinessProbe": {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 5},
+        "resources": CLOSED_RESOURCES,
+        "securityContext": kube.restricted_container_context(),
+        "volumeMounts": [{"name": "script", "mountPath": CLOSED_DIR, "readOnly": True}],
+    }
+    labels = {**MANAGED_BY, **selector}
+    deployment = _object("apps/v1", "Deployment", CLOSED_NAME, spec={
+        "replicas": 1,
+        "selector": {"matchLabels": selector},
+        "template": {
+            "metadata": {"labels": {**labels, **address_selector(project_id)}},
+            "spec": {
+                "automountServiceAccountToken": False,
+                "enableServiceLinks": False,
+                "securityContext": kube.restricted_pod_context(),
+                "containers": [container],
+                "volumes": [{"name": "script",
+                             "configMap": {"name": f"{CLOSED_NAME}-page"}}],
+            },
+        },
+    })
+    objects = [config, policy, deployment]
+    for obj in objects:
+        obj["metadata"]["labels"] = labels
+        obj["metadata"]["namespace"] = cluster.namespace(project_id)
+    return objects

@@ -18,9 +18,12 @@ from controllers.runtimes.kubernetes.client import (
 )
 from controllers.runtimes.kubernetes.diff import diff
 from controllers.runtimes.kubernetes.render import (
+    CLOSED_NAME,
+    COMPONENT_LABEL,
     HUB_NAME,
     MANAGED_BY,
     PROJECT_LABEL,
+    closed_page,
     prune_selector,
     render,
 )
@@ -46,6 +49,7 @@ class KubernetesRuntime(Runtime):
         self.client = client or KubeClient()
         self.field_manager = field_manager
         self._desired: dict[str, list[dict[str, Any]]] = {}  # last applied, for drift
+        self._closed: dict[str, str] = {}  # suspended projects' closed page targets
 
     def ensure(self, spec: WorkspaceSpec) -> ObservedWorkspace:
         objects = render(spec, self.cluster)
@@ -61,7 +65,8 @@ class KubernetesRuntime(Runtime):
                                          f"{self.cluster.namespace(spec.project_id)} was just "
                                          "created)", 403) from exc
             raise
-        prune(self.client, objects, prune_selector(spec.project_id))
+        prune(self.client, objects, prune_selector(spec.project_id))  # the closed page too
+        self._closed.pop(spec.project_id, None)
         self._desired[spec.project_id] = objects
         return self.observe(spec.project_id)
 
@@ -81,7 +86,24 @@ class KubernetesRuntime(Runtime):
             self.client.delete(PODS.path(ns, pod["metadata"]["name"]))
         return self.observe(project_id)
 
+    def show_closed(self, project_id: str, page_url: str) -> None:
+        """While the hub is scaled to zero, a small pod in the hub's image answers at the
+        workspace's address with a redirect to ``page_url`` (:func:`.render.closed_page`);
+        the next :meth:`ensure` prunes it."""
+        ns = self.cluster.namespace(project_id)
+        hub = self.client.get(DEPLOYMENTS.path(ns, HUB_NAME))
+        if hub is None or hub.get("spec", {}).get("replicas") != 0:
+            return  # not suspended (or gone): the hub answers, or nothing is there
+        if self._closed.get(project_id) == page_url and \
+                self.client.get(DEPLOYMENTS.path(ns, CLOSED_NAME)) is not None:
+            return
+        image = hub["spec"]["template"]["spec"]["containers"][0]["image"]
+        apply(self.client, closed_page(project_id, self.cluster, image, page_url),
+              self.field_manager)
+        self._closed[project_id] = page_url
+
     def delete(self, project_id: str) -> None:
+        self._closed.pop(project_id, None)
         self._desired.pop(project_id, None)
         prune(self.client, [], prune_selector(project_id))
 
@@ -131,7 +153,9 @@ class KubernetesRuntime(Runtime):
         for api_version, kind in kinds:
             resource = resource_of({"apiVersion": api_version, "kind": kind})
             observed += [{"apiVersion": api_version, "kind": kind, **found}
-                         for found in self.client.list(resource.path(ns), selector)]
+                         for found in self.client.list(resource.path(ns), selector)
+                         if found["metadata"].get("labels", {}).get(COMPONENT_LABEL)
+                         != CLOSED_NAME]  # the closed page is not drift
         differences = diff(desired, observed)
         if not differences:
             return ""

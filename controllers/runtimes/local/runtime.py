@@ -26,8 +26,8 @@ from typing import Any, ClassVar
 import httpx
 
 from controllers.runtimes.base import ObservedWorkspace, Runtime, WorkspacePhase
+from controllers.runtimes.closed import ClosedPage
 from controllers.runtimes.local import processes, state, watchdog
-from controllers.runtimes.local.closed import ClosedPage
 from controllers.runtimes.local.hubapi import RUNTIME_SCOPES, RUNTIME_SERVICE, HubAPI
 from controllers.runtimes.local.layout import ProjectLayout, unseal
 from controllers.runtimes.local.state import HubState, Ports
@@ -36,6 +36,7 @@ from spe.errors import RetryableError, TerminalError
 from workspaces.hubconfig import (
     HUB_CONFIG_ENV,
     HUB_CONFIG_FILE,
+    LAB_EXTENSIONS,
     WORKSPACE_MARKER_ENV,
     common_traits,
 )
@@ -254,6 +255,7 @@ class LocalRuntime(Runtime):
         return Ports(_free_port(), _free_port(), _free_port())
 
     def _config(self, spec: WorkspaceSpec, layout: ProjectLayout, ports: Ports) -> dict:
+        common = common_traits(spec)
         local = {
             "JupyterHub": {
                 "bind_url": f"http://127.0.0.1:{ports.public}/",
@@ -275,9 +277,11 @@ class LocalRuntime(Runtime):
             "SpeLocalSpawner": {
                 "project_dir": str(layout.root),
                 "extract_dir": str(layout.extract),
+                "environment": {**common["Spawner"]["environment"],
+                                "JUPYTER_PATH": str(LAB_EXTENSIONS)},
             },
         }
-        return _merge(common_traits(spec), local)
+        return _merge(common, local)
 
     def _start_hub(self, project_id: str, layout: ProjectLayout) -> int:
         env = {

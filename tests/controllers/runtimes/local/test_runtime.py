@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import signal
 import time
 import uuid
@@ -152,6 +153,22 @@ def test_spawned_server_is_jupyterlab_listed_by_observe(runtime, workspace: Work
         assert "jupyterlab" in http.get("lab").text.lower()
         assert http.get("api/status").status_code == 200
     assert runtime.observe(workspace.spec.project_id).servers == ("alice",)
+
+
+def test_the_lab_loads_spe_extension_instead_of_the_hubs_restart_dialog(workspace: Workspace):
+    """A lab whose server goes reloads (spe's page then says why): the extension is served and
+    JupyterHub's "Server unavailable... restart it?" plugin is disabled
+    (tests/e2e/test_refusals_e2e.py watches it happen in Chromium)."""
+    with workspace.server.client() as http:
+        page = http.get("lab").text
+        config = json.loads(re.search(r'id="jupyter-config-data"[^>]*>(.*?)</script>', page,
+                                      re.DOTALL)[1])
+        assert {"name": "spe-workspace", "load": "static/remoteEntry.js",
+                "extension": "./extension"}.items() <= next(
+            e for e in config["federated_extensions"] if e["name"] == "spe-workspace").items()
+        assert "@jupyterlab/hub-extension:connectionlost" in config["disabledExtensions"]
+        script = http.get("lab/extensions/spe-workspace/static/remoteEntry.js")
+        assert script.status_code == 200 and "connectionFailure" in script.text
 
 
 def test_kernel_reads_data_and_writes_outputs(runtime, workspace: Workspace):
