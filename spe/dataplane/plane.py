@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import time
@@ -100,6 +101,13 @@ class ProjectDataPlane:
         self.keys = keys or config.key_store(settings)
         self.signing: SigningKey = config.signing_key(settings)
         self.extract_dir = extract_dir
+
+    def delivering_to(self, extract_dir: Callable[[str], Path]) -> ProjectDataPlane:
+        """This data plane (its store, keys and signing key), also writing each decrypted
+        extract into ``extract_dir(project_id)`` (the local runtime's workspaces)."""
+        plane = copy.copy(self)
+        plane.extract_dir = extract_dir
+        return plane
 
     # --- the reconciler's protocol --------------------------------------------------------
     def prepare(self, project: Project, permit: Permit) -> ExtractRef | None:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from spe.api.deps import SessionDep, allow, commit, refusals_audited, wake_reconciler
+from spe.api.platform import SettingsDep
 from spe.domain import budgets
 from spe.domain.principal import Principal
 from spe.domain.projects import Project, get_visible_project
@@ -27,10 +28,10 @@ Manager = Annotated[Principal, allow(Role.admin, Role.permit_manager)]
             summary="A project's CPU, memory, GPU and storage use, estimated footprint and "
                     "budget",
             responses={200: {"content": {"text/csv": {}}}})
-def read_usage(project_id: str, principal: Reader, session: SessionDep, request: Request,
+def read_usage(project_id: str, principal: Reader, session: SessionDep, settings: SettingsDep,
                format: Annotated[Literal["json", "csv"], Query()] = "json"):
     get_visible_project(session, project_id, principal.subject, principal.roles)
-    report = budgets.report(session, project_id, request.app.state.settings)
+    report = budgets.report(session, project_id, settings)
     if format == "csv":
         return PlainTextResponse(report_csv(report), media_type="text/csv", headers={
             "Content-Disposition": f'attachment; filename="{project_id}-usage.csv"'})
@@ -46,8 +47,8 @@ def _project(session, project_id: str) -> None:
             summary="Set the permit's budget: warn past a fraction, refuse new servers past "
                     "a limit")
 def set_budget(project_id: str, body: budgets.BudgetSet, principal: Manager,
-               session: SessionDep, request: Request) -> budgets.BudgetStatus:
-    settings = request.app.state.settings
+               session: SessionDep, request: Request,
+               settings: SettingsDep) -> budgets.BudgetStatus:
     with refusals_audited(request, session, principal, "usage.budget.set", "project",
                           project_id[:200]):
         _project(session, project_id)

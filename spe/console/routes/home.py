@@ -12,6 +12,7 @@ from sqlmodel import func, select
 from spe.airlock import review, submission
 from spe.airlock.models import EgressRequest
 from spe.api.deps import SessionDep, allow, allow_authenticated, allow_browser
+from spe.api.platform import SettingsDep
 from spe.auth.hub_provider import entry_refusal
 from spe.auth.redirects import safe_next
 from spe.console import i18n
@@ -59,9 +60,9 @@ def my_projects(session, principal: Principal, require_mfa: bool) -> list[MyProj
 
 
 @router.get("/", response_class=HTMLResponse, summary="Console: Home")
-def home(request: Request, principal: Person, session: SessionDep) -> HTMLResponse:
+def home(request: Request, principal: Person, session: SessionDep,
+         settings: SettingsDep) -> HTMLResponse:
     user = get_user(session, principal.user_id)
-    settings = request.app.state.settings
     mine = session.exec(select(EgressRequest)
                         .where(EgressRequest.requester_id == principal.user_id)
                         .order_by(EgressRequest.updated_at.desc())
