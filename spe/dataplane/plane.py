@@ -121,9 +121,9 @@ class ProjectDataPlane:
         if self.extract_dir is not None:
             self._materialise(project.id, plan.extract_id, prefix, permit.reference)
         grant, _ = issue_grant(config.grant_key(self.settings), project.id,
-                               self.settings.extract_grant_ttl_seconds)
+                               self.settings.extracts.grant_ttl_seconds)
         return ExtractRef(manifest_key=prefix + MANIFEST_NAME, grant_token=grant,
-                          grant_url=f"{self.settings.public_url.rstrip('/')}/api/v1/projects/"
+                          grant_url=f"{self.settings.api.public_url.rstrip('/')}/api/v1/projects/"
                                     f"{project.id}/extract")
 
     def shred(self, project_id: str) -> bool:
