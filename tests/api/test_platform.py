@@ -35,7 +35,7 @@ def test_anonymous_key_routes_read_no_key_file(client, settings, monkeypatch):
     published = client.get("/api/v1/egress/release-key").json()
     hub_keys = client.get("/oauth/jwks").json()
     opened: list[str] = []
-    real_open, real_io_open = builtins.open, io.open
+    real_open = builtins.open  # io.open is the same function
 
     def counting(file, *args, **kwargs):
         opened.append(os.fspath(file) if isinstance(file, str | os.PathLike) else str(file))
