@@ -88,7 +88,7 @@ def choose_language(_: Browser, to: str, next: str = "/") -> RedirectResponse:
 @router.get("/console/projects/{project_id}", response_class=HTMLResponse,
             summary="Console: a project (404 unless visible to me, as on the API)")
 def project_page(project_id: str, request: Request, principal: Everyone,
-                 session: SessionDep) -> HTMLResponse:
+                 session: SessionDep, settings: SettingsDep) -> HTMLResponse:
     project, permit = get_visible_project(session, project_id, principal.subject,
                                           principal.roles)
     requests = []
@@ -103,7 +103,7 @@ def project_page(project_id: str, request: Request, principal: Everyone,
             requests = []  # staff who see every project, not named in this one
     extract = project.conditions.get(EXTRACT_CONDITION) or {"state": "absent"}
     # the figures of GET /api/v1/projects/{id}/usage, to whoever may see the project
-    usage = budgets.report(session, project.id, request.app.state.settings)
+    usage = budgets.report(session, project.id, settings)
     return render(request, "project.html", principal, project=project, permit=permit,
                   desired=desired_state(permit), members=members_of(session, permit.id),
                   datasets=datasets_of(session, permit.id), extract=extract,
