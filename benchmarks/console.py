@@ -33,6 +33,7 @@ from spe.storage.local import LocalObjectStore
 from spe.web import create_app
 from testsupport.factories import make_dataset, make_user, permit_body
 from testsupport.live_server import serving
+from testsupport.platform import swap
 
 VIEW_TARGET, QUEUE_TARGET, PAINT_TARGET = 0.300, 0.200, 1.0
 CHROMIUM = "/usr/bin/chromium"
@@ -72,7 +73,7 @@ def main() -> None:
         migrations.upgrade(engine)
         SQLModel.metadata.create_all(engine)
         app = create_app(Settings(data_dir=root / "data"), engine)
-        app.state.object_store = LocalObjectStore(root / "objects")
+        swap(app, object_store=LocalObjectStore(root / "objects"))
         with TestClient(app) as client:
             rid, checker_token = run(client, engine, args)
         with serving(app) as url:

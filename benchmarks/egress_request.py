@@ -35,6 +35,7 @@ from spe.storage.layout import quarantine_key
 from spe.storage.local import LocalObjectStore
 from spe.web import create_app
 from testsupport.factories import make_dataset, make_user, permit_body
+from testsupport.platform import swap
 
 TARGET_SECONDS = 2.0
 
@@ -65,7 +66,7 @@ def main() -> None:
         app = create_app(Settings(data_dir=root / "data"), engine)
         if not any(getattr(r, "path", "").startswith("/api/v1/egress") for r in app.routes):
             app.include_router(egress_routes.router)
-        app.state.object_store = store
+        swap(app, object_store=store)
         with TestClient(app) as client:
             run(client, engine, store, args)
         engine.dispose()

@@ -30,28 +30,28 @@ if TYPE_CHECKING:  # the CLI imports this module: the heavy parts load only when
 
     from controllers.health import Heartbeat  # its HTTP server costs every command 15 ms
     from controllers.reconciler import Reconciler
+    from spe.platform import Platform
     from spe.settings import Settings
 
 log = logging.getLogger(__name__)
 LEASE_SECONDS = 15
 
 
-def build(settings: Settings, engine: Engine) -> Reconciler:
+def build(settings: Settings, engine: Engine, platform: Platform | None = None) -> Reconciler:
+    """The reconciler over ``platform``, the process's composition root (default: the
+    controller's, built here once; the embedded server passes the one it shares with its
+    API)."""
     from controllers.reconciler import Reconciler
     from controllers.runtimes import make_runtime
     from controllers.runtimes.local import LocalRuntime
-    from spe.crypto.secretbox import SecretBox
-    from spe.dataplane import ProjectDataPlane
-    from spe.dataplane.config import key_paths, require_key_files
+    from spe.platform import Platform
 
-    require_key_files(settings, "controller")  # its keys fit; production: mounted, none made up
-    runtime = make_runtime(settings)
-    extract_dir = ((lambda project_id: runtime.layout(project_id).extract)
-                   if isinstance(runtime, LocalRuntime) else None)
-    plane = ProjectDataPlane(engine, settings, extract_dir=extract_dir)
-    box = SecretBox.load_or_create(key_paths(settings).secret_box)
-    return Reconciler(engine, runtime, settings, box, plane, quarantine=plane.store,
-                      meter=usage_meter(runtime))
+    root = platform or Platform.build(settings, engine)
+    runtime = make_runtime(root.settings)
+    plane = (root.data_plane.delivering_to(lambda project_id: runtime.layout(project_id).extract)
+             if isinstance(runtime, LocalRuntime) else root.data_plane)
+    return Reconciler(root.engine, runtime, root.settings, root.secret_box, plane,
+                      quarantine=root.object_store, meter=usage_meter(runtime))
 
 
 def usage_meter(runtime):

@@ -28,6 +28,7 @@ from sqlalchemy.engine import Engine
 
 from spe.db import get_engine
 from spe.migrations import upgrade
+from spe.platform import ApiPlatform
 from spe.settings import Settings, get_settings
 from spe.web import create_app
 
@@ -108,10 +109,10 @@ def _run_embedded(settings: Settings, server: uvicorn.Server, demo: bool) -> Non
     engine = get_engine()
     upgrade(engine)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
-    reconciler = build(settings, engine)
+    platform = ApiPlatform.build(settings, engine)  # one root: the API's and the reconciler's
+    reconciler = build(settings, engine, platform)
     signer = CheckpointSigner.from_settings(settings, engine)  # publishes the public key
-    app = create_app(settings, engine)
-    app.state.data_plane = reconciler.data_plane
+    app = create_app(platform=platform)
     app.state.reconcile_wake = wake = threading.Event()
     stop = threading.Event()
     threads = [threading.Thread(target=reconciler.run_forever, args=(stop, wake),

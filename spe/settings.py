@@ -1,18 +1,32 @@
 """Settings, read from the environment (prefix ``SPE_``) or a ``.env`` file.
 
-Every setting carries its default and its help text here; ``spe config reference`` prints
-the configuration reference from these declarations. Settings are read lazily through
+:class:`Settings` is the one reader: every ``SPE_*`` variable is a field of it, with its
+default and its help text; ``spe config reference`` prints the configuration reference from
+these declarations. Code reads the settings of its own area, a typed section
+(``settings.database``, ``settings.storage``, ``settings.keys``, ``settings.kubernetes``, …):
+each section names its fields as that area calls them and takes each from the variable it
+names in ``validation_alias`` (defaults that depend on ``SPE_DATA_DIR`` already resolved), so
+no area translates the settings again. Settings are read lazily through
 :func:`get_settings`, never at import time. The embedded default needs no configuration:
 SQLite and every key file under ``SPE_DATA_DIR`` (``./.spe``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -404,7 +418,313 @@ class Settings(BaseSettings):
     def resolved_audit_public_key_path(self) -> Path:
         return self.audit_public_key_path or self.keys_dir / "audit-ed25519.pub.pem"
 
+    # -- the areas: each section is read from the fields above (see the module docstring) --
+
+    @property
+    def api(self) -> ApiSettings:
+        return ApiSettings.model_validate(self)
+
+    @property
+    def database(self) -> DatabaseSettings:
+        return DatabaseSettings.model_validate(self)
+
+    @property
+    def telemetry(self) -> TelemetrySettings:
+        return TelemetrySettings.model_validate(self)
+
+    @property
+    def auth(self) -> AuthSettings:
+        return AuthSettings.model_validate(self)
+
+    @property
+    def audit(self) -> AuditSettings:
+        return AuditSettings.model_validate(self)
+
+    @property
+    def permits(self) -> PermitSettings:
+        return PermitSettings.model_validate(self)
+
+    @property
+    def egress(self) -> EgressSettings:
+        return EgressSettings.model_validate(self)
+
+    @property
+    def storage(self) -> StorageSettings:
+        return StorageSettings.model_validate(self)
+
+    @property
+    def keys(self) -> KeySettings:
+        return KeySettings.model_validate(self)
+
+    @property
+    def extracts(self) -> ExtractSettings:
+        return ExtractSettings.model_validate(self)
+
+    @property
+    def controller(self) -> ControllerSettings:
+        return ControllerSettings.model_validate(self)
+
+    @property
+    def kubernetes(self) -> KubernetesSettings:
+        return KubernetesSettings.model_validate(self)
+
+    @property
+    def usage(self) -> UsageSettings:
+        return UsageSettings.model_validate(self)
+
+    # derived defaults the sections read (``<data_dir>/...`` unless set)
+
+    @property
+    def resolved_storage_local_root(self) -> Path:
+        return self.storage_local_root or self.data_dir / "objects"
+
+    @property
+    def resolved_key_store_path(self) -> Path:
+        return self.key_store_path or self.keys_dir / "data-keys"
+
+    @property
+    def resolved_local_runtime_root(self) -> Path:
+        return self.local_runtime_root or self.data_dir / "workspaces"
+
+    @property
+    def key_files(self) -> KeyPaths:
+        return KeyPaths.in_directory(self.keys_dir).placed(
+            audit_signing=self.resolved_audit_signing_key_path,
+            audit_public=self.resolved_audit_public_key_path,
+            release_signing=self.release_signing_key_path,
+            extract_signing=self.extract_signing_key_path,
+            kek=self.kek_path, pseudonymisation=self.pseudonymisation_secret_path)
+
 
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def _prefixed(prefix: str) -> ConfigDict:
+    """A section whose fields are the variables ``SPE_<prefix><field>`` unless a field names
+    its own (``validation_alias``); a section is also built by its own field names (tests)."""
+    return ConfigDict(frozen=True, from_attributes=True, validate_by_name=True,
+                      validate_by_alias=True, alias_generator=lambda name: prefix + name)
+
+
+def _of(name: str, **field):
+    """The :class:`Settings` attribute a section field is read from."""
+    return Field(validation_alias=AliasChoices(name), **field)
+
+
+class ApiSettings(BaseModel):
+    """Where the control plane is reached and what its API reads."""
+
+    model_config = _prefixed("")
+    public_url: str
+    host: str
+    port: int
+    max_body_bytes: int = _of("api_max_body_bytes")
+
+
+class DatabaseSettings(BaseModel):
+    model_config = _prefixed("database_")
+    url: str = _of("resolved_database_url")
+    admin_url: str = _of("resolved_admin_database_url")
+    app_role: str | None
+    pool_size: int
+    pool_overflow: int
+
+
+class TelemetrySettings(BaseModel):
+    model_config = _prefixed("telemetry_")
+    exporter: Literal["none", "console", "otlp"]
+    otlp_endpoint: str | None = _of("otlp_endpoint")
+
+
+class AuthSettings(BaseModel):
+    """Tokens, sessions and who may enter a hub."""
+
+    model_config = _prefixed("")
+    secure_cookies: bool
+    session_lifetime_hours: float
+    workspace_requires_mfa: bool
+    hub_token_ttl_seconds: int
+    token_default_ttl_hours: float
+    token_max_ttl_days: int
+    oidc_issuer: str | None
+
+
+class AuditSettings(BaseModel):
+    model_config = _prefixed("audit_")
+    signing_key_path: Path = _of("resolved_audit_signing_key_path")
+    public_key_path: Path = _of("resolved_audit_public_key_path")
+    retention_days: int
+    anonymous_denials_per_minute: int
+    checkpoint_interval_seconds: int
+    witness: str | None
+    signer_poll_seconds: float
+    signer_wait_seconds: float
+
+
+class PermitSettings(BaseModel):
+    model_config = _prefixed("")
+    issuers_file: Path | None = _of("permit_issuers_file")
+    require_signature: bool = _of("permits_require_signature")
+    expired_data_retention_days: int
+
+
+class EgressSettings(BaseModel):
+    """The airlock's: workspace tokens and the sweep of crash debris."""
+
+    model_config = _prefixed("egress_")
+    workspace_token_ttl_minutes: int
+    cleanup_grace_seconds: float
+    cleanup_interval_seconds: float
+
+
+class StorageSettings(BaseModel):
+    """Object storage (spe.storage.open_store): a local directory or an S3 service. The S3
+    secret key comes from ``secret_key_file`` (a mounted secret) when given, else from
+    ``secret_key``."""
+
+    model_config = _prefixed("storage_")
+    backend: Literal["local", "s3"] = "local"
+    local_root: Path | None = _of("resolved_storage_local_root", default=None)
+    endpoint: str | None = None
+    region: str | None = None
+    bucket: str | None = None
+    access_key: str | None = None
+    secret_key: SecretStr | None = None
+    secret_key_file: Path | None = None
+    secure: bool = True
+    cert_check: bool = True
+
+    @field_validator("endpoint")
+    @classmethod
+    def _host_and_port(cls, endpoint: str | None) -> str | None:
+        if endpoint is not None and ("://" in endpoint or "/" in endpoint):
+            raise ValueError("endpoint is host[:port], without scheme or path; "
+                             "`secure` chooses https or http")
+        return endpoint
+
+    @model_validator(mode="after")
+    def _complete(self) -> StorageSettings:
+        if self.backend == "local" and self.local_root is None:
+            raise ValueError("the local backend needs local_root")
+        if self.backend == "s3":
+            missing = [name for name in ("endpoint", "bucket", "access_key")
+                       if not getattr(self, name)]
+            if self.secret_key is None and self.secret_key_file is None:
+                missing.append("secret_key or secret_key_file")
+            if missing:
+                raise ValueError(f"the s3 backend needs {', '.join(missing)}")
+        return self
+
+
+@dataclass(frozen=True)
+class KeyPaths:
+    """Where each of the platform's key files is."""
+
+    secret_box: Path
+    """Fernet key sealing secrets read back later (the hubs' OAuth client secrets)."""
+    hub_oidc: Path
+    """RSA private JWK signing the ID tokens the control plane issues to project hubs."""
+    audit_signing: Path
+    """Ed25519 PEM key signing audit checkpoints (the checkpoint signer's alone)."""
+    audit_public: Path
+    """Its public half (PEM): what the API verifies checkpoints with."""
+    release_signing: Path
+    """Ed25519 PEM key signing egress release manifests."""
+    extract_signing: Path
+    """Ed25519 PEM key signing extract manifests and crypto-shredding records."""
+    extract_grant: Path
+    """32 random bytes: the HMAC key of extract grants (rotating it voids open grants)."""
+    kek: Path
+    """32 random bytes: the key-encryption key wrapping every project's data key."""
+    pseudonymisation: Path
+    """At least 32 random bytes: the pseudonymisation master secret."""
+
+    @classmethod
+    def in_directory(cls, directory: Path) -> KeyPaths:
+        """The files under their default names in ``directory`` (the keys Secret's keys)."""
+        return cls(secret_box=directory / "secrets.key",
+                   hub_oidc=directory / "hub-oidc-key.json",
+                   audit_signing=directory / "audit-ed25519.pem",
+                   audit_public=directory / "audit-ed25519.pub.pem",
+                   release_signing=directory / "release-ed25519.pem",
+                   extract_signing=directory / "extract-ed25519.pem",
+                   extract_grant=directory / "extract-grant.key",
+                   kek=directory / "kek.key",
+                   pseudonymisation=directory / "pseudonymisation.key")
+
+    def placed(self, **paths: Path | None) -> KeyPaths:
+        """These paths, with those files a setting of their own places elsewhere."""
+        return KeyPaths(**{**self.__dict__, **{k: v for k, v in paths.items() if v}})
+
+
+class KeySettings(BaseModel):
+    """The key files and the store wrapping the project data keys (docs/data-plane.md)."""
+
+    model_config = _prefixed("")
+    directory: Path = _of("keys_dir")
+    files: KeyPaths = _of("key_files")
+    store: Literal["local", "pkcs11"] = _of("key_store")
+    store_path: Path = _of("resolved_key_store_path")
+    pkcs11_library: Path | None
+    pkcs11_token_label: str | None
+    pkcs11_pin_file: Path | None
+
+
+class ExtractSettings(BaseModel):
+    model_config = _prefixed("extract_")
+    grant_ttl_seconds: int
+
+
+class ControllerSettings(BaseModel):
+    """The reconciler process: where workspaces run and how often it looks."""
+
+    model_config = _prefixed("")
+    runtime: Literal["local", "kubernetes"]
+    reconcile_interval_seconds: float
+    local_runtime_root: Path = _of("resolved_local_runtime_root")
+    health_port: int = _of("controller_health_port")
+
+
+class KubernetesSettings(BaseModel):
+    """The cluster the Kubernetes runtime renders for (``SPE_KUBERNETES_*``, which the Helm
+    chart sets); an empty TLS Secret, storage class, image or CIDR means unset."""
+
+    model_config = _prefixed("kubernetes_")
+    api_server_cidrs: tuple[str, ...]
+    ingress_domain: str | None
+    lease_namespace: str
+    lease_name: str
+    ingress_class: str
+    tls_secret: str | None
+    storage_class: str | None
+    shared_storage_class: str | None
+    namespace_prefix: str
+    control_plane_namespace: str
+    control_plane_cidr: str | None
+    ingress_namespace: str
+    ingress_pod_labels: dict[str, str]
+    hub_image: str | None
+    workspace_image: str | None
+    controller_service_account: str
+    controller_project_role: str
+
+    @field_validator("tls_secret", "storage_class", "shared_storage_class", "hub_image",
+                     "workspace_image", "control_plane_cidr")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+
+class UsageSettings(BaseModel):
+    """Sampling and the footprint's coefficients (docs/usage.md)."""
+
+    model_config = _prefixed("usage_")
+    sample_interval_seconds: float
+    watts_per_core: float
+    watts_per_gib_memory: float
+    watts_per_gpu: dict[str, float]
+    default_watts_per_gpu: float
+    pue: float
+    grams_co2e_per_kwh: float

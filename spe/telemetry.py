@@ -25,13 +25,13 @@ def configure(settings: Settings) -> None:
     if _configured:
         return
     provider = TracerProvider(resource=Resource.create({"service.name": "spe"}))
-    if settings.telemetry_exporter == "console":
+    if settings.telemetry.exporter == "console":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
-    elif settings.telemetry_exporter == "otlp":
+    elif settings.telemetry.exporter == "otlp":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(
-            endpoint=settings.otlp_endpoint)))
+            endpoint=settings.telemetry.otlp_endpoint)))
     trace.set_tracer_provider(provider)
     _configured = True
 

@@ -8,12 +8,14 @@ from sqlalchemy.engine import Engine
 from spe import console
 from spe.api.app import create_api
 from spe.auth.oidc import OidcConfig
+from spe.platform import ApiPlatform
 from spe.settings import Settings
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None,
-               oidc: OidcConfig | None = None) -> FastAPI:
-    """The API (:func:`spe.api.app.create_api`) with the console's pages mounted on it."""
-    app = create_api(settings, engine, oidc)
+               oidc: OidcConfig | None = None, platform: ApiPlatform | None = None) -> FastAPI:
+    """The API (:func:`spe.api.app.create_api`, over its composition root ``platform``,
+    built once) with the console's pages mounted on it."""
+    app = create_api(settings, engine, oidc, platform)
     console.install(app)
     return app

@@ -10,11 +10,11 @@ def make_runtime(settings: Settings) -> Runtime:
     """The runtime the settings name: ``local`` under ``<data_dir>/workspaces`` (or
     ``SPE_LOCAL_RUNTIME_ROOT``), or ``kubernetes`` for the cluster described by the
     ``SPE_KUBERNETES_*`` settings, reached in-cluster or through the kubeconfig."""
-    if settings.runtime == "kubernetes":
+    if settings.controller.runtime == "kubernetes":
         return _kubernetes(settings)
     from controllers.runtimes.local import LocalRuntime
 
-    return LocalRuntime(settings.local_runtime_root or settings.data_dir / "workspaces")
+    return LocalRuntime(settings.controller.local_runtime_root)
 
 
 def _kubernetes(settings: Settings) -> Runtime:

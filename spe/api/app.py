@@ -34,11 +34,9 @@ from spe.auth.oidc import (
 from spe.auth.provisioning import login_handler, provider_token
 from spe.auth.session_middleware import ServerSessionMiddleware
 from spe.auth.sessions import DatabaseSessionStore, session_cookie
-from spe.crypto.jwk import load_signing_key
-from spe.crypto.secretbox import SecretBox
-from spe.dataplane.config import key_paths, require_key_files
-from spe.db import RETRY_AFTER_SECONDS, UNAVAILABLE, get_engine
+from spe.db import RETRY_AFTER_SECONDS, UNAVAILABLE
 from spe.errors import SpeError
+from spe.platform import ApiPlatform
 from spe.settings import Settings, get_settings
 from spe.storage import StorageUnavailable
 
@@ -47,10 +45,13 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
 def create_api(settings: Settings | None = None, engine: Engine | None = None,
-               oidc: OidcConfig | None = None) -> FastAPI:
-    """The API. ``oidc`` (default: from ``SPE_OIDC_*`` when ``SPE_OIDC_ISSUER`` is set)
-    turns on sign-in through the institution's provider and its access tokens."""
-    settings = settings or get_settings()
+               oidc: OidcConfig | None = None, platform: ApiPlatform | None = None) -> FastAPI:
+    """The API over ``platform``, its composition root (default: built here, once, from
+    ``settings`` and ``engine``). ``oidc`` (default: from ``SPE_OIDC_*`` when
+    ``SPE_OIDC_ISSUER`` is set) turns on sign-in through the institution's provider and its
+    access tokens."""
+    platform = platform or ApiPlatform.build(settings or get_settings(), engine)
+    settings = platform.settings
     telemetry.configure(settings)
 
     @asynccontextmanager
@@ -68,25 +69,21 @@ def create_api(settings: Settings | None = None, engine: Engine | None = None,
         description="Permits, projects, datasets and their audit trail. Every route states "
         "who may call it; errors are `{\"error\": {\"code\", \"message\"}}`.",
         dependencies=[InputGuard],  # first on every route: input the databases cannot hold
-        max_body_size=settings.api_max_body_bytes,  # per route: spe.api.body_limit
+        max_body_size=settings.api.max_body_bytes,  # per route: spe.api.body_limit
     )
-    app.state.settings = settings
-    app.state.engine = engine or get_engine()
+    app.state.platform = platform  # routes take its parts: spe.api.platform
+    app.state.engine = platform.engine  # for the layers below, which know no platform
     app.state.authenticators = [personal_token, session_cookie]
-    app.state.denials = denials.DenialBudget(settings.audit_anonymous_denials_per_minute)
-    app.state.oidc = oidc or (OidcConfig() if settings.oidc_issuer else None)
-    require_key_files(settings, "api")  # its keys fit; production: mounted, none made up
-    keys = key_paths(settings)
-    app.state.secret_box = SecretBox.load_or_create(keys.secret_box)
-    app.state.hub_signing_key = load_signing_key(keys.hub_oidc)
+    app.state.denials = denials.DenialBudget(settings.audit.anonymous_denials_per_minute)
+    app.state.oidc = oidc or (OidcConfig() if settings.auth.oidc_issuer else None)
     for router in ROUTERS:
         app.include_router(router)
     if app.state.oidc is not None:
         _install_oidc(app, app.state.oidc)
     _install_middleware(app)
     app.add_middleware(ServerSessionMiddleware, store=DatabaseSessionStore(app.state.engine),
-                       secure=settings.secure_cookies,
-                       max_age_seconds=int(settings.session_lifetime_hours * 3600))
+                       secure=settings.auth.secure_cookies,
+                       max_age_seconds=int(settings.auth.session_lifetime_hours * 3600))
     _wrap_stack(app, JsonTooLarge, SecurityHeaders)
     _install_error_handlers(app)
     openapi.install(app)

@@ -1,4 +1,4 @@
-"""The audit log's settings, passed in explicitly (built from :class:`spe.settings.Settings`).
+"""The audit log's settings, passed in explicitly (from the settings' audit section).
 
 The signing key (``signing_key_path``) is read only by the checkpoint signer
 (:class:`spe.audit.signer.CheckpointSigner`); every other process reads the public key
@@ -9,7 +9,7 @@ the signer writes there when it starts.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -91,13 +91,9 @@ class AuditConfig:
 
     @classmethod
     def from_settings(cls, settings) -> AuditConfig:
-        return cls(signing_key_path=settings.resolved_audit_signing_key_path,
-                   public_key_path=settings.resolved_audit_public_key_path,
-                   retention_days=settings.audit_retention_days,
-                   checkpoint_interval_seconds=settings.audit_checkpoint_interval_seconds,
-                   witness=settings.audit_witness,
-                   signer_poll_seconds=settings.audit_signer_poll_seconds,
-                   signer_wait_seconds=settings.audit_signer_wait_seconds)
+        """The settings' audit section (``SPE_AUDIT_*``)."""
+        audit = settings.audit
+        return cls(**{f.name: getattr(audit, f.name) for f in fields(cls)})
 
 
 class SignerUnavailable(Misconfigured):

@@ -189,17 +189,12 @@ def open_witness(spec: str, settings=None) -> Witness:
             settings = get_settings()
         from minio import Minio
 
-        from spe.storage import StorageConfig
+        from spe.storage import StorageConfig, resolved_secret_key
 
-        config = StorageConfig(backend="s3", endpoint=settings.storage_endpoint,
-                               region=settings.storage_region, bucket=url.netloc,
-                               access_key=settings.storage_access_key,
-                               secret_key=settings.storage_secret_key,
-                               secret_key_file=settings.storage_secret_key_file,
-                               secure=settings.storage_secure,
-                               cert_check=settings.storage_cert_check)
+        config = StorageConfig.model_validate(  # the storage service, this bucket
+            {**settings.storage.model_dump(), "backend": "s3", "bucket": url.netloc})
         client = Minio(config.endpoint, access_key=config.access_key,
-                       secret_key=config.resolved_secret_key(), region=config.region,
+                       secret_key=resolved_secret_key(config), region=config.region,
                        secure=config.secure, cert_check=config.cert_check)
         prefix = url.path.lstrip("/")
         prefix = prefix + "/" if prefix and not prefix.endswith("/") else prefix

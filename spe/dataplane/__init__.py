@@ -5,9 +5,9 @@ See :mod:`spe.dataplane.plane` (what the reconciler calls), :mod:`spe.dataplane.
 parts, from settings).
 """
 
-from spe.dataplane.config import MissingSecret, object_store, storage_config
+from spe.dataplane.config import MissingSecret, object_store
 from spe.dataplane.grants import GrantRefused, check_grant, issue_grant
 from spe.dataplane.plane import CONDITION, ProjectDataPlane, plan_extract
 
 __all__ = ["CONDITION", "GrantRefused", "MissingSecret", "ProjectDataPlane", "check_grant",
-           "issue_grant", "object_store", "plan_extract", "storage_config"]
+           "issue_grant", "object_store", "plan_extract"]

@@ -1,21 +1,22 @@
 """The data plane's parts, built from settings: object store, key store, secrets, keys.
 
 Every key file of the platform lives under ``SPE_KEYS_DIR`` (default ``<data_dir>/keys``)
-unless its own setting places it elsewhere (:func:`key_paths`). In development each file is
-created on first use. In production every process must read the same keys (API replicas
-and the controller), so they come from mounted Secrets and a missing file is refused,
-never created (:class:`MissingSecret`): a key made up by one pod would seal secrets no
-other pod can open, sign with a key nobody trusts, or, for the pseudonymisation secret,
-give every permit new, unlinkable pseudonyms. :func:`create_key_files` makes the files an
-operator puts in those Secrets (docs/production.md).
+unless its own setting places it elsewhere (``settings.keys.files``, a :class:`KeyPaths`).
+In development each file is created on first use. In production every process must read the
+same keys (API replicas and the controller), so they come from mounted Secrets and a
+missing file is refused, never created (:class:`MissingSecret`): a key made up by one pod
+would seal secrets no other pod can open, sign with a key nobody trusts, or, for the
+pseudonymisation secret, give every permit new, unlinkable pseudonyms.
+:func:`create_key_files` makes the files an operator puts in those Secrets
+(docs/production.md).
 
 Each process needs only some of the keys (:data:`KEY_USERS`): the API never needs the
 pseudonymisation secret nor the audit signing key (only its public half), the controller
 never the audit, release or hub keys, and the checkpoint signer (``spe audit signer``) only
 the audit signing key, so each mounts only its own and a compromise of one exposes fewer.
-At start-up (:func:`require_key_files`) every key the process uses that exists is also checked for
-length and type, in every environment: a 1-byte grant key or a 16-byte pseudonymisation
-secret is refused with the file and what it needs, not warned about.
+At start-up (:func:`require_key_files`) every key the process uses that exists is also
+checked for length and type, in every environment: a 1-byte grant key or a 16-byte
+pseudonymisation secret is refused with the file and what it needs, not warned about.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import json
 import os
 import secrets
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -46,8 +46,8 @@ from spe.errors import SpeError
 from spe.fs import private_folder
 from spe.keys import KeyStore, LocalKeyStore
 from spe.keys.local import KEK_BYTES, load_or_create_kek
-from spe.settings import Settings
-from spe.storage import ObjectStore, StorageConfig, open_store
+from spe.settings import KeyPaths, Settings
+from spe.storage import ObjectStore, open_store
 
 GRANT_KEY_BYTES = 32
 RSA_MIN_BITS = 2048
@@ -59,43 +59,6 @@ class MissingSecret(SpeError):
 
     status = 500
     default_code = "dataplane.missing_secret"
-
-
-@dataclass(frozen=True)
-class KeyPaths:
-    """Where each of the platform's key files is."""
-
-    secret_box: Path
-    """Fernet key sealing secrets read back later (the hubs' OAuth client secrets)."""
-    hub_oidc: Path
-    """RSA private JWK signing the ID tokens the control plane issues to project hubs."""
-    audit_signing: Path
-    """Ed25519 PEM key signing audit checkpoints (the checkpoint signer's alone)."""
-    audit_public: Path
-    """Its public half (PEM): what the API verifies checkpoints with."""
-    release_signing: Path
-    """Ed25519 PEM key signing egress release manifests."""
-    extract_signing: Path
-    """Ed25519 PEM key signing extract manifests and crypto-shredding records."""
-    extract_grant: Path
-    """32 random bytes: the HMAC key of extract grants (rotating it voids open grants)."""
-    kek: Path
-    """32 random bytes: the key-encryption key wrapping every project's data key."""
-    pseudonymisation: Path
-    """At least 32 random bytes: the pseudonymisation master secret."""
-
-    @classmethod
-    def in_directory(cls, directory: Path) -> KeyPaths:
-        """The files under their default names in ``directory`` (the keys Secret's keys)."""
-        return cls(secret_box=directory / "secrets.key",
-                   hub_oidc=directory / "hub-oidc-key.json",
-                   audit_signing=directory / "audit-ed25519.pem",
-                   audit_public=directory / "audit-ed25519.pub.pem",
-                   release_signing=directory / "release-ed25519.pem",
-                   extract_signing=directory / "extract-ed25519.pem",
-                   extract_grant=directory / "extract-grant.key",
-                   kek=directory / "kek.key",
-                   pseudonymisation=directory / "pseudonymisation.key")
 
 
 KEY_SETTINGS = {
@@ -188,22 +151,10 @@ KEY_CHECKS = {
 a check returns what is wrong, or None."""
 
 
-def key_paths(settings: Settings) -> KeyPaths:
-    return dataclasses.replace(
-        KeyPaths.in_directory(settings.keys_dir),
-        audit_signing=settings.resolved_audit_signing_key_path,
-        audit_public=settings.resolved_audit_public_key_path,
-        **{name: path for name, path in (
-            ("release_signing", settings.release_signing_key_path),
-            ("extract_signing", settings.extract_signing_key_path),
-            ("kek", settings.kek_path),
-            ("pseudonymisation", settings.pseudonymisation_secret_path)) if path})
-
-
 def require_key_file(settings: Settings, name: str) -> Path:
     """The path of key file ``name`` (a :class:`KeyPaths` field); in production, refused
     with :class:`MissingSecret` when the file does not exist, so that nothing creates it."""
-    path = getattr(key_paths(settings), name)
+    path = getattr(settings.keys.files, name)
     if settings.environment == "production" and not path.exists():
         raise MissingSecret(_missing([name], settings))
     return path
@@ -214,9 +165,9 @@ def require_key_files(settings: Settings, process: Process) -> None:
     each present one long enough and of its type (:data:`KEY_CHECKS`), and, in production,
     every one present. Called at start-up by the API and the controller, so a bad or
     missing key is found before any request needs it."""
-    paths = {name: Path(path) for name, path in dataclasses.asdict(key_paths(settings)).items()
+    paths = {name: Path(path) for name, path in dataclasses.asdict(settings.keys.files).items()
              if process in KEY_USERS[name]}
-    if settings.key_store == "pkcs11":
+    if settings.keys.store == "pkcs11":
         paths.pop("kek", None)  # the HSM holds the key-encryption keys
     missing = [name for name, path in paths.items() if not path.exists()]
     if missing and settings.environment == "production":
@@ -236,7 +187,7 @@ def check_key_file(name: str, path: Path) -> None:
 
 
 def _missing(names: list[str], settings: Settings) -> str:
-    paths = key_paths(settings)
+    paths = settings.keys.files
     listed = ", ".join(f"{getattr(paths, name)} ({KEY_SETTINGS[name]})" for name in names)
     return (f"missing key file(s): {listed}; production never creates key files: make them "
             "once with create_key_files and mount them (docs/production.md)")
@@ -263,33 +214,23 @@ def create_key_files(directory: str | Path) -> list[Path]:
     return missing
 
 
-def storage_config(settings: Settings) -> StorageConfig:
-    return StorageConfig(
-        backend=settings.storage_backend,
-        local_root=settings.storage_local_root or settings.data_dir / "objects",
-        endpoint=settings.storage_endpoint, region=settings.storage_region,
-        bucket=settings.storage_bucket, access_key=settings.storage_access_key,
-        secret_key=settings.storage_secret_key,
-        secret_key_file=settings.storage_secret_key_file,
-        secure=settings.storage_secure, cert_check=settings.storage_cert_check)
-
-
 def object_store(settings: Settings) -> ObjectStore:
-    return open_store(storage_config(settings))
+    return open_store(settings.storage)
 
 
 def key_store(settings: Settings) -> KeyStore:
-    path = settings.key_store_path or settings.keys_dir / "data-keys"
-    if settings.key_store == "pkcs11":
+    keys = settings.keys
+    if keys.store == "pkcs11":
         from spe.keys.pkcs11 import Pkcs11KeyStore
 
         try:
-            pin = settings.pkcs11_pin_file.read_text(encoding="utf-8").strip()
+            pin = keys.pkcs11_pin_file.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise MissingSecret(f"cannot read the HSM PIN file {settings.pkcs11_pin_file} "
+            raise MissingSecret(f"cannot read the HSM PIN file {keys.pkcs11_pin_file} "
                                 f"(SPE_PKCS11_PIN_FILE): {exc.strerror}") from exc
-        return Pkcs11KeyStore(path, settings.pkcs11_library, settings.pkcs11_token_label, pin)
-    return LocalKeyStore(path, kek_path=require_key_file(settings, "kek"))
+        return Pkcs11KeyStore(keys.store_path, keys.pkcs11_library, keys.pkcs11_token_label,
+                              pin)
+    return LocalKeyStore(keys.store_path, kek_path=require_key_file(settings, "kek"))
 
 
 def signing_key(settings: Settings) -> SigningKey:

@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import time
@@ -101,6 +102,13 @@ class ProjectDataPlane:
         self.signing: SigningKey = config.signing_key(settings)
         self.extract_dir = extract_dir
 
+    def delivering_to(self, extract_dir: Callable[[str], Path]) -> ProjectDataPlane:
+        """This data plane (its store, keys and signing key), also writing each decrypted
+        extract into ``extract_dir(project_id)`` (the local runtime's workspaces)."""
+        plane = copy.copy(self)
+        plane.extract_dir = extract_dir
+        return plane
+
     # --- the reconciler's protocol --------------------------------------------------------
     def prepare(self, project: Project, permit: Permit) -> ExtractRef | None:
         with Session(self.engine) as session:
@@ -113,9 +121,9 @@ class ProjectDataPlane:
         if self.extract_dir is not None:
             self._materialise(project.id, plan.extract_id, prefix, permit.reference)
         grant, _ = issue_grant(config.grant_key(self.settings), project.id,
-                               self.settings.extract_grant_ttl_seconds)
+                               self.settings.extracts.grant_ttl_seconds)
         return ExtractRef(manifest_key=prefix + MANIFEST_NAME, grant_token=grant,
-                          grant_url=f"{self.settings.public_url.rstrip('/')}/api/v1/projects/"
+                          grant_url=f"{self.settings.api.public_url.rstrip('/')}/api/v1/projects/"
                                     f"{project.id}/extract")
 
     def shred(self, project_id: str) -> bool:

@@ -112,8 +112,8 @@ def get_engine(url: str | None = None) -> Engine:
     settings = get_settings()
     if url is None:
         private_folder(settings.data_dir, tighten=True)
-    return make_engine(url or settings.resolved_database_url, settings.database_pool_size,
-                       settings.database_pool_overflow)
+    database = settings.database
+    return make_engine(url or database.url, database.pool_size, database.pool_overflow)
 
 
 @contextmanager

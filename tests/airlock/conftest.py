@@ -21,6 +21,7 @@ from spe.domain.roles import Role
 from spe.storage.local import LocalObjectStore
 from spe.web import create_app
 from testsupport.factories import auth, make_dataset, make_user, permit_body
+from testsupport.platform import swap
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def store(tmp_path_factory) -> LocalObjectStore:
 @pytest.fixture(scope="module")
 def client(engine, settings, store) -> Iterator[TestClient]:
     app = create_app(settings, engine)
-    app.state.object_store = store
+    swap(app, object_store=store)
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
 

@@ -26,6 +26,7 @@ from spe.storage.local import LocalObjectStore
 from spe.storage.s3 import S3ObjectStore
 from spe.web import create_app
 from testsupport.factories import auth, make_dataset, make_user, permit_body
+from testsupport.platform import swap
 
 FILES = [("counts.csv", b"region,count\nnorth,120\nsouth,85\n"),
          ("tables/ages.csv", b"age_band,count\n0-24,310\n25-49,402\n")]
@@ -35,8 +36,8 @@ def main(data_dir: Path, store_spec: dict) -> None:
     engine = make_engine(f"sqlite:///{data_dir / 'spe.db'}")
     migrations.upgrade(engine)
     app = create_app(Settings(data_dir=data_dir), engine)
-    app.state.object_store = (LocalObjectStore(Path(store_spec["local"]))
-                              if "local" in store_spec else S3ObjectStore(**store_spec))
+    swap(app, object_store=(LocalObjectStore(Path(store_spec["local"]))
+                            if "local" in store_spec else S3ObjectStore(**store_spec)))
     researcher, token = make_user(engine, Role.researcher)
     _, manager = make_user(engine, Role.permit_manager)
     with TestClient(app) as client:

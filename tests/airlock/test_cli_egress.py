@@ -13,6 +13,7 @@ from spe.crypto.signing import SigningKey, public_key_pem
 from spe.web import create_app
 from tests.airlock.conftest import OK_CSV, auth, read, vote
 from testsupport.live_server import serving
+from testsupport.platform import swap
 
 runner = CliRunner()
 
@@ -20,7 +21,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def server_url(engine, settings, store):
     api = create_app(settings, engine)
-    api.state.object_store = store
+    swap(api, object_store=store)
     with serving(api) as url:
         yield url
 

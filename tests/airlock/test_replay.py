@@ -24,6 +24,7 @@ from spe.domain.principal import Principal
 from spe.domain.projects import Project
 from spe.settings import Settings
 from spe.web import create_app
+from testsupport.platform import swap
 
 
 @pytest.fixture
@@ -50,7 +51,7 @@ def plane(engine, settings, tmp_path) -> ProjectDataPlane:
 @pytest.fixture
 def client(engine, settings, plane, demo):
     app = create_app(settings, engine)
-    app.state.data_plane = plane
+    swap(app, data_plane=plane)
     app.state.reconcile_wake = threading.Event()
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c

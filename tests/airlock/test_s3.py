@@ -6,14 +6,14 @@ import pytest
 
 from spe.storage.layout import quarantine_key, release_prefix
 from tests.airlock.conftest import OK_CSV, auth, read, submit, vote
+from testsupport.platform import swap
 
 
 @pytest.fixture
 def on_s3(client, s3_store):
-    previous = client.app.state.object_store
-    client.app.state.object_store = s3_store
+    before = swap(client.app, object_store=s3_store)
     yield s3_store
-    client.app.state.object_store = previous
+    client.app.state.platform = before
 
 
 @pytest.mark.slow

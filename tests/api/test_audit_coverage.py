@@ -36,6 +36,7 @@ from testsupport.factories import (
     sign_decision,
     unique,
 )
+from testsupport.platform import swap
 
 CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 BASE = "http://127.0.0.1:8000"
@@ -62,7 +63,7 @@ class Recorder:
 def world(engine, settings, tmp_path_factory):
     with running_signer(engine, settings):  # signs the checkpoints the auditor asks for
         app = create_app(settings, engine)
-        app.state.object_store = LocalObjectStore(tmp_path_factory.mktemp("objects"))
+        swap(app, object_store=LocalObjectStore(tmp_path_factory.mktemp("objects")))
         recorder = Recorder(app)
         client = TestClient(app, base_url=BASE, raise_server_exceptions=False)
         yield app, client, recorder
@@ -153,7 +154,8 @@ def test_every_state_change_is_audited(world, engine, tmp_path_factory):
                   json=permit_body(dataset, [researcher])).json()
     project = permit["project_id"]
     key, issuers = permit_issuer(tmp_path_factory.mktemp("issuers"), "https://hdh.example")
-    app.state.settings = app.state.settings.model_copy(update={"permit_issuers_file": issuers})
+    swap(app, settings=app.state.platform.settings.model_copy(
+        update={"permit_issuers_file": issuers}))
     terms = {k: v for k, v in permit_body(dataset, [researcher]).items()
              if k not in {"reference", "issuer"}}
     call(client, "POST", "/api/v1/permits/decisions", pm, json={"jws": sign_decision(
@@ -163,7 +165,8 @@ def test_every_state_change_is_audited(world, engine, tmp_path_factory):
 
     # the project hub: service token, sign-in of the researcher, code exchange, audit events
     with session_scope(engine) as s:
-        hub = register_hub_client(s, app.state.secret_box, project, actor=Actor.system("t"))
+        hub = register_hub_client(s, app.state.platform.secret_box, project,
+                                  actor=Actor.system("t"))
         set_redirect_uri(s, project, CALLBACK, actor=Actor.system("t"))
     page = call(client, "GET", "/auth/login")
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)

@@ -49,7 +49,7 @@ def browser(app, token: str) -> TestClient:
 
 def hub_client(engine, app, project_id: str) -> dict:
     with session_scope(engine) as s:
-        creds = register_hub_client(s, app.state.secret_box, project_id,
+        creds = register_hub_client(s, app.state.platform.secret_box, project_id,
                                     actor=Actor.system("tests"))
         set_redirect_uri(s, project_id, CALLBACK, actor=Actor.system("tests"))
     return {"client_id": creds.client_id, "secret": creds.client_secret}

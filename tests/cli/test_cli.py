@@ -13,6 +13,7 @@ from spe.cli.main import app
 from tests.fixtures.embedded import embedded
 from testsupport.factories import make_dataset, permit_body, permit_issuer, sign_decision
 from testsupport.live_server import serving
+from testsupport.platform import swap
 
 runner = CliRunner()
 
@@ -123,7 +124,8 @@ def test_a_signed_permit_decision_is_submitted(platform, tmp_path: Path):
     refused = spe("permit", "submit", str(decision), env=env)  # no issuer trusted yet
     assert refused.exit_code == 1 and "403" in refused.output
     api = platform["app"]
-    api.state.settings = api.state.settings.model_copy(update={"permit_issuers_file": issuers})
+    swap(api, settings=api.state.platform.settings.model_copy(
+        update={"permit_issuers_file": issuers}))
     applied = spe("permit", "submit", str(decision), env=env)
     assert applied.exit_code == 0, applied.output
     assert "permit HDH-CLI-SIGNED of https://hdh.example is now granted" in \

@@ -18,6 +18,7 @@ from spe.storage.local import LocalObjectStore
 from spe.web import create_app
 from tests.audit.factories import running_signer
 from testsupport.factories import auth, make_dataset, make_user, permit_body
+from testsupport.platform import swap
 
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 FLAGGED_CSV = b"department,count\n971,3\n972,120\n973,0\n974,58\n"
@@ -39,7 +40,7 @@ def png(width: int = 4, height: int = 3) -> bytes:
 def app(engine, settings, tmp_path_factory):
     with running_signer(engine, settings):
         app = create_app(settings, engine)
-        app.state.object_store = LocalObjectStore(tmp_path_factory.mktemp("objects"))
+        swap(app, object_store=LocalObjectStore(tmp_path_factory.mktemp("objects")))
         yield app
 
 

@@ -20,6 +20,7 @@ from testsupport.factories import (
     sign_decision,
     unique,
 )
+from testsupport.platform import swap
 
 
 def new_permit(engine, client, pm_token: str) -> dict:
@@ -90,13 +91,13 @@ def test_auditors_read_and_others_are_refused(app, engine, client):
 def test_a_deployment_of_signed_decisions_refuses_unsigned_changes(app, engine, client):
     pm_token = make_user(engine, Role.permit_manager)[1]
     permit = new_permit(engine, client, pm_token)
-    settings = app.state.settings
-    app.state.settings = settings.model_copy(update={"permits_require_signature": True})
+    before = swap(app, settings=app.state.platform.settings.model_copy(
+        update={"permits_require_signature": True}))
     try:
         refused = Browser(app, pm_token).post(f"/console/permits/{permit['id']}/suspend",
                                               {"reason": "x"})
     finally:
-        app.state.settings = settings
+        app.state.platform = before
     assert refused.status_code == 403 and "signed decisions" in refused.text
 
 
@@ -178,7 +179,8 @@ def test_form_mistakes_are_422_pages_naming_the_field_and_audited(app, engine, c
 
 def test_a_signed_decision_is_applied_from_the_console(app, engine, client, tmp_path):
     key, issuers = permit_issuer(tmp_path, "https://hdh.example/permits")
-    app.state.settings = app.state.settings.model_copy(update={"permit_issuers_file": issuers})
+    before = swap(app, settings=app.state.platform.settings.model_copy(
+        update={"permit_issuers_file": issuers}))
     try:
         pm_token = make_user(engine, Role.permit_manager)[1]
         pm = Browser(app, pm_token)
@@ -197,4 +199,4 @@ def test_a_signed_decision_is_applied_from_the_console(app, engine, client, tmp_
         assert refused.status_code in (400, 401, 403, 422) and "text/html" in \
             refused.headers["content-type"]
     finally:
-        app.state.settings = app.state.settings.model_copy(update={"permit_issuers_file": None})
+        app.state.platform = before

@@ -19,12 +19,13 @@ from spe.domain.datasets import Dataset
 from spe.domain.permits import Permit, PermitStatus
 from spe.domain.projects import Project
 from spe.web import create_app
+from testsupport.platform import swap
 
 
 @pytest.fixture
 def client(engine, settings, plane, demo):
     app = create_app(settings, engine)
-    app.state.data_plane = plane
+    swap(app, data_plane=plane)
     app.state.reconcile_wake = threading.Event()
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c

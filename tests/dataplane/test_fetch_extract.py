@@ -13,6 +13,7 @@ from spe.domain.permits import Permit
 from spe.domain.projects import Project
 from spe.web import create_app
 from testsupport.live_server import serving
+from testsupport.platform import swap
 
 SCRIPT = Path(__file__).resolve().parents[2] / "workspaces" / "image" / "fetch_extract.py"
 _spec = importlib.util.spec_from_file_location("fetch_extract", SCRIPT)
@@ -24,7 +25,7 @@ def test_the_init_container_fetches_the_extract(engine, settings, demo, plane, t
     app = create_app(settings, engine)
     with serving(app) as url:
         live = settings.model_copy(update={"public_url": url})
-        app.state.settings = live
+        swap(app, settings=live)
         plane.settings = live
         with Session(engine) as s:
             project = s.get(Project, demo.project_id)

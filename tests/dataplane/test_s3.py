@@ -21,6 +21,7 @@ from spe.keys import KeyDestroyed
 from spe.settings import Settings
 from spe.web import create_app
 from testsupport.factories import make_user
+from testsupport.platform import swap
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def settings(s3_server, tmp_path) -> Settings:
 def test_sources_extract_and_shred_on_s3(engine, settings, tmp_path):
     plane = ProjectDataPlane(engine, settings)
     app = create_app(settings, engine)
-    app.state.data_plane = plane
+    swap(app, data_plane=plane)
     steward = {"Authorization": f"Bearer {make_user(engine, Role.data_steward)[1]}"}
     pm = {"Authorization": f"Bearer {make_user(engine, Role.permit_manager)[1]}"}
     with TestClient(app, raise_server_exceptions=False) as client:

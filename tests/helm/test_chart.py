@@ -18,7 +18,6 @@ from spe.dataplane.config import (
     KEY_USERS,
     MissingSecret,
     create_key_files,
-    key_paths,
     key_store,
     require_key_files,
 )
@@ -235,7 +234,7 @@ def test_each_pod_mounts_the_key_files_its_process_uses_and_no_more(objects, mon
     [container] = pod["containers"]
     settings = loaded(monkeypatch, container_env(objects, container))
     process = pod_name.removeprefix("spe-")
-    paths = key_paths(settings)
+    paths = settings.keys.files
     used = {str(getattr(paths, name)) for name, users in KEY_USERS.items() if process in users}
     files = mounted_key_files(pod, container, settings)
     assert set(files) == used

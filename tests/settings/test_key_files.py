@@ -19,7 +19,6 @@ from spe.dataplane.config import (
     MissingSecret,
     create_key_files,
     grant_key,
-    key_paths,
     key_store,
     master_secret,
     require_key_files,
@@ -58,7 +57,7 @@ def test_production_loads_the_files_and_creates_none(tmp_path):
     store = key_store(Settings(_env_file=None, **PRODUCTION, keys_dir=tmp_path / "keys",
                                key_store_path=tmp_path / "data-keys"))
     assert store.create_data_key("p-1").plaintext
-    SecretBox.load_or_create(key_paths(settings).secret_box).seal("x")
+    SecretBox.load_or_create(settings.keys.files.secret_box).seal("x")
     assert {p.name for p in (tmp_path / "keys").iterdir()} == FILES
 
 
@@ -66,7 +65,7 @@ def test_production_loads_the_files_and_creates_none(tmp_path):
 def test_production_names_the_missing_file_and_its_setting(tmp_path, name):
     create_key_files(tmp_path / "keys")
     settings = production(tmp_path / "keys")
-    missing = getattr(key_paths(settings), name)
+    missing = getattr(settings.keys.files, name)
     missing.unlink()
     process = sorted(KEY_USERS[name])[0]
     with pytest.raises(MissingSecret) as refused:
@@ -97,7 +96,7 @@ def test_files_placed_by_their_own_settings_are_the_ones_required(tmp_path):
     (tmp_path / "keys" / "kek.key").rename(tmp_path / "kek")
     settings = production(tmp_path / "keys", kek_path=tmp_path / "kek")
     require_key_files(settings, "controller")
-    assert key_paths(settings) == dataclasses.replace(
+    assert settings.keys.files == dataclasses.replace(
         KeyPaths.in_directory(tmp_path / "keys"), kek=tmp_path / "kek")
 
 
@@ -117,7 +116,7 @@ def test_each_process_needs_only_its_own_keys(tmp_path):
     audit signing key alone: each pod mounts only what it uses."""
     create_key_files(tmp_path / "keys")
     settings = production(tmp_path / "keys")
-    paths = key_paths(settings)
+    paths = settings.keys.files
     assert {n for n, users in KEY_USERS.items() if users == {"controller"}} == \
         {"pseudonymisation"}
     assert {n for n, users in KEY_USERS.items() if users == {"api"}} == \
@@ -167,7 +166,7 @@ def test_a_short_or_wrong_key_is_refused_at_start_up(tmp_path, name, content, re
     create_key_files(tmp_path / "keys")
     settings = production(tmp_path / "keys") if environment == "production" else \
         Settings(_env_file=None, keys_dir=tmp_path / "keys")
-    path = getattr(key_paths(settings), name)
+    path = getattr(settings.keys.files, name)
     path.write_bytes(short_rsa_jwk() if content is None else content)
     for process in KEY_USERS[name]:
         with pytest.raises(MissingSecret) as refused:
@@ -184,14 +183,18 @@ def test_a_short_or_wrong_key_is_refused_at_start_up(tmp_path, name, content, re
 
 def test_a_one_byte_grant_key_is_refused_where_it_is_used(tmp_path):
     development = Settings(_env_file=None, keys_dir=tmp_path / "dev")
-    key_paths(development).extract_grant.parent.mkdir(parents=True)
-    key_paths(development).extract_grant.write_bytes(b"k")
+    development.keys.files.extract_grant.parent.mkdir(parents=True)
+    development.keys.files.extract_grant.write_bytes(b"k")
     with pytest.raises(MissingSecret, match="holds 1 bytes"):
         grant_key(development)
 
 
 def test_development_still_creates_keys_on_first_use(tmp_path):
+    """First use is the API's start-up, where its composition root reads its keys: those
+    it uses, never the controller's pseudonymisation secret nor the audit signing key."""
     app = create_app(Settings(_env_file=None, data_dir=tmp_path), create_engine("sqlite://"))
-    assert app.state.secret_box.open(app.state.secret_box.seal("x")) == "x"
-    assert {p.name for p in (tmp_path / "keys").iterdir()} == {"secrets.key",
-                                                               "hub-oidc-key.json"}
+    box = app.state.platform.secret_box
+    assert box.open(box.seal("x")) == "x"
+    assert {p.name for p in (tmp_path / "keys").iterdir()} == {
+        "secrets.key", "hub-oidc-key.json", "release-ed25519.pem", "extract-ed25519.pem",
+        "extract-grant.key", "kek.key", "data-keys"}

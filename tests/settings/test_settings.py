@@ -39,3 +39,41 @@ def test_the_reference_lists_every_new_setting_with_its_default():
         assert line in reference
     assert "PydanticUndefined" not in reference
     assert "`<data_dir>/keys`" in reference
+
+
+SECTIONS = ("api", "database", "telemetry", "auth", "audit", "permits", "egress", "storage",
+            "keys", "extracts", "controller", "kubernetes", "usage")
+
+
+def test_each_area_reads_its_section_from_the_same_variables(clean_env, tmp_path):
+    clean_env.setenv("SPE_DATA_DIR", str(tmp_path))
+    clean_env.setenv("SPE_STORAGE_BUCKET", "spe-objects")
+    clean_env.setenv("SPE_KEY_STORE_PATH", str(tmp_path / "wrapped"))
+    clean_env.setenv("SPE_PERMITS_REQUIRE_SIGNATURE", "true")
+    clean_env.setenv("SPE_CONTROLLER_HEALTH_PORT", "8081")
+    clean_env.setenv("SPE_KUBERNETES_TLS_SECRET", "")  # the chart's "unset"
+    clean_env.setenv("SPE_USAGE_PUE", "1.2")
+    settings = Settings(_env_file=None)
+    assert settings.storage.bucket == "spe-objects"
+    assert settings.storage.local_root == tmp_path / "objects"  # the derived default
+    assert settings.keys.store_path == tmp_path / "wrapped"
+    assert settings.keys.files.kek == tmp_path / "keys" / "kek.key"
+    assert settings.permits.require_signature is True
+    assert settings.controller.health_port == 8081
+    assert settings.controller.local_runtime_root == tmp_path / "workspaces"
+    assert settings.kubernetes.tls_secret is None
+    assert settings.usage.pue == 1.2
+    assert settings.database.url == f"sqlite:///{tmp_path / 'spe.db'}"
+    assert settings.database.admin_url == settings.database.url
+
+
+def test_every_section_builds_and_follows_a_changed_copy(clean_env):
+    settings = Settings(_env_file=None)
+    for name in SECTIONS:
+        section = getattr(settings, name)
+        assert section.model_fields_set == set(type(section).model_fields)  # all read
+    changed = settings.model_copy(update={"audit_anonymous_denials_per_minute": 5,
+                                          "public_url": "https://spe.example"})
+    assert changed.audit.anonymous_denials_per_minute == 5
+    assert changed.api.public_url == "https://spe.example"
+    assert settings.audit.anonymous_denials_per_minute == 60

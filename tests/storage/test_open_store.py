@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from spe.storage import StorageConfig, StorageError, open_store
+from spe.storage import StorageConfig, StorageError, open_store, resolved_secret_key
 from spe.storage.s3 import S3ObjectStore
 
 S3 = {"backend": "s3", "endpoint": "s3.example.org:9000", "bucket": "spe", "access_key": "AK"}
@@ -47,8 +47,8 @@ def test_a_mounted_secret_file_wins_over_the_inline_secret(tmp_path):
     secret = tmp_path / "secret_key"
     secret.write_text("from-file\n")
     config = StorageConfig(**S3, secret_key="from-env", secret_key_file=secret)
-    assert config.resolved_secret_key() == "from-file"
-    assert StorageConfig(**S3, secret_key="from-env").resolved_secret_key() == "from-env"
+    assert resolved_secret_key(config) == "from-file"
+    assert resolved_secret_key(StorageConfig(**S3, secret_key="from-env")) == "from-env"
 
 
 def test_an_unreadable_secret_file_is_a_storage_error(tmp_path):

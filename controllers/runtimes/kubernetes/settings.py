@@ -7,6 +7,7 @@ talks to it), where the ingress controller is, and which host each project's hub
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -78,33 +79,21 @@ class ClusterSettings:
         return f"{project_id}.{self.ingress_domain}"
 
 
+CLUSTER_FIELDS = {field.name for field in dataclasses.fields(ClusterSettings)}
+
+
 def from_settings(settings: Settings) -> ClusterSettings:
-    """The cluster described by the ``SPE_KUBERNETES_*`` settings (the one path: the Helm
-    chart sets exactly those variables). Workspaces reach the control plane on ``SPE_PORT``;
-    an empty TLS Secret or storage class means the cluster's default."""
-    if not settings.kubernetes_ingress_domain:
+    """The cluster described by the settings' Kubernetes section (``SPE_KUBERNETES_*``, the
+    one path: the Helm chart sets exactly those variables). Workspaces reach the control
+    plane on ``SPE_PORT``."""
+    section = settings.kubernetes
+    if not section.ingress_domain:
         raise SettingsError("the kubernetes runtime needs SPE_KUBERNETES_INGRESS_DOMAIN")
-    if not settings.kubernetes_api_server_cidrs:
+    if not section.api_server_cidrs:
         raise SettingsError("the kubernetes runtime needs SPE_KUBERNETES_API_SERVER_CIDRS "
                             "(a JSON list): the hubs could not reach the Kubernetes API")
-    return ClusterSettings(
-        api_server_cidrs=tuple(settings.kubernetes_api_server_cidrs),
-        ingress_domain=settings.kubernetes_ingress_domain,
-        namespace_prefix=settings.kubernetes_namespace_prefix,
-        control_plane_namespace=settings.kubernetes_control_plane_namespace,
-        control_plane_port=settings.port,
-        control_plane_cidr=settings.kubernetes_control_plane_cidr or None,
-        ingress_namespace=settings.kubernetes_ingress_namespace,
-        ingress_pod_labels=dict(settings.kubernetes_ingress_pod_labels),
-        ingress_class=settings.kubernetes_ingress_class,
-        tls_secret=settings.kubernetes_tls_secret or None,
-        storage_class=settings.kubernetes_storage_class or None,
-        shared_storage_class=settings.kubernetes_shared_storage_class or None,
-        hub_image=settings.kubernetes_hub_image or None,
-        workspace_image=settings.kubernetes_workspace_image or None,
-        controller_service_account=settings.kubernetes_controller_service_account,
-        controller_project_role=settings.kubernetes_controller_project_role,
-    )
+    cluster = {name: value for name, value in section if name in CLUSTER_FIELDS}
+    return ClusterSettings(**cluster, control_plane_port=settings.api.port)
 
 
 def narrow_cidr(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:

@@ -24,6 +24,7 @@ from spe.api.deps import (
     allow_component,
 )
 from spe.api.pagination import Page
+from spe.api.platform import AuditDep, platform
 from spe.audit import AuditEvent, checkpoints, record, record_many, service
 from spe.audit import request as checkpoint_request
 from spe.audit.config import AuditConfig
@@ -124,19 +125,19 @@ def checkpoint_at(tree_size: int, _: Auditor, session: SessionDep) -> dict:
 
 
 @router.post("/checkpoints", status_code=201, summary="Sign a checkpoint of the log now")
-def create_checkpoint(request: Request, principal: Auditor, session: SessionDep) -> dict:
-    return sign_checkpoint(request, session, principal).to_json()
+def create_checkpoint(request: Request, principal: Auditor, session: SessionDep,
+                      config: AuditDep) -> dict:
+    return sign_checkpoint(request, session, principal, config).to_json()
 
 
-def sign_checkpoint(request: Request, session: Session,
-                    principal: Principal) -> checkpoints.Checkpoint:
+def sign_checkpoint(request: Request, session: Session, principal: Principal,
+                    config: AuditConfig) -> checkpoints.Checkpoint:
     """A checkpoint of the log as it is now, from the checkpoint signer (the API's route and
     the console's form): the log is verified here first with the public key (409
     audit.log_broken, audited), then the request is recorded and committed, and the signer,
     the only holder of the key, signs over it (503 audit.signer_unavailable if it does not
     within ``audit_signer_wait_seconds``)."""
-    settings = request.app.state.settings
-    config = AuditConfig.from_settings(settings)
+    settings = platform(request).settings
     with changes.run(session, principal, checkpoint_request.REQUEST_ACTION, "checkpoint"):
         verify_before_signing(session, config.public_key(),
                               witness=config.open_witness(settings),
@@ -157,13 +158,12 @@ def consistency_proof(_: Auditor, session: SessionDep,
             response_class=StreamingResponse,
             responses={200: {"content": {MEDIA_TYPE: {}}},
                        404: {"description": "No checkpoint yet"}})
-def export(request: Request, principal: Auditor, session: SessionDep,
+def export(request: Request, principal: Auditor, session: SessionDep, config: AuditDep,
            start: Annotated[int, Query(ge=0, alias="from")] = 0,
            end: Annotated[int | None, Query(ge=0, alias="to")] = None) -> StreamingResponse:
     # every event up to now: a checkpoint of the head first, as `spe audit export` does
     # (verified here, then signed by the checkpoint signer: 409 audit.log_broken, audited)
-    settings = request.app.state.settings
-    config = AuditConfig.from_settings(settings)
+    settings = platform(request).settings
     with changes.run(session, principal, "audit.export", "log"):
         verify_before_signing(session, config.public_key(),
                               witness=config.open_witness(settings),
@@ -186,8 +186,8 @@ def export(request: Request, principal: Auditor, session: SessionDep,
 
 
 @router.get("/public-key", summary="The public key that verifies checkpoints")
-def public_key(request: Request, _: Annotated[None, allow_anyone()]) -> dict:
-    key = AuditConfig.from_settings(request.app.state.settings).public_key()
+def public_key(config: AuditDep, _: Annotated[None, allow_anyone()]) -> dict:
+    key = config.public_key()
     return {"key_id": key_id(key), "pem": public_key_pem(key), "algorithm": "Ed25519"}
 
 

@@ -11,7 +11,6 @@ import hashlib
 import io
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
@@ -22,7 +21,7 @@ from sqlmodel import select
 
 from egress.neutralise import neutralise_csv
 from egress.release import PROFILE
-from spe.airlock import permissions, releases, review, staging, submission
+from spe.airlock import permissions, releases, review, submission
 from spe.airlock.models import Decision, EgressRequest, RequestStatus
 from spe.airlock.replay import Bounds, Replays
 from spe.airlock.tokens import issue_workspace_token
@@ -36,16 +35,21 @@ from spe.api.deps import (
     allow_component,
 )
 from spe.api.pagination import Page, PageParams, page_params, paginate
-from spe.api.routes.extracts import data_plane
+from spe.api.platform import (
+    DataPlaneDep,
+    ObjectStoreDep,
+    ReleaseKeyDep,
+    SettingsDep,
+    StagingDep,
+    platform,
+)
 from spe.audit import record
 from spe.auth.tokens import ApiTokenCreated, ApiTokenPublic
-from spe.crypto.signing import SigningKey, public_key_pem
-from spe.dataplane import config as dataplane_config
+from spe.crypto.signing import public_key_pem
 from spe.domain.permits import members_of
 from spe.domain.principal import Principal
 from spe.domain.roles import Role
 from spe.errors import InvalidInput
-from spe.settings import Settings
 from spe.storage import ObjectStore
 
 router = APIRouter(prefix="/api/v1", tags=["egress"])
@@ -63,32 +67,17 @@ ReleaseReader = Annotated[Principal, allow(Role.researcher, Role.output_checker,
 def object_store(request: Request) -> ObjectStore:
     """The platform's object store (``SPE_STORAGE_*``): quarantine and releases live beside
     the extracts, so every replica sees the same files."""
-    state = request.app.state
-    if getattr(state, "object_store", None) is None:
-        state.object_store = dataplane_config.object_store(state.settings)
-    return state.object_store
+    return platform(request).object_store
 
 
-def release_key(settings: Settings) -> SigningKey:
-    return SigningKey.load_or_create(dataplane_config.require_key_file(settings,
-                                                                      "release_signing"))
+Store = ObjectStoreDep
+Staging = StagingDep
 
 
-Store = Annotated[ObjectStore, Depends(object_store)]
-
-
-def staging_root(request: Request) -> Path:
-    """Where this process stages uploads (``<data_dir>/staging``, swept after a crash)."""
-    return staging.root(request.app.state.settings)
-
-
-Staging = Annotated[Path, Depends(staging_root)]
-
-
-def replays(request: Request) -> Replays:
+def replays(plane: DataPlaneDep, settings: SettingsDep) -> Replays:
     """Replays of analysis-library tables on the project's extract, through the
     application's data plane, within the settings' bounds."""
-    return Replays(data_plane(request), Bounds.of(request.app.state.settings))
+    return Replays(plane, Bounds.of(settings))
 
 
 ReplaysDep = Annotated[Replays, Depends(replays)]
@@ -141,8 +130,8 @@ class ReleaseKey(BaseModel):
 @router.post("/projects/{project_id}/workspace-token", status_code=201,
              summary="A short-lived project-scoped token for a researcher (project hub only)")
 def workspace_token(project_id: str, body: WorkspaceTokenRequest, principal: Hub,
-                    session: SessionDep, http: Request) -> ApiTokenCreated:
-    ttl = timedelta(minutes=http.app.state.settings.egress_workspace_token_ttl_minutes)
+                    session: SessionDep, http: Request, settings: SettingsDep) -> ApiTokenCreated:
+    ttl = timedelta(minutes=settings.egress.workspace_token_ttl_minutes)
     with changes.run(session, principal, "egress.workspace_token.create", "project",
                      project_id):
         token, secret = issue_workspace_token(session, project_id, body.user, principal, ttl)
@@ -307,13 +296,13 @@ def reject(request_id: str, body: Comment, principal: Checker, session: SessionD
 @router.post("/egress/requests/{request_id}/release", status_code=201,
              summary="Release an approved request: signed manifest, RO-Crate, ledger")
 def release(request_id: str, principal: Checker, session: SessionDep, store: Store,
-            staged_in: Staging, http: Request) -> ReleasePublic:
-    settings = http.app.state.settings
+            staged_in: Staging, http: Request, settings: SettingsDep,
+            key: ReleaseKeyDep) -> ReleasePublic:
     with changes.run(session, principal, "egress.request.release",
                      "egress_request", request_id):
         request = review.get_request(session, request_id)
-        row = releases.release(session, store, staged_in, release_key(settings), request,
-                               principal, settings.public_url)
+        row = releases.release(session, store, staged_in, key, request, principal,
+                               settings.api.public_url)
     return _release_public(row)
 
 
@@ -367,8 +356,7 @@ def revoke(release_id: str, body: Comment, principal: Staff, session: SessionDep
 
 
 @router.get("/egress/release-key", summary="The public key that signs release manifests")
-def public_release_key(_: Annotated[None, allow_anyone()], http: Request) -> ReleaseKey:
-    key = release_key(http.app.state.settings)
+def public_release_key(_: Annotated[None, allow_anyone()], key: ReleaseKeyDep) -> ReleaseKey:
     return ReleaseKey(key_id=key.key_id, public_key_pem=public_key_pem(key.public_key))
 
 

@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import PurePath
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlmodel import Session
@@ -28,12 +28,12 @@ from sqlmodel import Session
 from spe.api import changes
 from spe.api.body_limit import SOURCE_UPLOAD_BYTES
 from spe.api.deps import SessionDep, allow, allow_protocol, commit
+from spe.api.platform import DataPlaneDep, SettingsDep, platform
 from spe.audit import Actor, record
 from spe.auth.authenticate import bearer_token
 from spe.data.manifest import ManifestError
 from spe.data.sources import SourceObject, register_existing, upload_source
 from spe.dataplane import CONDITION, ProjectDataPlane, check_grant
-from spe.dataplane.config import grant_key
 from spe.dataplane.files import decrypted_chunks, verified_ciphertext
 from spe.db import session_scope
 from spe.domain.access import get_visible_project
@@ -53,16 +53,7 @@ Grant = Annotated[None, allow_protocol("extract-grant")]
 PARQUET = "application/vnd.apache.parquet"
 
 
-def data_plane(request: Request) -> ProjectDataPlane:
-    """The application's data plane (``app.state.data_plane``), built from the settings on
-    first use; the embedded server shares its reconciler's."""
-    state = request.app.state
-    if getattr(state, "data_plane", None) is None:
-        state.data_plane = ProjectDataPlane(state.engine, state.settings)
-    return state.data_plane
-
-
-Plane = Annotated[ProjectDataPlane, Depends(data_plane)]
+Plane = DataPlaneDep  # the composition root's, built at start-up
 
 
 class ExtractStatus(BaseModel):
@@ -117,8 +108,7 @@ def _granted(request: Request, session: Session, project_id: str) -> dict[str, A
     permit is active; every refusal is audited."""
     actor = Actor.component(f"workspace:{project_id}"[:200])
     try:
-        check_grant(grant_key(request.app.state.settings), bearer_token(request) or "",
-                    project_id)
+        check_grant(platform(request).grant_key, bearer_token(request) or "", project_id)
         project = session.get(Project, project_id)
         permit = session.get(Permit, project.permit_id) if project else None
         if permit is None or desired_state(permit) is not DesiredState.ready:
@@ -158,10 +148,10 @@ def _manifest(request: Request, plane: ProjectDataPlane, project_id: str,
 @router.get("/projects/{project_id}/extract",
             summary="Workspace: the extract's files (Authorization: Bearer <grant>)")
 def extract_index(project_id: str, request: Request, session: SessionDep, plane: Plane,
-                  _: Grant) -> ExtractIndex:
+                  _: Grant, settings: SettingsDep) -> ExtractIndex:
     condition = _granted(request, session, project_id)
     manifest = _manifest(request, plane, project_id, condition, condition.get("key_id"))
-    base = str(request.app.state.settings.public_url).rstrip("/")
+    base = settings.api.public_url.rstrip("/")
     return ExtractIndex(
         project_id=project_id, extract_id=condition["extract_id"],
         permit_reference=condition["permit_reference"],

@@ -10,6 +10,7 @@ from sqlmodel import select
 from spe.api import changes
 from spe.api.deps import SessionDep, allow_authenticated
 from spe.api.pagination import Page, PageParams, page_params, paginate
+from spe.api.platform import SettingsDep
 from spe.auth.sessions import CSRF
 from spe.auth.tokens import ApiToken, ApiTokenCreated, ApiTokenPublic, issue_token, revoke_token
 from spe.domain.principal import Principal
@@ -58,8 +59,8 @@ def my_tokens(principal: Me, session: SessionDep,
 
 @router.post("/tokens", status_code=201, summary="Create a personal API token (shown once)")
 def create_my_token(principal: Me, session: SessionDep, body: TokenRequest,
-                    request: Request) -> ApiTokenCreated:
-    max_hours = request.app.state.settings.token_max_ttl_days * 24
+                    settings: SettingsDep) -> ApiTokenCreated:
+    max_hours = settings.auth.token_max_ttl_days * 24
     hours = min(body.expires_in_hours, max_hours)
     with changes.run(session, principal, "token.create", "user", principal.user_id):
         token, secret = issue_token(session, ttl=timedelta(hours=hours),

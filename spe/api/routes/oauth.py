@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from spe.api import changes
 from spe.api.deps import SessionDep, allow_anyone, allow_browser, allow_protocol, commit
+from spe.api.platform import HubSigningKeyDep, platform
 from spe.auth.hub_clients import HubClient
 from spe.auth.hub_provider import FormRequest, HubProvider, Refusal
 from spe.domain.principal import Principal
@@ -28,13 +29,13 @@ Browser = Annotated[Principal | None, allow_browser()]
 
 
 def provider(request: Request, session) -> HubProvider:
-    state = request.app.state
-    return HubProvider(session, state.secret_box, state.hub_signing_key, issuer(request),
-                       state.settings.hub_token_ttl_seconds)
+    root = platform(request)
+    return HubProvider(session, root.secret_box, root.hub_signing_key, issuer(request),
+                       root.settings.auth.hub_token_ttl_seconds)
 
 
 def issuer(request: Request) -> str:
-    return request.app.state.settings.public_url.rstrip("/")
+    return platform(request).settings.api.public_url.rstrip("/")
 
 
 def public(request: Request) -> str:
@@ -60,7 +61,7 @@ def authorize(request: Request, principal: Browser, session: SessionDep):
         FormRequest("GET", public(request), request.headers,
                     dict(request.query_params), {}),
         principal, client.project_id if client else "",
-        request.app.state.settings.workspace_requires_mfa)
+        platform(request).settings.auth.workspace_requires_mfa)
     commit(session)
     if isinstance(response, Refusal):  # spe's page with the reason, not the hub's OAuth error
         target = f"{request.url.path}?{request.url.query}"
@@ -78,7 +79,7 @@ def closed(project_id: str, request: Request, principal: Browser, session: Sessi
         return RedirectResponse(f"/auth/login?next={quote(request.url.path, safe='')}", 303)
     hub = provider(request, session)
     refusal = hub.explain(principal, project_id,
-                          request.app.state.settings.workspace_requires_mfa)
+                          platform(request).settings.auth.workspace_requires_mfa)
     if refusal is None:  # open again (resumed meanwhile)
         project = session.get(Project, project_id)
         return templates.TemplateResponse(request, "reopened.html", {
@@ -160,5 +161,5 @@ def discovery(request: Request, _: Annotated[None, allow_anyone()]) -> dict:
 
 
 @router.get("/oauth/jwks", summary="Keys that sign the hubs' ID tokens")
-def jwks(request: Request, _: Annotated[None, allow_anyone()]) -> dict:
-    return {"keys": [request.app.state.hub_signing_key.as_dict(private=False)]}
+def jwks(key: HubSigningKeyDep, _: Annotated[None, allow_anyone()]) -> dict:
+    return {"keys": [key.as_dict(private=False)]}

@@ -13,6 +13,7 @@ from spe.api.deps import (
     wake_reconciler,
 )
 from spe.api.pagination import Page, PageParams, page_params, paginate
+from spe.api.platform import SettingsDep
 from spe.domain import permit_decisions as decisions
 from spe.domain import permit_lifecycle as lifecycle
 from spe.domain.permits import (
@@ -36,8 +37,9 @@ Manager = Annotated[Principal, allow(*lifecycle.PERMIT_MANAGERS)]
 Reader = Annotated[Principal, allow(*lifecycle.PERMIT_READERS)]
 
 
-def unsigned_changes_allowed(request: Request, principal: Manager) -> None:
-    if request.app.state.settings.permits_require_signature:
+def unsigned_changes_allowed(request: Request, principal: Manager,
+                             settings: SettingsDep) -> None:
+    if settings.permits.require_signature:
         reason = ("this deployment takes permit changes only as signed decisions "
                   "(POST /api/v1/permits/decisions)")
         audit_denied(request, principal.actor(), reason)
@@ -80,8 +82,8 @@ def create(body: PermitCreate, principal: Manager, session: SessionDep,
 
 @router.post("/decisions", summary="Apply a permit decision signed by a trusted issuer")
 def apply_signed(body: SignedDecisionBody, principal: Manager, session: SessionDep,
-                 request: Request) -> PermitPublic:
-    issuers_file = request.app.state.settings.permit_issuers_file
+                 request: Request, settings: SettingsDep) -> PermitPublic:
+    issuers_file = settings.permits.issuers_file
     # forged, foreign, replayed: worth an auditor's look
     with changes.run(session, principal, "permit.decision.refuse",
                      "permit_decision"):

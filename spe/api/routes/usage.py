@@ -12,6 +12,7 @@ from fastapi.responses import PlainTextResponse
 
 from spe.api import changes
 from spe.api.deps import SessionDep, allow, wake_reconciler
+from spe.api.platform import SettingsDep
 from spe.domain import budgets, permit_lifecycle
 from spe.domain.access import get_visible_project
 from spe.domain.principal import Principal
@@ -29,10 +30,10 @@ Manager = Annotated[Principal, allow(*permit_lifecycle.PERMIT_MANAGERS)]
             summary="A project's CPU, memory, GPU and storage use, estimated footprint and "
                     "budget",
             responses={200: {"content": {"text/csv": {}}}})
-def read_usage(project_id: str, principal: Reader, session: SessionDep, request: Request,
+def read_usage(project_id: str, principal: Reader, session: SessionDep, settings: SettingsDep,
                format: Annotated[Literal["json", "csv"], Query()] = "json"):
     get_visible_project(session, project_id, principal.subject, principal.roles)
-    report = budgets.report(session, project_id, request.app.state.settings)
+    report = budgets.report(session, project_id, settings)
     if format == "csv":
         return PlainTextResponse(report_csv(report), media_type="text/csv", headers={
             "Content-Disposition": f'attachment; filename="{project_id}-usage.csv"'})
@@ -48,8 +49,8 @@ def _project(session, project_id: str) -> None:
             summary="Set the permit's budget: warn past a fraction, refuse new servers past "
                     "a limit")
 def set_budget(project_id: str, body: budgets.BudgetSet, principal: Manager,
-               session: SessionDep, request: Request) -> budgets.BudgetStatus:
-    settings = request.app.state.settings
+               session: SessionDep, request: Request,
+               settings: SettingsDep) -> budgets.BudgetStatus:
     with changes.run(session, principal, "usage.budget.set", "project",
                      project_id[:200]):
         _project(session, project_id)

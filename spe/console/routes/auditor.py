@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import or_, select
 
 from spe.api.deps import SessionDep, allow
+from spe.api.platform import AuditDep
 from spe.api.routes import audit as audit_api
 from spe.audit import checkpoints, service
 from spe.audit.models import AuditCheckpoint
@@ -111,7 +112,8 @@ def checkpoint_list(request: Request, principal: Auditor,
 
 @router.post("/checkpoints", summary="Console: sign a checkpoint of the log now")
 def sign_checkpoint(request: Request, principal: Auditor, session: SessionDep,
+                    config: AuditDep,
                     event: Annotated[int | None, Form(ge=0)] = None) -> RedirectResponse:
-    audit_api.sign_checkpoint(request, session, principal)
+    audit_api.sign_checkpoint(request, session, principal, config)
     return RedirectResponse("/console/audit/checkpoints" if event is None
                             else f"/console/audit/events/{event}", 303)

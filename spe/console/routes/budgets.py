@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from spe.api import changes
 from spe.api.deps import SessionDep, allow, wake_reconciler
+from spe.api.platform import SettingsDep
 from spe.domain import budgets, permit_lifecycle
 from spe.domain.principal import Principal
 from spe.domain.projects import Project
@@ -63,15 +64,14 @@ def _back(request: Request, project_id: str) -> RedirectResponse:
 
 @router.post("/projects/{project_id}/budget", summary="Console: set the permit's budget")
 def set_budget(project_id: str, request: Request, principal: Manager, session: SessionDep,
-               cpu_hours: Number = "", gpu_hours: Number = "", carbon_g_co2e: Number = "",
-               warn_percent: Number = "",
+               settings: SettingsDep, cpu_hours: Number = "", gpu_hours: Number = "",
+               carbon_g_co2e: Number = "", warn_percent: Number = "",
                reason: Annotated[str, Form(max_length=2000)] = "") -> RedirectResponse:
     with changes.run(session, principal, "usage.budget.set", "project",
                      project_id[:200]):
         _project(session, project_id)
         body = _body(cpu_hours, gpu_hours, carbon_g_co2e, warn_percent, reason)
-        budgets.set_budget(session, project_id, body, principal.actor(),
-                           request.app.state.settings)
+        budgets.set_budget(session, project_id, body, principal.actor(), settings)
     return _back(request, project_id)
 
 

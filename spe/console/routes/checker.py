@@ -21,7 +21,8 @@ from spe.airlock.models import Decision, EgressRequest, RequestStatus
 from spe.airlock.views import queue_entries, request_view
 from spe.api import changes
 from spe.api.deps import SessionDep, allow, commit
-from spe.api.routes.egress import Staging, object_store, release_key
+from spe.api.platform import ReleaseKeyDep, SettingsDep
+from spe.api.routes.egress import Staging, object_store
 from spe.console import preview
 from spe.console.web import render
 from spe.db.types import utcnow
@@ -146,13 +147,12 @@ def reject(request_id: str, request: Request, principal: Checker, session: Sessi
 
 @router.post("/review/{request_id}/release", summary="Console: release an approved request")
 def release(request_id: str, request: Request, principal: Checker, session: SessionDep,
-            staged_in: Staging) -> RedirectResponse:
-    settings = request.app.state.settings
+            staged_in: Staging, settings: SettingsDep, key: ReleaseKeyDep) -> RedirectResponse:
     with changes.run(session, principal, "egress.request.release",
                      "egress_request", request_id):
         row = review.get_request(session, request_id)
-        releases.release(session, object_store(request), staged_in, release_key(settings),
-                         row, principal, settings.public_url)
+        releases.release(session, object_store(request), staged_in, key, row, principal,
+                         settings.api.public_url)
     return _back(request_id)
 
 

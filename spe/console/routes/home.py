@@ -12,6 +12,7 @@ from sqlmodel import func, select
 from spe.airlock import permissions, review
 from spe.airlock.models import EgressRequest
 from spe.api.deps import SessionDep, allow, allow_authenticated, allow_browser
+from spe.api.platform import SettingsDep
 from spe.auth.redirects import safe_next
 from spe.console import i18n
 from spe.console.web import render
@@ -59,9 +60,9 @@ def my_projects(session, principal: Principal, require_mfa: bool) -> list[MyProj
 
 
 @router.get("/", response_class=HTMLResponse, summary="Console: Home")
-def home(request: Request, principal: Person, session: SessionDep) -> HTMLResponse:
+def home(request: Request, principal: Person, session: SessionDep,
+         settings: SettingsDep) -> HTMLResponse:
     user = get_user(session, principal.user_id)
-    settings = request.app.state.settings
     mine = session.exec(select(EgressRequest)
                         .where(EgressRequest.requester_id == principal.user_id)
                         .order_by(EgressRequest.updated_at.desc())
@@ -87,7 +88,7 @@ def choose_language(_: Browser, to: str, next: str = "/") -> RedirectResponse:
 @router.get("/console/projects/{project_id}", response_class=HTMLResponse,
             summary="Console: a project (404 unless visible to me, as on the API)")
 def project_page(project_id: str, request: Request, principal: Everyone,
-                 session: SessionDep) -> HTMLResponse:
+                 session: SessionDep, settings: SettingsDep) -> HTMLResponse:
     project, permit = get_visible_project(session, project_id, principal.subject,
                                           principal.roles)
     requests = []  # staff who see every project, not named in this one, see none
@@ -98,7 +99,7 @@ def project_page(project_id: str, request: Request, principal: Everyone,
                                 .limit(RECENT_REQUESTS)).all()
     extract = project.conditions.get(EXTRACT_CONDITION) or {"state": "absent"}
     # the figures of GET /api/v1/projects/{id}/usage, to whoever may see the project
-    usage = budgets.report(session, project.id, request.app.state.settings)
+    usage = budgets.report(session, project.id, settings)
     return render(request, "project.html", principal, project=project, permit=permit,
                   desired=desired_state(permit), members=members_of(session, permit.id),
                   datasets=datasets_of(session, permit.id), extract=extract,

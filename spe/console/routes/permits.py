@@ -19,6 +19,7 @@ from sqlmodel import select
 import policies
 from spe.api import changes
 from spe.api.deps import SessionDep, allow, wake_reconciler
+from spe.api.platform import SettingsDep
 from spe.api.routes.permits import Unsigned
 from spe.console import forms
 from spe.console.web import render
@@ -108,8 +109,9 @@ def create(request: Request, principal: Manager, session: SessionDep,
 @router.post("/permits/decisions", summary="Console: apply a permit decision signed by a "
              "trusted issuer (JWS)")
 def apply_signed(request: Request, principal: Manager, session: SessionDep,
+                 settings: SettingsDep,
                  jws: Annotated[str, Form(max_length=decisions.MAX_TOKEN)]) -> RedirectResponse:
-    issuers_file = request.app.state.settings.permit_issuers_file
+    issuers_file = settings.permits.issuers_file
     with changes.run(session, principal, "permit.decision.refuse",
                      "permit_decision"):
         verified = decisions.verify(jws.strip(),

@@ -20,6 +20,7 @@ from spe.airlock import permissions, review, submission
 from spe.airlock.views import request_view
 from spe.api import changes
 from spe.api.deps import SessionDep, allow, allow_authenticated
+from spe.api.platform import SettingsDep
 from spe.api.routes.egress import ReplaysDep, Staging, object_store
 from spe.auth.tokens import ApiToken, issue_token, revoke_token
 from spe.console.web import render
@@ -90,10 +91,10 @@ def tokens(request: Request, principal: Person, session: SessionDep) -> HTMLResp
 
 @router.post("/tokens", summary="Console: create a personal token (shown once)")
 def create_token(request: Request, principal: Person, session: SessionDep,
-                 description: Annotated[str, Form(max_length=200)] = "",
+                 settings: SettingsDep, description: Annotated[str, Form(max_length=200)] = "",
                  hours: Annotated[float, Form(gt=0, le=24 * 90)] = 8) -> HTMLResponse:
     """The secret is in this response only: never stored, never in a URL."""
-    max_hours = request.app.state.settings.token_max_ttl_days * 24
+    max_hours = settings.auth.token_max_ttl_days * 24
     with changes.run(session, principal, "token.create", "user", principal.user_id):
         _, secret = issue_token(session, ttl=timedelta(hours=min(hours, max_hours)),
                                 actor=principal.actor(), user_id=principal.user_id,
