@@ -1,10 +1,11 @@
 """The controller's periodic jobs, each on its own schedule, apart from reconciling.
 
 Reconciling a project never waits for one of these, nor one of these for a reconcile:
-recording permits' expiry, signing the audit log's checkpoint, sampling what the
-workspaces use, sweeping the egress quarantine's orphans. They run one after the other in
-one thread of the controller (:class:`controllers.controller.Controller`); a job that fails
-is logged and runs again at its next time.
+recording permits' expiry, sampling what the workspaces use, sweeping the egress
+quarantine's orphans. They run one after the other in one thread of the controller
+(:class:`controllers.controller.Controller`); a job that fails is logged and runs again at
+its next time. (The audit log's checkpoints are the checkpoint signer's,
+:mod:`spe.audit.signer`, which alone holds the audit signing key.)
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ from sqlmodel import Session, select
 from controllers import usage
 from spe.airlock import janitor
 from spe.audit import Actor
-from spe.audit.config import AuditConfig
-from spe.audit.signer import maybe_checkpoint
 from spe.db import session_scope
 from spe.db.types import utcnow
 from spe.domain import budgets, permit_lifecycle
@@ -35,9 +34,6 @@ log = logging.getLogger(__name__)
 PRINCIPAL = Principal.system("reconciler")
 ACTOR = Actor.system("reconciler")
 EXPIRY_SECONDS = 30.0
-CHECKPOINT_CHECK_SECONDS = 10.0
-"""How often the checkpoint job asks whether one is due (it is, every
-``SPE_AUDIT_CHECKPOINT_INTERVAL_SECONDS``, once the log has grown)."""
 
 
 @dataclass
@@ -73,24 +69,6 @@ def expire_permits(engine: Engine) -> list[str]:
     return due
 
 
-class AuditCheckpoints:
-    """Sign an audit checkpoint when the last one is older than the configured interval and
-    the log grew; the signing key is read once, not at every run."""
-
-    def __init__(self, engine: Engine, settings: Settings) -> None:
-        self.engine, self.settings = engine, settings
-        self.config = AuditConfig.from_settings(settings)
-        self._signer = None
-
-    def __call__(self) -> None:
-        if self._signer is None:
-            self._signer = self.config.signer()
-        with session_scope(self.engine) as session:  # refuses a log that does not verify
-            maybe_checkpoint(session, self._signer, self.config.checkpoint_interval,
-                             witness=self.config.open_witness(self.settings),
-                             retention=self.config.retention)
-
-
 def sample_usage(engine: Engine, settings: Settings, meter: usage.UsageMeter) -> list[str]:
     """Record what the workspaces used, then re-evaluate the permits' budgets: each change
     of a budget's state is audited (``usage.budget.*``), which the change feed hands to the
@@ -106,8 +84,7 @@ def standard_jobs(engine: Engine, settings: Settings, *,
                   quarantine: ObjectStore | None = None) -> list[Job]:
     """The jobs every controller runs; a usage sample with a ``meter``, the quarantine's
     sweep with its store."""
-    jobs = [Job("permit expiry", EXPIRY_SECONDS, lambda: expire_permits(engine)),
-            Job("audit checkpoint", CHECKPOINT_CHECK_SECONDS, AuditCheckpoints(engine, settings))]
+    jobs = [Job("permit expiry", EXPIRY_SECONDS, lambda: expire_permits(engine))]
     if meter is not None:
         jobs.append(Job("usage sample", settings.usage_sample_interval_seconds,
                         lambda: sample_usage(engine, settings, meter)))
