@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 ACTOR = Actor.system("reconciler")
 RECHECK_SECONDS = 5.0
 """How soon a workspace still coming up (its hub not ready yet) is looked at again."""
+OBSERVED_REFRESH = timedelta(minutes=5)
+"""A project's ``observed_at`` is written when what is seen changes, and otherwise at most
+this often (so a resync of unchanged projects writes nothing)."""
 
 
 class DataPlane(Protocol):
@@ -237,10 +240,14 @@ class Reconciler:
     def _observe(self, session: Session, project_id: str, state: str,
                  observed: ObservedWorkspace | None, message: str = "") -> None:
         project = session.get(Project, project_id)
+        message = (message or (observed.message if observed else ""))[:2000]
+        url = observed.url if observed and state == "ready" else None
+        if (project.observed_state, project.observed_message, project.workspace_url) == \
+                (state, message, url) and project.observed_at is not None and \
+                utcnow() - project.observed_at < OBSERVED_REFRESH:
+            return  # nothing new: the steady state of a resync writes nothing
         workspace_lifecycle.observe(
-            session, project, state, actor=ACTOR,
-            message=message or (observed.message if observed else ""),
-            url=observed.url if observed and state == "ready" else None,
+            session, project, state, actor=ACTOR, message=message, url=url,
             details={"servers": len(observed.servers)} if observed else None)
 
 
