@@ -222,7 +222,8 @@ app = typer.Typer(help="The reconciler: permits become workspaces, and stop bein
 
 @app.callback(invoke_without_command=True)
 def controller(
-    once: Annotated[bool, typer.Option(help="Run one pass and exit.")] = False,
+    once: Annotated[bool, typer.Option(help="Run each periodic job once, then reconcile "
+                                             "every project once, and exit.")] = False,
 ) -> None:
     """Run the reconciler (leader-elected on Kubernetes) until interrupted (SIGINT or SIGTERM;
     on the local runtime, every workspace is then suspended)."""
@@ -235,6 +236,8 @@ def controller(
     settings = get_settings()
     controller = build(settings, get_engine())
     if once:
+        for job in controller.jobs:
+            job.run_if_due()
         for result in controller.reconciler.run_once():
             typer.echo(f"{result.project_id}: {result.desired} -> {result.observed}"
                        + (f" ({result.error})" if result.error else ""))
