@@ -187,20 +187,20 @@ def main() -> None:
               f"{r['full pass requests']:>7} requests")
         print(f"  steady-state resync     {r['steady resync']:8.2f} s  "
               f"{r['steady requests']:>7} requests  "
-              f"= {r['steady resync'] / r['full pass']:.3f}× the full pass  "
+              f"= {r['steady resync'] / r['full pass']:.3f}x the full pass  "
               f"(target < {RESYNC_TARGET:.0f} s at 2,000: "
               f"{'✔' if r['steady resync'] < RESYNC_TARGET else '✘'})")
         for way in ("woken", "polled"):
             times = r[way]
             print(f"  one permit change, {way:<6} median {statistics.median(times):6.3f} s  "
-                  f"max {max(times):6.3f} s  = {max(times) / r['full pass']:.4f}× the full "
+                  f"max {max(times):6.3f} s  = {max(times) / r['full pass']:.4f}x the full "
                   f"pass  (target < {CHANGE_TARGET:.0f} s: "
                   f"{'✔' if max(times) < CHANGE_TARGET else '✘'})")
     if len(results) > 1:
         small, large = results[0], results[-1]
         for way in ("woken", "polled"):
             print(f"change latency, {way}, {large['projects']} vs {small['projects']} projects: "
-                  f"median {statistics.median(large[way]) / statistics.median(small[way]):.2f}×")
+                  f"median {statistics.median(large[way]) / statistics.median(small[way]):.2f}x")
 
 
 if __name__ == "__main__":
