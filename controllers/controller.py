@@ -17,8 +17,8 @@ Keys come from:
   terminal failure is recorded on the project (``error``) and waits for the next change or
   resync, not retried in a loop.
 
-The periodic jobs (:mod:`controllers.jobs`: permit expiry, audit checkpoints, usage samples,
-the quarantine's sweep) run in a thread of their own, each on its own schedule.
+The periodic jobs (:mod:`controllers.jobs`: permit expiry, usage samples, the quarantine's
+sweep) run in a thread of their own, each on its own schedule.
 
 On Kubernetes several replicas may run: only the holder of the Lease
 ``<SPE_KUBERNETES_LEASE_NAMESPACE>/<SPE_KUBERNETES_LEASE_NAME>`` reconciles and runs the jobs
