@@ -82,7 +82,9 @@ def build(settings: Settings, engine: Engine, platform: Platform | None = None) 
 
 
 def usage_meter(runtime: Runtime) -> UsageMeter:
-    """The meter that reads what ``runtime``'s workspaces use (docs/usage.md)."""
+    """The meter that reads what ``runtime``'s workspaces use (docs/usage.md), by the
+    runtime's name: the meters read the runtimes' objects, so the runtimes cannot name them
+    (controllers.usage imports controllers.runtimes)."""
     from controllers.usage.kubernetes import KubernetesUsageMeter
     from controllers.usage.local import LocalUsageMeter
 
@@ -95,6 +97,9 @@ def usage_meter(runtime: Runtime) -> UsageMeter:
 
 
 class Controller:
+    """The reconciler, its work queue and what feeds it, and the periodic jobs (module
+    docstring); :meth:`run` until stopped."""
+
     def __init__(self, reconciler: Reconciler, jobs: Iterable[Job] = (), *,
                  poll_seconds: float = 0.5, resync_seconds: float = 60.0,
                  workers: int = 4) -> None:
