@@ -11,6 +11,8 @@ queue, 4 workers, change feed) running in threads:
    every object of every project applied again (``reapply_seconds = 0``);
 3. the steady-state resync: every project reconciled, its spec unchanged (target < 10 s at
    2,000 projects);
+   then a second full pass, during which (a second into it) one permit is suspended and
+   resumed, woken: a change goes ahead of the pass's keys in the queue;
 4. single permit changes, alternately a suspension (the kill switch: the hub's Deployment
    scaled to 0) and a resumption (every object applied again), timed from the commit to the
    object changed in the API server: woken (the embedded platform, where the route wakes the
@@ -101,17 +103,25 @@ class Bench:
         self.thread.start()
         return self._all_done_after(started)
 
-    def resync(self) -> float:
+    def resync(self, during=None) -> float:
+        """A resync; ``during()`` is called a second after it starts. Seconds taken."""
         started = time.perf_counter()
         self.controller.resync()
+        if during is not None:
+            time.sleep(1.0)
+            during()
         return self._all_done_after(started)
 
     def _all_done_after(self, started: float) -> float:
+        """Seconds until every project was reconciled once after ``started``."""
         wanted = {project for _, project in self.permits}
         while True:
-            seen = {p for p, at in list(self.done) if at >= started}
-            if wanted <= seen:
-                return max(at for p, at in list(self.done) if at >= started) - started
+            first: dict[str, float] = {}
+            for project, at in list(self.done):
+                if at >= started:
+                    first.setdefault(project, at)
+            if wanted <= first.keys():
+                return max(first.values()) - started
             time.sleep(0.01)
 
     def change(self, permit_id: str, project_id: str, suspend: bool, wake: bool) -> float:
@@ -130,8 +140,12 @@ class Bench:
             with self.api.lock:
                 replicas = (self.api.get_object(hub) or {}).get("spec", {}).get("replicas")
             if replicas == wanted:
-                return time.perf_counter() - started
+                reflected = time.perf_counter()
+                break
             time.sleep(0.002)
+        while not any(p == project_id and at >= reflected for p, at in list(self.done)):
+            time.sleep(0.002)  # the reconcile's end (its observation recorded), untimed
+        return reflected - started
 
     def close(self) -> None:
         self.stop.set()
@@ -152,6 +166,15 @@ def run(n: int, changes: int) -> dict:
             requests = len(bench.api.requests)
             figures["full pass"] = bench.resync()
             figures["full pass requests"] = len(bench.api.requests) - requests
+            permit, project = bench.permits[n // 2]
+            during = []  # a halt (and its end) while a full pass's keys fill the queue
+
+            def halt():
+                during.append(bench.change(permit, project, suspend=True, wake=True))
+                during.append(bench.change(permit, project, suspend=False, wake=True))
+
+            bench.resync(during=halt)
+            figures["during"] = during
             bench.runtime.reapply_seconds = 3600.0
             requests = len(bench.api.requests)
             figures["steady resync"] = bench.resync()
@@ -190,6 +213,8 @@ def main() -> None:
               f"= {r['steady resync'] / r['full pass']:.3f}x the full pass  "
               f"(target < {RESYNC_TARGET:.0f} s at 2,000: "
               f"{'✔' if r['steady resync'] < RESYNC_TARGET else '✘'})")
+        print(f"  a halt and its end during a full pass, woken: "
+              f"{' and '.join(f'{t:.3f} s' for t in r['during'])}")
         for way in ("woken", "polled"):
             times = r[way]
             print(f"  one permit change, {way:<6} median {statistics.median(times):6.3f} s  "

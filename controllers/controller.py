@@ -121,10 +121,11 @@ class Controller:
         self.reconciler.delete_orphans()
 
     def poll_changes(self) -> list[str]:
-        """The projects whose permit changed since the last call, into the queue."""
+        """The projects whose permit changed since the last call, into the queue ahead of
+        the resync's."""
         changed = self.feed.changed()
         for project_id in changed:
-            self.queue.add(project_id)
+            self.queue.add(project_id, urgent=True)
         return changed
 
     def process(self, project_id: str) -> Result | None:

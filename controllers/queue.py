@@ -2,7 +2,9 @@
 
 A key is in the queue at most once, however often it is added, and is never handed to two
 workers at once: a key added while a worker holds it goes back in the queue when that
-worker is :meth:`~WorkQueue.done` with it, so the change that added it is not lost.
+worker is :meth:`~WorkQueue.done` with it, so the change that added it is not lost. A key
+added ``urgent`` (a permit change, a halt) goes ahead of the others: a resync's thousands of
+keys do not hold a halt back.
 :meth:`~WorkQueue.add_after` holds a key back until a delay has passed (a retry, a permit
 that starts tomorrow); :class:`Backoff` gives each key's retry delay, doubling with each
 failure of that key alone, so one failing project never slows the others.
@@ -22,16 +24,18 @@ class WorkQueue:
         self._ready: deque[Hashable] = deque()
         self._queued: set[Hashable] = set()  # in _ready, or to be once its worker is done
         self._processing: set[Hashable] = set()
+        self._urgent: set[Hashable] = set()  # queued keys to put at the front
         self._delayed: list[tuple[float, int, Hashable]] = []  # (due, order, key)
         self._due: dict[Hashable, float] = {}  # each delayed key's earliest due time
         self._order = 0
         self._closed = False
         self._changed = threading.Condition()
 
-    def add(self, key: Hashable) -> None:
-        """Reconcile ``key`` as soon as a worker is free (once, however often added)."""
+    def add(self, key: Hashable, urgent: bool = False) -> None:
+        """Reconcile ``key`` as soon as a worker is free (once, however often added);
+        ``urgent``: before every key not urgent."""
         with self._changed:
-            self._add(key)
+            self._add(key, urgent)
 
     def add_after(self, key: Hashable, delay: float) -> None:
         """Add ``key`` once ``delay`` seconds have passed (at once if ``delay <= 0``)."""
@@ -72,8 +76,7 @@ class WorkQueue:
         with self._changed:
             self._processing.discard(key)
             if key in self._queued:
-                self._ready.append(key)
-                self._changed.notify()
+                self._enqueue(key)
 
     def shut_down(self) -> None:
         """Wake every waiting worker with ``None``; nothing more is handed out."""
@@ -86,13 +89,26 @@ class WorkQueue:
         with self._changed:
             return len(self._ready)
 
-    def _add(self, key: Hashable) -> None:
+    def _add(self, key: Hashable, urgent: bool = False) -> None:
+        if urgent:
+            self._urgent.add(key)
         if key in self._queued:
+            if urgent and key in self._ready:  # already waiting: moves to the front
+                self._urgent.discard(key)
+                self._ready.remove(key)
+                self._ready.appendleft(key)
             return
         self._queued.add(key)
         if key not in self._processing:
+            self._enqueue(key)
+
+    def _enqueue(self, key: Hashable) -> None:
+        if key in self._urgent:
+            self._urgent.discard(key)
+            self._ready.appendleft(key)
+        else:
             self._ready.append(key)
-            self._changed.notify()
+        self._changed.notify()
 
     def _promote_due(self) -> None:
         now = time.monotonic()

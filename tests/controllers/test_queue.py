@@ -26,6 +26,19 @@ def test_a_key_added_while_held_comes_back_once_done():
     assert queue.get(0) == "a"
 
 
+def test_an_urgent_key_goes_ahead_of_the_others():
+    queue = WorkQueue()
+    for key in ("a", "b", "c", "d"):
+        queue.add(key)
+    queue.add("c", urgent=True)  # already waiting: moves up
+    queue.add("e", urgent=True)  # new: ahead of every key not urgent
+    held = queue.get(0)
+    assert held == "e"
+    queue.add("e", urgent=True)  # a change while it is held: first again once done
+    queue.done(held)
+    assert [queue.get(0) for _ in range(6)] == ["e", "c", "a", "b", "d", None]
+
+
 def test_add_after_waits_and_keeps_the_earliest_time():
     queue = WorkQueue()
     queue.add_after("later", 60)
