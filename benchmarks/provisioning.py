@@ -76,7 +76,7 @@ def spe_run(root: Path, run: int) -> float:
     settings.data_dir.mkdir(parents=True)
     engine = make_engine(f"sqlite:///{settings.data_dir / 'spe.db'}")
     migrations.upgrade(engine)
-    reconciler = build(settings, engine)
+    reconciler = build(settings, engine).reconciler
     demo = load_demo(engine, reconciler.data_plane.store)  # users, catalogue, sources
     with session_scope(engine) as session:  # only the measured permit gets a workspace
         permit_lifecycle.suspend_permit(session, demo.permit_reference, "benchmark", PM)

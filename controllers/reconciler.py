@@ -1,19 +1,20 @@
 """The permit → workspace reconciler: level-triggered, idempotent, safe to re-run.
 
-Each pass reads what every project's permit wants (``ready``, ``suspended``, ``deleted``),
-asks the runtime what is there, acts to make them agree, and records what it saw. Nothing
-is remembered between passes: a crash at any point is followed by a pass that converges,
-and runtime objects no project accounts for (orphans) are torn down. No database
-transaction is held open while the runtime works.
+:meth:`Reconciler.reconcile` reads what one project's permit wants (``ready``,
+``suspended``, ``deleted``), asks the runtime what is there, acts to make them agree, and
+records what it saw. Nothing is remembered between calls: a crash at any point is followed
+by a call that converges. :meth:`~Reconciler.delete_orphans` tears down runtime objects no
+project accounts for. No database transaction is held open while the runtime works. When
+and how often each project is reconciled is the controller's (:mod:`controllers.controller`:
+a work queue fed by permit changes and a periodic resync).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy.engine import Engine
@@ -23,7 +24,6 @@ from controllers import usage
 from controllers.profiles import load_profile
 from controllers.runtimes.base import ObservedWorkspace, Runtime, WorkspacePhase
 from spe import telemetry
-from spe.airlock import janitor
 from spe.audit import Actor, record
 from spe.auth.hub_clients import (
     HubCredentials,
@@ -34,18 +34,20 @@ from spe.auth.hub_clients import (
 from spe.crypto.secretbox import SecretBox
 from spe.db import session_scope
 from spe.db.types import utcnow
-from spe.domain import budgets, permit_lifecycle, workspace_lifecycle
-from spe.domain.permits import ENDED_STATUSES, Permit, PermitStatus, members_of
-from spe.domain.principal import Principal
+from spe.domain import budgets, workspace_lifecycle
+from spe.domain.permits import Permit, PermitStatus, members_of
 from spe.domain.projects import DesiredState, Project, desired_state
 from spe.errors import RetryableError, TerminalError
 from spe.settings import Settings
-from spe.storage.base import ObjectStore
 from workspaces.spec import ExtractRef, HubOAuthClient, WorkspaceSpec
 
 log = logging.getLogger(__name__)
 ACTOR = Actor.system("reconciler")
-PRINCIPAL = Principal.system("reconciler")
+RECHECK_SECONDS = 5.0
+"""How soon a workspace still coming up (its hub not ready yet) is looked at again."""
+OBSERVED_REFRESH = timedelta(minutes=5)
+"""A project's ``observed_at`` is written when what is seen changes, and otherwise at most
+this often (so a resync of unchanged projects writes nothing)."""
 
 
 class DataPlane(Protocol):
@@ -84,51 +86,51 @@ class Result:
     desired: DesiredState
     observed: str
     error: str | None = None
+    retry: bool = False  # a failure worth trying again (the queue backs off)
+    recheck_after: float | None = None  # seconds until the project should be looked at again
 
 
 class Reconciler:
+    """What one project's permit wants, made true by the runtime: :meth:`reconcile` is
+    called per project by the controller's workers (:mod:`controllers.controller`), never
+    for the same project by two of them at once."""
+
     def __init__(self, engine: Engine, runtime: Runtime, settings: Settings,
-                 box: SecretBox, data_plane: DataPlane | None = None,
-                 quarantine: ObjectStore | None = None,
-                 meter: usage.UsageMeter | None = None) -> None:
+                 box: SecretBox, data_plane: DataPlane | None = None) -> None:
         self.engine, self.runtime, self.settings = engine, runtime, settings
         self.box, self.data_plane = box, data_plane
-        self.quarantine = quarantine  # the egress quarantine's store, swept of orphans
-        self.meter = meter  # what the workspaces use (docs/usage.md)
-        self._sweep_due = janitor.Due(timedelta(
-            seconds=settings.egress_cleanup_interval_seconds))
-        self._usage_due = janitor.Due(timedelta(
-            seconds=settings.usage_sample_interval_seconds))
 
-    # --- one pass -------------------------------------------------------------------------
+    # --- every project --------------------------------------------------------------------
+    def project_ids(self) -> list[str]:
+        with Session(self.engine) as session:
+            return list(session.exec(select(Project.id).order_by(Project.id)))
+
     def run_once(self) -> list[Result]:
+        """One full pass, in this thread: every project, then the orphans (``spe controller
+        --once``; the controller itself goes through its queue)."""
         with telemetry.tracer().start_as_current_span("reconcile.pass"):
-            self._expire_permits()
-            with Session(self.engine) as session:
-                ids = list(session.exec(select(Project.id).order_by(Project.id)))
-            results = [self.reconcile(pid) for pid in ids]
-            for orphan in sorted(self.runtime.projects() - set(ids)):
-                log.warning("tearing down orphan workspace %s", orphan)
-                self.runtime.delete(orphan)
-                with session_scope(self.engine) as session:
-                    record(session, action="workspace.orphan.delete", actor=ACTOR,
-                           target_type="workspace", target_id=orphan)
+            results = [self.reconcile(pid) for pid in self.project_ids()]
+            self.delete_orphans()
             return results
 
-    def run_forever(self, stop: threading.Event, wake: threading.Event | None = None) -> None:
-        """Pass after pass until ``stop``; ``wake`` starts the next pass at once."""
-        wake = wake or threading.Event()
-        while not stop.is_set():
-            self.tick()
-            wake.wait(self.settings.reconcile_interval_seconds)
-            wake.clear()
+    def delete_orphans(self) -> list[str]:
+        """Tear down what the runtime runs for no project. The runtime is asked first: a
+        project it has was in the database before, so it cannot be taken for an orphan."""
+        running = self.runtime.projects()
+        orphans = sorted(running - set(self.project_ids()))
+        for orphan in orphans:
+            log.warning("tearing down orphan workspace %s", orphan)
+            self.runtime.delete(orphan)
+            with session_scope(self.engine) as session:
+                record(session, action="workspace.orphan.delete", actor=ACTOR,
+                       target_type="workspace", target_id=orphan)
+        return orphans
 
     def stop_workspaces(self, reason: str = "the control plane stopped") -> None:
         """Suspend every workspace the runtime runs, side by side, and record each one: on the
         local runtime a stopped control plane means stopped workspaces (their files stay; the
         next start brings back those whose permit still wants them)."""
-        with Session(self.engine) as session:
-            known = set(session.exec(select(Project.id)))
+        known = set(self.project_ids())
         running = sorted(self.runtime.projects())
         with ThreadPoolExecutor(max_workers=max(1, min(8, len(running)))) as pool:
             seen = dict(zip(running, pool.map(self._suspend_for_stop, running), strict=True))
@@ -148,56 +150,31 @@ class Reconciler:
             log.exception("stopping workspace %s", project_id)
             return None
 
-    def tick(self) -> None:
-        """One turn of the loop: a pass, every usage interval a usage sample and, at the first
-        turn and then every cleanup interval, the egress quarantine's orphans. (The audit
-        log's checkpoints are the checkpoint signer's, which alone holds the audit key.)"""
-        try:
-            self.run_once()
-        except Exception:  # one bad turn must not end the loop
-            log.exception("reconcile pass failed")
-        if self.meter is not None and self._usage_due():
-            try:
-                usage.record(self.engine, self.meter.sample())
-                self.check_budgets()
-            except Exception:
-                log.exception("usage sample failed")
-        if self.quarantine is not None and self._sweep_due():
-            try:
-                janitor.sweep_quarantine(self.engine, self.quarantine, timedelta(
-                    seconds=self.settings.egress_cleanup_grace_seconds))
-            except Exception:
-                log.exception("egress quarantine cleanup failed")
-
-    def check_budgets(self) -> None:
-        """Re-evaluate the permits' budgets against the usage recorded; a project whose
-        budget changed state is reconciled at once (its hub refuses or accepts new servers,
-        shows or drops the notice)."""
-        with session_scope(self.engine) as session:
-            changed = budgets.check_budgets(session, self.settings, ACTOR)
-        for project_id in changed:
-            self.reconcile(project_id)
-
+    # --- one project ----------------------------------------------------------------------
     def reconcile(self, project_id: str) -> Result:
         with telemetry.tracer().start_as_current_span("reconcile.project",
                                                       attributes={"spe.project": project_id}):
             with Session(self.engine) as session:
                 project = session.get(Project, project_id)
-                permit = session.get(Permit, project.permit_id)
-                desired = desired_state(permit)
+                permit = session.get(Permit, project.permit_id) if project else None
+            if project is None or permit is None:
+                return Result(project_id, DesiredState.deleted, "absent", "no such project")
+            now = utcnow()
+            desired = desired_state(permit, now)
             try:
                 observed = self._act(project, permit, desired)
             except RetryableError as exc:
                 log.info("project %s: will retry: %s", project_id, exc)
-                return Result(project_id, desired, project.observed_state, str(exc))
-            except TerminalError as exc:
+                return Result(project_id, desired, project.observed_state, str(exc), retry=True)
+            except TerminalError as exc:  # the operator's to fix: reported, not retried
                 self._record(project_id, "error", message=str(exc))
                 return Result(project_id, desired, "error", str(exc))
-            except Exception as exc:  # one broken project must not stop the others' halts
+            except Exception as exc:  # a bug or a crash: retried with backoff, logged
                 log.exception("project %s: reconcile failed", project_id)
                 return Result(project_id, desired, project.observed_state,
-                              f"{type(exc).__name__}: {exc}")
-            return Result(project_id, desired, observed)
+                              f"{type(exc).__name__}: {exc}", retry=True)
+            return Result(project_id, desired, observed,
+                          recheck_after=_recheck_after(permit, desired, observed, now))
 
     # --- acting ---------------------------------------------------------------------------
     def _act(self, project: Project, permit: Permit, desired: DesiredState) -> str:
@@ -263,19 +240,25 @@ class Reconciler:
     def _observe(self, session: Session, project_id: str, state: str,
                  observed: ObservedWorkspace | None, message: str = "") -> None:
         project = session.get(Project, project_id)
+        message = (message or (observed.message if observed else ""))[:2000]
+        url = observed.url if observed and state == "ready" else None
+        if (project.observed_state, project.observed_message, project.workspace_url) == \
+                (state, message, url) and project.observed_at is not None and \
+                utcnow() - project.observed_at < OBSERVED_REFRESH:
+            return  # nothing new: the steady state of a resync writes nothing
         workspace_lifecycle.observe(
-            session, project, state, actor=ACTOR,
-            message=message or (observed.message if observed else ""),
-            url=observed.url if observed and state == "ready" else None,
+            session, project, state, actor=ACTOR, message=message, url=url,
             details={"servers": len(observed.servers)} if observed else None)
 
-    def _expire_permits(self) -> None:
-        """Record the expiry of permits whose dates have passed (the platform's transition)."""
-        now = utcnow()
-        with Session(self.engine) as session:
-            due = list(session.exec(select(Permit.id).where(
-                Permit.valid_until <= now,
-                Permit.status.not_in([s.value for s in ENDED_STATUSES]))))
-        for permit_id in due:
-            with session_scope(self.engine) as session:
-                permit_lifecycle.expire_permit(session, permit_id, PRINCIPAL)
+
+def _recheck_after(permit: Permit, desired: DesiredState, observed: str,
+                   now: datetime) -> float | None:
+    """When to look at a project again without being asked: when its permit starts or ends
+    (so a workspace opens and closes on time), soon while it is still coming up."""
+    if desired is DesiredState.pending:
+        return (permit.valid_from - now).total_seconds()
+    if desired is DesiredState.ready:
+        if observed != "ready":
+            return RECHECK_SECONDS
+        return (permit.valid_until - now).total_seconds()
+    return None

@@ -1,11 +1,12 @@
 """Running the control plane: ``spe serve`` (the API) and ``spe up`` (the embedded platform).
 
 ``spe up`` is one process: migrations, the demo (:mod:`spe.demo`), the API under uvicorn, the
-reconciler in a thread with the local runtime, and the audit checkpoint signer in a thread of
-its own: it alone loads the audit signing key (the API's code path reads only the public
-half, as it does when the signer runs apart, ``spe audit signer``). A permit change made
-through the kill switch wakes the reconciler at once; otherwise it passes every
-``reconcile_interval_seconds``. On SIGTERM (what systemd, Kubernetes and container runtimes
+controller (:mod:`controllers.controller`) in threads with the local runtime, and the audit
+checkpoint signer in a thread of its own: it alone loads the audit signing key (the API's code
+path reads only the public half, as it does when the signer runs apart, ``spe audit signer``).
+A permit change made through the API (the kill switch among them) wakes the controller, which
+reconciles that project at once; every project is also looked at every
+``reconcile_resync_seconds``. On SIGTERM (what systemd, Kubernetes and container runtimes
 send) and on SIGINT (Ctrl-C) alike, the API stops, then the reconciler, then every server, hub,
 proxy and idle culler of the local runtime, each workspace recorded as suspended (their data
 stays for the next ``spe up``). If the process is killed outright, the runtime's watchdog
@@ -109,14 +110,15 @@ def _run_embedded(settings: Settings, server: uvicorn.Server, demo: bool) -> Non
     engine = get_engine()
     upgrade(engine)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
-    platform = ApiPlatform.build(settings, engine)  # one root: the API's and the reconciler's
-    reconciler = build(settings, engine, platform)
+    platform = ApiPlatform.build(settings, engine)  # one root: the API's and the controller's
+    controller = build(settings, engine, platform)
+    reconciler = controller.reconciler
     signer = CheckpointSigner.from_settings(settings, engine)  # publishes the public key
     app = create_app(platform=platform)
     app.state.reconcile_wake = wake = threading.Event()
     stop = threading.Event()
-    threads = [threading.Thread(target=reconciler.run_forever, args=(stop, wake),
-                                name="reconciler", daemon=True),
+    threads = [threading.Thread(target=controller.run, args=(stop, wake),
+                                name="controller", daemon=True),
                threading.Thread(target=signer.run_forever, args=(stop,),
                                 name="audit-signer", daemon=True)]
     if demo:

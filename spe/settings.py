@@ -203,8 +203,17 @@ class Settings(BaseSettings):
         "security boundary) or Kubernetes."
     )
     reconcile_interval_seconds: float = Field(
-        2.0, gt=0, description="Pause between two reconcile passes (a halt or a permit change "
-        "also starts one at once when the reconciler runs in the same process)."
+        0.5, gt=0, description="How often the controller looks for permit changes (the audit "
+        "log's new `permit.*` events) and reconciles those projects; in the same process as "
+        "the API (`spe up`) a change wakes it at once."
+    )
+    reconcile_resync_seconds: float = Field(
+        60.0, gt=0, description="How often every project is reconciled whether or not it "
+        "changed (drift: a hub that died, an edited object), and orphans torn down."
+    )
+    reconcile_workers: int = Field(
+        4, ge=1, le=64, description="Projects the controller reconciles at the same time "
+        "(never one project twice at once)."
     )
     expired_data_retention_days: int = Field(
         0, ge=0, le=183,
@@ -683,6 +692,8 @@ class ControllerSettings(BaseModel):
     model_config = _prefixed("")
     runtime: Literal["local", "kubernetes"]
     reconcile_interval_seconds: float
+    reconcile_resync_seconds: float
+    reconcile_workers: int
     local_runtime_root: Path = _of("resolved_local_runtime_root")
     health_port: int = _of("controller_health_port")
 

@@ -70,6 +70,9 @@ class FakeApiServer:
     failures: list[tuple[str, int]] = field(default_factory=list)
     version: int = 100
     lock: threading.Lock = field(default_factory=threading.Lock)
+    names: dict[tuple[str, str], dict[str | None, set[str]]] = field(default_factory=dict)
+    """(api prefix, plural) → namespace → names: a list reads its collection only, as a real
+    API server does (a benchmark holds thousands of namespaces)."""
     url: str = ""
 
     def fail_next(self, method: str, status: int) -> None:
@@ -107,7 +110,12 @@ class FakeApiServer:
         meta["resourceVersion"] = str(self.version)
         meta["managedFields"] = [{"manager": "spe", "operation": "Apply"}]
         self.objects[k] = obj
+        self.names.setdefault((k[0], k[2]), {}).setdefault(k[1], set()).add(k[3])
         return obj
+
+    def _remove(self, k) -> None:
+        del self.objects[k]
+        self.names[(k[0], k[2])][k[1]].discard(k[3])
 
     def handle(self, method: str, path: str, query: dict[str, str], body: Any,
                content_type: str | None) -> tuple[int, Any]:
@@ -150,10 +158,11 @@ class FakeApiServer:
         if method == "DELETE":
             if k not in self.objects:
                 return self._not_found(k)
-            del self.objects[k]
+            self._remove(k)
             if plural == "namespaces":
-                for other in [o for o in self.objects if o[1] == name]:
-                    del self.objects[other]
+                for (p, pl), spaces in self.names.items():
+                    for other in sorted(spaces.pop(name, ())):
+                        del self.objects[(p, name, pl, other)]
             return 200, {"kind": "Status", "status": "Success"}
         return 405, {"kind": "Status", "code": 405}
 
@@ -169,11 +178,14 @@ class FakeApiServer:
 
     def _list(self, prefix, ns, plural, query) -> list[dict[str, Any]]:
         wanted = dict(p.split("=", 1) for p in query.get("labelSelector", "").split(",") if p)
+        spaces = self.names.get((prefix, plural), {})
+        chosen = spaces.items() if ns is None else [(ns, spaces.get(ns, ()))]
+        keys = [(prefix, n, plural, name) for n, names in chosen for name in names]
         items = []
-        for (p, n, pl, _), obj in sorted(self.objects.items(), key=lambda kv: str(kv[0])):
+        for k in sorted(keys, key=str):
+            obj = self.objects[k]
             labels = obj.get("metadata", {}).get("labels", {})
-            if p == prefix and pl == plural and (ns is None or n == ns) and \
-                    all(labels.get(a) == b for a, b in wanted.items()):
+            if all(labels.get(a) == b for a, b in wanted.items()):
                 item = copy.deepcopy(obj)
                 item.pop("apiVersion", None)  # list items come without apiVersion and kind
                 item.pop("kind", None)
@@ -187,6 +199,9 @@ class FakeApiServer:
 
 def serve(api: FakeApiServer) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # connections kept open, as an API server does
+        disable_nagle_algorithm = True  # headers and body in two writes: no 40 ms wait
+
         def _any(self) -> None:
             split = urlsplit(self.path)
             query = {k: v[-1] for k, v in parse_qs(split.query).items()}

@@ -5,8 +5,11 @@ down and report what is there. It knows nothing of permits or the database: the 
 (:mod:`controllers.reconciler`) turns a project's permit into a :class:`WorkspaceSpec` and
 calls these methods, which must all be idempotent.
 
-Implementations are chosen by a short name (setting ``SPE_RUNTIME``): ``local``
-(:mod:`controllers.runtimes.local`) and ``kubernetes`` (:mod:`controllers.runtimes.kubernetes`).
+Implementations are registered by a short name (setting ``SPE_RUNTIME``,
+:mod:`controllers.runtimes.registry`): ``local`` (:mod:`controllers.runtimes.local`) and
+``kubernetes`` (:mod:`controllers.runtimes.kubernetes`). What differs between them beyond the
+contract is a method with a default here (:meth:`Runtime.extract_dir`), never a question of
+which runtime it is.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import ClassVar
+from pathlib import Path
+from typing import ClassVar, Self
 
+from spe.settings import Settings
 from workspaces.spec import WorkspaceSpec
 
 
@@ -40,6 +45,17 @@ class Runtime(ABC):
     """One fixed contract; implementations override the four small methods."""
 
     name: ClassVar[str]
+
+    @classmethod
+    @abstractmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        """The runtime the settings describe (``spe controller``, ``spe up``)."""
+
+    def extract_dir(self, project_id: str) -> Path | None:
+        """The folder the data plane writes the project's decrypted extract into, for a
+        runtime whose workspaces read it there (``local``); ``None``, the default, for one
+        whose workspaces fetch it themselves with the grant in their spec (``kubernetes``)."""
+        return None
 
     @abstractmethod
     def ensure(self, spec: WorkspaceSpec) -> ObservedWorkspace:

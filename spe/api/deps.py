@@ -166,8 +166,10 @@ def allow_protocol(name: str):
 
 
 def wake_reconciler(request: Request) -> None:
-    """Start the in-process reconciler's next pass now (the embedded server); a separate
-    ``spe controller`` picks the change up at its next pass."""
+    """Wake the in-process controller (the embedded server) to read the change just
+    committed and reconcile its project now; a separate ``spe controller`` reads it within
+    ``SPE_RECONCILE_INTERVAL_SECONDS`` (controllers/changes.py: the audit log's ``permit.*``
+    events are the change feed)."""
     wake = getattr(request.app.state, "reconcile_wake", None)
     if wake is not None:
         wake.set()

@@ -95,14 +95,14 @@ def plan_extract(session: Session, permit: Permit) -> Plan:
 class ProjectDataPlane:
     def __init__(self, engine: Engine, settings: Settings, *, store: ObjectStore | None = None,
                  keys: KeyStore | None = None,
-                 extract_dir: Callable[[str], Path] | None = None) -> None:
+                 extract_dir: Callable[[str], Path | None] | None = None) -> None:
         self.engine, self.settings = engine, settings
         self.store = store or config.object_store(settings)
         self.keys = keys or config.key_store(settings)
         self.signing: SigningKey = config.signing_key(settings)
         self.extract_dir = extract_dir
 
-    def delivering_to(self, extract_dir: Callable[[str], Path]) -> ProjectDataPlane:
+    def delivering_to(self, extract_dir: Callable[[str], Path | None]) -> ProjectDataPlane:
         """This data plane (its store, keys and signing key), also writing each decrypted
         extract into ``extract_dir(project_id)`` (the local runtime's workspaces)."""
         plane = copy.copy(self)
@@ -261,6 +261,8 @@ class ProjectDataPlane:
                      permit_reference: str) -> None:
         """Decrypt the extract into the local workspace's extract directory, read-only."""
         target = self.extract_dir(project_id)
+        if target is None:  # this runtime's workspaces fetch it themselves
+            return
         marker = target / MARKER
         if marker.exists() and marker.read_text() == extract_id:
             return

@@ -20,11 +20,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from controllers.reconciler import Reconciler
+from controllers.jobs import standard_jobs
 from spe.airlock import janitor, staging
 from spe.airlock.models import EgressRequest
 from spe.audit import AuditEvent
-from spe.crypto.secretbox import SecretBox
 from spe.db import make_engine
 from spe.settings import Settings
 from spe.storage.layout import quarantine_key
@@ -32,7 +31,6 @@ from spe.storage.local import LocalObjectStore
 from spe.web import create_app
 from tests.airlock.conftest import OK_CSV, submit
 from tests.airlock.killed_upload import FILES
-from tests.controllers.conftest import MemoryRuntime
 
 GRACE = 1.5  # seconds
 
@@ -101,14 +99,14 @@ def test_a_kill_9_during_an_upload_leaves_debris_only_where_it_is_swept(tmp_path
     assert swept.details == {"folders": 1, "files": 2,
                              "bytes": sum(len(content) for _, content in FILES)}
 
-    # the reconciler's first pass sweeps the orphans once older than the grace period,
-    # not an object written just now (an upload in flight)
+    # the controller's sweep job, at its first run, removes the orphans once older than the
+    # grace period, not an object written just now (an upload in flight)
     time.sleep(GRACE + 0.5)
     in_flight = b"region,count\neast,99\n"
     store.put_bytes(quarantine_key(project, sha256(in_flight)), in_flight)
-    reconciler = Reconciler(engine, MemoryRuntime(), settings,
-                            SecretBox.load_or_create(tmp_path / "box.key"), quarantine=store)
-    reconciler.tick()
+    [sweep] = [job for job in standard_jobs(engine, settings, quarantine=store)
+               if job.name == "egress quarantine sweep"]
+    assert sweep.run_if_due()
     assert {o.key for o in store.list(f"projects/{project}/quarantine/")} == \
         {quarantine_key(project, sha256(in_flight))}
     (event,) = events(engine, "egress.quarantine.cleanup")
@@ -116,7 +114,7 @@ def test_a_kill_9_during_an_upload_leaves_debris_only_where_it_is_swept(tmp_path
     assert event.details["bytes"] == sum(len(content) for _, content in FILES)
     assert sorted(event.details["removed"]) == sorted(f"{project}/{h}" for h in hashes)
     assert "counts" not in json.dumps(event.details)  # counts and hashes, no file names
-    reconciler.tick()  # not due again before the interval: nothing more recorded
+    assert not sweep.run_if_due()  # not due again before the interval: nothing more recorded
     assert len(events(engine, "egress.quarantine.cleanup")) == 1
     engine.dispose()
 

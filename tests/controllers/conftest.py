@@ -19,6 +19,10 @@ from workspaces.spec import WorkspaceSpec
 class MemoryRuntime(Runtime):
     name = "memory"
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MemoryRuntime:
+        return cls()
+
     def __init__(self) -> None:
         self.hubs: dict[str, dict] = {}  # project → {"spec", "running", "starts"}
         self.starts = 0

@@ -1,12 +1,14 @@
-"""Per-permit budgets in the reconciler's loop: the usage recorded crosses the warning
-threshold, then the limit; each crossing is audited once and reaches the workspace's spec
-(a notice, then new servers refused); raising the budget lifts the refusal."""
+"""Per-permit budgets in the controller (its usage job, its change feed): the usage recorded
+crosses the warning threshold, then the limit; each crossing is audited once and reaches the
+workspace's spec (a notice, then new servers refused); raising the budget lifts the refusal."""
 
 from __future__ import annotations
 
 import pytest
 from sqlmodel import Session, select
 
+from controllers.controller import Controller
+from controllers.jobs import standard_jobs
 from controllers.reconciler import Reconciler
 from spe.audit import Actor
 from spe.audit.models import AuditEvent
@@ -38,18 +40,39 @@ def budget_actions(engine, project: str) -> list[tuple[str, dict]]:
             .order_by(AuditEvent.seq))]
 
 
+class Loop:
+    """The controller's usage job and its queue, turned by hand: a sample, then the
+    projects the change feed names (a budget set or crossed) reconciled."""
+
+    def __init__(self, engine, settings, box, runtime, meter) -> None:
+        self.reconciler = Reconciler(engine, runtime, settings, box)
+        [self.job] = [j for j in standard_jobs(engine, settings, meter=meter)
+                      if j.name == "usage sample"]
+        self.controller = Controller(self.reconciler, [self.job])
+        self.controller.feed.start()
+
+    def turn(self) -> None:
+        self.job.run_if_due(now=self.job.due)  # the sampling interval has passed
+        self.controller.poll_changes()
+        while (project_id := self.controller.queue.get(0)) is not None:
+            self.controller.process(project_id)
+            self.controller.queue.done(project_id)
+
+    def run_once(self) -> None:
+        self.reconciler.run_once()
+
+
 @pytest.fixture
 def world(engine, settings, box):
     runtime, meter = MemoryRuntime(), Meter()
-    reconciler = Reconciler(engine, runtime, settings, box, meter=meter)
+    loop = Loop(engine, settings, box, runtime, meter)
     _, project = grant(engine)
-    reconciler.tick()
-    return reconciler, runtime, meter, project
+    loop.run_once()
+    return loop, runtime, meter, project
 
 
-def tick(reconciler: Reconciler) -> None:
-    reconciler._usage_due._next = 0  # the sampling interval has passed
-    reconciler.tick()
+def tick(loop: Loop) -> None:
+    loop.turn()
 
 
 def test_a_budget_warns_then_refuses_new_servers_then_is_raised(engine, settings, world):

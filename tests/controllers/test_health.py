@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from controllers.controller import run_as_leader
+from controllers.controller import Controller, run_as_leader
 from controllers.health import Heartbeat, serve_health
 
 
@@ -58,9 +58,9 @@ class FakeLease:
 def test_the_loop_beats_each_turn():
     heartbeat = Heartbeat()
     stop = threading.Event()
-    reconciler = SimpleNamespace(settings=SimpleNamespace(reconcile_interval_seconds=0.01))
+    controller = Controller(SimpleNamespace(engine=None), poll_seconds=0.01)
     thread = threading.Thread(target=run_as_leader,
-                              args=(reconciler, stop, FakeLease(), heartbeat))
+                              args=(controller, stop, FakeLease(), heartbeat))
     thread.start()
     try:
         deadline = time.monotonic() + 5

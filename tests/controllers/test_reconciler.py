@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session, select
 
+from controllers.jobs import expire_permits, standard_jobs
 from controllers.reconciler import Reconciler
 from spe.audit.models import AuditEvent
 from spe.auth.hub_clients import HubClient
@@ -102,15 +103,18 @@ def test_suspend_resume_revoke(engine, runtime, reconciler):
     assert deletes == []  # already gone: later passes only look
 
 
-def test_expired_permit_is_recorded_and_torn_down(engine, runtime, reconciler):
+def test_expired_permit_is_torn_down_and_its_expiry_recorded_by_the_job(engine, runtime,
+                                                                       reconciler):
     permit, project = grant(engine, days=1, starts_in_days=-3)
     runtime.hubs[project] = {"spec": None, "running": True}  # left from when it was active
-    reconciler.run_once()
+    reconciler.run_once()  # the dates alone say deleted
+    assert project not in runtime.hubs and state(engine, project) == "deleted"
+    assert expire_permits(engine) == [permit]  # the job records the transition
+    assert expire_permits(engine) == []
     with Session(engine) as s:
         events = [e.action for e in s.exec(select(AuditEvent)
                                             .where(AuditEvent.target_id == permit))]
-    assert "permit.expire" in events
-    assert project not in runtime.hubs and state(engine, project) == "deleted"
+    assert events.count("permit.expire") == 1
 
 
 def test_not_yet_valid_permit_waits(engine, runtime, reconciler):
@@ -202,14 +206,16 @@ def test_crash_during_teardown_converges(engine, runtime, reconciler, monkeypatc
 
 
 def test_the_controller_signs_no_audit_checkpoint_and_never_reads_the_audit_key(
-        engine, reconciler):
-    """Checkpoints are the checkpoint signer's (tests/audit/test_signer.py): the controller
-    neither signs one nor loads (or creates) the audit signing key."""
+        engine, reconciler, settings, tmp_path):
+    """Checkpoints are the checkpoint signer's (tests/audit/test_signer.py): the controller,
+    its passes and its jobs, neither signs one nor loads (or creates) the audit signing key."""
     from spe.audit.models import AuditCheckpoint
+    from spe.storage.local import LocalObjectStore
 
     grant(engine)
-    reconciler.tick()
-    reconciler.tick()
+    reconciler.run_once()
+    jobs = standard_jobs(engine, settings, quarantine=LocalObjectStore(tmp_path / "objects"))
+    assert all(job.run_if_due() for job in jobs)
     with Session(engine) as s:
         assert s.exec(select(AuditCheckpoint)).all() == []
     assert not reconciler.settings.resolved_audit_signing_key_path.exists()
@@ -240,7 +246,8 @@ def test_stopping_the_control_plane_suspends_and_records_every_workspace(engine,
     assert result.observed == "ready"  # the next start brings it back
 
 
-def test_the_loop_records_usage_samples_once_per_interval(engine, runtime, settings, box):
+def test_the_usage_job_records_samples_once_per_interval(engine, runtime, settings,
+                                                         reconciler):
     from spe.domain.usage import ProjectUsage, Sample
 
     class Meter:
@@ -249,20 +256,18 @@ def test_the_loop_records_usage_samples_once_per_interval(engine, runtime, setti
         def sample(self):
             self.calls += 1
             if self.calls == 2:
-                raise OSError("/proc unreadable")  # logged, the loop goes on
+                raise OSError("/proc unreadable")  # logged, the job runs again next time
             return [Sample(project, "alice", cpu_seconds=30), Sample("p-gone", cpu_seconds=9)]
 
     _, project = grant(engine)
     meter = Meter()
-    reconciler = Reconciler(engine, runtime, settings, box, meter=meter)
-    reconciler.tick()
-    reconciler.tick()  # within the interval: no sample
+    [job] = [j for j in standard_jobs(engine, settings, meter=meter) if j.name == "usage sample"]
+    assert job.run_if_due()
+    assert not job.run_if_due()  # within the interval: no sample
     assert meter.calls == 1
-    reconciler._usage_due._next = 0  # the interval has passed
-    reconciler.tick()  # the meter fails
-    reconciler._usage_due._next = 0
-    reconciler.tick()
-    assert meter.calls == 3 and state(engine, project) == "ready"
+    assert job.run_if_due(now=job.due)  # the interval has passed; the meter fails
+    assert job.run_if_due(now=job.due)
+    assert meter.calls == 3
     with Session(engine) as s:
         rows = s.exec(select(ProjectUsage)).all()
     assert [(r.project_id, r.member, r.cpu_seconds) for r in rows] == [(project, "alice", 60)]

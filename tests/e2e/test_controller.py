@@ -9,11 +9,10 @@ import pytest
 from kubernetes import client as k8s
 from sqlmodel import Session
 
-from controllers.controller import build, run_as_leader
+from controllers.controller import Controller, build, run_as_leader
 from controllers.reconciler import Reconciler
-from controllers.runtimes import make_runtime
 from controllers.runtimes.kubernetes import KubeClient, LeaseLock, SettingsError
-from controllers.runtimes.local import LocalRuntime
+from controllers.runtimes.registry import make_runtime
 from spe import migrations
 from spe.crypto.secretbox import SecretBox
 from spe.dataplane import ProjectDataPlane
@@ -35,8 +34,8 @@ def engine(tmp_path):
 
 def test_build_wires_the_local_runtime_and_its_extract_directory(engine, tmp_path):
     settings = Settings(data_dir=tmp_path / "data")
-    reconciler = build(settings, engine)
-    assert isinstance(reconciler.runtime, LocalRuntime)
+    reconciler = build(settings, engine).reconciler
+    assert reconciler.runtime.name == "local"
     assert reconciler.runtime.root == (tmp_path / "data" / "workspaces").resolve()
     plane = reconciler.data_plane
     assert isinstance(plane, ProjectDataPlane)
@@ -76,7 +75,8 @@ def test_only_the_lease_holder_reconciles_and_a_successor_takes_over(engine, tmp
         runtime, stop = MemoryRuntime(), threading.Event()
         lease = LeaseLock(kube, "spe", "spe-controller", name, duration_seconds=2)
         thread = threading.Thread(target=run_as_leader, daemon=True, args=(
-            Reconciler(engine, runtime, settings, box), stop, lease))
+            Controller(Reconciler(engine, runtime, settings, box), poll_seconds=0.05), stop,
+            lease))
         thread.start()
         replicas.append((runtime, stop, thread))
         if name == "a":  # a leads first

@@ -2,11 +2,27 @@
 
 Rendering is :mod:`.render` (pure), writing is :mod:`.apply` (generic), and this class only
 strings them together per project and reads the hub's state back.
+
+Re-applying a project's twenty-odd objects is the costly part of a resync, and in the
+steady state it changes nothing. So :meth:`KubernetesRuntime.ensure` skips it when this
+runtime applied the very same spec completely less than ``reapply_seconds`` ago, the
+project's Namespace still carries that spec's hash (annotation ``spe.io/spec-hash``; another
+replica that applied something else since changed it) and the hub's Deployment is there and
+not scaled down: two reads instead of some seventy requests. Any change of the spec (members,
+profile, a renewed extract grant) applies everything at once; an object edited behind spe's
+back is put right at the next complete apply, at the latest ``reapply_seconds`` later (or
+at once if it was the Namespace or the hub), and always after a restart of the controller.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import time
 from typing import Any, ClassVar
+
+from kubernetes import config
 
 from controllers.runtimes.base import ObservedWorkspace, Runtime, WorkspacePhase
 from controllers.runtimes.kubernetes.apply import RESOURCES, Outcome, apply, prune, resource_of
@@ -27,7 +43,8 @@ from controllers.runtimes.kubernetes.render import (
     prune_selector,
     render,
 )
-from controllers.runtimes.kubernetes.settings import ClusterSettings
+from controllers.runtimes.kubernetes.settings import ClusterSettings, from_settings
+from spe.settings import Settings
 from workspaces.kubernetes import SERVER_COMPONENT
 from workspaces.spec import WorkspaceSpec
 
@@ -36,6 +53,16 @@ DEPLOYMENTS = RESOURCES[("apps/v1", "Deployment")]
 PODS = Resource("v1", "Pod", "pods")
 SERVER_PODS = {"component": SERVER_COMPONENT}
 USERNAME_ANNOTATION = "hub.jupyter.org/username"
+SPEC_HASH = "spe.io/spec-hash"
+REAPPLY_SECONDS = 3600.0
+"""At the latest, how long after its last complete apply a project's objects are applied
+again although its spec did not change (drift the two reads of the steady state miss)."""
+
+
+def spec_hash(spec: WorkspaceSpec, cluster: ClusterSettings) -> str:
+    """What the rendered objects follow from (they are a pure function of the two)."""
+    both = {"spec": dataclasses.asdict(spec), "cluster": dataclasses.asdict(cluster)}
+    return hashlib.sha256(json.dumps(both, sort_keys=True, default=str).encode()).hexdigest()
 
 
 class KubernetesRuntime(Runtime):
@@ -44,15 +71,37 @@ class KubernetesRuntime(Runtime):
     name: ClassVar[str] = "kubernetes"
 
     def __init__(self, cluster: ClusterSettings, client: KubeClient | None = None,
-                 field_manager: str = "spe"):
+                 field_manager: str = "spe", reapply_seconds: float = REAPPLY_SECONDS):
         self.cluster = cluster
         self.client = client or KubeClient()
         self.field_manager = field_manager
+        self.reapply_seconds = reapply_seconds
         self._desired: dict[str, list[dict[str, Any]]] = {}  # last applied, for drift
         self._closed: dict[str, str] = {}  # suspended projects' closed page targets
+        self._applied: dict[str, tuple[str, float]] = {}  # last complete apply: hash, when
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> KubernetesRuntime:
+        """For the cluster the ``SPE_KUBERNETES_*`` settings describe, reached in-cluster
+        (the Helm chart) or through the kubeconfig."""
+        cluster = from_settings(settings)
+        try:
+            config.load_incluster_config()
+        except config.ConfigException:
+            config.load_kube_config()
+        return cls(cluster)
 
     def ensure(self, spec: WorkspaceSpec) -> ObservedWorkspace:
+        digest = spec_hash(spec, self.cluster)
+        unchanged = self._unchanged(spec.project_id, digest)
+        if unchanged is not None:
+            return unchanged
+        self._applied.pop(spec.project_id, None)
         objects = render(spec, self.cluster)
+        namespace = objects[0]
+        annotations = {**namespace["metadata"].get("annotations", {}), SPEC_HASH: digest}
+        objects[0] = {**namespace, "metadata": {**namespace["metadata"],
+                                                "annotations": annotations}}
         # The Namespace and the controller's RoleBinding in it first: every other object is
         # written with the rights that binding grants.
         access = apply(self.client, objects[:2], self.field_manager)
@@ -68,14 +117,39 @@ class KubernetesRuntime(Runtime):
         prune(self.client, objects, prune_selector(spec.project_id))  # the closed page too
         self._closed.pop(spec.project_id, None)
         self._desired[spec.project_id] = objects
-        return self.observe(spec.project_id)
+        observed = self.observe(spec.project_id)
+        self._applied[spec.project_id] = (digest, time.monotonic())
+        return observed
+
+    def _unchanged(self, project_id: str, digest: str) -> ObservedWorkspace | None:
+        """The workspace as it is, if ``digest`` needs no apply (module docstring), else
+        ``None``."""
+        last = self._applied.get(project_id)
+        if last is None or last[0] != digest or \
+                time.monotonic() - last[1] >= self.reapply_seconds:
+            return None
+        ns = self.cluster.namespace(project_id)
+        namespace = self.client.get(NAMESPACES.path(name=ns))
+        if namespace is None or namespace["metadata"].get("deletionTimestamp") or \
+                namespace["metadata"].get("annotations", {}).get(SPEC_HASH) != digest:
+            return None
+        hub = self.client.get(DEPLOYMENTS.path(ns, HUB_NAME))
+        if hub is None or hub.get("spec", {}).get("replicas") == 0:
+            return None
+        url = f"https://{self.cluster.host(project_id)}/"
+        if hub.get("status", {}).get("readyReplicas", 0) < 1:
+            return ObservedWorkspace(project_id, WorkspacePhase.PROVISIONING, url,
+                                     "hub not ready", self._servers(ns))
+        return ObservedWorkspace(project_id, WorkspacePhase.READY, url,
+                                 servers=self._servers(ns))
 
     def suspend(self, project_id: str) -> ObservedWorkspace:
         """Scale the hub to zero (no logins) and stop every server; volumes stay."""
         ns = self.cluster.namespace(project_id)
         if self.client.get(NAMESPACES.path(name=ns)) is None:
             return ObservedWorkspace(project_id, WorkspacePhase.ABSENT)
-        if self.client.get(DEPLOYMENTS.path(ns, HUB_NAME)) is not None:
+        hub = self.client.get(DEPLOYMENTS.path(ns, HUB_NAME))
+        if hub is not None and hub.get("spec", {}).get("replicas") != 0:
             # its own field manager: the next ensure() takes replicas back (force=true)
             scale_down = {"apiVersion": DEPLOYMENTS.api_version, "kind": DEPLOYMENTS.kind,
                           "metadata": {"name": HUB_NAME, "namespace": ns},
@@ -105,6 +179,7 @@ class KubernetesRuntime(Runtime):
     def delete(self, project_id: str) -> None:
         self._closed.pop(project_id, None)
         self._desired.pop(project_id, None)
+        self._applied.pop(project_id, None)
         prune(self.client, [], prune_selector(project_id))
 
     def observe(self, project_id: str) -> ObservedWorkspace:

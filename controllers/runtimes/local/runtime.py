@@ -33,6 +33,7 @@ from controllers.runtimes.local.layout import ProjectLayout, unseal
 from controllers.runtimes.local.state import HubState, Ports
 from spe.crypto.canonical import canonical_json
 from spe.errors import RetryableError, TerminalError
+from spe.settings import Settings
 from workspaces.hubconfig import (
     HUB_CONFIG_ENV,
     HUB_CONFIG_FILE,
@@ -111,6 +112,11 @@ class LocalRuntime(Runtime):
         self.start_timeout = start_timeout
         self._children: dict[str, subprocess.Popen] = {}  # hubs this object started
         self._closed: dict[str, ClosedPage] = {}  # suspended workspaces' redirect pages
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalRuntime:
+        """Under ``SPE_LOCAL_RUNTIME_ROOT``, by default ``<data_dir>/workspaces``."""
+        return cls(settings.controller.local_runtime_root)
 
     # -- the Runtime contract ---------------------------------------------------------------
 
@@ -216,6 +222,10 @@ class LocalRuntime(Runtime):
     def projects(self) -> set[str]:
         base = self.root / "projects"
         return {p.name for p in base.iterdir() if p.is_dir()} if base.exists() else set()
+
+    def extract_dir(self, project_id: str) -> Path:
+        """The servers mount the extract read-only from the project's folder."""
+        return self.layout(project_id).extract
 
     # -- helpers others may call ------------------------------------------------------------
 

@@ -35,15 +35,60 @@ def test_a_changed_spec_updates_and_prunes(kube, fake_api, spec, cluster):
     assert fake_api.get_object(f"/api/v1/namespaces/{NS}/secrets/extract-grant") is None
 
 
-def test_drift_is_reported_until_ensure_repairs_it(kube, fake_api, spec, cluster):
-    runtime = KubernetesRuntime(cluster, kube)
+QUOTA = f"/api/v1/namespaces/{NS}/resourcequotas/workspace"
+
+
+def test_drift_is_reported_until_a_complete_apply_repairs_it(kube, fake_api, spec, cluster):
+    runtime = KubernetesRuntime(cluster, kube, reapply_seconds=0)  # every ensure applies all
     runtime.ensure(spec)
-    quota = fake_api.get_object(f"/api/v1/namespaces/{NS}/resourcequotas/workspace")
-    quota["spec"]["hard"]["services.loadbalancers"] = "5"
+    wanted = fake_api.get_object(QUOTA)["spec"]["hard"]["services.loadbalancers"]
+    fake_api.get_object(QUOTA)["spec"]["hard"]["services.loadbalancers"] = "5"
     observed = runtime.observe(spec.project_id)
     assert observed.phase is WorkspacePhase.PROVISIONING
     assert "services.loadbalancers" in observed.message
     assert runtime.ensure(spec).phase is WorkspacePhase.READY
+    assert fake_api.get_object(QUOTA)["spec"]["hard"]["services.loadbalancers"] == wanted
+
+
+def test_an_unchanged_spec_is_not_applied_again_within_the_window(kube, fake_api, spec,
+                                                                  cluster):
+    """The steady state of a resync: the Namespace (with the spec's hash), the hub, its
+    servers read; nothing written. Within the window an edited quota stays edited."""
+    runtime = KubernetesRuntime(cluster, kube)
+    runtime.ensure(spec)
+    fake_api.get_object(QUOTA)["spec"]["hard"]["services.loadbalancers"] = "5"
+    fake_api.requests.clear()
+    observed = runtime.ensure(spec)
+    assert observed.phase is WorkspacePhase.READY and observed.url
+    assert [(r.method, r.path) for r in fake_api.requests] == [
+        ("GET", f"/api/v1/namespaces/{NS}"), ("GET", HUB),
+        ("GET", f"/api/v1/namespaces/{NS}/pods")]
+    assert fake_api.get_object(QUOTA)["spec"]["hard"]["services.loadbalancers"] == "5"
+
+
+@pytest.mark.parametrize("change", ["spec", "hash", "hub gone", "hub scaled down", "restart",
+                                    "window passed"])
+def test_anything_but_the_steady_state_applies_everything(kube, fake_api, spec, cluster,
+                                                          change):
+    runtime = KubernetesRuntime(cluster, kube)
+    runtime.ensure(spec)
+    fake_api.get_object(QUOTA)["spec"]["hard"]["services.loadbalancers"] = "5"
+    namespace = fake_api.get_object(f"/api/v1/namespaces/{NS}")
+    if change == "spec":
+        spec = dataclasses.replace(spec, users=("alice",))
+    elif change == "hash":  # another replica applied another spec meanwhile
+        namespace["metadata"]["annotations"]["spe.io/spec-hash"] = "0" * 64
+    elif change == "hub gone":
+        fake_api.handle("DELETE", HUB, {}, None, None)
+    elif change == "hub scaled down":
+        fake_api.get_object(HUB)["spec"]["replicas"] = 0
+    elif change == "restart":
+        runtime = KubernetesRuntime(cluster, kube)
+    else:
+        runtime.reapply_seconds = 0
+    assert runtime.ensure(spec).phase is WorkspacePhase.READY
+    assert fake_api.get_object(QUOTA)["spec"]["hard"]["services.loadbalancers"] != "5"
+    assert fake_api.get_object(HUB)["spec"]["replicas"] == 1
 
 
 def test_suspend_scales_the_hub_down_and_stops_servers(kube, fake_api, spec, cluster):
