@@ -135,7 +135,7 @@ def amend_permit(session: Session, permit_id: str, data: PermitAmend,
                  principal: Principal) -> Permit:
     permit = get_permit(session, permit_id, for_update=True)
     transition = check_can_transition(permit, "amend", principal)
-    changes = data.model_dump(exclude_unset=True, exclude={"reason"})
+    changes = data.model_dump(exclude_unset=True, exclude_none=True, exclude={"reason"})
     if not changes:
         raise InvalidInput("an amendment must change at least one term",
                            code="permit.empty_amendment")

@@ -42,7 +42,8 @@ Auditor = Annotated[Principal, allow(Role.auditor, Role.admin)]
 Component = Annotated[Principal, allow_component("hub", "storage")]
 
 
-@router.get("/events", summary="Search events, by sequence number")
+@router.get("/events", summary="Search events, by sequence number",
+            responses={404: {"description": "`actor` names no user and no event's actor"}})
 def search_events(
     _: Auditor, session: SessionDep,
     actor: Annotated[str | None, Query(max_length=320, description="A user's id, name "
@@ -149,7 +150,8 @@ def sign_checkpoint(request: Request, session: Session,
                                                config.signer_wait_seconds)
 
 
-@router.get("/consistency", summary="Consistency proof between two checkpoints")
+@router.get("/consistency", summary="Consistency proof between two checkpoints",
+            responses={404: {"description": "No checkpoint at one of the two sizes"}})
 def consistency_proof(_: Auditor, session: SessionDep,
                       old: Annotated[int, Query(ge=1, alias="from")],
                       new: Annotated[int, Query(ge=1, alias="to")]) -> dict:
