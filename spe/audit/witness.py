@@ -190,6 +190,7 @@ def open_witness(spec: str, settings=None) -> Witness:
         from minio import Minio
 
         from spe.storage import StorageConfig
+        from spe.storage.s3 import http_client
 
         config = StorageConfig(backend="s3", endpoint=settings.storage_endpoint,
                                region=settings.storage_region, bucket=url.netloc,
@@ -200,7 +201,10 @@ def open_witness(spec: str, settings=None) -> Witness:
                                cert_check=settings.storage_cert_check)
         client = Minio(config.endpoint, access_key=config.access_key,
                        secret_key=config.resolved_secret_key(), region=config.region,
-                       secure=config.secure, cert_check=config.cert_check)
+                       secure=config.secure, cert_check=config.cert_check,
+                       http_client=http_client(settings.storage_connect_timeout_seconds,
+                                               settings.storage_read_timeout_seconds,
+                                               config.cert_check))
         prefix = url.path.lstrip("/")
         prefix = prefix + "/" if prefix and not prefix.endswith("/") else prefix
         return S3Witness(client, url.netloc, prefix,

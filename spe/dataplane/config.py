@@ -271,7 +271,9 @@ def storage_config(settings: Settings) -> StorageConfig:
         bucket=settings.storage_bucket, access_key=settings.storage_access_key,
         secret_key=settings.storage_secret_key,
         secret_key_file=settings.storage_secret_key_file,
-        secure=settings.storage_secure, cert_check=settings.storage_cert_check)
+        secure=settings.storage_secure, cert_check=settings.storage_cert_check,
+        connect_timeout_seconds=settings.storage_connect_timeout_seconds,
+        read_timeout_seconds=settings.storage_read_timeout_seconds)
 
 
 def object_store(settings: Settings) -> ObjectStore:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from spe.storage.base import (
     AccessDenied,
@@ -38,6 +38,8 @@ class StorageConfig(BaseModel):
     secret_key_file: Path | None = None
     secure: bool = True
     cert_check: bool = True
+    connect_timeout_seconds: float = Field(5.0, gt=0)
+    read_timeout_seconds: float = Field(20.0, gt=0)
 
     @field_validator("endpoint")
     @classmethod
@@ -79,7 +81,9 @@ def open_store(config: StorageConfig) -> ObjectStore:
 
         return S3ObjectStore(config.endpoint, config.access_key, config.resolved_secret_key(),
                              config.bucket, region=config.region, secure=config.secure,
-                             cert_check=config.cert_check)
+                             cert_check=config.cert_check,
+                             connect_timeout=config.connect_timeout_seconds,
+                             read_timeout=config.read_timeout_seconds)
     from spe.storage.local import LocalObjectStore
 
     return LocalObjectStore(config.local_root)
