@@ -19,6 +19,7 @@ from spe.domain.projects import (
     ProjectPublic,
     get_visible_project,
     to_public,
+    to_public_many,
     visible_projects_query,
 )
 from spe.domain.roles import Role
@@ -35,8 +36,7 @@ def list_projects(principal: Reader, session: SessionDep,
     query = visible_projects_query(principal.subject, principal.roles).order_by(
         Project.created_at, Project.id)
     rows, cursor = paginate(session, query, page)
-    return Page(items=[to_public(session, project, permit) for project, permit in rows],
-                next=cursor)
+    return Page(items=to_public_many(session, rows), next=cursor)
 
 
 @router.get("/{project_id}", summary="Read a project (404 if not visible to me)")
