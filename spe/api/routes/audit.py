@@ -144,9 +144,9 @@ def sign_checkpoint(request: Request, session: Session,
         verify_before_signing(session, config.public_key(),
                               witness=config.open_witness(settings),
                               retention=config.retention)
-    seq = checkpoint_request.ask(session, principal.actor(), "checkpoint")
+    asked = checkpoint_request.ask(session, principal.actor(), "checkpoint")
     commit(session)
-    return checkpoint_request.await_checkpoint(request.app.state.engine, seq,
+    return checkpoint_request.await_checkpoint(request.app.state.engine, asked.seq,
                                                config.signer_wait_seconds)
 
 
@@ -173,9 +173,9 @@ def export(request: Request, principal: Auditor, session: SessionDep,
         verify_before_signing(session, config.public_key(),
                               witness=config.open_witness(settings),
                               retention=config.retention)
-    seq = checkpoint_request.ask(session, principal.actor(), "export")
+    asked = checkpoint_request.ask(session, principal.actor(), "export")
     commit(session)
-    checkpoint_request.await_checkpoint(request.app.state.engine, seq,
+    checkpoint_request.await_checkpoint(request.app.state.engine, asked.seq,
                                         config.signer_wait_seconds)
     header, end = export_header(session, start, end)  # fails before the 200 is sent
     record(session, action="audit.export", actor=principal.actor(), target_type="log",
