@@ -33,7 +33,7 @@ from schemathesis.specs.openapi.checks import (
 
 from spe.domain.roles import Role
 from tests.api.test_route_roles import EXPECTED
-from tests.factories import auth, make_dataset, permit_body
+from testsupport.factories import auth, make_dataset, permit_body
 
 EXAMPLES = int(os.environ.get("SPE_FUZZ_EXAMPLES", "8"))
 CONFORMANCE = [not_a_server_error, status_code_conformance, content_type_conformance,
