@@ -2,21 +2,23 @@
 
     python -m benchmarks.load                       # 50 users x 5 minutes, both databases
     python -m benchmarks.load --short               # 10 users x 20 s (a smoke run)
-    python -m benchmarks.load --users 30 --seconds 180 --databases postgres
+    python -m benchmarks.load --users 30 --duration 60 --databases postgres
 
 The API runs under uvicorn in its own process (one worker), on a fresh database: SQLite in a
 temporary data folder, or PostgreSQL set up as docs/production.md prescribes (migrated by
 the owner, served as the application role; fsync on). First the baseline: the same users
 call a bare FastAPI route of the same process that runs ``SELECT 1`` on the same engine,
-for a fifth of the time. Then the mixed workload, each user in a loop: list permits or
-projects (35 %), search the audit log (15 %), create a personal token (10 %), change their
-own permit (40 %: suspend, resume, amend, in the order the state machine allows).
+for a fifth of the time. Then the mixed workload, each user in a loop on its own project:
+list permits or projects (30 %), search the audit log (15 %), create a personal token
+(10 %), change its permit (25 %: suspend, resume, amend, in the order the state machine
+allows), submit an egress request of one small CSV as the project's researcher (10 %), and
+vote on a file of its requests as one of two independent output checkers (10 %; a submission
+when no file awaits a vote). A suspended permit refuses submissions: the user then resumes it.
 
 Printed per database: requests per second, p50/p95/p99 per kind and overall, beside the
 baseline's; errors (any answer but the expected one, or a transport error); lost events
 (acknowledged state changes without their audit event, matched by request id); and the
-audit log's verification after the run. Egress submissions and votes are not part of the
-mix yet.
+audit log's verification after the run.
 """
 
 from __future__ import annotations
@@ -122,60 +124,129 @@ async def baseline_user(client, tally: Tally, token: str, until: float) -> None:
         await call(client, tally, "bare", "GET", "/bench/bare", token, 200)
 
 
-async def mixed_user(client, tally: Tally, world: dict, permit_id: str, until: float) -> None:
-    manager, auditor, person = world["manager"], world["auditor"], world["person"]
-    suspended = False
-    while time.perf_counter() < until:
-        roll = random.random()
-        if roll < 0.35:
-            path = random.choice(["/api/v1/permits?limit=20", "/api/v1/projects?limit=20"])
-            await call(client, tally, "read", "GET", path, manager, 200)
-        elif roll < 0.50:
-            await call(client, tally, "search", "GET", "/api/v1/audit/events",
-                       auditor, 200, params={"action": "permit.", "limit": 50})
-        elif roll < 0.60:
-            await call(client, tally, "token", "POST", "/api/v1/me/tokens", person, 201,
-                       changes=True, json={"description": "load", "expires_in_hours": 1})
-        else:
-            if suspended:
-                step, body = "resume", {}
+CSV = b"region,count\nnorth,120\nsouth,85\n"
+DESCRIPTION = "Patients by region, counted from the extract; cells under 11 suppressed"
+
+
+class VirtualUser:
+    """One user's loop on its own project: its permit's state and the files awaiting votes
+    (file, the checkers who have not voted yet)."""
+
+    def __init__(self, client, tally: Tally, world: dict, own: dict) -> None:
+        self.client, self.tally, self.world, self.own = client, tally, world, own
+        self.suspended = False
+        self.awaiting: list[tuple[dict, list[str]]] = []
+
+    async def run(self, until: float) -> None:
+        while time.perf_counter() < until:
+            roll = random.random()
+            if roll < 0.30:
+                await self.read()
+            elif roll < 0.45:
+                await call(self.client, self.tally, "search", "GET", "/api/v1/audit/events",
+                           self.world["auditor"], 200, params={"action": "permit.",
+                                                               "limit": 50})
+            elif roll < 0.55:
+                await call(self.client, self.tally, "token", "POST", "/api/v1/me/tokens",
+                           self.world["person"], 201, changes=True,
+                           json={"description": "load", "expires_in_hours": 1})
+            elif roll < 0.80:
+                await self.change_permit()
+            elif roll < 0.90 or not self.awaiting:
+                await self.submit()
             else:
-                step, body = random.choice([("suspend", {"reason": "load"}),
-                                            ("amend", {"purpose": uuid.uuid4().hex,
-                                                       "reason": "load"})])
-            answer = await call(client, tally, "permit", "POST",
-                                f"/api/v1/permits/{permit_id}/{step}", manager, 200,
-                                changes=True, json=body)
-            if answer is not None and answer.status_code == 200:
-                suspended = step == "suspend"
+                await self.vote()
+
+    async def read(self) -> None:
+        path = random.choice(["/api/v1/permits?limit=20", "/api/v1/projects?limit=20"])
+        await call(self.client, self.tally, "read", "GET", path, self.world["manager"], 200)
+
+    async def change_permit(self) -> None:
+        if self.suspended:
+            step, body = "resume", {}
+        else:
+            step, body = random.choice([("suspend", {"reason": "load"}),
+                                        ("amend", {"purpose": uuid.uuid4().hex,
+                                                   "reason": "load"})])
+        answer = await call(self.client, self.tally, "permit", "POST",
+                            f"/api/v1/permits/{self.own['permit']}/{step}",
+                            self.world["manager"], 200, changes=True, json=body)
+        if answer is not None and answer.status_code == 200:
+            self.suspended = step == "suspend"
+
+    async def submit(self) -> None:
+        if self.suspended:  # refused while suspended: the permit manager resumes it first
+            await self.change_permit()
+            return
+        answer = await call(self.client, self.tally, "submit", "POST",
+                            f"/api/v1/projects/{self.own['project']}/egress-requests",
+                            self.own["researcher"], 201, changes=True,
+                            data={"title": "Regional counts", "descriptions": [DESCRIPTION]},
+                            files=[("files", ("counts.csv", CSV, "text/csv"))])
+        if answer is not None and answer.status_code == 201:
+            request = answer.json()
+            for file in request["files"]:
+                self.awaiting.append(({"request": request["id"], **file},
+                                      list(self.world["checkers"])))
+
+    async def vote(self) -> None:
+        file, checkers = self.awaiting[0]
+        answer = await call(self.client, self.tally, "vote", "POST",
+                            f"/api/v1/egress/requests/{file['request']}/files/{file['id']}"
+                            "/votes", checkers[0], 201, changes=True,
+                            json={"decision": "approve", "sha256": file["sha256"]})
+        if answer is not None and answer.status_code == 201:
+            checkers.pop(0)
+            if not checkers:
+                self.awaiting.pop(0)
 
 
-async def drive(base: str, users: int, seconds: float, world: dict) -> tuple[Tally, Tally]:
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU seconds of process ``pid`` (default: this one) so far."""
+    if pid is None:
+        times = os.times()
+        return times.user + times.system
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def phase(tally: Tally, server_pid: int, users) -> None:
+    """Run ``users`` (coroutines) to their end; note the time and both processes' CPU."""
+    started, server, client = time.perf_counter(), cpu_seconds(server_pid), cpu_seconds()
+    await asyncio.gather(*users)
+    tally.elapsed = time.perf_counter() - started
+    tally.server_cpu = cpu_seconds(server_pid) - server
+    tally.client_cpu = cpu_seconds() - client
+
+
+async def drive(base: str, server_pid: int, users: int, seconds: float,
+                world: dict) -> tuple[Tally, Tally]:
     limits = httpx.Limits(max_connections=users, max_keepalive_connections=users,
                           keepalive_expiry=10)
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
         baseline = Tally()
         until = time.perf_counter() + seconds / 5
-        await asyncio.gather(*(baseline_user(client, baseline, world["manager"], until)
-                               for _ in range(users)))
+        await phase(baseline, server_pid, (baseline_user(client, baseline, world["manager"],
+                                                         until) for _ in range(users)))
         mixed = Tally()
-        started = time.perf_counter()
-        until = started + seconds
-        await asyncio.gather(*(mixed_user(client, mixed, world, world["permits"][i], until)
-                               for i in range(users)))
-        mixed.elapsed = time.perf_counter() - started
-        baseline.elapsed = seconds / 5
+        until = time.perf_counter() + seconds
+        await phase(mixed, server_pid, (VirtualUser(client, mixed, world, own).run(until)
+                                        for own in world["projects"][:users]))
     return baseline, mixed
 
 
 # -- one database ---------------------------------------------------------------------------
 
 def prepare(engine, users: int) -> dict:
+    """The users' tokens and, per virtual user, a project: its permit, naming a researcher
+    of its own. Two output checkers, named in no permit, review every project."""
     _, manager = make_user(engine, Role.permit_manager)
     _, auditor = make_user(engine, Role.auditor)
     _, person = make_user(engine, Role.researcher)
+    checkers = [make_user(engine, Role.output_checker)[1] for _ in range(2)]
     dataset = make_dataset(engine)
-    world = {"manager": manager, "auditor": auditor, "person": person, "permits": []}
+    world = {"manager": manager, "auditor": auditor, "person": person,
+             "checkers": checkers, "projects": []}
     from fastapi.testclient import TestClient
 
     from spe.settings import Settings
@@ -183,10 +254,13 @@ def prepare(engine, users: int) -> dict:
 
     with TestClient(create_app(Settings(data_dir=tempfile.mkdtemp()), engine)) as client:
         for _ in range(users):
-            response = client.post("/api/v1/permits", json=permit_body(dataset, ["alice"]),
+            subject, researcher = make_user(engine, Role.researcher)
+            response = client.post("/api/v1/permits", json=permit_body(dataset, [subject]),
                                    headers={"Authorization": f"Bearer {manager}"})
             response.raise_for_status()
-            world["permits"].append(response.json()["id"])
+            permit = response.json()
+            world["projects"].append({"permit": permit["id"], "project": permit["project_id"],
+                                      "researcher": researcher})
     return world
 
 
@@ -202,16 +276,25 @@ def report(name: str, baseline: Tally, mixed: Tally, lost: int, verified: str) -
     bare = baseline.latency["bare"]
     print(f"\n== {name}")
     print(f"baseline (bare route, SELECT 1): {len(bare) / baseline.elapsed:,.0f} req/s, "
-          f"p50/p95/p99 {percentiles(bare)}")
+          f"p50/p95/p99 {percentiles(bare)}; {cpu_per_request(baseline, len(bare))}")
     print(f"mixed: {len(every) / mixed.elapsed:,.0f} req/s, p50/p95/p99 {percentiles(every)} "
-          f"({len(every):,} requests)")
+          f"({len(every):,} requests); {cpu_per_request(mixed, len(every))}")
     for kind, values in sorted(mixed.latency.items()):
         print(f"  {kind:7} {len(values):7,}  p50/p95/p99 {percentiles(values)}")
     print(f"errors: {len(mixed.errors) + len(baseline.errors)}; state changes acknowledged: "
           f"{len(mixed.acknowledged):,}; lost events: {lost}; verify: {verified}")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} ({os.cpu_count()} CPUs)")
     for error in (mixed.errors + baseline.errors)[:10]:
         print("  ", error)
     return not mixed.errors and not baseline.errors and lost == 0
+
+
+def cpu_per_request(tally: Tally, requests: int) -> str:
+    """The server's CPU per request, and the share of the run the load generator used."""
+    if not requests:
+        return "no requests"
+    return (f"server CPU {tally.server_cpu / requests * 1000:.1f} ms/request, "
+            f"load generator {tally.client_cpu / tally.elapsed:.0%} of a CPU")
 
 
 def lost_events(engine, acknowledged: list[str]) -> int:
@@ -245,7 +328,7 @@ def run(name: str, url: str, users: int, seconds: float) -> bool:
     world = prepare(engine, users)
     process, base = start_server(url, data_dir)
     try:
-        baseline, mixed = asyncio.run(drive(base, users, seconds, world))
+        baseline, mixed = asyncio.run(drive(base, process.pid, users, seconds, world))
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -261,7 +344,8 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=300)
+    parser.add_argument("--duration", "--seconds", dest="seconds", type=float, default=300,
+                        help="seconds of the mixed workload (the baseline runs a fifth)")
     parser.add_argument("--short", action="store_true", help="10 users x 20 s")
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgres"],
                         choices=["sqlite", "postgres"])

@@ -241,6 +241,11 @@ class Settings(BaseSettings):
         None, description="File holding the S3 secret key (a mounted secret).")
     storage_secure: bool = Field(True, description="Talk HTTPS to the S3 service.")
     storage_cert_check: bool = Field(True, description="Verify the S3 service's certificate.")
+    storage_connect_timeout_seconds: float = Field(
+        5.0, gt=0, description="Seconds to connect to the S3 service before giving up.")
+    storage_read_timeout_seconds: float = Field(
+        20.0, gt=0, description="Seconds the S3 service may leave a request without an "
+        "answer (between bytes); a request is tried twice, then answered 503.")
     key_store: Literal["local", "pkcs11"] = Field(
         "local", description="What wraps the project data keys: `local`, a KEK file; "
         "`pkcs11`, a key per project inside an HSM, deleted there at crypto-shredding "
@@ -604,6 +609,8 @@ class StorageSettings(BaseModel):
     secret_key_file: Path | None = None
     secure: bool = True
     cert_check: bool = True
+    connect_timeout_seconds: float = 5.0
+    read_timeout_seconds: float = 20.0
 
     @field_validator("endpoint")
     @classmethod

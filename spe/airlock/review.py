@@ -172,10 +172,8 @@ def release_of(session: Session, request_id: str) -> EgressRelease | None:
 
 # -- changes ---------------------------------------------------------------------------------
 
-def create_request(session: Session, project: Project, permit: Permit, principal: Principal,
-                   title: str, pack: dict, approvals_required: int, members_may_review: bool,
-                   staged: list[StagedFile]) -> EgressRequest:
-    """Record a submitted request and its (already quarantined) files."""
+def check_can_submit(project: Project, principal: Principal, staged: list[StagedFile]) -> None:
+    """Raise unless ``principal`` may submit ``staged`` to ``project``."""
     if Role.researcher not in principal.roles or principal.user_id is None:
         raise Forbidden("submitting needs the role researcher", code="egress.forbidden")
     if principal.project_id not in (None, project.id):
@@ -185,6 +183,13 @@ def create_request(session: Session, project: Project, permit: Permit, principal
     if all(f.checker_only for f in staged):
         raise InvalidInput("nothing to release: every file is material for checkers "
                            "(SDC sidecars, ACRO session files)", code="egress.nothing_to_release")
+
+
+def create_request(session: Session, project: Project, permit: Permit, principal: Principal,
+                   title: str, pack: dict, approvals_required: int, members_may_review: bool,
+                   staged: list[StagedFile]) -> EgressRequest:
+    """Record a submitted request and its (already quarantined) files."""
+    check_can_submit(project, principal, staged)
     request = EgressRequest(project_id=project.id, permit_id=permit.id,
                             permit_reference=permit.reference, requester_id=principal.user_id,
                             requester_subject=principal.subject, title=title,

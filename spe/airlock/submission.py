@@ -47,13 +47,18 @@ def submit(session: Session, store: ObjectStore, staging_root: Path, project_id:
         for upload in uploads:
             stager.add(upload.name, upload.stream, upload.description)
         staged = stager.files()
+        review.check_can_submit(project, principal, staged)
+        # the slow part (object store, checks, replays) before the first write: SQLite's one
+        # writer and the rows this transaction locks are held only for the recording below
+        for f in staged:
+            _quarantine(store, project.id, f)
+        extract = replays.extract(project, permit) if replays is not None else None
+        records = _run_checks(session, project.id, pack["name"], tmp,
+                              {f.name: f.sha256 for f in staged}, replays, extract)
         request = review.create_request(session, project, permit, principal, title, pack,
                                         limits.approvals_required,
                                         limits.permit_members_may_review, staged)
-        for f in staged:
-            _quarantine(store, project.id, f)
-        _check(session, request, tmp, {f.name: f.sha256 for f in staged}, principal,
-               project, permit, replays)
+        _record_checks(session, request, records, principal, project, extract)
     return request
 
 
@@ -98,8 +103,18 @@ def _check(session: Session, request: EgressRequest, root: Path, names: dict[str
     """Check every file, record the outcomes and audit each replay, in the request's
     transaction."""
     extract = replays.extract(project, permit) if replays is not None else None
-    records = ledger.check(session, request.project_id, request.pack_name, root, names,
-                           extract=extract,
-                           replay_seconds=replays.bounds.seconds if replays else 60.0)
+    records = _run_checks(session, request.project_id, request.pack_name, root, names,
+                          replays, extract)
+    _record_checks(session, request, records, principal, project, extract)
+
+
+def _run_checks(session: Session, project_id: str, pack_name: str, root: Path,
+                names: dict[str, str], replays: Replays | None, extract) -> dict[str, dict]:
+    return ledger.check(session, project_id, pack_name, root, names, extract=extract,
+                        replay_seconds=replays.bounds.seconds if replays else 60.0)
+
+
+def _record_checks(session: Session, request: EgressRequest, records: dict[str, dict],
+                   principal: Principal, project: Project, extract) -> None:
     review.record_checks(session, request, records, CHECKS)
     audit_replays(session, project.id, request.id, records, principal, extract)

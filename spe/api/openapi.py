@@ -4,8 +4,9 @@ They follow from how the API is built, so they are derived here once instead of 
 repeated on every route: every route may answer 422 (the input guard, validation) and 503
 (the database or the object store unavailable); a route that needs credentials 401 and
 403; a route with path parameters 404; a route that changes state 409 (illegal transition,
-a constraint); a route with a body 413. Routes answering by a protocol of their own (OAuth
-2.0, extract grants) may also answer 400, in spe's error body or the protocol's. The others
+a constraint); a route with a body 413, and 400 when the body cannot be parsed (not JSON, broken
+multipart). Routes answering by a protocol of their own (OAuth 2.0, extract grants) may
+also answer 400, in spe's error body or the protocol's. The others
 use the one error body, ``{"error": {"code", "message", "details"}}``. Routes that answer
 with HTML say so on the route itself (``response_class``, ``responses``), as does a route
 answering a status the rules above do not give it (``responses={404: {…}}``).
@@ -38,7 +39,7 @@ OAUTH_ERROR_SCHEMA = {
     "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}},
 }
 DESCRIPTIONS = {
-    400: "Refused by the protocol (malformed or unacceptable request)",
+    400: "Malformed request: a body that cannot be parsed, or refused by the protocol",
     401: "No valid credentials",
     403: "Authenticated, but not allowed",
     404: "Absent, or not visible to the caller",
@@ -70,6 +71,8 @@ def error_statuses(route, method: str) -> set[int]:
         statuses.add(409)
     if route.dependant.body_params or method in CHANGING:
         statuses.add(413)
+    if route.dependant.body_params:
+        statuses.add(400)
     return statuses
 
 

@@ -7,6 +7,14 @@ commit order, and a rolled-back transaction gives its numbers back. The head als
 right-edge frontier of the tree, so an append computes the new leaf hash and every subtree
 it completes without reading the tree.
 
+Because that lock serialises every writer of the platform, :func:`record` does not take it
+where it is called: the event waits in the session and is appended when the transaction
+commits, as its last statements (a ``before_commit`` hook). The head is then held for those
+statements and the commit only, not for whatever the transaction does after recording (an
+egress submission's checks, reading back a view): under 50 concurrent users on PostgreSQL,
+holders that had recorded early kept the other writers waiting for seconds
+(benchmarks/load.py). A rolled-back or abandoned transaction drops its waiting events.
+
 Nothing here commits: the caller commits the state change and its events together.
 """
 
@@ -18,9 +26,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import event, insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
 from spe import context
@@ -37,6 +46,8 @@ from spe.db.types import utcnow
 
 HEAD = AuditHead.__table__
 HEAD_ID = 1
+PENDING = "spe.audit.pending"  # session.info: events recorded, appended at commit
+ONE_STATEMENT = 64  # PostgreSQL: appends up to this many events in one statement
 
 
 @dataclass(frozen=True)
@@ -74,14 +85,43 @@ def draft(*, action: str, actor: Actor, outcome: str = "success",
                  client_addr=ctx.client_addr)
 
 
+class Recorded:
+    """An event recorded in a transaction; its ``seq`` is known once the transaction has
+    committed (``None`` before, and if it rolled back)."""
+
+    __slots__ = ("draft", "seq")
+
+    def __init__(self, draft: Draft) -> None:
+        self.draft = draft
+        self.seq: int | None = None
+
+
 def record(session: Session, *, action: str, actor: Actor, outcome: str = "success",
            target_type: str | None = None, target_id: str | None = None,
-           project_id: str | None = None, details: dict | None = None) -> AuditEvent:
-    """Append one event to the caller's transaction (no commit)."""
-    row = append(session, [draft(action=action, actor=actor, outcome=outcome,
-                                 target_type=target_type, target_id=target_id,
-                                 project_id=project_id, details=details)])[0]
-    return AuditEvent(**row)
+           project_id: str | None = None, details: dict | None = None) -> Recorded:
+    """Add one event to the caller's transaction (no commit): it is appended to the log,
+    after the events recorded before it, when the transaction commits."""
+    recorded = Recorded(draft(action=action, actor=actor, outcome=outcome,
+                              target_type=target_type, target_id=target_id,
+                              project_id=project_id, details=details))
+    session.info.setdefault(PENDING, []).append(recorded)
+    return recorded
+
+
+@event.listens_for(OrmSession, "before_commit")
+def _append_recorded(session: OrmSession) -> None:
+    recorded = session.info.pop(PENDING, None)
+    if recorded:
+        session.flush()  # the transaction's own writes first, outside the head's lock
+        rows = append(session, [r.draft for r in recorded])
+        for r, row in zip(recorded, rows, strict=True):
+            r.seq = row["seq"]
+
+
+@event.listens_for(OrmSession, "after_transaction_end")
+def _drop_recorded(session: OrmSession, transaction) -> None:
+    if transaction.parent is None:  # rolled back or closed without committing
+        session.info.pop(PENDING, None)
 
 
 def record_many(session: Session, drafts: Sequence[Draft]) -> list[int]:
@@ -120,12 +160,18 @@ def append(session: Session, drafts: Sequence[Draft], at: datetime | None = None
         nodes.extend({"level": lv, "index": ix, "hash": h} for lv, ix, h in created)
         events.append(event)
         size += 1
-    session.execute(insert(AuditEvent.__table__), events)
-    session.execute(insert(AuditLeaf.__table__), leaves)
-    if nodes:
-        session.execute(insert(AuditNode.__table__), nodes)
-    session.execute(update(HEAD).where(HEAD.c.id == HEAD_ID)
-                    .values(frontier=b"".join(frontier)))
+    writes = [(table, rows) for table, rows in ((AuditEvent.__table__, events),
+                                                (AuditLeaf.__table__, leaves),
+                                                (AuditNode.__table__, nodes)) if rows]
+    head = update(HEAD).where(HEAD.c.id == HEAD_ID).values(frontier=b"".join(frontier))
+    if session.get_bind().dialect.name == "postgresql" and len(drafts) <= ONE_STATEMENT:
+        # one round trip while the head is locked: the inserts as data-modifying CTEs
+        session.execute(head.add_cte(*(insert(table).values(rows).cte(f"write_{i}")
+                                       for i, (table, rows) in enumerate(writes))))
+    else:
+        for table, rows in writes:
+            session.execute(insert(table), rows)
+        session.execute(head)
     return events
 
 

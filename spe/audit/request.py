@@ -16,17 +16,18 @@ from sqlmodel import Session, select
 from spe.audit.checkpoints import Checkpoint
 from spe.audit.config import SignerUnavailable
 from spe.audit.events import Actor
-from spe.audit.log import record
+from spe.audit.log import Recorded, record
 from spe.audit.models import AuditCheckpoint
 from spe.audit.signer import REQUEST_ACTION
 
 POLL_SECONDS = 0.05
 
 
-def ask(session: Session, actor: Actor, reason: str) -> int:
-    """Record the request for a checkpoint (no commit); returns its sequence number."""
+def ask(session: Session, actor: Actor, reason: str) -> Recorded:
+    """Record the request for a checkpoint (no commit); its ``seq`` is known once the
+    caller's transaction commits."""
     return record(session, action=REQUEST_ACTION, actor=actor, target_type="checkpoint",
-                  details={"for": reason}).seq
+                  details={"for": reason})
 
 
 def await_checkpoint(engine: Engine, seq: int, wait: float) -> Checkpoint:

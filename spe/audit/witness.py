@@ -190,12 +190,16 @@ def open_witness(spec: str, settings=None) -> Witness:
         from minio import Minio
 
         from spe.storage import StorageConfig, resolved_secret_key
+        from spe.storage.s3 import http_client
 
         config = StorageConfig.model_validate(  # the storage service, this bucket
             {**settings.storage.model_dump(), "backend": "s3", "bucket": url.netloc})
         client = Minio(config.endpoint, access_key=config.access_key,
                        secret_key=resolved_secret_key(config), region=config.region,
-                       secure=config.secure, cert_check=config.cert_check)
+                       secure=config.secure, cert_check=config.cert_check,
+                       http_client=http_client(config.connect_timeout_seconds,
+                                               config.read_timeout_seconds,
+                                               config.cert_check))
         prefix = url.path.lstrip("/")
         prefix = prefix + "/" if prefix and not prefix.endswith("/") else prefix
         return S3Witness(client, url.netloc, prefix,

@@ -15,6 +15,7 @@ in the caller's transaction.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime
 
 from sqlmodel import Session, delete, func, select
@@ -126,7 +127,7 @@ def amend_permit(session: Session, permit_id: str, data: PermitAmend,
                  principal: Principal) -> Permit:
     permit = get_permit(session, permit_id, for_update=True)
     check_can_transition(permit, "amend", principal)
-    changes = data.model_dump(exclude_unset=True, exclude={"reason"})
+    changes = data.model_dump(exclude_unset=True, exclude_none=True, exclude={"reason"})
     if not changes:
         raise InvalidInput("an amendment must change at least one term",
                            code="permit.empty_amendment")
@@ -209,17 +210,38 @@ def expire_permit(session: Session, permit_id: str, principal: Principal) -> Per
 def to_public(session: Session, permit: Permit, principal: Principal | None = None,
               now: datetime | None = None) -> PermitPublic:
     """The permit as the API shows it; with ``principal``, what that caller may do to it."""
-    project = session.exec(select(Project.id).where(Project.permit_id == permit.id)).first()
-    return PermitPublic(
+    return to_public_many(session, [permit], principal, now)[0]
+
+
+def to_public_many(session: Session, permits: list[Permit], principal: Principal | None = None,
+                   now: datetime | None = None) -> list[PermitPublic]:
+    """Several permits as :func:`to_public` shows them, in three queries whatever their
+    number (a page of 20 took 60 queries, one at a time, under load)."""
+    ids = [p.id for p in permits]
+    members: dict[str, list[str]] = defaultdict(list)
+    datasets: dict[str, list[PermittedDataset]] = defaultdict(list)
+    projects: dict[str, str] = {}
+    if ids:
+        for permit_id, subject in session.exec(select(
+                PermitMember.permit_id, PermitMember.subject).where(
+                PermitMember.permit_id.in_(ids))):
+            members[permit_id].append(subject)
+        for row in session.exec(select(PermitDataset).where(PermitDataset.permit_id.in_(ids))
+                                .order_by(PermitDataset.dataset_name)):
+            datasets[row.permit_id].append(PermittedDataset(dataset=row.dataset_name,
+                                                            variables=list(row.variables)))
+        projects = dict(session.exec(select(Project.permit_id, Project.id).where(
+            Project.permit_id.in_(ids))).all())
+    return [PermitPublic(
         **permit.model_dump(exclude={"status_before_suspension", "created_by"}),
-        members=members_of(session, permit.id),
-        datasets=datasets_of(session, permit.id),
+        members=sorted(members[permit.id]),
+        datasets=datasets[permit.id],
         effective_status=permit.effective_status(now),
         active=permit.is_active(now),
-        project_id=project,
+        project_id=projects.get(permit.id),
         allowed_actions=[name for name in TRANSITIONS if principal is not None
                          and can_transition(permit, name, principal, now)],
-    )
+    ) for permit in permits]
 
 
 def _check_terms(session: Session, sdc_policy: str, workspace_profile: str,

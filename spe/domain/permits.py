@@ -68,8 +68,8 @@ class PermitTerms(SQLModel):
 
     @field_validator("members")
     @classmethod
-    def _subjects(cls, members: list[str]) -> list[str]:
-        return sorted(set(members))
+    def _subjects(cls, members: list[str] | None) -> list[str] | None:
+        return None if members is None else sorted(set(members))
 
     _datasets = field_validator("datasets")(_check_datasets)
 
@@ -88,6 +88,8 @@ class PermitCreate(PermitTerms):
 
 
 class PermitAmend(SQLModel):
+    """The terms an amendment changes; a term left out or null stays as it is."""
+
     purpose: str | None = Field(default=None, min_length=1, max_length=5000)
     project_title: str | None = Field(default=None, min_length=1, max_length=300)
     principal_investigator: Subject | None = None

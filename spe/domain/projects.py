@@ -71,12 +71,22 @@ def project_of(session: Session, permit_id: str) -> Project | None:
 
 def to_public(session: Session, project: Project, permit: Permit,
               now: datetime | None = None) -> ProjectPublic:
-    members = session.exec(select(PermitMember.subject)
-                           .where(PermitMember.permit_id == permit.id))
-    return ProjectPublic(
+    return to_public_many(session, [(project, permit)], now)[0]
+
+
+def to_public_many(session: Session, rows: list[tuple[Project, Permit]],
+                   now: datetime | None = None) -> list[ProjectPublic]:
+    """(project, permit) pairs as the API shows them; the members in one query."""
+    members: dict[str, list[str]] = {permit.id: [] for _, permit in rows}
+    if members:
+        for permit_id, subject in session.exec(select(
+                PermitMember.permit_id, PermitMember.subject).where(
+                PermitMember.permit_id.in_(list(members)))):
+            members[permit_id].append(subject)
+    return [ProjectPublic(
         **project.model_dump(exclude={"conditions"}),
         permit_reference=permit.reference,
         permit_status=permit.effective_status(now),
         desired_state=desired_state(permit, now),
-        members=sorted(members),
-    )
+        members=sorted(members[permit.id]),
+    ) for project, permit in rows]

@@ -41,7 +41,9 @@ def open_store(config: StorageConfig) -> ObjectStore:
 
         return S3ObjectStore(config.endpoint, config.access_key, resolved_secret_key(config),
                              config.bucket, region=config.region, secure=config.secure,
-                             cert_check=config.cert_check)
+                             cert_check=config.cert_check,
+                             connect_timeout=config.connect_timeout_seconds,
+                             read_timeout=config.read_timeout_seconds)
     from spe.storage.local import LocalObjectStore
 
     return LocalObjectStore(config.local_root)

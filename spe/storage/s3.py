@@ -8,11 +8,13 @@ endpoint, bucket, operation and S3 error code, and never a credential.
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import BinaryIO
 
+import certifi
 import urllib3
 from minio import Minio
 from minio.commonconfig import CopySource
@@ -36,6 +38,31 @@ _DENIED = {"AccessDenied", "SignatureDoesNotMatch", "InvalidAccessKeyId", "Inval
            "ExpiredToken", "RequestTimeTooSkewed"}
 _UNAVAILABLE = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout"}
 _DELETE_BATCH = 1000  # DeleteObjects accepts at most 1000 keys
+CONNECT_TIMEOUT_SECONDS = 5.0
+READ_TIMEOUT_SECONDS = 20.0
+
+
+def http_client(connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+                read_timeout: float = READ_TIMEOUT_SECONDS,
+                cert_check: bool = True) -> urllib3.PoolManager:
+    """The SDK's HTTP client with bounded waits.
+
+    The SDK's own waits up to 5 minutes to connect and for each read, and retries reads 5
+    times: a server that accepts connections but never answers held an API request for up
+    to half an hour. Here a connection gets ``connect_timeout`` seconds, an answer
+    ``read_timeout`` seconds between bytes, and a request is tried at most twice after a
+    read error (a pooled connection the server closed is retried once), so such a server
+    costs a request at most about ``2 * read_timeout`` before it becomes
+    :class:`StorageUnavailable` (503). 5xx and throttling are retried as the SDK does.
+    """
+    return urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
+        maxsize=10,
+        cert_reqs="CERT_REQUIRED" if cert_check else "CERT_NONE",
+        ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+        retries=urllib3.Retry(total=5, connect=2, read=1, backoff_factor=0.2,
+                              status_forcelist=[500, 502, 503, 504]),
+    )
 
 
 class _ResponseStream(io.RawIOBase):
@@ -64,14 +91,18 @@ class _ResponseStream(io.RawIOBase):
 class S3ObjectStore(ObjectStore):
     def __init__(self, endpoint: str, access_key: str, secret_key: str, bucket: str,
                  region: str | None = None, secure: bool = True, cert_check: bool = True,
-                 part_size: int = 8 * 1024 * 1024) -> None:
+                 part_size: int = 8 * 1024 * 1024,
+                 connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+                 read_timeout: float = READ_TIMEOUT_SECONDS) -> None:
         if part_size < MIN_PART_SIZE:
             raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (5 MiB)")
         self.endpoint = endpoint
         self.bucket = bucket
         self.part_size = part_size
         self._client = Minio(endpoint, access_key=access_key, secret_key=secret_key,
-                             region=region, secure=secure, cert_check=cert_check)
+                             region=region, secure=secure, cert_check=cert_check,
+                             http_client=http_client(connect_timeout, read_timeout,
+                                                     cert_check))
 
     def __repr__(self) -> str:
         return f"S3ObjectStore(endpoint={self.endpoint!r}, bucket={self.bucket!r})"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import Session, select
 
 from spe import context
@@ -62,6 +63,25 @@ def test_a_rolled_back_transaction_leaves_no_gap(engine):
         actions = list(s.exec(select(AuditEvent.action).order_by(AuditEvent.seq)))
     assert seqs(engine) == [0, 1, 2, 3]
     assert actions == ["a.one", "a.three", "a.three", "a.three"]
+
+
+def test_the_head_is_locked_at_commit_only(engine):
+    """A transaction that has recorded an event does not hold the head until it commits:
+    another one appends and commits meanwhile, and the events take the order of the
+    commits. (record() used to lock the head at once: the other transaction waited, and
+    under load every writer queued behind whatever followed a record.)"""
+    with Session(engine) as slow:
+        first = record(slow, action="a.slow", actor=Actor.system("tests"))
+        assert first.seq is None  # known at commit
+        with Session(engine) as quick:
+            wait = "SET LOCAL lock_timeout = '3s'" if engine.dialect.name == "postgresql" \
+                else "PRAGMA busy_timeout = 3000"
+            quick.execute(text(wait))
+            second = record(quick, action="a.quick", actor=Actor.system("tests"))
+            quick.commit()
+        slow.commit()
+    assert (second.seq, first.seq) == (0, 1)
+    assert seqs(engine) == [0, 1]
 
 
 def test_concurrent_transactions_get_gapless_sequence_numbers(engine):

@@ -51,9 +51,9 @@ def test_the_signer_signs_on_schedule_and_when_asked(engine, settings):
         record(s, action="thing.done", actor=ACTOR)
     assert signer.tick() is None  # the log grew, but the interval has not passed
     with session_scope(engine) as s:  # asked for: signed at the next turn, request included
-        seq = ask(s, ACTOR, "checkpoint")
+        request = ask(s, ACTOR, "checkpoint")
     asked = signer.tick()
-    assert asked is not None and asked.tree_size == seq + 1
+    assert asked is not None and asked.tree_size == request.seq + 1
     with session_scope(engine) as s:
         record(s, action="thing.done", actor=ACTOR)
     signer.interval = timedelta(seconds=1)

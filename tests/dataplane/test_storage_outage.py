@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+import time
 
 import pyarrow.parquet as pq
 import pytest
@@ -34,6 +36,7 @@ from tests.fixtures.faults import CuttableRelay
 from testsupport.factories import auth, make_dataset, make_user, permit_body
 
 pytestmark = pytest.mark.slow
+BOUND_SECONDS = 15  # two tries of a 1 s read timeout, with the slack of a loaded machine
 
 
 @pytest.fixture
@@ -132,3 +135,44 @@ def test_s3_lost_mid_submission_answers_503_keeps_nothing_and_a_retry_succeeds(
         relay.restore()
         retried = submit(client, project_id, token, [("counts.csv", OK_CSV)])
         assert retried.status_code == 201, retried.text
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+def test_s3_that_never_answers_gets_a_503_in_bounded_time_and_keeps_nothing(
+        engine, settings, relay):
+    """An S3 server that accepts connections and never answers (stuck, not stopped): the
+    submission answers 503 within about two read timeouts (1 s here) instead of hanging."""
+    settings = settings.model_copy(update={"storage_read_timeout_seconds": 1.0})
+    app = create_app(settings, engine)
+    researcher, token = make_user(engine, Role.researcher)
+    _, manager = make_user(engine, Role.permit_manager)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        permit = client.post("/api/v1/permits", headers=auth(manager),
+                             json=permit_body(make_dataset(engine), [researcher])).json()
+        project_id = permit["project_id"]
+        relay.hang()
+        # past the bound, cut the relay: a request still hanging (the SDK's own waits, 5 min
+        # a try, 6 tries) then ends, and the bound below fails instead of the run hanging
+        release = threading.Timer(BOUND_SECONDS, relay.cut)
+        release.start()
+        started = time.monotonic()
+        refused = submit(client, project_id, token, [("counts.csv", OK_CSV)])
+        waited = time.monotonic() - started
+        release.cancel()
+        assert waited < BOUND_SECONDS, f"answered after {waited:.1f} s"
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["error"]["code"] == "storage.unavailable"
+        assert refused.headers["Retry-After"] == "5"
+        assert relay.swallowed > 0  # the request reached the server, which kept silent
+        with Session(engine) as session:
+            assert session.exec(select(EgressRequest)).all() == []
+        assert [e for e in events(engine, "egress.request.submit")
+                if e.outcome == "success"] == []
+        assert list((settings.data_dir / "staging").iterdir()) == []
+
+        relay.restore()
+        retried = submit(client, project_id, token, [("counts.csv", OK_CSV)])
+        assert retried.status_code == 201, retried.text
+        (accepted,) = [e for e in events(engine, "egress.request.submit")
+                       if e.outcome == "success"]
+        assert accepted.target_id == retried.json()["id"]

@@ -42,7 +42,8 @@ Auditor = Annotated[Principal, allow(Role.auditor, Role.admin)]
 Component = Annotated[Principal, allow_component("hub", "storage")]
 
 
-@router.get("/events", summary="Search events, by sequence number")
+@router.get("/events", summary="Search events, by sequence number",
+            responses={404: {"description": "`actor` names no user and no event's actor"}})
 def search_events(
     _: Auditor, session: SessionDep,
     actor: Annotated[str | None, Query(max_length=320, description="A user's id, name "
@@ -142,12 +143,13 @@ def sign_checkpoint(request: Request, session: Session, principal: Principal,
         verify_before_signing(session, config.public_key(),
                               witness=config.open_witness(settings),
                               retention=config.retention)
-        seq = checkpoint_request.ask(session, principal.actor(), "checkpoint")
-    return checkpoint_request.await_checkpoint(request.app.state.engine, seq,
+        asked = checkpoint_request.ask(session, principal.actor(), "checkpoint")
+    return checkpoint_request.await_checkpoint(request.app.state.engine, asked.seq,
                                                config.signer_wait_seconds)
 
 
-@router.get("/consistency", summary="Consistency proof between two checkpoints")
+@router.get("/consistency", summary="Consistency proof between two checkpoints",
+            responses={404: {"description": "No checkpoint at one of the two sizes"}})
 def consistency_proof(_: Auditor, session: SessionDep,
                       old: Annotated[int, Query(ge=1, alias="from")],
                       new: Annotated[int, Query(ge=1, alias="to")]) -> dict:
@@ -168,8 +170,8 @@ def export(request: Request, principal: Auditor, session: SessionDep, config: Au
         verify_before_signing(session, config.public_key(),
                               witness=config.open_witness(settings),
                               retention=config.retention)
-        seq = checkpoint_request.ask(session, principal.actor(), "export")
-    checkpoint_request.await_checkpoint(request.app.state.engine, seq,
+        asked = checkpoint_request.ask(session, principal.actor(), "export")
+    checkpoint_request.await_checkpoint(request.app.state.engine, asked.seq,
                                         config.signer_wait_seconds)
     with changes.run(session, principal, "audit.export", "log"):
         header, end = export_header(session, start, end)  # fails before the 200 is sent

@@ -69,7 +69,7 @@ def list_permits(principal: Reader, session: SessionDep,
     if status is not None:
         query = query.where(Permit.status == status)
     rows, cursor = paginate(session, query, page)
-    return Page(items=[lifecycle.to_public(session, p, principal) for p in rows], next=cursor)
+    return Page(items=lifecycle.to_public_many(session, rows, principal), next=cursor)
 
 
 @router.post("", status_code=201, summary="Record a granted permit (creates its project)")

@@ -16,7 +16,7 @@ from spe.domain import permit_lifecycle
 from spe.domain.access import get_visible_project, visible_projects_query
 from spe.domain.permits import PermitReason
 from spe.domain.principal import Principal
-from spe.domain.projects import Project, ProjectPublic, to_public
+from spe.domain.projects import Project, ProjectPublic, to_public, to_public_many
 from spe.domain.roles import Role
 from spe.errors import NotFound
 
@@ -31,8 +31,7 @@ def list_projects(principal: Reader, session: SessionDep,
     query = visible_projects_query(principal.subject, principal.roles).order_by(
         Project.created_at, Project.id)
     rows, cursor = paginate(session, query, page)
-    return Page(items=[to_public(session, project, permit) for project, permit in rows],
-                next=cursor)
+    return Page(items=to_public_many(session, rows), next=cursor)
 
 
 @router.get("/{project_id}", summary="Read a project (404 if not visible to me)")
