@@ -79,3 +79,28 @@ def test_an_admin_adds_a_person_with_roles(app, engine, client):
     assert "Add a person" not in manager.get("/console/users").text
     assert manager.post("/console/users", {**form, "subject": "y-" + subject}
                         ).status_code == 403
+
+
+def test_an_admin_sees_and_revokes_a_persons_token(app, engine, client):
+    admin_token = make_user(engine, Role.admin)[1]
+    carol, carol_token = make_user(engine, Role.researcher)
+    uid = user_id(client, admin_token, carol)
+    listed = client.get(f"/api/v1/users/{uid}/tokens", headers=auth(admin_token)).json()
+    (token,) = listed["items"]
+    assert "token" not in token and token["revoked_at"] is None  # never the secret
+    admin = Browser(app, admin_token)
+    page = admin.get(f"/console/users/{uid}")
+    assert token["id"] in page.text and "Personal tokens" in page.text
+    assert_strict(page.text)
+    url = f"/console/users/{uid}/tokens/{token['id']}/revoke"
+    assert admin.post(url, csrf=False).status_code == 403
+    assert admin.post(url).status_code == 303
+    assert client.get("/api/v1/me", headers=auth(carol_token)).status_code == 401
+    assert admin.post(url).status_code == 409  # already revoked, and said so
+    other = make_user(engine, Role.researcher)[0]
+    elsewhere = f"/console/users/{user_id(client, admin_token, other)}/tokens/{token['id']}/revoke"
+    assert admin.post(elsewhere).status_code == 404  # not this person's token
+    manager = Browser(app, make_user(engine, Role.permit_manager)[1])
+    assert manager.post(url).status_code == 403
+    assert client.delete(f"/api/v1/users/{uid}/tokens/{token['id']}",
+                         headers=auth(admin_token)).status_code == 409

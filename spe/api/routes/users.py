@@ -1,4 +1,5 @@
-"""People and their role grants (admins manage; permit managers and auditors read)."""
+"""People, their role grants and personal tokens (admins manage; permit managers and
+auditors read)."""
 
 from typing import Annotated
 
@@ -8,6 +9,7 @@ from sqlmodel import select
 from spe.api import changes
 from spe.api.deps import SessionDep, allow
 from spe.api.pagination import Page, PageParams, page_params, paginate
+from spe.auth.tokens import ApiToken, ApiTokenPublic, revoke_token
 from spe.domain.principal import Principal
 from spe.domain.roles import Role
 from spe.domain.users import (
@@ -66,3 +68,23 @@ def revoke(user_id: str, role: Role, principal: Admin, session: SessionDep) -> U
     with changes.run(session, principal, "user.role.revoke", "user", user_id):
         revoke_role(session, user_id, role, actor=principal.actor())
     return to_public(session, get_user(session, user_id))
+
+
+@router.get("/{user_id}/tokens", summary="A person's personal API tokens (never their secrets)")
+def tokens(user_id: str, _: Reader, session: SessionDep,
+           page: Annotated[PageParams, Depends(page_params)]) -> Page[ApiTokenPublic]:
+    user = get_user(session, user_id)
+    query = (select(ApiToken).where(ApiToken.user_id == user.id)
+             .order_by(ApiToken.created_at, ApiToken.id))
+    rows, cursor = paginate(session, query, page)
+    return Page(items=[ApiTokenPublic.model_validate(t, from_attributes=True) for t in rows],
+                next=cursor)
+
+
+@router.delete("/{user_id}/tokens/{token_id}", status_code=204,
+               summary="Revoke a person's token (a lost laptop, a departure)")
+def revoke_users_token(user_id: str, token_id: str, principal: Admin,
+                       session: SessionDep) -> None:
+    with changes.run(session, principal, "token.revoke", "token", token_id[:200]):
+        revoke_token(session, token_id, actor=principal.actor(),
+                     owner_id=get_user(session, user_id).id)

@@ -1,5 +1,5 @@
-"""The admin's pages: people (add one), their roles (grant and revoke local grants),
-deactivation.
+"""The admin's pages: people (add one), their roles (grant and revoke local grants), their
+personal tokens (revoke one), deactivation.
 
 The same functions as the API's ``/api/v1/users`` routes (:mod:`spe.domain.users`), under
 the same rules: admins act, permit managers and auditors read.
@@ -16,6 +16,7 @@ from sqlmodel import select
 
 from spe.api import changes
 from spe.api.deps import SessionDep, allow
+from spe.auth.tokens import ApiToken, revoke_token
 from spe.console import forms
 from spe.console.web import render
 from spe.domain.principal import Principal
@@ -72,7 +73,9 @@ def person(user_id: str, request: Request, principal: Reader,
     user = get_user(session, user_id)
     grants = session.exec(select(RoleGrant).where(RoleGrant.user_id == user.id)
                           .order_by(RoleGrant.role)).all()
-    return render(request, "user.html", principal, user=user, grants=grants,
+    tokens = session.exec(select(ApiToken).where(ApiToken.user_id == user.id)
+                          .order_by(ApiToken.created_at.desc()).limit(LISTED)).all()
+    return render(request, "user.html", principal, user=user, grants=grants, tokens=tokens,
                   effective=sorted(roles_of(session, user.id)), all_roles=list(Role),
                   manages=Role.admin in principal.roles)
 
@@ -97,4 +100,13 @@ def set_active(user_id: str, principal: Admin, session: SessionDep,
                active: Annotated[bool, Form()]) -> RedirectResponse:
     with changes.run(session, principal, "user.update", "user", user_id):
         update_user(session, user_id, UserUpdate(active=active), actor=principal.actor())
+    return _back(user_id)
+
+
+@router.post("/{user_id}/tokens/{token_id}/revoke", summary="Console: revoke a person's token")
+def revoke_users_token(user_id: str, token_id: str, principal: Admin,
+                       session: SessionDep) -> RedirectResponse:
+    with changes.run(session, principal, "token.revoke", "token", token_id[:200]):
+        revoke_token(session, token_id, actor=principal.actor(),
+                     owner_id=get_user(session, user_id).id)
     return _back(user_id)
