@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
+from spe.fs import private_folder
 from spe.storage.base import ObjectInfo, ObjectNotFound, ObjectStore, StorageError
 
 _COPY_BUFFER = 1 << 20
@@ -58,7 +59,7 @@ class LocalObjectStore(ObjectStore):
         self._etags = self.root / "etags"
         self._tmp = self.root / "tmp"
         for directory in (self._objects, self._etags, self._tmp):
-            directory.mkdir(parents=True, exist_ok=True)
+            private_folder(directory)  # what it holds is the projects' data: 0700
 
     def __repr__(self) -> str:
         return f"LocalObjectStore(root={str(self.root)!r})"
@@ -97,16 +98,18 @@ class LocalObjectStore(ObjectStore):
 
     def _make_parent(self, key: str, target: Path) -> None:
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            private_folder(target.parent)
         except (FileExistsError, NotADirectoryError) as exc:
             raise StorageError(f"cannot store {key!r}: a parent of it is an object") from exc
+        if not target.parent.is_dir():
+            raise StorageError(f"cannot store {key!r}: a parent of it is an object")
         if target.is_dir():
             raise StorageError(f"cannot store {key!r}: it is the prefix of other objects")
 
     def _record(self, key: str, target: Path, etag: str) -> ObjectInfo:
         found = target.stat()
         record = self._etags / key
-        record.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(record.parent)
         fd, temp_name = tempfile.mkstemp(dir=self._tmp)
         with os.fdopen(fd, "w") as out:
             json.dump({"etag": etag, "size": found.st_size, "mtime_ns": found.st_mtime_ns,

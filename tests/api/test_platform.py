@@ -80,7 +80,7 @@ def test_the_api_root_holds_no_audit_signing_key(settings):
 
 def test_the_embedded_server_shares_one_root_with_its_reconciler(settings):
     root = ApiPlatform.build(settings, create_engine("sqlite://"))
-    reconciler = build(settings, root.engine, root)
+    reconciler = build(settings, root.engine, root).reconciler
     assert reconciler.data_plane.store is root.object_store
     assert reconciler.data_plane.keys is root.key_store
     assert reconciler.box is root.secret_box

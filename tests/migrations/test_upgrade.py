@@ -68,6 +68,7 @@ def test_first_to_latest_on_a_populated_database(postgres_server, tmp_path):
                 for i in range(3):
                     record(s, action="upgrade.step", actor=Actor.system("tests"),
                            details={"revision": revision, "i": i})
+                s.commit()  # events join the log at commit
                 create_checkpoint(s, signer)
                 s.commit()
             audited += 3
