@@ -16,9 +16,6 @@ from egress.replay.engine import NotReplayable
 from spe.airlock import replay as replay_module
 from spe.airlock.replay import Bounds, ProjectExtract, audit_replays
 from spe.audit.models import AuditEvent
-from spe.dataplane import ProjectDataPlane
-from spe.dataplane.config import object_store
-from spe.demo import Demo, load_demo
 from spe.domain.permits import Permit, PermitStatus
 from spe.domain.principal import Principal
 from spe.domain.projects import Project
@@ -35,17 +32,6 @@ def engine(fresh_engine):
 @pytest.fixture
 def settings(tmp_path) -> Settings:
     return Settings(data_dir=tmp_path / "data", public_url="http://127.0.0.1:9")
-
-
-@pytest.fixture
-def demo(engine, settings) -> Demo:
-    return load_demo(engine, object_store(settings))
-
-
-@pytest.fixture
-def plane(engine, settings, tmp_path) -> ProjectDataPlane:
-    return ProjectDataPlane(engine, settings,
-                            extract_dir=lambda project_id: tmp_path / "mnt" / project_id)
 
 
 @pytest.fixture

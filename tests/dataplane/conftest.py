@@ -1,14 +1,11 @@
-"""The data plane on a migrated database (SQLite and PostgreSQL) with the demo loaded: users,
-the synthetic SNDS-like sources in a local object store, the demo permit and its project."""
+"""The data plane's tests: a fresh migrated database per test (SQLite and PostgreSQL) and
+settings of their own, under the shared ``demo`` and ``plane`` (tests/fixtures/dataplane.py)."""
 
 from __future__ import annotations
 
 import pytest
 from sqlalchemy.engine import Engine
 
-from spe.dataplane import ProjectDataPlane
-from spe.dataplane.config import object_store
-from spe.demo import Demo, load_demo
 from spe.settings import Settings
 
 
@@ -21,14 +18,3 @@ def engine(fresh_engine) -> Engine:
 @pytest.fixture
 def settings(tmp_path) -> Settings:
     return Settings(data_dir=tmp_path / "data", public_url="http://127.0.0.1:9")
-
-
-@pytest.fixture
-def demo(engine, settings) -> Demo:
-    return load_demo(engine, object_store(settings))
-
-
-@pytest.fixture
-def plane(engine, settings, tmp_path) -> ProjectDataPlane:
-    return ProjectDataPlane(engine, settings,
-                            extract_dir=lambda project_id: tmp_path / "mnt" / project_id)

@@ -126,15 +126,19 @@ def test_s3_lost_mid_submission_answers_503_keeps_nothing_and_a_retry_succeeds(
         assert refused.status_code == 503, refused.text
         assert refused.json()["error"]["code"] == "storage.unavailable"
         assert refused.headers["Retry-After"] == "5"
-        with Session(engine) as session:
-            assert session.exec(select(EgressRequest)).all() == []
-        assert [e for e in events(engine, "egress.request.submit")
-                if e.outcome == "success"] == []
-        assert list((settings.data_dir / "staging").iterdir()) == []
+        assert_nothing_kept(engine, settings)
 
         relay.restore()
         retried = submit(client, project_id, token, [("counts.csv", OK_CSV)])
         assert retried.status_code == 201, retried.text
+
+
+def assert_nothing_kept(engine, settings) -> None:
+    """A refused submission left no request, no success event and no staged file."""
+    with Session(engine) as session:
+        assert session.exec(select(EgressRequest)).all() == []
+    assert [e for e in events(engine, "egress.request.submit") if e.outcome == "success"] == []
+    assert list((settings.data_dir / "staging").iterdir()) == []
 
 
 @pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
@@ -164,11 +168,7 @@ def test_s3_that_never_answers_gets_a_503_in_bounded_time_and_keeps_nothing(
         assert refused.json()["error"]["code"] == "storage.unavailable"
         assert refused.headers["Retry-After"] == "5"
         assert relay.swallowed > 0  # the request reached the server, which kept silent
-        with Session(engine) as session:
-            assert session.exec(select(EgressRequest)).all() == []
-        assert [e for e in events(engine, "egress.request.submit")
-                if e.outcome == "success"] == []
-        assert list((settings.data_dir / "staging").iterdir()) == []
+        assert_nothing_kept(engine, settings)
 
         relay.restore()
         retried = submit(client, project_id, token, [("counts.csv", OK_CSV)])
