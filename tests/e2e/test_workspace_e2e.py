@@ -31,13 +31,11 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlmodel import Session, select
-from websockets.sync.client import connect
 
 from controllers.runtimes.local import processes
 from egress.release import verify_manifest
@@ -47,6 +45,7 @@ from spe.data.encryption import DecryptingReader, WrongKeyError
 from spe.db import make_engine
 from spe.keys import KeyDestroyed, LocalKeyStore
 from tests.fixtures.workspaces import processes_under
+from testsupport import kernels
 
 pytestmark = pytest.mark.slow
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
@@ -233,55 +232,10 @@ def run_in_kernel(server: str, cookies: dict[str, str], code: str) -> str:
         assert kernel.status_code == 201, kernel.text
         kernel_id = kernel.json()["id"]
         try:
-            return _execute(server.replace("http://", "ws://")
-                            + f"api/kernels/{kernel_id}/channels", headers, code)
+            return kernels.execute(server.replace("http://", "ws://")
+                                   + f"api/kernels/{kernel_id}/channels", headers, code)
         finally:
             http.delete(f"api/kernels/{kernel_id}")
-
-
-def _message(msg_type: str, content: dict) -> dict:
-    return {"header": {"msg_id": uuid.uuid4().hex, "msg_type": msg_type, "username": "alice",
-                       "session": uuid.uuid4().hex, "version": "5.3"},
-            "parent_header": {}, "metadata": {}, "channel": "shell", "content": content}
-
-
-def _execute(ws_url: str, headers: dict[str, str], code: str) -> str:
-    """Run ``code`` as JupyterLab does: wait until the kernel answers ``kernel_info`` (a
-    request sent before it is listening is lost), then execute and collect its output until
-    both the reply (shell) and the return to idle (iopub) arrived, in either order."""
-    out, reply, idle = [], None, False
-    with connect(ws_url, additional_headers=headers, open_timeout=30) as ws:
-        deadline = time.monotonic() + 90
-        while True:
-            info = _message("kernel_info_request", {})
-            ws.send(json.dumps(info))
-            try:
-                while (msg := json.loads(ws.recv(timeout=2)))["parent_header"].get(
-                        "msg_id") != info["header"]["msg_id"] or \
-                        msg["msg_type"] != "kernel_info_reply":
-                    pass
-                break
-            except TimeoutError:
-                assert time.monotonic() < deadline, "the kernel never answered kernel_info"
-        request = _message("execute_request", {
-            "code": code, "silent": False, "store_history": False, "user_expressions": {},
-            "allow_stdin": False, "stop_on_error": True})
-        msg_id = request["header"]["msg_id"]
-        ws.send(json.dumps(request))
-        while not (reply and idle):
-            msg = json.loads(ws.recv(timeout=max(1.0, deadline - time.monotonic())))
-            if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
-            if msg["msg_type"] == "stream":
-                out.append(msg["content"]["text"])
-            elif msg["msg_type"] == "error":
-                out.append(f"{msg['content']['ename']}: {msg['content']['evalue']}")
-            elif msg["msg_type"] == "execute_reply":
-                reply = msg["content"]["status"]
-            elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-                idle = True
-    assert reply == "ok", "".join(out)
-    return "".join(out)
 
 
 def alice_opens_jupyterlab(platform: Platform, hub: str, screenshot: Path) -> dict[str, str]:

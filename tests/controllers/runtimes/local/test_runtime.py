@@ -14,14 +14,12 @@ import os
 import re
 import signal
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from websockets.sync.client import connect
 
 from controllers.runtimes.base import ObservedWorkspace, WorkspacePhase
 from controllers.runtimes.local import LocalRuntime, processes
@@ -29,6 +27,7 @@ from controllers.runtimes.local.layout import seal_read_only
 from controllers.runtimes.local.state import load as load_state
 from spe.errors import RetryableError, TerminalError
 from tests.fixtures.workspaces import make_spec
+from testsupport import kernels
 from workspaces.spec import WorkspaceSpec
 
 pytestmark = pytest.mark.timeout(180)
@@ -57,40 +56,9 @@ class UserServer:
             kernel = http.post("api/kernels", json={"name": "python3"}).json()["id"]
             try:
                 ws_url = self.base.replace("http://", "ws://") + f"api/kernels/{kernel}/channels"
-                return _run(ws_url, self.token, code)
+                return kernels.execute(ws_url, {"Authorization": f"token {self.token}"}, code)
             finally:
                 http.delete(f"api/kernels/{kernel}")
-
-
-def _run(ws_url: str, token: str, code: str) -> str:
-    msg_id = uuid.uuid4().hex
-    request = {
-        "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "test",
-                   "session": uuid.uuid4().hex, "version": "5.3"},
-        "parent_header": {}, "metadata": {}, "channel": "shell",
-        "content": {"code": code, "silent": False, "store_history": False,
-                    "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
-    }
-    out, reply = [], None
-    with connect(ws_url, additional_headers={"Authorization": f"token {token}"},
-                 open_timeout=30) as ws:
-        ws.send(json.dumps(request))
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            msg = json.loads(ws.recv(timeout=60))
-            if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
-            kind = msg["msg_type"]
-            if kind == "stream":
-                out.append(msg["content"]["text"])
-            elif kind == "error":
-                out.append(f"{msg['content']['ename']}: {msg['content']['evalue']}")
-            elif kind == "execute_reply":
-                reply = msg["content"]["status"]
-            elif kind == "status" and msg["content"]["execution_state"] == "idle" and reply:
-                break
-    assert reply == "ok", "".join(out)
-    return "".join(out)
 
 
 def spawn(runtime: LocalRuntime, project_id: str, user: str) -> UserServer:
