@@ -3,17 +3,24 @@
     python -m benchmarks.load                       # 50 users x 5 minutes, both databases
     python -m benchmarks.load --short               # 10 users x 20 s (a smoke run)
     python -m benchmarks.load --users 30 --duration 60 --databases postgres
+    python -m benchmarks.load --think 0             # no pauses: a saturation test
 
-The API runs under uvicorn in its own process (one worker), on a fresh database: SQLite in a
-temporary data folder, or PostgreSQL set up as docs/production.md prescribes (migrated by
-the owner, served as the application role; fsync on). First the baseline: the same users
-call a bare FastAPI route of the same process that runs ``SELECT 1`` on the same engine,
-for a fifth of the time. Then the mixed workload, each user in a loop on its own project:
-list permits or projects (30 %), search the audit log (15 %), create a personal token
-(10 %), change its permit (25 %: suspend, resume, amend, in the order the state machine
-allows), submit an egress request of one small CSV as the project's researcher (10 %), and
-vote on a file of its requests as one of two independent output checkers (10 %; a submission
-when no file awaits a vote). A suspended permit refuses submissions: the user then resumes it.
+The API runs under uvicorn in its own processes, on a fresh database: SQLite in a temporary
+data folder, served by one worker as the embedded platform is; or PostgreSQL set up as
+docs/production.md prescribes (migrated by the owner, served as the application role; fsync
+on), served by two workers as the chart's two API replicas (``--workers``). Each virtual
+user pauses between two requests as a person does (exponential, 1 s on average:
+``--think``); without pauses the run measures saturation, where every latency is the number
+of users over the throughput. A warm-up of a tenth of the run (at most 15 s, not timed, its
+state changes checked like the others) lets every worker import what its first submission
+needs. Then the baseline: the same users call a bare FastAPI route of the same processes
+that runs ``SELECT 1`` on the same engine, for a fifth of the time. Then the mixed
+workload, each user on its own project: list permits or projects (30 %), search the audit
+log (15 %), create a personal token (10 %), change its permit (25 %: suspend, resume, amend,
+in the order the state machine allows), submit an egress request of one small CSV as the
+project's researcher (10 %), and vote on a file of its requests as one of two independent
+output checkers (10 %; a submission when no file awaits a vote). A suspended permit refuses
+submissions: the user then resumes it.
 
 Printed per database: requests per second, p50/p95/p99 per kind and overall, beside the
 baseline's; errors (any answer but the expected one, or a transport error); lost events
@@ -51,36 +58,43 @@ HERE = Path(__file__).resolve().parent.parent
 
 # -- the server process ---------------------------------------------------------------------
 
-def serve(url: str, port: int, data_dir: str) -> None:
-    import uvicorn
+def bench_app():
+    """The API with a bare route beside it, for uvicorn's workers (one per process)."""
     from sqlalchemy import text as sql
 
     from spe.settings import Settings
     from spe.web import create_app
 
-    engine = make_engine(url)
-    app = create_app(Settings(data_dir=data_dir), engine)
+    engine = make_engine(os.environ["SPE_BENCH_DATABASE_URL"])
+    app = create_app(Settings(data_dir=os.environ["SPE_DATA_DIR"]), engine)
 
     @app.get("/bench/bare", include_in_schema=False)
     def bare() -> dict:
         with engine.connect() as conn:
             return {"one": conn.execute(sql("SELECT 1")).scalar()}
 
+    return app
+
+
+def serve(port: int, workers: int) -> None:
+    import uvicorn
+
     # keep-alive longer than the client's, so the server never closes a connection the
     # client is about to reuse (an httpx ReadError, not an answer of the API)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
-                timeout_keep_alive=30)
+    uvicorn.run("benchmarks.load:bench_app", factory=True, workers=workers, host="127.0.0.1",
+                port=port, log_level="warning", access_log=False, timeout_keep_alive=30)
 
 
-def start_server(url: str, data_dir: str) -> tuple[subprocess.Popen, str]:
+def start_server(url: str, data_dir: str, workers: int) -> tuple[subprocess.Popen, str]:
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "PYTHONPATH": str(HERE), "SPE_DATA_DIR": data_dir}
-    process = subprocess.Popen([sys.executable, "-m", "benchmarks.load", "--serve", url,
-                                str(port), data_dir], env=env, cwd=HERE)
+    env = {**os.environ, "PYTHONPATH": str(HERE), "SPE_DATA_DIR": data_dir,
+           "SPE_BENCH_DATABASE_URL": url}
+    process = subprocess.Popen([sys.executable, "-m", "benchmarks.load", "--serve", str(port),
+                                str(workers)], env=env, cwd=HERE)
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -119,9 +133,16 @@ async def call(client, tally: Tally, kind: str, method: str, path: str, token: s
     return response
 
 
-async def baseline_user(client, tally: Tally, token: str, until: float) -> None:
+async def pause(think: float) -> None:
+    """A person's pause between two requests: exponential, of mean ``think`` seconds."""
+    if think > 0:
+        await asyncio.sleep(random.expovariate(1 / think))
+
+
+async def baseline_user(client, tally: Tally, token: str, until: float, think: float) -> None:
     while time.perf_counter() < until:
         await call(client, tally, "bare", "GET", "/bench/bare", token, 200)
+        await pause(think)
 
 
 CSV = b"region,count\nnorth,120\nsouth,85\n"
@@ -132,8 +153,9 @@ class VirtualUser:
     """One user's loop on its own project: its permit's state and the files awaiting votes
     (file, the checkers who have not voted yet)."""
 
-    def __init__(self, client, tally: Tally, world: dict, own: dict) -> None:
+    def __init__(self, client, tally: Tally, world: dict, own: dict, think: float) -> None:
         self.client, self.tally, self.world, self.own = client, tally, world, own
+        self.think = think
         self.suspended = False
         self.awaiting: list[tuple[dict, list[str]]] = []
 
@@ -156,6 +178,7 @@ class VirtualUser:
                 await self.submit()
             else:
                 await self.vote()
+            await pause(self.think)
 
     async def read(self) -> None:
         path = random.choice(["/api/v1/permits?limit=20", "/api/v1/projects?limit=20"])
@@ -202,12 +225,20 @@ class VirtualUser:
 
 
 def cpu_seconds(pid: int | None = None) -> float:
-    """User + system CPU seconds of process ``pid`` (default: this one) so far."""
+    """User + system CPU seconds so far of process ``pid`` and its children (the server's
+    workers), or of this process."""
     if pid is None:
         times = os.times()
         return times.user + times.system
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 async def phase(tally: Tally, server_pid: int, users) -> None:
@@ -219,19 +250,27 @@ async def phase(tally: Tally, server_pid: int, users) -> None:
     tally.client_cpu = cpu_seconds() - client
 
 
-async def drive(base: str, server_pid: int, users: int, seconds: float,
-                world: dict) -> tuple[Tally, Tally]:
+async def drive(base: str, server_pid: int, users: int, seconds: float, world: dict,
+                think: float) -> tuple[Tally, Tally]:
     limits = httpx.Limits(max_connections=users, max_keepalive_connections=users,
                           keepalive_expiry=10)
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+        # warm-up, not timed: every worker imports what its first submission or vote needs
+        warm = Tally()
+        people = [VirtualUser(client, warm, world, own, think)
+                  for own in world["projects"][:users]]
+        until = time.perf_counter() + min(15.0, seconds / 10)
+        await phase(warm, server_pid, (person.run(until) for person in people))
         baseline = Tally()
         until = time.perf_counter() + seconds / 5
         await phase(baseline, server_pid, (baseline_user(client, baseline, world["manager"],
-                                                         until) for _ in range(users)))
+                                                         until, think) for _ in range(users)))
         mixed = Tally()
+        mixed.errors, mixed.acknowledged = warm.errors, warm.acknowledged  # checked all the same
+        for person in people:
+            person.tally = mixed
         until = time.perf_counter() + seconds
-        await phase(mixed, server_pid, (VirtualUser(client, mixed, world, own).run(until)
-                                        for own in world["projects"][:users]))
+        await phase(mixed, server_pid, (person.run(until) for person in people))
     return baseline, mixed
 
 
@@ -322,13 +361,13 @@ def verify(engine, data_dir: str) -> str:
     return f"clean ({result.size:,} leaves)"
 
 
-def run(name: str, url: str, users: int, seconds: float) -> bool:
+def run(name: str, url: str, users: int, seconds: float, think: float, workers: int) -> bool:
     data_dir = tempfile.mkdtemp(prefix="spe-load-")
     engine = make_engine(url)
     world = prepare(engine, users)
-    process, base = start_server(url, data_dir)
+    process, base = start_server(url, data_dir, workers)
     try:
-        baseline, mixed = asyncio.run(drive(base, process.pid, users, seconds, world))
+        baseline, mixed = asyncio.run(drive(base, process.pid, users, seconds, world, think))
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -340,24 +379,31 @@ def run(name: str, url: str, users: int, seconds: float) -> bool:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--serve":
-        serve(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+        serve(int(sys.argv[2]), int(sys.argv[3]))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--duration", "--seconds", dest="seconds", type=float, default=300,
                         help="seconds of the mixed workload (the baseline runs a fifth)")
+    parser.add_argument("--think", type=float, default=1.0,
+                        help="mean pause of a user between requests, in seconds (exponential);"
+                             " 0 makes the run a saturation test")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="uvicorn workers on PostgreSQL (the chart's two API replicas);"
+                             " SQLite, the embedded platform, is served by one")
     parser.add_argument("--short", action="store_true", help="10 users x 20 s")
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgres"],
                         choices=["sqlite", "postgres"])
     args = parser.parse_args()
     users, seconds = (10, 20.0) if args.short else (args.users, args.seconds)
-    print(f"{users} virtual users x {seconds:.0f} s (baseline {seconds / 5:.0f} s)")
+    print(f"{users} virtual users x {seconds:.0f} s (baseline {seconds / 5:.0f} s), "
+          f"pauses of {args.think:g} s on average between a user's requests")
     ok = True
     if "sqlite" in args.databases:
         folder = tempfile.mkdtemp(prefix="spe-load-db-")
         url = f"sqlite:///{folder}/spe.db"
         migrations.upgrade(make_engine(url))
-        ok &= run("SQLite", url, users, seconds)
+        ok &= run("SQLite (one worker)", url, users, seconds, args.think, 1)
     if "postgres" in args.databases:
         from testsupport.postgres import running_postgres
 
@@ -366,7 +412,8 @@ def main() -> None:
             owner = make_engine(database.owner_url)
             migrations.upgrade(owner, app_role=database.app_role)
             owner.dispose()
-            ok &= run("PostgreSQL (application role)", database.app_url, users, seconds)
+            ok &= run(f"PostgreSQL (application role, {args.workers} workers)",
+                      database.app_url, users, seconds, args.think, args.workers)
     sys.exit(0 if ok else 1)
 
 

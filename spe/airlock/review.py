@@ -261,17 +261,10 @@ def _all_approved(session: Session, request: EgressRequest) -> bool:
     return True
 
 
-def return_request(session: Session, request: EgressRequest, principal: Principal,
-                   members: Iterable[str], comment: str) -> EgressRequest:
-    transition = check_can_transition(request, "return", principal, members, comment)
-    request.status_comment = comment.strip()
-    _apply(session, request, transition, principal)
-    return request
-
-
-def reject_request(session: Session, request: EgressRequest, principal: Principal,
-                   members: Iterable[str], comment: str) -> EgressRequest:
-    transition = check_can_transition(request, "reject", principal, members, comment)
+def send_back(session: Session, request: EgressRequest, transition_name: str,
+              principal: Principal, members: Iterable[str], comment: str) -> EgressRequest:
+    """A checker's ``return`` (for changes) or ``reject``, with its public comment."""
+    transition = check_can_transition(request, transition_name, principal, members, comment)
     request.status_comment = comment.strip()
     _apply(session, request, transition, principal)
     return request

@@ -277,8 +277,8 @@ def return_request(request_id: str, body: Comment, principal: Checker, session: 
     with changes.run(session, principal, "egress.request.return",
                      "egress_request", request_id):
         request = review.get_request(session, request_id)
-        review.return_request(session, request, principal,
-                              members_of(session, request.permit_id), body.comment)
+        review.send_back(session, request, "return", principal,
+                         members_of(session, request.permit_id), body.comment)
     return request_view(session, request, principal)
 
 
@@ -288,8 +288,8 @@ def reject(request_id: str, body: Comment, principal: Checker, session: SessionD
     with changes.run(session, principal, "egress.request.reject",
                      "egress_request", request_id):
         request = review.get_request(session, request_id)
-        review.reject_request(session, request, principal,
-                              members_of(session, request.permit_id), body.comment)
+        review.send_back(session, request, "reject", principal,
+                         members_of(session, request.permit_id), body.comment)
     return request_view(session, request, principal)
 
 

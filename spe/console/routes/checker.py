@@ -129,8 +129,8 @@ def return_request(request_id: str, request: Request, principal: Checker,
     with changes.run(session, principal, "egress.request.return",
                      "egress_request", request_id):
         row = review.get_request(session, request_id)
-        review.return_request(session, row, principal, members_of(session, row.permit_id),
-                              comment)
+        review.send_back(session, row, "return", principal,
+                         members_of(session, row.permit_id), comment)
     return _back(request_id)
 
 
@@ -140,8 +140,8 @@ def reject(request_id: str, request: Request, principal: Checker, session: Sessi
     with changes.run(session, principal, "egress.request.reject",
                      "egress_request", request_id):
         row = review.get_request(session, request_id)
-        review.reject_request(session, row, principal, members_of(session, row.permit_id),
-                              comment)
+        review.send_back(session, row, "reject", principal,
+                         members_of(session, row.permit_id), comment)
     return _back(request_id)
 
 
