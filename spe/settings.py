@@ -95,9 +95,9 @@ class Settings(BaseSettings):
     audit_signing_key_path: Path | None = Field(
         None,
         description="Ed25519 PEM key signing audit checkpoints, read only by the checkpoint "
-        "signer (`spe audit signer`, a thread of `spe up`), never by the API; keep it outside "
-        "the database (a Secret of its own). Default: `<data_dir>/keys/audit-ed25519.pem`, "
-        "created if absent (development).",
+        "signer (`spe audit signer`, a child process of `spe up`), never by the API; keep it "
+        "outside the database (a Secret of its own). Default: "
+        "`<data_dir>/keys/audit-ed25519.pem`, created if absent (development).",
     )
     audit_public_key_path: Path | None = Field(
         None,
