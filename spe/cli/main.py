@@ -174,12 +174,15 @@ def up(
 
     Prints the URL to open and a token for each demo user.
     """
-    from spe.server import PortInUse, run_embedded
+    from spe.server import PortInUse, SignerFailed, run_embedded
 
     try:
         run_embedded(host=host, port=port, demo=demo)
     except PortInUse as exc:
         raise _port_in_use(exc) from exc
+    except SignerFailed as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from exc
 
 
 def _port_in_use(exc: Exception) -> typer.Exit:

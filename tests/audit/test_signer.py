@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -260,3 +261,27 @@ def test_the_signer_of_a_parent_killed_outright_stops(tmp_path):
     finally:
         os.killpg(parent.pid, signal.SIGKILL)  # whatever is left of its group
     assert "Traceback" not in parent.stderr.read()  # stopped by its SIGTERM handler
+
+
+def test_spe_up_does_not_start_without_its_signer_nor_run_on_once_it_stops(tmp_path,
+                                                                           monkeypatch):
+    """A signer that cannot start (here: its key file is not a key) stops ``spe up`` before
+    it serves, with the signer's reason; one that stops later stops ``spe up`` too."""
+    from spe.server import SignerFailed, _watch_signer, start_signer
+
+    for name in [n for n in os.environ if n.startswith("SPE_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("SPE_DATA_DIR", str(tmp_path))
+    settings = Settings(_env_file=None)
+    settings.resolved_audit_signing_key_path.parent.mkdir(parents=True)
+    settings.resolved_audit_signing_key_path.write_text("not a key")
+    with pytest.raises(SignerFailed, match="stopped at start"):
+        start_signer(settings)
+
+    class Server:
+        should_exit = False
+
+    stopped, server = subprocess.Popen([sys.executable, "-c", "pass"]), Server()
+    stopped.wait()
+    _watch_signer(stopped, server, threading.Event())
+    assert server.should_exit is True
