@@ -1,23 +1,28 @@
 """Running the control plane: ``spe serve`` (the API) and ``spe up`` (the embedded platform).
 
 ``spe up`` is one process: migrations, the demo (:mod:`spe.demo`), the API under uvicorn, the
-controller (:mod:`controllers.controller`) in threads with the local runtime, and the audit
-checkpoint signer in a thread of its own: it alone loads the audit signing key (the API's code
-path reads only the public half, as it does when the signer runs apart, ``spe audit signer``).
-A permit change made through the API (the kill switch among them) wakes the controller, which
-reconciles that project at once; every project is also looked at every
-``reconcile_resync_seconds``. On SIGTERM (what systemd, Kubernetes and container runtimes
-send) and on SIGINT (Ctrl-C) alike, the API stops, then the reconciler, then every server, hub,
-proxy and idle culler of the local runtime, each workspace recorded as suspended (their data
-stays for the next ``spe up``). If the process is killed outright, the runtime's watchdog
-(:mod:`controllers.runtimes.local.watchdog`) stops them instead.
+controller (:mod:`controllers.controller`) in threads with the local runtime; and beside it
+one child process, the audit checkpoint signer (``spe audit signer``, :func:`start_signer`),
+the only one to open the audit signing key: the API's process reads only the public half,
+as it does when the signer runs apart. A permit change made through the API (the kill switch
+among them) wakes the controller, which reconciles that project at once; every project is
+also looked at every ``reconcile_resync_seconds``. On SIGTERM (what systemd, Kubernetes and
+container runtimes send) and on SIGINT (Ctrl-C) alike, the API stops, then the reconciler and
+the signer, then every server, hub, proxy and idle culler of the local runtime, each
+workspace recorded as suspended (their data stays for the next ``spe up``). If the process is
+killed outright, the kernel stops the signer (PR_SET_PDEATHSIG) and the runtime's watchdog
+(:mod:`controllers.runtimes.local.watchdog`) the workspaces. A signer that stops by itself
+stops ``spe up``: nothing would sign the log's checkpoints.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -27,6 +32,7 @@ import uvicorn
 from rich.console import Console
 from sqlalchemy.engine import Engine
 
+from spe.audit.signer import RUNNING as SIGNER_RUNNING
 from spe.db import get_engine
 from spe.migrations import upgrade
 from spe.platform import ApiPlatform
@@ -36,6 +42,8 @@ from spe.web import create_app
 out = Console(highlight=False, soft_wrap=True)
 log = logging.getLogger(__name__)
 READY_TIMEOUT = 600.0
+SIGNER_START_SECONDS = 60.0
+SIGNER_STOP_SECONDS = 30.0
 
 
 class PortInUse(Exception):
@@ -104,23 +112,30 @@ def run_embedded(host: str | None = None, port: int | None = None, demo: bool = 
 
 
 def _run_embedded(settings: Settings, server: uvicorn.Server, demo: bool) -> None:
-    from controllers.controller import build
-    from spe.audit.signer import CheckpointSigner
-
     engine = get_engine()
     upgrade(engine)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    signer = start_signer(settings)  # from this, the main thread: it lives until the end
+    try:
+        _serve(settings, server, demo, engine, signer)
+    finally:
+        stop_signer(signer)
+
+
+def _serve(settings: Settings, server: uvicorn.Server, demo: bool, engine: Engine,
+           signer: subprocess.Popen) -> None:
+    from controllers.controller import build
+
     platform = ApiPlatform.build(settings, engine)  # one root: the API's and the controller's
     controller = build(settings, engine, platform)
     reconciler = controller.reconciler
-    signer = CheckpointSigner.from_settings(settings, engine)  # publishes the public key
     app = create_app(platform=platform)
     app.state.reconcile_wake = wake = threading.Event()
     stop = threading.Event()
     threads = [threading.Thread(target=controller.run, args=(stop, wake),
                                 name="controller", daemon=True),
-               threading.Thread(target=signer.run_forever, args=(stop,),
-                                name="audit-signer", daemon=True)]
+               threading.Thread(target=_watch_signer, args=(signer, server, stop),
+                                name="signer-watch", daemon=True)]
     if demo:
         from spe.demo import load_demo
 
@@ -138,10 +153,71 @@ def _run_embedded(settings: Settings, server: uvicorn.Server, demo: bool) -> Non
                   "hub, proxy and culler")
         stop.set()
         wake.set()
+        stop_signer(signer)
         for thread in threads:
             thread.join(timeout=READY_TIMEOUT)
         reconciler.stop_workspaces()
         out.print("stopped")
+
+
+def start_signer(settings: Settings) -> subprocess.Popen:
+    """``spe audit signer`` in a process of its own, given the signing key's path: the only
+    process of ``spe up`` that opens the key. It stops when this process ends, however it
+    ends (``--parent-pid``: PR_SET_PDEATHSIG, so it must be started from the thread that
+    outlives the others, the main one). Its messages are relayed to this process's standard
+    error. Returns once it runs (its public key published for the API), :class:`SignerFailed`
+    if it stops first or does not within :data:`SIGNER_START_SECONDS`."""
+    env = {**os.environ,
+           "SPE_AUDIT_SIGNING_KEY_PATH": str(settings.resolved_audit_signing_key_path)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "spe", "audit", "signer", "--parent-pid", str(os.getpid())],
+        env=env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    running = threading.Event()
+
+    def relay() -> None:
+        for line in process.stderr:
+            sys.stderr.write(line)
+            if line.startswith(SIGNER_RUNNING):
+                running.set()
+
+    threading.Thread(target=relay, name="signer-output", daemon=True).start()
+    deadline = time.monotonic() + SIGNER_START_SECONDS
+    while not running.wait(0.1):
+        if process.poll() is not None:
+            raise SignerFailed(f"the audit checkpoint signer stopped at start (exit "
+                               f"{process.returncode}): its error is above")
+        if time.monotonic() > deadline:
+            stop_signer(process)
+            raise SignerFailed(f"the audit checkpoint signer did not start within "
+                               f"{SIGNER_START_SECONDS:g} s")
+    return process
+
+
+def stop_signer(process: subprocess.Popen) -> None:
+    """SIGTERM (the signer finishes its turn), then SIGKILL after :data:`SIGNER_STOP_SECONDS`."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=SIGNER_STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _watch_signer(signer: subprocess.Popen, server: uvicorn.Server,
+                  stop: threading.Event) -> None:
+    """Stop ``spe up`` if the signer stops while it runs: checkpoints would go unsigned."""
+    while not stop.wait(1.0):
+        if signer.poll() is not None:
+            out.print(f"[red]the audit checkpoint signer stopped (exit {signer.returncode}): "
+                      "stopping spe, since nothing would sign the audit log[/]")
+            server.should_exit = True
+            return
+
+
+class SignerFailed(RuntimeError):
+    """The checkpoint signer of ``spe up`` did not start."""
 
 
 def _print_demo(settings: Settings, info) -> None:

@@ -58,6 +58,13 @@ class Settings(BaseSettings):
         description="PostgreSQL role the application runs as; migrations grant it only "
         "INSERT and SELECT on the audit tables.",
     )
+    database_signer_role: str | None = Field(
+        None,
+        description="PostgreSQL role the audit checkpoint signer runs as (the role of "
+        "`SPE_AUDIT_SIGNER_DATABASE_URL`); migrations grant it only SELECT on the audit tables "
+        "and INSERT on `audit_checkpoint`, and take INSERT on `audit_checkpoint` from "
+        "`SPE_DATABASE_APP_ROLE`. Unset: the signer runs as the application role.",
+    )
     database_pool_size: int = Field(
         20, gt=0, description="Database connections each process keeps open.",
     )
@@ -88,15 +95,23 @@ class Settings(BaseSettings):
     audit_signing_key_path: Path | None = Field(
         None,
         description="Ed25519 PEM key signing audit checkpoints, read only by the checkpoint "
-        "signer (`spe audit signer`, a thread of `spe up`), never by the API; keep it outside "
-        "the database (a Secret of its own). Default: `<data_dir>/keys/audit-ed25519.pem`, "
-        "created if absent (development).",
+        "signer (`spe audit signer`, a child process of `spe up`), never by the API; keep it "
+        "outside the database (a Secret of its own). Default: "
+        "`<data_dir>/keys/audit-ed25519.pem`, created if absent (development).",
     )
     audit_public_key_path: Path | None = Field(
         None,
         description="PEM public key verifying audit checkpoints: what the API reads instead "
         "of the signing key. Default: `<data_dir>/keys/audit-ed25519.pub.pem`, written by the "
         "checkpoint signer in development; mounted beside the API's keys in production.",
+    )
+    audit_signer_database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL the audit checkpoint signer connects with (`spe audit "
+        "signer`, and `spe audit checkpoint`/`export`/`verify` run beside it), as "
+        "`SPE_DATABASE_SIGNER_ROLE`: its process then needs no `SPE_DATABASE_URL`, so the "
+        "signing key never sits beside the application's credentials. Default: "
+        "`SPE_DATABASE_URL`.",
     )
     audit_signer_poll_seconds: float = Field(
         1.0, gt=0, le=60, description="How often the checkpoint signer looks for a requested "
@@ -412,13 +427,26 @@ class Settings(BaseSettings):
         if self.environment == "production":
             if not self.secure_cookies:
                 raise ValueError("production needs SPE_SECURE_COOKIES=true (HTTPS)")
-            if self.database_url is None or self.database_url.startswith("sqlite"):
-                raise ValueError("production needs SPE_DATABASE_URL pointing at PostgreSQL")
+            urls = [url for url in (self.database_url, self.audit_signer_database_url)
+                    if url is not None]
+            if not urls or any(url.startswith("sqlite") for url in urls):
+                raise ValueError("production needs SPE_DATABASE_URL (the checkpoint signer: "
+                                 "SPE_AUDIT_SIGNER_DATABASE_URL) pointing at PostgreSQL")
         return self
 
     @property
     def resolved_database_url(self) -> str:
+        """The application's database; in production only ``database_url`` (a process given
+        only the checkpoint signer's URL is refused here, never sent to SQLite)."""
+        if self.database_url is None and self.environment == "production":
+            raise ValueError("production needs SPE_DATABASE_URL pointing at PostgreSQL (only "
+                             "the checkpoint signer runs with SPE_AUDIT_SIGNER_DATABASE_URL "
+                             "alone)")
         return self.database_url or f"sqlite:///{self.data_dir / 'spe.db'}"
+
+    @property
+    def resolved_audit_signer_database_url(self) -> str:
+        return self.audit_signer_database_url or self.resolved_database_url
 
     @property
     def resolved_admin_database_url(self) -> str:
@@ -542,6 +570,7 @@ class DatabaseSettings(BaseModel):
     url: str = _of("resolved_database_url")
     admin_url: str = _of("resolved_admin_database_url")
     app_role: str | None
+    signer_role: str | None
     pool_size: int
     pool_overflow: int
 
@@ -573,6 +602,7 @@ class AuditSettings(BaseModel):
     anonymous_denials_per_minute: int
     checkpoint_interval_seconds: int
     witness: str | None
+    signer_database_url: str = _of("resolved_audit_signer_database_url")
     signer_poll_seconds: float
     signer_wait_seconds: float
 

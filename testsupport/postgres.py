@@ -47,16 +47,20 @@ class PostgresServer:
 
     def create_production_database(self) -> ProductionDatabase:
         """A database set up as docs/production.md prescribes: owned by a role of its own
-        that runs the migrations, used by an application role that may only connect."""
+        that runs the migrations, used by an application role and by the checkpoint
+        signer's role, which may only connect (the migrations grant them the rest)."""
         suffix = uuid.uuid4().hex[:10]
-        name, owner, app = f"spe_{suffix}", f"owner_{suffix}", f"app_{suffix}"
+        name, owner = f"spe_{suffix}", f"owner_{suffix}"
+        app, signer = f"app_{suffix}", f"signer_{suffix}"
         for sql in (f"CREATE ROLE {owner} LOGIN", f"CREATE ROLE {app} LOGIN",
+                    f"CREATE ROLE {signer} LOGIN",
                     f"CREATE DATABASE {name} OWNER {owner}",
                     f"REVOKE ALL ON DATABASE {name} FROM PUBLIC",
-                    f"GRANT CONNECT ON DATABASE {name} TO {app}"):
+                    f"GRANT CONNECT ON DATABASE {name} TO {app}, {signer}"):
             self.admin(sql)
         return ProductionDatabase(name, app, self.url(name, user=owner),
-                                  self.url(name, user=app))
+                                  self.url(name, user=app), signer,
+                                  self.url(name, user=signer))
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,8 @@ class ProductionDatabase:
     app_role: str
     owner_url: str  # migrations, and the privileged maintenance (audit purge)
     app_url: str  # what the application connects with
+    signer_role: str  # the checkpoint signer's (granted only with upgrade(signer_role=...))
+    signer_url: str
 
 
 def _bindir() -> Path:

@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 RETENTION = timedelta(days=MIN_RETENTION_DAYS)
 REQUEST_ACTION = "audit.checkpoint.request"
 """The event by which a process without the key asks the signer for a checkpoint now."""
+RUNNING = "audit checkpoint signer running"
+"""How ``spe audit signer`` says it has its key and turns (``spe up`` waits for it)."""
 
 
 def create_checkpoint(session: Session, signer: SigningKey, *, witness: Witness | None = None,
@@ -168,8 +170,9 @@ def maybe_checkpoint(session: Session, signer: SigningKey, interval: timedelta,
 
 
 class CheckpointSigner:
-    """The checkpoint signer's loop (``spe audit signer``; a thread of ``spe up``): every
-    ``poll`` seconds a :func:`maybe_checkpoint` turn, with the key it alone holds."""
+    """The checkpoint signer's loop (``spe audit signer``, also a child process of ``spe
+    up``): every ``poll`` seconds a :func:`maybe_checkpoint` turn, with the key it alone
+    holds."""
 
     def __init__(self, engine: Engine, key: SigningKey, *, interval: timedelta,
                  retention: timedelta = RETENTION, witness: Witness | None = None,

@@ -54,7 +54,9 @@ def verify(
         help="PEM of the checkpoint signing key (default: the public half of the configured "
              "key, SPE_AUDIT_SIGNING_KEY_PATH, on the control-plane host).")] = None,
     database: Annotated[str | None, typer.Option(
-        help="Database URL to verify (default: the configured database).")] = None,
+        help="Database URL to verify (default: the checkpoint signer's, "
+             "SPE_AUDIT_SIGNER_DATABASE_URL, else SPE_DATABASE_URL: reading the audit "
+             "tables is all it needs).")] = None,
     export: Annotated[Path | None, typer.Option(help="Verify this export file instead.")]
     = None,
     retention_days: Annotated[int, typer.Option(
@@ -117,7 +119,7 @@ def verify(
             with export.open(encoding="utf-8") as lines:
                 report = verify_export(lines, key, cutoff, external)
         else:
-            engine = make_engine(database or _settings().resolved_database_url)
+            engine = make_engine(database or _settings().audit.signer_database_url)
             with Session(engine) as session:
                 report = verify_database(session, key, cutoff, workers=workers,
                                          compiled=COMPILED[verifier], external=external,
@@ -228,39 +230,81 @@ def _public_key(path: Path | None):
 
 
 @app.command("signer")
-def signer() -> None:
+def signer(parent_pid: Annotated[int | None, typer.Option(
+        hidden=True, help="Stop when this process ends (how `spe up` runs the signer).")]
+        = None) -> None:
     """Run the checkpoint signer until stopped (SIGTERM, Ctrl-C): the one process holding
     the audit signing key. It signs a checkpoint every SPE_AUDIT_CHECKPOINT_INTERVAL_SECONDS
-    (if the log grew) and whenever the API asks for one, after verifying the log."""
+    (if the log grew) and whenever the API asks for one, after verifying the log. It
+    connects with SPE_AUDIT_SIGNER_DATABASE_URL (default SPE_DATABASE_URL)."""
     import signal
     import threading
 
-    from spe.audit.signer import CheckpointSigner
+    from spe.audit.signer import RUNNING, CheckpointSigner
     from spe.dataplane.config import MissingSecret, require_key_files
-    from spe.db import get_engine
 
     settings = _settings()
     try:
         require_key_files(settings, "signer")
     except MissingSecret as exc:
         _fail(exc)
-    loop = CheckpointSigner.from_settings(settings, get_engine())
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    err.print(f"audit checkpoint signer running, key {loop.key.key_id}", highlight=False)
-    loop.run_forever(stop)
+    if parent_pid is not None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is for spe up
+        _stop_with(parent_pid, stop)
+    engine = _signer_engine()
+    loop = CheckpointSigner.from_settings(settings, engine)
+    err.print(f"{RUNNING}, key {loop.key.key_id}", highlight=False)
+    try:
+        loop.run_forever(stop)
+    finally:
+        engine.dispose()
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _stop_with(parent: int, stop) -> None:
+    """Have the kernel send this process SIGTERM (a graceful stop: ``stop`` is set) when
+    process ``parent``, which started it, ends, however it ends (PR_SET_PDEATHSIG); stop at
+    once if it already has. Where prctl is missing, a thread watches for the re-parenting."""
+    import ctypes
+    import os
+    import signal
+    import threading
+
+    prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)
+    if prctl is None or prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        def watch() -> None:
+            while os.getppid() == parent:
+                if stop.wait(1.0):
+                    return
+            stop.set()
+
+        threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    if os.getppid() != parent:  # it ended before the kernel was told
+        stop.set()
+
+
+def _signer_engine():
+    """The checkpoint signer's connection (SPE_AUDIT_SIGNER_DATABASE_URL, as its own role,
+    default SPE_DATABASE_URL): one session at a time, so a small pool."""
+    from spe.db import make_engine
+
+    return make_engine(_settings().audit.signer_database_url, pool_size=2, max_overflow=2)
 
 
 @app.command("checkpoint")
 def checkpoint() -> None:
     """Sign a checkpoint of the log as it is now (where the signing key is)."""
     from spe.audit.signer import create_checkpoint
-    from spe.db import get_engine, session_scope
+    from spe.db import session_scope
 
     config = _config()
     try:
-        with session_scope(get_engine()) as session:
+        with session_scope(_signer_engine()) as session:
             cp = create_checkpoint(session, config.signer(), witness=config.open_witness(),
                                    retention=config.retention)
     except SpeError as exc:
@@ -300,9 +344,9 @@ def export(
 
     from spe.audit.export import export_lines
     from spe.audit.signer import create_checkpoint
-    from spe.db import get_engine, session_scope
+    from spe.db import session_scope
 
-    engine = get_engine()
+    engine = _signer_engine()
     config = _config()
     count = 0
     try:

@@ -61,7 +61,9 @@ class RoleName(StrEnum):
 def db_upgrade() -> None:
     """Apply every pending migration, through the privileged connection
     (SPE_DATABASE_ADMIN_URL, default SPE_DATABASE_URL); SPE_DATABASE_APP_ROLE gets the
-    application's grants (INSERT and SELECT only on the audit log)."""
+    application's grants (INSERT and SELECT only on the audit log), SPE_DATABASE_SIGNER_ROLE
+    the checkpoint signer's (SELECT on the audit log, INSERT on its checkpoints, nothing
+    else)."""
     from spe.db import make_engine
     from spe.migrations import pending_migrations, upgrade
     from spe.settings import get_settings
@@ -69,7 +71,8 @@ def db_upgrade() -> None:
     settings = get_settings()
     engine = make_engine(settings.resolved_admin_database_url)
     pending = pending_migrations(engine)
-    upgrade(engine, app_role=settings.database_app_role)
+    upgrade(engine, app_role=settings.database_app_role,
+            signer_role=settings.database_signer_role)
     out.print(f"database at head ({len(pending)} migration(s) applied)")
 
 
@@ -171,12 +174,15 @@ def up(
 
     Prints the URL to open and a token for each demo user.
     """
-    from spe.server import PortInUse, run_embedded
+    from spe.server import PortInUse, SignerFailed, run_embedded
 
     try:
         run_embedded(host=host, port=port, demo=demo)
     except PortInUse as exc:
         raise _port_in_use(exc) from exc
+    except SignerFailed as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from exc
 
 
 def _port_in_use(exc: Exception) -> typer.Exit:

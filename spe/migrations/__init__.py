@@ -12,6 +12,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
+from spe.migrations.grants import grant_signer
+
 HERE = Path(__file__).parent
 
 
@@ -22,15 +24,21 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head", app_role: str | None = None) -> None:
+def upgrade(engine: Engine, revision: str = "head", app_role: str | None = None,
+            signer_role: str | None = None) -> None:
     """Migrate ``engine``'s database (as its owner). On PostgreSQL, ``app_role`` is the role
     the application will run as: it gets the platform's tables but only INSERT and SELECT
-    on the audit log."""
+    on the audit log. ``signer_role`` is the checkpoint signer's: SELECT on the audit
+    tables and INSERT on checkpoints, nothing else; with it, the application role no longer
+    adds checkpoints (migration 0008, :mod:`spe.migrations.grants`)."""
     config = alembic_config(engine.url.render_as_string(hide_password=False))
     config.attributes["app_role"] = app_role
+    config.attributes["signer_role"] = signer_role
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+        if revision == "head":
+            grant_signer(connection, config.attributes)
 
 
 def pending_migrations(engine: Engine) -> list[str]:

@@ -36,8 +36,9 @@ def build_log(engine, signer: SigningKey, n: int, checkpoint_at: tuple[int, ...]
 
 @contextmanager
 def running_signer(engine, settings) -> Iterator[CheckpointSigner]:
-    """The checkpoint signer of ``settings`` turning in a thread, as in ``spe up``: what
-    signs the checkpoints an API built from ``settings`` asks for."""
+    """The checkpoint signer of ``settings`` turning in a thread (``spe up`` runs it as a
+    child process instead: tests/audit/test_signer.py): what signs the checkpoints an API
+    built from ``settings`` asks for."""
     fast = settings.model_copy(update={"audit_signer_poll_seconds": 0.1})
     signer = CheckpointSigner.from_settings(fast, engine)
     stop = threading.Event()

@@ -182,6 +182,7 @@ def test_settings_load_from_each_containers_environment(objects, monkeypatch, po
         assert container["args"] == ["db", "upgrade"]
         assert settings.database_admin_url == "dummy-spe-database-admin-url"
         assert settings.database_app_role == "spe_app"
+        assert settings.database_signer_role == "spe_signer"
         return
     assert settings.runtime == "kubernetes" and settings.storage_backend == "s3"
     assert (settings.storage_endpoint, settings.storage_bucket) == ("s3.hospital.internal",
@@ -189,8 +190,12 @@ def test_settings_load_from_each_containers_environment(objects, monkeypatch, po
     assert settings.storage_secret_key.get_secret_value() == "dummy-spe-storage-secret-key"
     assert settings.database_app_role == "spe_app"
     if pod == "spe-signer":  # no identity provider, no cluster: the log and its witness
-        assert settings.resolved_database_url == "dummy-spe-database-url"
+        assert settings.audit.signer_database_url == "dummy-spe-database-signer-url"
+        assert settings.database_url is None  # not the application's
+        with pytest.raises(ValueError, match="SPE_DATABASE_URL"):
+            settings.resolved_database_url  # noqa: B018  (refused, never SQLite instead)
         return
+    assert settings.audit.signer_database_url == "dummy-spe-database-url"  # unused there
     oidc = loaded(monkeypatch, container_env(objects, container), OidcConfig)
     assert oidc.client_id == "spe" and oidc.mfa_amr_methods == ["mfa", "otp", "hwk"]
     cluster = from_settings(settings)
@@ -262,13 +267,39 @@ def test_no_pod_but_the_signers_can_reach_the_audit_signing_key(objects):
     [container] = signer["containers"]
     assert container["args"] == ["audit", "signer"]
     assert {e["name"] for e in container["env"]} == {
-        "SPE_DATABASE_URL", "SPE_STORAGE_ACCESS_KEY", "SPE_STORAGE_SECRET_KEY",
+        "SPE_AUDIT_SIGNER_DATABASE_URL", "SPE_STORAGE_ACCESS_KEY", "SPE_STORAGE_SECRET_KEY",
         "SPE_AUDIT_SIGNING_KEY_PATH"}
     assert {v["name"] for v in signer["volumes"]} == {"tmp", "data", "audit-signing"}
     assert signer["automountServiceAccountToken"] is False
     [deployment] = find(objects, "Deployment", "-signer")
     assert deployment["spec"]["replicas"] == 1
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+
+
+def referenced_secrets(pod) -> set[str]:
+    """Every Secret a pod can read: its volumes' and its containers' variables'."""
+    names = {v["secret"]["secretName"] for v in pod.get("volumes", []) if "secret" in v}
+    for container in pod["containers"]:
+        names |= {e["valueFrom"]["secretKeyRef"]["name"] for e in container.get("env", [])
+                  if "secretKeyRef" in e.get("valueFrom", {})}
+        names |= {s["secretRef"]["name"] for s in container.get("envFrom", [])
+                  if "secretRef" in s}
+    return names
+
+
+def test_the_signer_reads_only_its_own_secrets_and_no_other_pod_reads_its_database_url(
+        objects):
+    """The signing key's pod has its own database URL (the signer's role), not the
+    application's nor the owner's, nor the keys Secret; the API, the controller and every
+    other pod never see the signer's database URL."""
+    pods = pod_templates(objects)
+    assert referenced_secrets(pods["spe-signer"]) == {
+        "spe-database-signer", "spe-storage", "spe-audit-signing-key"}
+    for name, pod in pods.items():
+        if name != "spe-signer":
+            assert "spe-database-signer" not in referenced_secrets(pod), name
+    assert "spe-database" in referenced_secrets(pods["spe-api"])
+    assert "spe-database" in referenced_secrets(pods["spe-controller"])
 
 
 def test_with_an_hsm_no_pod_mounts_the_kek(helm_binary):
@@ -438,6 +469,7 @@ def test_a_private_key_is_refused_as_a_trusted_issuer_key(helm_binary, tmp_path)
     "oidc.issuer=http://idp.example.org",
     "oidc.mfaAmrMethods=null",
     "database.appRole=spe;drop",
+    "database.signerRole=spe;drop",
     "storage.endpoint=https://s3.example.org/",
 ])
 def test_schema_refuses_unsafe_values(helm_binary, bad):

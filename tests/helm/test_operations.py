@@ -169,7 +169,8 @@ def test_the_default_values_do_not_render(helm_binary):
     assert result.returncode != 0 and "example host" in result.stderr
 
 
-@pytest.mark.parametrize("bad", ["secrets.database.name=", "secrets.keys.name=",
+@pytest.mark.parametrize("bad", ["secrets.database.name=", "secrets.databaseSigner.key=",
+                                 "secrets.keys.name=",
                                  "secrets.storage.secretKey=", "secrets.oidc=null"])
 def test_missing_secret_references_are_refused(helm_binary, bad):
     result = helm(helm_binary, "template", "spe", str(CHART), *HOSTS, "--set", bad)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
@@ -71,3 +72,46 @@ def engine_url_for_upgrade(request, tmp_path):
         return f"sqlite:///{tmp_path / 'spe.db'}"
     server = request.getfixturevalue("postgres_server")
     return server.url(server.create_database())
+
+
+def table_rights(engine, role: str) -> set[tuple[str, str]]:
+    with engine.connect() as conn:
+        return {tuple(r) for r in conn.execute(text(
+            "SELECT table_name, privilege_type FROM information_schema.role_table_grants "
+            "WHERE grantee = :r AND table_name = 'audit_checkpoint'"), {"r": role})}
+
+
+def test_a_signer_role_named_after_0008_ran_gets_its_grants_and_0008_undoes_them(
+        postgres_server):
+    """An upgrade to head grants the signer's role every time (a deployment that split it off
+    later); going back below 0008 takes them away and gives the application role its
+    checkpoints back."""
+    database = postgres_server.create_production_database()
+    owner = make_engine(database.owner_url)
+    migrations.upgrade(owner, app_role=database.app_role)  # 0008 ran without a signer role
+    assert table_rights(owner, database.signer_role) == set()
+    assert ("audit_checkpoint", "INSERT") in table_rights(owner, database.app_role)
+    migrations.upgrade(owner, app_role=database.app_role, signer_role=database.signer_role)
+    assert table_rights(owner, database.signer_role) == {("audit_checkpoint", "SELECT"),
+                                                         ("audit_checkpoint", "INSERT")}
+    assert table_rights(owner, database.app_role) == {("audit_checkpoint", "SELECT")}
+    config = migrations.alembic_config(database.owner_url)
+    config.attributes |= {"app_role": database.app_role, "signer_role": database.signer_role}
+    command.downgrade(config, "0007")
+    assert table_rights(owner, database.signer_role) == set()
+    assert ("audit_checkpoint", "INSERT") in table_rights(owner, database.app_role)
+    owner.dispose()
+
+
+def test_the_signer_role_may_be_neither_the_applications_nor_the_owners(postgres_server):
+    database = postgres_server.create_production_database()
+    owner = make_engine(database.owner_url)
+    with pytest.raises(ValueError, match="must not be the application's"):
+        migrations.upgrade(owner, app_role=database.app_role, signer_role=database.app_role)
+    owner_role = database.owner_url.split("//")[1].split("@")[0]
+    with pytest.raises(ValueError, match="is the tables' owner"):
+        migrations.upgrade(owner, app_role=database.app_role, signer_role=owner_role)
+    with pytest.raises(ValueError, match="plain PostgreSQL role name"):
+        migrations.upgrade(owner, app_role=database.app_role, signer_role="x; DROP TABLE users")
+    assert migrations.pending_migrations(owner) != []  # each refused before anything stayed
+    owner.dispose()

@@ -77,3 +77,22 @@ def test_every_section_builds_and_follows_a_changed_copy(clean_env):
     assert changed.audit.anonymous_denials_per_minute == 5
     assert changed.api.public_url == "https://spe.example"
     assert settings.audit.anonymous_denials_per_minute == 60
+
+
+def test_the_checkpoint_signer_connects_with_its_own_url_and_needs_no_other(clean_env):
+    """Its pod has only SPE_AUDIT_SIGNER_DATABASE_URL; a process given only that one is
+    refused the application's database, never handed SQLite instead."""
+    production = {"environment": "production", "secure_cookies": True}
+    signer = Settings(_env_file=None, **production,
+                      audit_signer_database_url="postgresql+psycopg://spe_signer@db/spe")
+    assert signer.audit.signer_database_url == "postgresql+psycopg://spe_signer@db/spe"
+    with pytest.raises(ValueError, match="production needs SPE_DATABASE_URL"):
+        signer.database  # noqa: B018
+    app = Settings(_env_file=None, **production,
+                   database_url="postgresql+psycopg://spe_app@db/spe")
+    assert app.audit.signer_database_url == app.database.url  # the default: the same
+    for urls in ({}, {"audit_signer_database_url": "sqlite:///signer.db"},
+                 {"database_url": "postgresql+psycopg://spe_app@db/spe",
+                  "audit_signer_database_url": "sqlite:///signer.db"}):
+        with pytest.raises(ValueError, match="pointing at PostgreSQL"):
+            Settings(_env_file=None, **production, **urls)

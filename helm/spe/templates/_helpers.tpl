@@ -183,6 +183,7 @@ volumes:
 {{- $s := .Values.secrets }}
 {{- $needed := list
     (list $s.database.name $s.database.key) (list $s.databaseAdmin.name $s.databaseAdmin.key)
+    (list $s.databaseSigner.name $s.databaseSigner.key)
     (list $s.oidc.name $s.oidc.key) (list $s.storage.name $s.storage.accessKey)
     (list $s.storage.name $s.storage.secretKey) (list $s.keys.name "")
     (list $s.auditSigningKey.name $s.auditSigningKey.key) }}
