@@ -1,7 +1,8 @@
 """``spe workspace render``: what a project's workspace is, as the runtime would create it.
 
 Read from the database on the control plane host (like ``spe token``). Secrets (the hub's
-OAuth client secret and service token, the extract grant) are replaced by a placeholder:
+OAuth client secret and service token, the extract grant, the work-area key) are replaced by
+a placeholder:
 this is for review and ``kubectl diff``, the controller applies the real ones.
 """
 
@@ -49,7 +50,8 @@ def workspace_spec(project_id: str):
         grant_url=f"{base}/api/v1/projects/{project_id}/extract", grant_token=PLACEHOLDER,
     ) if condition.get("extract_id") else None
     redacted = HubCredentials(client_id_for(project_id), PLACEHOLDER, PLACEHOLDER)
-    return spec_of(settings, project, permit, users, redacted, extract, budget)
+    return spec_of(settings, project, permit, users, redacted, extract, budget,
+                   work_area_key=PLACEHOLDER)
 
 
 @app.command()

@@ -91,6 +91,9 @@ class KubernetesRuntime(Runtime):
             config.load_kube_config()
         return cls(cluster)
 
+    def encrypts_work_areas(self) -> bool:
+        return self.cluster.encrypts_work_areas
+
     def ensure(self, spec: WorkspaceSpec) -> ObservedWorkspace:
         digest = spec_hash(spec, self.cluster)
         unchanged = self._unchanged(spec.project_id, digest)

@@ -14,6 +14,7 @@ from controllers.runtimes.kubernetes.apply import apply
 from controllers.runtimes.kubernetes.render import prune_selector, render
 from spe import migrations
 from spe.crypto.secretbox import SecretBox
+from spe.dataplane import ProjectDataPlane
 from spe.db import make_engine, session_scope
 from spe.domain import permit_lifecycle as lifecycle
 from spe.domain.permits import PermitCreate
@@ -27,6 +28,17 @@ from testsupport.factories import make_dataset, permit_body
 from testsupport.restricted import restricted_violations
 from workspaces.kubernetes import DATA_DIR, PROJECT_DIR, extract_claim
 from workspaces.spec import ExtractRef
+
+
+class WorkAreaKeysOnly(ProjectDataPlane):
+    """The real data plane (key store, signed records) without an extract: the tests'
+    dataset has no source, and the work area is what is under test."""
+
+    def prepare(self, project, permit):
+        return None
+
+    def shred(self, project_id):
+        return False
 
 
 def of_kind(objects, kind):
@@ -117,7 +129,8 @@ def test_the_project_folder_is_shared_read_write(two_members, cluster):
 
 
 def test_shared_volumes_use_the_shared_storage_class(spec, cluster):
-    shared = dataclasses.replace(cluster, shared_storage_class="cephfs")
+    shared = dataclasses.replace(cluster, shared_storage_class="cephfs",
+                                 encrypted_storage_classes=("rbd-encrypted", "cephfs"))
     claims = of_kind(render(spec, shared), "PersistentVolumeClaim")
     rwx = [c for c in claims if c["spec"]["accessModes"] == ["ReadWriteMany"]]
     assert len(rwx) == 2 and {c["spec"]["storageClassName"] for c in rwx} == {"cephfs"}
@@ -177,7 +190,8 @@ def test_the_work_area_goes_with_the_namespace_when_the_permit_ends(kube, fake_a
     migrations.upgrade(engine)
     settings = Settings(data_dir=tmp_path / "data")
     reconciler = Reconciler(engine, KubernetesRuntime(cluster, kube), settings,
-                            SecretBox.load_or_create(settings.keys_dir / "secrets.key"))
+                            SecretBox.load_or_create(settings.keys_dir / "secrets.key"),
+                            WorkAreaKeysOnly(engine, settings))
     with session_scope(engine) as s:
         permit = lifecycle.create_permit(
             s, PermitCreate(**permit_body(make_dataset(engine), ["alice"])), manager)
