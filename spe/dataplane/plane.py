@@ -41,12 +41,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from spe.audit import Actor, record
+from spe.audit.models import AuditEvent
 from spe.crypto.canonical import canonical_json
 from spe.crypto.signing import SigningKey
 from spe.data import ExtractError, ExtractSource, materialise, prepare_extract, shred_project
 from spe.data.manifest import MANIFEST_NAME, load_manifest
 from spe.data.shred import RECORD_FORMAT
-from spe.audit.models import AuditEvent
 from spe.dataplane import config, workareas
 from spe.dataplane.grants import issue_grant
 from spe.db import session_scope
