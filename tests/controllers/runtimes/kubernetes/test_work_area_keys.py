@@ -38,7 +38,7 @@ from spe.domain.projects import Project
 from spe.domain.roles import Role
 from spe.keys import KeyDestroyed
 from spe.settings import Settings
-from tests.controllers.runtimes.kubernetes.test_workspace_storage import WorkAreaKeysOnly
+from tests.fixtures.dataplane import WorkAreaKeysOnly
 from tests.fixtures.kubernetes import KUBERNETES_VERSIONS, WORK_AREA_KEY
 from testsupport.factories import make_dataset, permit_body
 from workspaces.kubernetes import hub_traits

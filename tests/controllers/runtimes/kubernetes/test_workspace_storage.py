@@ -14,7 +14,6 @@ from controllers.runtimes.kubernetes.apply import apply
 from controllers.runtimes.kubernetes.render import prune_selector, render
 from spe import migrations
 from spe.crypto.secretbox import SecretBox
-from spe.dataplane import ProjectDataPlane
 from spe.db import make_engine, session_scope
 from spe.domain import permit_lifecycle as lifecycle
 from spe.domain.permits import PermitCreate
@@ -23,22 +22,12 @@ from spe.domain.projects import Project
 from spe.domain.roles import Role
 from spe.settings import Settings
 from tests.controllers.runtimes.kubernetes.test_spawner_traits import spawned
+from tests.fixtures.dataplane import WorkAreaKeysOnly
 from tests.fixtures.kubernetes import KUBERNETES_VERSIONS, make_spec
 from testsupport.factories import make_dataset, permit_body
 from testsupport.restricted import restricted_violations
 from workspaces.kubernetes import DATA_DIR, PROJECT_DIR, extract_claim
 from workspaces.spec import ExtractRef
-
-
-class WorkAreaKeysOnly(ProjectDataPlane):
-    """The real data plane (key store, signed records) without an extract: the tests'
-    dataset has no source, and the work area is what is under test."""
-
-    def prepare(self, project, permit):
-        return None
-
-    def shred(self, project_id):
-        return False
 
 
 def of_kind(objects, kind):
