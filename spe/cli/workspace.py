@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from spe.cli.output import reported_errors
+from spe.cli.output import err, reported_errors
 
 app = typer.Typer(help="Project workspaces, as the runtime sees them.", no_args_is_help=True)
 PLACEHOLDER = "REDACTED"
@@ -69,6 +69,7 @@ def render(
 ) -> None:
     """Print the Kubernetes objects of PROJECT's workspace as YAML (secrets redacted)."""
     from controllers.runtimes.kubernetes import SettingsError, from_settings, render_yaml
+    from spe.errors import TerminalError
     from spe.settings import get_settings
 
     settings = get_settings()
@@ -81,4 +82,9 @@ def render(
         except SettingsError as exc:
             raise typer.BadParameter(f"{exc} (or give --ingress-domain, --api-server-cidr)"
                                      ) from exc
-        typer.echo(render_yaml(workspace_spec(project), cluster), nl=False)
+        try:
+            objects = render_yaml(workspace_spec(project), cluster)
+        except TerminalError as exc:  # e.g. storage classes not declared encrypting
+            err.print(f"[red]refused:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from exc
+        typer.echo(objects, nl=False)
