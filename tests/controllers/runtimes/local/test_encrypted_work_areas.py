@@ -16,7 +16,7 @@ from tests.controllers.runtimes.local.test_runtime import spawn
 from tests.fixtures.workspaces import make_spec
 
 pytestmark = pytest.mark.timeout(240)
-KEY = "dGhlLXdvcmstYXJlYS1rZXktb2YtdGhpcy10ZXN0LTMyYg=="  # noqa: S105  (a test's stand-in)
+KEY = "dGhlLXdvcmstYXJlYS1rZXktb2YtdGhpcy10ZXN0LTMyYg=="
 
 
 def test_encrypted_work_areas_lock_when_suspended_and_survive_a_crash(runtime_root):
