@@ -36,7 +36,8 @@ def specs(count: int) -> list[WorkspaceSpec]:
         project_id="p-0", permit_reference="PERMIT-0", users=("alice", "bob", "carol"),
         profile=profile, oauth=oauth, control_plane_url="https://spe.example.org",
         hub_service_token="token",  # noqa: S106  (a stand-in, replaced per project)
-        extract=ExtractRef("m", "https://spe.example.org/api/v1/extracts/grant", "grant"))
+        extract=ExtractRef("m", "https://spe.example.org/api/v1/extracts/grant", "grant"),
+        work_area_key="a-stand-in-for-the-project-work-area-key")
     return [dataclasses.replace(template, project_id=f"p-{i:08x}",
                                 permit_reference=f"PERMIT-{i}", hub_service_token=f"t-{i}")
             for i in range(count)]
@@ -70,7 +71,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--projects", type=int, default=1000)
     count = parser.parse_args().projects
-    cluster = ClusterSettings(api_server_cidrs=("10.96.0.1/32",), ingress_domain="ws.example.org")
+    cluster = ClusterSettings(api_server_cidrs=("10.96.0.1/32",), ingress_domain="ws.example.org",
+                              storage_class="rbd", shared_storage_class="cephfs",
+                              encrypted_storage_classes=("rbd", "cephfs"))
     workload = specs(count)
     observed = [as_served(render(s, cluster)) for s in workload]  # not timed
 

@@ -55,7 +55,8 @@ from testsupport.kubeapi import FakeApiServer, serve
 
 PM = Principal(user_id=None, subject="pm", roles=frozenset({Role.permit_manager}),
                via="system")
-CLUSTER = ClusterSettings(api_server_cidrs=("10.96.0.1/32",), ingress_domain="ws.example.org")
+CLUSTER = ClusterSettings(api_server_cidrs=("10.96.0.1/32",), ingress_domain="ws.example.org",
+                          plaintext_work_areas=True)  # no data plane here, so no key
 RESYNC_TARGET = 10.0
 CHANGE_TARGET = 1.0
 

@@ -59,11 +59,18 @@ class DataPlane(Protocol):
     def shred(self, project_id: str) -> bool:
         """Destroy the project's key and extract objects; False if nothing was left."""
 
+    def work_area_key(self, project_id: str) -> str:
+        """The project's work-area key (for a runtime that encrypts work areas with it)."""
+
+    def shred_work_area(self, project_id: str) -> bool:
+        """Destroy the project's work-area key, audited; False if there was none left."""
+
 
 def workspace_spec(settings: Settings, project: Project, permit: Permit,
                    users: tuple[str, ...], creds: HubCredentials,
                    extract: ExtractRef | None,
-                   budget: budgets.ProjectBudget | None = None) -> WorkspaceSpec:
+                   budget: budgets.ProjectBudget | None = None,
+                   work_area_key: str = "") -> WorkspaceSpec:
     """What the runtime is asked to make of a project (also shown by ``spe workspace
     render``, with the credentials redacted). A spent budget makes the hub refuse new
     servers; a nearly spent one puts a notice on its pages."""
@@ -77,7 +84,8 @@ def workspace_spec(settings: Settings, project: Project, permit: Permit,
                              userdata_url=f"{base}/oauth/userinfo"),
         control_plane_url=base, hub_service_token=creds.service_token, extract=extract,
         labels={"spe.io/permit": permit.reference},
-        spawn_refusal=budgets.refusal(budget), notice=budgets.notice(budget))
+        spawn_refusal=budgets.refusal(budget), notice=budgets.notice(budget),
+        work_area_key=work_area_key)
 
 
 @dataclass(frozen=True)
@@ -200,8 +208,10 @@ class Reconciler:
         if project.observed_state in ("absent", "deleted", "error"):
             self._record(project.id, "provisioning")
         extract = self.data_plane.prepare(project, permit) if self.data_plane else None
+        key = self.data_plane.work_area_key(project.id) \
+            if self.data_plane and self.runtime.encrypts_work_areas() else ""
         observed = self.runtime.ensure(workspace_spec(self.settings, project, permit, users,
-                                                      creds, extract, budget))
+                                                      creds, extract, budget, key))
         state = {WorkspacePhase.READY: "ready", WorkspacePhase.ERROR: "error"}.get(
             observed.phase, "provisioning")
         with session_scope(self.engine) as session:
@@ -215,6 +225,8 @@ class Reconciler:
         if project.observed_state == "deleted" and \
                 self.runtime.observe(project.id).phase is WorkspacePhase.ABSENT:
             return "deleted"  # done on an earlier pass; nothing to ask of the runtime
+        if self.data_plane:  # first: the volumes go unreadable before they go
+            self.data_plane.shred_work_area(project.id)
         self.runtime.delete(project.id)
         usage.released(self.engine, project.id)  # no copy, no storage left on the runtime
         with session_scope(self.engine) as session:

@@ -336,6 +336,17 @@ class Settings(BaseSettings):
         "(each project's shared folder and its one decrypted extract copy), mountable from "
         "several nodes (NFS, CephFS, a cloud file share); unset or empty: the cluster default.",
     )
+    kubernetes_encrypted_storage_classes: list[str] = Field(
+        default_factory=list, description="Kubernetes runtime: the storage classes the "
+        "operator declares encrypt each volume with the key in the project namespace's "
+        "`work-area-key` Secret (docs/production.md). Work areas and project folders are "
+        "rendered only on such classes, unless `SPE_KUBERNETES_PLAINTEXT_WORK_AREAS` is set.",
+    )
+    kubernetes_plaintext_work_areas: bool = Field(
+        False, description="Kubernetes runtime: accept work areas and project folders on "
+        "storage classes not declared encrypted: when the permit ends they are deleted with "
+        "the namespace, not crypto-shredded.",
+    )
     kubernetes_namespace_prefix: str = Field(
         "spe-", description="Kubernetes runtime: project namespaces are `<prefix><project>`.")
     kubernetes_control_plane_namespace: str = Field(
@@ -748,6 +759,8 @@ class KubernetesSettings(BaseModel):
     tls_secret: str | None
     storage_class: str | None
     shared_storage_class: str | None
+    encrypted_storage_classes: tuple[str, ...]
+    plaintext_work_areas: bool
     namespace_prefix: str
     control_plane_namespace: str
     control_plane_cidr: str | None

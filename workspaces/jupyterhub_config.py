@@ -30,6 +30,9 @@ c = get_config()  # noqa: F821  (provided by traitlets when it runs this file)
 with open(os.environ["SPE_HUB_CONFIG"], encoding="utf-8") as f:
     traits = json.load(f)
 spe = traits.pop("SpeHub")
+members = frozenset(traits.get("GenericOAuthenticator", {}).get("allowed_users", []))
+"""The permit's members now. A member amended away stays a user in the hub's database, and
+an admin start (the runtime's own service may start servers) would otherwise still work."""
 
 _pending = set()  # keep references to in-flight audit posts until they finish
 
@@ -87,9 +90,14 @@ async def _workspace_token(log, username):
 
 
 async def pre_spawn_hook(spawner):
-    """Refuse the start if the control plane said so (a spent budget), else audit it and
-    give the server what ``spe egress submit`` needs: the control plane's address and a
-    token for this user and this project only."""
+    """Refuse the start of anyone the permit no longer names, and of everyone if the
+    control plane said so (a spent budget); else audit it and give the server what
+    ``spe egress submit`` needs: the control plane's address and a token for this user and
+    this project only."""
+    if spawner.user.name not in members:
+        _audit(spawner.log, "workspace.server.start", spawner.user.name, spawner.name,
+               outcome="denied")
+        raise web.HTTPError(403, f"{spawner.user.name} is not named in this project's permit")
     if spe.get("spawn_refusal"):
         _audit(spawner.log, "workspace.server.start", spawner.user.name, spawner.name,
                outcome="denied")

@@ -14,7 +14,8 @@ Every user's server pod:
   PersistentVolumeClaim (``work-<user>``), so notebooks and scripts survive server stops,
   culling and control-plane restarts; it goes with the project's namespace when the permit ends;
 * mounts the project folder (``~/project``), one ReadWriteMany claim shared by the project's
-  current members (a member amended away can no longer start a server, so loses it at once);
+  current members (a member amended away can no longer start a server, and the runtime
+  deletes her running one, so she loses it at once);
 * mounts the extract read-only at ``~/data`` from the project's extract volume, written once
   per extract version by the project's extract Job (see the Kubernetes runtime's rendering),
   and waits in a small init container until that copy is complete: a server's start does not

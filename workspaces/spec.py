@@ -87,3 +87,6 @@ class WorkspaceSpec:
     """Why the hub refuses to start new servers ("": it does not), e.g. a spent budget."""
     notice: str = ""
     """A line the hub's pages show every user ("": none), e.g. a budget nearly spent."""
+    work_area_key: str = field(default="", repr=False)
+    """The project's work-area key (from spe's key store) for a runtime that encrypts work
+    areas and the project folder with it ("": none asked for); a secret, never shown."""

@@ -8,8 +8,8 @@ calls these methods, which must all be idempotent.
 Implementations are registered by a short name (setting ``SPE_RUNTIME``,
 :mod:`controllers.runtimes.registry`): ``local`` (:mod:`controllers.runtimes.local`) and
 ``kubernetes`` (:mod:`controllers.runtimes.kubernetes`). What differs between them beyond the
-contract is a method with a default here (:meth:`Runtime.extract_dir`), never a question of
-which runtime it is.
+contract is a method with a default here (:meth:`Runtime.extract_dir`,
+:meth:`Runtime.encrypts_work_areas`), never a question of which runtime it is.
 """
 
 from __future__ import annotations
@@ -56,6 +56,13 @@ class Runtime(ABC):
         runtime whose workspaces read it there (``local``); ``None``, the default, for one
         whose workspaces fetch it themselves with the grant in their spec (``kubernetes``)."""
         return None
+
+    def encrypts_work_areas(self) -> bool:
+        """Whether this runtime encrypts the project's work areas and folder with the
+        project's work-area key (``spec.work_area_key``, from spe's key store), so that
+        destroying the key when the permit ends shreds them (``kubernetes`` on encrypting
+        storage classes). ``False``, the default: they are deleted, not shredded."""
+        return False
 
     @abstractmethod
     def ensure(self, spec: WorkspaceSpec) -> ObservedWorkspace:

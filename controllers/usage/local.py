@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from controllers.runtimes.local.encryption import EncryptedFolders, mounted
 from spe.domain.usage import GIB, PROJECT, Sample
 from workspaces.hubconfig import WORKSPACE_MARKER_ENV
 
@@ -144,7 +145,11 @@ class LocalUsageMeter:
                 totals.setdefault((project.name, home.name),
                                   Sample(project.name, home.name)).storage_bytes = disk_bytes(home)
             whole = totals.setdefault((project.name, PROJECT), Sample(project.name))
-            whole.storage_bytes = sum(disk_bytes(project / d) for d in ("hub", "shared"))
+            # a locked (suspended) encrypted workspace holds only ciphertext: the project's
+            locked = [EncryptedFolders(project).cipher(d) for d in ("users", "shared")
+                      if not mounted(project / d)]
+            whole.storage_bytes = sum(disk_bytes(d) for d in
+                                      (project / "hub", project / "shared", *locked))
             whole.extract_bytes = disk_bytes(project / "extract")
             # one directory every member's data/ links to: one copy once it holds a file
             whole.extract_copies = int(any(f for _, _, f in os.walk(project / "extract")))

@@ -1,7 +1,8 @@
 """``spe workspace render``: what a project's workspace is, as the runtime would create it.
 
 Read from the database on the control plane host (like ``spe token``). Secrets (the hub's
-OAuth client secret and service token, the extract grant) are replaced by a placeholder:
+OAuth client secret and service token, the extract grant, the work-area key) are replaced by
+a placeholder:
 this is for review and ``kubectl diff``, the controller applies the real ones.
 """
 
@@ -11,7 +12,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from spe.cli.output import reported_errors
+from spe.cli.output import err, reported_errors
 
 app = typer.Typer(help="Project workspaces, as the runtime sees them.", no_args_is_help=True)
 PLACEHOLDER = "REDACTED"
@@ -49,7 +50,8 @@ def workspace_spec(project_id: str):
         grant_url=f"{base}/api/v1/projects/{project_id}/extract", grant_token=PLACEHOLDER,
     ) if condition.get("extract_id") else None
     redacted = HubCredentials(client_id_for(project_id), PLACEHOLDER, PLACEHOLDER)
-    return spec_of(settings, project, permit, users, redacted, extract, budget)
+    return spec_of(settings, project, permit, users, redacted, extract, budget,
+                   work_area_key=PLACEHOLDER)
 
 
 @app.command()
@@ -67,6 +69,7 @@ def render(
 ) -> None:
     """Print the Kubernetes objects of PROJECT's workspace as YAML (secrets redacted)."""
     from controllers.runtimes.kubernetes import SettingsError, from_settings, render_yaml
+    from spe.errors import TerminalError
     from spe.settings import get_settings
 
     settings = get_settings()
@@ -79,4 +82,9 @@ def render(
         except SettingsError as exc:
             raise typer.BadParameter(f"{exc} (or give --ingress-domain, --api-server-cidr)"
                                      ) from exc
-        typer.echo(render_yaml(workspace_spec(project), cluster), nl=False)
+        try:
+            objects = render_yaml(workspace_spec(project), cluster)
+        except TerminalError as exc:  # e.g. storage classes not declared encrypting
+            err.print(f"[red]refused:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from exc
+        typer.echo(objects, nl=False)

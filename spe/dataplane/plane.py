@@ -18,6 +18,11 @@
     Destroys the project's data key, deletes its extract objects and appends a signed
     deletion record to the audit log (``data.shred``). Cheap and silent when nothing is left,
     since the reconciler calls it on every pass over a revoked project.
+
+``work_area_key(project_id)``, ``shred_work_area(project_id)``
+    The project's work-area key for a runtime that encrypts its volumes with it, and its
+    destruction when the permit ends, with a signed record in the audit log
+    (``data.work_area.shred``; :mod:`spe.dataplane.workareas`).
 """
 
 from __future__ import annotations
@@ -33,15 +38,16 @@ from typing import Any
 
 import pyarrow as pa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from spe.audit import Actor, record
+from spe.audit.models import AuditEvent
 from spe.crypto.canonical import canonical_json
 from spe.crypto.signing import SigningKey
 from spe.data import ExtractError, ExtractSource, materialise, prepare_extract, shred_project
 from spe.data.manifest import MANIFEST_NAME, load_manifest
 from spe.data.shred import RECORD_FORMAT
-from spe.dataplane import config
+from spe.dataplane import config, workareas
 from spe.dataplane.grants import issue_grant
 from spe.db import session_scope
 from spe.db.types import utcnow
@@ -158,6 +164,34 @@ class ProjectDataPlane:
                                 key_id=done["key_id"], objects_deleted=done["object_count"])
         log.info("project %s shredded: key %s, %d objects", project_id, done["key_id"],
                  done["object_count"])
+        return True
+
+    def work_area_key(self, project_id: str) -> str:
+        try:
+            return workareas.passphrase(self.keys, project_id)
+        except KeyStoreError as exc:
+            raise TerminalError(f"the work-area key of {project_id}: {exc}") from exc
+
+    def shred_work_area(self, project_id: str) -> bool:
+        """Destroy the project's work-area key and record it, signed; False if there was
+        nothing to destroy or record."""
+        try:
+            done = workareas.destroy(self.keys, project_id)
+        except KeyStoreError as exc:
+            raise TerminalError(f"shredding the work areas of {project_id} refused, nothing "
+                                f"destroyed; a person must look: {exc}") from exc
+        if done is None:
+            return False
+        with session_scope(self.engine) as session:
+            if not done["destroyed_now"] and session.exec(select(AuditEvent.seq).where(
+                    AuditEvent.action == workareas.ACTION,
+                    AuditEvent.project_id == project_id)).first() is not None:
+                return False  # destroyed and recorded on an earlier pass
+            record(session, action=workareas.ACTION, actor=ACTOR, target_type="project",
+                   target_id=project_id, project_id=project_id,
+                   details={"record": done, "signature": self.signing.sign(
+                       canonical_json(done)), "signing_key_id": self.signing.key_id})
+        log.info("project %s: work-area key %s destroyed", project_id, done["key_id"])
         return True
 
     # --- for the grant endpoint -----------------------------------------------------------

@@ -13,6 +13,9 @@ log is sent to, a WORM bucket), and after any restore applies the newest list
 (:func:`apply`, ``python -m spe.dataplane.shredlist apply``) before the platform starts: every
 listed project's key is destroyed again and its extracts deleted. A list whose signature does
 not verify is refused as a whole: nothing is applied on evidence that cannot be checked.
+
+The work-area keys destroyed when permits ended (``data.work_area.shred``,
+:mod:`spe.dataplane.workareas`) are in the list too, and destroyed again the same way.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from spe.audit.models import AuditEvent
 from spe.crypto.canonical import canonical_json
 from spe.crypto.signing import SignatureError, key_id, load_public_key, verify
 from spe.data.shred import shred_project
-from spe.dataplane import config
+from spe.dataplane import config, workareas
 from spe.db import make_engine
 from spe.keys.base import KeyStore
 from spe.settings import get_settings
@@ -38,6 +41,7 @@ from spe.storage.base import ObjectStore
 
 FORMAT = "spe-shred-list/v1"
 ACTION = "data.shred"
+ACTIONS = (ACTION, workareas.ACTION)
 
 
 class ShredListError(ValueError):
@@ -46,12 +50,12 @@ class ShredListError(ValueError):
 
 def export(session: Session) -> dict[str, Any]:
     """Every signed shredding record of the audit log, oldest first."""
-    events = session.exec(select(AuditEvent).where(AuditEvent.action == ACTION)
+    events = session.exec(select(AuditEvent).where(AuditEvent.action.in_(ACTIONS))
                           .order_by(AuditEvent.seq)).all()
     entries = []
     for e in events:
         if not e.details or "signature" not in e.details:
-            raise ShredListError(f"audit event {e.seq} ({ACTION}) has no signed record (body "
+            raise ShredListError(f"audit event {e.seq} ({e.action}) has no signed record (body "
                                  "purged?): export the list before the retention purge")
         entries.append({"seq": e.seq, "record": e.details["record"],
                         "signature": e.details["signature"],
@@ -61,10 +65,17 @@ def export(session: Session) -> dict[str, Any]:
 
 def verified_projects(shred_list: dict[str, Any], public_key: Ed25519PublicKey) -> list[str]:
     """The projects of ``shred_list``, once every entry's signature verifies."""
+    return list(dict.fromkeys(str(r["project_id"])
+                              for r in verified_records(shred_list, public_key)))
+
+
+def verified_records(shred_list: dict[str, Any],
+                     public_key: Ed25519PublicKey) -> list[dict[str, Any]]:
+    """The records of ``shred_list``, once every entry's signature verifies."""
     if not isinstance(shred_list, dict) or shred_list.get("format") != FORMAT \
             or not isinstance(shred_list.get("entries"), list):
         raise ShredListError(f"not a shred list ({FORMAT})")
-    projects = []
+    records = []
     for i, entry in enumerate(shred_list["entries"]):
         try:
             record = entry["record"]
@@ -72,20 +83,26 @@ def verified_projects(shred_list: dict[str, Any], public_key: Ed25519PublicKey) 
                 raise ShredListError(f"entry {i}: signed by key {entry['signing_key_id']}, "
                                      f"not {key_id(public_key)}")
             verify(public_key, canonical_json(record), entry["signature"])
-            projects.append(str(record["project_id"]))
+            records.append({**record, "project_id": str(record["project_id"])})
         except (KeyError, TypeError) as exc:
             raise ShredListError(f"entry {i}: malformed ({exc})") from exc
         except SignatureError as exc:
             raise ShredListError(f"entry {i}: signature does not verify: {exc}") from exc
-    return list(dict.fromkeys(projects))
+    return records
 
 
 def apply(shred_list: dict[str, Any], public_key: Ed25519PublicKey, keys: KeyStore,
           store: ObjectStore) -> list[dict[str, Any]]:
-    """Shred again every listed project (destroy its key, delete its extracts); what was done
-    for each. Idempotent: a key already destroyed is reported, not an error."""
-    return [shred_project(store, keys, project) for project in
-            verified_projects(shred_list, public_key)]
+    """Shred again every listed project (destroy its key, delete its extracts) and work area
+    (destroy its key); what was done for each. Idempotent: a key already destroyed is
+    reported, not an error."""
+    records = verified_records(shred_list, public_key)
+    work_areas = {r["project_id"] for r in records if r.get("format") == workareas.RECORD_FORMAT}
+    projects = dict.fromkeys(r["project_id"] for r in records
+                             if r.get("format") != workareas.RECORD_FORMAT)
+    done = [shred_project(store, keys, project) for project in projects]
+    destroyed = (workareas.destroy(keys, project) for project in sorted(work_areas))
+    return done + [d for d in destroyed if d is not None]  # None: a backup before the key
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -110,6 +127,10 @@ def main(argv: list[str] | None = None) -> None:
     except (ShredListError, ValueError, OSError) as exc:
         raise SystemExit(f"shred list refused, nothing applied: {exc}") from exc
     for record in done:
+        if record["format"] == workareas.RECORD_FORMAT:
+            print(f"{record['project_id']}: work-area key {record['key_id']} "
+                  f"{'destroyed' if record['destroyed_now'] else 'already destroyed'}")
+            continue
         print(f"{record['project_id']}: key {record['key_id']} "
               f"{'destroyed' if record['key_destroyed_now'] else 'already destroyed'}, "
               f"{record['object_count']} object(s) deleted")

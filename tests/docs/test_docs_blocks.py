@@ -269,9 +269,24 @@ def test_json_parses(block):
     json.loads(re.sub(r",\s*…", "", block.code))  # "…" elides list items in examples
 
 
+def manifests() -> list[Block]:
+    """The YAML blocks that are Kubernetes objects (an operator's StorageClass), not values."""
+    return [b for b in BLOCKS if b.language == "yaml" and "apiVersion" in yaml.safe_load(b.code)]
+
+
+@pytest.mark.parametrize("block", manifests(), ids=lambda b: b.where)
+def test_kubernetes_objects_shown_validate_strictly(block):
+    import kubernetes_validate
+
+    from tests.fixtures.kubernetes import KUBERNETES_VERSIONS
+
+    kubernetes_validate.validate(yaml.safe_load(block.code), KUBERNETES_VERSIONS[-1],
+                                 strict=True)
+
+
 def test_the_chart_values_shown_are_the_charts():
     values = yaml.safe_load((ROOT / "helm" / "spe" / "values.yaml").read_text())
-    for block in (b for b in BLOCKS if b.language == "yaml"):
+    for block in (b for b in BLOCKS if b.language == "yaml" and b not in manifests()):
         shown = yaml.safe_load(block.code)
         for key, sub in shown.items():
             assert key in values, f"{block.where}: {key}"

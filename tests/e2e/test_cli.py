@@ -37,11 +37,27 @@ def spe(url: str, token: str, *args: str):
     return runner.invoke(app, list(args), env={"SPE_URL": url, "SPE_TOKEN": token})
 
 
-def test_render_prints_the_kubernetes_objects_without_secrets(platform):
+ENCRYPTING = {"SPE_KUBERNETES_STORAGE_CLASS": "rbd-encrypted",
+              "SPE_KUBERNETES_SHARED_STORAGE_CLASS": "cephfs-encrypted",
+              "SPE_KUBERNETES_ENCRYPTED_STORAGE_CLASSES": '["rbd-encrypted", "cephfs-encrypted"]'}
+
+
+def test_render_prints_the_kubernetes_objects_without_secrets(platform, monkeypatch):
+    from spe.settings import get_settings
+
     _, demo = platform
-    result = runner.invoke(app, ["workspace", "render", demo.project_id, "--runtime",
-                                 "kubernetes", "--ingress-domain", "ws.example.org",
-                                 "--api-server-cidr", "10.0.0.1/32"])
+    args = ["workspace", "render", demo.project_id, "--runtime", "kubernetes",
+            "--ingress-domain", "ws.example.org", "--api-server-cidr", "10.0.0.1/32"]
+    refused = runner.invoke(app, args)  # no storage class declared encrypting
+    assert refused.exit_code == 1 and "not declared encrypted" in refused.output
+    for name, value in ENCRYPTING.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(app, args)
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     objects = list(yaml.safe_load_all(result.stdout))
     kinds = {o["kind"] for o in objects}
@@ -50,6 +66,8 @@ def test_render_prints_the_kubernetes_objects_without_secrets(platform):
                "extract-grant"]
     assert grant["stringData"]["token"] == "REDACTED"
     assert grant["stringData"]["url"].endswith(f"/api/v1/projects/{demo.project_id}/extract")
+    [key] = [o for o in objects if o["metadata"]["name"] == "work-area-key"]
+    assert key["stringData"]["encryptionPassphrase"] == "REDACTED"
     assert "spe_" not in result.stdout  # no personal or service token leaks
 
     missing = runner.invoke(app, ["workspace", "render", demo.project_id])

@@ -34,6 +34,9 @@ HOSTS = ["--set", "settings.publicUrl=https://spe.hospital.internal",
          "--set", "workspaces.ingressDomain=ws.hospital.internal"]
 """Real hosts: the chart refuses to render with the documentation's example.org ones."""
 VALUES = [*HOSTS, "--set", "workspaces.apiServerCidrs={10.96.0.1/32,172.18.0.2/32}",
+          "--set", "workspaces.storageClass=rbd-encrypted",
+          "--set", "workspaces.sharedStorageClass=cephfs-encrypted",
+          "--set", "workspaces.encryptedStorageClasses={rbd-encrypted,cephfs-encrypted}",
           "--set", "networkPolicy.extraEgress[0].to[0].ipBlock.cidr=10.30.0.5/32",
           "--set", "networkPolicy.extraEgress[0].ports[0].port=5432",
           "--set", "imagePullSecrets={registry}"]
@@ -201,7 +204,7 @@ def test_settings_load_from_each_containers_environment(objects, monkeypatch, po
     cluster = from_settings(settings)
     assert cluster.api_server_cidrs == ("10.96.0.1/32", "172.18.0.2/32")
     assert cluster.control_plane_namespace == NAMESPACE
-    assert cluster.tls_secret is None and cluster.storage_class is None
+    assert cluster.tls_secret is None and cluster.storage_class == "rbd-encrypted"
 
 
 def test_the_lease_is_the_one_the_controller_may_use(objects, monkeypatch):

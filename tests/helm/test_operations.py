@@ -65,6 +65,22 @@ def test_a_digest_wins_over_a_tag(helm_binary, monkeypatch):
     assert cluster.workspace_image == "ghcr.io/spe-project/spe-workspace:2026.1"
 
 
+def test_the_work_area_storage_declaration_reaches_the_controller(helm_binary, monkeypatch,
+                                                                   objects):
+    """The test values declare both classes encrypting; by default nothing is declared and
+    plaintext is not accepted, so the controller refuses to render any workspace."""
+    cluster = from_settings(controller_settings(objects, monkeypatch))
+    assert cluster.encrypted_storage_classes == ("rbd-encrypted", "cephfs-encrypted")
+    assert cluster.encrypts_work_areas and not cluster.plaintext_work_areas
+    bare = rendered(helm_binary, "--set", "workspaces.encryptedStorageClasses=null",
+                    "--set", "workspaces.plaintextWorkAreas=true")
+    cluster = from_settings(controller_settings(bare, monkeypatch))
+    assert not cluster.encrypts_work_areas and cluster.plaintext_work_areas
+    result = helm(helm_binary, "template", "spe", str(CHART), *HOSTS, "--set",
+                  "workspaces.plaintextWorkAreas=yes please")
+    assert result.returncode != 0 and "schema" in result.stderr
+
+
 @pytest.mark.parametrize("bad", ["image.digest=sha256:short", "hubImage.tag=a b",
                                  "workspaceImage.repository=HTTPS://x"])
 def test_the_schema_refuses_malformed_image_references(helm_binary, bad):

@@ -300,7 +300,8 @@ def smoke_hub(stack: ExitStack, version: str, work: Path) -> None:
     image = f"localhost/spe-hub:{version}"
     spec = make_spec()
     spec = dataclasses.replace(spec, profile=dataclasses.replace(spec.profile, hub_image=image))
-    cluster = ClusterSettings(api_server_cidrs=("10.96.0.1/32",), ingress_domain="ws.example.org")
+    cluster = ClusterSettings(api_server_cidrs=("10.96.0.1/32",), ingress_domain="ws.example.org",
+                              plaintext_work_areas=True)  # the hub is under test, not storage
     objects = {(o["kind"], o["metadata"]["name"]): o for o in render(spec, cluster)}
     deployment = objects[("Deployment", "hub")]
     pod = deployment["spec"]["template"]["spec"]

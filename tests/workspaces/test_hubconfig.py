@@ -165,3 +165,28 @@ def test_the_notice_is_the_hubs_announcement_as_plain_text():
     assert noticed["JupyterHub"]["template_vars"] == {
         "announcement": "Budget &lt;b&gt;90 %&lt;/b&gt; used"}
     assert noticed["SpeHub"]["spawn_refusal"] == ""
+
+
+def test_no_server_starts_for_someone_the_permit_no_longer_names(
+        tmp_path, monkeypatch, audit_recorder):
+    """A member amended away is still a user in the hub's database: the hook, not the
+    login, is what stops an admin start (the runtime's service may start servers)."""
+    from tornado.web import HTTPError
+
+    spec = make_spec("p-members", users=("alice",), control_plane_url=audit_recorder.url)
+    c = _load(tmp_path, monkeypatch, common_traits(spec))
+    asked = len(audit_recorder.token_requests)
+
+    async def run():
+        with pytest.raises(HTTPError) as refused:
+            await c.Spawner.pre_spawn_hook(_spawner("bob"))
+        await _settle()
+        return refused.value
+
+    refused = asyncio.run(run())
+    assert refused.status_code == 403
+    assert refused.log_message == "bob is not named in this project's permit"
+    assert len(audit_recorder.token_requests) == asked
+    [(_, event)] = audit_recorder.events("p-members")
+    assert (event["action"], event["user"], event["outcome"]) == (
+        "workspace.server.start", "bob", "denied")

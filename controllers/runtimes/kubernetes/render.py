@@ -18,7 +18,13 @@ Per project, in namespace ``<prefix><project>``:
   its database, Deployment, Service and Ingress;
 * the shared storage: the project folder (ReadWriteMany) and, per extract version, one
   extract volume written once by an extract Job (the only pod that sees the grant Secret)
-  and mounted read-only by every member's server.
+  and mounted read-only by every member's server;
+* the work-area key Secret: the project's key from spe's key store, which the operator's
+  encrypting storage class reads (``${pvc.namespace}``) to encrypt every volume of the
+  namespace — work areas, project folder, hub database, extract copy. Rendering refuses
+  classes the operator has not declared encrypting (:func:`work_areas_encrypted`) unless
+  the operator accepted plaintext work areas; the namespace's annotation
+  :data:`ENCRYPTION_ANNOTATION` says which it is.
 
 While the workspace is suspended (its hub scaled to zero), :func:`closed_page` adds what
 answers at its address instead: a small Deployment running
@@ -70,6 +76,12 @@ LIMIT_DEFAULTS = {"default": {"cpu": "500m", "memory": "512Mi"},
                   "defaultRequest": {"cpu": "100m", "memory": "128Mi"}}
 """Resources of a container that declares none (the quota needs every container bounded)."""
 
+WORK_AREA_KEY_SECRET = "work-area-key"  # noqa: S105  (a Secret's name)
+"""The per-project Secret holding the work-area key; the storage class names it."""
+ENCRYPTION_ANNOTATION = "spe.io/work-area-encryption"
+ENCRYPTED = "project-key"
+PLAINTEXT = "none: plaintext accepted by the operator"
+
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -93,8 +105,9 @@ def render(spec: WorkspaceSpec, cluster: ClusterSettings) -> list[dict[str, Any]
     ns = cluster.namespace(spec.project_id)
     labels = project_labels(spec)
     traits = hub_traits_json(spec, cluster)
+    encrypted = work_areas_encrypted(spec, cluster)
     objects = [
-        namespace(spec, cluster),
+        namespace(spec, cluster, encrypted=encrypted),
         controller_binding(cluster),
         resource_quota(spec),
         limit_range(spec),
@@ -103,6 +116,7 @@ def render(spec: WorkspaceSpec, cluster: ClusterSettings) -> list[dict[str, Any]
         hub_config_map(),
         hub_secret(spec, traits),
         *([extract_secret(spec)] if spec.extract else []),
+        *([work_area_key_secret(spec)] if encrypted else []),
         hub_database_claim(cluster),
         project_claim(spec, cluster),
         *(extract_objects(spec, cluster) if spec.extract else []),
@@ -132,6 +146,28 @@ def _check(spec: WorkspaceSpec, cluster: ClusterSettings) -> None:
         raise RenderError(f"project {spec.project_id}: no user may log in")
 
 
+def work_areas_encrypted(spec: WorkspaceSpec, cluster: ClusterSettings) -> bool:
+    """Whether the project's volumes are encrypted with its work-area key (``True``) or the
+    operator accepted them in plaintext (``False``); :class:`RenderError` otherwise, saying
+    what to change."""
+    if cluster.encrypts_work_areas:
+        if not spec.work_area_key:
+            raise RenderError(f"project {spec.project_id}: its storage is encrypted with a "
+                              "work-area key from spe's key store, and the spec holds none")
+        return True
+    if cluster.plaintext_work_areas:
+        return False
+    where = "; ".join(f"{what} on {f'storage class {name!r}' if name else 'the cluster default'}"
+                      for what, name in cluster.volume_classes.items()
+                      if not name or name not in cluster.encrypted_storage_classes)
+    raise RenderError(
+        f"project {spec.project_id}: {where}, not declared encrypted "
+        "(SPE_KUBERNETES_ENCRYPTED_STORAGE_CLASSES): spe could not crypto-shred them when the "
+        "permit ends. Use storage classes that encrypt each volume with the project's "
+        f"{WORK_AREA_KEY_SECRET!r} Secret (docs/production.md), or accept plaintext work "
+        "areas (SPE_KUBERNETES_PLAINTEXT_WORK_AREAS=true): then they are only deleted")
+
+
 def with_cluster_images(spec: WorkspaceSpec, cluster: ClusterSettings) -> WorkspaceSpec:
     """``spec`` with the cluster's hub and workspace images, where the cluster names them."""
     images = {"hub_image": cluster.hub_image, "image": cluster.workspace_image}
@@ -155,13 +191,16 @@ def address_selector(project_id: str) -> dict[str, str]:
 
 # --- namespace and its limits -------------------------------------------------------------
 
-def namespace(spec: WorkspaceSpec, cluster: ClusterSettings) -> dict[str, Any]:
+def namespace(spec: WorkspaceSpec, cluster: ClusterSettings, *,
+              encrypted: bool) -> dict[str, Any]:
     pss = {}
     for mode in ("enforce", "audit", "warn"):
         pss[f"pod-security.kubernetes.io/{mode}"] = "restricted"
         pss[f"pod-security.kubernetes.io/{mode}-version"] = cluster.pod_security_version
     obj = _object("v1", "Namespace", cluster.namespace(spec.project_id))
     obj["metadata"]["labels"] = pss
+    obj["metadata"]["annotations"] = {ENCRYPTION_ANNOTATION: ENCRYPTED if encrypted
+                                      else PLAINTEXT}
     return obj
 
 
@@ -345,6 +384,19 @@ def extract_secret(spec: WorkspaceSpec) -> dict[str, Any]:
     return _object("v1", "Secret", kube.EXTRACT_SECRET, type="Opaque", stringData={
         kube.GRANT_URL_KEY: spec.extract.grant_url,
         kube.GRANT_TOKEN_KEY: spec.extract.grant_token,
+    })
+
+
+def work_area_key_secret(spec: WorkspaceSpec) -> dict[str, Any]:
+    """The project's work-area key, under the names the usual encrypting CSI drivers read:
+    Ceph-CSI's ``metadata`` KMS (``encryptionPassphrase``, the Secret in the tenant's
+    namespace) and Longhorn's encrypted volumes (``CRYPTO_KEY_*``). No pod of the namespace
+    may read Secrets: only the storage driver does."""
+    key = spec.work_area_key
+    return _object("v1", "Secret", WORK_AREA_KEY_SECRET, type="Opaque", stringData={
+        "encryptionPassphrase": key,
+        "CRYPTO_KEY_VALUE": key,
+        "CRYPTO_KEY_PROVIDER": "secret",
     })
 
 

@@ -91,6 +91,9 @@ class KubernetesRuntime(Runtime):
             config.load_kube_config()
         return cls(cluster)
 
+    def encrypts_work_areas(self) -> bool:
+        return self.cluster.encrypts_work_areas
+
     def ensure(self, spec: WorkspaceSpec) -> ObservedWorkspace:
         digest = spec_hash(spec, self.cluster)
         unchanged = self._unchanged(spec.project_id, digest)
@@ -115,6 +118,7 @@ class KubernetesRuntime(Runtime):
                                          "created)", 403) from exc
             raise
         prune(self.client, objects, prune_selector(spec.project_id))  # the closed page too
+        self._stop_departed(self.cluster.namespace(spec.project_id), set(spec.users))
         self._closed.pop(spec.project_id, None)
         self._desired[spec.project_id] = objects
         observed = self.observe(spec.project_id)
@@ -210,10 +214,17 @@ class KubernetesRuntime(Runtime):
 
     def _servers(self, ns: str) -> tuple[str, ...]:
         pods = self.client.list(PODS.path(ns), SERVER_PODS)
-        return tuple(sorted(
-            p["metadata"].get("annotations", {}).get(USERNAME_ANNOTATION)
-            or p["metadata"]["labels"].get("hub.jupyter.org/username", p["metadata"]["name"])
-            for p in pods if p.get("status", {}).get("phase") == "Running"))
+        return tuple(sorted(_username(p) for p in pods
+                            if p.get("status", {}).get("phase") == "Running"))
+
+    def _stop_departed(self, ns: str, users: set[str]) -> None:
+        """Delete the server pods of users the permit no longer names (an amendment): the
+        hub keeps servers across its restart (``cleanup_servers`` is off), so without this
+        a member amended away would keep her running server, and the project folder and
+        extract it mounts. Her work-area claim stays, as on the local runtime."""
+        for pod in self.client.list(PODS.path(ns), SERVER_PODS):
+            if _username(pod) not in users:
+                self.client.delete(PODS.path(ns, pod["metadata"]["name"]))
 
     def _drift(self, project_id: str, namespace: dict[str, Any]) -> str:
         """How the namespace differs from what this runtime last applied ('' if unknown)."""
@@ -236,3 +247,11 @@ class KubernetesRuntime(Runtime):
             return ""
         return f"{len(differences)} difference(s) from the desired state, first: " \
                f"{differences[0]}"
+
+
+def _username(pod: dict[str, Any]) -> str:
+    """The hub user a server pod belongs to (KubeSpawner's annotation holds the name as is,
+    its label an escaped form)."""
+    meta = pod["metadata"]
+    return meta.get("annotations", {}).get(USERNAME_ANNOTATION) \
+        or meta.get("labels", {}).get("hub.jupyter.org/username", meta["name"])

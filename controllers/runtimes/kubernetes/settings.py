@@ -51,6 +51,14 @@ class ClusterSettings:
     shared_storage_class: str | None = None
     """Storage class of the ReadWriteMany volumes (the project folder, the extract volume):
     one that can be mounted by pods on several nodes (NFS, CephFS, a cloud file share)."""
+    encrypted_storage_classes: tuple[str, ...] = ()
+    """The classes the operator declares encrypt each volume with the key in the project
+    namespace's work-area key Secret (its CSI driver reads it through
+    ``${pvc.namespace}``): destroying that key in spe's key store, with the Secret, shreds
+    the project's volumes. Work areas and project folders are rendered only on these."""
+    plaintext_work_areas: bool = False
+    """The operator accepts work areas and project folders on classes not declared
+    encrypted: no key is made for them, and they are deleted, not crypto-shredded."""
     dns_namespace: str = "kube-system"
     dns_pod_labels: dict[str, str] = field(default_factory=lambda: {"k8s-app": "kube-dns"})
     pod_security_version: str = "v1.33"
@@ -71,6 +79,20 @@ class ClusterSettings:
             narrow_cidr(cidr)
         if not self.ingress_domain or self.ingress_domain.startswith("."):
             raise SettingsError(f"invalid ingress_domain {self.ingress_domain!r}")
+
+    @property
+    def volume_classes(self) -> dict[str, str | None]:
+        """Which storage class holds what: work areas and the hub's database on
+        ``storage_class``, the project folder and the extract copy on the shared one."""
+        return {"work areas": self.storage_class,
+                "the project folder": self.shared_storage_class}
+
+    @property
+    def encrypts_work_areas(self) -> bool:
+        """Whether every class of :attr:`volume_classes` is declared encrypting (the cluster
+        default never is: it may change behind spe's back)."""
+        return all(name and name in self.encrypted_storage_classes
+                   for name in self.volume_classes.values())
 
     def namespace(self, project_id: str) -> str:
         return f"{self.namespace_prefix}{project_id}"

@@ -27,7 +27,7 @@ import httpx
 
 from controllers.runtimes.base import ObservedWorkspace, Runtime, WorkspacePhase
 from controllers.runtimes.closed import ClosedPage
-from controllers.runtimes.local import processes, state, watchdog
+from controllers.runtimes.local import encryption, processes, state, watchdog
 from controllers.runtimes.local.hubapi import RUNTIME_SCOPES, RUNTIME_SERVICE, HubAPI
 from controllers.runtimes.local.layout import ProjectLayout, unseal
 from controllers.runtimes.local.state import HubState, Ports
@@ -84,6 +84,13 @@ def _tail(path: Path, lines: int = 20) -> str:
         return "(no log)"
 
 
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     merged = {section: dict(values) for section, values in base.items()}
     for section, values in extra.items():
@@ -107,9 +114,13 @@ class LocalRuntime(Runtime):
 
     name: ClassVar[str] = "local"
 
-    def __init__(self, root: Path, *, start_timeout: float = 60.0) -> None:
+    def __init__(self, root: Path, *, start_timeout: float = 60.0,
+                 encrypt_work_areas: bool | None = None) -> None:
+        """``encrypt_work_areas``: ``None`` (the default) encrypts them when this machine
+        can (:func:`.encryption.probe`), ``False`` never does."""
         self.root = Path(root).resolve()
         self.start_timeout = start_timeout
+        self._encrypts = encrypt_work_areas
         self._children: dict[str, subprocess.Popen] = {}  # hubs this object started
         self._closed: dict[str, ClosedPage] = {}  # suspended workspaces' redirect pages
 
@@ -119,6 +130,16 @@ class LocalRuntime(Runtime):
         return cls(settings.controller.local_runtime_root)
 
     # -- the Runtime contract ---------------------------------------------------------------
+
+    def encrypts_work_areas(self) -> bool:
+        """With gocryptfs and FUSE (:mod:`.encryption`), probed once."""
+        if self._encrypts is None:
+            reason = encryption.probe(self.root)
+            if reason:
+                log.warning("local work areas will not be encrypted (deleted, not "
+                            "crypto-shredded, when a permit ends): %s", reason)
+            self._encrypts = not reason
+        return self._encrypts
 
     def ensure(self, spec: WorkspaceSpec) -> ObservedWorkspace:
         validate(spec)
@@ -131,6 +152,7 @@ class LocalRuntime(Runtime):
         config = self._config(spec, layout, ports)
         digest = hashlib.sha256(canonical_json(config)).hexdigest()
         if running and running.config_hash == digest:
+            self._unlock(spec, layout)
             return self.observe(spec.project_id)
         if running:
             log.info("workspace %s: configuration changed, restarting its hub", spec.project_id)
@@ -138,6 +160,7 @@ class LocalRuntime(Runtime):
             self._stop_hub(spec.project_id, running)  # the other users' servers keep running
         else:  # leftovers of a crash or of an interrupted start
             processes.stop_pids(processes.workspace_pids(layout.root))
+        self._unlock(spec, layout)
         fd = os.open(layout.config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             json.dump(config, f, indent=2)
@@ -154,7 +177,7 @@ class LocalRuntime(Runtime):
         if running:
             self._stop_all_servers(layout, running)
             self._stop_hub(project_id, running)
-        processes.stop_pids(processes.workspace_pids(layout.root))
+        self._lock(layout)
         last = running or previous
         if last:
             state.save(layout.state, HubState(last.ports, last.config_hash, None, suspended=True))
@@ -190,7 +213,7 @@ class LocalRuntime(Runtime):
             except RetryableError as e:  # the hub stops them too; the sweep below catches the rest
                 log.warning("workspace %s: stopping servers through the hub: %s", project_id, e)
             self._stop_hub(project_id, running)
-        processes.stop_pids(processes.workspace_pids(layout.root))
+        self._lock(layout)
         unseal(layout.root)
         shutil.rmtree(layout.root)
 
@@ -367,6 +390,35 @@ class LocalRuntime(Runtime):
             for server in api.servers():
                 api.stop_server(server.user, server.name)
             api.wait_stopped()
+
+    def _unlock(self, spec: WorkspaceSpec, layout: ProjectLayout) -> None:
+        """Mount the work areas and project folder decrypted, if this workspace has them
+        encrypted or is new and can (before any process of it uses them)."""
+        folders = encryption.EncryptedFolders(layout.root)
+        if not folders.initialised():
+            if not (spec.work_area_key and self.encrypts_work_areas()):
+                return
+            if not folders.fresh():
+                log.warning("workspace %s was created with plaintext work areas; they stay "
+                            "so (deleted, not crypto-shredded, when the permit ends)",
+                            spec.project_id)
+                return
+        elif not spec.work_area_key:
+            raise TerminalError(f"workspace {spec.project_id}: its work areas are encrypted "
+                                "and the spec holds no key to open them")
+        folders.open(spec.work_area_key, {WORKSPACE_MARKER_ENV: str(layout.root)}, layout.log)
+
+    @staticmethod
+    def _lock(layout: ProjectLayout) -> None:
+        """Stop every process of the workspace, unmount its decrypted folders (the
+        gocryptfs processes, marked too, are stopped last), and clear dead mounts."""
+        folders = encryption.EncryptedFolders(layout.root)
+        daemons = {pid for pid in processes.workspace_pids(layout.root)
+                   if _command(pid) == "gocryptfs"}
+        processes.stop_pids(processes.workspace_pids(layout.root) - daemons)
+        folders.close()
+        processes.stop_pids(processes.workspace_pids(layout.root))
+        folders.close()  # a mount whose gocryptfs was stopped before unmounting
 
     def _stop_departed_users(self, layout: ProjectLayout, current: HubState,
                              users: set[str]) -> None:

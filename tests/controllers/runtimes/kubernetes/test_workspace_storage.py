@@ -22,6 +22,7 @@ from spe.domain.projects import Project
 from spe.domain.roles import Role
 from spe.settings import Settings
 from tests.controllers.runtimes.kubernetes.test_spawner_traits import spawned
+from tests.fixtures.dataplane import WorkAreaKeysOnly
 from tests.fixtures.kubernetes import KUBERNETES_VERSIONS, make_spec
 from testsupport.factories import make_dataset, permit_body
 from testsupport.restricted import restricted_violations
@@ -117,7 +118,8 @@ def test_the_project_folder_is_shared_read_write(two_members, cluster):
 
 
 def test_shared_volumes_use_the_shared_storage_class(spec, cluster):
-    shared = dataclasses.replace(cluster, shared_storage_class="cephfs")
+    shared = dataclasses.replace(cluster, shared_storage_class="cephfs",
+                                 encrypted_storage_classes=("rbd-encrypted", "cephfs"))
     claims = of_kind(render(spec, shared), "PersistentVolumeClaim")
     rwx = [c for c in claims if c["spec"]["accessModes"] == ["ReadWriteMany"]]
     assert len(rwx) == 2 and {c["spec"]["storageClassName"] for c in rwx} == {"cephfs"}
@@ -177,7 +179,8 @@ def test_the_work_area_goes_with_the_namespace_when_the_permit_ends(kube, fake_a
     migrations.upgrade(engine)
     settings = Settings(data_dir=tmp_path / "data")
     reconciler = Reconciler(engine, KubernetesRuntime(cluster, kube), settings,
-                            SecretBox.load_or_create(settings.keys_dir / "secrets.key"))
+                            SecretBox.load_or_create(settings.keys_dir / "secrets.key"),
+                            WorkAreaKeysOnly(engine, settings))
     with session_scope(engine) as s:
         permit = lifecycle.create_permit(
             s, PermitCreate(**permit_body(make_dataset(engine), ["alice"])), manager)
