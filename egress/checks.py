@@ -30,7 +30,7 @@ from egress.csvtable import check_csv_bytes
 from egress.differencing import Auditor, CountTable, Ledger
 from egress.errors import EvidenceError, InputError
 from egress.record import make_record
-from egress.replay.conditions import conditions
+from egress.replay.conditions import conditions, opaque
 from egress.replay.outcome import MISMATCH, NOT_REPLAYABLE, VERIFIED, ExtractTables, Replay
 from egress.replay.spec import ReplaySpec, parse_filter
 from egress.sdc.assess import Assessment, assess_table
@@ -274,11 +274,12 @@ def _verified(name: str, sha: str, rules: SdcRules, a: Assessment,
 
 
 def _spec_filters(spec: ReplaySpec | None) -> dict[str, str] | None:
-    """The filters a verified specification records, as the differencing audit reads them;
-    ``None`` when they do not translate (then the audit knows no filter, as before)."""
+    """The filters a verified specification records, as the differencing audit reads them:
+    one condition per variable, or one opaque condition when they do not translate."""
     if spec is None or spec.where is None:
         return None
-    return conditions(parse_filter(spec.where))
+    found = conditions(parse_filter(spec.where))
+    return opaque(spec.where) if found is None else found
 
 
 def _verified_filters(record: dict[str, Any]) -> dict[str, str] | None:
