@@ -104,12 +104,14 @@ class Nesting:
 
 
 def _cells(model: Model, limit: int) -> list[tuple[str, np.ndarray]]:
-    """Atoms the new table touches, then its own cells, then one-dimension margins; a cell
-    the new table publishes keeps its label as the table writes it."""
+    """Atoms the new table touches, then its own cells, one-dimension margins and everyone
+    (how many people a filter left out); a cell the new table publishes keeps its label as
+    the table writes it."""
     cells, _ = targets(model, limit)
     own = [(r.cell, r.atoms) for r in model.rows[0]]
     shown = {tuple(sorted(a.tolist())): label for label, a in own}
-    ordered = [c for c in cells if len(c[1]) == 1] + own + [c for c in cells if len(c[1]) > 1]
+    ordered = ([c for c in cells if len(c[1]) == 1] + own
+               + [c for c in cells if len(c[1]) > 1] + [("all", np.arange(model.size))])
     seen, out = set(), []
     for label, atoms in ordered:
         key = tuple(sorted(atoms.tolist()))
