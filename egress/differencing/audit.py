@@ -30,7 +30,7 @@ import time
 import numpy as np
 
 from egress.differencing.findings import Disclosure, Finding, NotAudited
-from egress.differencing.lp import EPS, System, feasible
+from egress.differencing.lp import EPS, System, culprits, feasible
 from egress.differencing.model import (
     Model,
     Prepared,
@@ -144,11 +144,17 @@ def populations(model: Model, clash: set[int] = frozenset()) -> list[list[int]]:
 
 
 def _greedy(model: Model, tables: list[int]) -> list[int]:
-    kept = tables[:1]
-    for i in tables[1:]:
+    """A largest-possible group with ``tables[0]``: the tables not among the culprits of
+    the least-slack programme, then each culprit that fits, in order (every table in order
+    when that start is not feasible)."""
+    drop = culprits(model, tables)
+    kept = [i for i in tables if i not in (drop or ())]
+    if drop is None or not feasible(model, kept):
+        kept, drop = tables[:1], tables[1:]
+    for i in drop:
         if feasible(model, [*kept, i]):
             kept.append(i)
-    return kept
+    return sorted(kept)
 
 
 class _Audit:

@@ -94,6 +94,36 @@ class System:
         return res
 
 
+def culprits(model: Model, tables: list[int]) -> list[int] | None:
+    """Tables (of ``tables``, the first kept whole) whose rows must give way for the others
+    to be feasible: one programme, each other row allowed a slack at a cost, the least
+    slack found. Not always the fewest tables, but a start: None when the first table is
+    infeasible on its own."""
+    from scipy import sparse
+
+    rows = [(i, r) for i in tables for r in model.rows[i]]
+    soft = [k for k, (i, _) in enumerate(rows) if i != tables[0]]
+    system = System.of(model, [r for _, r in rows])
+    order = [k for k, (_, r) in enumerate(rows) if r.equal] + \
+            [k for k, (_, r) in enumerate(rows) if not r.equal]
+    position = {k: n for n, k in enumerate(order)}
+    slack = sparse.csr_matrix((np.ones(len(soft)), ([position[k] for k in soft],
+                                                   range(len(soft)))),
+                              shape=(len(rows), len(soft)))
+    n_eq = len(system.eq)
+    a_eq = (sparse.hstack([system.a_eq, slack[:n_eq], -slack[:n_eq]]).tocsr()
+            if system.eq else None)
+    a_ub = (sparse.hstack([system.a_ub, slack[n_eq:] * 0, -slack[n_eq:]]).tocsr()
+            if system.ub else None)
+    elastic = System(system.eq, system.ub, a_eq, a_ub, model.size + 2 * len(soft))
+    cost = np.concatenate([np.zeros(model.size), np.ones(2 * len(soft))])
+    found = elastic.point(cost)
+    if found is None:
+        return None
+    used = found[model.size:model.size + len(soft)] + found[model.size + len(soft):]
+    return sorted({rows[k][0] for k, v in zip(soft, used, strict=True) if v > EPS})
+
+
 def feasible(model: Model, tables: list[int]) -> bool:
     """Can the tables ``tables`` (indices into ``model.rows``) count the same people?"""
     system = System.of(model, [r for i in tables for r in model.rows[i]])
