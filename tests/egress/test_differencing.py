@@ -154,6 +154,26 @@ def test_categories_that_cannot_be_aligned_go_to_a_person():
     assert found[0][0] == "?" and "mixes numeric bands" in found[0][1]
 
 
+def test_a_table_whose_own_cells_contradict_each_other_goes_to_a_person():
+    found = flagged(grid("stacked.csv", ["population", "sex"],
+                         {("all", "M"): 100, ("all", "F"): 120, ("under 90", "M"): 103,
+                          ("under 90", "F"): 118}))
+    assert found[0][0] == "?" and "contradict each other" in found[0][1]
+
+
+def test_a_nested_flag_spells_out_the_hypothesis_and_the_arithmetic():
+    new, released, _ = CORPUS["nested: subset released, then the whole population by another "
+                              "breakdown"]
+    [found] = check_differencing(new, Ledger(released), 11)
+    flag = found.flag()
+    assert flag["severity"] == "review"
+    assert "if the population counted by all.csv contains the one counted by adults.csv" in (
+        flag["reason"])
+    assert flag["evidence"]["interval"] == [2, 2] and flag["evidence"]["smaller"] == [41, 41]
+    assert {(t["coefficient"], t["table"], t["count"]) for t in flag["evidence"]["terms"]} == {
+        (1.0, "all.csv", 21), (1.0, "all.csv", 22), (-1.0, "adults.csv", 41)}
+
+
 def test_the_flag_shows_the_arithmetic_and_the_tables():
     new, released, _ = CORPUS["regrouped bands, small group of 4"]
     [found] = check_differencing(new, Ledger(released), 11)
