@@ -82,7 +82,13 @@ class Auditor:
         group = [mine, *(self._prepare(t) for t in others), *self.released]
         group = align([t for t in group if t.population == mine.population])
         mine = group[0]
-        group = [mine, *(t for t in group[1:] if _linked(mine, t))]
+        signs = [_signs(mine, t) for t in group]
+        # differences of both signs in cells both publish: neither the same people nor
+        # one population inside the other; not combined
+        keep = [i for i, t in enumerate(group) if not i or (_linked(mine, t)
+                                                            and not {1, -1} <= signs[i])]
+        group = [group[i] for i in keep]
+        clash = {n for n, i in enumerate(keep) if n and signs[i]}
         if len(group) == 1 and mine.disjoint():
             return []
         try:
@@ -94,7 +100,6 @@ class Auditor:
         sources = {id(r.source) for r in self.released}
         was_released = [False] + [id(t.source) in sources for t in group[1:]]
         deadline = time.monotonic() + BUDGET_SECONDS
-        clash = {i for i, t in enumerate(group) if i and _contradicts(mine, t)}
         first, *rest = populations(model, clash)
         if first == [0] and not feasible(model, [0]):
             return [NotAudited(f"the cells of {mine.name} contradict each other (a total "
@@ -118,12 +123,17 @@ def _linked(new: Prepared, other: Prepared) -> bool:
     return not new.dims or not other.dims or bool(set(new.dims) & set(other.dims))
 
 
-def _contradicts(new: Prepared, other: Prepared) -> bool:
-    """``other`` gives another count to a cell ``new`` publishes: not the same people."""
-    if set(new.values) != set(other.values):
-        return False  # no cell in common
-    mine = new.published
-    return any(mine.get(k, (n, 0))[0] != n for k, (n, _) in other.published.items())
+def _signs(new: Prepared, other: Prepared) -> set[int]:
+    """The signs (1, -1) of ``other``'s count minus ``new``'s where they differ, in the cells
+    both publish (as soon as both are seen): another count is not the same people."""
+    mine, found = new.published, set()
+    for k, (n, _) in other.published.items():
+        m = mine.get(k)
+        if m is not None and m[0] != n:
+            found.add(1 if n > m[0] else -1)
+            if len(found) == 2:
+                break
+    return found
 
 
 def populations(model: Model, clash: set[int] = frozenset()) -> list[list[int]]:
