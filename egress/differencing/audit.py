@@ -85,10 +85,10 @@ class Auditor:
         signs = [_signs(mine, t) for t in group]
         # differences of both signs in cells both publish: neither the same people nor
         # one population inside the other; not combined
-        keep = [i for i, t in enumerate(group) if not i or (_linked(mine, t)
+        kept = [i for i, t in enumerate(group) if not i or (_linked(mine, t)
                                                             and not {1, -1} <= signs[i])]
-        group = [group[i] for i in keep]
-        clash = {n for n, i in enumerate(keep) if n and signs[i]}
+        group = [group[i] for i in kept]
+        clash = {n for n, i in enumerate(kept) if n and signs[i]}
         if len(group) == 1 and mine.disjoint():
             return []
         try:
@@ -100,13 +100,14 @@ class Auditor:
         sources = {id(r.source) for r in self.released}
         was_released = [False] + [id(t.source) in sources for t in group[1:]]
         deadline = time.monotonic() + BUDGET_SECONDS
-        first, *rest = populations(model, clash)
+        (first, *rest), unsorted = populations(model, clash, deadline)
         if first == [0] and not feasible(model, [0]):
             return [NotAudited(f"the cells of {mine.name} contradict each other (a total "
                                "that is not the sum of its parts)")]
         audit = _Audit(model, group, self.threshold, self.protection, deadline)
         found: list[Finding] = list(audit.disclosures(first, was_released))
-        cut = audit.cut
+        cut = audit.cut or (unsorted and f"the time budget ({BUDGET_SECONDS:g} s) ran out "
+                            f"before {len(unsorted)} tables were sorted into populations")
         nesting = Nesting(model, [t.name for t in group], was_released, self.threshold)
         for other in rest:
             if cut:
@@ -136,21 +137,22 @@ def _signs(new: Prepared, other: Prepared) -> set[int]:
     return found
 
 
-def populations(model: Model, clash: set[int] = frozenset()) -> list[list[int]]:
+def populations(model: Model, clash: set[int] = frozenset(),
+                deadline: float = math.inf) -> tuple[list[list[int]], list[int]]:
     """The tables (indices into ``model.rows``) in groups that can each count the same
-    people: first the new table's (table 0) with every table consistent with it, added one
-    by one in order, then the others' the same way. ``clash``: tables known not to fit the
-    first group."""
+    people: first the new table's (table 0) with every table consistent with it, then the
+    others' the same way; and the tables left unsorted when ``deadline`` passed. ``clash``:
+    tables known not to fit the first group."""
     everyone = list(range(len(model.rows)))
     left = [i for i in everyone if i not in clash]
     first = left if feasible(model, left) else _greedy(model, left)
     groups = [first]
     left = [i for i in everyone if i not in first]
-    while left:
+    while left and time.monotonic() < deadline:
         group = left if feasible(model, left) else _greedy(model, left)
         groups.append(group)
         left = [i for i in left if i not in group]
-    return groups
+    return groups, left
 
 
 def _greedy(model: Model, tables: list[int]) -> list[int]:

@@ -174,6 +174,15 @@ def test_a_nested_flag_spells_out_the_hypothesis_and_the_arithmetic():
         (1.0, "all.csv", 21), (1.0, "all.csv", 22), (-1.0, "adults.csv", 41)}
 
 
+def test_nested_populations_out_of_time_go_to_a_person(monkeypatch):
+    from egress.differencing import audit
+
+    monkeypatch.setattr(audit, "BUDGET_SECONDS", 0.0)
+    new, released, _ = CORPUS["nested: the whole population released, then a subset"]
+    found = flagged(new, released)
+    assert found[-1][0] == "?" and "time budget" in found[-1][1]
+
+
 def test_the_flag_shows_the_arithmetic_and_the_tables():
     new, released, _ = CORPUS["regrouped bands, small group of 4"]
     [found] = check_differencing(new, Ledger(released), 11)
