@@ -89,6 +89,14 @@ CORPUS = {
     "different datasets are not combined": (
         long("pmsi.csv", "sex", {"M": 97, "F": 118}, population="pmsi"),
         [long("dcir.csv", "sex", {"M": 100, "F": 120}, population="dcir")], []),
+    "a table of unknown dataset may be any dataset's": (
+        long("b.csv", "age", {"0-17": 30, "18-59": 116, "60+": 48}),
+        [long("a.csv", "age", AGES, population="extract table patients")],
+        [("age=[60, 65)", 4, 4, "fail")]),
+    "tables of two extract tables are not combined": (
+        long("stays.csv", "age", {"0-17": 30, "18-59": 116, "60+": 48},
+             population="extract table stays"),
+        [long("patients.csv", "age", AGES, population="extract table patients")], []),
     "unrelated populations, differences of both signs": (
         long("women.csv", "region", {"N": 40, "S": 55}),
         [long("old.csv", "region", {"N": 45, "S": 50})], []),

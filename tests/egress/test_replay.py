@@ -249,6 +249,7 @@ def test_recorded_filters_tell_the_populations_apart(workspace):
     first = _check(workspace, "adults.csv")
     ledger = Ledger(released_tables(list(first.values()), [out / "adults.csv"], "snds"))
     assert ledger.tables[0].filters == {"age": ">=18"}
+    assert ledger.tables[0].population == "extract table cohort"
     later = _check(workspace, "over19.csv",
                    ledger=Ledger.from_json(ledger.to_json()))["over19.csv"]
     flags = [f for f in later["flags"] if f["rule"] == "differencing"]
