@@ -35,6 +35,7 @@ class Nesting:
     names: list[str]
     released: list[bool]
     threshold: int
+    _targets: list[tuple[str, np.ndarray]] | None = None
 
     def disclosures(self, first: list[int], other: list[int], limit: int,
                     deadline: float) -> tuple[list[Disclosure], str]:
@@ -51,7 +52,7 @@ class Nesting:
 
     def _under(self, smaller: list[int], larger: list[int], limit: int,
                deadline: float) -> tuple[list[Disclosure], str]:
-        model, n = self.model, self.model.size
+        n = self.model.size
         system = self._system(smaller, larger)
         anywhere = system.point()
         if anywhere is None:
@@ -65,7 +66,7 @@ class Nesting:
                       f"and not by {small}, ")
         found = []
         revealed = np.zeros(n, dtype=bool)  # a cell over a flagged atom says no more
-        for label, atoms in _cells(model, limit):
+        for label, atoms in self._cells(limit):
             values = [float(p[n + atoms].sum()) for p in points]
             value = values[0]
             if (max(values) - min(values) > EPS or abs(value - round(value)) > EPS
@@ -73,8 +74,7 @@ class Nesting:
                 continue  # not determined (two solutions differ), or not small
             if time.monotonic() > deadline:
                 return found, ("the time budget ran out while bounding the difference "
-                               f"between {_names(self.names, larger)} and "
-                               f"{_names(self.names, smaller)}")
+                               f"between {big} and {small}")
             c = np.zeros(2 * n)
             c[n + atoms] = 1.0
             exact = _exact(system, c)
@@ -90,6 +90,11 @@ class Nesting:
                 f" ({_known(lo, hi)} in the smaller population)",
                 (lo, hi)))
         return found, ""
+
+    def _cells(self, limit: int) -> list[tuple[str, np.ndarray]]:
+        if self._targets is None:
+            self._targets = _cells(self.model, limit)
+        return self._targets
 
     def _system(self, smaller: list[int], larger: list[int]) -> System:
         rows = self.model.rows
