@@ -198,8 +198,7 @@ class _Audit:
         found = []
         revealed = np.zeros(model.size, dtype=bool)  # a margin over a flagged atom says no more
         for n, (label, atoms) in enumerate(cells):
-            if (revealed[atoms].any() or tuple(atoms.tolist()) in published
-                    or any(s.adds_up_to(atoms) for s in sums)):
+            if revealed[atoms].any() or tuple(atoms.tolist()) in published:
                 continue
             if time.monotonic() > deadline:
                 self.cut = (f"the time budget ({BUDGET_SECONDS:g} s) ran out after "
@@ -208,7 +207,8 @@ class _Audit:
             c = np.zeros(model.size)
             c[atoms] = 1.0
             hit = self._small(system, c)
-            if hit is None or (before is not None and self._small(before, c) is not None):
+            if (hit is None or any(s.adds_up_to(atoms) for s in sums)
+                    or (before is not None and self._small(before, c) is not None)):
                 continue
             lo, hi, eq, ub = hit
             revealed[atoms] = True
