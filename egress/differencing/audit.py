@@ -162,9 +162,9 @@ def populations(model: Model, clash: set[int] = frozenset(),
 
 
 def _greedy(model: Model, tables: list[int]) -> list[int]:
-    """A largest-possible group with ``tables[0]``: the tables not among the culprits of
-    the least-slack programme, then each culprit that fits, in order (every table in order
-    when that start is not feasible)."""
+    """A group with ``tables[0]`` that no other of ``tables`` can join: the tables not among
+    the culprits of the least-slack programme, then each culprit that fits, in order (every
+    table in order when that start is not feasible)."""
     drop = culprits(model, tables)
     kept = [i for i in tables if i not in (drop or ())]
     if drop is None or not feasible(model, kept):
