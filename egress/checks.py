@@ -30,7 +30,7 @@ from egress.csvtable import check_csv_bytes
 from egress.differencing import Auditor, CountTable, Ledger
 from egress.errors import EvidenceError, InputError
 from egress.record import make_record
-from egress.replay.conditions import conditions
+from egress.replay.conditions import conditions, opaque
 from egress.replay.outcome import MISMATCH, NOT_REPLAYABLE, VERIFIED, ExtractTables, Replay
 from egress.replay.spec import ReplaySpec, parse_filter
 from egress.sdc.assess import Assessment, assess_table
@@ -108,8 +108,8 @@ def released_tables(records: list[dict[str, Any]], paths: Iterable[str | Path],
             data = _read(f)
             sha = hashlib.sha256(data).hexdigest()
             if sha in released and f.suffix.lower() == ".csv":
-                table = _count_table(f, name, data, load_rules(rules), _verified_filters(
-                    next(r for r in records if r["sha256"] == sha)))
+                spec = _verified_spec(next(r for r in records if r["sha256"] == sha))
+                table = _count_table(f, name, data, load_rules(rules), spec)
                 if table is not None:
                     out.append(table)
     return out
@@ -267,29 +267,37 @@ def _verified(name: str, sha: str, rules: SdcRules, a: Assessment,
                    "the extract's, not the sidecar's")
     counts = None
     if ev.statistic == "count":
-        counts = CountTable.from_evidence(name, ev, filters=_spec_filters(replayed.spec))
+        counts = CountTable.from_evidence(name, ev, population=_spec_population(replayed.spec),
+                                          filters=_spec_filters(replayed.spec))
     return _Checked(make_record(name, sha, "analysis-table", rules, a, at_least="pass",
                                 table=_shape(ev), interpretation=interp,
                                 replay=replayed.to_json()), a, "pass", counts)
 
 
 def _spec_filters(spec: ReplaySpec | None) -> dict[str, str] | None:
-    """The filters a verified specification records, as the differencing audit reads them;
-    ``None`` when they do not translate (then the audit knows no filter, as before)."""
+    """The filters a verified specification records, as the differencing audit reads them:
+    one condition per variable, or one opaque condition when they do not translate."""
     if spec is None or spec.where is None:
         return None
-    return conditions(parse_filter(spec.where))
+    found = conditions(parse_filter(spec.where))
+    return opaque(spec.where) if found is None else found
 
 
-def _verified_filters(record: dict[str, Any]) -> dict[str, str] | None:
-    """From a released file's check record: the filters of a replay that verified it (a
-    filter only claimed by a sidecar is not entered into the ledger)."""
+def _spec_population(spec: ReplaySpec | None) -> str:
+    """A verified table counts rows of one extract table: tables of another extract table
+    (patients, hospital stays) are another population. ``""``: not known."""
+    return f"extract table {spec.table}" if spec is not None and spec.table else ""
+
+
+def _verified_spec(record: dict[str, Any]) -> ReplaySpec | None:
+    """From a released file's check record: the specification of a replay that verified it
+    (a filter only claimed by a sidecar is not entered into the ledger)."""
     replayed = record.get("replay") or {}
     if replayed.get("status") != VERIFIED:
         return None
     try:
-        return _spec_filters(ReplaySpec.from_json({"format": "spe-replay-spec", "version": 1,
-                                                   **replayed.get("spec", {})}))
+        return ReplaySpec.from_json({"format": "spe-replay-spec", "version": 1,
+                                     **replayed.get("spec", {})})
     except InputError:
         return None
 
@@ -338,7 +346,7 @@ def _check_acro(folder: Path, rules: SdcRules, cohort_size: int | None) -> list[
 
 
 def _count_table(path: Path, name: str, data: bytes, rules: SdcRules,
-                 filters: dict[str, str] | None = None) -> CountTable | None:
+                 spec: ReplaySpec | None = None) -> CountTable | None:
     own = check_csv_bytes(data, name, rules)
     side = sidecar_path(path)
     if side.is_file() and own.interpretation is not None:
@@ -349,7 +357,8 @@ def _count_table(path: Path, name: str, data: bytes, rules: SdcRules,
         if doc is not None and doc.get("table_sha256") == hashlib.sha256(data).hexdigest() \
                 and verify_evidence(doc["evidence"], own.interpretation.text) is None:
             ev = doc["evidence"]  # only evidence that matches the bytes enters the ledger
-            return CountTable.from_evidence(name, ev, filters=filters) \
+            return CountTable.from_evidence(name, ev, population=_spec_population(spec),
+                                            filters=_spec_filters(spec)) \
                 if ev.statistic == "count" else None
     return CountTable.from_evidence(name, own.evidence) if own.evidence is not None else None
 

@@ -4,14 +4,21 @@ The audit (:mod:`egress.differencing`) knows a table's filters as ``{variable: l
 label a category (``"F"``) or a band (``"<90"``, ``">=18"``, ``"[18;65["``, ``"18-64"``) in
 the forms its label reader understands. A filter that is a conjunction of such conditions
 translates exactly; any other (``or``, ``!=``, ``not in``, a membership of several values, two
-bounds that make no band) does not, and then none of it is given: a table whose filter is
-half-known would be placed wrongly, while an unrecorded filter is a case the audit already
-handles (nested populations go to a person).
+bounds that make no band) does not. Then none of it is given as conditions on variables (a
+table whose filter is half-known would be placed wrongly) but the whole of it as one opaque
+condition (:func:`opaque`): the table counts the part of the population the filter keeps,
+and the audit knows nothing else of that part. Read as no filter, a table filtered on
+``sex != "F"`` would be taken for everyone and, beside a table of women, reveal "men" as a
+small difference.
 """
 
 from __future__ import annotations
 
+import hashlib
+
 from egress.replay.spec import And, Between, Compare, Filter, Literal, Member, Or
+
+OPAQUE_VALUE = "kept"
 
 
 def conditions(node: Filter | None) -> dict[str, str] | None:
@@ -34,6 +41,14 @@ def conditions(node: Filter | None) -> dict[str, str] | None:
             return None
         out[variable] = label
     return out
+
+
+def opaque(where: str) -> dict[str, str]:
+    """A filter that does not translate, as one condition the audit cannot see into: a
+    variable of its own (named by the filter's text, with a digest so that texts differing
+    only in case stay apart) whose value ``kept`` is the part of the population it keeps."""
+    digest = hashlib.sha256(where.encode()).hexdigest()[:8]
+    return {f"where {where} #{digest}": OPAQUE_VALUE}
 
 
 def _label(parts: list[Filter]) -> str | None:

@@ -249,6 +249,7 @@ def test_recorded_filters_tell_the_populations_apart(workspace):
     first = _check(workspace, "adults.csv")
     ledger = Ledger(released_tables(list(first.values()), [out / "adults.csv"], "snds"))
     assert ledger.tables[0].filters == {"age": ">=18"}
+    assert ledger.tables[0].population == "extract table cohort"
     later = _check(workspace, "over19.csv",
                    ledger=Ledger.from_json(ledger.to_json()))["over19.csv"]
     flags = [f for f in later["flags"] if f["rule"] == "differencing"]
@@ -260,6 +261,23 @@ def test_recorded_filters_tell_the_populations_apart(workspace):
     unfiltered.tables[0].filters = {}
     offline = _check(workspace, "over19.csv", ledger=unfiltered, extract=False)
     assert offline["over19.csv"]["outcome"] == "review"
+
+
+def test_a_filter_that_does_not_translate_is_one_opaque_condition(workspace):
+    """A replayed ``where=`` the audit cannot split into conditions per variable (``!=``) is
+    kept whole as one condition, not dropped: read as no filter, "everyone but the
+    18-year-old" would be taken for everyone. Against all people it pins the 18-year-old
+    down."""
+    people = _people(workspace)
+    out = workspace / "outputs"
+    tables.crosstab(people, "region", "sex").to_csv(out / "all.csv")
+    tables.crosstab(people, "region", "sex", where="age != 18").to_csv(out / "not18.csv")
+    first = _check(workspace, "all.csv")
+    ledger = Ledger(released_tables(list(first.values()), [out / "all.csv"], "snds"))
+    later = _check(workspace, "not18.csv", ledger=Ledger.from_json(ledger.to_json()))
+    [flag] = [f for f in later["not18.csv"]["flags"] if f["rule"] == "differencing"]
+    assert (flag["severity"], flag["evidence"]["interval"]) == ("fail", [1, 1])
+    assert all(s in flag["reason"] for s in ("age != 18", "region=24", "sex=F"))
 
 
 def test_a_table_without_column_dimensions(workspace):
