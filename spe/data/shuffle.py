@@ -130,12 +130,19 @@ def _decoded(table: pa.Table, columns: list[int], schema: pa.Schema,
     return pa.Table.from_arrays(arrays, names=schema.names)
 
 
+def _take(rows: pa.RecordBatch | pa.Table, order: np.ndarray) -> pa.RecordBatch | pa.Table:
+    """``rows`` in ``order`` (a permutation of their positions, so in bounds: not checked)."""
+    return pc.take(rows, pa.array(order.astype(np.int32, copy=False)
+                                  if len(order) < 1 << 31 else order), boundscheck=False)
+
+
 def shuffled(batches: Iterator[pa.RecordBatch], schema: pa.Schema, key: bytes, buckets: int,
              batch_rows: int, encoded_ok: Collection[str] = ()) -> Iterator[pa.RecordBatch]:
     """``batches`` (of ``schema``) in the order fixed by ``key``; reads them all before
     yielding the first, and closes them. A text column named in ``encoded_ok`` may come out
     dictionary-encoded (same values)."""
     draws = _Draws(key)
+    bucket_type = np.uint16 if buckets <= 1 << 16 else np.uint32
     spill_key = secrets.token_bytes(32)
     with ExitStack() as stack:
         if hasattr(batches, "close"):  # stops a read-ahead feeding it, come what may
@@ -152,10 +159,11 @@ def shuffled(batches: Iterator[pa.RecordBatch], schema: pa.Schema, key: bytes, b
                     + [pa.field(ORDER, pa.uint64(), nullable=False)])
                 spills = [_SealedSpill(spilled, spill_key, stack) for _ in range(buckets)]
             bucket_draw, place = draws.next(batch.num_rows)
-            chosen = bucket_draw % np.uint64(buckets)
+            # as 16 bits, a stable sort is a radix sort (the same order as on 64 bits)
+            chosen = (bucket_draw % np.uint64(buckets)).astype(bucket_type)
             with_order = _encoded(batch.append_column(ORDER, pa.array(place, pa.uint64())),
                                   encode, spilled)
-            by_bucket = with_order.take(pa.array(np.argsort(chosen, kind="stable")))
+            by_bucket = _take(with_order, np.argsort(chosen, kind="stable"))
             ends = np.cumsum(np.bincount(chosen, minlength=buckets))
             for bucket, end in enumerate(ends):
                 start = ends[bucket - 1] if bucket else 0
@@ -165,6 +173,6 @@ def shuffled(batches: Iterator[pa.RecordBatch], schema: pa.Schema, key: bytes, b
             if not spill.rows:
                 continue
             table = spill.read().unify_dictionaries()
-            table = table.take(pa.array(np.argsort(table.column(ORDER).to_numpy())))
+            table = _take(table, np.argsort(table.column(ORDER).to_numpy()))
             table = _decoded(table.drop_columns([ORDER]), encode, schema, encoded_ok)
             yield from table.to_batches(max_chunksize=batch_rows)
