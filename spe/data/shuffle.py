@@ -20,9 +20,11 @@ Moving strings is what the shuffle spends its time on (every row is gathered twi
 its bucket, then into its place). So the text columns that repeat (codes, departments, a
 prescriber's id: :func:`_repetitive`, judged on the first batch) travel dictionary-encoded,
 as 4-byte indices, and are decoded back to their type as each bucket is written out, except
-those the caller takes dictionary-encoded (``encoded_ok``: the identifiers, whose
-pseudonymiser then works on each distinct value once). The rows, their values and the
-order are the same either way.
+those the caller takes dictionary-encoded (``encoded_ok``: the extract takes them all: its
+pseudonymiser then works on each distinct identifier once, and its Parquet writer stores a
+code column's dictionary as it is instead of hashing every row into one of its own). Those
+come out with each batch's dictionary reduced to the values its rows use. The rows, their
+values and the order are the same either way.
 """
 
 from __future__ import annotations
@@ -130,6 +132,39 @@ def _decoded(table: pa.Table, columns: list[int], schema: pa.Schema,
     return pa.Table.from_arrays(arrays, names=schema.names)
 
 
+def compacted(column: pa.DictionaryArray) -> pa.DictionaryArray:
+    """``column`` with a dictionary of only the values its rows use (in the same order).
+
+    A bucket's dictionary is the union of its source batches' (and a Parquet source's may
+    hold values no row has: a category list, say); a batch written with it would store
+    values that none of its rows holds."""
+    indices = column.indices
+    valid = indices.is_valid().to_numpy(zero_copy_only=False) if indices.null_count else None
+    codes = indices.fill_null(0).to_numpy() if valid is not None else indices.to_numpy()
+    used = np.zeros(len(column.dictionary), dtype=bool)
+    used[codes if valid is None else codes[valid]] = True
+    if used.all():
+        return column
+    kept = np.flatnonzero(used)
+    renumbered = np.zeros(len(used), dtype=np.int32)
+    renumbered[kept] = np.arange(len(kept), dtype=np.int32)
+    mask = None if valid is None else ~valid
+    return pa.DictionaryArray.from_arrays(pa.array(renumbered[codes], mask=mask),
+                                          column.dictionary.take(kept))
+
+
+def _out(table: pa.Table, batch_rows: int, encoded: list[int]) -> Iterator[pa.RecordBatch]:
+    """``table`` in batches of at most ``batch_rows`` rows, each encoded column of each
+    batch :func:`compacted`."""
+    for batch in table.combine_chunks().to_batches(max_chunksize=batch_rows):
+        if encoded:
+            arrays = list(batch.columns)
+            for i in encoded:
+                arrays[i] = compacted(arrays[i])
+            batch = pa.record_batch(arrays, schema=batch.schema)
+        yield batch
+
+
 def _take(rows: pa.RecordBatch | pa.Table, order: np.ndarray) -> pa.RecordBatch | pa.Table:
     """``rows`` in ``order`` (a permutation of their positions, so in bounds: not checked)."""
     return pc.take(rows, pa.array(order.astype(np.int32, copy=False)
@@ -175,4 +210,5 @@ def shuffled(batches: Iterator[pa.RecordBatch], schema: pa.Schema, key: bytes, b
             table = spill.read().unify_dictionaries()
             table = _take(table, np.argsort(table.column(ORDER).to_numpy()))
             table = _decoded(table.drop_columns([ORDER]), encode, schema, encoded_ok)
-            yield from table.to_batches(max_chunksize=batch_rows)
+            yield from _out(table, batch_rows, [i for i in encode
+                                                if schema.field(i).name in encoded_ok])
