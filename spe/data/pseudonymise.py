@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -90,6 +91,7 @@ class Pseudonymiser:
         self.cache_limit = cache_limit
         self._values = pa.array([], pa.string())  # values hashed so far, each once
         self._pseudonyms = pa.array([], pa.string())  # their pseudonyms, same positions
+        self._keys: _Keys | None = _NO_KEYS  # their integers, while all are decimal
 
     @property
     def cached(self) -> int:
@@ -120,31 +122,47 @@ class Pseudonymiser:
         return _encode(b"".join([digest(raw[start:end])
                                  for start, end in itertools.pairwise(bounds)]), len(values))
 
-    def _lookup(self, values: pa.StringArray) -> tuple[np.ndarray, pa.StringArray,
-                                                       pa.StringArray]:
-        """Each row's position in ``(known values, their pseudonyms)``, -1 for a null; the
-        values not yet known are hashed (each distinct one once) and appended."""
-        if len(self._values):
+    def _positions(self, values: pa.StringArray) -> np.ndarray:
+        """Each value's position among the known values, -1 if unknown (or null)."""
+        keys = _decimal_keys(values) if self._keys is not None else None
+        if keys is not None and self._keys.width in (None, keys.width):
+            # equal widths: equal integers are equal strings; a hash table of integers,
+            # several times cheaper than one of strings (pandas keeps none between calls
+            # either, but builds one of integers fast)
+            positions = pd.Index(self._keys.integers).get_indexer(keys.integers)
+        elif len(self._values):
             found = pc.index_in(values, value_set=self._values).fill_null(-1)
             positions = found.to_numpy(zero_copy_only=False, writable=True)
         else:
             positions = np.full(len(values), -1, dtype=np.int32)
+        return positions
+
+    def _lookup(self, values: pa.StringArray) -> tuple[np.ndarray, pa.StringArray,
+                                                       pa.StringArray, _Keys | None]:
+        """Each row's position in ``(known values, their pseudonyms, their integers)``, -1
+        for a null; the values not yet known are hashed (each distinct one once) and
+        appended."""
+        positions = self._positions(values)
         missing = positions < 0
         if values.null_count:
-            missing &= values.is_valid().to_numpy(zero_copy_only=False)
+            valid = values.is_valid().to_numpy(zero_copy_only=False)
+            positions[~valid] = -1
+            missing &= valid
         if not missing.any():
-            return positions, self._values, self._pseudonyms
+            return positions, self._values, self._pseudonyms, self._keys
         fresh = pc.dictionary_encode(values.filter(pa.array(missing)))
         known = len(self._values)
         positions[missing] = fresh.indices.to_numpy() + known
         return (positions, pa.concat_arrays([self._values, fresh.dictionary]),
-                pa.concat_arrays([self._pseudonyms, self._hash(fresh.dictionary)]))
+                pa.concat_arrays([self._pseudonyms, self._hash(fresh.dictionary)]),
+                _Keys.joined(self._keys, fresh.dictionary))
 
     def _pseudonymise(self, values: pa.StringArray, as_dictionary: bool) -> pa.Array:
-        positions, known_values, known_pseudonyms = self._lookup(values)
+        positions, known_values, known_pseudonyms, known_keys = self._lookup(values)
         is_null = positions < 0
         if len(known_values) <= self.cache_limit:
-            self._values, self._pseudonyms = known_values, known_pseudonyms
+            self._values, self._pseudonyms, self._keys = \
+                known_values, known_pseudonyms, known_keys
             if not as_dictionary:
                 return known_pseudonyms.take(pa.array(positions, mask=is_null))
         # the pseudonyms this batch uses, in the order of the dictionary
@@ -154,6 +172,7 @@ class Pseudonymiser:
         pseudonyms = known_pseudonyms.take(used)
         if len(known_values) > self.cache_limit:  # start over from this batch's values
             self._values, self._pseudonyms = known_values.take(used), pseudonyms
+            self._keys = known_keys and _Keys(known_keys.width, known_keys.integers[used])
         code = np.zeros(len(known_values), dtype=np.int32)
         code[used] = np.arange(len(used), dtype=np.int32)
         # a null's position, -1, picks the last code: masked, never read
@@ -186,6 +205,46 @@ class Pseudonymiser:
         values = self.array(pa.array(column, from_pandas=True)).to_pandas()
         return pd.Series(values.to_numpy(), index=column.index, name=column.name,
                          dtype=object)
+
+
+_MAX_DIGITS = 19
+"""Up to 19 decimal digits fit in 64 bits (10^19 < 2^64)."""
+
+
+@dataclass(frozen=True)
+class _Keys:
+    """The known values as integers, while every one is a decimal string of one width (a
+    NIR, an RPPS number); ``width`` is None while none is known. Among strings of one width
+    the integer is one-to-one, so looking up the integer is looking up the string."""
+
+    width: int | None
+    integers: np.ndarray
+
+    @staticmethod
+    def joined(known: _Keys | None, fresh: pa.StringArray) -> _Keys | None:
+        """``known`` and the values ``fresh``, or None once one of them is not decimal
+        digits of the same width (then values are looked up as strings)."""
+        keys = _decimal_keys(fresh) if known is not None else None
+        if keys is None or known.width not in (None, keys.width):
+            return None
+        return _Keys(keys.width, np.concatenate([known.integers, keys.integers]))
+
+
+_NO_KEYS = _Keys(None, np.array([], dtype=np.uint64))
+
+
+def _decimal_keys(values: pa.StringArray) -> _Keys | None:
+    """``values`` as integers (a null as 0), if every one is 1 to 19 ASCII digits, all of
+    the same width; else None."""
+    lengths = pc.min_max(pc.binary_length(values))
+    width = lengths["max"].as_py()
+    if width is None or lengths["min"].as_py() != width or not 0 < width <= _MAX_DIGITS \
+            or not pc.all(pc.ascii_is_decimal(values)).as_py():
+        return None
+    integers = values.cast(pa.uint64())
+    if integers.null_count:
+        integers = integers.fill_null(0)
+    return _Keys(width, integers.to_numpy())
 
 
 def _as_string(column: pa.Array) -> pa.StringArray:
