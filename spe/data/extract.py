@@ -55,6 +55,7 @@ import pyarrow.parquet as pq
 
 from spe.crypto.canonical import canonical_json
 from spe.crypto.signing import SignatureError, SigningKey, verify
+from spe.data import decimal
 from spe.data import manifest as manifests
 from spe.data.encryption import CIPHER, DEFAULT_CHUNK_SIZE, EncryptingWriter
 from spe.data.pseudonymise import METHOD, Pseudonymiser
@@ -338,7 +339,9 @@ def _pseudonymised(batches: Iterator[pa.RecordBatch], schema: pa.Schema,
             arrays, fields = [], []
             for item, column in zip(schema, batch.columns, strict=True):
                 if item.name in identifiers:
-                    column = pseudonymisers[item.name].array(column, as_dictionary=True)
+                    digits = (batch.schema.field(item.name).metadata or {}).get(decimal.WIDTH)
+                    column = pseudonymisers[item.name].array(
+                        column, as_dictionary=True, digits=digits and int(digits))
                 elif column.type != item.type:
                     item = item.with_type(column.type)
                 arrays.append(column)
@@ -459,7 +462,8 @@ def _extract_one(store: ObjectStore, opened: _Opened, prefix: str, permit_refere
         else opened.info.size // _CSV_BYTES_PER_ROW
     in_order = shuffled(read_ahead(opened.batches(), "extract-read"), opened.schema,
                         order_key, min(bucket_count(expected_rows, batch_rows), _MAX_BUCKETS),
-                        batch_rows, encoded_ok=source.variables_kept)
+                        batch_rows, encoded_ok=source.variables_kept,
+                        integers_ok=source.pseudonymised)
     batches = read_ahead(_pseudonymised(read_ahead(in_order, "extract-shuffle"),
                                         schema, source.pseudonymised, pseudonymisers),
                          "extract-pseudonymise")

@@ -40,6 +40,8 @@ import pyarrow.compute as pc
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from spe.data import decimal
+
 METHOD = "hmac-sha256-hkdf/v1"
 SALT = b"spe-pseudonym-v1"
 LENGTH = 26
@@ -122,27 +124,28 @@ class Pseudonymiser:
         return _encode(b"".join([digest(raw[start:end])
                                  for start, end in itertools.pairwise(bounds)]), len(values))
 
-    def _positions(self, values: pa.StringArray) -> np.ndarray:
-        """Each value's position among the known values, -1 if unknown (or null)."""
-        keys = _decimal_keys(values) if self._keys is not None else None
-        if keys is not None and self._keys.width in (None, keys.width):
+    def _lookup(self, values: pa.Array, digits: int | None
+                ) -> tuple[np.ndarray, pa.StringArray, pa.StringArray, _Keys | None]:
+        """Each row's position in ``(known values, their pseudonyms, their integers)``, -1
+        for a null; the values not yet known are hashed (each distinct one once) and
+        appended. ``values`` is text, or the integers of ``digits``-wide decimal text."""
+        if digits is None:
+            keys = _keys(values) if self._keys is not None else None
+        else:
+            keys = _Keys(digits, _numbers(values))
+        if keys is not None and self._keys is not None and self._keys.width in (None, keys.width):
             # equal widths: equal integers are equal strings; a hash table of integers,
             # several times cheaper than one of strings (pandas keeps none between calls
             # either, but builds one of integers fast)
             positions = pd.Index(self._keys.integers).get_indexer(keys.integers)
-        elif len(self._values):
-            found = pc.index_in(values, value_set=self._values).fill_null(-1)
-            positions = found.to_numpy(zero_copy_only=False, writable=True)
         else:
-            positions = np.full(len(values), -1, dtype=np.int32)
-        return positions
-
-    def _lookup(self, values: pa.StringArray) -> tuple[np.ndarray, pa.StringArray,
-                                                       pa.StringArray, _Keys | None]:
-        """Each row's position in ``(known values, their pseudonyms, their integers)``, -1
-        for a null; the values not yet known are hashed (each distinct one once) and
-        appended."""
-        positions = self._positions(values)
+            if digits is not None:  # the known values are not all of this width: as text
+                values, digits = decimal.text(values, digits), None
+            if len(self._values):
+                found = pc.index_in(values, value_set=self._values).fill_null(-1)
+                positions = found.to_numpy(zero_copy_only=False, writable=True)
+            else:
+                positions = np.full(len(values), -1, dtype=np.int32)
         missing = positions < 0
         if values.null_count:
             valid = values.is_valid().to_numpy(zero_copy_only=False)
@@ -150,15 +153,20 @@ class Pseudonymiser:
             missing &= valid
         if not missing.any():
             return positions, self._values, self._pseudonyms, self._keys
-        fresh = pc.dictionary_encode(values.filter(pa.array(missing)))
-        known = len(self._values)
-        positions[missing] = fresh.indices.to_numpy() + known
-        return (positions, pa.concat_arrays([self._values, fresh.dictionary]),
-                pa.concat_arrays([self._pseudonyms, self._hash(fresh.dictionary)]),
-                _Keys.joined(self._keys, fresh.dictionary))
+        encoded = pc.dictionary_encode(values.filter(pa.array(missing)))
+        fresh = encoded.dictionary
+        positions[missing] = encoded.indices.to_numpy() + len(self._values)
+        if digits is None:
+            fresh_keys = _Keys.joined(self._keys, fresh)
+        else:
+            fresh_keys = _Keys(digits, np.concatenate([self._keys.integers, _numbers(fresh)]))
+            fresh = decimal.text(fresh, digits)
+        return (positions, pa.concat_arrays([self._values, fresh]),
+                pa.concat_arrays([self._pseudonyms, self._hash(fresh)]), fresh_keys)
 
-    def _pseudonymise(self, values: pa.StringArray, as_dictionary: bool) -> pa.Array:
-        positions, known_values, known_pseudonyms, known_keys = self._lookup(values)
+    def _pseudonymise(self, values: pa.Array, as_dictionary: bool,
+                      digits: int | None = None) -> pa.Array:
+        positions, known_values, known_pseudonyms, known_keys = self._lookup(values, digits)
         is_null = positions < 0
         if len(known_values) <= self.cache_limit:
             self._values, self._pseudonyms, self._keys = \
@@ -182,14 +190,18 @@ class Pseudonymiser:
         return pseudonyms.take(indices)
 
     def array(self, column: pa.Array | pa.ChunkedArray, as_dictionary: bool = False,
-              ) -> pa.Array | pa.ChunkedArray:
+              digits: int | None = None) -> pa.Array | pa.ChunkedArray:
         """The pseudonyms of a column, as strings; nulls stay null. ``as_dictionary`` gives
-        them dictionary-encoded (each distinct pseudonym stored once, as extracts hold them)."""
+        them dictionary-encoded (each distinct pseudonym stored once, as extracts hold them).
+        With ``digits``, the column holds the integers of text of that many decimal digits
+        (:mod:`spe.data.decimal`), and the pseudonyms are those of the text."""
         if isinstance(column, pa.ChunkedArray):
-            chunks = [self.array(chunk, as_dictionary) for chunk in column.chunks]
+            chunks = [self.array(chunk, as_dictionary, digits) for chunk in column.chunks]
             return pa.chunked_array(chunks, type=_type(as_dictionary))
         if column.null_count == len(column):
             return pa.nulls(len(column), _type(as_dictionary))
+        if digits is not None:
+            return self._pseudonymise(column.cast(pa.uint64()), as_dictionary, digits)
         if pa.types.is_dictionary(column.type):
             # a dictionary array (as Parquet readers can hand over): its dictionary is
             # pseudonymised, its indices kept
@@ -207,15 +219,10 @@ class Pseudonymiser:
                          dtype=object)
 
 
-_MAX_DIGITS = 19
-"""Up to 19 decimal digits fit in 64 bits (10^19 < 2^64)."""
-
-
 @dataclass(frozen=True)
 class _Keys:
-    """The known values as integers, while every one is a decimal string of one width (a
-    NIR, an RPPS number); ``width`` is None while none is known. Among strings of one width
-    the integer is one-to-one, so looking up the integer is looking up the string."""
+    """The known values as integers (:mod:`spe.data.decimal`), while every one is decimal
+    text of one width (a NIR, an RPPS number); ``width`` is None while none is known."""
 
     width: int | None
     integers: np.ndarray
@@ -223,8 +230,8 @@ class _Keys:
     @staticmethod
     def joined(known: _Keys | None, fresh: pa.StringArray) -> _Keys | None:
         """``known`` and the values ``fresh``, or None once one of them is not decimal
-        digits of the same width (then values are looked up as strings)."""
-        keys = _decimal_keys(fresh) if known is not None else None
+        digits of the same width (then values are looked up as text)."""
+        keys = _keys(fresh) if known is not None else None
         if keys is None or known.width not in (None, keys.width):
             return None
         return _Keys(keys.width, np.concatenate([known.integers, keys.integers]))
@@ -233,18 +240,15 @@ class _Keys:
 _NO_KEYS = _Keys(None, np.array([], dtype=np.uint64))
 
 
-def _decimal_keys(values: pa.StringArray) -> _Keys | None:
-    """``values`` as integers (a null as 0), if every one is 1 to 19 ASCII digits, all of
-    the same width; else None."""
-    lengths = pc.min_max(pc.binary_length(values))
-    width = lengths["max"].as_py()
-    if width is None or lengths["min"].as_py() != width or not 0 < width <= _MAX_DIGITS \
-            or not pc.all(pc.ascii_is_decimal(values)).as_py():
-        return None
-    integers = values.cast(pa.uint64())
-    if integers.null_count:
-        integers = integers.fill_null(0)
-    return _Keys(width, integers.to_numpy())
+def _keys(values: pa.StringArray) -> _Keys | None:
+    """``values`` as integers, if they are decimal text of one width; else None."""
+    digits = decimal.width(values)
+    return None if digits is None else _Keys(digits, _numbers(decimal.integers(values)))
+
+
+def _numbers(integers: pa.UInt64Array) -> np.ndarray:
+    """A null as 0: its position is set aside by the caller."""
+    return (integers.fill_null(0) if integers.null_count else integers).to_numpy()
 
 
 def _as_string(column: pa.Array) -> pa.StringArray:

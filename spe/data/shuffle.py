@@ -37,6 +37,7 @@ import secrets
 import tempfile
 from collections.abc import Collection, Iterator
 from contextlib import ExitStack
+from dataclasses import dataclass
 from typing import BinaryIO
 
 import numpy as np
@@ -44,9 +45,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from spe.data import decimal
 from spe.data.encryption import DecryptingReader, EncryptingWriter
 
 ORDER = "__spe_shuffle_order"
+OVERFLOW = "__spe_shuffle_text_"
 _LABEL = b"spe-extract-shuffle/v1"
 _BUFFER = 1 << 20
 _SAMPLE = 100_000
@@ -113,23 +116,82 @@ def _repetitive(batch: pa.RecordBatch) -> list[int]:
                 and pc.count_distinct(sample.column(i)).as_py() < _DISTINCT * sample.num_rows)]
 
 
-def _encoded(batch: pa.RecordBatch, columns: list[int], schema: pa.Schema) -> pa.RecordBatch:
-    arrays = list(batch.columns)
-    for i in columns:
-        if not pa.types.is_dictionary(arrays[i].type):
-            arrays[i] = pc.dictionary_encode(arrays[i])
-        if arrays[i].type != schema.field(i).type:  # as the buckets hold it
-            arrays[i] = arrays[i].cast(schema.field(i).type)
-    return pa.record_batch(arrays, schema=schema)
+@dataclass
+class _Plan:
+    """How the buckets hold the columns, chosen on the first batch: ``encoded`` text as
+    dictionary indices, ``decimal`` text as integers (index: digits), with a text column
+    beside each for the odd value that is not of those digits (null otherwise)."""
 
+    encoded: list[int]
+    decimal: dict[int, int]
 
-def _decoded(table: pa.Table, columns: list[int], schema: pa.Schema,
-             encoded_ok: Collection[str]) -> pa.Table:
-    arrays = list(table.columns)
-    for i in columns:
-        if schema.field(i).name not in encoded_ok:
-            arrays[i] = arrays[i].cast(schema.field(i).type)
-    return pa.Table.from_arrays(arrays, names=schema.names)
+    @classmethod
+    def of(cls, batch: pa.RecordBatch) -> _Plan:
+        encoded = _repetitive(batch)
+        sample = batch.slice(0, _SAMPLE)
+        found = {}
+        for i, item in enumerate(batch.schema):
+            if i not in encoded and (pa.types.is_string(item.type)
+                                     or pa.types.is_large_string(item.type)):
+                digits = decimal.width(sample.column(i))
+                if digits is not None:
+                    found[i] = digits
+        return cls(encoded, found)
+
+    def spilled(self, schema: pa.Schema) -> pa.Schema:
+        fields = []
+        for i, item in enumerate(schema):
+            if i in self.encoded:
+                item = item.with_type(pa.dictionary(pa.int32(), item.type))
+            elif i in self.decimal:
+                item = item.with_type(pa.uint64()).with_nullable(True)
+            fields.append(item)
+        return pa.schema(fields + [pa.field(f"{OVERFLOW}{i}", schema.field(i).type)
+                                   for i in self.decimal]
+                         + [pa.field(ORDER, pa.uint64(), nullable=False)])
+
+    def encode(self, batch: pa.RecordBatch, place: np.ndarray,
+               spilled: pa.Schema) -> pa.RecordBatch:
+        arrays = list(batch.columns)
+        for i in self.encoded:
+            if not pa.types.is_dictionary(arrays[i].type):
+                arrays[i] = pc.dictionary_encode(arrays[i])
+            if arrays[i].type != spilled.field(i).type:  # as the buckets hold it
+                arrays[i] = arrays[i].cast(spilled.field(i).type)
+        odd = []
+        for i, digits in self.decimal.items():
+            values = arrays[i]
+            fits = decimal.fits(values, digits)
+            if fits.false_count:
+                none = pa.scalar(None, values.type)
+                arrays[i] = decimal.integers(pc.if_else(fits, values, none))
+                odd.append(pc.if_else(fits, none, values))
+            else:
+                arrays[i] = decimal.integers(values)
+                odd.append(pa.nulls(len(values), values.type))
+        return pa.record_batch([*arrays, *odd, pa.array(place, pa.uint64())], schema=spilled)
+
+    def decode(self, table: pa.Table, schema: pa.Schema, encoded_ok: Collection[str],
+               integers_ok: Collection[str]) -> pa.Table:
+        """The bucket's rows as ``schema`` says, except the columns the caller takes
+        encoded (as dictionaries) or as integers (as :mod:`spe.data.decimal` says)."""
+        table = table.combine_chunks()
+        arrays = list(table.columns[:len(schema)])
+        fields = list(schema)
+        for i in self.encoded:
+            if schema.field(i).name not in encoded_ok:
+                arrays[i] = arrays[i].cast(schema.field(i).type)
+            else:
+                fields[i] = fields[i].with_type(arrays[i].type)
+        for i, digits in self.decimal.items():
+            numbers, odd = arrays[i].chunk(0), table.column(f"{OVERFLOW}{i}").chunk(0)
+            if odd.null_count == len(odd) and schema.field(i).name in integers_ok:
+                fields[i] = fields[i].with_type(pa.uint64()).with_metadata(
+                    {**(fields[i].metadata or {}), decimal.WIDTH: str(digits).encode()})
+                continue
+            text = decimal.text(numbers, digits, schema.field(i).type)
+            arrays[i] = pc.coalesce(odd, text) if odd.null_count < len(odd) else text
+        return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
 def compacted(column: pa.DictionaryArray) -> pa.DictionaryArray:
@@ -153,10 +215,11 @@ def compacted(column: pa.DictionaryArray) -> pa.DictionaryArray:
                                           column.dictionary.take(kept))
 
 
-def _out(table: pa.Table, batch_rows: int, encoded: list[int]) -> Iterator[pa.RecordBatch]:
-    """``table`` in batches of at most ``batch_rows`` rows, each encoded column of each
-    batch :func:`compacted`."""
-    for batch in table.combine_chunks().to_batches(max_chunksize=batch_rows):
+def _out(table: pa.Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    """``table`` in batches of at most ``batch_rows`` rows, each dictionary of each batch
+    :func:`compacted`."""
+    encoded = [i for i, item in enumerate(table.schema) if pa.types.is_dictionary(item.type)]
+    for batch in table.to_batches(max_chunksize=batch_rows):
         if encoded:
             arrays = list(batch.columns)
             for i in encoded:
@@ -172,10 +235,13 @@ def _take(rows: pa.RecordBatch | pa.Table, order: np.ndarray) -> pa.RecordBatch 
 
 
 def shuffled(batches: Iterator[pa.RecordBatch], schema: pa.Schema, key: bytes, buckets: int,
-             batch_rows: int, encoded_ok: Collection[str] = ()) -> Iterator[pa.RecordBatch]:
+             batch_rows: int, encoded_ok: Collection[str] = (),
+             integers_ok: Collection[str] = ()) -> Iterator[pa.RecordBatch]:
     """``batches`` (of ``schema``) in the order fixed by ``key``; reads them all before
     yielding the first, and closes them. A text column named in ``encoded_ok`` may come out
-    dictionary-encoded (same values)."""
+    dictionary-encoded (same values), one named in ``integers_ok`` as the integers of its
+    decimal digits (a uint64 column whose field metadata ``decimal.WIDTH`` gives their
+    number: :mod:`spe.data.decimal`)."""
     draws = _Draws(key)
     bucket_type = np.uint16 if buckets <= 1 << 16 else np.uint32
     spill_key = secrets.token_bytes(32)
@@ -183,22 +249,18 @@ def shuffled(batches: Iterator[pa.RecordBatch], schema: pa.Schema, key: bytes, b
         if hasattr(batches, "close"):  # stops a read-ahead feeding it, come what may
             stack.callback(batches.close)
         spills: list[_SealedSpill] = []
-        encode: list[int] = []
+        plan = _Plan([], {})
         spilled = schema
         for batch in batches:
-            if not spills:  # the first batch: what to encode, then the buckets' schema
-                encode = _repetitive(batch)
-                spilled = pa.schema(
-                    [pa.field(f.name, pa.dictionary(pa.int32(), f.type), f.nullable, f.metadata)
-                     if i in encode else f for i, f in enumerate(schema)]
-                    + [pa.field(ORDER, pa.uint64(), nullable=False)])
+            if not spills:  # the first batch: how the buckets hold each column
+                plan = _Plan.of(batch)
+                spilled = plan.spilled(schema)
                 spills = [_SealedSpill(spilled, spill_key, stack) for _ in range(buckets)]
             bucket_draw, place = draws.next(batch.num_rows)
             # as 16 bits, a stable sort is a radix sort (the same order as on 64 bits)
             chosen = (bucket_draw % np.uint64(buckets)).astype(bucket_type)
-            with_order = _encoded(batch.append_column(ORDER, pa.array(place, pa.uint64())),
-                                  encode, spilled)
-            by_bucket = _take(with_order, np.argsort(chosen, kind="stable"))
+            by_bucket = _take(plan.encode(batch, place, spilled),
+                              np.argsort(chosen, kind="stable"))
             ends = np.cumsum(np.bincount(chosen, minlength=buckets))
             for bucket, end in enumerate(ends):
                 start = ends[bucket - 1] if bucket else 0
@@ -209,6 +271,4 @@ def shuffled(batches: Iterator[pa.RecordBatch], schema: pa.Schema, key: bytes, b
                 continue
             table = spill.read().unify_dictionaries()
             table = _take(table, np.argsort(table.column(ORDER).to_numpy()))
-            table = _decoded(table.drop_columns([ORDER]), encode, schema, encoded_ok)
-            yield from _out(table, batch_rows, [i for i in encode
-                                                if schema.field(i).name in encoded_ok])
+            yield from _out(plan.decode(table, schema, encoded_ok, integers_ok), batch_rows)
