@@ -142,7 +142,8 @@ class _Plan:
         fields = []
         for i, item in enumerate(schema):
             if i in self.encoded:
-                item = item.with_type(pa.dictionary(pa.int32(), item.type))
+                text = item.type.value_type if pa.types.is_dictionary(item.type) else item.type
+                item = item.with_type(pa.dictionary(pa.int32(), text))
             elif i in self.decimal:
                 item = item.with_type(pa.uint64()).with_nullable(True)
             fields.append(item)
@@ -163,6 +164,9 @@ class _Plan:
             values = arrays[i]
             fits = decimal.fits(values, digits)
             if fits.false_count:
+                # a copy from offset 0: Arrow's if_else mixes up a sliced string array's
+                # offsets (pyarrow 22)
+                values = pa.concat_arrays([values])
                 none = pa.scalar(None, values.type)
                 arrays[i] = decimal.integers(pc.if_else(fits, values, none))
                 odd.append(pc.if_else(fits, none, values))

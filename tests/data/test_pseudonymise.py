@@ -179,3 +179,25 @@ def test_identifiers_of_one_width_are_looked_up_as_integers_until_one_is_not(mon
     assert looked_up_as_text  # the known values are no longer all decimal: as text
     pseudonymiser.array(pa.array(nirs[:10]))
     assert len(looked_up_as_text) == 2
+
+
+def test_identifiers_given_as_integers_get_the_pseudonyms_of_their_text():
+    """As the shuffle hands a NIR over: its integer and its width (spe.data.decimal)."""
+    from spe.data import decimal
+
+    pseudonymiser = Pseudonymiser(SECRET, "P")
+    nirs = [None if i % 13 == 0 else f"0{i % 300:014d}" for i in range(1_000)]
+    for start in range(0, 1_000, 400):
+        batch = nirs[start:start + 400]
+        integers = decimal.integers(pa.array(batch))
+        for as_dictionary in (True, False):
+            assert pseudonymiser.array(integers, as_dictionary, digits=15).to_pylist() == \
+                [None if v is None else reference(v, "P") for v in batch]
+        assert pseudonymiser.array(pa.array(batch)).to_pylist() == \
+            [None if v is None else reference(v, "P") for v in batch]  # the same as text
+    assert pseudonymiser.cached == 300
+    # integers of another width than the known values': looked up as their text
+    assert pseudonymiser.array(pa.array([12, 7], pa.uint64()), digits=2).to_pylist() == \
+        [reference("12", "P"), reference("07", "P")]
+    assert pseudonymiser.array(pa.array([5], pa.uint64()), digits=15).to_pylist() == \
+        [reference("000000000000005", "P")]
