@@ -17,8 +17,6 @@ MAX_DIGITS = 19
 """Up to 19 decimal digits fit in 64 bits (10^19 < 2^64)."""
 WIDTH = b"spe.decimal_width"
 """Field metadata of a uint64 column that stands for text of that many digits."""
-
-
 _FOUR_DIGITS = np.array([list(f"{i:04d}".encode()) for i in range(10_000)], dtype=np.uint8)
 
 
@@ -47,11 +45,11 @@ def text(numbers: pa.UInt64Array, digits: int, kind: pa.DataType = pa.string()) 
     """The ``digits``-wide text of ``numbers`` (leading zeros given back; nulls stay null)."""
     count = len(numbers)
     values = numbers.fill_null(0).to_numpy() if numbers.null_count else numbers.to_numpy()
-    text = np.empty((count, digits), dtype=np.uint8)
+    chars = np.empty((count, digits), dtype=np.uint8)
     rest = values
     for end in range(digits, 0, -4):  # four digits of every value at a time, from the right
         start = max(0, end - 4)
-        text[:, start:end] = _FOUR_DIGITS[rest % np.uint64(10_000)][:, 4 - (end - start):]
+        chars[:, start:end] = _FOUR_DIGITS[rest % np.uint64(10_000)][:, 4 - (end - start):]
         rest = rest // np.uint64(10_000)
     offsets = np.arange(0, digits * (count + 1), digits,
                         dtype=np.int64 if pa.types.is_large_string(kind) else np.int32)
@@ -59,5 +57,5 @@ def text(numbers: pa.UInt64Array, digits: int, kind: pa.DataType = pa.string()) 
     if validity is not None and numbers.offset:
         validity = pc.is_valid(numbers).buffers()[1]
     return pa.Array.from_buffers(kind, count, [validity, pa.py_buffer(offsets),
-                                               pa.py_buffer(text)],
+                                               pa.py_buffer(chars)],
                                  null_count=numbers.null_count)

@@ -23,8 +23,12 @@ as 4-byte indices, and are decoded back to their type as each bucket is written 
 those the caller takes dictionary-encoded (``encoded_ok``: the extract takes them all: its
 pseudonymiser then works on each distinct identifier once, and its Parquet writer stores a
 code column's dictionary as it is instead of hashing every row into one of its own). Those
-come out with each batch's dictionary reduced to the values its rows use. The rows, their
-values and the order are the same either way.
+come out with each batch's dictionary reduced to the values its rows use. Text of decimal
+digits of one width that does not repeat (a NIR) travels as 64-bit integers
+(:mod:`spe.data.decimal`), with a text column beside it for any value that is not of those
+digits (a Corsican NIR), and is given back as text, except to a caller taking it as integers
+(``integers_ok``: the extract's pseudonymiser looks them up as such). The rows, their values
+and the order are the same either way.
 """
 
 from __future__ import annotations
