@@ -36,6 +36,7 @@ never rewritten: re-running returns its manifest; one that does not verify is re
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -54,6 +55,7 @@ import pyarrow.parquet as pq
 
 from spe.crypto.canonical import canonical_json
 from spe.crypto.signing import SignatureError, SigningKey, verify
+from spe.data import decimal
 from spe.data import manifest as manifests
 from spe.data.encryption import CIPHER, DEFAULT_CHUNK_SIZE, EncryptingWriter
 from spe.data.pseudonymise import METHOD, Pseudonymiser
@@ -330,13 +332,53 @@ def _with_statistics(schema: pa.Schema) -> list[str]:
 def _pseudonymised(batches: Iterator[pa.RecordBatch], schema: pa.Schema,
                    identifiers: Sequence[str], pseudonymisers: dict[str, Pseudonymiser],
                    ) -> Iterator[pa.RecordBatch]:
+    """The batches with their identifiers pseudonymised, as ``schema`` says, except that a
+    text column the shuffle hands over dictionary-encoded stays so (see :func:`_write`)."""
     with closing(batches):  # stops the read-ahead thread before, whatever happens here
         for batch in batches:
-            yield pa.record_batch([
-                pseudonymisers[name].array(column, as_dictionary=True)
-                if name in identifiers else column
-                for name, column in zip(batch.schema.names, batch.columns, strict=True)
-            ], schema=schema)
+            arrays, fields = [], []
+            for item, column in zip(schema, batch.columns, strict=True):
+                if item.name in identifiers:
+                    digits = (batch.schema.field(item.name).metadata or {}).get(decimal.WIDTH)
+                    column = pseudonymisers[item.name].array(
+                        column, as_dictionary=True, digits=digits and int(digits))
+                elif column.type != item.type:
+                    item = item.with_type(column.type)
+                arrays.append(column)
+                fields.append(item)
+            yield pa.record_batch(arrays, schema=pa.schema(fields))
+
+
+def _write(batches: Iterator[pa.RecordBatch], schema: pa.Schema, sink: BinaryIO,
+           tracker: _Progress) -> int:
+    """Write ``batches`` as Parquet into ``sink``; the number of rows.
+
+    A text column may come dictionary-encoded (a code list, as the shuffle moves it): the
+    writer then stores that dictionary as the row group's, instead of hashing every row into
+    a dictionary of its own, and the file's Arrow schema is ``schema`` all the same, so
+    that it reads back with the source's types."""
+    rows, parquet = 0, None
+    with closing(batches):
+        try:
+            for batch in batches:
+                if parquet is None:
+                    parquet = _parquet_writer(sink, batch.schema)
+                parquet.write_batch(batch)
+                rows += batch.num_rows
+                tracker.advance(batch.num_rows)
+            if parquet is None:
+                parquet = _parquet_writer(sink, schema)
+            parquet.add_key_value_metadata(
+                {b"ARROW:schema": base64.b64encode(schema.serialize().to_pybytes())})
+        finally:
+            if parquet is not None:
+                parquet.close()
+    return rows
+
+
+def _parquet_writer(sink: BinaryIO, schema: pa.Schema) -> pq.ParquetWriter:
+    return pq.ParquetWriter(sink, schema, **_WRITER_OPTIONS,
+                            write_statistics=_with_statistics(schema))
 
 
 def _fingerprint(opened: _Opened, permit_reference: str, data_key: DataKey) -> dict:
@@ -413,7 +455,6 @@ def _extract_one(store: ObjectStore, opened: _Opened, prefix: str, permit_refere
         return entry
 
     schema = _output_schema(opened)
-    rows = 0
     # four stages, each in its own thread: read the source; shuffle (all of it into the
     # buckets, then a bucket at a time out); pseudonymise the batch before; write + encrypt
     # the one before that (and the store hashes and writes the ciphertext beside them)
@@ -421,20 +462,15 @@ def _extract_one(store: ObjectStore, opened: _Opened, prefix: str, permit_refere
         else opened.info.size // _CSV_BYTES_PER_ROW
     in_order = shuffled(read_ahead(opened.batches(), "extract-read"), opened.schema,
                         order_key, min(bucket_count(expected_rows, batch_rows), _MAX_BUCKETS),
-                        batch_rows, encoded_ok=source.pseudonymised)
+                        batch_rows, encoded_ok=source.variables_kept,
+                        integers_ok=source.pseudonymised)
     batches = read_ahead(_pseudonymised(read_ahead(in_order, "extract-shuffle"),
                                         schema, source.pseudonymised, pseudonymisers),
                          "extract-pseudonymise")
     with closing(batches), upload(store, object_key) as target:
         hashing = _HashingWriter(target)
         sealer = EncryptingWriter(hashing, data_key.plaintext, data_key.key_id, chunk_size)
-        with pq.ParquetWriter(sealer, schema, **_WRITER_OPTIONS,
-                              write_statistics=_with_statistics(schema),
-                              ) as parquet:
-            for batch in batches:
-                parquet.write_batch(batch)
-                rows += batch.num_rows
-                tracker.advance(batch.num_rows)
+        rows = _write(batches, schema, sealer, tracker)
         sealer.close()
     entry = {
         "name": source.table_name,

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from spe.data import decimal
 
 METHOD = "hmac-sha256-hkdf/v1"
 SALT = b"spe-pseudonym-v1"
@@ -90,6 +93,7 @@ class Pseudonymiser:
         self.cache_limit = cache_limit
         self._values = pa.array([], pa.string())  # values hashed so far, each once
         self._pseudonyms = pa.array([], pa.string())  # their pseudonyms, same positions
+        self._keys: _Keys | None = _NO_KEYS  # their integers, while all are decimal
 
     @property
     def cached(self) -> int:
@@ -120,31 +124,53 @@ class Pseudonymiser:
         return _encode(b"".join([digest(raw[start:end])
                                  for start, end in itertools.pairwise(bounds)]), len(values))
 
-    def _lookup(self, values: pa.StringArray) -> tuple[np.ndarray, pa.StringArray,
-                                                       pa.StringArray]:
-        """Each row's position in ``(known values, their pseudonyms)``, -1 for a null; the
-        values not yet known are hashed (each distinct one once) and appended."""
-        if len(self._values):
-            found = pc.index_in(values, value_set=self._values).fill_null(-1)
-            positions = found.to_numpy(zero_copy_only=False, writable=True)
+    def _lookup(self, values: pa.Array, digits: int | None
+                ) -> tuple[np.ndarray, pa.StringArray, pa.StringArray, _Keys | None]:
+        """Each row's position in ``(known values, their pseudonyms, their integers)``, -1
+        for a null; the values not yet known are hashed (each distinct one once) and
+        appended. ``values`` is text, or the integers of ``digits``-wide decimal text."""
+        if digits is None:
+            keys = _keys(values) if self._keys is not None else None
         else:
-            positions = np.full(len(values), -1, dtype=np.int32)
+            keys = _Keys(digits, _numbers(values))
+        if keys is not None and self._keys is not None and self._keys.width in (None, keys.width):
+            # equal widths: equal integers are equal strings; a hash table of integers,
+            # several times cheaper than one of strings (pandas keeps none between calls
+            # either, but builds one of integers fast)
+            positions = pd.Index(self._keys.integers).get_indexer(keys.integers)
+        else:
+            if digits is not None:  # the known values are not all of this width: as text
+                values, digits = decimal.text(values, digits), None
+            if len(self._values):
+                found = pc.index_in(values, value_set=self._values).fill_null(-1)
+                positions = found.to_numpy(zero_copy_only=False, writable=True)
+            else:
+                positions = np.full(len(values), -1, dtype=np.int32)
         missing = positions < 0
         if values.null_count:
-            missing &= values.is_valid().to_numpy(zero_copy_only=False)
+            valid = values.is_valid().to_numpy(zero_copy_only=False)
+            positions[~valid] = -1
+            missing &= valid
         if not missing.any():
-            return positions, self._values, self._pseudonyms
-        fresh = pc.dictionary_encode(values.filter(pa.array(missing)))
-        known = len(self._values)
-        positions[missing] = fresh.indices.to_numpy() + known
-        return (positions, pa.concat_arrays([self._values, fresh.dictionary]),
-                pa.concat_arrays([self._pseudonyms, self._hash(fresh.dictionary)]))
+            return positions, self._values, self._pseudonyms, self._keys
+        encoded = pc.dictionary_encode(values.filter(pa.array(missing)))
+        fresh = encoded.dictionary
+        positions[missing] = encoded.indices.to_numpy() + len(self._values)
+        if digits is None:
+            fresh_keys = _Keys.joined(self._keys, fresh)
+        else:
+            fresh_keys = _Keys(digits, np.concatenate([self._keys.integers, _numbers(fresh)]))
+            fresh = decimal.text(fresh, digits)
+        return (positions, pa.concat_arrays([self._values, fresh]),
+                pa.concat_arrays([self._pseudonyms, self._hash(fresh)]), fresh_keys)
 
-    def _pseudonymise(self, values: pa.StringArray, as_dictionary: bool) -> pa.Array:
-        positions, known_values, known_pseudonyms = self._lookup(values)
+    def _pseudonymise(self, values: pa.Array, as_dictionary: bool,
+                      digits: int | None = None) -> pa.Array:
+        positions, known_values, known_pseudonyms, known_keys = self._lookup(values, digits)
         is_null = positions < 0
         if len(known_values) <= self.cache_limit:
-            self._values, self._pseudonyms = known_values, known_pseudonyms
+            self._values, self._pseudonyms, self._keys = \
+                known_values, known_pseudonyms, known_keys
             if not as_dictionary:
                 return known_pseudonyms.take(pa.array(positions, mask=is_null))
         # the pseudonyms this batch uses, in the order of the dictionary
@@ -154,6 +180,7 @@ class Pseudonymiser:
         pseudonyms = known_pseudonyms.take(used)
         if len(known_values) > self.cache_limit:  # start over from this batch's values
             self._values, self._pseudonyms = known_values.take(used), pseudonyms
+            self._keys = known_keys and _Keys(known_keys.width, known_keys.integers[used])
         code = np.zeros(len(known_values), dtype=np.int32)
         code[used] = np.arange(len(used), dtype=np.int32)
         # a null's position, -1, picks the last code: masked, never read
@@ -163,14 +190,18 @@ class Pseudonymiser:
         return pseudonyms.take(indices)
 
     def array(self, column: pa.Array | pa.ChunkedArray, as_dictionary: bool = False,
-              ) -> pa.Array | pa.ChunkedArray:
+              digits: int | None = None) -> pa.Array | pa.ChunkedArray:
         """The pseudonyms of a column, as strings; nulls stay null. ``as_dictionary`` gives
-        them dictionary-encoded (each distinct pseudonym stored once, as extracts hold them)."""
+        them dictionary-encoded (each distinct pseudonym stored once, as extracts hold them).
+        With ``digits``, the column holds the integers of text of that many decimal digits
+        (:mod:`spe.data.decimal`), and the pseudonyms are those of the text."""
         if isinstance(column, pa.ChunkedArray):
-            chunks = [self.array(chunk, as_dictionary) for chunk in column.chunks]
+            chunks = [self.array(chunk, as_dictionary, digits) for chunk in column.chunks]
             return pa.chunked_array(chunks, type=_type(as_dictionary))
         if column.null_count == len(column):
             return pa.nulls(len(column), _type(as_dictionary))
+        if digits is not None:
+            return self._pseudonymise(column.cast(pa.uint64()), as_dictionary, digits)
         if pa.types.is_dictionary(column.type):
             # a dictionary array (as Parquet readers can hand over): its dictionary is
             # pseudonymised, its indices kept
@@ -186,6 +217,38 @@ class Pseudonymiser:
         values = self.array(pa.array(column, from_pandas=True)).to_pandas()
         return pd.Series(values.to_numpy(), index=column.index, name=column.name,
                          dtype=object)
+
+
+@dataclass(frozen=True)
+class _Keys:
+    """The known values as integers (:mod:`spe.data.decimal`), while every one is decimal
+    text of one width (a NIR, an RPPS number); ``width`` is None while none is known."""
+
+    width: int | None
+    integers: np.ndarray
+
+    @staticmethod
+    def joined(known: _Keys | None, fresh: pa.StringArray) -> _Keys | None:
+        """``known`` and the values ``fresh``, or None once one of them is not decimal
+        digits of the same width (then values are looked up as text)."""
+        keys = _keys(fresh) if known is not None else None
+        if keys is None or known.width not in (None, keys.width):
+            return None
+        return _Keys(keys.width, np.concatenate([known.integers, keys.integers]))
+
+
+_NO_KEYS = _Keys(None, np.array([], dtype=np.uint64))
+
+
+def _keys(values: pa.StringArray) -> _Keys | None:
+    """``values`` as integers, if they are decimal text of one width; else None."""
+    digits = decimal.width(values)
+    return None if digits is None else _Keys(digits, _numbers(decimal.integers(values)))
+
+
+def _numbers(integers: pa.UInt64Array) -> np.ndarray:
+    """A null as 0: its position is set aside by the caller."""
+    return (integers.fill_null(0) if integers.null_count else integers).to_numpy()
 
 
 def _as_string(column: pa.Array) -> pa.StringArray:

@@ -20,9 +20,15 @@ Moving strings is what the shuffle spends its time on (every row is gathered twi
 its bucket, then into its place). So the text columns that repeat (codes, departments, a
 prescriber's id: :func:`_repetitive`, judged on the first batch) travel dictionary-encoded,
 as 4-byte indices, and are decoded back to their type as each bucket is written out, except
-those the caller takes dictionary-encoded (``encoded_ok``: the identifiers, whose
-pseudonymiser then works on each distinct value once). The rows, their values and the
-order are the same either way.
+those the caller takes dictionary-encoded (``encoded_ok``: the extract takes them all: its
+pseudonymiser then works on each distinct identifier once, and its Parquet writer stores a
+code column's dictionary as it is instead of hashing every row into one of its own). Those
+come out with each batch's dictionary reduced to the values its rows use. Text of decimal
+digits of one width that does not repeat (a NIR) travels as 64-bit integers
+(:mod:`spe.data.decimal`), with a text column beside it for any value that is not of those
+digits (a Corsican NIR), and is given back as text, except to a caller taking it as integers
+(``integers_ok``: the extract's pseudonymiser looks them up as such). The rows, their values
+and the order are the same either way.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import secrets
 import tempfile
 from collections.abc import Collection, Iterator
 from contextlib import ExitStack
+from dataclasses import dataclass
 from typing import BinaryIO
 
 import numpy as np
@@ -42,9 +49,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from spe.data import decimal
 from spe.data.encryption import DecryptingReader, EncryptingWriter
 
 ORDER = "__spe_shuffle_order"
+OVERFLOW = "__spe_shuffle_text_"
 _LABEL = b"spe-extract-shuffle/v1"
 _BUFFER = 1 << 20
 _SAMPLE = 100_000
@@ -111,51 +120,155 @@ def _repetitive(batch: pa.RecordBatch) -> list[int]:
                 and pc.count_distinct(sample.column(i)).as_py() < _DISTINCT * sample.num_rows)]
 
 
-def _encoded(batch: pa.RecordBatch, columns: list[int], schema: pa.Schema) -> pa.RecordBatch:
-    arrays = list(batch.columns)
-    for i in columns:
-        if not pa.types.is_dictionary(arrays[i].type):
-            arrays[i] = pc.dictionary_encode(arrays[i])
-        if arrays[i].type != schema.field(i).type:  # as the buckets hold it
-            arrays[i] = arrays[i].cast(schema.field(i).type)
-    return pa.record_batch(arrays, schema=schema)
+@dataclass
+class _Plan:
+    """How the buckets hold the columns, chosen on the first batch: ``encoded`` text as
+    dictionary indices, ``decimal`` text as integers (index: digits), with a text column
+    beside each for the odd value that is not of those digits (null otherwise)."""
+
+    encoded: list[int]
+    decimal: dict[int, int]
+
+    @classmethod
+    def of(cls, batch: pa.RecordBatch) -> _Plan:
+        encoded = _repetitive(batch)
+        sample = batch.slice(0, _SAMPLE)
+        found = {}
+        for i, item in enumerate(batch.schema):
+            if i not in encoded and (pa.types.is_string(item.type)
+                                     or pa.types.is_large_string(item.type)):
+                digits = decimal.width(sample.column(i))
+                if digits is not None:
+                    found[i] = digits
+        return cls(encoded, found)
+
+    def spilled(self, schema: pa.Schema) -> pa.Schema:
+        fields = []
+        for i, item in enumerate(schema):
+            if i in self.encoded:
+                text = item.type.value_type if pa.types.is_dictionary(item.type) else item.type
+                item = item.with_type(pa.dictionary(pa.int32(), text))
+            elif i in self.decimal:
+                item = item.with_type(pa.uint64()).with_nullable(True)
+            fields.append(item)
+        return pa.schema(fields + [pa.field(f"{OVERFLOW}{i}", schema.field(i).type)
+                                   for i in self.decimal]
+                         + [pa.field(ORDER, pa.uint64(), nullable=False)])
+
+    def encode(self, batch: pa.RecordBatch, place: np.ndarray,
+               spilled: pa.Schema) -> pa.RecordBatch:
+        arrays = list(batch.columns)
+        for i in self.encoded:
+            if not pa.types.is_dictionary(arrays[i].type):
+                arrays[i] = pc.dictionary_encode(arrays[i])
+            if arrays[i].type != spilled.field(i).type:  # as the buckets hold it
+                arrays[i] = arrays[i].cast(spilled.field(i).type)
+        odd = []
+        for i, digits in self.decimal.items():
+            values = arrays[i]
+            fits = decimal.fits(values, digits)
+            if fits.false_count:
+                # a copy from offset 0: Arrow's if_else mixes up a sliced string array's
+                # offsets (pyarrow 22)
+                values = pa.concat_arrays([values])
+                none = pa.scalar(None, values.type)
+                arrays[i] = decimal.integers(pc.if_else(fits, values, none))
+                odd.append(pc.if_else(fits, none, values))
+            else:
+                arrays[i] = decimal.integers(values)
+                odd.append(pa.nulls(len(values), values.type))
+        return pa.record_batch([*arrays, *odd, pa.array(place, pa.uint64())], schema=spilled)
+
+    def decode(self, table: pa.Table, schema: pa.Schema, encoded_ok: Collection[str],
+               integers_ok: Collection[str]) -> pa.Table:
+        """The bucket's rows as ``schema`` says, except the columns the caller takes
+        encoded (as dictionaries) or as integers (as :mod:`spe.data.decimal` says)."""
+        table = table.combine_chunks()
+        arrays = list(table.columns[:len(schema)])
+        fields = list(schema)
+        for i in self.encoded:
+            if schema.field(i).name not in encoded_ok:
+                arrays[i] = arrays[i].cast(schema.field(i).type)
+            else:
+                fields[i] = fields[i].with_type(arrays[i].type)
+        for i, digits in self.decimal.items():
+            numbers, odd = arrays[i].chunk(0), table.column(f"{OVERFLOW}{i}").chunk(0)
+            if odd.null_count == len(odd) and schema.field(i).name in integers_ok:
+                fields[i] = fields[i].with_type(pa.uint64()).with_metadata(
+                    {**(fields[i].metadata or {}), decimal.WIDTH: str(digits).encode()})
+                continue
+            text = decimal.text(numbers, digits, schema.field(i).type)
+            arrays[i] = pc.coalesce(odd, text) if odd.null_count < len(odd) else text
+        return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
-def _decoded(table: pa.Table, columns: list[int], schema: pa.Schema,
-             encoded_ok: Collection[str]) -> pa.Table:
-    arrays = list(table.columns)
-    for i in columns:
-        if schema.field(i).name not in encoded_ok:
-            arrays[i] = arrays[i].cast(schema.field(i).type)
-    return pa.Table.from_arrays(arrays, names=schema.names)
+def compacted(column: pa.DictionaryArray) -> pa.DictionaryArray:
+    """``column`` with a dictionary of only the values its rows use (in the same order).
+
+    A bucket's dictionary is the union of its source batches' (and a Parquet source's may
+    hold values no row has: a category list, say); a batch written with it would store
+    values that none of its rows holds."""
+    indices = column.indices
+    valid = indices.is_valid().to_numpy(zero_copy_only=False) if indices.null_count else None
+    codes = indices.fill_null(0).to_numpy() if valid is not None else indices.to_numpy()
+    used = np.zeros(len(column.dictionary), dtype=bool)
+    used[codes if valid is None else codes[valid]] = True
+    if used.all():
+        return column
+    kept = np.flatnonzero(used)
+    renumbered = np.zeros(len(used), dtype=np.int32)
+    renumbered[kept] = np.arange(len(kept), dtype=np.int32)
+    mask = None if valid is None else ~valid
+    return pa.DictionaryArray.from_arrays(pa.array(renumbered[codes], mask=mask),
+                                          column.dictionary.take(kept))
+
+
+def _out(table: pa.Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    """``table`` in batches of at most ``batch_rows`` rows, each dictionary of each batch
+    :func:`compacted`."""
+    encoded = [i for i, item in enumerate(table.schema) if pa.types.is_dictionary(item.type)]
+    for batch in table.to_batches(max_chunksize=batch_rows):
+        if encoded:
+            arrays = list(batch.columns)
+            for i in encoded:
+                arrays[i] = compacted(arrays[i])
+            batch = pa.record_batch(arrays, schema=batch.schema)
+        yield batch
+
+
+def _take(rows: pa.RecordBatch | pa.Table, order: np.ndarray) -> pa.RecordBatch | pa.Table:
+    """``rows`` in ``order`` (a permutation of their positions, so in bounds: not checked)."""
+    return pc.take(rows, pa.array(order.astype(np.int32, copy=False)
+                                  if len(order) < 1 << 31 else order), boundscheck=False)
 
 
 def shuffled(batches: Iterator[pa.RecordBatch], schema: pa.Schema, key: bytes, buckets: int,
-             batch_rows: int, encoded_ok: Collection[str] = ()) -> Iterator[pa.RecordBatch]:
+             batch_rows: int, encoded_ok: Collection[str] = (),
+             integers_ok: Collection[str] = ()) -> Iterator[pa.RecordBatch]:
     """``batches`` (of ``schema``) in the order fixed by ``key``; reads them all before
     yielding the first, and closes them. A text column named in ``encoded_ok`` may come out
-    dictionary-encoded (same values)."""
+    dictionary-encoded (same values), one named in ``integers_ok`` as the integers of its
+    decimal digits (a uint64 column whose field metadata ``decimal.WIDTH`` gives their
+    number: :mod:`spe.data.decimal`)."""
     draws = _Draws(key)
+    bucket_type = np.uint16 if buckets <= 1 << 16 else np.uint32
     spill_key = secrets.token_bytes(32)
     with ExitStack() as stack:
         if hasattr(batches, "close"):  # stops a read-ahead feeding it, come what may
             stack.callback(batches.close)
         spills: list[_SealedSpill] = []
-        encode: list[int] = []
+        plan = _Plan([], {})
         spilled = schema
         for batch in batches:
-            if not spills:  # the first batch: what to encode, then the buckets' schema
-                encode = _repetitive(batch)
-                spilled = pa.schema(
-                    [pa.field(f.name, pa.dictionary(pa.int32(), f.type), f.nullable, f.metadata)
-                     if i in encode else f for i, f in enumerate(schema)]
-                    + [pa.field(ORDER, pa.uint64(), nullable=False)])
+            if not spills:  # the first batch: how the buckets hold each column
+                plan = _Plan.of(batch)
+                spilled = plan.spilled(schema)
                 spills = [_SealedSpill(spilled, spill_key, stack) for _ in range(buckets)]
             bucket_draw, place = draws.next(batch.num_rows)
-            chosen = bucket_draw % np.uint64(buckets)
-            with_order = _encoded(batch.append_column(ORDER, pa.array(place, pa.uint64())),
-                                  encode, spilled)
-            by_bucket = with_order.take(pa.array(np.argsort(chosen, kind="stable")))
+            # as 16 bits, a stable sort is a radix sort (the same order as on 64 bits)
+            chosen = (bucket_draw % np.uint64(buckets)).astype(bucket_type)
+            by_bucket = _take(plan.encode(batch, place, spilled),
+                              np.argsort(chosen, kind="stable"))
             ends = np.cumsum(np.bincount(chosen, minlength=buckets))
             for bucket, end in enumerate(ends):
                 start = ends[bucket - 1] if bucket else 0
@@ -165,6 +278,5 @@ def shuffled(batches: Iterator[pa.RecordBatch], schema: pa.Schema, key: bytes, b
             if not spill.rows:
                 continue
             table = spill.read().unify_dictionaries()
-            table = table.take(pa.array(np.argsort(table.column(ORDER).to_numpy())))
-            table = _decoded(table.drop_columns([ORDER]), encode, schema, encoded_ok)
-            yield from table.to_batches(max_chunksize=batch_rows)
+            table = _take(table, np.argsort(table.column(ORDER).to_numpy()))
+            yield from _out(plan.decode(table, schema, encoded_ok, integers_ok), batch_rows)

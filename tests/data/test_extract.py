@@ -533,3 +533,23 @@ def test_text_stored_with_a_small_dictionary_is_read_encoded_and_extracted_as_te
         assert table.schema.field(name).type == care_table.schema.field(name).type, name
     columns = ["icd10", "provider_department", "cost_eur"]
     assert sorted_rows(table.select(columns)).equals(sorted_rows(care_table.select(columns)))
+
+
+def test_identifiers_that_are_not_all_digits_of_one_width_are_pseudonymised_the_same(
+        store, care_table, data_key, signing_key):
+    """NIRs move through the shuffle as integers while they are 15 digits; a Corsican NIR
+    ('2A'), a short one and nulls, met in later row groups, are pseudonymised as text: every
+    row gets the pseudonym of its own value."""
+    nirs = care_table.column("nir").to_pylist()
+    for row in range(12_000, CARE_ROWS, 997):
+        nirs[row] = None if row % 2 else f"2A{row:013d}"
+    nirs[15_001] = "1840175"
+    table = care_table.set_column(care_table.schema.get_field_index("nir"), "nir",
+                                  pa.array(nirs, pa.string()))
+    put_parquet(store, "sources/snds-care/odd.parquet", table)
+    prepare(store, [care("sources/snds-care/odd.parquet")], data_key, signing_key,
+            batch_rows=3_000)
+    extracted = read_extract(store, PREFIX, data_key, signing_key.public_key,
+                             permit_reference=PERMIT)["snds-care"]
+    assert sorted_rows(extracted.cast(expected(table, KEPT).schema)).equals(
+        sorted_rows(expected(table, KEPT)))

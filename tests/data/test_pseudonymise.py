@@ -133,3 +133,71 @@ def test_the_cache_starts_over_from_the_batch_past_its_limit():
     assert pseudonymiser.cached == 50  # 130 > 100: only this batch's values are kept
     assert pseudonymiser.array(pa.array(["75", "5"])).to_pylist() == [
         reference("75", "P"), reference("5", "P")]
+
+
+def check_batches(batches, cache_limit: int = 2_000_000) -> None:
+    pseudonymiser = Pseudonymiser(SECRET, "PERMIT-1", cache_limit=cache_limit)
+    for batch in batches:
+        for as_dictionary in (True, False):
+            got = pseudonymiser.array(pa.array(batch, pa.string()), as_dictionary).to_pylist()
+            assert got == [None if v is None else reference(v, "PERMIT-1") for v in batch]
+
+
+def test_decimal_identifiers_of_other_widths_are_other_values():
+    check_batches([["12", "34", None], ["012", "034"], ["12", "0012", "012"], ["9" * 19],
+                   ["1" * 20, "12"]])
+
+
+@settings(max_examples=60, deadline=None)
+@given(batches=st.lists(st.one_of(
+           st.lists(st.one_of(st.none(), st.sampled_from(["1", "01", "001", "2A"])), max_size=8),
+           st.lists(st.text("0123456789", min_size=2, max_size=2), max_size=8)), max_size=6),
+       cache_limit=st.integers(1, 10))
+def test_decimal_identifiers_get_the_pseudonyms_of_their_text(batches, cache_limit):
+    """Values of decimal digits are looked up by their integer while all have one width:
+    '012' and '12' must stay two values, and a '2A' sends the lookup back to text."""
+    check_batches(batches, cache_limit)
+
+
+def test_identifiers_of_one_width_are_looked_up_as_integers_until_one_is_not(monkeypatch):
+    from spe.data import pseudonymise
+
+    looked_up_as_text = []
+    index_in = pseudonymise.pc.index_in
+    monkeypatch.setattr(pseudonymise.pc, "index_in",
+                        lambda *a, **k: looked_up_as_text.append(1) or index_in(*a, **k))
+    pseudonymiser = Pseudonymiser(SECRET, "P")
+    nirs = [f"1{i % 500:014d}" for i in range(2_000)]
+    for start in range(0, 2_000, 700):
+        batch = [*nirs[start:start + 700], None]
+        assert pseudonymiser.array(pa.array(batch), as_dictionary=True).to_pylist() == \
+            [None if v is None else reference(v, "P") for v in batch]
+    assert pseudonymiser.cached == 500 and not looked_up_as_text
+    corsican = ["2A0175123456789", nirs[3], nirs[4]]
+    assert pseudonymiser.array(pa.array(corsican)).to_pylist() == \
+        [reference(v, "P") for v in corsican]
+    assert looked_up_as_text  # the known values are no longer all decimal: as text
+    pseudonymiser.array(pa.array(nirs[:10]))
+    assert len(looked_up_as_text) == 2
+
+
+def test_identifiers_given_as_integers_get_the_pseudonyms_of_their_text():
+    """As the shuffle hands a NIR over: its integer and its width (spe.data.decimal)."""
+    from spe.data import decimal
+
+    pseudonymiser = Pseudonymiser(SECRET, "P")
+    nirs = [None if i % 13 == 0 else f"0{i % 300:014d}" for i in range(1_000)]
+    for start in range(0, 1_000, 400):
+        batch = nirs[start:start + 400]
+        integers = decimal.integers(pa.array(batch))
+        for as_dictionary in (True, False):
+            assert pseudonymiser.array(integers, as_dictionary, digits=15).to_pylist() == \
+                [None if v is None else reference(v, "P") for v in batch]
+        assert pseudonymiser.array(pa.array(batch)).to_pylist() == \
+            [None if v is None else reference(v, "P") for v in batch]  # the same as text
+    assert pseudonymiser.cached == 300
+    # integers of another width than the known values': looked up as their text
+    assert pseudonymiser.array(pa.array([12, 7], pa.uint64()), digits=2).to_pylist() == \
+        [reference("12", "P"), reference("07", "P")]
+    assert pseudonymiser.array(pa.array([5], pa.uint64()), digits=15).to_pylist() == \
+        [reference("000000000000005", "P")]

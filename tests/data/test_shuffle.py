@@ -89,3 +89,60 @@ def test_a_column_the_caller_takes_encoded_keeps_its_values(monkeypatch):
     assert pa.types.is_dictionary(kept.schema.field("prescriber").type)
     assert kept["prescriber"].cast(pa.string()).to_pylist() == \
         shuffled_table(monkeypatch, encoded=False)["prescriber"].to_pylist()
+
+
+NIRS = pa.table({
+    "row": np.arange(ROWS),
+    # 15 digits, leading zeros; in later batches a Corsican NIR ("2A"), a shorter one, nulls
+    "nir": [None if i % 101 == 0 else "2A0175123456789" if i == 21_000
+            else "18401751234" if i == 22_000 else f"{(i * 7_919) % 10**15:015d}"
+            for i in range(ROWS)],
+})
+
+
+def shuffled_nirs(monkeypatch, as_integers: bool, integers_ok=()) -> list[pa.RecordBatch]:
+    if not as_integers:
+        monkeypatch.setattr(shuffle.decimal, "width", lambda values: None)
+    key = shuffle_key(b"s" * 32, "p/", "nirs")
+    return list(shuffled(iter(NIRS.to_batches(max_chunksize=5_000)), NIRS.schema, key, 4,
+                         4_000, integers_ok=integers_ok))
+
+
+def test_decimal_text_moves_as_integers_with_the_same_rows_values_and_order(monkeypatch):
+    assert shuffle._Plan.of(NIRS.to_batches(max_chunksize=5_000)[0]).decimal == {1: 15}
+    moved = pa.Table.from_batches(shuffled_nirs(monkeypatch, as_integers=True))
+    assert moved.schema == NIRS.schema  # text again
+    by_row = dict(zip(moved["row"].to_pylist(), moved["nir"].to_pylist(), strict=True))
+    assert [by_row[i] for i in range(ROWS)] == NIRS["nir"].to_pylist()
+    assert moved.equals(pa.Table.from_batches(shuffled_nirs(monkeypatch, as_integers=False)))
+
+
+def test_a_column_the_caller_takes_as_integers_says_its_width(monkeypatch):
+    batches = shuffled_nirs(monkeypatch, as_integers=True, integers_ok={"nir"})
+    as_integers = [b for b in batches if b.schema.field("nir").type == pa.uint64()]
+    as_text = [b for b in batches if b.schema.field("nir").type == pa.string()]
+    assert as_integers and as_text  # the bucket holding the two odd values comes as text
+    assert len(as_integers) + len(as_text) == len(batches)
+    assert all(b.schema.field("nir").metadata == {b"spe.decimal_width": b"15"}
+               for b in as_integers)
+    values = []
+    for batch in batches:
+        column = batch.column("nir")
+        values += (shuffle.decimal.text(column, 15) if column.type == pa.uint64()
+                   else column).to_pylist()
+    plain = pa.Table.from_batches(shuffled_nirs(monkeypatch, as_integers=False))
+    assert values == plain["nir"].to_pylist()
+
+
+def test_encoded_output_holds_only_the_values_of_its_batch():
+    categories = pa.DictionaryArray.from_arrays(
+        pa.array([i % 3 for i in range(ROWS)], pa.int32()),
+        pa.array(["c0", "c1", "c2", "never-used"]))
+    table = pa.table({"row": np.arange(ROWS), "code": categories})
+    out = list(shuffled(iter(table.to_batches(max_chunksize=5_000)), table.schema,
+                        shuffle_key(b"s" * 32, "p/", "codes"), 4, 4_000, encoded_ok={"code"}))
+    assert all(sorted(b.column("code").dictionary.to_pylist()) == ["c0", "c1", "c2"]
+               for b in out)
+    moved = pa.Table.from_batches(out)
+    by_row = dict(zip(moved["row"].to_pylist(), moved["code"].to_pylist(), strict=True))
+    assert [by_row[i] for i in range(ROWS)] == [f"c{i % 3}" for i in range(ROWS)]
