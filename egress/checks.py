@@ -38,6 +38,7 @@ from egress.sdc.evidence import TableEvidence
 from egress.sdc.params import SdcRules, load_rules
 from egress.sdc.rules import dof_too_low
 from egress.sidecar import is_sidecar, read_sidecar, sidecar_path, verify_evidence
+from spe.messages import Message
 
 OTHER_NOTES = {
     "png": "image: a person must check it (small groups, outliers, axis ranges)",
@@ -129,8 +130,8 @@ def _check_file(path: Path, name: str, rules: SdcRules, cohort_size: int | None,
     if is_sidecar(path):
         a = Assessment()
         a.applied("sidecar")
-        a.flag((), (), "sidecar", "checker-only SDC evidence: stays in quarantine, never "
-               "released", "fail")
+        a.flag((), (), "sidecar", Message("checker-only SDC evidence: stays in quarantine, "
+                                          "never released"), "fail")
         return _Checked(make_record(name, sha, "other", rules, a), a, "fail")
     if path.suffix.lower() != ".csv":
         a = Assessment(notes=[OTHER_NOTES.get(path.suffix.lower().lstrip("."),
@@ -209,15 +210,17 @@ def _check_analysis_table(path: Path, name: str, data: bytes, sha: str, side: Pa
         shown = "; ".join(f"{' / '.join(c['row']) or 'line ' + str(c['line'])}, "
                           f"{c['column']}: {c['submitted']} in the file, {c['replayed']} "
                           "on the extract" for c in replayed.cells[:5])
-        a.flag((), (), "replay", f"the table made again on the extract is not this file: "
-               f"{replayed.reason}" + (f" ({shown})" if shown else ""), "fail")
+        a.flag((), (), "replay", Message("the table made again on the extract is not this "
+                                         "file: {reason}{cells}", reason=replayed.reason,
+                                         cells=f" ({shown})" if shown else ""), "fail")
     elif replayed is not None:
         a.notes.append(f"not replayable, its evidence is informative only: {replayed.reason}")
     else:
         a.notes.append("checked without the extract: on submission the airlock makes the "
                        "table again on the extract to verify its evidence")
     if doc is None:
-        a.flag((), (), "evidence", f"evidence does not match the table: {unreadable}", "fail")
+        a.flag((), (), "evidence", Message("evidence does not match the table: {unreadable}",
+                                           unreadable=unreadable), "fail")
         return _Checked(make_record(name, sha, "analysis-table", rules, a, at_least="fail",
                                     interpretation=interp, **extra), a, "fail")
     ev: TableEvidence = doc["evidence"]
@@ -229,7 +232,8 @@ def _check_analysis_table(path: Path, name: str, data: bytes, sha: str, side: Pa
     elif own.interpretation is None and mismatch is None:
         mismatch = "the table cannot be read to compare with its evidence"
     if mismatch is not None:
-        a.flag((), (), "evidence", f"evidence does not match the table: {mismatch}", "fail")
+        a.flag((), (), "evidence", Message("evidence does not match the table: {mismatch}",
+                                           mismatch=mismatch), "fail")
         return _Checked(make_record(name, sha, "analysis-table", rules, a, at_least="fail",
                                     interpretation=interp, **extra), a, "fail")
     try:
@@ -259,7 +263,7 @@ def _verified(name: str, sha: str, rules: SdcRules, a: Assessment,
         a.extend(assess_table(ev, rules))
     except EvidenceError as exc:
         a.notes.append(f"{exc}: a person must check")
-        a.flag((), (), "evidence", str(exc), "review")
+        a.flag((), (), "evidence", Message("{error}", error=str(exc)), "review")
     if doc is not None and doc.get("table_sha256") != sha:
         a.notes.append("the sidecar was written for other bytes, but the table made again on "
                        "the extract is this file")
@@ -328,8 +332,9 @@ def _check_acro(folder: Path, rules: SdcRules, cohort_size: int | None) -> list[
             a = Assessment()
             a.applied("dof", min_dof=rules.min_dof)
             if dof_too_low(dof, rules.min_dof):
-                a.flag((), (), "dof", f"{dof:g} residual degrees of freedom, fewer than "
-                       f"{rules.min_dof}", "fail")
+                a.flag((), (), "dof", Message("{dof:g} residual degrees of freedom, fewer "
+                                              "than {min_dof}", dof=dof, min_dof=rules.min_dof),
+                                      "fail")
             return a
 
         try:

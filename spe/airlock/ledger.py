@@ -26,6 +26,7 @@ from spe.airlock.models import EgressFile, ReleaseLedger
 from spe.airlock.publish import read_verified
 from spe.db.types import utcnow
 from spe.errors import InvalidInput
+from spe.messages import Message
 from spe.storage.base import ObjectStore
 from spe.storage.layout import quarantine_key
 
@@ -49,7 +50,7 @@ def check(session: Session, project_id: str, pack_name: str,
                               ledger=load(session, project_id), extract=extract,
                               replay_seconds=replay_seconds)
     except EgressError as exc:
-        raise InvalidInput(f"the automated checks could not run: {exc}",
+        raise InvalidInput(Message("the automated checks could not run: {exc}", exc=exc),
                            code="egress.check_failed") from exc
     records = {r["file"]: r for r in checked}
     rules = load_rules(pack_name)
@@ -59,7 +60,8 @@ def check(session: Session, project_id: str, pack_name: str,
                                      "a person must look at it"])
             records[name] = make_record(name, sha256, "other", rules, note, at_least="review")
         elif records[name]["sha256"] != sha256:
-            raise InvalidInput(f"{name}: the checked content is not the submitted content",
+            raise InvalidInput(Message("{name}: the checked content is not the submitted "
+                                       "content", name=name),
                                code="egress.check_mismatch")
     return {name: records[name] for name in names}
 
