@@ -28,7 +28,7 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
 from fastapi import Request
-from pydantic_core import list_all_errors
+from pydantic_core._pydantic_core import list_all_errors
 
 from spe.messages import Message, from_json
 
