@@ -113,6 +113,9 @@ def problem(error: dict) -> Message:
             value = value.args[0] if value.args and isinstance(value.args[0], Message) \
                 else str(value)
         params[name] = value
+    if template and "{expected_plural}" in template and "expected_plural" not in params:
+        count = next((v for v in params.values() if isinstance(v, int)), 2)
+        params["expected_plural"] = "" if count == 1 else "s"  # as pydantic does
     try:
         made = Message(template, **params) if template else None
     except (KeyError, IndexError, ValueError, TypeError):

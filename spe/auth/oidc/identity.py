@@ -71,8 +71,8 @@ def require_mfa(identity: Identity, config: OidcConfig) -> Identity:
         if config.mfa_amr_methods:
             wanted.append(f"amr including one of {config.mfa_amr_methods}")
         shown = f"acr={identity.acr or 'none'}, amr={sorted(identity.amr) or 'none'}"
-        raise MfaRequired(f"log in with a second factor ({' or '.join(wanted)}; "
-                          f"this login has {shown})")
+        raise MfaRequired(Message("log in with a second factor ({wanted}; this login has "
+                                  "{shown})", wanted=' or '.join(wanted), shown=shown))
     return identity
 
 
