@@ -96,6 +96,13 @@ def check_paths(paths: Iterable[str | Path], pack_name: str | SdcRules,
 def released_tables(records: list[dict[str, Any]], paths: Iterable[str | Path],
                     rules: str | SdcRules) -> list[CountTable]:
     """Count tables of released files, for the workflow to add to the project's ledger."""
+    return count_tables(records, paths, rules)
+
+
+def count_tables(records: list[dict[str, Any]], paths: Iterable[str | Path],
+                 rules: str | SdcRules) -> list[CountTable]:
+    """The count tables among ``paths`` whose content has a record in ``records``, as the
+    ledger keeps them (evidence from a sidecar only when it matches the bytes)."""
     released = {r["sha256"] for r in records}
     out = []
     for path in map(Path, paths):

@@ -67,8 +67,10 @@ def check(session: Session, project_id: str, pack_name: str,
 
 
 def add_released(session: Session, store: ObjectStore, staging_root: Path, project_id: str,
-                 pack_name: str, files: list[EgressFile], all_files: list[EgressFile]) -> int:
-    """Enter the count tables among ``files`` (just released) into the project's ledger.
+                 pack_name: str, files: list[EgressFile], all_files: list[EgressFile], *,
+                 release_id: str) -> int:
+    """Enter the count tables among ``files`` (just released) into the project's ledger,
+    each with its origin (release, request and file), so a checker can be shown it.
 
     ``all_files`` is the whole request, so sidecars lie beside their tables as at checking.
     Returns how many tables were added.
@@ -78,12 +80,22 @@ def add_released(session: Session, store: ObjectStore, staging_root: Path, proje
         tables = released_tables([f.check for f in files if f.check],
                                  sorted(root.iterdir()), pack_name)
     for table in tables:
+        file = source_file(files, table.name)
+        if file is not None:
+            table.origin = {"release_id": release_id, "request_id": file.request_id,
+                            "file_id": file.id}
         ledger.add(table)
     row = session.get(ReleaseLedger, project_id) or ReleaseLedger(project_id=project_id)
     row.ledger = ledger.to_json()
     row.updated_at = utcnow()
     session.add(row)
     return len(tables)
+
+
+def source_file(files: list[EgressFile], table_name: str) -> EgressFile | None:
+    """The file a table was read from: itself, or the ACRO folder holding it."""
+    return next((f for f in files
+                 if table_name == f.name or table_name.startswith(f"{f.name}/")), None)
 
 
 @contextmanager

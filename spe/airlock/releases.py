@@ -55,7 +55,7 @@ def release(session: Session, store: ObjectStore, staging_root: Path, key: Signi
                         signing_key_id=key.key_id, created_at=released_at)
     review.mark_released(session, request, principal, members, row)
     ledger.add_released(session, store, staging_root, request.project_id, request.pack_name,
-                        files, every_file)
+                        files, every_file, release_id=release_id)
     return row
 
 
