@@ -24,7 +24,13 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, select
 
 from spe.db.types import utcnow
-from spe.domain.permits import ACTIVE_STATUSES, ENDED_STATUSES, Permit, PermitMember
+from spe.domain.permits import (
+    ACTIVE_STATUSES,
+    ENDED_STATUSES,
+    Permit,
+    PermitMember,
+    PermitStatus,
+)
 from spe.domain.principal import Principal
 from spe.domain.projects import Project
 from spe.domain.roles import Role
@@ -64,6 +70,17 @@ class Condition:
     reason: Callable[[Permit], Message]
 
 
+# One sentence per state, so that a language with genders can agree the adjective.
+NOT_IN_FORCE = {PermitStatus.suspended: Message("the permit is suspended"),
+                PermitStatus.revoked: Message("the permit is revoked"),
+                PermitStatus.expired: Message("the permit is expired")}
+
+
+def _state(permit: Permit) -> Message:
+    return NOT_IN_FORCE.get(permit.status) or Message(
+        "the permit is {status}", status=Message(permit.status.value))
+
+
 def _values(statuses) -> list[str]:
     return sorted(s.value for s in statuses)
 
@@ -71,13 +88,13 @@ def _values(statuses) -> list[str]:
 IN_FORCE: tuple[Condition, ...] = (
     Condition(lambda p, now: p.status not in ENDED_STATUSES,
               lambda now: Permit.status.not_in(_values(ENDED_STATUSES)),
-              lambda p: Message("the permit is {status}", status=Message(p.status.value))),
+              _state),
     Condition(lambda p, now: now < p.valid_until,
               lambda now: Permit.valid_until > now,
               lambda p: Message("the permit is expired")),
     Condition(lambda p, now: p.status in ACTIVE_STATUSES,  # what is left: suspended
               lambda now: Permit.status.in_(_values(ACTIVE_STATUSES)),
-              lambda p: Message("the permit is {status}", status=Message(p.status.value))),
+              _state),
     Condition(lambda p, now: p.valid_from <= now,
               lambda now: Permit.valid_from <= now,
               lambda p: Message("the permit is not valid yet")),

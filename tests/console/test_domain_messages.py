@@ -196,4 +196,4 @@ def test_a_french_researcher_reads_why_she_may_not_enter(app, engine, client, to
     client.post(f"/api/v1/permits/{permit['id']}/suspend", json={"reason": "audit"},
                 headers=auth(tokens[Role.permit_manager]))
     home = Browser(app, carol_token, language=FR).get("/").text
-    assert "le permis n’est pas en vigueur (état : suspendue)" in home  # noqa: RUF001
+    assert "Accès impossible : l’autorisation est suspendue" in home  # noqa: RUF001
