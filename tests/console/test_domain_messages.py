@@ -63,8 +63,9 @@ def test_every_error_the_sources_raise_says_a_message(script):
     plain, seen = [], 0
     for path, tree in trees.items():
         for node in ast.walk(tree):
-            if not (isinstance(node, ast.Call) and node.args
-                    and getattr(node.func, "id", None) in errors):
+            if not (isinstance(node, ast.Call) and node.args):
+                continue
+            if (getattr(node.func, "id", None) or getattr(node.func, "attr", None)) not in errors:
                 continue
             seen += 1
             first = node.args[0]
@@ -108,6 +109,7 @@ def test_a_message_is_its_english_text_and_survives_json():
     assert refused == "cannot release request r1: it is in_review; release applies to a " \
                       "request that is approved"
     assert from_json(refused.as_json()) == refused
+    assert Message("a JSON object {{issuer: JWKS}}") == "a JSON object {issuer: JWKS}"
     with i18n.speaking("fr"):
         said = i18n.say(refused.as_json())
     assert said.startswith("impossible d’effectuer « diffuser » (demande r1)")  # noqa: RUF001
