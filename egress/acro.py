@@ -198,28 +198,31 @@ def assess_acro_file(folder: Path, name: str, sha256: str, output: AcroOutput | 
     expected = acro_checksum(folder, name)
     out.applied("acro-checksum", algorithm="sha256")
     if expected is None:
-        out.notes.append("ACRO wrote no checksum for this file")
+        out.notes.append(Message("ACRO wrote no checksum for this file"))
     elif expected != sha256:
         out.flag((), (), "evidence", Message("evidence does not match the table: the file's "
                                              "SHA-256 differs from ACRO's checksum (changed "
                                              "after ACRO wrote it)"), "fail")
     if name in METADATA:
-        out.notes.append("ACRO metadata: shows commands and ACRO's verdicts, no results")
+        out.notes.append(Message("ACRO metadata: shows commands and ACRO's verdicts, no "
+                                 "results"))
         return out, "review"
     if output is None:
-        out.notes.append("file not listed in ACRO's results.json")
+        out.notes.append(Message("file not listed in ACRO's results.json"))
         return out, "review"
     out.applied("acro-status", status=output.status)
     if output.not_for_release:
         out.flag((), (), "acro-status", Message("ACRO marks this output DONT_RELEASE"), "fail")
         return out, "fail"
     if output.exception:
-        out.notes.append(f"researcher's exception request: {output.exception}")
+        out.notes.append(Message("researcher's exception request: {exception}",
+                                 exception=output.exception))
     if output.type == "regression":
         return _regression(folder, output, out, dof_check, data)
     if not name.lower().endswith(".csv"):
-        out.notes.append(f"ACRO {output.type} output that is not a table: a person must check "
-                         f"it; ACRO says {output.status}")
+        out.notes.append(Message("ACRO {type} output that is not a table: a person must "
+                                 "check it; ACRO says {output_status}", type=output.type,
+                                 output_status=output.status))
         return out, "review"
     checked, at_least = recheck(output.frequency_table)
     out.extend(checked)
@@ -228,7 +231,7 @@ def assess_acro_file(folder: Path, name: str, sha256: str, output: AcroOutput | 
         out.flag((), (), "single-unit", Message("a table of minima, maxima or quantiles "
                                                 "shows single people's values"), single_unit_stats)
     if output.status != "pass":
-        out.notes.append(f"ACRO says {output.status}")
+        out.notes.append(Message("ACRO says {output_status}", output_status=output.status))
     least = "review" if output.exception or output.status != "pass" else at_least
     return out, least
 
@@ -247,7 +250,7 @@ def _regression(folder: Path, output: AcroOutput, out: Assessment,
     dof = regression_dof(folder, output)
     claimed = output.properties.get("dof")
     if dof is None:
-        out.notes.append("no residual degrees of freedom printed in the model's files")
+        out.notes.append(Message("no residual degrees of freedom printed in the model's files"))
         return out, "review"
     if claimed is not None:
         try:
@@ -262,6 +265,6 @@ def _regression(folder: Path, output: AcroOutput, out: Assessment,
                      "fail")
             return out, "fail"
     out.extend(dof_check(dof))
-    out.notes.append(f"{part} of a model with {dof:g} residual degrees of freedom (read from "
-                     "the file)")
+    out.notes.append(Message("{part} of a model with {dof:g} residual degrees of freedom "
+                             "(read from the file)", part=part, dof=dof))
     return out, "pass" if output.status == "pass" else "review"

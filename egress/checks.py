@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from egress import acro
-from egress.csvtable import check_csv_bytes
+from egress.csvtable import check_csv_bytes, not_understood
 from egress.differencing import Auditor, CountTable, Ledger
 from egress.errors import EvidenceError, InputError
 from egress.record import make_record
@@ -41,14 +41,15 @@ from egress.sidecar import is_sidecar, read_sidecar, sidecar_path, verify_eviden
 from spe.messages import Message
 
 OTHER_NOTES = {
-    "png": "image: a person must check it (small groups, outliers, axis ranges)",
-    "svg": "image: a person must check it; SVG can also embed the plotted data",
-    "jpg": "image: a person must check it (small groups, outliers, axis ranges)",
-    "ipynb": "notebook: may embed outputs and data; a person must check every cell output",
-    "html": "HTML: may embed tables, data or scripts; a person must check it",
-    "json": "JSON: structure unknown to spe; a person must check it",
-    "txt": "text: a person must check it",
-    "md": "text: a person must check it",
+    "png": Message("image: a person must check it (small groups, outliers, axis ranges)"),
+    "svg": Message("image: a person must check it; SVG can also embed the plotted data"),
+    "jpg": Message("image: a person must check it (small groups, outliers, axis ranges)"),
+    "ipynb": Message("notebook: may embed outputs and data; a person must check every cell "
+                     "output"),
+    "html": Message("HTML: may embed tables, data or scripts; a person must check it"),
+    "json": Message("JSON: structure unknown to spe; a person must check it"),
+    "txt": Message("text: a person must check it"),
+    "md": Message("text: a person must check it"),
 }
 
 
@@ -142,7 +143,8 @@ def _check_file(path: Path, name: str, rules: SdcRules, cohort_size: int | None,
         return _Checked(make_record(name, sha, "other", rules, a), a, "fail")
     if path.suffix.lower() != ".csv":
         a = Assessment(notes=[OTHER_NOTES.get(path.suffix.lower().lstrip("."),
-                                              "file type spe cannot check: a person must")])
+                                              Message("file type spe cannot check: a person "
+                                                      "must"))])
         return _Checked(make_record(name, sha, "other", rules, a, at_least="review"), a,
                         "review")
     side = sidecar_path(path)
@@ -221,10 +223,11 @@ def _check_analysis_table(path: Path, name: str, data: bytes, sha: str, side: Pa
                                          "file: {reason}{cells}", reason=replayed.reason,
                                          cells=f" ({shown})" if shown else ""), "fail")
     elif replayed is not None:
-        a.notes.append(f"not replayable, its evidence is informative only: {replayed.reason}")
+        a.notes.append(Message("not replayable, its evidence is informative only: {reason}",
+                               reason=replayed.reason))
     else:
-        a.notes.append("checked without the extract: on submission the airlock makes the "
-                       "table again on the extract to verify its evidence")
+        a.notes.append(Message("checked without the extract: on submission the airlock makes "
+                               "the table again on the extract to verify its evidence"))
     if doc is None:
         a.flag((), (), "evidence", Message("evidence does not match the table: {unreadable}",
                                            unreadable=unreadable), "fail")
@@ -246,10 +249,10 @@ def _check_analysis_table(path: Path, name: str, data: bytes, sha: str, side: Pa
     try:
         a.extend(assess_table(ev, rules))
     except EvidenceError as exc:
-        a.notes.append(str(exc))
-    a.notes.append("evidence matches the table's cells and added its checks; it cannot lift "
-                   "the table above what its own cells allow unless it is replayed on the "
-                   "extract")
+        a.notes.append(Message("{error}", error=str(exc)))
+    a.notes.append(Message("evidence matches the table's cells and added its checks; it "
+                           "cannot lift the table above what its own cells allow unless it "
+                           "is replayed on the extract"))
     counts = CountTable.from_evidence(name, ev) if ev.statistic == "count" else None
     at_least = "fail" if replayed is not None and replayed.status == MISMATCH else own.at_least
     return _Checked(make_record(name, sha, "analysis-table", rules, a, at_least=at_least,
@@ -263,19 +266,20 @@ def _verified(name: str, sha: str, rules: SdcRules, a: Assessment,
     """Every cell made again on the extract: the replayed evidence is the airlock's own and
     decides the outcome (the file's own flags stay: a formula cell is still one)."""
     ev = replayed.evidence
-    a.notes = [n.replace("not understood, a person must check: ",
-                         "the file alone does not say it, the replay does: ")
-               for n in a.notes]
+    doubt = not_understood("").template
+    a.notes = [Message("the file alone does not say it, the replay does: {reason}",
+                       reason=n.params["reason"]) if getattr(n, "template", None) == doubt
+               else n for n in a.notes]
     try:
         a.extend(assess_table(ev, rules))
     except EvidenceError as exc:
-        a.notes.append(f"{exc}: a person must check")
+        a.notes.append(Message("{exc}: a person must check", exc=exc))
         a.flag((), (), "evidence", Message("{error}", error=str(exc)), "review")
     if doc is not None and doc.get("table_sha256") != sha:
-        a.notes.append("the sidecar was written for other bytes, but the table made again on "
-                       "the extract is this file")
-    a.notes.append(f"replayed: {replayed.reason}; the counts and contributions checked are "
-                   "the extract's, not the sidecar's")
+        a.notes.append(Message("the sidecar was written for other bytes, but the table made "
+                               "again on the extract is this file"))
+    a.notes.append(Message("replayed: {reason}; the counts and contributions checked are the "
+                           "extract's, not the sidecar's", reason=replayed.reason))
     counts = None
     if ev.statistic == "count":
         counts = CountTable.from_evidence(name, ev, population=_spec_population(replayed.spec),
@@ -348,7 +352,7 @@ def _check_acro(folder: Path, rules: SdcRules, cohort_size: int | None) -> list[
             a, at_least = acro.assess_acro_file(folder, name, sha, output, recheck, dof_check,
                                                   rules.single_unit_stats, data)
         except InputError as exc:
-            a, at_least = Assessment(notes=[str(exc)]), "review"
+            a, at_least = Assessment(notes=[Message("{error}", error=str(exc))]), "review"
         surfaced = output.surfaced() if output else None
         record = make_record(f"{folder.name}/{name}", sha, "acro", rules, a,
                              at_least=at_least, acro=surfaced,

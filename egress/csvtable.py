@@ -46,6 +46,11 @@ SUPPRESSED = np.iinfo(np.int64).max // 2  # a suppressed cell shows nothing: no 
 FRACTION_WORDS = {"proportion", "prop", "share", "part"}
 
 
+def not_understood(reason: Message | str) -> Message:
+    """The note sending a table a person must read to review."""
+    return Message("not understood, a person must check: {reason}", reason=reason)
+
+
 @dataclass
 class CsvCheck:
     """What the checks found, the interpretation they rest on, and the least outcome."""
@@ -71,7 +76,8 @@ def check_csv_bytes(data: bytes, name: str, rules: SdcRules, *, cohort_size: int
     try:
         text = read_text(data, name)
     except InputError as exc:
-        return CsvCheck(Assessment(notes=[f"cannot interpret the file: {exc}"]), "review")
+        return CsvCheck(Assessment(notes=[Message("cannot interpret the file: {exc}", exc=exc)]),
+                        "review")
     interp = interpret(text, rules.markers, label_columns,
                        rules.rounding.base if rules.rounding else None, rules.threshold)
     out = Assessment()
@@ -95,17 +101,20 @@ def check_csv_bytes(data: bytes, name: str, rules: SdcRules, *, cohort_size: int
 
 def _at_least(interp: Interpretation, out: Assessment) -> str:
     """``pass`` only for a file every cell of which is understood and checkable."""
-    reasons = [f"column {c.name!r}: {c.reason}" for c in interp.columns if c.role == "unknown"]
+    reasons = [Message("column {column!r}: {reason}", column=c.name, reason=c.reason)
+               for c in interp.columns if c.role == "unknown"]
     if not interp.role("count"):
-        reasons.append("no column of counts: nothing here spe can check")
+        reasons.append(Message("no column of counts: nothing here spe can check"))
     magnitude = [c.name for c in interp.columns if c.role == "statistic" and
                  c.statistic not in (*SINGLE_UNIT, "quantile")]
     if magnitude:
-        reasons.append("means, sums or rates cannot pass without the per-unit contributions "
-                       f"behind them (dominance): {', '.join(map(repr, magnitude))}")
-    reasons += [f"number format: {a}" for a in interp.text.format.assumptions]
+        reasons.append(Message("means, sums or rates cannot pass without the per-unit "
+                               "contributions behind them (dominance): {columns}",
+                               columns=', '.join(map(repr, magnitude))))
+    reasons += [Message("number format: {assumption}", assumption=a)
+                for a in interp.text.format.assumptions]
     reasons += interp.doubts
-    out.notes += [f"not understood, a person must check: {r}" for r in reasons]
+    out.notes += [not_understood(r) for r in reasons]
     return "review" if reasons else "pass"
 
 

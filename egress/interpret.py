@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from egress.csvformat import CsvText, parse_number
+from spe.messages import Message
 
 COUNT_WORDS = {
     "n", "nb", "nbr", "nbre", "nombre", "count", "counts", "cnt", "freq", "frequency",
@@ -124,7 +125,7 @@ class Interpretation:
     total_rows: dict[int, str] = field(default_factory=dict)  # row -> how it was found
     constraints: list[tuple[tuple[int, int], list[tuple[int, int]]]] = field(
         default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[Message] = field(default_factory=list)
     mismatches: list[tuple[int, int, float]] = field(default_factory=list)  # total - parts
     half_base: float = 0.0  # rounding slack per term of a sum
     threshold: int = 0  # the pack's: what a recovered sum must reach
@@ -327,12 +328,14 @@ def _total_columns(interp: Interpretation) -> None:
                         "recover their suppressed cells; every row hides a part, so it "
                         "cannot be verified")
                 continue
-            interp.notes.append(f"column {names[t]!r} is taken as the total of the others by "
-                                "its name: no row shows all its parts")
+            interp.notes.append(Message("column {column!r} is taken as the total of the "
+                                        "others by its name: no row shows all its parts",
+                                        column=names[t]))
         elif not interp.adds_up(v[full, t], v[full][:, parts].sum(axis=1), len(parts)):
             if t in named:
-                interp.notes.append(f"column {names[t]!r} is named like a total but is not "
-                                    "the sum of the other count columns")
+                interp.notes.append(Message("column {column!r} is named like a total but is "
+                                            "not the sum of the other count columns",
+                                            column=names[t]))
             continue
         for i in range(len(v)):
             interp.constraints.append(((i, t), [(i, j) for j in parts]))

@@ -121,7 +121,8 @@ def _dominance(ev: TableEvidence, rules: SdcRules, out: Assessment, mark) -> Non
              lambda i, j: Message("the others sum to less than {p:.0%} of the largest "
                                   "contribution", p=p))
     if ev.negatives is not None and ev.negatives.any():
-        out.notes.append("negative contributions present: dominance judged on absolute values")
+        out.notes.append(Message("negative contributions present: dominance judged on "
+                                 "absolute values"))
 
 
 def _secondary(ev: TableEvidence, primary: np.ndarray, out: Assessment) -> None:

@@ -56,8 +56,8 @@ def check(session: Session, project_id: str, pack_name: str,
     rules = load_rules(pack_name)
     for name, sha256 in names.items():
         if name not in records:
-            note = Assessment(notes=["not checked automatically (checker-only material); "
-                                     "a person must look at it"])
+            note = Assessment(notes=[Message("not checked automatically (checker-only "
+                                             "material); a person must look at it")])
             records[name] = make_record(name, sha256, "other", rules, note, at_least="review")
         elif records[name]["sha256"] != sha256:
             raise InvalidInput(Message("{name}: the checked content is not the submitted "

@@ -170,6 +170,7 @@ def test_a_french_checker_reads_flags_refusals_and_form_errors_in_french(
     assert "threshold: 3 contributeurs, moins de 11" in page.text
     assert "cellule vide : les zéros sont divulgateurs selon ce jeu de règles" in page.text
     assert "threshold: 3 contributors" not in page.text
+    assert "image : une personne doit la vérifier (petits groupes" in page.text  # a note
 
     refused = checker.post(f"/console/review/{rid}/release")  # not approved: a 409
     assert refused.status_code == 409, refused.text
