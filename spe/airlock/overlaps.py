@@ -59,14 +59,15 @@ def overlaps_view(session: Session, store: ObjectStore, staging_root: Path,
     released = [t for t in ledger.load(session, request.project_id).tables
                 if t.origin.get("request_id") != request.id]
     found = [FileOverlaps(f, tables.get(f.id)) for f in files]
-    pages, shown = 1, {}
+    every = {item.file.id: overlaps(item.table, released)
+             for item in found if item.table is not None}
+    pages = max([1, *(math.ceil(len(e) / per_page) for e in every.values())])
+    page = min(page, pages)  # past the last page: the last
+    shown = {}
     for item in found:
-        if item.table is None:
-            continue
-        every = overlaps(item.table, released)
-        item.total = len(every)
-        pages = max(pages, math.ceil(len(every) / per_page))
-        shown[item.file.id] = every[(page - 1) * per_page:page * per_page]
+        if item.file.id in every:
+            item.total = len(every[item.file.id])
+            shown[item.file.id] = every[item.file.id][(page - 1) * per_page:page * per_page]
     links = _links(session, request.project_id,
                    [o.table for page_of in shown.values() for o in page_of])
     for item in found:

@@ -152,6 +152,7 @@ def test_hundreds_of_releases_come_a_page_at_a_time(app, engine, client, tokens)
     last = checker.get(f"/console/review/{rid}/overlaps?page=3")
     assert len(ROWS.findall(last.text)) == 10 and 'href="?page=2"' in last.text
     assert checker.get(f"/console/review/{rid}/overlaps?page=0").status_code == 422
+    assert "Page 3 of 3" in checker.get(f"/console/review/{rid}/overlaps?page=9").text
 
 
 def test_only_checkers_see_it(app, engine, project):
