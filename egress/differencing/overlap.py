@@ -29,8 +29,10 @@ class Overlap:
         return sum(len(v) for v in self.categories.values())
 
 
-def categories(table: CountTable) -> dict[str, set[str]]:
-    return {d: {k[i] for k in table.cells} for i, d in enumerate(table.dims)}
+def categories(table: CountTable, dims: Iterable[str] | None = None) -> dict[str, set[str]]:
+    """The categories ``table`` publishes in each of ``dims`` (default: all its dimensions)."""
+    wanted = set(table.dims if dims is None else dims)
+    return {d: {k[i] for k in table.cells} for i, d in enumerate(table.dims) if d in wanted}
 
 
 def overlaps(table: CountTable, released: Iterable[CountTable]) -> list[Overlap]:
@@ -41,11 +43,11 @@ def overlaps(table: CountTable, released: Iterable[CountTable]) -> list[Overlap]
     for other in released:
         if other.population != table.population:
             continue
-        theirs = categories(other)
         shared = [d for d in other.dims if d in mine]
         total = not table.dims or not other.dims
         if not shared and not total:
             continue
+        theirs = categories(other, shared)  # only what is compared: ledgers can be large
         found.append(Overlap(other, shared, {d: sorted(mine[d] & theirs[d]) for d in shared},
                              total))
     return sorted(found, key=lambda o: (-len(o.dims), -o.shared_cells, o.table.name))
