@@ -50,6 +50,8 @@ def _rebuild(template: str, params: dict[str, Any]) -> Message:
 
 
 def _plain(value: Any) -> Any:
+    if getattr(value, "shape", None) == () and callable(getattr(value, "item", None)):
+        value = value.item()  # a numpy number: the Python number, formats and all
     if isinstance(value, str | int | float | bool) or value is None:
         return value.value if hasattr(value, "value") and isinstance(value, str) else value
     if isinstance(value, list | tuple):

@@ -83,11 +83,14 @@ def gettext_(message: str) -> str:
     return translations(_current.get()).gettext(message)
 
 
-def say(message: Any) -> str:
+def say(message: Any, english: str = "") -> str:
     """A domain message in the reader's language: a :class:`Message`, its JSON form, or plain
-    text (shown as it is). A translation that does not fit its parameters shows the English."""
+    text (shown as it is). A translation that does not fit its parameters shows the English;
+    a JSON form that is not a message shows ``english`` (the record's own text)."""
+    if not message:  # None, empty, or a template's undefined value
+        return english
     if isinstance(message, dict):
-        message = from_json(message) or ""
+        message = from_json(message) or english
     if not isinstance(message, Message):
         return "" if message is None else str(message)
     if not message.template:

@@ -77,8 +77,8 @@ class Preview:
                     out.append(f"<td>{escape(cell.value)}</td>")
                     continue
                 why = "".join(f'<span class="why">{escape(f.get("rule"))}: '
-                              f'{escape(say(f.get("reason_message") or f.get("reason")))}</span>'
-                              for f in cell.flags)
+                              f'{escape(say(f.get("reason_message"), f.get("reason", "")))}'
+                              "</span>" for f in cell.flags)
                 out.append(f'<td class="flagged sev-{cell.severity}" tabindex="-1" data-flag>'
                            f'<span class="value">{escape(cell.value)}</span>{why}</td>')
             out.append("</tr>\n")

@@ -122,6 +122,8 @@ def test_a_translation_that_does_not_fit_shows_the_english(monkeypatch):
     monkeypatch.setattr(i18n, "gettext_", lambda template: "{absent} !")
     assert i18n.say(Message("no project {project_id!r}", project_id="p1")) == "no project 'p1'"
     assert i18n.say("plain text") == "plain text" and i18n.say(None) == ""
+    broken = {"template": "{count} contributors, {x:g}", "params": {"count": 3, "x": "many"}}
+    assert i18n.say(broken, "3 contributors") == "3 contributors"  # the record's own text
 
 
 class Form(BaseModel):
