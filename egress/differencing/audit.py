@@ -81,7 +81,7 @@ class Auditor:
     def check(self, new: CountTable, others: list[CountTable] = ()) -> list[Finding]:
         mine = self._prepare(new)
         group = [mine, *(self._prepare(t) for t in others), *self.released]
-        group = align([t for t in group if _same_people(mine.population, t.population)])
+        group = align([t for t in group if same_people(mine.population, t.population)])
         mine = group[0]
         signs = [_signs(mine, t) for t in group]
         # differences of both signs in cells both publish: neither the same people nor
@@ -121,7 +121,7 @@ class Auditor:
         return found
 
 
-def _same_people(new: tuple[str, str], other: tuple[str, str]) -> bool:
+def same_people(new: tuple[str, str], other: tuple[str, str]) -> bool:
     """Tables may count the same people: the same measure, and the same dataset or one
     not known (a plain CSV file, an ACRO output: it may be any)."""
     return new[1] == other[1] and (new[0] == other[0] or not new[0] or not other[0])

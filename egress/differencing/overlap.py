@@ -1,10 +1,12 @@
 """Which released tables overlap a table: what a checker reads beside the differencing audit.
 
 The audit (:mod:`.audit`) names only the released tables whose combination with a new one
-reveals a cell. A checker also wants every released table the audit put in the same system:
-the same population, and a dimension in common (or a grand total, which constrains every
-table of its population) — with what they share, so that a combination the audit cannot
-see (a variable recoded, a filter not recorded) can be judged by a person.
+reveals a cell. A checker also wants every released table the audit may put in the same
+system: tables that may count the same people (:func:`.audit.same_people`) and share a
+dimension (or a grand total, which constrains every table of its population), read as the
+audit reads them (:func:`.model.prepare`: canonical dimension names, bands) — with what they
+share, so that a combination the audit cannot see (a variable recoded, a filter not
+recorded) can be judged by a person.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from egress.differencing.audit import same_people
+from egress.differencing.model import Prepared, prepare
 from egress.differencing.tables import CountTable
 
 
@@ -20,7 +24,7 @@ class Overlap:
     """A released table that overlaps a table, and where."""
 
     table: CountTable
-    dims: list[str]  # the dimensions both have, in the released table's order
+    dims: list[str]  # the dimensions both have (canonical names)
     categories: dict[str, list[str]]  # per shared dimension, the categories both publish
     total: bool  # one of the two is a grand total (no dimension)
 
@@ -29,25 +33,24 @@ class Overlap:
         return sum(len(v) for v in self.categories.values())
 
 
-def categories(table: CountTable, dims: Iterable[str] | None = None) -> dict[str, set[str]]:
-    """The categories ``table`` publishes in each of ``dims`` (default: all its dimensions)."""
-    wanted = set(table.dims if dims is None else dims)
-    return {d: {k[i] for k in table.cells} for i, d in enumerate(table.dims) if d in wanted}
+def _labels(t: Prepared, dim: str) -> set[str]:
+    return set(t.values.get(dim, ()))
 
 
 def overlaps(table: CountTable, released: Iterable[CountTable]) -> list[Overlap]:
-    """The tables of ``released`` that count ``table``'s population and share a dimension
+    """The tables of ``released`` that may count ``table``'s people and share a dimension
     with it (or are, or meet, a grand total); most shared first."""
-    mine = categories(table)
+    mine = prepare(table)
     found = []
     for other in released:
-        if other.population != table.population:
+        theirs = prepare(other)
+        if not same_people(mine.population, theirs.population):
             continue
-        shared = [d for d in other.dims if d in mine]
-        total = not table.dims or not other.dims
+        shared = [d for d in theirs.dims if d in mine.dims]
+        total = not mine.dims or not theirs.dims
         if not shared and not total:
             continue
-        theirs = categories(other, shared)  # only what is compared: ledgers can be large
-        found.append(Overlap(other, shared, {d: sorted(mine[d] & theirs[d]) for d in shared},
-                             total))
+        common = {d: sorted(theirs.originals.get(v, v)
+                            for v in _labels(mine, d) & _labels(theirs, d)) for d in shared}
+        found.append(Overlap(other, shared, common, total))
     return sorted(found, key=lambda o: (-len(o.dims), -o.shared_cells, o.table.name))

@@ -1,8 +1,8 @@
 """The released tables of a project that overlap each table of a request under review.
 
 The differencing audit names the released tables whose combination with a request reveals a
-cell; a checker also sees every released table the audit put beside each file (the same
-population, a dimension in common), what they share, and where it was released
+cell; a checker also sees every released table the audit may put beside each file (the same
+people, a dimension in common), what they share, and where it was released
 (:func:`egress.differencing.overlap.overlaps`). The request's tables are read from
 quarantine as the review page reads them (hash-checked, each opening audited), the released
 ones from the project's ledger: never another project's. A project with hundreds of releases

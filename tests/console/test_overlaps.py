@@ -38,18 +38,20 @@ def table(name: str, dims: list[str], labels: list[list[str]], population: str =
     return CountTable(name, dims, cells, population, {}, origin or {})
 
 
-def test_overlaps_are_the_same_population_sharing_a_dimension_most_shared_first():
-    new = table("new.csv", ["department", "sex"], [["971", "975"], ["F"]])
-    by_department = table("a.csv", ["department"], [["971", "972"]])
-    both = table("b.csv", ["sex", "department"], [["F"], ["971"]])
-    total = CountTable("total.csv", [], {(): 90})
+def test_overlaps_may_count_the_same_people_and_share_a_dimension_most_shared_first():
+    new = table("new.csv", ["department", "sex"], [["971", "975"], ["F"]], population="snds")
+    by_department = table("a.csv", ["department"], [["971", "972"]], population="snds")
+    both = table("b.csv", ["sex", "department"], [["F"], ["971"]], population="snds")
+    total = CountTable("total.csv", [], {(): 90}, "snds")
     other_population = table("c.csv", ["department"], [["971"]], population="deaths")
-    unrelated = table("d.csv", ["age"], [["0-9"]])
-    found = overlaps(new, [by_department, both, total, other_population, unrelated])
-    assert [o.table.name for o in found] == ["b.csv", "a.csv", "total.csv"]
+    unknown = table("e.csv", ["Department"], [["971"]])  # a plain CSV: may be any dataset
+    unrelated = table("d.csv", ["age"], [["0-9"]], population="snds")
+    found = overlaps(new, [by_department, both, total, other_population, unknown, unrelated])
+    assert [o.table.name for o in found] == ["b.csv", "a.csv", "e.csv", "total.csv"]
     assert found[0].dims == ["sex", "department"]
     assert found[1].categories == {"department": ["971"]}
-    assert found[2].total and found[2].dims == []
+    assert found[2].dims == ["department"]  # read as the audit reads it: "Department"
+    assert found[3].total and found[3].dims == []
     again = CountTable.from_json(by_department.to_json() | {"origin": {"release_id": "r"}})
     assert again.origin == {"release_id": "r"}
 
@@ -128,9 +130,10 @@ def test_the_checker_sees_every_overlapping_released_table_with_a_link(app, engi
            "by-department.csv</a>"
     assert link in page.text
     rows = ROWS.findall(page.text)
-    assert len(rows) == 1  # the age table shares nothing; deaths count other people
+    assert len(rows) == 2  # the age table shares nothing
     assert "<strong>department</strong>: 971" in page.text  # 975 was never released
-    for absent in ("by-age.csv", "deaths-by-department.csv", "elsewhere.csv"):
+    assert "deaths-by-department.csv" in page.text  # a plain CSV may count any dataset's
+    for absent in ("by-age.csv", "elsewhere.csv"):  # nothing shared; another project's
         assert absent not in page.text
     with Session(engine) as session:
         viewed = session.exec(select(AuditEvent).where(
