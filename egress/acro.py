@@ -22,6 +22,7 @@ from typing import Any
 from egress.errors import AcroFormatError
 from egress.interpret import Interpretation
 from egress.sdc.assess import Assessment
+from spe.messages import Message
 
 RESULTS = "results.json"
 SINGLE_UNIT_ANALYSES = ("Maximum", "Minimum", "Median", "Quartiles", "Range",
@@ -128,18 +129,21 @@ def cells_flagged(output: AcroOutput, interp: Interpretation) -> Assessment:
     out.applied("acro-status", status=output.status, cells=True)
     for col, by_row in output.outcome.items():
         if col not in names:
-            out.flag((), (), "evidence", f"evidence does not match the table: ACRO's outcome "
-                     f"has a column {col!r} the file does not", "fail")
+            out.flag((), (), "evidence", Message("evidence does not match the table: ACRO's "
+                                                 "outcome has a column {col!r} the file does "
+                                                 "not", col=col), "fail")
             return out
         for row, flag in by_row.items():
             i = rows.get(row)
             if i is None:
-                out.flag((), (), "evidence", "evidence does not match the table: ACRO's "
-                         f"outcome has a row {row!r} the file does not", "fail")
+                out.flag((), (), "evidence", Message("evidence does not match the table: "
+                                                     "ACRO's outcome has a row {row!r} the "
+                                                     "file does not", row=row), "fail")
                 return out
             if flag not in ("ok", "") and not interp.suppressed[i, names.index(col)]:
                 out.flag(interp.row_label(i), (col,), "acro-status",
-                         f"ACRO flagged this cell ({flag.strip('; ')}) and the file shows it",
+                         Message("ACRO flagged this cell ({acro_flag}) and the file shows it",
+                                 acro_flag=flag.strip('; ')),
                          "fail")
     return out
 
@@ -194,36 +198,40 @@ def assess_acro_file(folder: Path, name: str, sha256: str, output: AcroOutput | 
     expected = acro_checksum(folder, name)
     out.applied("acro-checksum", algorithm="sha256")
     if expected is None:
-        out.notes.append("ACRO wrote no checksum for this file")
+        out.notes.append(Message("ACRO wrote no checksum for this file"))
     elif expected != sha256:
-        out.flag((), (), "evidence", "evidence does not match the table: the file's SHA-256 "
-                 "differs from ACRO's checksum (changed after ACRO wrote it)", "fail")
+        out.flag((), (), "evidence", Message("evidence does not match the table: the file's "
+                                             "SHA-256 differs from ACRO's checksum (changed "
+                                             "after ACRO wrote it)"), "fail")
     if name in METADATA:
-        out.notes.append("ACRO metadata: shows commands and ACRO's verdicts, no results")
+        out.notes.append(Message("ACRO metadata: shows commands and ACRO's verdicts, no "
+                                 "results"))
         return out, "review"
     if output is None:
-        out.notes.append("file not listed in ACRO's results.json")
+        out.notes.append(Message("file not listed in ACRO's results.json"))
         return out, "review"
     out.applied("acro-status", status=output.status)
     if output.not_for_release:
-        out.flag((), (), "acro-status", "ACRO marks this output DONT_RELEASE", "fail")
+        out.flag((), (), "acro-status", Message("ACRO marks this output DONT_RELEASE"), "fail")
         return out, "fail"
     if output.exception:
-        out.notes.append(f"researcher's exception request: {output.exception}")
+        out.notes.append(Message("researcher's exception request: {exception}",
+                                 exception=output.exception))
     if output.type == "regression":
         return _regression(folder, output, out, dof_check, data)
     if not name.lower().endswith(".csv"):
-        out.notes.append(f"ACRO {output.type} output that is not a table: a person must check "
-                         f"it; ACRO says {output.status}")
+        out.notes.append(Message("ACRO {type} output that is not a table: a person must "
+                                 "check it; ACRO says {output_status}", type=output.type,
+                                 output_status=output.status))
         return out, "review"
     checked, at_least = recheck(output.frequency_table)
     out.extend(checked)
     if output.single_unit:
         out.applied("single-unit", outcome=single_unit_stats)
-        out.flag((), (), "single-unit", "a table of minima, maxima or quantiles shows single "
-                 "people's values", single_unit_stats)
+        out.flag((), (), "single-unit", Message("a table of minima, maxima or quantiles "
+                                                "shows single people's values"), single_unit_stats)
     if output.status != "pass":
-        out.notes.append(f"ACRO says {output.status}")
+        out.notes.append(Message("ACRO says {output_status}", output_status=output.status))
     least = "review" if output.exception or output.status != "pass" else at_least
     return out, least
 
@@ -235,13 +243,14 @@ def _regression(folder: Path, output: AcroOutput, out: Assessment,
     residual dof they print is the dof ACRO claims, and enough."""
     part = regression_part(data)
     if part is None:
-        out.flag((), (), "evidence", "evidence does not match the table: labelled a "
-                 "regression, but the file is no part of a model's output", "fail")
+        out.flag((), (), "evidence", Message("evidence does not match the table: labelled a "
+                                             "regression, but the file is no part of a "
+                                             "model's output"), "fail")
         return out, "fail"
     dof = regression_dof(folder, output)
     claimed = output.properties.get("dof")
     if dof is None:
-        out.notes.append("no residual degrees of freedom printed in the model's files")
+        out.notes.append(Message("no residual degrees of freedom printed in the model's files"))
         return out, "review"
     if claimed is not None:
         try:
@@ -249,11 +258,13 @@ def _regression(folder: Path, output: AcroOutput, out: Assessment,
         except (TypeError, ValueError):
             agrees = False
         if not agrees:
-            out.flag((), (), "evidence", f"evidence does not match the table: ACRO's "
-                     f"results.json claims dof={claimed}, the model's output prints {dof:g}",
+            out.flag((), (), "evidence", Message("evidence does not match the table: ACRO's "
+                                                 "results.json claims dof={claimed}, the "
+                                                 "model's output prints {dof:g}", claimed=claimed,
+                                                 dof=dof),
                      "fail")
             return out, "fail"
     out.extend(dof_check(dof))
-    out.notes.append(f"{part} of a model with {dof:g} residual degrees of freedom (read from "
-                     "the file)")
+    out.notes.append(Message("{part} of a model with {dof:g} residual degrees of freedom "
+                             "(read from the file)", part=part, dof=dof))
     return out, "pass" if output.status == "pass" else "review"

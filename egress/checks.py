@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from egress import acro
-from egress.csvtable import check_csv_bytes
+from egress.csvtable import check_csv_bytes, not_understood
 from egress.differencing import Auditor, CountTable, Ledger
 from egress.errors import EvidenceError, InputError
 from egress.record import make_record
@@ -38,16 +38,18 @@ from egress.sdc.evidence import TableEvidence
 from egress.sdc.params import SdcRules, load_rules
 from egress.sdc.rules import dof_too_low
 from egress.sidecar import is_sidecar, read_sidecar, sidecar_path, verify_evidence
+from spe.messages import Message
 
 OTHER_NOTES = {
-    "png": "image: a person must check it (small groups, outliers, axis ranges)",
-    "svg": "image: a person must check it; SVG can also embed the plotted data",
-    "jpg": "image: a person must check it (small groups, outliers, axis ranges)",
-    "ipynb": "notebook: may embed outputs and data; a person must check every cell output",
-    "html": "HTML: may embed tables, data or scripts; a person must check it",
-    "json": "JSON: structure unknown to spe; a person must check it",
-    "txt": "text: a person must check it",
-    "md": "text: a person must check it",
+    "png": Message("image: a person must check it (small groups, outliers, axis ranges)"),
+    "svg": Message("image: a person must check it; SVG can also embed the plotted data"),
+    "jpg": Message("image: a person must check it (small groups, outliers, axis ranges)"),
+    "ipynb": Message("notebook: may embed outputs and data; a person must check every cell "
+                     "output"),
+    "html": Message("HTML: may embed tables, data or scripts; a person must check it"),
+    "json": Message("JSON: structure unknown to spe; a person must check it"),
+    "txt": Message("text: a person must check it"),
+    "md": Message("text: a person must check it"),
 }
 
 
@@ -95,6 +97,13 @@ def check_paths(paths: Iterable[str | Path], pack_name: str | SdcRules,
 def released_tables(records: list[dict[str, Any]], paths: Iterable[str | Path],
                     rules: str | SdcRules) -> list[CountTable]:
     """Count tables of released files, for the workflow to add to the project's ledger."""
+    return count_tables(records, paths, rules)
+
+
+def count_tables(records: list[dict[str, Any]], paths: Iterable[str | Path],
+                 rules: str | SdcRules) -> list[CountTable]:
+    """The count tables among ``paths`` whose content has a record in ``records``, as the
+    ledger keeps them (evidence from a sidecar only when it matches the bytes)."""
     released = {r["sha256"] for r in records}
     out = []
     for path in map(Path, paths):
@@ -129,12 +138,13 @@ def _check_file(path: Path, name: str, rules: SdcRules, cohort_size: int | None,
     if is_sidecar(path):
         a = Assessment()
         a.applied("sidecar")
-        a.flag((), (), "sidecar", "checker-only SDC evidence: stays in quarantine, never "
-               "released", "fail")
+        a.flag((), (), "sidecar", Message("checker-only SDC evidence: stays in quarantine, "
+                                          "never released"), "fail")
         return _Checked(make_record(name, sha, "other", rules, a), a, "fail")
     if path.suffix.lower() != ".csv":
         a = Assessment(notes=[OTHER_NOTES.get(path.suffix.lower().lstrip("."),
-                                              "file type spe cannot check: a person must")])
+                                              Message("file type spe cannot check: a person "
+                                                      "must"))])
         return _Checked(make_record(name, sha, "other", rules, a, at_least="review"), a,
                         "review")
     side = sidecar_path(path)
@@ -209,15 +219,18 @@ def _check_analysis_table(path: Path, name: str, data: bytes, sha: str, side: Pa
         shown = "; ".join(f"{' / '.join(c['row']) or 'line ' + str(c['line'])}, "
                           f"{c['column']}: {c['submitted']} in the file, {c['replayed']} "
                           "on the extract" for c in replayed.cells[:5])
-        a.flag((), (), "replay", f"the table made again on the extract is not this file: "
-               f"{replayed.reason}" + (f" ({shown})" if shown else ""), "fail")
+        a.flag((), (), "replay", Message("the table made again on the extract is not this "
+                                         "file: {reason}{cells}", reason=replayed.reason,
+                                         cells=f" ({shown})" if shown else ""), "fail")
     elif replayed is not None:
-        a.notes.append(f"not replayable, its evidence is informative only: {replayed.reason}")
+        a.notes.append(Message("not replayable, its evidence is informative only: {reason}",
+                               reason=replayed.reason))
     else:
-        a.notes.append("checked without the extract: on submission the airlock makes the "
-                       "table again on the extract to verify its evidence")
+        a.notes.append(Message("checked without the extract: on submission the airlock makes "
+                               "the table again on the extract to verify its evidence"))
     if doc is None:
-        a.flag((), (), "evidence", f"evidence does not match the table: {unreadable}", "fail")
+        a.flag((), (), "evidence", Message("evidence does not match the table: {unreadable}",
+                                           unreadable=unreadable), "fail")
         return _Checked(make_record(name, sha, "analysis-table", rules, a, at_least="fail",
                                     interpretation=interp, **extra), a, "fail")
     ev: TableEvidence = doc["evidence"]
@@ -229,16 +242,17 @@ def _check_analysis_table(path: Path, name: str, data: bytes, sha: str, side: Pa
     elif own.interpretation is None and mismatch is None:
         mismatch = "the table cannot be read to compare with its evidence"
     if mismatch is not None:
-        a.flag((), (), "evidence", f"evidence does not match the table: {mismatch}", "fail")
+        a.flag((), (), "evidence", Message("evidence does not match the table: {mismatch}",
+                                           mismatch=mismatch), "fail")
         return _Checked(make_record(name, sha, "analysis-table", rules, a, at_least="fail",
                                     interpretation=interp, **extra), a, "fail")
     try:
         a.extend(assess_table(ev, rules))
     except EvidenceError as exc:
-        a.notes.append(str(exc))
-    a.notes.append("evidence matches the table's cells and added its checks; it cannot lift "
-                   "the table above what its own cells allow unless it is replayed on the "
-                   "extract")
+        a.notes.append(Message("{error}", error=str(exc)))
+    a.notes.append(Message("evidence matches the table's cells and added its checks; it "
+                           "cannot lift the table above what its own cells allow unless it "
+                           "is replayed on the extract"))
     counts = CountTable.from_evidence(name, ev) if ev.statistic == "count" else None
     at_least = "fail" if replayed is not None and replayed.status == MISMATCH else own.at_least
     return _Checked(make_record(name, sha, "analysis-table", rules, a, at_least=at_least,
@@ -252,19 +266,20 @@ def _verified(name: str, sha: str, rules: SdcRules, a: Assessment,
     """Every cell made again on the extract: the replayed evidence is the airlock's own and
     decides the outcome (the file's own flags stay: a formula cell is still one)."""
     ev = replayed.evidence
-    a.notes = [n.replace("not understood, a person must check: ",
-                         "the file alone does not say it, the replay does: ")
-               for n in a.notes]
+    doubt = not_understood("").template
+    a.notes = [Message("the file alone does not say it, the replay does: {reason}",
+                       reason=n.params["reason"]) if getattr(n, "template", None) == doubt
+               else n for n in a.notes]
     try:
         a.extend(assess_table(ev, rules))
     except EvidenceError as exc:
-        a.notes.append(f"{exc}: a person must check")
-        a.flag((), (), "evidence", str(exc), "review")
+        a.notes.append(Message("{exc}: a person must check", exc=exc))
+        a.flag((), (), "evidence", Message("{error}", error=str(exc)), "review")
     if doc is not None and doc.get("table_sha256") != sha:
-        a.notes.append("the sidecar was written for other bytes, but the table made again on "
-                       "the extract is this file")
-    a.notes.append(f"replayed: {replayed.reason}; the counts and contributions checked are "
-                   "the extract's, not the sidecar's")
+        a.notes.append(Message("the sidecar was written for other bytes, but the table made "
+                               "again on the extract is this file"))
+    a.notes.append(Message("replayed: {reason}; the counts and contributions checked are the "
+                           "extract's, not the sidecar's", reason=replayed.reason))
     counts = None
     if ev.statistic == "count":
         counts = CountTable.from_evidence(name, ev, population=_spec_population(replayed.spec),
@@ -328,15 +343,16 @@ def _check_acro(folder: Path, rules: SdcRules, cohort_size: int | None) -> list[
             a = Assessment()
             a.applied("dof", min_dof=rules.min_dof)
             if dof_too_low(dof, rules.min_dof):
-                a.flag((), (), "dof", f"{dof:g} residual degrees of freedom, fewer than "
-                       f"{rules.min_dof}", "fail")
+                a.flag((), (), "dof", Message("{dof:g} residual degrees of freedom, fewer "
+                                              "than {min_dof}", dof=dof, min_dof=rules.min_dof),
+                                      "fail")
             return a
 
         try:
             a, at_least = acro.assess_acro_file(folder, name, sha, output, recheck, dof_check,
                                                   rules.single_unit_stats, data)
         except InputError as exc:
-            a, at_least = Assessment(notes=[str(exc)]), "review"
+            a, at_least = Assessment(notes=[Message("{error}", error=str(exc))]), "review"
         surfaced = output.surfaced() if output else None
         record = make_record(f"{folder.name}/{name}", sha, "acro", rules, a,
                              at_least=at_least, acro=surfaced,

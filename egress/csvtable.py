@@ -29,6 +29,7 @@ from egress.interpret import Interpretation, interpret, words
 from egress.sdc.assess import Assessment, assess_table
 from egress.sdc.evidence import SINGLE_UNIT, TableEvidence
 from egress.sdc.params import SdcRules
+from spe.messages import Message
 
 IDENTIFIER_NAME = re.compile(r"(^|_)(id|ident|identifier|identifiant|patient_?id|person_?id|"
                              r"nir|ssn|nhs_?number|nhs_?no|mrn|pseudo|pseudonym|pseudonyme|"
@@ -43,6 +44,11 @@ MIN_ROWS_FOR_SHAPE = 100
 REPEATED_CELLS_SHARE = 0.05
 SUPPRESSED = np.iinfo(np.int64).max // 2  # a suppressed cell shows nothing: no count rule
 FRACTION_WORDS = {"proportion", "prop", "share", "part"}
+
+
+def not_understood(reason: Message | str) -> Message:
+    """The note sending a table a person must read to review."""
+    return Message("not understood, a person must check: {reason}", reason=reason)
 
 
 @dataclass
@@ -70,7 +76,8 @@ def check_csv_bytes(data: bytes, name: str, rules: SdcRules, *, cohort_size: int
     try:
         text = read_text(data, name)
     except InputError as exc:
-        return CsvCheck(Assessment(notes=[f"cannot interpret the file: {exc}"]), "review")
+        return CsvCheck(Assessment(notes=[Message("cannot interpret the file: {exc}", exc=exc)]),
+                        "review")
     interp = interpret(text, rules.markers, label_columns,
                        rules.rounding.base if rules.rounding else None, rules.threshold)
     out = Assessment()
@@ -94,17 +101,20 @@ def check_csv_bytes(data: bytes, name: str, rules: SdcRules, *, cohort_size: int
 
 def _at_least(interp: Interpretation, out: Assessment) -> str:
     """``pass`` only for a file every cell of which is understood and checkable."""
-    reasons = [f"column {c.name!r}: {c.reason}" for c in interp.columns if c.role == "unknown"]
+    reasons = [Message("column {column!r}: {reason}", column=c.name, reason=c.reason)
+               for c in interp.columns if c.role == "unknown"]
     if not interp.role("count"):
-        reasons.append("no column of counts: nothing here spe can check")
+        reasons.append(Message("no column of counts: nothing here spe can check"))
     magnitude = [c.name for c in interp.columns if c.role == "statistic" and
                  c.statistic not in (*SINGLE_UNIT, "quantile")]
     if magnitude:
-        reasons.append("means, sums or rates cannot pass without the per-unit contributions "
-                       f"behind them (dominance): {', '.join(map(repr, magnitude))}")
-    reasons += [f"number format: {a}" for a in interp.text.format.assumptions]
+        reasons.append(Message("means, sums or rates cannot pass without the per-unit "
+                               "contributions behind them (dominance): {columns}",
+                               columns=', '.join(map(repr, magnitude))))
+    reasons += [Message("number format: {assumption}", assumption=a)
+                for a in interp.text.format.assumptions]
     reasons += interp.doubts
-    out.notes += [f"not understood, a person must check: {r}" for r in reasons]
+    out.notes += [not_understood(r) for r in reasons]
     return "review" if reasons else "pass"
 
 
@@ -144,8 +154,8 @@ def _recover(interp: Interpretation, counted: set[int], rules: SdcRules,
             progress = True
     for (i, j), v in recovered.items():
         out.flag(interp.row_label(i), (names[j],), "secondary",
-                 f"suppressed cell recovered from a total: it is {v:g} (suppression without "
-                 "secondary suppression)", "fail")
+                 Message("suppressed cell recovered from a total: it is {v:g} (suppression "
+                         "without secondary suppression)", v=v), "fail")
     for total, parts in interp.constraints:
         hidden = [c for c in parts if not known[c]]
         if len(hidden) < 2 or not known[total] or total[1] not in counted:
@@ -154,8 +164,10 @@ def _recover(interp: Interpretation, counted: set[int], rules: SdcRules,
         if 0 < rest < rules.threshold or (rest == 0 and rules.zeros_disclosive):
             for i, j in hidden:
                 out.flag(interp.row_label(i), (names[j],), "secondary",
-                         f"the {len(hidden)} suppressed cells of this total sum to {rest:g}, "
-                         f"fewer than {rules.threshold}: each is at most {rest:g}", "fail")
+                         Message("the {n_hidden} suppressed cells of this total sum to "
+                                 "{rest:g}, fewer than {threshold}: each is at most {rest:g}",
+                                 n_hidden=len(hidden), rest=rest, threshold=rules.threshold),
+                         "fail")
 
 
 def _hidden_groups(interp: Interpretation, rules: SdcRules, out: Assessment) -> None:
@@ -164,11 +176,15 @@ def _hidden_groups(interp: Interpretation, rules: SdcRules, out: Assessment) -> 
     for i, j, extra in interp.mismatches:
         label = interp.row_label(i)
         if 0 < extra < rules.threshold:
-            out.flag(label, (names[j],), "secondary", f"the total exceeds the sum of its "
-                     f"parts by {extra:g}: a group of {extra:g} not shown", "fail")
+            out.flag(label, (names[j],), "secondary", Message("the total exceeds the sum of "
+                                                              "its parts by {extra:g}: a "
+                                                              "group of {extra:g} not shown",
+                                                              extra=extra), "fail")
         else:
-            out.flag(label, (names[j],), "secondary", f"this total is not the sum of its "
-                     f"parts (off by {extra:g}): a person must check what it adds", "review")
+            out.flag(label, (names[j],), "secondary", Message("this total is not the sum of "
+                                                              "its parts (off by {extra:g}): "
+                                                              "a person must check what it "
+                                                              "adds", extra=extra), "review")
 
 
 def _interior_evidence(interp: Interpretation, counts: list[int]) -> TableEvidence:
@@ -203,10 +219,13 @@ def _percentages(interp: Interpretation, rules: SdcRules, out: Assessment) -> No
             x = numerator[i]
             if 0 < x < rules.threshold or (x == 0 and p[i] == 0 and rules.zeros_disclosive
                                            and d[i] > 0):
+                share = f"{p[i]:g}{'%' if scale == 100 else ''}"
                 out.flag(interp.row_label(i), (col.name,), "percentage",
-                         f"{p[i]:g}{'%' if scale == 100 else ''} of {d[i]:g} is {x:g} "
-                         f"people, fewer than {rules.threshold}" if x else
-                         f"0% of {d[i]:g}: an empty group, disclosive under this pack", "fail")
+                         Message("{share} of {total:g} is {people:g} people, fewer than "
+                                 "{threshold}", share=share, total=d[i], people=x,
+                                 threshold=rules.threshold) if x else
+                         Message("0% of {total:g}: an empty group, disclosive under this pack",
+                                 total=d[i]), "fail")
 
 
 def _statistics(interp: Interpretation, rules: SdcRules, out: Assessment) -> None:
@@ -218,7 +237,8 @@ def _statistics(interp: Interpretation, rules: SdcRules, out: Assessment) -> Non
         shown = np.nonzero(~interp.suppressed[:, j])[0]
         for i in shown:
             out.flag(interp.row_label(i), (col.name,), "single-unit",
-                     f"a {col.statistic} is one person's own value", rules.single_unit_stats)
+                     Message("a {statistic} is one person's own value", statistic=col.statistic),
+                     rules.single_unit_stats)
 
 
 def _formulas(interp: Interpretation, out: Assessment) -> None:
@@ -228,7 +248,8 @@ def _formulas(interp: Interpretation, out: Assessment) -> None:
     names = interp.text.header
     for i, j in interp.formulas:
         out.flag(interp.row_label(i), (names[j],), "formula",
-                 "a spreadsheet would run this cell as a formula; downloads neutralise it",
+                 Message("a spreadsheet would run this cell as a formula; downloads "
+                         "neutralise it"),
                  "review")
 
 
@@ -239,20 +260,22 @@ def _row_level(interp: Interpretation, rules: SdcRules, cohort_size: int | None,
     out.applied("row-level", max_rows=rules.max_csv_rows, cohort_size=cohort_size,
                 pattern_share=PATTERN_SHARE)
 
-    def whole(reason: str) -> None:
+    def whole(reason: Message) -> None:
         out.flag((), (), "row-level", reason, "fail")
 
     if rules.max_csv_rows is not None and rows > rules.max_csv_rows:
-        whole(f"{rows} rows, more than the {rules.max_csv_rows} a table may have")
+        whole(Message("{rows} rows, more than the {max_rows} a table may have", rows=rows,
+                      max_rows=rules.max_csv_rows))
     if cohort_size and rows >= 0.5 * cohort_size:
-        whole(f"{rows} rows for a cohort of {cohort_size}: looks like one row per person")
+        whole(Message("{rows} rows for a cohort of {cohort_size}: looks like one row per "
+                      "person", rows=rows, cohort_size=cohort_size))
     for j, col in enumerate(names):
         if IDENTIFIER_NAME.search(col):
-            whole(f"column {col!r} is named like an identifier")
+            whole(Message("column {column!r} is named like an identifier", column=col))
             continue
         kind = _value_pattern([r[j] for r in interp.text.rows[:PATTERN_SAMPLE]])
         if kind:
-            whole(f"column {col!r} holds {kind}-like values")
+            whole(Message("column {column!r} holds {kind}-like values", column=col, kind=kind))
     if rows < MIN_ROWS_FOR_SHAPE:
         return
     counts, dims = interp.role("count"), interp.role("dimension")
@@ -260,21 +283,24 @@ def _row_level(interp: Interpretation, rules: SdcRules, cohort_size: int | None,
         v = interp.values[:, counts]
         ones = float(np.nanmean(v == 1)) if v.size else 0.0
         if ones > ONE_PER_ROW_SHARE:
-            whole(f"{ones:.0%} of the counts are 1: one person per row")
+            whole(Message("{ones:.0%} of the counts are 1: one person per row", ones=ones))
     if dims:
         repeated = 1 - len(set(interp.row_labels)) / rows
         if not counts and repeated >= REPEATED_CELLS_SHARE:
-            whole(f"{repeated:.0%} of the rows repeat the labels of another row and no "
-                  "column counts people: rows look like people, not cells")
+            whole(Message("{repeated:.0%} of the rows repeat the labels of another row and no "
+                          "column counts people: rows look like people, not cells",
+                          repeated=repeated))
         elif not counts and len(dims) >= 2 and len(dims) == len(interp.columns):
-            whole(f"{rows} rows of quasi-identifiers ({', '.join(names[d] for d in dims)}) "
-                  "and no count: looks like one row per person")
+            whole(Message("{rows} rows of quasi-identifiers ({columns}) and no count: looks "
+                          "like one row per person", rows=rows,
+                          columns=", ".join(names[d] for d in dims)))
         if len(dims) >= 2 or not counts:
             for k, d in enumerate(dims):
                 distinct = len({lab[k] for lab in interp.row_labels}) / rows
                 if distinct > 0.9:
-                    whole(f"column {names[d]!r} is near-unique ({distinct:.0%} distinct over "
-                          f"{rows} rows): looks like row-level data")
+                    whole(Message("column {column!r} is near-unique ({distinct:.0%} distinct "
+                                  "over {rows} rows): looks like row-level data",
+                                  column=names[d], distinct=distinct, rows=rows))
 
 
 def _value_pattern(cells: list[str]) -> str | None:

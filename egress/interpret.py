@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from egress.csvformat import CsvText, parse_number
+from spe.messages import Message
 
 COUNT_WORDS = {
     "n", "nb", "nbr", "nbre", "nombre", "count", "counts", "cnt", "freq", "frequency",
@@ -104,7 +105,7 @@ class Column:
     rests_on: str | None = None
     denominator: str | None = None
     total_of: list[str] | None = None
-    reason: str | None = None
+    reason: Message | None = None
     addable: bool = False  # non-negative whole numbers: may be a part of a total
 
     def to_json(self) -> dict[str, Any]:
@@ -124,11 +125,11 @@ class Interpretation:
     total_rows: dict[int, str] = field(default_factory=dict)  # row -> how it was found
     constraints: list[tuple[tuple[int, int], list[tuple[int, int]]]] = field(
         default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[Message] = field(default_factory=list)
     mismatches: list[tuple[int, int, float]] = field(default_factory=list)  # total - parts
     half_base: float = 0.0  # rounding slack per term of a sum
     threshold: int = 0  # the pack's: what a recovered sum must reach
-    doubts: list[str] = field(default_factory=list)  # what keeps the meaning uncertain
+    doubts: list[Message] = field(default_factory=list)  # what keeps the meaning uncertain
 
     def adds_up(self, total: np.ndarray | float, parts_sum: np.ndarray | float,
                 terms: int) -> bool:
@@ -224,12 +225,13 @@ def interpret(text: CsvText, markers: tuple[str, ...], label_columns: int = 0,
             columns.append(Column(name, "dimension"))
             continue
         if numbers == 0 and not (k == 2).any():
-            columns.append(Column(name, "unknown", reason="no value at all"))
+            columns.append(Column(name, "unknown", reason=Message("no value at all")))
             continue
         if texts:
             bad = sorted({rows[i][j].strip() for i in np.nonzero(k == 3)[0]})[:3]
-            columns.append(Column(name, "unknown", reason="numbers mixed with text that is "
-                                  f"not a suppression marker: {', '.join(map(repr, bad))}"))
+            mixed = Message("numbers mixed with text that is not a suppression marker: "
+                            "{values}", values=", ".join(map(repr, bad)))
+            columns.append(Column(name, "unknown", reason=mixed))
             continue
         columns.append(_numeric_column(name, values[:, j], text.format.header,
                                        percent_signs[j] > 0))
@@ -269,32 +271,33 @@ def _numeric_column(name: str, v: np.ndarray, has_header: bool, percent_sign: bo
     integers = bool(np.all(known == np.round(known)))
     non_negative = bool(np.all(known >= 0))
     if not has_header:
-        return Column(name, "unknown", reason="no header row: nothing says what these "
-                      "numbers are")
+        return Column(name, "unknown", reason=Message("no header row: nothing says what "
+                                                      "these numbers are"))
     role, statistic = _name_role(name)
     if percent_sign:
         role = "percentage"
     if role == "percentage":
         if not non_negative or known.max(initial=0) > 100:
-            return Column(name, "unknown", reason="named like a percentage but holds values "
-                          "outside 0-100")
+            return Column(name, "unknown", reason=Message("named like a percentage but holds "
+                                                          "values outside 0-100"))
         return Column(name, "percentage")
     if role == "statistic":
         return Column(name, "statistic", statistic=statistic)
     if role == "count":
         if not (integers and non_negative):
-            return Column(name, "unknown", reason="named like a count but holds negative or "
-                          "fractional numbers")
+            return Column(name, "unknown", reason=Message("named like a count but holds "
+                                                          "negative or fractional numbers"))
         return Column(name, "count")
     if role == "dimension" and integers:
         return Column(name, "dimension")
     if words(name) and words(name)[0] in TOTAL_WORDS and integers and non_negative:
-        return Column(name, "unknown", reason="a total of something not named: counts or "
-                      "sums?", addable=True)
+        return Column(name, "unknown", reason=Message("a total of something not named: "
+                                                      "counts or sums?"), addable=True)
     if integers and non_negative:
-        return Column(name, "unknown", reason="whole numbers with no name telling what they "
-                      "are: counts, sums or codes?", addable=True)
-    return Column(name, "unknown", reason="numbers with no name telling what they are")
+        return Column(name, "unknown", reason=Message("whole numbers with no name telling "
+                                                      "what they are: counts, sums or codes?"),
+                                              addable=True)
+    return Column(name, "unknown", reason=Message("numbers with no name telling what they are"))
 
 
 def _additive(interp: Interpretation) -> list[int]:
@@ -323,16 +326,18 @@ def _total_columns(interp: Interpretation) -> None:
                 if _could_be_total(v[:, t], v[:, parts], interp.half_base,
                                    interp.threshold):
                     interp.doubts.append(
-                        f"column {names[t]!r} may be the total of the others, which would "
-                        "recover their suppressed cells; every row hides a part, so it "
-                        "cannot be verified")
+                        Message("column {column!r} may be the total of the others, which "
+                                "would recover their suppressed cells; every row hides a "
+                                "part, so it cannot be verified", column=names[t]))
                 continue
-            interp.notes.append(f"column {names[t]!r} is taken as the total of the others by "
-                                "its name: no row shows all its parts")
+            interp.notes.append(Message("column {column!r} is taken as the total of the "
+                                        "others by its name: no row shows all its parts",
+                                        column=names[t]))
         elif not interp.adds_up(v[full, t], v[full][:, parts].sum(axis=1), len(parts)):
             if t in named:
-                interp.notes.append(f"column {names[t]!r} is named like a total but is not "
-                                    "the sum of the other count columns")
+                interp.notes.append(Message("column {column!r} is named like a total but is "
+                                            "not the sum of the other count columns",
+                                            column=names[t]))
             continue
         for i in range(len(v)):
             interp.constraints.append(((i, t), [(i, j) for j in parts]))
@@ -389,9 +394,9 @@ def _total_rows(interp: Interpretation) -> None:
         agree = [j for j in counts if not sup[:, j].any()]
         if not agree and _could_be_total(v[i, counts], v[others][:, counts].T,
                                          interp.half_base, interp.threshold):
-            interp.doubts.append(f"row {i + 1} may be the total of the others, which would "
-                                 "recover their suppressed cells; every column hides a "
-                                 "part, so it cannot be verified")
+            interp.doubts.append(Message("row {row} may be the total of the others, which "
+                                         "would recover their suppressed cells; every column "
+                                         "hides a part, so it cannot be verified", row=i + 1))
             return
         if agree and all(interp.adds_up(v[i, j], v[others, j].sum(), len(others))
                          for j in agree) \
@@ -441,8 +446,9 @@ def _link_statistics(interp: Interpretation) -> None:
         elif col.role == "percentage":
             if base is None:
                 col.role, col.reason = "unknown", (
-                    "a percentage with no count column to rest on" if not counts else
-                    "a percentage with several count columns: which is its denominator?")
+                    Message("a percentage with no count column to rest on") if not counts else
+                    Message("a percentage with several count columns: which is its "
+                            "denominator?"))
                 continue
             col.denominator = _denominator(interp, j, base)
 

@@ -11,6 +11,7 @@ import fastjsonschema
 
 from egress.sdc.assess import SEVERITY, Assessment
 from egress.sdc.params import SdcRules
+from spe.messages import Message
 
 KINDS = ("acro", "analysis-table", "csv-table", "other")
 
@@ -30,7 +31,9 @@ def make_record(file: str, sha256: str, kind: str, rules: SdcRules, assessment: 
         "outcome": outcome,
         "rules": assessment.rules,
         "flags": assessment.flags,
-        "notes": assessment.notes,
+        "notes": [str(n) for n in assessment.notes],
+        "note_messages": [n.as_json() if isinstance(n, Message) else str(n)
+                          for n in assessment.notes],
     }
     if table is not None:
         record["table"] = table

@@ -41,15 +41,17 @@ from egress.sdc.assess import Assessment, assess_table
 from egress.sdc.evidence import STATISTICS, TableEvidence
 from egress.sdc.params import SdcRules, load_rules
 from egress.tabulate import encode_frame, tabulate
+from spe.messages import Message
 
 DATA_FOLDER = "data"
 """Where a workspace's extract tables are (``data/<name>.parquet``)."""
 ORIGIN = "spe.extract"
 """The data frame attribute :func:`read_extract` sets: which extract table, its columns."""
 SELF_CHECK_SECONDS = 120.0
-PREVIEW_NOTE = ("preview from the table's evidence: the airlock checks the written file's own "
-                "cells, and evidence can only add checks there, so a table whose cells do not "
-                "say what they are (category headers, means) goes to review")
+PREVIEW_NOTE = Message("preview from the table's evidence: the airlock checks the written "
+                       "file's own cells, and evidence can only add checks there, so a table "
+                       "whose cells do not say what they are (category headers, means) goes "
+                       "to review")
 TOP_CONTRIBUTIONS = 2
 """Largest contributions kept per cell: enough for (n=2, k) dominance and the p% rule."""
 

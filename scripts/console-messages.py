@@ -1,25 +1,75 @@
-"""Update the console's French catalogue from the templates (run after changing a string).
+"""Update the console's French catalogue (run after changing a string).
 
     python3 scripts/console-messages.py
 
 Adds the new messages (empty, to translate) to spe/console/locale/fr/LC_MESSAGES/messages.po
 and keeps the translations already there; tests/console/test_i18n.py fails while one is
-missing.
+missing. The messages are the templates' strings, the templates of every
+``Message("...")`` in the Python sources (what the domain says to people), the words a
+state machine's refusal puts in its sentence, and pydantic's validation messages.
 """
 
+import ast
 from pathlib import Path
 
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
+from pydantic_core._pydantic_core import list_all_errors
 
-CONSOLE = Path(__file__).resolve().parent.parent / "spe" / "console"
+ROOT = Path(__file__).resolve().parent.parent
+CONSOLE = ROOT / "spe" / "console"
 PO = CONSOLE / "locale" / "fr" / "LC_MESSAGES" / "messages.po"
+SOURCES = ("spe", "egress", "controllers", "workspaces", "policies")
 
 
-def extracted() -> list:
+def template_strings() -> list:
     return [message for _, _, message, _, _ in extract_from_dir(
         CONSOLE / "templates", method_map=[("**.html", "jinja2")],
         options_map={"**.html": {"extensions": "jinja2.ext.i18n"}})]
+
+
+def message_calls(tree: ast.AST):
+    """The ``Message(...)`` calls of a module."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and (
+                getattr(node.func, "id", None) == "Message"
+                or getattr(node.func, "attr", None) == "Message"):
+            yield node
+
+
+def python_files():
+    for top in SOURCES:
+        for path in sorted((ROOT / top).rglob("*.py")):
+            if "migrations" not in path.parts:
+                yield path
+
+
+def domain_messages() -> list[str]:
+    """Every literal template of a ``Message`` in the sources."""
+    found = []
+    for path in python_files():
+        for call in message_calls(ast.parse(path.read_text(encoding="utf-8"))):
+            first = call.args[0] if call.args else None
+            if isinstance(first, ast.Constant) and isinstance(first.value, str) \
+                    and first.value not in found:
+                found.append(first.value)
+    return found
+
+
+def state_words() -> list[str]:
+    """The words of the state machines' refusals (their nouns, transitions and states)."""
+    from spe.airlock.review import MACHINE as REQUESTS
+    from spe.domain.permit_lifecycle import MACHINE as PERMITS
+    from spe.domain.workspace_lifecycle import MACHINE as WORKSPACES
+    return sorted(set().union(*(m.words for m in (REQUESTS, PERMITS, WORKSPACES))))
+
+
+def pydantic_messages() -> list[str]:
+    return sorted({e["message_template_python"] for e in list_all_errors()})
+
+
+def extracted() -> list:
+    return [*template_strings(), *domain_messages(), *state_words(), *pydantic_messages()]
 
 
 def main() -> None:

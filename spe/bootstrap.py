@@ -24,6 +24,7 @@ from spe.domain.users import (
     grant_role,
 )
 from spe.errors import Conflict, InvalidInput
+from spe.messages import Message
 from spe.migrations import pending_migrations, upgrade
 
 CLI = Actor.system("cli")
@@ -36,13 +37,14 @@ def create_token(subject: str, role: Role | None, ttl: timedelta,
     if engine.dialect.name == "sqlite":
         upgrade(engine)  # the embedded default migrates itself
     elif pending_migrations(engine):
-        raise Conflict("the database schema is not current: run `spe db upgrade` first",
+        raise Conflict(Message("the database schema is not current: run `spe db upgrade` first"),
                        code="db.migrations_pending")
     with session_scope(engine) as session:
         user = find_by_subject(session, subject)
         if user is None:
             if role is None:
-                raise InvalidInput(f"no user {subject!r}: give --role to create them")
+                raise InvalidInput(Message("no user {subject!r}: give --role to create them",
+                                           subject=subject))
             user = create_user(session, UserCreate(subject=subject, roles=[role]), actor=CLI)
         elif role is not None and session.get(RoleGrant, (user.id, role, "local")) is None:
             grant_role(session, user.id, role, actor=CLI)

@@ -45,6 +45,7 @@ from egress.differencing.model import (
 )
 from egress.differencing.nested import Nesting
 from egress.differencing.tables import CountTable, Ledger
+from spe.messages import Message
 
 MAX_TARGETS = 2000
 BUDGET_SECONDS = 5.0
@@ -80,7 +81,7 @@ class Auditor:
     def check(self, new: CountTable, others: list[CountTable] = ()) -> list[Finding]:
         mine = self._prepare(new)
         group = [mine, *(self._prepare(t) for t in others), *self.released]
-        group = align([t for t in group if _same_people(mine.population, t.population)])
+        group = align([t for t in group if same_people(mine.population, t.population)])
         mine = group[0]
         signs = [_signs(mine, t) for t in group]
         # differences of both signs in cells both publish: neither the same people nor
@@ -102,12 +103,13 @@ class Auditor:
         deadline = time.monotonic() + BUDGET_SECONDS
         (first, *rest), unsorted = populations(model, clash, deadline)
         if first == [0] and not feasible(model, [0]):
-            return [NotAudited(f"the cells of {mine.name} contradict each other (a total "
-                               "that is not the sum of its parts)")]
+            return [NotAudited(Message("the cells of {table} contradict each other (a total "
+                                       "that is not the sum of its parts)", table=mine.name))]
         audit = _Audit(model, group, self.threshold, self.protection, deadline)
         found: list[Finding] = list(audit.disclosures(first, was_released))
-        cut = audit.cut or (unsorted and f"the time budget ({BUDGET_SECONDS:g} s) ran out "
-                            f"before {len(unsorted)} tables were sorted into populations")
+        cut = audit.cut or (unsorted and Message(
+            "the time budget ({seconds:g} s) ran out before {n} tables were sorted into "
+            "populations", seconds=BUDGET_SECONDS, n=len(unsorted)))
         nesting = Nesting(model, [t.name for t in group], was_released, self.threshold)
         for other in rest:
             if cut:
@@ -119,7 +121,7 @@ class Auditor:
         return found
 
 
-def _same_people(new: tuple[str, str], other: tuple[str, str]) -> bool:
+def same_people(new: tuple[str, str], other: tuple[str, str]) -> bool:
     """Tables may count the same people: the same measure, and the same dataset or one
     not known (a plain CSV file, an ACRO output: it may be any)."""
     return new[1] == other[1] and (new[0] == other[0] or not new[0] or not other[0])
@@ -181,7 +183,7 @@ class _Audit:
         self.model, self.group = model, group
         self.threshold, self.protection = threshold, protection
         self.deadline = deadline
-        self.cut = ""
+        self.cut: Message | str = ""
 
     def disclosures(self, tables: list[int], released: list[bool]) -> list[Disclosure]:
         model = self.model
@@ -192,8 +194,8 @@ class _Audit:
         sums = [_Sums(model, model.rows[i]) for i in tables]
         cells, cut = targets(model, MAX_TARGETS)
         if cut:
-            self.cut = (f"more than {MAX_TARGETS} cells to bound; only the first "
-                        f"{MAX_TARGETS} were")
+            self.cut = Message("more than {limit} cells to bound; only the first {limit} "
+                               "were", limit=MAX_TARGETS)
         deadline = self.deadline
         found = []
         revealed = np.zeros(model.size, dtype=bool)  # a margin over a flagged atom says no more
@@ -201,8 +203,9 @@ class _Audit:
             if revealed[atoms].any() or tuple(atoms.tolist()) in published:
                 continue
             if time.monotonic() > deadline:
-                self.cut = (f"the time budget ({BUDGET_SECONDS:g} s) ran out after "
-                            f"{n} of {len(cells)} cells")
+                self.cut = Message("the time budget ({seconds:g} s) ran out after {n} of "
+                                   "{cells} cells", seconds=BUDGET_SECONDS, n=n,
+                                   cells=len(cells))
                 break
             c = np.zeros(model.size)
             c[atoms] = 1.0

@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from spe.messages import Message
+
 _EPS = 1e-6
 
 
@@ -24,8 +26,8 @@ class Disclosure:
     hi: float
     terms: list[tuple[float, str, str, int]] = field(default_factory=list)
     severity: str = "fail"
-    hypothesis: str = ""
-    detail: str = ""
+    hypothesis: Message | str = ""
+    detail: Message | str = ""
     smaller: tuple[int, float] | None = None
 
     @property
@@ -39,28 +41,32 @@ class Disclosure:
         return f"{self.lo} = {' '.join(parts).lstrip('+ ')}" if parts else str(self.lo)
 
     def flag(self) -> dict[str, Any]:
-        known = (f"exactly {self.lo}" if self.hi == self.lo
-                 else f"between {self.lo} and {_num(self.hi)}")
-        reason = (f"{self.hypothesis}{self.cell}: {known} people{self.detail}, revealed with "
-                  f"{', '.join(self.tables)}: {self.arithmetic}")
+        known = (Message("exactly {lo}", lo=self.lo) if self.hi == self.lo
+                 else Message("between {lo} and {hi}", lo=self.lo, hi=_num(self.hi)))
+        reason = Message("{hypothesis}{cell}: {known} people{detail}, revealed with {tables}: "
+                         "{arithmetic}", hypothesis=self.hypothesis, cell=self.cell, known=known,
+                         detail=self.detail, tables=", ".join(self.tables),
+                         arithmetic=self.arithmetic)
         evidence = {"interval": [self.lo, _finite(self.hi)], "tables": self.tables,
                     "terms": [{"coefficient": k, "table": t, "cell": c, "count": n}
                               for k, t, c, n in self.terms]}
         if self.smaller is not None:
             evidence["smaller"] = [self.smaller[0], _finite(self.smaller[1])]
-        return {"row": [self.cell], "column": [], "rule": "differencing", "reason": reason,
-                "severity": self.severity, "evidence": evidence}
+        return {"row": [self.cell], "column": [], "rule": "differencing", "reason": str(reason),
+                "reason_message": reason.as_json(), "severity": self.severity,
+                "evidence": evidence}
 
 
 @dataclass
 class NotAudited:
     """Tables that may count the same people but could not be lined up: a person decides."""
 
-    reason: str
+    reason: Message | str
 
     def flag(self) -> dict[str, Any]:
+        reason = Message("differencing could not be audited: {reason}", reason=self.reason)
         return {"row": [], "column": [], "rule": "differencing", "severity": "review",
-                "reason": f"differencing could not be audited: {self.reason}"}
+                "reason": str(reason), "reason_message": reason.as_json()}
 
 
 Finding = Disclosure | NotAudited

@@ -25,6 +25,7 @@ import numpy as np
 from egress.differencing.findings import Disclosure
 from egress.differencing.lp import EPS, System
 from egress.differencing.model import Model, targets
+from spe.messages import Message
 
 
 @dataclass
@@ -38,7 +39,7 @@ class Nesting:
     _targets: list[tuple[str, np.ndarray]] | None = None
 
     def disclosures(self, first: list[int], other: list[int], limit: int,
-                    deadline: float) -> tuple[list[Disclosure], str]:
+                    deadline: float) -> tuple[list[Disclosure], Message | str]:
         """Small determined differences between the new table's group ``first`` and the
         group ``other``, under each hypothesis that holds; and why the search stopped
         short, if it did."""
@@ -61,9 +62,9 @@ class Nesting:
         points = [p for p in (anywhere, least) if p is not None]
         before = self._released_only(smaller, larger)
         big, small = _names(self.names, larger), _names(self.names, smaller)
-        hypothesis = (f"if the population counted by {big} contains the one counted by "
-                      f"{small} (a filter nobody recorded), the people counted by {big} "
-                      f"and not by {small}, ")
+        hypothesis = Message("if the population counted by {big} contains the one counted "
+                             "by {small} (a filter nobody recorded), the people counted by "
+                             "{big} and not by {small}, ", big=big, small=small)
         found = []
         revealed = np.zeros(n, dtype=bool)  # a cell over a flagged atom says no more
         for label, atoms in self._cells(limit):
@@ -73,8 +74,9 @@ class Nesting:
                     or not 1 <= round(value) < self.threshold or revealed[atoms].any()):
                 continue  # not determined (two solutions differ), or not small
             if time.monotonic() > deadline:
-                return found, ("the time budget ran out while bounding the difference "
-                               f"between {big} and {small}")
+                return found, Message("the time budget ran out while bounding the "
+                                      "difference between {big} and {small}", big=big,
+                                      small=small)
             c = np.zeros(2 * n)
             c[n + atoms] = 1.0
             exact = _exact(system, c)
@@ -87,7 +89,7 @@ class Nesting:
             lo, hi = _interval(system, inside)
             found.append(Disclosure(
                 label, d, d, system.terms(eq, ub), "review", hypothesis,
-                f" ({_known(lo, hi)} in the smaller population)",
+                Message(" ({known} in the smaller population)", known=_known(lo, hi)),
                 (lo, hi)))
         return found, ""
 
@@ -143,12 +145,15 @@ def _interval(system: System, c: np.ndarray) -> tuple[int, float]:
     return lo, hi
 
 
-def _known(lo: int, hi: float) -> str:
+def _known(lo: int, hi: float) -> Message:
     if lo == hi:
-        return f"exactly {lo}"
-    return f"at least {lo}" if math.isinf(hi) else f"between {lo} and {int(hi)}"
+        return Message("exactly {lo}", lo=lo)
+    return Message("at least {lo}", lo=lo) if math.isinf(hi) else \
+        Message("between {lo} and {hi}", lo=lo, hi=int(hi))
 
 
-def _names(names: list[str], tables: list[int]) -> str:
+def _names(names: list[str], tables: list[int]) -> Message | str:
     shown = [names[i] for i in tables]
-    return ", ".join(shown[:3]) + (f" and {len(shown) - 3} more" if len(shown) > 3 else "")
+    if len(shown) <= 3:
+        return ", ".join(shown)
+    return Message("{names} and {more} more", names=", ".join(shown[:3]), more=len(shown) - 3)

@@ -3,7 +3,8 @@
 A :class:`CountTable` is a table's interior cells (one count per tuple of category labels)
 with what is known of whom it counts: ``population`` (tables of different populations are
 never combined) and ``filters`` (conditions that hold for every cell, such as ``age: <90``,
-as the analysis library records them). The ledger keeps the released ones per project.
+as the analysis library records them). The ledger keeps the released ones per project,
+each with its ``origin`` (which release and file it came from, as the workflow names them).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class CountTable:
     cells: dict[tuple[str, ...], int]
     population: str = ""
     filters: dict[str, str] = field(default_factory=dict)
+    origin: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_evidence(cls, name: str, ev: TableEvidence, population: str = "",
@@ -41,7 +43,7 @@ class CountTable:
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "dims": self.dims, "population": self.population,
-                "filters": self.filters,
+                "filters": self.filters, **({"origin": self.origin} if self.origin else {}),
                 "categories": {d: sorted({k[i] for k in self.cells})
                                for i, d in enumerate(self.dims)},
                 "cells": [[*k, n] for k, n in self.cells.items()]}
@@ -52,12 +54,13 @@ class CountTable:
             width = len(data["dims"])
             cells = {tuple(str(v) for v in row[:width]): int(row[width])
                      for row in data["cells"]}
-            filters = data.get("filters") or {}
-            if not isinstance(filters, dict):
-                raise TypeError("filters must be an object")
+            filters, origin = data.get("filters") or {}, data.get("origin") or {}
+            if not isinstance(filters, dict) or not isinstance(origin, dict):
+                raise TypeError("filters and origin must be objects")
             return cls(str(data["name"]), [str(d) for d in data["dims"]], cells,
                        str(data.get("population") or ""),
-                       {str(k): str(v) for k, v in filters.items()})
+                       {str(k): str(v) for k, v in filters.items()},
+                       {str(k): str(v) for k, v in origin.items()})
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise InputError(f"malformed ledger table: {exc}") from exc
 

@@ -11,6 +11,7 @@ from egress.errors import EvidenceError
 from egress.sdc import rules as r
 from egress.sdc.evidence import MAGNITUDE, SINGLE_UNIT, TableEvidence
 from egress.sdc.params import SdcRules
+from spe.messages import Message
 
 SEVERITY = {"pass": 0, "review": 1, "fail": 2}
 
@@ -26,9 +27,15 @@ class Assessment:
     def applied(self, rule: str, **parameters: Any) -> None:
         self.rules.append({"rule": rule, "parameters": parameters})
 
-    def flag(self, row: tuple, column: tuple, rule: str, reason: str, severity: str) -> None:
+    def flag(self, row: tuple, column: tuple, rule: str, reason: Message,
+             severity: str) -> None:
+        """Flag a cell (or, with empty labels, the file); ``reason`` is a :class:`Message`, so
+        that the console can say it in the reader's language (``reason_message``)."""
+        if not isinstance(reason, Message):
+            raise TypeError(f"the reason of a {rule} flag must be a Message, not {reason!r}")
         self.flags.append({"row": [str(v) for v in row], "column": [str(v) for v in column],
-                           "rule": rule, "reason": reason, "severity": severity})
+                           "rule": rule, "reason": str(reason),
+                           "reason_message": reason.as_json(), "severity": severity})
 
     def extend(self, other: Assessment) -> None:
         self.rules += other.rules
@@ -65,27 +72,31 @@ def assess_table(ev: TableEvidence, rules: SdcRules, *, reported: np.ndarray | N
     out.applied("threshold", threshold=rules.threshold, zeros_disclosive=rules.zeros_disclosive)
     low = r.threshold_cells(count, rules.threshold, rules.zeros_disclosive) & (count > 0)
     mark(low, "threshold", "fail",
-         lambda i, j: f"{count[i, j]} contributors, fewer than {rules.threshold}")
+         lambda i, j: Message("{count} contributors, fewer than {threshold}", count=count[i, j],
+                              threshold=rules.threshold))
     if ev.statistic == "count":
         out.applied("zeros", zeros_disclosive=rules.zeros_disclosive)
         mark(r.zero_cells(count, rules.zeros_disclosive), "zeros", "fail",
-             lambda i, j: "empty cell: zeros are disclosive under this pack")
+             lambda i, j: Message("empty cell: zeros are disclosive under this pack"))
     else:
         empty = r.threshold_cells(count, rules.threshold, rules.zeros_disclosive) & (count == 0)
         mark(empty, "threshold", "fail",
-             lambda i, j: f"no contributors, fewer than {rules.threshold}")
+             lambda i, j: Message("no contributors, fewer than {threshold}",
+                                  threshold=rules.threshold))
     if ev.statistic in MAGNITUDE:
         _dominance(ev, rules, out, mark)
     if ev.statistic in SINGLE_UNIT:
         out.applied("single-unit", outcome=rules.single_unit_stats)
         mark(r.single_unit_cells(count), "single-unit", rules.single_unit_stats,
-             lambda i, j: f"a {ev.statistic} is one person's own value")
+             lambda i, j: Message("a {statistic} is one person's own value",
+                                  statistic=ev.statistic))
     if ev.statistic == "count" and rules.rounding is not None:
         shown = count if reported is None else reported
         out.applied("rounding", base=rules.rounding.base, method=rules.rounding.method)
         mark(r.not_rounded(shown, rules.rounding), "rounding", "fail",
-             lambda i, j: f"{shown[i, j]} is not rounded ({rules.rounding.method}, "
-                          f"base {rules.rounding.base})")
+             lambda i, j: Message("{shown} is not rounded ({method}, base {base})",
+                                  shown=shown[i, j], method=rules.rounding.method,
+                                  base=rules.rounding.base))
     if ev.margins and rules.secondary:
         _secondary(ev, primary, out)
     return out
@@ -100,16 +111,18 @@ def _dominance(ev: TableEvidence, rules: SdcRules, out: Assessment, mark) -> Non
                                 f"the evidence keeps {kept}")
         out.applied("nk-dominance", n=n, k=k, on="absolute values")
         mark(r.nk_dominated(ev.top, ev.total, n, k), "nk-dominance", "fail",
-             lambda i, j: f"the {n} largest contributions make "
-                          f"{ev.top[i, j, :n].sum() / ev.total[i, j]:.0%} of the total "
-                          f"(limit {k:.0%})")
+             lambda i, j: Message("the {n} largest contributions make {share:.0%} of the "
+                                  "total (limit {k:.0%})", n=n,
+                                  share=ev.top[i, j, :n].sum() / ev.total[i, j], k=k))
     if rules.p_ratio is not None:
         p = rules.p_ratio
         out.applied("p-percent", p=p, on="absolute values")
         mark(r.p_percent_disclosive(ev.top, ev.total, p), "p-percent", "fail",
-             lambda i, j: f"the others sum to less than {p:.0%} of the largest contribution")
+             lambda i, j: Message("the others sum to less than {p:.0%} of the largest "
+                                  "contribution", p=p))
     if ev.negatives is not None and ev.negatives.any():
-        out.notes.append("negative contributions present: dominance judged on absolute values")
+        out.notes.append(Message("negative contributions present: dominance judged on "
+                                 "absolute values"))
 
 
 def _secondary(ev: TableEvidence, primary: np.ndarray, out: Assessment) -> None:
@@ -117,8 +130,20 @@ def _secondary(ev: TableEvidence, primary: np.ndarray, out: Assessment) -> None:
     rows, cols = r.secondary_margins(ev.interior(primary))
     last_r, last_c = len(ev.row_labels) - 1, len(ev.col_labels) - 1
     for i in np.nonzero(rows)[0]:
-        out.flag(ev.row_labels[i], ev.col_labels[last_c], "secondary", "row total with exactly "
-                 "one flagged cell: total minus the others recovers it", "fail")
+        out.flag(ev.row_labels[i], ev.col_labels[last_c], "secondary", Message("row total "
+                                                                               "with exactly "
+                                                                               "one flagged "
+                                                                               "cell: total "
+                                                                               "minus the "
+                                                                               "others "
+                                                                               "recovers it"),
+                                                                       "fail")
     for j in np.nonzero(cols)[0]:
-        out.flag(ev.row_labels[last_r], ev.col_labels[j], "secondary", "column total with "
-                 "exactly one flagged cell: total minus the others recovers it", "fail")
+        out.flag(ev.row_labels[last_r], ev.col_labels[j], "secondary", Message("column total "
+                                                                               "with exactly "
+                                                                               "one flagged "
+                                                                               "cell: total "
+                                                                               "minus the "
+                                                                               "others "
+                                                                               "recovers it"),
+                                                                       "fail")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from spe.errors import InvalidInput
+from spe.messages import Message
 
 MAX_NAME = 255
 MAX_COMPONENT = 100
@@ -111,7 +112,8 @@ def sanitise_name(raw: str) -> str:
 
 def _bad_name(raw: str, why: str) -> InvalidInput:
     shown = (raw or "")[:80].encode("unicode_escape").decode("ascii")
-    return InvalidInput(f"file name {shown!r} refused: {why}", code="egress.invalid_name")
+    return InvalidInput(Message("file name {shown!r} refused: {why}", shown=shown, why=why),
+                        code="egress.invalid_name")
 
 
 def is_archive(name: str) -> bool:
@@ -151,8 +153,9 @@ class Stager:
         name = sanitise_name(raw_name)
         if is_archive(name):
             if not self.limits.archives_allowed:
-                raise InvalidInput(f"{name}: archives are not accepted under this permit's "
-                                   "policy; submit the files themselves",
+                raise InvalidInput(Message("{name}: archives are not accepted under this "
+                                           "permit's policy; submit the files themselves",
+                                           name=name),
                                    code="egress.archive_not_allowed")
             self._unpack(name, stream, description)
             return
@@ -166,15 +169,19 @@ class Stager:
 
     def _stage(self, name: str, stream: BinaryIO, description: str, limit: int) -> int:
         if name in self._staged:
-            raise InvalidInput(f"{name}: submitted twice", code="egress.duplicate_name")
+            raise InvalidInput(Message("{name}: submitted twice", name=name),
+                               code="egress.duplicate_name")
         if len(self._staged) >= self.limits.max_files_per_request:
-            raise InvalidInput(f"a request holds at most {self.limits.max_files_per_request} "
-                               "files under this permit's policy", code="egress.too_many_files")
+            raise InvalidInput(Message("a request holds at most {max_files_per_request} "
+                                       "files under this permit's policy",
+                                       max_files_per_request=self.limits.max_files_per_request),
+                               code="egress.too_many_files")
         ext = extension(name)
         if ext not in self.limits.allowed_extensions:
             raise InvalidInput(
-                f"{name}: the file type {('.' + ext) if ext else '(none)'} is not accepted; "
-                f"accepted: {', '.join(sorted(self.limits.allowed_extensions))}",
+                Message("{name}: the file type {extension} is not accepted; accepted: {accepted}",
+                        name=name, extension='.' + ext if ext else '(none)',
+                        accepted=', '.join(sorted(self.limits.allowed_extensions))),
                 code="egress.extension_not_allowed")
         path = self.root / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -184,15 +191,17 @@ class Stager:
             while chunk := stream.read(CHUNK):
                 size += len(chunk)
                 if size > limit:
-                    raise PayloadTooLarge(f"{name}: larger than the {limit} bytes accepted")
+                    raise PayloadTooLarge(Message("{name}: larger than the {limit} bytes "
+                                                  "accepted", name=name, limit=limit))
                 digest.update(chunk)
                 out.write(chunk)
         if ext == "csv":
             rows = _csv_rows(path)
             if rows > self.limits.max_csv_rows:
-                raise InvalidInput(f"{name}: {rows} data rows; at most "
-                                   f"{self.limits.max_csv_rows} are accepted (is this "
-                                   "row-level data?)", code="egress.too_many_rows")
+                raise InvalidInput(Message("{name}: {rows} data rows; at most {max_csv_rows} "
+                                           "are accepted (is this row-level data?)", name=name,
+                                           rows=rows, max_csv_rows=self.limits.max_csv_rows),
+                                   code="egress.too_many_rows")
         self._staged[name] = StagedFile(name, path, digest.hexdigest(), size, description)
         return size
 
@@ -206,12 +215,15 @@ class Stager:
         members = _members(name, stream, self.limits.archive_max_total_bytes)
         for count, (member, content) in enumerate(members, start=1):
             if count > self.limits.archive_max_members:
-                raise InvalidInput(f"{name}: more than {self.limits.archive_max_members} "
-                                   "members", code="egress.archive_too_many_members")
+                raise InvalidInput(Message("{name}: more than {archive_max_members} members",
+                                           name=name,
+                                           archive_max_members=self.limits.archive_max_members),
+                                   code="egress.archive_too_many_members")
             member_name = sanitise_name(f"{folder}/{member}")
             if is_archive(member_name):
-                raise InvalidInput(f"{member_name}: archives inside archives are not "
-                                   "accepted", code="egress.archive_nested")
+                raise InvalidInput(Message("{member_name}: archives inside archives are not "
+                                           "accepted", member_name=member_name),
+                                   code="egress.archive_nested")
             limit = min(self.limits.max_file_bytes, budget)
             budget -= self._stage(member_name, content, description, limit)
 
@@ -223,7 +235,8 @@ def _members(name: str, stream: BinaryIO, max_total: int) -> Iterator[tuple[str,
     """
     data = stream.read(max_total + 1)
     if len(data) > max_total:
-        raise PayloadTooLarge(f"{name}: larger than the {max_total} bytes accepted")
+        raise PayloadTooLarge(Message("{name}: larger than the {max_total} bytes accepted",
+                                      name=name, max_total=max_total))
     buffer = io.BytesIO(data)
     try:
         if name.lower().endswith(".zip"):
@@ -244,12 +257,13 @@ def _members(name: str, stream: BinaryIO, max_total: int) -> Iterator[tuple[str,
                         raise _bad_member(name, info.name, "links and special files")
                     yield info.name, archive.extractfile(info)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
-        raise InvalidInput(f"{name}: not a readable archive ({exc})",
+        raise InvalidInput(Message("{name}: not a readable archive ({exc})", name=name, exc=exc),
                            code="egress.archive_unreadable") from exc
 
 
 def _bad_member(archive: str, member: str, what: str) -> InvalidInput:
-    return InvalidInput(f"{archive}: member {member[:80]!r} refused: {what} are not accepted",
+    return InvalidInput(Message("{archive}: member {member!r} refused: {what} are not "
+                                "accepted", archive=archive, member=member[:80], what=what),
                         code="egress.archive_member_refused")
 
 

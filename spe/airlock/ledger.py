@@ -26,6 +26,7 @@ from spe.airlock.models import EgressFile, ReleaseLedger
 from spe.airlock.publish import read_verified
 from spe.db.types import utcnow
 from spe.errors import InvalidInput
+from spe.messages import Message
 from spe.storage.base import ObjectStore
 from spe.storage.layout import quarantine_key
 
@@ -49,24 +50,27 @@ def check(session: Session, project_id: str, pack_name: str,
                               ledger=load(session, project_id), extract=extract,
                               replay_seconds=replay_seconds)
     except EgressError as exc:
-        raise InvalidInput(f"the automated checks could not run: {exc}",
+        raise InvalidInput(Message("the automated checks could not run: {exc}", exc=exc),
                            code="egress.check_failed") from exc
     records = {r["file"]: r for r in checked}
     rules = load_rules(pack_name)
     for name, sha256 in names.items():
         if name not in records:
-            note = Assessment(notes=["not checked automatically (checker-only material); "
-                                     "a person must look at it"])
+            note = Assessment(notes=[Message("not checked automatically (checker-only "
+                                             "material); a person must look at it")])
             records[name] = make_record(name, sha256, "other", rules, note, at_least="review")
         elif records[name]["sha256"] != sha256:
-            raise InvalidInput(f"{name}: the checked content is not the submitted content",
+            raise InvalidInput(Message("{name}: the checked content is not the submitted "
+                                       "content", name=name),
                                code="egress.check_mismatch")
     return {name: records[name] for name in names}
 
 
 def add_released(session: Session, store: ObjectStore, staging_root: Path, project_id: str,
-                 pack_name: str, files: list[EgressFile], all_files: list[EgressFile]) -> int:
-    """Enter the count tables among ``files`` (just released) into the project's ledger.
+                 pack_name: str, files: list[EgressFile], all_files: list[EgressFile], *,
+                 release_id: str) -> int:
+    """Enter the count tables among ``files`` (just released) into the project's ledger,
+    each with its origin (release, request and file), so a checker can be shown it.
 
     ``all_files`` is the whole request, so sidecars lie beside their tables as at checking.
     Returns how many tables were added.
@@ -76,12 +80,22 @@ def add_released(session: Session, store: ObjectStore, staging_root: Path, proje
         tables = released_tables([f.check for f in files if f.check],
                                  sorted(root.iterdir()), pack_name)
     for table in tables:
+        file = source_file(files, table.name)
+        if file is not None:
+            table.origin = {"release_id": release_id, "request_id": file.request_id,
+                            "file_id": file.id}
         ledger.add(table)
     row = session.get(ReleaseLedger, project_id) or ReleaseLedger(project_id=project_id)
     row.ledger = ledger.to_json()
     row.updated_at = utcnow()
     session.add(row)
     return len(tables)
+
+
+def source_file(files: list[EgressFile], table_name: str) -> EgressFile | None:
+    """The file a table was read from: itself, or the ACRO folder holding it."""
+    return next((f for f in files
+                 if table_name == f.name or table_name.startswith(f"{f.name}/")), None)
 
 
 @contextmanager

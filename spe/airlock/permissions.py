@@ -23,6 +23,7 @@ from spe.domain.principal import Principal
 from spe.domain.projects import Project
 from spe.domain.roles import Role
 from spe.errors import Conflict, Forbidden, SpeError
+from spe.messages import Message
 
 REQUESTER = "requester"  # the researcher who submitted the request
 REVIEWER = "reviewer"  # an independent output checker
@@ -61,7 +62,8 @@ def check_can_use_project(session: Session, project_id: str,
     """The project, if ``principal`` is a researcher who may enter it now (404 otherwise: a
     project one may not enter is not shown); a token scoped to another project is refused."""
     if principal.project_id not in (None, project_id):
-        raise Forbidden("this token is scoped to another project", code="egress.wrong_project")
+        raise Forbidden(Message("this token is scoped to another project"),
+                        code="egress.wrong_project")
     return get_visible_project(session, project_id, principal.subject,
                                frozenset({Role.researcher}) & principal.roles)
 
@@ -75,9 +77,10 @@ def check_airlock_open(session: Session, request: EgressRequest) -> None:
     airlock reopens when the permit is resumed."""
     permit = get_permit(session, request.permit_id)
     if not permit.is_active():
-        raise AirlockFrozen(f"permit {permit.reference} is "
-                            f"{permit.effective_status().value}: releases and downloads are "
-                            "frozen until the permit is active again")
+        raise AirlockFrozen(Message("permit {reference} is {status}: releases and downloads "
+                                    "are frozen until the permit is active again",
+                                    reference=permit.reference,
+                                    status=permit.effective_status().value))
 
 
 def airlock_open(session: Session, request: EgressRequest) -> bool:
@@ -91,18 +94,19 @@ def check_actor(request: EgressRequest, actor: str, principal: Principal,
     """Raise :class:`Forbidden` unless ``principal`` may act as ``actor`` on ``request``."""
     if actor == SYSTEM:
         if principal.via != "system":
-            raise Forbidden("only the platform performs this step", code="egress.forbidden")
+            raise Forbidden(Message("only the platform performs this step"),
+                            code="egress.forbidden")
     elif actor == REQUESTER:
         if principal.user_id != request.requester_id or Role.researcher not in principal.roles:
-            raise Forbidden("only the researcher who submitted the request may do this",
+            raise Forbidden(Message("only the researcher who submitted the request may do this"),
                             code="egress.not_requester")
         if principal.project_id not in (None, request.project_id):
-            raise Forbidden("this token is scoped to another project",
+            raise Forbidden(Message("this token is scoped to another project"),
                             code="egress.wrong_project")
     elif actor == REVIEWER:
         check_can_review(request, principal, members)
     elif not principal.has_any(STAFF_ROLES):
-        raise Forbidden("needs the role output_checker or admin", code="egress.forbidden")
+        raise Forbidden(Message("needs the role output_checker or admin"), code="egress.forbidden")
 
 
 def can_act(request: EgressRequest, actor: str, principal: Principal,
@@ -115,13 +119,13 @@ def check_can_review(request: EgressRequest, principal: Principal,
     """An independent output checker: never the requester, and nobody the permit names
     unless the policy pack allows it."""
     if Role.output_checker not in principal.roles:
-        raise Forbidden("reviewing needs the role output_checker", code="egress.forbidden")
+        raise Forbidden(Message("reviewing needs the role output_checker"), code="egress.forbidden")
     if principal.user_id == request.requester_id:
-        raise Forbidden("the requester can never review their own request",
+        raise Forbidden(Message("the requester can never review their own request"),
                         code="egress.self_review")
     if principal.subject in set(members) and not request.members_may_review:
-        raise Forbidden("people named in the permit may not review its outputs "
-                        "(independent checking)", code="egress.not_independent")
+        raise Forbidden(Message("people named in the permit may not review its outputs "
+                                "(independent checking)"), code="egress.not_independent")
 
 
 def can_review(request: EgressRequest, principal: Principal, members: Iterable[str]) -> bool:
@@ -152,7 +156,7 @@ def sees_review(request: EgressRequest, principal: Principal) -> bool:
 def check_can_view_file(principal: Principal) -> None:
     """A file in quarantine is opened by output checkers only (and each opening audited)."""
     if Role.output_checker not in principal.roles:
-        raise Forbidden("viewing quarantined files needs the role output_checker",
+        raise Forbidden(Message("viewing quarantined files needs the role output_checker"),
                         code="egress.forbidden")
 
 
@@ -176,14 +180,17 @@ def check_can_download(session: Session, release: EgressRelease, request: Egress
     """The requester downloads, outside the workspace, while the permit is active and the
     release stands."""
     if principal.project_id is not None:
-        raise Forbidden("released files are downloaded outside the workspace, with a personal "
-                        "token, not a workspace token", code="egress.scoped_token")
+        raise Forbidden(Message("released files are downloaded outside the workspace, with a "
+                                "personal token, not a workspace token"),
+                        code="egress.scoped_token")
     if principal.user_id != request.requester_id:
-        raise Forbidden("only the requester downloads a release", code="egress.not_requester")
+        raise Forbidden(Message("only the requester downloads a release"),
+                        code="egress.not_requester")
     check_airlock_open(session, request)
     check_can_use_project(session, release.project_id, principal)
     if release.revoked_at is not None or request.status is not RequestStatus.released:
-        raise ReleaseRevoked(f"release {release.id} was revoked: {release.revoke_reason}")
+        raise ReleaseRevoked(Message("release {release_id} was revoked: {revoke_reason}",
+                                     release_id=release.id, revoke_reason=release.revoke_reason))
 
 
 def can_download(session: Session, release: EgressRelease, request: EgressRequest,

@@ -18,6 +18,7 @@ from typing import BinaryIO
 from egress.release.manifest import manifest_bytes, sign_manifest
 from spe.crypto.signing import SigningKey
 from spe.errors import Conflict
+from spe.messages import Message
 from spe.storage.base import ObjectNotFound, ObjectStore
 from spe.storage.layout import quarantine_key, release_prefix
 
@@ -69,11 +70,12 @@ def read_verified(store: ObjectStore, key: str, sha256: str, size: int) -> Binar
                 digest.update(chunk)
                 out.write(chunk)
         if length != size or digest.hexdigest() != sha256:
-            raise IntegrityFailure(f"stored content {sha256[:12]}… does not match its "
-                                   "recorded hash; it is not served")
+            raise IntegrityFailure(Message("stored content {sha256}… does not match its "
+                                           "recorded hash; it is not served", sha256=sha256[:12]))
     except ObjectNotFound as exc:
         out.close()
-        raise IntegrityFailure(f"stored content {sha256[:12]}… is missing") from exc
+        raise IntegrityFailure(Message("stored content {sha256}… is missing",
+                                       sha256=sha256[:12])) from exc
     except BaseException:
         out.close()
         raise

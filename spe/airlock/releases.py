@@ -26,6 +26,7 @@ from spe.db.types import utcnow
 from spe.domain.permits import members_of
 from spe.domain.principal import Principal
 from spe.errors import NotFound
+from spe.messages import Message
 from spe.storage.base import ObjectStore
 from spe.storage.layout import quarantine_key
 
@@ -54,7 +55,7 @@ def release(session: Session, store: ObjectStore, staging_root: Path, key: Signi
                         signing_key_id=key.key_id, created_at=released_at)
     review.mark_released(session, request, principal, members, row)
     ledger.add_released(session, store, staging_root, request.project_id, request.pack_name,
-                        files, every_file)
+                        files, every_file, release_id=release_id)
     return row
 
 
@@ -69,7 +70,8 @@ def _released(session: Session, file: EgressFile) -> ReleasedFile:
 def get_release(session: Session, release_id: str) -> EgressRelease:
     row = session.get(EgressRelease, release_id)
     if row is None:
-        raise NotFound(f"no release {release_id!r}", code="egress.release_not_found")
+        raise NotFound(Message("no release {release_id!r}", release_id=release_id),
+                       code="egress.release_not_found")
     return row
 
 
@@ -83,7 +85,8 @@ def download(session: Session, store: ObjectStore, release_id: str, file_id: str
     file = review.get_file(session, request, file_id)
     entry = next((f for f in row.manifest["files"] if f["name"] == file.name), None)
     if entry is None:
-        raise NotFound(f"{file.name} is not part of release {row.id}",
+        raise NotFound(Message("{file_name} is not part of release {row_id}", file_name=file.name,
+                               row_id=row.id),
                        code="egress.not_released")
     content = read_verified(store, released_key(row.project_id, row.id, entry["sha256"]),
                             entry["sha256"], entry["size"])

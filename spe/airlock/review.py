@@ -44,6 +44,7 @@ from spe.domain.projects import Project
 from spe.domain.roles import Role
 from spe.domain.statemachine import StateMachine, Transition
 from spe.errors import Conflict, Forbidden, InvalidInput, NotFound
+from spe.messages import Message
 
 S = RequestStatus
 OPEN = frozenset({S.submitted, S.checked, S.in_review, S.changes_requested, S.approved})
@@ -85,7 +86,8 @@ def check_can_transition(request: EgressRequest, name: str, principal: Principal
     check_actor(request, transition.who, principal, members)
     check_state(request, transition)
     if transition.needs_reason and not (comment or "").strip():
-        raise InvalidInput(f"to {name} a request, say why in a comment the requester sees",
+        raise InvalidInput(Message("to {name} a request, say why in a comment the requester "
+                                   "sees", name=name),
                            code="egress.comment_required")
     return transition
 
@@ -104,27 +106,34 @@ def check_can_vote(request: EgressRequest, file: EgressFile, current_votes: list
                    sha256: str, comment: str = "", justification: str | None = None) -> None:
     check_actor(request, REVIEWER, principal, members)  # spe.airlock.permissions
     if request.status not in REVIEWABLE:
-        raise Conflict(f"request {request.id} is {request.status.value}; votes are taken "
-                       "while it is checked or in review", code="egress.not_in_review")
+        raise Conflict(Message("request {request_id} is {request_status}; votes are taken "
+                               "while it is checked or in review", request_id=request.id,
+                               request_status=request.status.value), code="egress.not_in_review")
     if file.checker_only:
-        raise Conflict(f"{file.name} is material for checkers and is never released; "
-                       "it takes no votes", code="egress.checker_only")
+        raise Conflict(Message("{file_name} is material for checkers and is never released; "
+                               "it takes no votes", file_name=file.name),
+                       code="egress.checker_only")
     if sha256 != file.sha256:
-        raise Conflict(f"{file.name} changed (now version {file.version}, sha256 "
-                       f"{file.sha256}); review the current content and vote on it",
+        raise Conflict(Message("{file_name} changed (now version {file_version}, sha256 "
+                               "{file_sha256}); review the current content and vote on it",
+                               file_name=file.name, file_version=file.version,
+                               file_sha256=file.sha256),
                        code="egress.file_changed")
     if any(v.reviewer_id == principal.user_id for v in current_votes):
-        raise Conflict(f"you have already voted on version {file.version} of {file.name}",
+        raise Conflict(Message("you have already voted on version {file_version} of "
+                               "{file_name}", file_version=file.version, file_name=file.name),
                        code="egress.already_voted")
     if len(current_votes) >= request.approvals_required:
-        raise Conflict(f"{file.name} already has its {request.approvals_required} votes",
+        raise Conflict(Message("{file_name} already has its {approvals_required} votes",
+                               file_name=file.name, approvals_required=request.approvals_required),
                        code="egress.quorum_reached")
     if decision is Decision.approve and file.outcome == FAILED_CHECK \
             and not (justification or "").strip():
-        raise InvalidInput(f"{file.name} failed the automated checks; approving it needs a "
-                           "written justification", code="egress.justification_required")
+        raise InvalidInput(Message("{file_name} failed the automated checks; approving it "
+                                   "needs a written justification", file_name=file.name),
+                           code="egress.justification_required")
     if decision is not Decision.approve and not comment.strip():
-        raise InvalidInput("say what must change, or why it is rejected, in a comment",
+        raise InvalidInput(Message("say what must change, or why it is rejected, in a comment"),
                            code="egress.comment_required")
 
 
@@ -143,7 +152,8 @@ def can_vote(request: EgressRequest, file: EgressFile, current_votes: list[Egres
 def get_request(session: Session, request_id: str) -> EgressRequest:
     request = session.get(EgressRequest, request_id)
     if request is None:
-        raise NotFound(f"no egress request {request_id!r}", code="egress.not_found")
+        raise NotFound(Message("no egress request {request_id!r}", request_id=request_id),
+                       code="egress.not_found")
     return request
 
 
@@ -155,7 +165,8 @@ def files_of(session: Session, request_id: str) -> list[EgressFile]:
 def get_file(session: Session, request: EgressRequest, file_id: str) -> EgressFile:
     file = session.get(EgressFile, file_id)
     if file is None or file.request_id != request.id:
-        raise NotFound(f"no file {file_id!r} in request {request.id}", code="egress.not_found")
+        raise NotFound(Message("no file {file_id!r} in request {request_id}", file_id=file_id,
+                               request_id=request.id), code="egress.not_found")
     return file
 
 
@@ -175,14 +186,16 @@ def release_of(session: Session, request_id: str) -> EgressRelease | None:
 def check_can_submit(project: Project, principal: Principal, staged: list[StagedFile]) -> None:
     """Raise unless ``principal`` may submit ``staged`` to ``project``."""
     if Role.researcher not in principal.roles or principal.user_id is None:
-        raise Forbidden("submitting needs the role researcher", code="egress.forbidden")
+        raise Forbidden(Message("submitting needs the role researcher"), code="egress.forbidden")
     if principal.project_id not in (None, project.id):
-        raise Forbidden("this token is scoped to another project", code="egress.wrong_project")
+        raise Forbidden(Message("this token is scoped to another project"),
+                        code="egress.wrong_project")
     if not staged:
-        raise InvalidInput("a request holds at least one file", code="egress.no_files")
+        raise InvalidInput(Message("a request holds at least one file"), code="egress.no_files")
     if all(f.checker_only for f in staged):
-        raise InvalidInput("nothing to release: every file is material for checkers "
-                           "(SDC sidecars, ACRO session files)", code="egress.nothing_to_release")
+        raise InvalidInput(Message("nothing to release: every file is material for checkers "
+                                   "(SDC sidecars, ACRO session files)"),
+                           code="egress.nothing_to_release")
 
 
 def create_request(session: Session, project: Project, permit: Permit, principal: Principal,
@@ -215,7 +228,7 @@ def record_checks(session: Session, request: EgressRequest, records: dict[str, d
     files = files_of(session, request.id)
     missing = sorted(f.name for f in files if f.name not in records)
     if missing:
-        raise InvalidInput(f"no check record for {', '.join(missing)}",
+        raise InvalidInput(Message("no check record for {missing}", missing=', '.join(missing)),
                            code="egress.check_missing")
     outcomes: dict[str, int] = {}
     for file in files:
@@ -283,13 +296,16 @@ def replace_file(session: Session, request: EgressRequest, file: EgressFile,
     """A new version of a file, in answer to ``changes_requested``: its votes start over."""
     check_actor(request, REQUESTER, principal, ())
     if request.status is not S.changes_requested:
-        raise Conflict(f"files change only when changes were requested; request "
-                       f"{request.id} is {request.status.value}", code="egress.not_returned")
+        raise Conflict(Message("files change only when changes were requested; request "
+                               "{request_id} is {request_status}", request_id=request.id,
+                               request_status=request.status.value), code="egress.not_returned")
     if staged.name != file.name:
-        raise InvalidInput(f"the new version must keep the name {file.name}",
+        raise InvalidInput(Message("the new version must keep the name {file_name}",
+                                   file_name=file.name),
                            code="egress.name_changed")
     if staged.sha256 == file.sha256:
-        raise Conflict(f"{file.name}: the new version is identical to the current one",
+        raise Conflict(Message("{file_name}: the new version is identical to the current one",
+                               file_name=file.name),
                        code="egress.file_unchanged")
     file.version += 1
     file.sha256, file.size = staged.sha256, staged.size

@@ -17,22 +17,25 @@ from spe.domain.principal import Principal
 from spe.domain.roles import Role
 from spe.domain.users import find_by_subject, roles_of
 from spe.errors import Forbidden, NotFound
+from spe.messages import Message
 
 
 def issue_workspace_token(session: Session, project_id: str, subject: str,
                           principal: Principal, ttl: timedelta) -> tuple[ApiToken, str]:
     """A token for ``subject`` scoped to ``project_id``, asked for by that project's hub."""
     if principal.component != "hub" or principal.project_id != project_id:
-        raise Forbidden("only the project's own hub may ask for its workspace tokens",
+        raise Forbidden(Message("only the project's own hub may ask for its workspace tokens"),
                         code="egress.wrong_hub")
     user = find_by_subject(session, subject)
     roles = frozenset(roles_of(session, user.id)) if user is not None else frozenset()
     if user is None or not user.active or Role.researcher not in roles:
-        raise NotFound(f"no researcher {subject!r}", code="egress.unknown_researcher")
+        raise NotFound(Message("no researcher {subject!r}", subject=subject),
+                       code="egress.unknown_researcher")
     person = Principal(user_id=user.id, subject=user.subject, roles=roles, via="hub")
     refused = access.refusal(session, person, project_id)
     if refused is not None:
-        raise Forbidden(f"{subject} may not enter project {project_id}: {refused.reason}",
+        raise Forbidden(Message("{subject} may not enter project {project_id}: {reason}",
+                                subject=subject, project_id=project_id, reason=refused.reason),
                         code="egress.not_permitted")
     return issue_token(session, ttl=ttl, actor=principal.actor(), user_id=user.id,
                        project_id=project_id, description=f"workspace token ({project_id})")

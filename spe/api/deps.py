@@ -27,6 +27,7 @@ from spe.db import UNAVAILABLE, session_scope
 from spe.domain.principal import Principal
 from spe.domain.roles import Role
 from spe.errors import Conflict, Forbidden, SpeError
+from spe.messages import Message
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -49,7 +50,7 @@ def commit(session: Session) -> None:
         session.commit()
     except IntegrityError as exc:
         session.rollback()
-        raise Conflict("the change conflicts with existing data",
+        raise Conflict(Message("the change conflicts with existing data"),
                        code="conflict.integrity") from exc
 
 
@@ -77,7 +78,7 @@ def _authenticate_or_audit(request: Request, session: Session) -> Principal:
         raise
 
 
-def _guard(access: tuple, refuse: Callable[[Principal], str | None],
+def _guard(access: tuple, refuse: Callable[[Principal], Message | None],
            then: Callable[[Principal], Principal] = lambda p: p):
     def dependency(request: Request, session: SessionDep) -> Principal:
         principal = _authenticate_or_audit(request, session)
@@ -95,13 +96,14 @@ def allow(*roles: Role, project_scoped: bool = False):
     """Callers holding one of ``roles``; project-scoped tokens only if ``project_scoped``."""
     allowed = frozenset(roles)
 
-    def refuse(principal: Principal) -> str | None:
+    def refuse(principal: Principal) -> Message | None:
         if principal.component is not None:
-            return "platform components may not call this route"
+            return Message("platform components may not call this route")
         if not principal.has_any(allowed):
-            return f"needs one of the roles {', '.join(sorted(r.value for r in allowed))}"
+            return Message("needs one of the roles {roles}",
+                           roles=", ".join(sorted(r.value for r in allowed)))
         if principal.project_id is not None and not project_scoped:
-            return "a project-scoped token may not call this route"
+            return Message("a project-scoped token may not call this route")
         return None
 
     return _guard(("roles", allowed, project_scoped), refuse,
@@ -111,11 +113,11 @@ def allow(*roles: Role, project_scoped: bool = False):
 def allow_authenticated():
     """Any signed-in person, whatever their roles (their own profile and tokens)."""
 
-    def refuse(principal: Principal) -> str | None:
+    def refuse(principal: Principal) -> Message | None:
         if principal.user_id is None:
-            return "only a person may call this route"
+            return Message("only a person may call this route")
         if principal.project_id is not None:
-            return "a project-scoped token may not call this route"
+            return Message("a project-scoped token may not call this route")
         return None
 
     return _guard(("authenticated", frozenset(), False), refuse)
@@ -125,9 +127,10 @@ def allow_component(*components: str):
     """A platform component's service token (e.g. ``hub``, ``storage``)."""
     names = frozenset(components)
 
-    def refuse(principal: Principal) -> str | None:
+    def refuse(principal: Principal) -> Message | None:
         if principal.component not in names:
-            return f"only the components {', '.join(sorted(names))} may call this route"
+            return Message("only the components {components} may call this route",
+                           components=", ".join(sorted(names)))
         return None
 
     return _guard(("components", names, True), refuse)

@@ -22,6 +22,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import UploadFile
 
 from spe.errors import InvalidInput
+from spe.messages import Message
 
 INT64 = range(-(2**63), 2**63)
 _DATETIME = TypeAdapter(datetime)
@@ -32,7 +33,7 @@ class Unrepresentable(InvalidInput):
 
 
 def _refuse(where: str, why: str) -> typing.NoReturn:
-    raise Unrepresentable(f"{where}: {why}")
+    raise Unrepresentable(Message("{where}: {why}", where=where, why=why))
 
 
 def kinds(annotation) -> set[type]:

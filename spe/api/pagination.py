@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from sqlmodel import Session, SQLModel
 
 from spe.errors import InvalidInput
+from spe.messages import Message
 
 T = TypeVar("T")
 MAX_OFFSET = 2**31
@@ -35,9 +36,9 @@ def page_params(
         try:
             offset = int(base64.urlsafe_b64decode(cursor.encode()).decode())
         except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidInput("malformed cursor", code="pagination.bad_cursor") from exc
+            raise InvalidInput(Message("malformed cursor"), code="pagination.bad_cursor") from exc
         if not 0 <= offset <= MAX_OFFSET:
-            raise InvalidInput("malformed cursor", code="pagination.bad_cursor")
+            raise InvalidInput(Message("malformed cursor"), code="pagination.bad_cursor")
     return PageParams(limit=limit, offset=offset)
 
 

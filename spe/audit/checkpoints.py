@@ -18,6 +18,7 @@ from spe.audit import encoding, merkle
 from spe.audit.models import AuditCheckpoint, AuditHead
 from spe.crypto.signing import SignatureError, key_id, verify
 from spe.errors import NotFound
+from spe.messages import Message
 
 
 class CheckpointError(SignatureError):
@@ -85,14 +86,15 @@ def latest_row(session: Session) -> AuditCheckpoint | None:
 def latest(session: Session) -> Checkpoint:
     row = latest_row(session)
     if row is None:
-        raise NotFound("no audit checkpoint yet", code="audit.no_checkpoint")
+        raise NotFound(Message("no audit checkpoint yet"), code="audit.no_checkpoint")
     return Checkpoint.from_row(row)
 
 
 def at_size(session: Session, tree_size: int) -> Checkpoint:
     row = session.get(AuditCheckpoint, tree_size)
     if row is None:
-        raise NotFound(f"no audit checkpoint at tree size {tree_size}",
+        raise NotFound(Message("no audit checkpoint at tree size {tree_size}",
+                               tree_size=tree_size),
                        code="audit.no_checkpoint")
     return Checkpoint.from_row(row)
 

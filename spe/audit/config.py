@@ -20,6 +20,7 @@ from spe.audit.witness import open_witness
 from spe.crypto.signing import SigningKey, load_public_key, public_key_pem
 from spe.errors import Misconfigured
 from spe.fs import private_file
+from spe.messages import Message
 
 MIN_RETENTION_DAYS = 366  # EHDS Art. 73(1)(e): logs kept at least one year
 
@@ -68,9 +69,10 @@ class AuditConfig:
             stat = path.stat()
         except OSError as exc:
             raise SignerUnavailable(
-                f"no audit public key at {path} (SPE_AUDIT_PUBLIC_KEY_PATH) yet: it is "
-                "written by the checkpoint signer (`spe audit signer`) in development, and "
-                "mounted beside the API's keys in production") from exc
+                Message("no audit public key at {path} (SPE_AUDIT_PUBLIC_KEY_PATH) yet: it "
+                        "is written by the checkpoint signer (`spe audit signer`) in "
+                        "development, and mounted beside the API's keys in production",
+                        path=path)) from exc
         return _read_public_key(str(path), stat.st_mtime_ns, stat.st_size)
 
     def publish_public_key(self, key: SigningKey) -> None:

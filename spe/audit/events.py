@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from spe.crypto.canonical import canonical_json
 from spe.errors import InvalidInput
+from spe.messages import Message
 
 OUTCOMES = ("success", "denied", "error")
 ACTION = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
@@ -47,11 +48,12 @@ class Actor:
 
     def __post_init__(self) -> None:
         if not self.id or len(self.id) > MAX_NAME:
-            raise InvalidAuditEvent(f"actor id must be 1 to {MAX_NAME} characters")
+            raise InvalidAuditEvent(Message("actor id must be 1 to {MAX_NAME} characters",
+                                            MAX_NAME=MAX_NAME))
         if self.type not in ("user", "system", "component"):
-            raise InvalidAuditEvent(f"unknown actor type {self.type!r}")
+            raise InvalidAuditEvent(Message("unknown actor type {type!r}", type=self.type))
         if self.role is not None and self.type != "user":
-            raise InvalidAuditEvent("only a user actor acts in a role")
+            raise InvalidAuditEvent(Message("only a user actor acts in a role"))
 
     @classmethod
     def user(cls, user_id: str, role: str | None = None) -> Actor:
@@ -69,19 +71,21 @@ class Actor:
 def check_action(action: str) -> None:
     if len(action) > MAX_ACTION or not ACTION.match(action):
         raise InvalidAuditEvent(
-            f"action {action!r} is not a dotted name like 'permit.revoke'",
+            Message("action {action!r} is not a dotted name like 'permit.revoke'", action=action),
             code="audit.invalid_action")
 
 
 def check_outcome(outcome: str) -> None:
     if outcome not in OUTCOMES:
-        raise InvalidAuditEvent(f"outcome {outcome!r} is not one of {', '.join(OUTCOMES)}",
+        raise InvalidAuditEvent(Message("outcome {outcome!r} is not one of {OUTCOMES}",
+                                        outcome=outcome, OUTCOMES=', '.join(OUTCOMES)),
                                 code="audit.invalid_outcome")
 
 
 def check_field(name: str, value: str | None) -> None:
     if value is not None and (not isinstance(value, str) or len(value) > MAX_NAME):
-        raise InvalidAuditEvent(f"{name} must be a string of at most {MAX_NAME} characters")
+        raise InvalidAuditEvent(Message("{name} must be a string of at most {MAX_NAME} "
+                                        "characters", name=name, MAX_NAME=MAX_NAME))
 
 
 def check_details(details: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -89,16 +93,18 @@ def check_details(details: dict[str, Any] | None) -> dict[str, Any] | None:
     if details is None:
         return None
     if not isinstance(details, dict):
-        raise InvalidAuditEvent("details must be a JSON object", code="audit.invalid_details")
+        raise InvalidAuditEvent(Message("details must be a JSON object"),
+                                code="audit.invalid_details")
     _check_no_secrets(details, "details")
     try:
         encoded = canonical_json(details)
     except (TypeError, ValueError) as exc:
-        raise InvalidAuditEvent(f"details are not plain JSON: {exc}",
+        raise InvalidAuditEvent(Message("details are not plain JSON: {exc}", exc=exc),
                                 code="audit.invalid_details") from exc
     if len(encoded) > MAX_DETAILS_BYTES:
         raise InvalidAuditEvent(
-            f"details are {len(encoded)} bytes; the limit is {MAX_DETAILS_BYTES}",
+            Message("details are {n_encoded} bytes; the limit is {MAX_DETAILS_BYTES}",
+                    n_encoded=len(encoded), MAX_DETAILS_BYTES=MAX_DETAILS_BYTES),
             code="audit.details_too_large")
     return details
 
@@ -112,16 +118,18 @@ def _check_no_secrets(value: Any, where: str) -> None:
     if isinstance(value, dict):
         for key, inner in value.items():
             if not isinstance(key, str):
-                raise InvalidAuditEvent(f"{where} has a non-string key {key!r}",
+                raise InvalidAuditEvent(Message("{where} has a non-string key {key!r}",
+                                                where=where, key=key),
                                         code="audit.invalid_details")
             if looks_secret(key):
                 raise InvalidAuditEvent(
-                    f"{where}.{key} looks like a secret; audit details must never hold one",
+                    Message("{where}.{key} looks like a secret; audit details must never "
+                            "hold one", where=where, key=key),
                     code="audit.secret_in_details")
             _check_no_secrets(inner, f"{where}.{key}")
     elif isinstance(value, list):
         for i, inner in enumerate(value):
             _check_no_secrets(inner, f"{where}[{i}]")
     elif isinstance(value, str) and PRIVATE_KEY_VALUE.search(value):
-        raise InvalidAuditEvent(f"{where} holds private key material",
+        raise InvalidAuditEvent(Message("{where} holds private key material", where=where),
                                 code="audit.secret_in_details")

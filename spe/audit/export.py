@@ -21,6 +21,7 @@ from spe.audit import encoding, merkle
 from spe.audit.models import AuditEvent, AuditLeaf
 from spe.audit.service import fetcher
 from spe.errors import InvalidInput
+from spe.messages import Message
 
 MEDIA_TYPE = "application/x-ndjson"
 BATCH = 10_000
@@ -38,8 +39,9 @@ def export_header(session: Session, start: int = 0, end: int | None = None
     anchor = cps.latest(session)
     end = anchor.tree_size if end is None else min(end, anchor.tree_size)
     if not 0 <= start <= end:
-        raise InvalidInput(f"cannot export from {start} to {end} (the latest checkpoint "
-                           f"covers {anchor.tree_size} events)", code="audit.bad_range")
+        raise InvalidInput(Message("cannot export from {start} to {end} (the latest "
+                                   "checkpoint covers {tree_size} events)", start=start, end=end,
+                                   tree_size=anchor.tree_size), code="audit.bad_range")
     fetch = fetcher(session)
     ids = merkle.frontier_ids(start)
     found = fetch(ids) if ids else {}

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, StringConstraints
 from spe.audit.events import Actor
 from spe.audit.log import Draft, draft
 from spe.errors import Forbidden, InvalidInput
+from spe.messages import Message
 
 MAX_BATCH = 1000
 HUB_ACTIONS = ("workspace.login", "workspace.logout", "workspace.server.start",
@@ -61,8 +62,9 @@ def hub_drafts(batch: HubBatch, project_id: str) -> list[Draft]:
     drafts = []
     for event in batch.events:
         if event.project_id not in (None, project_id):
-            raise Forbidden(f"hub of project {project_id} may not report events of project "
-                            f"{event.project_id}", code="audit.foreign_project")
+            raise Forbidden(Message("hub of project {project_id} may not report events of "
+                                    "project {project_id2}", project_id=project_id,
+                                    project_id2=event.project_id), code="audit.foreign_project")
         details = {"source": "hub", "user": event.user}
         if event.server:
             details["server"] = event.server
@@ -93,14 +95,16 @@ def notification_drafts(batch: S3NotificationBatch) -> list[Draft]:
             bucket = record["s3"]["bucket"]["name"]
             key = record["s3"]["object"]["key"]
         except (KeyError, TypeError, AttributeError) as exc:
-            raise InvalidInput(f"Records[{i}] is not an S3 event notification: "
-                               f"missing {exc}", code="audit.bad_notification") from exc
+            raise InvalidInput(Message("Records[{i}] is not an S3 event notification: "
+                                       "missing {exc}", i=i, exc=exc),
+                               code="audit.bad_notification") from exc
         kind, _, operation = name.partition(":")
         action = {"ObjectCreated": "storage.object.create",
                   "ObjectRemoved": "storage.object.delete",
                   "ObjectAccessed": "storage.object.read"}.get(kind)
         if action is None:
-            raise InvalidInput(f"Records[{i}]: unsupported S3 event {name!r}",
+            raise InvalidInput(Message("Records[{i}]: unsupported S3 event {name!r}", i=i,
+                                       name=name),
                                code="audit.bad_notification")
         details = {"source": "s3.notification", "operation": operation,
                    "event_source": str(record.get("eventSource", "")),
@@ -128,7 +132,7 @@ def access_log_drafts(batch: S3AccessLogBatch) -> list[Draft]:
     for i, line in enumerate(batch.lines):
         m = ACCESS_LOG.match(line)
         if m is None:
-            raise InvalidInput(f"lines[{i}] is not an S3 server access log line",
+            raise InvalidInput(Message("lines[{i}] is not an S3 server access log line", i=i),
                                code="audit.bad_access_log")
         parts = m["operation"].split(".")  # e.g. REST.GET.OBJECT
         verb = parts[1].lower() if len(parts) == 3 else "other"
@@ -152,11 +156,11 @@ def drafts_for(batch, component: str, project_id: str | None) -> Sequence[Draft]
     """The drafts a component may append for ``batch`` (raises Forbidden otherwise)."""
     if isinstance(batch, HubBatch):
         if component != "hub" or project_id is None:
-            raise Forbidden("only a project hub may report hub events",
+            raise Forbidden(Message("only a project hub may report hub events"),
                             code="audit.wrong_component")
         return hub_drafts(batch, project_id)
     if component != "storage":
-        raise Forbidden("only object storage may report storage events",
+        raise Forbidden(Message("only object storage may report storage events"),
                         code="audit.wrong_component")
     if isinstance(batch, S3NotificationBatch):
         return notification_drafts(batch)

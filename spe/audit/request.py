@@ -19,6 +19,7 @@ from spe.audit.events import Actor
 from spe.audit.log import Recorded, record
 from spe.audit.models import AuditCheckpoint
 from spe.audit.signer import REQUEST_ACTION
+from spe.messages import Message
 
 POLL_SECONDS = 0.05
 
@@ -42,7 +43,7 @@ def await_checkpoint(engine: Engine, seq: int, wait: float) -> Checkpoint:
                 return Checkpoint.from_row(row)
         if time.monotonic() >= deadline:
             raise SignerUnavailable(
-                f"the checkpoint signer has not signed the checkpoint asked for (event {seq}) "
-                f"within {wait:g} s: is `spe audit signer` running? (its log says why it "
-                "refused, if it did)")
+                Message("the checkpoint signer has not signed the checkpoint asked for "
+                        "(event {seq}) within {wait:g} s: is `spe audit signer` running? "
+                        "(its log says why it refused, if it did)", seq=seq, wait=wait))
         time.sleep(POLL_SECONDS)

@@ -29,6 +29,7 @@ from spe.audit.checkpoints import Checkpoint
 from spe.audit.models import AuditEvent, AuditLeaf, AuditNode
 from spe.db.types import utcnow
 from spe.errors import InvalidInput, NotFound
+from spe.messages import Message
 
 MAX_PAGE = 500
 # Timestamps are taken under the head lock, so they rise with seq up to the skew between
@@ -60,7 +61,8 @@ def search(session: Session, flt: EventFilter, *, after: int | None = None,
     one page (10 ms against 1 ms at 10M events, docs/benchmarks/audit.md).
     """
     if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", code="audit.bad_limit")
+        raise InvalidInput(Message("limit must be between 1 and {MAX_PAGE}", MAX_PAGE=MAX_PAGE),
+                           code="audit.bad_limit")
     query = select(AuditEvent)
     conditions = [(AuditEvent.actor_id, flt.actor_id), (AuditEvent.project_id, flt.project_id),
                   (AuditEvent.target_type, flt.target_type),
@@ -119,7 +121,7 @@ def _seq_range(session: Session, flt: EventFilter) -> tuple[int, int | None]:
 def get_event(session: Session, seq: int) -> AuditEvent:
     event = session.get(AuditEvent, seq)
     if event is None:
-        raise NotFound(f"no audit event {seq} (absent, or its body was purged)",
+        raise NotFound(Message("no audit event {seq} (absent, or its body was purged)", seq=seq),
                        code="audit.no_event")
     return event
 
@@ -189,14 +191,15 @@ def inclusion(session: Session, seq: int, tree_size: int | None = None) -> dict:
     cp = checkpoints.latest(session) if tree_size is None else \
         checkpoints.at_size(session, tree_size)
     if not 0 <= seq < cp.tree_size:
-        raise InvalidInput(f"event {seq} is not covered by the checkpoint at size "
-                           f"{cp.tree_size}", code="audit.not_covered")
+        raise InvalidInput(Message("event {seq} is not covered by the checkpoint at size "
+                                   "{tree_size}", seq=seq, tree_size=cp.tree_size),
+                           code="audit.not_covered")
     fetch = fetcher(session, with_leaf=seq)
     path = merkle.inclusion_proof(seq, cp.tree_size, fetch)
     if fetch.leaf is None:
         fetch([])  # a tree of one leaf has an empty path
     if fetch.leaf is None:
-        raise NotFound(f"no audit leaf {seq}", code="audit.no_event")
+        raise NotFound(Message("no audit leaf {seq}", seq=seq), code="audit.no_event")
     return {"seq": seq, "tree_size": cp.tree_size, "leaf": leaf_json(fetch.leaf),
             "proof": [p.hex() for p in path], "checkpoint": cp.to_json()}
 
@@ -204,7 +207,7 @@ def inclusion(session: Session, seq: int, tree_size: int | None = None) -> dict:
 def consistency(session: Session, old_size: int, new_size: int) -> dict:
     """Proof that the checkpoint at ``old_size`` is a prefix of the one at ``new_size``."""
     if old_size > new_size:
-        raise InvalidInput("the first checkpoint must not be larger than the second",
+        raise InvalidInput(Message("the first checkpoint must not be larger than the second"),
                            code="audit.bad_range")
     old, new = checkpoints.at_size(session, old_size), checkpoints.at_size(session, new_size)
     proof = merkle.consistency_proof(old_size, new_size, fetcher(session))

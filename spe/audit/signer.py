@@ -40,6 +40,7 @@ from spe.crypto.signing import SigningKey
 from spe.db import session_scope
 from spe.db.types import utcnow
 from spe.errors import Conflict
+from spe.messages import Message
 
 log = logging.getLogger(__name__)
 RETENTION = timedelta(days=MIN_RETENTION_DAYS)
@@ -94,16 +95,17 @@ def verify_before_signing(session: Session, public_key: Ed25519PublicKey, *,
     checkpoint, or one that forked from it. Returns the witness's latest checkpoint."""
     size, _ = head(session)
     if size == 0:
-        raise Conflict("the audit log is empty: nothing to checkpoint",
+        raise Conflict(Message("the audit log is empty: nothing to checkpoint"),
                        code="audit.empty_log")
     base, witnessed = _known_good(session, public_key, witness)
     if session.get(AuditCheckpoint, size) is None:
         try:
             verify_tail(session, public_key, base, utcnow() - retention)
         except VerificationError as exc:
-            raise Conflict(f"refusing to sign a checkpoint: the audit log does not verify "
-                           f"from the checkpoint at size {base.tree_size if base else 0}: "
-                           f"{exc}", code="audit.log_broken") from exc
+            raise Conflict(Message("refusing to sign a checkpoint: the audit log does not "
+                                   "verify from the checkpoint at size {size}: {exc}",
+                                   size=base.tree_size if base else 0, exc=exc),
+                           code="audit.log_broken") from exc
     return witnessed
 
 
@@ -117,7 +119,7 @@ def _publish(session: Session, witness: Witness, signer: SigningKey,
     except WitnessUnavailable as exc:
         log.warning("audit checkpoint at size %d not witnessed yet: %s", cp.tree_size, exc)
     except WitnessError as exc:
-        raise Conflict(f"refusing the checkpoint: {exc}",
+        raise Conflict(Message("refusing the checkpoint: {exc}", exc=exc),
                        code="audit.witness_conflict") from exc
 
 
@@ -130,8 +132,9 @@ def _known_good(session: Session, public_key: Ed25519PublicKey, witness: Witness
         try:
             verify_checkpoint(stored, public_key)
         except CheckpointError as exc:
-            raise Conflict(f"refusing to sign a checkpoint: the latest one in the database "
-                           f"does not verify: {exc}", code="audit.log_broken") from exc
+            raise Conflict(Message("refusing to sign a checkpoint: the latest one in the "
+                                   "database does not verify: {exc}", exc=exc),
+                           code="audit.log_broken") from exc
     witnessed = None
     if witness is not None:
         try:
@@ -141,7 +144,7 @@ def _known_good(session: Session, public_key: Ed25519PublicKey, witness: Witness
             log.warning("audit witness unavailable, verifying from the database's latest "
                         "checkpoint: %s", exc)
         except WitnessError as exc:
-            raise Conflict(f"refusing to sign a checkpoint: {exc}",
+            raise Conflict(Message("refusing to sign a checkpoint: {exc}", exc=exc),
                            code="audit.witness_conflict") from exc
     return (witnessed or stored), witnessed
 

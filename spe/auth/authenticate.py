@@ -19,6 +19,7 @@ from spe.db.types import utcnow
 from spe.domain.principal import Principal
 from spe.domain.users import User, roles_of
 from spe.errors import Unauthenticated
+from spe.messages import Message
 
 TOUCH_INTERVAL = timedelta(minutes=1)
 Authenticator = Callable[[Request, Session], Principal | None]
@@ -38,7 +39,8 @@ def personal_token(request: Request, session: Session) -> Principal | None:
         return None
     token = find_valid(session, secret)
     if token is None:
-        raise Unauthenticated("token unknown, expired or revoked", code="auth.invalid_token")
+        raise Unauthenticated(Message("token unknown, expired or revoked"),
+                              code="auth.invalid_token")
     _touch(request, token)
     if token.component is not None:
         return Principal(user_id=None, subject=f"component:{token.component}",
@@ -46,7 +48,7 @@ def personal_token(request: Request, session: Session) -> Principal | None:
                          project_id=token.project_id)
     user = session.get(User, token.user_id)
     if user is None or not user.active:
-        raise Unauthenticated("the token's user is deactivated", code="auth.user_inactive")
+        raise Unauthenticated(Message("the token's user is deactivated"), code="auth.user_inactive")
     return Principal(user_id=user.id, subject=user.subject,
                      roles=frozenset(roles_of(session, user.id)), via="token", mfa=token.mfa,
                      project_id=token.project_id)
@@ -69,5 +71,5 @@ def authenticate(request: Request, session: Session) -> Principal:
         if principal is not None:
             return principal
     if bearer_token(request) is not None:
-        raise Unauthenticated("unrecognised bearer token", code="auth.invalid_token")
-    raise Unauthenticated("authentication required", code="auth.required")
+        raise Unauthenticated(Message("unrecognised bearer token"), code="auth.invalid_token")
+    raise Unauthenticated(Message("authentication required"), code="auth.required")

@@ -27,6 +27,7 @@ from spe.db.types import UTCDateTime, utcnow
 from spe.domain.principal import Principal
 from spe.domain.users import User, roles_of
 from spe.errors import Forbidden
+from spe.messages import Message
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 USER, VIA, MFA, CSRF = "user_id", "via", "mfa", "csrf"
@@ -90,8 +91,8 @@ def session_cookie(request: Request, session: Session) -> Principal | None:
     unsafe = request.method not in SAFE_METHODS and request.url.path.startswith("/api/")
     if unsafe and not hmac.compare_digest(request.headers.get("x-csrf-token", ""),
                                           data.get(CSRF, "")):
-        raise Forbidden("missing or wrong X-CSRF-Token for a cookie-authenticated "
-                        "request", code="auth.csrf")
+        raise Forbidden(Message("missing or wrong X-CSRF-Token for a cookie-authenticated "
+                                "request"), code="auth.csrf")
     return Principal(user_id=user.id, subject=user.subject,
                      roles=frozenset(roles_of(session, user.id)),
                      via=f"session:{data.get(VIA)}", mfa=bool(data.get(MFA)))

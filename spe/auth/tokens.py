@@ -19,6 +19,7 @@ from sqlmodel import Field, Session, SQLModel, select
 from spe.audit import Actor, record
 from spe.db.types import UTCDateTime, utcnow
 from spe.errors import Conflict, NotFound
+from spe.messages import Message
 
 PREFIX = "spe_"
 
@@ -67,7 +68,7 @@ def issue_token(session: Session, *, ttl: timedelta, actor: Actor, user_id: str 
                 description: str = "", mfa: bool = False) -> tuple[ApiToken, str]:
     """Create a token; returns the row and the secret (never stored)."""
     if (user_id is None) == (component is None):
-        raise ValueError("a token belongs to exactly one user or one component")
+        raise ValueError(Message("a token belongs to exactly one user or one component"))
     secret = PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(token_hash=hash_token(secret), user_id=user_id, component=component,
                      project_id=project_id, description=description, mfa=mfa,
@@ -98,9 +99,9 @@ def revoke_token(session: Session, token_id: str, *, actor: Actor,
     """Revoke a token (only the owner's, when ``owner_id`` is given)."""
     token = session.get(ApiToken, token_id)
     if token is None or (owner_id is not None and token.user_id != owner_id):
-        raise NotFound(f"no token {token_id!r}", code="token.not_found")
+        raise NotFound(Message("no token {token_id!r}", token_id=token_id), code="token.not_found")
     if token.revoked_at is not None:
-        raise Conflict("token already revoked", code="token.revoked")
+        raise Conflict(Message("token already revoked"), code="token.revoked")
     token.revoked_at = utcnow()
     session.add(token)
     record(session, action="token.revoke", actor=actor, target_type="token",

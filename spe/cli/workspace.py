@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 import typer
 
 from spe.cli.output import err, reported_errors
+from spe.messages import Message
 
 app = typer.Typer(help="Project workspaces, as the runtime sees them.", no_args_is_help=True)
 PLACEHOLDER = "REDACTED"
@@ -39,7 +40,8 @@ def workspace_spec(project_id: str):
     with Session(get_engine()) as session:
         project = session.get(Project, project_id)
         if project is None:
-            raise NotFound(f"no project {project_id!r}", code="project.not_found")
+            raise NotFound(Message("no project {project_id!r}", project_id=project_id),
+                           code="project.not_found")
         permit = session.get(Permit, project.permit_id)
         users = tuple(members_of(session, permit.id))
         budget = session.get(ProjectBudget, project_id)

@@ -3,7 +3,8 @@
 The application's exception handlers stay the single place that turns an error into a
 status and a message; this wraps each of them and, when the caller asks for HTML
 (``Accept: text/html``, which browsers send and API clients do not), shows the same
-status and message in a page. An unauthenticated browser is sent to sign in instead.
+status and message in a page, in the reader's language. An unauthenticated browser is
+sent to sign in instead.
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ import json
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 
+from spe.console.i18n import problem
 from spe.console.web import render
+from spe.errors import SpeError
+from spe.messages import Message
 
 KEPT_HEADERS = ("retry-after", "www-authenticate")
 
@@ -31,6 +36,17 @@ def _message(response: Response) -> tuple[str, str]:
         return "", ""
 
 
+def _said(exc: Exception, message: str) -> Message | str:
+    """What the page says: the error's own message, which the page translates."""
+    if isinstance(exc, SpeError):
+        return exc.message
+    if isinstance(exc, RequestValidationError) and exc.errors():
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())[1:]) or "request"
+        return Message("{field}: {problem}", field=where, problem=problem(first))
+    return message
+
+
 def negotiated(handler):
     async def handle(request: Request, exc: Exception) -> Response:
         response = await handler(request, exc)
@@ -41,7 +57,7 @@ def negotiated(handler):
             return RedirectResponse(f"/auth/login?next={quote(target, safe='')}", 303)
         code, message = _message(response)
         page = render(request, "error.html", status=response.status_code,
-                      code=code, message=message, http_status=response.status_code)
+                      code=code, message=_said(exc, message), http_status=response.status_code)
         for name in KEPT_HEADERS:
             if name in response.headers:
                 page.headers[name] = response.headers[name]

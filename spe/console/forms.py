@@ -8,8 +8,10 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from spe.console.i18n import problem
 from spe.domain.permits import PermittedDataset
 from spe.errors import InvalidInput
+from spe.messages import Message
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -25,7 +27,8 @@ def datasets(text: str) -> list[PermittedDataset]:
     for line in lines(text):
         name, colon, variables = line.partition(":")
         if not colon:
-            raise InvalidInput(f"datasets: write {line!r} as 'dataset: variable, variable'",
+            raise InvalidInput(Message("datasets: write {line!r} as 'dataset: variable, "
+                                       "variable'", line=line),
                                code="form.invalid")
         found.append({"dataset": name.strip(),
                       "variables": [v.strip() for v in variables.split(",") if v.strip()]})
@@ -37,7 +40,8 @@ def day(text: str, field: str, *, end: bool = False) -> datetime:
     try:
         value = date.fromisoformat(text.strip())
     except ValueError:
-        raise InvalidInput(f"{field}: give a date as YYYY-MM-DD", code="form.invalid") from None
+        raise InvalidInput(Message("{field}: give a date as YYYY-MM-DD", field=field),
+                           code="form.invalid") from None
     return datetime.combine(value, time.max if end else time.min, tzinfo=UTC)
 
 
@@ -46,7 +50,13 @@ def checked(model: type[M], data: dict) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error.get("loc", ())) or "form"
-        raise InvalidInput(f"{where}: {error.get('msg', 'invalid')}", code="form.invalid"
+        raise InvalidInput(problems(exc, "form", first_only=True), code="form.invalid"
                            ) from None
+
+
+def problems(exc: ValidationError, what: str, *, first_only: bool = False) -> Message:
+    """``field: problem`` for each of pydantic's errors (``what`` when it names no field)."""
+    errors = exc.errors()[:1] if first_only else exc.errors()
+    return Message.listing([Message("{field}: {problem}", problem=problem(e),
+                                    field=".".join(str(p) for p in e.get("loc", ())) or what)
+                            for e in errors], "; ")

@@ -5,6 +5,12 @@ compiled in memory with Babel on first use, so no build step and no committed bi
 English needs a catalogue only for identifiers shown as words (``changes_requested``).
 The language is the ``spe_lang`` cookie set by the switch in the page footer, else the
 best match of ``Accept-Language``, else English.
+
+What the layers below say to people (refusals, flags' reasons) comes as
+:class:`spe.messages.Message`: English text that keeps its template and parameters. The
+template is the catalogue's key; :func:`say` puts the parameters into its translation. A
+form's validation error is pydantic's, whose message templates are the keys in the same way
+(:func:`problem`).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from contextvars import ContextVar
 from functools import cache
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 from babel.core import negotiate_locale
 from babel.messages.mofile import write_mo
@@ -21,6 +28,9 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
 from fastapi import Request
+from pydantic_core._pydantic_core import list_all_errors
+
+from spe.messages import Message, from_json
 
 LANGUAGES = {"en": "English", "fr": "Français"}
 DEFAULT = "en"
@@ -71,6 +81,49 @@ def language_of(request: Request) -> str:
 def gettext_(message: str) -> str:
     """The message in the current language (Jinja's i18n extension formats it)."""
     return translations(_current.get()).gettext(message)
+
+
+def say(message: Any, english: str = "") -> str:
+    """A domain message in the reader's language: a :class:`Message`, its JSON form, or plain
+    text (shown as it is). A translation that does not fit its parameters shows the English;
+    a JSON form that is not a message shows ``english`` (the record's own text)."""
+    if not message:  # None, empty, or a template's undefined value
+        return english
+    if isinstance(message, dict):
+        message = from_json(message) or english
+    if not isinstance(message, Message):
+        return "" if message is None else str(message)
+    if not message.template:
+        return ""
+    params = {k: say(v) if isinstance(v, Message) else v for k, v in message.params.items()}
+    try:
+        return gettext_(message.template).format(**params)
+    except (KeyError, IndexError, ValueError, TypeError):
+        return str(message)
+
+
+PYDANTIC_TEMPLATES = {e["type"]: e["message_template_python"] for e in list_all_errors()}
+
+
+def problem(error: dict) -> Message:
+    """One of pydantic's validation errors as a :class:`Message` keyed by pydantic's own
+    template; an error it cannot rebuild exactly stays pydantic's English text."""
+    said = str(error.get("msg", "invalid"))
+    template = PYDANTIC_TEMPLATES.get(error.get("type", ""))
+    params = {}
+    for name, value in (error.get("ctx") or {}).items():
+        if isinstance(value, Exception):  # a validator's ValueError: its Message if it has one
+            value = value.args[0] if value.args and isinstance(value.args[0], Message) \
+                else str(value)
+        params[name] = value
+    if template and "{expected_plural}" in template and "expected_plural" not in params:
+        count = next((v for v in params.values() if isinstance(v, int)), 2)
+        params["expected_plural"] = "" if count == 1 else "s"  # as pydantic does
+    try:
+        made = Message(template, **params) if template else None
+    except (KeyError, IndexError, ValueError, TypeError):
+        made = None
+    return made if made is not None and str(made) == said else Message("{error}", error=said)
 
 
 def number(value: float, digits: int = 2) -> str:

@@ -19,6 +19,8 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from spe.console.i18n import say
+
 LEADING_ROWS = 200  # shown in full; beyond them only the rows holding a flagged cell
 MAX_TEXT_BYTES = 256 * 1024
 HEX_BYTES = 1024
@@ -75,7 +77,8 @@ class Preview:
                     out.append(f"<td>{escape(cell.value)}</td>")
                     continue
                 why = "".join(f'<span class="why">{escape(f.get("rule"))}: '
-                              f'{escape(f.get("reason"))}</span>' for f in cell.flags)
+                              f'{escape(say(f.get("reason_message"), f.get("reason", "")))}'
+                              "</span>" for f in cell.flags)
                 out.append(f'<td class="flagged sev-{cell.severity}" tabindex="-1" data-flag>'
                            f'<span class="value">{escape(cell.value)}</span>{why}</td>')
             out.append("</tr>\n")

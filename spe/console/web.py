@@ -28,6 +28,7 @@ from spe.console import i18n
 from spe.domain.principal import Principal
 from spe.domain.roles import Role
 from spe.errors import Forbidden
+from spe.messages import Message
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(env=Environment(
@@ -36,6 +37,7 @@ templates = Jinja2Templates(env=Environment(
 templates.env.install_gettext_callables(i18n.gettext_, i18n.ngettext_, newstyle=True)
 templates.env.globals["LANGUAGES"] = i18n.LANGUAGES
 templates.env.filters["number"] = i18n.number
+templates.env.filters["say"] = i18n.say
 
 # The sections of the console and the roles that open them (the API's own role sets).
 SECTIONS = [
@@ -78,6 +80,7 @@ async def form_csrf(request: Request) -> None:
         return  # not signed in: the route's access rule answers 401
     sent = request.headers.get("x-csrf-token") or (await request.form()).get("csrf")
     if not isinstance(sent, str) or not hmac.compare_digest(sent, data.get(CSRF, "")):
-        reason = "missing or wrong CSRF token in the form"
+        reason = Message("missing or wrong CSRF token in the form")
         audit_denied(request, Actor.user(data[USER], None), reason)
-        raise Forbidden(reason + "; reload the page and try again", code="auth.csrf")
+        raise Forbidden(Message("{reason}; reload the page and try again", reason=reason),
+                        code="auth.csrf")

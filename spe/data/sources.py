@@ -30,6 +30,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from spe.errors import Conflict, InvalidInput
+from spe.messages import Message
 from spe.storage import layout
 from spe.storage.base import ObjectStore
 from spe.storage.seekable import open_seekable
@@ -81,7 +82,7 @@ def read_schema(source: BinaryIO | str | Path, format: Format) -> pa.Schema:
             schema = reader.schema
             reader.close()
     except (pa.ArrowException, OSError) as exc:
-        raise SourceRejected(f"cannot read the file as {fmt}: {exc}",
+        raise SourceRejected(Message("cannot read the file as {fmt}: {exc}", fmt=fmt, exc=exc),
                              code="source.unreadable") from exc
     return schema.with_metadata({**(schema.metadata or {}), _ORIGIN: fmt.encode()})
 
@@ -120,7 +121,7 @@ def upload_source(store: ObjectStore, dataset: str, filename: str, stream: Binar
     _declared(variables)
     key = layout.source_key(dataset, filename)
     if store.exists(key):
-        raise Conflict(f"source {key!r} already exists", code="source.exists")
+        raise Conflict(Message("source {key!r} already exists", key=key), code="source.exists")
     staging = layout.staging_key(uuid.uuid4().hex)
     try:
         store.put(staging, stream)
@@ -170,8 +171,8 @@ def _count_csv_rows(stream: BinaryIO, declared: dict[str, str]) -> int:
 
 def _refuse(problems: list[SchemaProblem]) -> None:
     if problems:
-        raise SourceRejected("the file does not match the catalogue: "
-                             + "; ".join(p.message for p in problems), problems)
+        raise SourceRejected(Message("the file does not match the catalogue: {problems}",
+                                     problems="; ".join(p.message for p in problems)), problems)
 
 
 def _compatible(kind: str, actual: pa.DataType, from_csv: bool) -> bool:
@@ -194,8 +195,10 @@ def _declared(variables: Sequence[Mapping]) -> dict[str, str]:
     for variable in variables:
         kind = variable.get("type", "string")
         if kind not in _ARROW_TYPES:
-            raise InvalidInput(f"variable {variable.get('name')!r} has unknown type {kind!r}; "
-                               f"expected one of {', '.join(_ARROW_TYPES)}",
+            raise InvalidInput(Message("variable {variable!r} has unknown type {kind!r}; "
+                                       "expected one of {types}",
+                                       variable=variable.get('name'), kind=kind,
+                                       types=', '.join(_ARROW_TYPES)),
                                code="source.variable_type")
         declared[variable["name"]] = kind
     return declared
@@ -203,6 +206,7 @@ def _declared(variables: Sequence[Mapping]) -> dict[str, str]:
 
 def _format(format: str) -> Format:
     if format not in FORMATS:
-        raise InvalidInput(f"unsupported source format {format!r}: use csv or parquet",
+        raise InvalidInput(Message("unsupported source format {format!r}: use csv or parquet",
+                                   format=format),
                            code="source.format")
     return format

@@ -46,6 +46,7 @@ from spe.errors import SpeError
 from spe.fs import private_folder
 from spe.keys import KeyStore, LocalKeyStore
 from spe.keys.local import KEK_BYTES, load_or_create_kek
+from spe.messages import Message
 from spe.settings import KeyPaths, Settings
 from spe.storage import ObjectStore, open_store
 
@@ -182,15 +183,17 @@ def check_key_file(name: str, path: Path) -> None:
     its type."""
     problem = KEY_CHECKS[name](path.read_bytes())
     if problem:
-        raise MissingSecret(f"the key file {path} ({KEY_SETTINGS[name]}) {problem}; make one "
-                            "with create_key_files (docs/production.md)")
+        raise MissingSecret(Message("the key file {path} ({KEY_SETTINGS}) {problem}; make "
+                                    "one with create_key_files (docs/production.md)", path=path,
+                                    KEY_SETTINGS=KEY_SETTINGS[name], problem=problem))
 
 
-def _missing(names: list[str], settings: Settings) -> str:
+def _missing(names: list[str], settings: Settings) -> Message:
     paths = settings.keys.files
     listed = ", ".join(f"{getattr(paths, name)} ({KEY_SETTINGS[name]})" for name in names)
-    return (f"missing key file(s): {listed}; production never creates key files: make them "
-            "once with create_key_files and mount them (docs/production.md)")
+    return Message("missing key file(s): {listed}; production never creates key files: make "
+                   "them once with create_key_files and mount them (docs/production.md)",
+                   listed=listed)
 
 
 def create_key_files(directory: str | Path) -> list[Path]:
@@ -226,8 +229,10 @@ def key_store(settings: Settings) -> KeyStore:
         try:
             pin = keys.pkcs11_pin_file.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise MissingSecret(f"cannot read the HSM PIN file {keys.pkcs11_pin_file} "
-                                f"(SPE_PKCS11_PIN_FILE): {exc.strerror}") from exc
+            raise MissingSecret(Message("cannot read the HSM PIN file {pkcs11_pin_file} "
+                                        "(SPE_PKCS11_PIN_FILE): {strerror}",
+                                        pkcs11_pin_file=keys.pkcs11_pin_file,
+                                        strerror=exc.strerror)) from exc
         return Pkcs11KeyStore(keys.store_path, keys.pkcs11_library, keys.pkcs11_token_label,
                               pin)
     return LocalKeyStore(keys.store_path, kek_path=require_key_file(settings, "kek"))
@@ -245,8 +250,9 @@ def master_secret(settings: Settings) -> bytes:
         _create_secret(path, MIN_SECRET_BYTES)
     secret = path.read_bytes()
     if len(secret) < MIN_SECRET_BYTES:
-        raise MissingSecret(f"{path} holds {len(secret)} bytes; the pseudonymisation master "
-                            f"secret needs at least {MIN_SECRET_BYTES}")
+        raise MissingSecret(Message("{path} holds {n_secret} bytes; the pseudonymisation "
+                                    "master secret needs at least {MIN_SECRET_BYTES}", path=path,
+                                    n_secret=len(secret), MIN_SECRET_BYTES=MIN_SECRET_BYTES))
     return secret
 
 

@@ -19,6 +19,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 
 from spe.errors import Unauthenticated
+from spe.messages import Message
 
 AUDIENCE = "spe-extract-grant"
 ALGORITHM = "HS256"
@@ -49,4 +50,5 @@ def check_grant(key: bytes, grant: str, project_id: str, now: float | None = Non
             sub={"essential": True, "value": project_id},
             exp={"essential": True}).validate(token.claims)
     except (JoseError, ValueError) as exc:
-        raise GrantRefused(f"not a valid extract grant for project {project_id}") from exc
+        raise GrantRefused(Message("not a valid extract grant for project {project_id}",
+                                   project_id=project_id)) from exc

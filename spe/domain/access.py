@@ -24,11 +24,18 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, select
 
 from spe.db.types import utcnow
-from spe.domain.permits import ACTIVE_STATUSES, ENDED_STATUSES, Permit, PermitMember
+from spe.domain.permits import (
+    ACTIVE_STATUSES,
+    ENDED_STATUSES,
+    Permit,
+    PermitMember,
+    PermitStatus,
+)
 from spe.domain.principal import Principal
 from spe.domain.projects import Project
 from spe.domain.roles import Role
 from spe.errors import Forbidden, NotFound
+from spe.messages import Message
 
 # Roles that see every project; a researcher sees only the projects they may enter, and any
 # other project is "not found" to them.
@@ -50,7 +57,7 @@ class Why(StrEnum):
 @dataclass(frozen=True)
 class Refused:
     why: Why
-    reason: str
+    reason: Message
     permit: Permit | None = None  # shown only to the people the permit names
 
 
@@ -60,7 +67,18 @@ class Condition:
 
     holds: Callable[[Permit, datetime], bool]
     clause: Callable[[datetime], ColumnElement[bool]]
-    reason: Callable[[Permit], str]
+    reason: Callable[[Permit], Message]
+
+
+# One sentence per state, so that a language with genders can agree the adjective.
+NOT_IN_FORCE = {PermitStatus.suspended: Message("the permit is suspended"),
+                PermitStatus.revoked: Message("the permit is revoked"),
+                PermitStatus.expired: Message("the permit is expired")}
+
+
+def _state(permit: Permit) -> Message:
+    return NOT_IN_FORCE.get(permit.status) or Message(
+        "the permit is {status}", status=Message(permit.status.value))
 
 
 def _values(statuses) -> list[str]:
@@ -70,22 +88,22 @@ def _values(statuses) -> list[str]:
 IN_FORCE: tuple[Condition, ...] = (
     Condition(lambda p, now: p.status not in ENDED_STATUSES,
               lambda now: Permit.status.not_in(_values(ENDED_STATUSES)),
-              lambda p: f"the permit is {p.status.value}"),
+              _state),
     Condition(lambda p, now: now < p.valid_until,
               lambda now: Permit.valid_until > now,
-              lambda p: "the permit is expired"),
+              lambda p: Message("the permit is expired")),
     Condition(lambda p, now: p.status in ACTIVE_STATUSES,  # what is left: suspended
               lambda now: Permit.status.in_(_values(ACTIVE_STATUSES)),
-              lambda p: f"the permit is {p.status.value}"),
+              _state),
     Condition(lambda p, now: p.valid_from <= now,
               lambda now: Permit.valid_from <= now,
-              lambda p: "the permit is not valid yet"),
+              lambda p: Message("the permit is not valid yet")),
 )
 
 
 # --- the Python form ------------------------------------------------------------------------
 
-def permit_refusal(permit: Permit, now: datetime | None = None) -> str | None:
+def permit_refusal(permit: Permit, now: datetime | None = None) -> Message | None:
     """Why ``permit`` lets nobody in now, or None while it is in force."""
     now = now or utcnow()
     return next((c.reason(permit) for c in IN_FORCE if not c.holds(permit, now)), None)
@@ -95,17 +113,17 @@ def refusal(session: Session, principal: Principal, project_id: str, *,
             require_mfa: bool = False, now: datetime | None = None) -> Refused | None:
     """Why ``principal`` may not enter ``project_id`` now, or None if they may."""
     if principal.user_id is None:
-        return Refused(Why.not_person, "not a person")
+        return Refused(Why.not_person, Message("not a person"))
     if require_mfa and not principal.mfa:
-        return Refused(Why.mfa, "MFA required: sign in again with a second factor")
+        return Refused(Why.mfa, Message("MFA required: sign in again with a second factor"))
     if Role.researcher not in principal.roles:
-        return Refused(Why.not_researcher, "the researcher role is required")
+        return Refused(Why.not_researcher, Message("the researcher role is required"))
     permit = session.exec(select(Permit).join(Project, Project.permit_id == Permit.id)
                           .where(Project.id == project_id)).first()
     if permit is None:
-        return Refused(Why.no_project, "no such project")
+        return Refused(Why.no_project, Message("no such project"))
     if session.get(PermitMember, (permit.id, principal.subject)) is None:
-        return Refused(Why.not_named, "not named in the project's permit")
+        return Refused(Why.not_named, Message("not named in the project's permit"))
     reason = permit_refusal(permit, now)
     return Refused(Why.permit_not_in_force, reason, permit) if reason else None
 
@@ -115,8 +133,9 @@ def check_can_enter(session: Session, principal: Principal, project_id: str, *,
     """Raise :class:`Forbidden` with the reason unless ``principal`` may enter now."""
     refused = refusal(session, principal, project_id, require_mfa=require_mfa, now=now)
     if refused is not None:
-        raise Forbidden(f"{principal.subject} may not enter project {project_id}: "
-                        f"{refused.reason}", code="project.not_permitted")
+        raise Forbidden(Message("{subject} may not enter project {project_id}: {reason}",
+                                subject=principal.subject, project_id=project_id,
+                                reason=refused.reason), code="project.not_permitted")
 
 
 def can_enter(session: Session, principal: Principal, project_id: str, *,
@@ -156,6 +175,7 @@ def get_visible_project(session: Session, project_id: str, subject: str,
     row = session.exec(visible_projects_query(subject, roles)
                        .where(Project.id == project_id)).first()
     if row is None:
-        raise NotFound(f"no project {project_id!r}", code="project.not_found")
+        raise NotFound(Message("no project {project_id!r}", project_id=project_id),
+                       code="project.not_found")
     return row
 

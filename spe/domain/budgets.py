@@ -29,6 +29,7 @@ from spe.audit import Actor, record
 from spe.db.types import UTCDateTime, utcnow
 from spe.domain.usage import UsageReport, usage_report
 from spe.errors import NotFound
+from spe.messages import Message
 from spe.settings import Settings
 
 LIMITS = ("cpu_hours", "gpu_hours", "carbon_g_co2e")
@@ -59,7 +60,8 @@ class BudgetSet(BudgetLimits):
     @model_validator(mode="after")
     def _some_limit(self) -> BudgetSet:
         if all(getattr(self, name) is None for name in LIMITS):
-            raise ValueError(f"a budget needs at least one limit ({', '.join(LIMITS)})")
+            raise ValueError(Message("a budget needs at least one limit ({LIMITS})",
+                                     LIMITS=', '.join(LIMITS)))
         return self
 
 
@@ -151,7 +153,8 @@ def set_budget(session: Session, project_id: str, body: BudgetSet, actor: Actor,
 def remove_budget(session: Session, project_id: str, actor: Actor) -> None:
     budget = session.get(ProjectBudget, project_id)
     if budget is None:
-        raise NotFound(f"project {project_id!r} has no budget", code="budget.not_found")
+        raise NotFound(Message("project {project_id!r} has no budget", project_id=project_id),
+                       code="budget.not_found")
     session.delete(budget)
     record(session, action="usage.budget.remove", actor=actor, target_type="project",
            target_id=project_id, project_id=project_id,

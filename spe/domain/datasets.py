@@ -19,6 +19,7 @@ from spe.audit import Actor, record
 from spe.db.types import UTCDateTime, utcnow
 from spe.domain.permits import PermitDataset, variables_in_use
 from spe.errors import Conflict, InvalidInput, NotFound
+from spe.messages import Message
 
 DatasetName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,62}$")]
 VariableName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")]
@@ -55,7 +56,8 @@ def _unique_names(variables: list[Variable]) -> list[Variable]:
     names = [v.name for v in variables]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise ValueError(f"duplicate variable names: {', '.join(duplicates)}")
+        raise ValueError(Message("duplicate variable names: {duplicates}",
+                                 duplicates=', '.join(duplicates)))
     return variables
 
 
@@ -110,13 +112,14 @@ class DatasetPublic(DatasetBase):
 def get_dataset(session: Session, name: str) -> Dataset:
     dataset = session.get(Dataset, name)
     if dataset is None:
-        raise NotFound(f"no dataset {name!r}", code="dataset.not_found")
+        raise NotFound(Message("no dataset {name!r}", name=name), code="dataset.not_found")
     return dataset
 
 
 def create_dataset(session: Session, data: DatasetCreate, *, actor: Actor) -> Dataset:
     if session.get(Dataset, data.name) is not None:
-        raise Conflict(f"dataset {data.name!r} exists", code="dataset.exists")
+        raise Conflict(Message("dataset {data_name!r} exists", data_name=data.name),
+                       code="dataset.exists")
     dataset = Dataset(**data.model_dump(exclude={"variables"}),
                       variables=[v.model_dump(mode="json") for v in data.variables])
     session.add(dataset)
@@ -129,12 +132,13 @@ def update_dataset(session: Session, name: str, data: DatasetUpdate, *, actor: A
     dataset = get_dataset(session, name)
     changes = data.model_dump(exclude_unset=True)
     if not changes:
-        raise InvalidInput("nothing to change", code="dataset.empty_update")
+        raise InvalidInput(Message("nothing to change"), code="dataset.empty_update")
     if "variables" in changes:
         kept = {v.name for v in data.variables or []}
         missing = sorted(variables_in_use(session, name) - kept)
         if missing:
-            raise Conflict(f"variables still permitted by a permit: {', '.join(missing)}",
+            raise Conflict(Message("variables still permitted by a permit: {missing}",
+                                   missing=', '.join(missing)),
                            code="dataset.variables_in_use")
         changes["variables"] = [v.model_dump(mode="json") for v in data.variables or []]
     for field, value in changes.items():
@@ -149,7 +153,8 @@ def update_dataset(session: Session, name: str, data: DatasetUpdate, *, actor: A
 def delete_dataset(session: Session, name: str, *, actor: Actor) -> None:
     dataset = get_dataset(session, name)
     if session.exec(select(PermitDataset).where(PermitDataset.dataset_name == name)).first():
-        raise Conflict(f"dataset {name!r} is named by a permit", code="dataset.in_use")
+        raise Conflict(Message("dataset {name!r} is named by a permit", name=name),
+                       code="dataset.in_use")
     session.delete(dataset)
     record(session, action="dataset.delete", actor=actor, target_type="dataset", target_id=name)
 

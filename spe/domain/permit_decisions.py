@@ -50,6 +50,7 @@ from spe.domain.permits import (
 from spe.domain.principal import Principal
 from spe.domain.projects import project_of
 from spe.errors import Conflict, Forbidden, InvalidInput, Misconfigured
+from spe.messages import Message
 
 TYPE = "spe-permit+jws"
 ALGORITHMS = ["Ed25519", "EdDSA", "ES256", "ES384", "RS256", "PS256"]
@@ -125,26 +126,31 @@ class TrustedIssuers:
     @classmethod
     def load(cls, path: Path | None) -> TrustedIssuers:
         if path is None:
-            raise Forbidden("this deployment trusts no permit issuer (SPE_PERMIT_ISSUERS_FILE "
-                            "is not set)", code="permit.untrusted_issuer")
+            raise Forbidden(Message("this deployment trusts no permit issuer "
+                                    "(SPE_PERMIT_ISSUERS_FILE is not set)"),
+                            code="permit.untrusted_issuer")
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
             if not isinstance(document, dict):
-                raise ValueError("it must be a JSON object {issuer: JWKS}")
+                raise ValueError(Message("it must be a JSON object {{issuer: JWKS}}"))
             keys: dict[str, tuple[str, Any]] = {}
             for issuer, jwks in document.items():
                 if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
-                    raise ValueError(f'{issuer}: a JWKS {{"keys": [...]}} is expected')
+                    raise ValueError(Message("{issuer}: a JWKS {{\"keys\": [...]}} is "
+                                             "expected", issuer=issuer))
                 for key in KeySet.import_key_set(jwks).keys:
                     kid = key.kid
                     if not kid or kid in keys:
-                        raise ValueError(f"every key needs a kid of its own ({kid!r})")
+                        raise ValueError(Message("every key needs a kid of its own ({kid!r})",
+                                                 kid=kid))
                     if key.is_private:
-                        raise ValueError(f"key {kid} of {issuer} is a private key")
+                        raise ValueError(Message("key {kid} of {issuer} is a private key",
+                                                 kid=kid, issuer=issuer))
                     keys[kid] = (issuer, key)
         except (OSError, ValueError, TypeError, JoseError) as exc:
-            raise Misconfigured(f"the trusted permit issuers file {path} cannot be used: "
-                                f"{exc}", code="permit.issuers_file") from exc
+            raise Misconfigured(Message("the trusted permit issuers file {path} cannot be "
+                                        "used: {exc}", path=path, exc=exc),
+                                code="permit.issuers_file") from exc
         return cls(keys)
 
 
@@ -154,40 +160,47 @@ def verify(token: str, issuers: TrustedIssuers) -> Verified:
     (untrusted key, another issuer's key) otherwise. Nothing is applied."""
     token = token.strip()
     if len(token) > MAX_TOKEN or token.count(".") != 2:
-        raise InvalidInput("not a compact JWS (three dot-separated parts): a permit "
-                           "decision must be signed", code="permit.unsigned")
+        raise InvalidInput(Message("not a compact JWS (three dot-separated parts): a permit "
+                                   "decision must be signed"), code="permit.unsigned")
     try:
         header = jws.extract_compact(token.encode()).headers()
     except (JoseError, ValueError) as exc:
-        raise InvalidInput(f"not a compact JWS: {exc}", code="permit.unsigned") from exc
+        raise InvalidInput(Message("not a compact JWS: {exc}", exc=exc),
+                           code="permit.unsigned") from exc
     if header.get("typ") != TYPE:
-        raise InvalidInput(f"the JWS header must say typ {TYPE!r}", code="permit.unsigned")
+        raise InvalidInput(Message("the JWS header must say typ {TYPE!r}", TYPE=TYPE),
+                           code="permit.unsigned")
     kid = header.get("kid")
     if not isinstance(kid, str) or kid not in issuers.keys:
-        raise Forbidden(f"the decision is signed with a key this deployment does not trust "
-                        f"(kid {str(kid)[:100]!r})", code="permit.untrusted_issuer")
+        raise Forbidden(Message("the decision is signed with a key this deployment does not "
+                                "trust (kid {kid!r})", kid=str(kid)[:100]),
+                        code="permit.untrusted_issuer")
     issuer, key = issuers.keys[kid]
     try:
         payload = jws.deserialize_compact(token, key, algorithms=ALGORITHMS).payload
     except JoseError as exc:
-        raise InvalidInput(f"the decision's signature does not verify with key {kid} of "
-                           f"{issuer}: {exc.error}", code="permit.bad_signature") from exc
+        raise InvalidInput(Message("the decision's signature does not verify with key {kid} "
+                                   "of {issuer}: {error}", kid=kid, issuer=issuer,
+                                   error=exc.error), code="permit.bad_signature") from exc
     try:
         decision = SignedDecision.model_validate_json(payload)
     except ValidationError as exc:
-        raise InvalidInput(f"the signed decision is not a permit decision: {_problems(exc)}",
+        raise InvalidInput(Message("the signed decision is not a permit decision: {problems}",
+                                   problems=_problems(exc)),
                            code="permit.bad_decision") from exc
     if decision.iss != issuer:
-        raise Forbidden(f"the decision says it is from {decision.iss[:200]!r} but is signed "
-                        f"with key {kid} of {issuer!r}", code="permit.untrusted_issuer")
+        raise Forbidden(Message("the decision says it is from {iss!r} but is signed with key "
+                                "{kid} of {issuer!r}", iss=decision.iss[:200], kid=kid,
+                                issuer=issuer), code="permit.untrusted_issuer")
     terms = dict(decision.terms)
     if decision.decision == "grant":
         terms |= {"reference": decision.reference, "issuer": decision.iss}
     try:
         parsed = TERMS[decision.decision].model_validate(terms)
     except ValidationError as exc:
-        raise InvalidInput(f"the terms of the {decision.decision} decision are invalid: "
-                           f"{_problems(exc)}", code="permit.bad_decision") from exc
+        raise InvalidInput(Message("the terms of the {decision} decision are invalid: {problems}",
+                                   decision=decision.decision, problems=_problems(exc)),
+                           code="permit.bad_decision") from exc
     return Verified(kid, token, decision, parsed)
 
 
@@ -203,15 +216,16 @@ def apply(session: Session, verified: Verified, principal: Principal) -> Permit:
     decision = verified.payload
     if session.exec(select(PermitDecision.id).where(
             PermitDecision.issuer == decision.iss, PermitDecision.jti == decision.jti)).first():
-        raise Conflict(f"decision {decision.jti[:200]!r} of {decision.iss} was already "
-                       "applied", code="permit.replayed")
+        raise Conflict(Message("decision {jti!r} of {iss} was already applied",
+                               jti=decision.jti[:200], iss=decision.iss), code="permit.replayed")
     if decision.decision == "grant":
         permit = lifecycle.create_permit(session, verified.terms, principal)
     else:
         permit = get_permit(session, decision.reference)
         if permit.issuer != decision.iss:
-            raise Forbidden(f"permit {permit.reference} was issued by {permit.issuer!r}, not "
-                            f"{decision.iss!r}", code="permit.forbidden")
+            raise Forbidden(Message("permit {reference} was issued by {issuer!r}, not {iss!r}",
+                                    reference=permit.reference, issuer=permit.issuer,
+                                    iss=decision.iss), code="permit.forbidden")
         permit = _change(session, permit.id, decision.decision, verified.terms, principal)
     session.add(PermitDecision(
         issuer=decision.iss, jti=decision.jti, kid=verified.kid, decision=decision.decision,

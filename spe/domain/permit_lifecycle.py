@@ -46,6 +46,7 @@ from spe.domain.projects import Project, project_of
 from spe.domain.roles import Role
 from spe.domain.statemachine import StateMachine, Transition
 from spe.errors import Conflict, Forbidden, InvalidInput
+from spe.messages import Message
 
 # The permit roles, listed here only: the API's routes and the console's pages declare these.
 PERMIT_MANAGERS = frozenset({Role.admin, Role.permit_manager})  # record and change permits
@@ -78,16 +79,19 @@ def check_can_transition(permit: Permit, name: str, principal: Principal,
     transition = MACHINE[name]
     if transition.who == SYSTEM:
         if principal.via != "system":
-            raise Forbidden(f"only the platform may {name} a permit", code="permit.forbidden")
+            raise Forbidden(Message("only the platform may {name} a permit", name=name),
+                            code="permit.forbidden")
     elif not principal.has_any(transition.who):
-        raise Forbidden(f"{name} needs one of the roles "
-                        f"{', '.join(sorted(r.value for r in transition.who))}",
+        raise Forbidden(Message("{name} needs one of the roles {roles}", name=name,
+                                roles=', '.join(sorted(r.value for r in transition.who))),
                         code="permit.forbidden")
     current = permit.effective_status(now)
     if name == "expire":  # by its dates: the stored status is what it leaves
         if permit.status in ENDED_STATUSES or now < permit.valid_until:
-            raise Conflict(f"permit {permit.reference} is {current.value} until "
-                           f"{permit.valid_until.isoformat()}; it cannot expire now",
+            raise Conflict(Message("permit {reference} is {current} until {valid_until}; it cannot "
+                                   "expire now", reference=permit.reference,
+                                   current=current.value,
+                                   valid_until=permit.valid_until.isoformat()),
                            code=MACHINE.code)
         return transition
     return MACHINE.check(name, current, permit.reference)
@@ -104,10 +108,11 @@ def can_transition(permit: Permit, name: str, principal: Principal,
 
 def create_permit(session: Session, data: PermitCreate, principal: Principal) -> Permit:
     if not principal.has_any(PERMIT_MANAGERS):
-        raise Forbidden("creating a permit needs the role admin or permit_manager",
+        raise Forbidden(Message("creating a permit needs the role admin or permit_manager"),
                         code="permit.forbidden")
     if session.exec(select(Permit.id).where(Permit.reference == data.reference)).first():
-        raise Conflict(f"permit {data.reference} exists", code="permit.exists")
+        raise Conflict(Message("permit {reference} exists", reference=data.reference),
+                       code="permit.exists")
     _check_terms(session, data.sdc_policy, data.workspace_profile, data.datasets)
     permit = Permit(**data.model_dump(exclude={"members", "datasets"}),
                     created_by=principal.user_id)
@@ -129,7 +134,7 @@ def amend_permit(session: Session, permit_id: str, data: PermitAmend,
     check_can_transition(permit, "amend", principal)
     changes = data.model_dump(exclude_unset=True, exclude_none=True, exclude={"reason"})
     if not changes:
-        raise InvalidInput("an amendment must change at least one term",
+        raise InvalidInput(Message("an amendment must change at least one term"),
                            code="permit.empty_amendment")
     datasets = data.datasets if data.datasets is not None else datasets_of(session, permit.id)
     _check_terms(session, data.sdc_policy or permit.sdc_policy,
@@ -159,8 +164,9 @@ def renew_permit(session: Session, permit_id: str, data: PermitRenew,
     permit = get_permit(session, permit_id, for_update=True)
     check_can_transition(permit, "renew", principal)
     if data.valid_until <= permit.valid_until:
-        raise InvalidInput(f"a renewal must extend the permit beyond "
-                           f"{permit.valid_until.isoformat()}", code="permit.renewal_not_later")
+        raise InvalidInput(Message("a renewal must extend the permit beyond {valid_until}",
+                                   valid_until=permit.valid_until.isoformat()),
+                           code="permit.renewal_not_later")
     permit.valid_until = data.valid_until
     permit.version += 1
     _move(session, permit, "renew", principal, data.reason, ["valid_until"])
@@ -248,18 +254,21 @@ def _check_terms(session: Session, sdc_policy: str, workspace_profile: str,
                  datasets: list[PermittedDataset]) -> None:
     for kind, name in (("packs", sdc_policy), ("workspace-profiles", workspace_profile)):
         if name not in policies.available(kind):
-            raise InvalidInput(f"unknown {kind[:-1]} {name!r}; available: "
-                               f"{', '.join(policies.available(kind))}",
+            raise InvalidInput(Message("unknown {kind} {name!r}; available: {available}",
+                                       kind=kind[:-1], name=name,
+                                       available=', '.join(policies.available(kind))),
                                code="permit.unknown_policy")
     for item in datasets:
         dataset = session.get(Dataset, item.dataset)
         if dataset is None:
-            raise InvalidInput(f"no dataset {item.dataset!r} in the catalogue",
+            raise InvalidInput(Message("no dataset {dataset!r} in the catalogue",
+                                       dataset=item.dataset),
                                code="permit.unknown_dataset")
         unknown = sorted(set(item.variables) - dataset.variable_names())
         if unknown:
-            raise InvalidInput(f"dataset {item.dataset!r} has no variables "
-                               f"{', '.join(unknown)}", code="permit.unknown_variables")
+            raise InvalidInput(Message("dataset {dataset!r} has no variables {unknown}",
+                                       dataset=item.dataset, unknown=', '.join(unknown)),
+                               code="permit.unknown_variables")
 
 
 def _write_members(session: Session, permit: Permit, members: list[str]) -> None:

@@ -18,6 +18,7 @@ from sqlmodel import Field, Session, SQLModel, select
 from spe.db.types import UTCDateTime, utcnow
 from spe.domain.users import Subject
 from spe.errors import NotFound
+from spe.messages import Message
 
 Reference = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")]
 
@@ -43,13 +44,13 @@ class PermittedDataset(SQLModel):
     @classmethod
     def _unique(cls, variables: list[str]) -> list[str]:
         if len(set(variables)) != len(variables):
-            raise ValueError("variables are listed twice")
+            raise ValueError(Message("variables are listed twice"))
         return variables
 
 
 def _check_datasets(datasets: list[PermittedDataset] | None) -> list[PermittedDataset] | None:
     if datasets is not None and len({d.dataset for d in datasets}) != len(datasets):
-        raise ValueError("a dataset is listed twice")
+        raise ValueError(Message("a dataset is listed twice"))
     return datasets
 
 
@@ -83,7 +84,7 @@ class PermitCreate(PermitTerms):
     @model_validator(mode="after")
     def _dates(self) -> PermitCreate:
         if self.valid_until <= self.valid_from:
-            raise ValueError("valid_until must be after valid_from")
+            raise ValueError(Message("valid_until must be after valid_from"))
         return self
 
 
@@ -234,7 +235,8 @@ def get_permit(session: Session, permit_id: str, *, for_update: bool = False) ->
         query = select(Permit).where(Permit.reference == permit_id)
         permit = session.exec(query.with_for_update() if for_update else query).first()
     if permit is None:
-        raise NotFound(f"no permit {permit_id!r}", code="permit.not_found")
+        raise NotFound(Message("no permit {permit_id!r}", permit_id=permit_id),
+                       code="permit.not_found")
     return permit
 
 

@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from spe.audit import Actor, record
 from spe.errors import Conflict
+from spe.messages import Message
 
 
 def _text(state: Any) -> str:
@@ -44,7 +45,7 @@ class StateMachine:
     code: str  # the refusal's error code
     table: tuple[Transition, ...]
     start: tuple[Any, str] | None = None  # (first state, how it is reached) for the diagram
-    refusal: Callable[[Transition, Any, str], str] | None = None
+    refusal: Callable[[Transition, Any, str], Message] | None = None
     transitions: dict[str, Transition] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -71,12 +72,20 @@ class StateMachine:
     def can(self, name: str, current: Any) -> bool:
         return current in self.transitions[name].sources
 
-    def _refusal(self, transition: Transition, current: Any, ident: str) -> str:
+    def _refusal(self, transition: Transition, current: Any, ident: str) -> Message:
+        """The refusal, its words (transition, noun, states) each translatable."""
         if self.refusal is not None:
             return self.refusal(transition, current, ident)
-        allowed = ", ".join(sorted(_text(s) for s in transition.sources))
-        return (f"cannot {transition.name} {self.noun} {ident}: it is {_text(current)}; "
-                f"{transition.name} applies to a {self.noun} that is {allowed}")
+        allowed = Message.listing(Message(s) for s in sorted(_text(s) for s in transition.sources))
+        return Message("cannot {transition} {noun} {ident}: it is {current}; {transition} "
+                       "applies to a {noun} that is {allowed}", transition=Message(transition.name),
+                       noun=Message(self.noun), ident=ident, current=Message(_text(current)),
+                       allowed=allowed)
+
+    @property
+    def words(self) -> set[str]:
+        """What a refusal may put in its sentence as words: the noun, transitions, states."""
+        return {self.noun, *self.transitions, *(_text(s) for s in self.states)}
 
     # --- changing ---------------------------------------------------------------------------
     def apply(self, session: Session, row: Any, name: str, *, actor: Actor, target_type: str,

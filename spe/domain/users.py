@@ -19,6 +19,7 @@ from spe.audit import Actor, record
 from spe.db.types import UTCDateTime, utcnow
 from spe.domain.roles import Role
 from spe.errors import Conflict, InvalidInput, NotFound
+from spe.messages import Message
 
 SUBJECT_PATTERN = r"^[A-Za-z0-9._@+:|-]{1,200}$"
 Subject = Annotated[str, StringConstraints(pattern=SUBJECT_PATTERN)]
@@ -88,7 +89,7 @@ def to_public(session: Session, user: User) -> UserPublic:
 def get_user(session: Session, user_id: str) -> User:
     user = session.get(User, user_id)
     if user is None:
-        raise NotFound(f"no user {user_id!r}", code="user.not_found")
+        raise NotFound(Message("no user {user_id!r}", user_id=user_id), code="user.not_found")
     return user
 
 
@@ -98,7 +99,8 @@ def find_by_subject(session: Session, subject: str) -> User | None:
 
 def create_user(session: Session, data: UserCreate, *, actor: Actor) -> User:
     if find_by_subject(session, data.subject) is not None:
-        raise Conflict(f"a user with subject {data.subject!r} exists", code="user.exists")
+        raise Conflict(Message("a user with subject {subject!r} exists", subject=data.subject),
+                       code="user.exists")
     user = User(subject=data.subject, display_name=data.display_name or data.subject,
                 email=data.email)
     session.add(user)
@@ -114,7 +116,7 @@ def update_user(session: Session, user_id: str, data: UserUpdate, *, actor: Acto
     user = get_user(session, user_id)
     changes = data.model_dump(exclude_unset=True)
     if not changes:
-        raise InvalidInput("nothing to change", code="user.empty_update")
+        raise InvalidInput(Message("nothing to change"), code="user.empty_update")
     for name, value in changes.items():
         setattr(user, name, value)
     session.add(user)
@@ -127,7 +129,8 @@ def grant_role(session: Session, user_id: str, role: Role, *, actor: Actor,
                source: str = "local") -> None:
     user = get_user(session, user_id)
     if session.get(RoleGrant, (user.id, role, source)) is not None:
-        raise Conflict(f"user already holds role {role.value}", code="role.already_granted")
+        raise Conflict(Message("user already holds role {role}", role=role.value),
+                       code="role.already_granted")
     session.add(RoleGrant(user_id=user.id, role=role, source=source, granted_by=actor.id))
     record(session, action="user.role.grant", actor=actor, target_type="user",
            target_id=user.id, details={"role": role.value, "source": source})
@@ -138,7 +141,8 @@ def revoke_role(session: Session, user_id: str, role: Role, *, actor: Actor,
     user = get_user(session, user_id)
     grant = session.get(RoleGrant, (user.id, role, source))
     if grant is None:
-        raise NotFound(f"user does not hold role {role.value} ({source})",
+        raise NotFound(Message("user does not hold role {role} ({source})", role=role.value,
+                               source=source),
                        code="role.not_granted")
     session.delete(grant)
     record(session, action="user.role.revoke", actor=actor, target_type="user",

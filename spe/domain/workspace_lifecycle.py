@@ -22,6 +22,7 @@ from spe.audit import Actor
 from spe.db.types import utcnow
 from spe.domain.projects import Project
 from spe.domain.statemachine import StateMachine, Transition
+from spe.messages import Message
 
 STATES = ("absent", "provisioning", "ready", "suspended", "error", "deleted")
 RECONCILER = "reconciler"
@@ -33,8 +34,9 @@ def _from(*states: str) -> frozenset[str]:
 
 MACHINE = StateMachine(
     "workspace", "workspace.invalid_transition", start=("absent", "project created"),
-    refusal=lambda t, current, ident: f"workspace of {ident} cannot go from {current} to "
-                                      f"{t.target}",
+    refusal=lambda t, current, ident: Message(
+        "workspace of {ident} cannot go from {current} to {target}", ident=ident,
+        current=Message(str(current)), target=Message(str(t.target))),
     table=(
         Transition("provision", _from("absent", "ready", "suspended", "error"), "provisioning",
                    "workspace.provision", RECONCILER),

@@ -109,6 +109,7 @@ EXPECTED: dict[tuple[str, str], frozenset | str] = {
     ("GET", "/console/language"): BROWSER,
     ("GET", "/console/review"): frozenset({OC}),
     ("GET", "/console/review/{request_id}"): frozenset({OC}),
+    ("GET", "/console/review/{request_id}/overlaps"): frozenset({OC}),
     ("GET", "/console/review/{request_id}/files/{file_id}/image"): frozenset({OC}),
     ("POST", "/console/review/{request_id}/files/{file_id}/vote"): frozenset({OC}),
     ("POST", "/console/review/{request_id}/return"): frozenset({OC}),

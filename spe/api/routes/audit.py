@@ -36,6 +36,7 @@ from spe.domain.principal import Principal
 from spe.domain.roles import Role
 from spe.domain.users import User
 from spe.errors import NotFound
+from spe.messages import Message
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 Auditor = Annotated[Principal, allow(Role.auditor, Role.admin)]
@@ -77,15 +78,16 @@ def _actor_id(session: Session, actor: str) -> str:
         matches = session.exec(select(User).where(
             func.lower(User.email) == actor.lower())).all()
         if len(matches) > 1:
-            raise NotFound(f"{len(matches)} users have the e-mail {actor!r}: search by name",
+            raise NotFound(Message("{n_matches} users have the e-mail {actor!r}: search by "
+                                   "name", n_matches=len(matches), actor=actor),
                            code="audit.ambiguous_actor")
         user = matches[0] if matches else None
     if user is not None:
         return user.id
     if session.exec(select(AuditEvent.seq).where(AuditEvent.actor_id == actor).limit(1)
                     ).first() is None:
-        raise NotFound(f"no user has the id, name or e-mail {actor!r}, and no event has it as "
-                       "actor", code="audit.unknown_actor")
+        raise NotFound(Message("no user has the id, name or e-mail {actor!r}, and no event "
+                               "has it as actor", actor=actor), code="audit.unknown_actor")
     return actor
 
 

@@ -50,6 +50,7 @@ from spe.domain.permits import members_of
 from spe.domain.principal import Principal
 from spe.domain.roles import Role
 from spe.errors import InvalidInput
+from spe.messages import Message
 from spe.storage import ObjectStore
 
 router = APIRouter(prefix="/api/v1", tags=["egress"])
@@ -166,7 +167,8 @@ def _descriptions(descriptions: list[str], count: int) -> list[str]:
     if len(descriptions) == 1:
         descriptions = descriptions * count
     if len(descriptions) != count or not all(d.strip() for d in descriptions):
-        raise InvalidInput("give a non-empty description for each file (or one for all)",
+        raise InvalidInput(Message("give a non-empty description for each file (or one for "
+                                   "all)"),
                            code="egress.description_required")
     return [d.strip()[:5000] for d in descriptions]
 

@@ -43,6 +43,7 @@ from spe.domain.principal import Principal
 from spe.domain.projects import DesiredState, Project, desired_state
 from spe.domain.roles import Role
 from spe.errors import Conflict, Forbidden, InvalidInput, NotFound, SpeError, TerminalError
+from spe.messages import Message
 from spe.storage import ObjectNotFound
 from spe.storage.layout import InvalidKeyComponent, parse_source_key
 
@@ -112,11 +113,13 @@ def _granted(request: Request, session: Session, project_id: str) -> dict[str, A
         project = session.get(Project, project_id)
         permit = session.get(Permit, project.permit_id) if project else None
         if permit is None or desired_state(permit) is not DesiredState.ready:
-            raise Forbidden(f"the permit of project {project_id} is not active",
+            raise Forbidden(Message("the permit of project {project_id} is not active",
+                                    project_id=project_id),
                             code="extract.permit_inactive")
         condition = project.conditions.get(CONDITION, {})
         if condition.get("state") != "ready":
-            raise Conflict(f"the extract of {project_id} is not ready", code="extract.not_ready")
+            raise Conflict(Message("the extract of {project_id} is not ready",
+                                   project_id=project_id), code="extract.not_ready")
     except SpeError as exc:
         with session_scope(request.app.state.engine) as audit:
             record(audit, action="data.extract.fetch", actor=actor, outcome="denied",
@@ -141,7 +144,8 @@ def _manifest(request: Request, plane: ProjectDataPlane, project_id: str,
                    target_type="extract", target_id=condition["extract_id"],
                    project_id=project_id, details={"code": "extract.manifest_refused",
                                                    "reason": str(exc)[:300]})
-        raise Conflict(f"the extract of {project_id} is refused: {exc}",
+        raise Conflict(Message("the extract of {project_id} is refused: {exc}",
+                               project_id=project_id, exc=exc),
                        code="extract.manifest_refused") from exc
 
 
@@ -173,11 +177,12 @@ def extract_file(project_id: str, name: str, request: Request, session: SessionD
     try:
         data_key = plane.data_key(project_id)
     except TerminalError as exc:
-        raise Conflict(str(exc), code="extract.key_unavailable") from exc
+        raise Conflict(Message("{error}", error=str(exc)), code="extract.key_unavailable") from exc
     manifest = _manifest(request, plane, project_id, condition, data_key.key_id)
     entry = next((f for f in manifest["files"] if f["name"] == name), None)
     if entry is None:
-        raise NotFound(f"the extract has no file {name!r}", code="extract.file_not_found")
+        raise NotFound(Message("the extract has no file {name!r}", name=name),
+                       code="extract.file_not_found")
     ciphertext = verified_ciphertext(plane.store, entry)
     record(session, action="data.extract.fetch", actor=Actor.component(
         f"workspace:{project_id}"), target_type="extract", target_id=condition["extract_id"],
@@ -206,7 +211,7 @@ def source_named_well() -> Iterator[None]:
     try:
         yield
     except InvalidKeyComponent as exc:
-        raise InvalidInput(str(exc), code="source.invalid_name") from exc
+        raise InvalidInput(Message("{error}", error=str(exc)), code="source.invalid_name") from exc
 
 
 def keep_source(session: Session, principal: Principal, dataset: str, source: SourceObject,
@@ -248,13 +253,14 @@ def register(name: str, body: SourceRef, request: Request, principal: Steward,
         dataset = get_dataset(session, name)
         with source_named_well():
             if parse_source_key(body.object_key)[0] != name:
-                raise InvalidInput(f"{body.object_key} is not under sources/{name}/",
+                raise InvalidInput(Message("{object_key} is not under sources/{name}/",
+                                           object_key=body.object_key, name=name),
                                    code="source.other_dataset")
             try:
                 source = register_existing(plane.store, body.object_key, dataset.variables,
                                            body.format)
             except ObjectNotFound as exc:
-                raise NotFound(f"no object {body.object_key}",
+                raise NotFound(Message("no object {object_key}", object_key=body.object_key),
                                code="source.not_found") from exc
         public = keep_source(session, principal, name, source, "existing object")
     return public

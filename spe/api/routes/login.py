@@ -23,6 +23,7 @@ from spe.auth.tokens import find_valid
 from spe.domain.principal import Principal
 from spe.domain.users import User
 from spe.errors import Forbidden
+from spe.messages import Message
 
 router = APIRouter(prefix="/auth", tags=["sign-in"])
 templates = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
@@ -83,7 +84,8 @@ def logout(request: Request, session: SessionDep, principal: Browser,
                      principal.user_id if principal else None):
         if principal is not None and \
                 not hmac.compare_digest(csrf, request.session.get(CSRF, "")):
-            raise Forbidden("missing or wrong CSRF token: sign out with the button of a page",
+            raise Forbidden(Message("missing or wrong CSRF token: sign out with the button "
+                                    "of a page"),
                             code="auth.csrf")
         close_session(request)
         if principal is not None:

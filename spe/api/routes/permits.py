@@ -31,6 +31,7 @@ from spe.domain.permits import (
 )
 from spe.domain.principal import Principal
 from spe.errors import Forbidden
+from spe.messages import Message
 
 router = APIRouter(prefix="/api/v1/permits", tags=["permits"])
 Manager = Annotated[Principal, allow(*lifecycle.PERMIT_MANAGERS)]
@@ -40,8 +41,8 @@ Reader = Annotated[Principal, allow(*lifecycle.PERMIT_READERS)]
 def unsigned_changes_allowed(request: Request, principal: Manager,
                              settings: SettingsDep) -> None:
     if settings.permits.require_signature:
-        reason = ("this deployment takes permit changes only as signed decisions "
-                  "(POST /api/v1/permits/decisions)")
+        reason = Message("this deployment takes permit changes only as signed decisions "
+                         "(POST /api/v1/permits/decisions)")
         audit_denied(request, principal.actor(), reason)
         raise Forbidden(reason, code="permit.signature_required")
 

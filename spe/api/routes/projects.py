@@ -19,6 +19,7 @@ from spe.domain.principal import Principal
 from spe.domain.projects import Project, ProjectPublic, to_public, to_public_many
 from spe.domain.roles import Role
 from spe.errors import NotFound
+from spe.messages import Message
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 Reader = Annotated[Principal, allow(*Role)]
@@ -49,7 +50,8 @@ def halt(project_id: str, body: PermitReason, principal: Manager, session: Sessi
                      project_id[:200]):
         project = session.get(Project, project_id)
         if project is None:
-            raise NotFound(f"no project {project_id!r}", code="project.not_found")
+            raise NotFound(Message("no project {project_id!r}", project_id=project_id),
+                           code="project.not_found")
         permit = permit_lifecycle.suspend_permit(session, project.permit_id, body.reason,
                                                  principal)
     wake_reconciler(request)

@@ -20,6 +20,7 @@ from spe.domain.projects import Project
 from spe.domain.roles import Role
 from spe.domain.usage import report_csv
 from spe.errors import NotFound
+from spe.messages import Message
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 Reader = Annotated[Principal, allow(*Role)]
@@ -42,7 +43,8 @@ def read_usage(project_id: str, principal: Reader, session: SessionDep, settings
 
 def _project(session, project_id: str) -> None:
     if session.get(Project, project_id) is None:
-        raise NotFound(f"no project {project_id!r}", code="project.not_found")
+        raise NotFound(Message("no project {project_id!r}", project_id=project_id),
+                       code="project.not_found")
 
 
 @router.put("/{project_id}/budget", response_model=budgets.BudgetStatus,

@@ -13,6 +13,7 @@ from typing import Any
 from spe.auth.oidc.config import OidcConfig
 from spe.auth.oidc.errors import MfaRequired, TokenRejected
 from spe.domain.roles import Role
+from spe.messages import Message
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ def identity_from_claims(claims: Mapping[str, Any], config: OidcConfig,
     and ``acr``/``amr`` are taken from the token alone (they describe that login).
     """
     if userinfo is not None and userinfo.get("sub") != claims["sub"]:
-        raise TokenRejected("userinfo subject differs from the token's")
+        raise TokenRejected(Message("userinfo subject differs from the token's"))
     merged = {**(userinfo or {}), **claims}
     acr = claims.get("acr") if isinstance(claims.get("acr"), str) else None
     amr = _strings(claims.get("amr"), "amr")
@@ -70,8 +71,8 @@ def require_mfa(identity: Identity, config: OidcConfig) -> Identity:
         if config.mfa_amr_methods:
             wanted.append(f"amr including one of {config.mfa_amr_methods}")
         shown = f"acr={identity.acr or 'none'}, amr={sorted(identity.amr) or 'none'}"
-        raise MfaRequired(f"log in with a second factor ({' or '.join(wanted)}; "
-                          f"this login has {shown})")
+        raise MfaRequired(Message("log in with a second factor ({wanted}; this login has "
+                                  "{shown})", wanted=' or '.join(wanted), shown=shown))
     return identity
 
 
@@ -82,7 +83,7 @@ def _strings(value: Any, claim: str) -> frozenset[str]:
         return frozenset({value})
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return frozenset(value)
-    raise TokenRejected(f"claim {claim} is not a list of strings")
+    raise TokenRejected(Message("claim {claim} is not a list of strings", claim=claim))
 
 
 def _display_name(claims: Mapping[str, Any]) -> str | None:

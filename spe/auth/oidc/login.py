@@ -30,6 +30,7 @@ from spe.auth.oidc.identity import Identity, identity_from_claims, require_mfa
 from spe.auth.oidc.tokens import TokenValidator
 from spe.auth.redirects import safe_next
 from spe.auth.session_middleware import regenerate_session
+from spe.messages import Message
 
 PENDING = "oidc.pending"  # state -> {nonce, verifier, next, redirect_uri}
 ID_TOKEN = "oidc.id_token"  # noqa: S105 (a session key): the logout's id_token_hint
@@ -42,7 +43,8 @@ def checked_next(value: str | None) -> str:
     """``next`` as a same-origin path, or :class:`LoginFailed` (no open redirect)."""
     target = safe_next(value)
     if target is None:
-        raise LoginFailed("next must be a relative path on this site", code="auth.oidc.bad_next")
+        raise LoginFailed(Message("next must be a relative path on this site"),
+                          code="auth.oidc.bad_next")
     return target
 
 
@@ -91,19 +93,20 @@ def login_router(validator: TokenValidator, on_login: OnLogin, *,
         started = pending.pop(state, None) if state else None
         request.session[PENDING] = pending
         if started is None:
-            raise LoginFailed("state mismatch: this login was not started here, or was "
-                              "already completed", code="auth.oidc.state_mismatch")
+            raise LoginFailed(Message("state mismatch: this login was not started here, or "
+                                      "was already completed"), code="auth.oidc.state_mismatch")
         if iss is not None and iss != config.issuer:  # RFC 9207 mix-up defence
-            raise LoginFailed("wrong issuer in the authorization response")
+            raise LoginFailed(Message("wrong issuer in the authorization response"))
         if error is not None:
-            raise LoginFailed(f"the provider refused the login: {error}"
-                              + (f" ({error_description})" if error_description else ""))
+            raise LoginFailed(Message("the provider refused the login: {error}{description}",
+                                      error=error, description=f" ({error_description})"
+                                      if error_description else ""))
         if not code:
-            raise LoginFailed("the authorization response has no code")
+            raise LoginFailed(Message("the authorization response has no code"))
         tokens = _exchange(code, started["verifier"], started["redirect_uri"])
         id_token = tokens.get("id_token")
         if not isinstance(id_token, str):
-            raise LoginFailed("the provider returned no ID token")
+            raise LoginFailed(Message("the provider returned no ID token"))
         claims = validator.id_token(id_token, nonce=started["nonce"])
         userinfo = _userinfo(tokens.get("access_token")) if config.userinfo else None
         identity = require_mfa(identity_from_claims(claims, config, userinfo), config)
@@ -143,34 +146,38 @@ def login_router(validator: TokenValidator, on_login: OnLogin, *,
                 headers={"Accept": "application/json"})
             body = response.json()
         except (httpx.HTTPError, ValueError) as exc:
-            raise ProviderUnavailable(f"cannot reach the token endpoint: {exc}") from exc
+            raise ProviderUnavailable(Message("cannot reach the token endpoint: {exc}",
+                                              exc=exc)) from exc
         if response.status_code != 200 or not isinstance(body, dict):
             error = body.get("error", response.status_code) if isinstance(body, dict) \
                 else response.status_code
-            raise LoginFailed(f"the provider refused the authorization code: {error}",
+            raise LoginFailed(Message("the provider refused the authorization code: {error}",
+                                      error=error),
                               code="auth.oidc.code_refused")
         return body
 
     def _userinfo(access_token: Any) -> dict[str, Any]:
         endpoint = provider.metadata().userinfo_endpoint
         if endpoint is None or not isinstance(access_token, str):
-            raise LoginFailed("userinfo is configured but the provider gave no userinfo "
-                              "endpoint or no access token")
+            raise LoginFailed(Message("userinfo is configured but the provider gave no "
+                                      "userinfo endpoint or no access token"))
         try:
             response = http.get(endpoint, headers={"Authorization": f"Bearer {access_token}"})
         except httpx.HTTPError as exc:
-            raise ProviderUnavailable(f"cannot reach the userinfo endpoint: {exc}") from exc
+            raise ProviderUnavailable(Message("cannot reach the userinfo endpoint: {exc}",
+                                              exc=exc)) from exc
         if response.status_code != 200:
-            raise LoginFailed(f"the provider refused the userinfo request "
-                              f"({response.status_code})", code="auth.oidc.userinfo_refused")
+            raise LoginFailed(Message("the provider refused the userinfo request "
+                                      "({status_code})", status_code=response.status_code),
+                              code="auth.oidc.userinfo_refused")
         if response.headers.get("content-type", "").startswith("application/jwt"):
             return validator.userinfo(response.text.strip())
         try:
             body = response.json()
         except ValueError as exc:
-            raise LoginFailed("the userinfo response is not JSON") from exc
+            raise LoginFailed(Message("the userinfo response is not JSON")) from exc
         if not isinstance(body, dict):
-            raise LoginFailed("the userinfo response is not a JSON object")
+            raise LoginFailed(Message("the userinfo response is not a JSON object"))
         return body
 
     return router

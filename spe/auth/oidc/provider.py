@@ -19,6 +19,7 @@ from joserfc.jwk import Key, KeySet
 
 from spe.auth.oidc.config import OidcConfig
 from spe.auth.oidc.errors import ProviderUnavailable, TokenRejected
+from spe.messages import Message
 
 REQUIRED_METADATA = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
 
@@ -39,10 +40,12 @@ class ProviderMetadata:
     def from_document(cls, doc: dict[str, Any], expected_issuer: str) -> ProviderMetadata:
         missing = [name for name in REQUIRED_METADATA if not isinstance(doc.get(name), str)]
         if missing:
-            raise ProviderUnavailable(f"discovery document lacks {', '.join(missing)}")
+            raise ProviderUnavailable(Message("discovery document lacks {missing}",
+                                              missing=', '.join(missing)))
         if doc["issuer"] != expected_issuer:
-            raise ProviderUnavailable(f"discovery document names issuer {doc['issuer']!r}, "
-                                      f"not the configured {expected_issuer!r}")
+            raise ProviderUnavailable(Message("discovery document names issuer {doc!r}, not "
+                                              "the configured {expected_issuer!r}",
+                                              doc=doc['issuer'], expected_issuer=expected_issuer))
         algorithms = doc.get("id_token_signing_alg_values_supported") or ["RS256"]
         return cls(issuer=doc["issuer"],
                    authorization_endpoint=doc["authorization_endpoint"],
@@ -91,7 +94,7 @@ class OpenIdProvider:
                 self._fetch_keys(jwks_uri)
                 key = self._find(kid, alg)
         if key is None:
-            raise TokenRejected("unknown signing key")
+            raise TokenRejected(Message("unknown signing key"))
         return key
 
     def _stale(self, fetched_at: float) -> bool:
@@ -104,7 +107,8 @@ class OpenIdProvider:
         try:
             self._keys = KeySet.import_key_set({"keys": usable})
         except (JoseError, ValueError) as exc:
-            raise ProviderUnavailable(f"the provider's JWKS is invalid: {exc}") from exc
+            raise ProviderUnavailable(Message("the provider's JWKS is invalid: {exc}",
+                                              exc=exc)) from exc
         self._keys_at = self._clock()
 
     def _find(self, kid: str | None, alg: str) -> Key | None:
@@ -120,7 +124,9 @@ class OpenIdProvider:
             response.raise_for_status()
             doc = response.json()
         except (httpx.HTTPError, ValueError) as exc:
-            raise ProviderUnavailable(f"cannot fetch the provider's {what}: {exc}") from exc
+            raise ProviderUnavailable(Message("cannot fetch the provider's {what}: {exc}",
+                                              what=what, exc=exc)) from exc
         if not isinstance(doc, dict):
-            raise ProviderUnavailable(f"the provider's {what} is not a JSON object")
+            raise ProviderUnavailable(Message("the provider's {what} is not a JSON object",
+                                              what=what))
         return doc

@@ -29,6 +29,7 @@ from joserfc.util import urlsafe_b64decode
 
 from spe.auth.oidc.errors import TokenRejected
 from spe.auth.oidc.provider import OpenIdProvider
+from spe.messages import Message
 
 Claims = dict[str, Any]
 
@@ -36,11 +37,11 @@ ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")
 """RFC 9068 section 2.1 (media types compare case-insensitively)."""
 
 CLAIM_REASONS = {
-    "iss": "wrong issuer",
-    "aud": "wrong audience",
-    "iat": "issued in the future",
-    "nbf": "not yet valid",
-    "sub": "invalid subject",
+    "iss": Message("wrong issuer"),
+    "aud": Message("wrong audience"),
+    "iat": Message("issued in the future"),
+    "nbf": Message("not yet valid"),
+    "sub": Message("invalid subject"),
 }
 
 
@@ -60,16 +61,16 @@ class TokenValidator:
         claims = self._verified(token, audience=self.config.client_id, access=False)
         aud = claims["aud"]
         if isinstance(aud, list) and len(aud) > 1 and claims.get("azp") != self.config.client_id:
-            raise TokenRejected("wrong authorized party (azp)")
+            raise TokenRejected(Message("wrong authorized party (azp)"))
         if not isinstance(claims.get("nonce"), str) or claims["nonce"] != nonce:
-            raise TokenRejected("nonce mismatch")
+            raise TokenRejected(Message("nonce mismatch"))
         return claims
 
     def access_token(self, token: str) -> Claims:
         """The claims of a JWT access token issued for spe's API (``audience``)."""
         if self.config.audience is None:
-            raise TokenRejected("the provider's access tokens are not accepted "
-                                "(no API audience configured)")
+            raise TokenRejected(Message("the provider's access tokens are not accepted (no "
+                                        "API audience configured)"))
         return self._verified(token, audience=self.config.audience, access=True)
 
     def userinfo(self, token: str) -> Claims:
@@ -82,25 +83,26 @@ class TokenValidator:
         header = _header(token)
         alg = header.get("alg")
         if not isinstance(alg, str) or alg.lower() == "none":
-            raise TokenRejected("unsigned token (alg none) refused")
+            raise TokenRejected(Message("unsigned token (alg none) refused"))
         if alg.upper().startswith("HS"):
-            raise TokenRejected(f"symmetric signature ({alg}) refused")
+            raise TokenRejected(Message("symmetric signature ({alg}) refused", alg=alg))
         if alg not in self.provider.metadata().signing_algorithms:
-            raise TokenRejected(f"signature algorithm {alg} not advertised by the provider")
+            raise TokenRejected(Message("signature algorithm {alg} not advertised by the "
+                                        "provider", alg=alg))
         kid = header.get("kid")
         key = self.provider.signing_key(kid if isinstance(kid, str) else None, alg)
         try:
             claims = jwt.decode(token, key, algorithms=[alg]).claims
         except BadSignatureError as exc:
-            raise TokenRejected("bad signature") from exc
+            raise TokenRejected(Message("bad signature")) from exc
         except (JoseError, ValueError) as exc:
-            raise TokenRejected("malformed token") from exc
+            raise TokenRejected(Message("malformed token")) from exc
         typ = header.get("typ")
         is_access = isinstance(typ, str) and typ.lower() in ACCESS_TOKEN_TYPES
         if access and not is_access:
-            raise TokenRejected("not an access token (typ must be at+jwt, RFC 9068)")
+            raise TokenRejected(Message("not an access token (typ must be at+jwt, RFC 9068)"))
         if is_access and not access:
-            raise TokenRejected("an access token (typ at+jwt) is not accepted here")
+            raise TokenRejected(Message("an access token (typ at+jwt) is not accepted here"))
         registry = jwt.JWTClaimsRegistry(
             leeway=self.config.clock_skew_seconds,
             iss={"essential": True, "value": self.config.issuer},
@@ -110,25 +112,26 @@ class TokenValidator:
         try:
             registry.validate(claims)
         except ExpiredTokenError as exc:
-            raise TokenRejected("expired") from exc
+            raise TokenRejected(Message("expired")) from exc
         except MissingClaimError as exc:
-            raise TokenRejected(f"missing claim {exc.claim}") from exc
+            raise TokenRejected(Message("missing claim {claim}", claim=exc.claim)) from exc
         except ClaimError as exc:
-            raise TokenRejected(CLAIM_REASONS.get(exc.claim, f"invalid claim {exc.claim}")) \
+            raise TokenRejected(CLAIM_REASONS.get(
+                exc.claim, Message("invalid claim {claim}", claim=exc.claim))) \
                 from exc
         return claims
 
 
 def _header(token: str) -> dict[str, Any]:
     if not isinstance(token, str) or not looks_like_jwt(token):
-        raise TokenRejected("malformed token")
+        raise TokenRejected(Message("malformed token"))
     try:
         header = json.loads(urlsafe_b64decode(token.split(".", 1)[0].encode()))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise TokenRejected("malformed token") from exc
+        raise TokenRejected(Message("malformed token")) from exc
     if not isinstance(header, dict):
-        raise TokenRejected("malformed token")
+        raise TokenRejected(Message("malformed token"))
     if "crit" in header or "jku" in header or "x5u" in header or "jwk" in header:
         # Keys come from the provider's JWKS only, never from the token itself.
-        raise TokenRejected("token header names its own key or critical extensions")
+        raise TokenRejected(Message("token header names its own key or critical extensions"))
     return header

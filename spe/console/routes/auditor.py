@@ -27,6 +27,7 @@ from spe.domain.principal import Principal
 from spe.domain.roles import Role
 from spe.domain.users import User
 from spe.errors import InvalidInput
+from spe.messages import Message
 
 router = APIRouter(prefix="/console/audit")
 Auditor = Annotated[Principal, allow(Role.auditor, Role.admin)]
@@ -86,7 +87,8 @@ def _utc(text: str, name: str) -> datetime | None:
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError as exc:
-        raise InvalidInput(f"{name}: not a date and time: {text[:40]!r}",
+        raise InvalidInput(Message("{name}: not a date and time: {text!r}", name=name,
+                                   text=text[:40]),
                            code="audit.bad_time") from exc
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 

@@ -14,10 +14,12 @@ from pydantic import ValidationError
 from spe.api import changes
 from spe.api.deps import SessionDep, allow, wake_reconciler
 from spe.api.platform import SettingsDep
+from spe.console import forms
 from spe.domain import budgets, permit_lifecycle
 from spe.domain.principal import Principal
 from spe.domain.projects import Project
 from spe.errors import InvalidInput, NotFound
+from spe.messages import Message
 
 router = APIRouter(prefix="/console")
 Manager = Annotated[Principal, allow(*permit_lifecycle.PERMIT_MANAGERS)]
@@ -32,7 +34,7 @@ def _number(field: str, text: str) -> float | None:
     try:
         return float(text)
     except ValueError:
-        raise InvalidInput(f"{field}: {text!r} is not a number",
+        raise InvalidInput(Message("{field}: {text!r} is not a number", field=field, text=text),
                            code="budget.not_a_number") from None
 
 
@@ -46,14 +48,13 @@ def _body(cpu_hours: str, gpu_hours: str, carbon_g_co2e: str, warn_percent: str,
             carbon_g_co2e=_number("gCO2e", carbon_g_co2e),
             warn_fraction=0.8 if warn is None else warn / 100, reason=reason.strip())
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'budget'}: {e['msg']}"
-                             for e in exc.errors())
-        raise InvalidInput(problems, code="budget.invalid") from None
+        raise InvalidInput(forms.problems(exc, "budget"), code="budget.invalid") from None
 
 
 def _project(session, project_id: str) -> None:
     if session.get(Project, project_id) is None:
-        raise NotFound(f"no project {project_id!r}", code="project.not_found")
+        raise NotFound(Message("no project {project_id!r}", project_id=project_id),
+                       code="project.not_found")
 
 
 def _back(request: Request, project_id: str) -> RedirectResponse:

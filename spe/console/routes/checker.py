@@ -12,11 +12,11 @@ from datetime import datetime
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import select
 
-from spe.airlock import releases, review
+from spe.airlock import overlaps, releases, review
 from spe.airlock.models import Decision, EgressRequest, RequestStatus
 from spe.airlock.views import queue_entries, request_view
 from spe.api import changes
@@ -84,6 +84,19 @@ def review_page(request_id: str, request: Request, principal: Checker,
     commit(session)  # the views' audit events
     return render(request, "review.html", principal, view=view, shown=shown, release=release,
                   decisions=list(Decision))
+
+
+@router.get("/review/{request_id}/overlaps", response_class=HTMLResponse,
+            summary="Console: the released tables of the project overlapping each table of "
+                    "a request (audited)")
+def overlaps_page(request_id: str, request: Request, principal: Checker, session: SessionDep,
+                  staged_in: Staging, page: Annotated[int, Query(ge=1, le=10_000)] = 1
+                  ) -> HTMLResponse:
+    row = review.get_request(session, request_id)
+    view = overlaps.overlaps_view(session, object_store(request), staged_in, row, principal,
+                                  page)
+    commit(session)  # the files' view events
+    return render(request, "overlaps.html", principal, view=view)
 
 
 @router.get("/review/{request_id}/files/{file_id}/image", summary="Console: an image under "

@@ -24,6 +24,7 @@ from spe.domain.principal import Principal
 from spe.domain.projects import DesiredState, Project, desired_state
 from spe.domain.roles import Role
 from spe.domain.users import get_user
+from spe.messages import Message
 
 router = APIRouter()
 Person = Annotated[Principal, allow_authenticated()]
@@ -37,7 +38,7 @@ class MyProject:
     project: Project
     permit: Permit
     desired: DesiredState
-    refusal: str | None
+    refusal: Message | None
     open_url: str | None
 
 

@@ -41,6 +41,7 @@ from spe.domain.principal import Principal
 from spe.domain.projects import Project, desired_state, project_of
 from spe.domain.users import User
 from spe.errors import InvalidInput, NotFound
+from spe.messages import Message
 
 router = APIRouter(prefix="/console")
 Manager = Annotated[Principal, allow(*lifecycle.PERMIT_MANAGERS)]
@@ -57,7 +58,7 @@ def _back(permit_id: str) -> RedirectResponse:
 
 def _reason(reason: str) -> str:
     if not reason.strip():
-        raise InvalidInput("give a reason: it is recorded with the change",
+        raise InvalidInput(Message("give a reason: it is recorded with the change"),
                            code="permit.reason_required")
     return reason.strip()
 
@@ -213,7 +214,8 @@ def halt(project_id: str, request: Request, principal: Manager, session: Session
         _confirmed(confirm)
         project = session.get(Project, project_id)
         if project is None:
-            raise NotFound(f"no project {project_id!r}", code="project.not_found")
+            raise NotFound(Message("no project {project_id!r}", project_id=project_id),
+                           code="project.not_found")
         permit = lifecycle.suspend_permit(session, project.permit_id, _reason(reason),
                                           principal)
     return _saved(request, permit)
@@ -221,8 +223,8 @@ def halt(project_id: str, request: Request, principal: Manager, session: Session
 
 def _confirmed(confirm: str) -> None:
     if confirm != "yes":
-        raise InvalidInput("tick the confirmation: this stops the work of everyone in the "
-                           "project", code="permit.confirmation_required")
+        raise InvalidInput(Message("tick the confirmation: this stops the work of everyone "
+                                   "in the project"), code="permit.confirmation_required")
 
 
 def _saved(request: Request, permit: Permit) -> RedirectResponse:
