@@ -4,10 +4,9 @@ A strict Content-Security-Policy (scripts, styles and everything else only from 
 origin, never inline; no framing), ``X-Frame-Options: DENY`` for older browsers,
 ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``, and HSTS when the
 request came over TLS. Pages must therefore keep their scripts and styles in files served
-by the control plane. Swagger UI, as FastAPI renders it, starts itself with an inline
-script and loads its bundle from a CDN, so ``/docs`` (and ReDoc) alone get
-:data:`DOCS_CSP`. A response that already carries a Content-Security-Policy keeps it (a
-page may send a stricter one, e.g. with a nonce).
+by the control plane: ``/docs`` too (Swagger UI served by spe and started by a module of
+ours). A response that already carries a Content-Security-Policy keeps it (a page may send
+a stricter one, e.g. with a nonce).
 """
 
 from __future__ import annotations
@@ -16,12 +15,6 @@ from __future__ import annotations
 # ends at a project hub's callback, on another origin.
 STRICT_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
               "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
-DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-            "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
-            "worker-src 'self' blob:; object-src 'none'; base-uri 'none'; "
-            "frame-ancestors 'none'")
-DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 HSTS = "max-age=31536000; includeSubDomains"
 COMMON = {
     "X-Frame-Options": "DENY",
@@ -31,16 +24,15 @@ COMMON = {
 }
 
 
-def headers_for(path: str, https: bool) -> dict[str, str]:
-    headers = {"Content-Security-Policy": DOCS_CSP if path in DOCS_PATHS else STRICT_CSP,
-               **COMMON}
+def headers_for(https: bool) -> dict[str, str]:
+    headers = {"Content-Security-Policy": STRICT_CSP, **COMMON}
     if https:
         headers["Strict-Transport-Security"] = HSTS
     return headers
 
 
-def header_pairs(path: str = "", https: bool = False) -> list[tuple[bytes, bytes]]:
-    return [(k.lower().encode(), v.encode()) for k, v in headers_for(path, https).items()]
+def header_pairs(https: bool = False) -> list[tuple[bytes, bytes]]:
+    return [(k.lower().encode(), v.encode()) for k, v in headers_for(https).items()]
 
 
 class SecurityHeaders:
@@ -51,7 +43,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = header_pairs(scope["path"], scope.get("scheme") == "https")
+        extra = header_pairs(scope.get("scheme") == "https")
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from spe.api.security_headers import DOCS_CSP, STRICT_CSP
+from spe.api.security_headers import STRICT_CSP
 from spe.domain.roles import Role
 from spe.web import create_app
 from tests.api.test_route_roles import concrete, routes
@@ -22,7 +22,7 @@ def check(response, https: bool = False) -> None:
     for name, value in EXPECTED.items():
         assert response.headers.get(name) == value, (where, name)
     csp = response.headers.get("content-security-policy", "")
-    assert csp == (DOCS_CSP if response.request.url.path == "/docs" else STRICT_CSP), where
+    assert csp == STRICT_CSP, where
     assert "frame-ancestors 'none'" in csp
     assert ("strict-transport-security" in response.headers) == https, where
 
