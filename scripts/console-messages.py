@@ -6,10 +6,13 @@ Adds the new messages (empty, to translate) to spe/console/locale/fr/LC_MESSAGES
 and keeps the translations already there; tests/console/test_i18n.py fails while one is
 missing. The messages are the templates' strings, the templates of every
 ``Message("...")`` in the Python sources (what the domain says to people), the words a
-state machine's refusal puts in its sentence, and pydantic's validation messages.
+state machine's refusal puts in its sentence, pydantic's validation messages, and the names
+of the disclosure-control rules (context ``rule``: the name is the record's, the label the
+reader's).
 """
 
 import ast
+import json
 from pathlib import Path
 
 from babel.messages.extract import extract_from_dir
@@ -19,6 +22,7 @@ from pydantic_core._pydantic_core import list_all_errors
 ROOT = Path(__file__).resolve().parent.parent
 CONSOLE = ROOT / "spe" / "console"
 PO = CONSOLE / "locale" / "fr" / "LC_MESSAGES" / "messages.po"
+RULE_CONTEXT = "rule"  # spe.console.i18n.RULE_CONTEXT
 SOURCES = ("spe", "egress", "controllers", "workspaces", "policies")
 
 
@@ -68,6 +72,13 @@ def pydantic_messages() -> list[str]:
     return sorted({e["message_template_python"] for e in list_all_errors()})
 
 
+def rule_names() -> list[str]:
+    """The disclosure-control rules a check record names (its schema's list)."""
+    schema = json.loads((ROOT / "egress" / "schemas" / "check-record.schema.json").read_text(
+        encoding="utf-8"))
+    return schema["properties"]["rules"]["items"]["properties"]["rule"]["enum"]
+
+
 def extracted() -> list:
     return [*template_strings(), *domain_messages(), *state_words(), *pydantic_messages()]
 
@@ -78,6 +89,9 @@ def main() -> None:
     for message in extracted():
         if message not in catalog:
             catalog.add(message)
+    for name in rule_names():
+        if catalog.get(name, context=RULE_CONTEXT) is None:
+            catalog.add(name, context=RULE_CONTEXT)
     with PO.open("wb") as out:
         write_po(out, catalog, width=100, omit_header=False)
 

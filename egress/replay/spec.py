@@ -28,6 +28,7 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import LarkError, VisitError
 
 from egress.errors import InputError
+from spe.messages import Message
 
 FORMAT = "spe-replay-spec"
 VERSION = 1
@@ -264,16 +265,18 @@ class ReplaySpec:
         return parse_filter(self.where) if self.where else None
 
     @property
-    def not_replayable(self) -> str | None:
-        """Why this specification cannot be replayed, from what it says of itself."""
+    def not_replayable(self) -> Message | None:
+        """Why this specification cannot be replayed, from what it says of itself (what was
+        ``unrecorded`` is the workspace's own English text, kept as a parameter)."""
         if self.table is None:
-            return ("which extract table the data came from is not recorded (read it with "
-                    "tables.read_extract)")
+            return Message("which extract table the data came from is not recorded (read it "
+                           "with tables.read_extract)")
         if self.derived:
-            return (f"derived variable(s) {', '.join(map(repr, self.derived))}: not columns "
-                    f"of extract table {self.table!r}")
+            return Message("derived variable(s) {variables}: not columns of extract table "
+                           "{table!r}", variables=", ".join(map(repr, self.derived)),
+                           table=self.table)
         if self.unrecorded:
-            return self.unrecorded
+            return Message("{error}", error=self.unrecorded)
         return None
 
     def to_json(self) -> dict[str, Any]:

@@ -102,6 +102,17 @@ def say(message: Any, english: str = "") -> str:
         return str(message)
 
 
+RULE_CONTEXT = "rule"
+
+
+def rule(name: Any) -> str:
+    """A disclosure-control rule's name (``threshold``) in the reader's language; records
+    keep the name itself."""
+    if not name:
+        return ""
+    return translations(_current.get()).pgettext(RULE_CONTEXT, str(name))
+
+
 PYDANTIC_TEMPLATES = {e["type"]: e["message_template_python"] for e in list_all_errors()}
 
 

@@ -78,6 +78,93 @@ def test_every_error_the_sources_raise_says_a_message(script):
     assert plain == [], "say it as Message('template {param}', param=...)"
 
 
+def literal_messages_only(trees, callee: str, position: int, allowed: set[str]) -> tuple:
+    """The calls of ``callee`` whose argument at ``position`` is not a ``Message`` of a literal
+    template (nor one of the ``allowed`` names for a message made elsewhere), and how many
+    calls there were."""
+    plain, seen = [], 0
+    for path, tree in trees.items():
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and len(node.args) > position and (
+                    getattr(node.func, "id", None) or getattr(node.func, "attr", None)) == callee):
+                continue
+            seen += 1
+            said = node.args[position]
+            if isinstance(said, ast.Call) and getattr(said.func, "id", None) == "Message" \
+                    and said.args and isinstance(said.args[0], ast.Constant):
+                continue
+            if ast.unparse(said) not in allowed:
+                plain.append(f"{path.name}:{node.lineno}: {ast.unparse(said)[:60]}")
+    return plain, seen
+
+
+def test_replay_reasons_and_schema_problems_are_messages(script):
+    """What a replay says when it cannot run or does not match, and a source's schema
+    problems, reach the console as Messages (so each has its French, checked above)."""
+    trees = {path: ast.parse(path.read_text(encoding="utf-8"))
+             for path in script.python_files()}
+    for callee, position, allowed, at_least in [
+            ("NotReplayable", 0, {"refused", "self.refusal"}, 10),
+            ("Replay", 1, set(), 4), ("SchemaProblem", 2, set(), 5)]:
+        plain, seen = literal_messages_only(trees, callee, position, allowed)
+        assert seen >= at_least, callee
+        assert plain == [], f"say it as Message('template {{param}}', param=...) ({callee})"
+    reasons = [node.value for tree in trees.values() for node in ast.walk(tree)
+               if isinstance(node, ast.Assign) and any(
+                   getattr(t, "attr", None) == "reason" for t in node.targets)]
+    assert len(reasons) >= 5  # a replay's reason, set by the engine
+
+    def a_message(value) -> bool:
+        if isinstance(value, ast.BoolOp):
+            return all(a_message(v) for v in value.values)
+        return ast.unparse(value) in {"why(exc)", "shape"} or (
+            isinstance(value, ast.Call) and getattr(value.func, "id", None) == "Message"
+            and isinstance(value.args[0], ast.Constant))
+    assert [ast.unparse(r) for r in reasons if not a_message(r)] == []
+
+
+def rule_names_in(trees) -> tuple[set[str], list[str]]:
+    """The rule names the sources flag or apply with (``flag(row, column, rule, ...)``,
+    ``applied(rule, ...)``, ``mark(mask, rule, ...)``, ``{"rule": ...}``), and the places
+    that name one other than by a literal."""
+    positions = {"flag": 2, "applied": 0, "mark": 1}
+    names, unnamed = set(), []
+    for path, tree in trees.items():
+        for node in ast.walk(tree):
+            named = []
+            if isinstance(node, ast.Call):
+                position = positions.get(getattr(node.func, "id", None)
+                                         or getattr(node.func, "attr", None))
+                if position is not None and len(node.args) > position:
+                    named.append(node.args[position])
+            elif isinstance(node, ast.Dict):
+                named += [v for k, v in zip(node.keys, node.values, strict=True)
+                          if isinstance(k, ast.Constant) and k.value == "rule"]
+            for name in named:
+                if isinstance(name, ast.Constant) and isinstance(name.value, str):
+                    names.add(name.value)
+                elif ast.unparse(name) != "rule":  # a parameter passing a literal on
+                    unnamed.append(f"{path.name}:{node.lineno}: {ast.unparse(name)}")
+    return names, unnamed
+
+
+def test_every_rule_a_check_names_has_its_french_label(script, french):
+    trees = {path: ast.parse(path.read_text(encoding="utf-8"))
+             for path in script.python_files() if "egress" in path.parts}
+    named, unnamed = rule_names_in(trees)
+    assert {"threshold", "nk-dominance", "replay", "differencing"} <= named
+    assert unnamed == [], "name a rule by a literal, so that it gets a French label"
+    listed = script.rule_names()  # the check record schema's list, which the script extracts
+    assert named <= set(listed), "add the rule to the check record schema's list"
+    missing = [n for n in listed if french.get(n, context=i18n.RULE_CONTEXT) is None
+               or not french.get(n, context=i18n.RULE_CONTEXT).string]
+    assert missing == [], "run scripts/console-messages.py and translate these"
+    with i18n.speaking("fr"):
+        assert i18n.rule("threshold") == "seuil" and i18n.rule("nk-dominance") != "nk-dominance"
+    with i18n.speaking("en"):
+        assert i18n.rule("threshold") == "threshold"
+
+
 def fields(template: str) -> set[str]:
     return {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
 
@@ -169,7 +256,7 @@ def test_a_french_checker_reads_flags_refusals_and_form_errors_in_french(
 
     page = checker.get(f"/console/review/{rid}")
     assert page.status_code == 200 and page.headers["content-language"] == "fr"
-    assert "threshold: 3 contributeurs, moins de 11" in page.text
+    assert "seuil: 3 contributeurs, moins de 11" in page.text  # the rule's French label
     assert "cellule vide : les zéros sont divulgateurs selon ce jeu de règles" in page.text
     assert "threshold: 3 contributors" not in page.text
     assert "image : une personne doit la vérifier (petits groupes" in page.text  # a note
