@@ -99,13 +99,15 @@ def literal_messages_only(trees, callee: str, position: int, allowed: set[str]) 
 
 
 def test_replay_reasons_and_schema_problems_are_messages(script):
-    """What a replay says when it cannot run or does not match, and a source's schema
-    problems, reach the console as Messages (so each has its French, checked above)."""
+    """What a replay says when it cannot run or does not match, a source's schema problems
+    and why an extract failed reach the console as Messages (so each has its French, checked
+    above)."""
     trees = {path: ast.parse(path.read_text(encoding="utf-8"))
              for path in script.python_files()}
     for callee, position, allowed, at_least in [
             ("NotReplayable", 0, {"refused", "self.refusal"}, 10),
-            ("Replay", 1, set(), 4), ("SchemaProblem", 2, set(), 5)]:
+            ("Replay", 1, set(), 4), ("SchemaProblem", 2, set(), 5),
+            ("ExtractError", 0, set(), 4), ("MissingVariables", 0, set(), 1)]:
         plain, seen = literal_messages_only(trees, callee, position, allowed)
         assert seen >= at_least, callee
         assert plain == [], f"say it as Message('template {{param}}', param=...) ({callee})"
@@ -289,3 +291,26 @@ def test_a_french_researcher_reads_why_she_may_not_enter(app, engine, client, to
                 headers=auth(tokens[Role.permit_manager]))
     home = Browser(app, carol_token, language=FR).get("/").text
     assert "Accès impossible : l’autorisation est suspendue" in home  # noqa: RUF001
+
+
+def test_a_french_researcher_reads_why_her_extract_failed(app, engine, world):
+    from sqlmodel import Session
+
+    from spe.dataplane import CONDITION
+    from spe.domain.projects import Project
+    from spe.messages import Message
+
+    missing = Message("{source} has no variable {variables}",
+                      source="sources/snds/care.csv", variables="icd10")
+    with Session(engine) as session:
+        project = session.get(Project, world.project_id)
+        project.conditions = {**project.conditions, CONDITION: {
+            "state": "failed", "message": str(missing), "message_json": missing.as_json()}}
+        session.add(project)
+        session.commit()
+    page = Browser(app, world.alice_token, language=FR).get(
+        f"/console/projects/{world.project_id}")
+    assert page.status_code == 200, page.text
+    assert "sources/snds/care.csv n’a pas la variable icd10" in page.text  # noqa: RUF001
+    english = Browser(app, world.alice_token).get(f"/console/projects/{world.project_id}")
+    assert "sources/snds/care.csv has no variable icd10" in english.text
