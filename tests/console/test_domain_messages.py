@@ -107,7 +107,8 @@ def test_replay_reasons_and_schema_problems_are_messages(script):
     for callee, position, allowed, at_least in [
             ("NotReplayable", 0, {"refused", "self.refusal"}, 10),
             ("Replay", 1, set(), 4), ("SchemaProblem", 2, set(), 5),
-            ("ExtractError", 0, set(), 4), ("MissingVariables", 0, set(), 1)]:
+            ("ExtractError", 0, set(), 4), ("MissingVariables", 0, set(), 1),
+            ("FilterError", 0, set(), 10)]:
         plain, seen = literal_messages_only(trees, callee, position, allowed)
         assert seen >= at_least, callee
         assert plain == [], f"say it as Message('template {{param}}', param=...) ({callee})"

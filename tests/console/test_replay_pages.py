@@ -146,3 +146,18 @@ class _NeverRead:
 
     def read(self, name, columns, deadline):
         raise AssertionError("not read")
+
+
+def test_a_filter_the_extract_cannot_answer_says_why_in_french(tmp_path):
+    from egress.replay.engine import ParquetFolder, replay
+    from egress.replay.spec import ReplaySpec
+
+    pd.DataFrame({"sex": ["F", "M"] * 10}).to_parquet(tmp_path / "cohort.parquet")
+    spec = ReplaySpec(table="cohort", rows=["sex"], columns=[], where="sex == 1")
+    found = replay(spec, b"sex,count\nF,10\nM,10\n", ParquetFolder(tmp_path), 10).to_json()
+    assert found["status"] == "not replayable"
+    assert found["reason"] == ("the table cannot be made from the extract: 'sex' holds string "
+                               "values, compared with a number (1.0)")
+    french = _render(found, "fr").replace("&#39;", "'")
+    assert ("le tableau ne peut pas être fait à partir de l’extraction : 'sex' contient des "  # noqa: RUF001
+            "valeurs string, comparées à un nombre (1.0)") in french
