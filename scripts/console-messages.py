@@ -87,7 +87,7 @@ def main() -> None:
     with PO.open("rb") as source:
         catalog = read_po(source, locale="fr")
     for message in extracted():
-        if message not in catalog:
+        if message and message not in catalog:  # "" is the header
             catalog.add(message)
     for name in rule_names():
         if catalog.get(name, context=RULE_CONTEXT) is None:
