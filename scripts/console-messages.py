@@ -7,8 +7,8 @@ and keeps the translations already there; tests/console/test_i18n.py fails while
 missing. The messages are the templates' strings, the templates of every
 ``Message("...")`` in the Python sources (what the domain says to people), the words a
 state machine's refusal puts in its sentence, pydantic's validation messages, and the names
-of the disclosure-control rules (context ``rule``: the name is the record's, the label the
-reader's).
+of the disclosure-control rules and of their parameters (contexts ``rule`` and ``rule
+parameter``: the name is the record's, the label the reader's).
 """
 
 import ast
@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CONSOLE = ROOT / "spe" / "console"
 PO = CONSOLE / "locale" / "fr" / "LC_MESSAGES" / "messages.po"
 RULE_CONTEXT = "rule"  # spe.console.i18n.RULE_CONTEXT
+PARAMETER_CONTEXT = "rule parameter"  # spe.console.i18n.PARAMETER_CONTEXT
 SOURCES = ("spe", "egress", "controllers", "workspaces", "policies")
 
 
@@ -79,6 +80,16 @@ def rule_names() -> list[str]:
     return schema["properties"]["rules"]["items"]["properties"]["rule"]["enum"]
 
 
+def rule_parameters() -> list[str]:
+    """The names of the parameters a rule is applied with (``applied(rule, name=...)``)."""
+    found = []
+    for path in python_files():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "applied":
+                found += [k.arg for k in node.keywords if k.arg and k.arg not in found]
+    return found
+
+
 def extracted() -> list:
     return [*template_strings(), *domain_messages(), *state_words(), *pydantic_messages()]
 
@@ -89,9 +100,11 @@ def main() -> None:
     for message in extracted():
         if message and message not in catalog:  # "" is the header
             catalog.add(message)
-    for name in rule_names():
-        if catalog.get(name, context=RULE_CONTEXT) is None:
-            catalog.add(name, context=RULE_CONTEXT)
+    for context, names in ((RULE_CONTEXT, rule_names()),
+                           (PARAMETER_CONTEXT, rule_parameters())):
+        for name in names:
+            if catalog.get(name, context=context) is None:
+                catalog.add(name, context=context)
     with PO.open("wb") as out:
         write_po(out, catalog, width=100, omit_header=False)
 

@@ -162,8 +162,14 @@ def test_every_rule_a_check_names_has_its_french_label(script, french):
     missing = [n for n in listed if french.get(n, context=i18n.RULE_CONTEXT) is None
                or not french.get(n, context=i18n.RULE_CONTEXT).string]
     assert missing == [], "run scripts/console-messages.py and translate these"
+    parameters = script.rule_parameters()  # walked in the sources: every applied(name=...)
+    assert {"threshold", "zeros_disclosive", "max_rows"} <= set(parameters)
+    missing = [n for n in parameters if french.get(n, context=i18n.PARAMETER_CONTEXT) is None
+               or not french.get(n, context=i18n.PARAMETER_CONTEXT).string]
+    assert missing == [], "run scripts/console-messages.py and translate these"
     with i18n.speaking("fr"):
         assert i18n.rule("threshold") == "seuil" and i18n.rule("nk-dominance") != "nk-dominance"
+        assert i18n.rule_parameter("zeros_disclosive") == "zéros divulgateurs"
     with i18n.speaking("en"):
         assert i18n.rule("threshold") == "threshold"
 
@@ -260,6 +266,7 @@ def test_a_french_checker_reads_flags_refusals_and_form_errors_in_french(
     page = checker.get(f"/console/review/{rid}")
     assert page.status_code == 200 and page.headers["content-language"] == "fr"
     assert "seuil: 3 contributeurs, moins de 11" in page.text  # the rule's French label
+    assert "<strong>seuil</strong> · seuil = 11 · zéros divulgateurs = " in page.text
     assert "cellule vide : les zéros sont divulgateurs selon ce jeu de règles" in page.text
     assert "threshold: 3 contributors" not in page.text
     assert "image : une personne doit la vérifier (petits groupes" in page.text  # a note
@@ -280,7 +287,9 @@ def test_a_french_checker_reads_flags_refusals_and_form_errors_in_french(
     assert "decision : La valeur devrait être" in invalid.text
 
     english = Browser(app, make_user(engine, Role.output_checker)[1])
-    assert "threshold: 3 contributors, fewer than 11" in english.get(f"/console/review/{rid}").text
+    english_page = english.get(f"/console/review/{rid}").text
+    assert "threshold: 3 contributors, fewer than 11" in english_page
+    assert "<strong>threshold</strong> · threshold = 11 · zeros_disclosive = " in english_page
 
 
 def test_a_french_researcher_reads_why_she_may_not_enter(app, engine, client, tokens):
