@@ -296,11 +296,11 @@ class ReplaySpec:
         if not isinstance(data, dict) or data.get("format") != FORMAT \
                 or data.get("version") != VERSION:
             raise InputError(Message("not an {format} version {version} specification",
-                                         format=FORMAT, version=VERSION))
+                                     format=FORMAT, version=VERSION))
         unknown = set(data) - set(cls(None, [], []).to_json())
         if unknown:
             raise InputError(Message("unknown field(s) in the specification: {fields}",
-                                         fields=str(sorted(unknown))))
+                                     fields=str(sorted(unknown))))
         table = data.get("table")
         if table is not None and not (isinstance(table, str) and TABLE_NAME.match(table)):
             raise InputError(Message("the specification's extract table is not a table name"))
