@@ -176,19 +176,22 @@ class _Replayer:
         about = dict(getattr(self.extract, "about", None) or {})
         left = self.deadline - time.monotonic()
         if left <= 0:
-            return Replay(NOT_REPLAYABLE, f"the request's replays took their whole time bound "
-                          f"({self.seconds:g} s) before this table", extract=about)
+            return Replay(NOT_REPLAYABLE, Message(
+                "the request's replays took their whole time bound ({seconds:g} s) before "
+                "this table", seconds=self.seconds), extract=about)
         if doc is None:
-            return Replay(NOT_REPLAYABLE, "the sidecar cannot be read", extract=about)
+            return Replay(NOT_REPLAYABLE, Message("the sidecar cannot be read"), extract=about)
         if doc.get("replay") is None:
-            return Replay(NOT_REPLAYABLE, "the sidecar records no specification of how the "
-                          "table was made (written by hand, or by another tool)",
-                          extract=about)
+            return Replay(NOT_REPLAYABLE, Message(
+                "the sidecar records no specification of how the table was made (written by "
+                "hand, or by another tool)"), extract=about)
         try:
             spec = ReplaySpec.from_json(doc["replay"])
         except InputError as exc:
-            return Replay(NOT_REPLAYABLE, f"the sidecar's specification is malformed: {exc}",
-                          extract=about)
+            return Replay(NOT_REPLAYABLE, Message(
+                "the sidecar's specification is malformed: {error}",
+                error=exc.args[0] if exc.args and isinstance(exc.args[0], Message)
+                else str(exc)), extract=about)
         from egress.replay.engine import replay  # pyarrow and pandas: only with an extract
 
         return replay(spec, data, self.extract, left, about)
@@ -216,12 +219,15 @@ def _check_analysis_table(path: Path, name: str, data: bytes, sha: str, side: Pa
     if replayed is not None and replayed.status == VERIFIED:
         return _verified(name, sha, rules, a, interp, replayed, doc)
     if replayed is not None and replayed.status == MISMATCH:
-        shown = "; ".join(f"{' / '.join(c['row']) or 'line ' + str(c['line'])}, "
-                          f"{c['column']}: {c['submitted']} in the file, {c['replayed']} "
-                          "on the extract" for c in replayed.cells[:5])
+        shown = Message.listing([Message(
+            "{where}, {column}: {submitted} in the file, {replayed} on the extract",
+            where=" / ".join(c["row"]) or Message("line {line}", line=c["line"]),
+            column=c["column"], submitted=c["submitted"], replayed=c["replayed"])
+            for c in replayed.cells[:5]], "; ")
         a.flag((), (), "replay", Message("the table made again on the extract is not this "
                                          "file: {reason}{cells}", reason=replayed.reason,
-                                         cells=f" ({shown})" if shown else ""), "fail")
+                                         cells=Message(" ({shown})", shown=shown)
+                                         if replayed.cells else ""), "fail")
     elif replayed is not None:
         a.notes.append(Message("not replayable, its evidence is informative only: {reason}",
                                reason=replayed.reason))

@@ -6,10 +6,13 @@ Adds the new messages (empty, to translate) to spe/console/locale/fr/LC_MESSAGES
 and keeps the translations already there; tests/console/test_i18n.py fails while one is
 missing. The messages are the templates' strings, the templates of every
 ``Message("...")`` in the Python sources (what the domain says to people), the words a
-state machine's refusal puts in its sentence, and pydantic's validation messages.
+state machine's refusal puts in its sentence, pydantic's validation messages, and the names
+of the disclosure-control rules and of their parameters (contexts ``rule`` and ``rule
+parameter``: the name is the record's, the label the reader's).
 """
 
 import ast
+import json
 from pathlib import Path
 
 from babel.messages.extract import extract_from_dir
@@ -19,6 +22,8 @@ from pydantic_core._pydantic_core import list_all_errors
 ROOT = Path(__file__).resolve().parent.parent
 CONSOLE = ROOT / "spe" / "console"
 PO = CONSOLE / "locale" / "fr" / "LC_MESSAGES" / "messages.po"
+RULE_CONTEXT = "rule"  # spe.console.i18n.RULE_CONTEXT
+PARAMETER_CONTEXT = "rule parameter"  # spe.console.i18n.PARAMETER_CONTEXT
 SOURCES = ("spe", "egress", "controllers", "workspaces", "policies")
 
 
@@ -68,6 +73,23 @@ def pydantic_messages() -> list[str]:
     return sorted({e["message_template_python"] for e in list_all_errors()})
 
 
+def rule_names() -> list[str]:
+    """The disclosure-control rules a check record names (its schema's list)."""
+    schema = json.loads((ROOT / "egress" / "schemas" / "check-record.schema.json").read_text(
+        encoding="utf-8"))
+    return schema["properties"]["rules"]["items"]["properties"]["rule"]["enum"]
+
+
+def rule_parameters() -> list[str]:
+    """The names of the parameters a rule is applied with (``applied(rule, name=...)``)."""
+    found = []
+    for path in python_files():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "applied":
+                found += [k.arg for k in node.keywords if k.arg and k.arg not in found]
+    return found
+
+
 def extracted() -> list:
     return [*template_strings(), *domain_messages(), *state_words(), *pydantic_messages()]
 
@@ -76,8 +98,13 @@ def main() -> None:
     with PO.open("rb") as source:
         catalog = read_po(source, locale="fr")
     for message in extracted():
-        if message not in catalog:
+        if message and message not in catalog:  # "" is the header
             catalog.add(message)
+    for context, names in ((RULE_CONTEXT, rule_names()),
+                           (PARAMETER_CONTEXT, rule_parameters())):
+        for name in names:
+            if catalog.get(name, context=context) is None:
+                catalog.add(name, context=context)
     with PO.open("wb") as out:
         write_po(out, catalog, width=100, omit_header=False)
 

@@ -41,13 +41,21 @@ from egress.replay.outcome import MISMATCH, NOT_REPLAYABLE, VERIFIED, ExtractTab
 from egress.replay.spec import ReplaySpec
 from egress.sdc.evidence import TableEvidence
 from egress.tabulate import Encoded, tabulate
+from spe.messages import Message
 
 MAX_CELLS_SHOWN = 50
 REL_TOLERANCE = 1e-9
 
 
 class NotReplayable(EgressError):
-    """The table cannot be made again; the message says why."""
+    """The table cannot be made again; the message (a :class:`Message`) says why."""
+
+
+def why(exc: Exception, limit: int = 450) -> Message:
+    """The reason an exception gives, as a :class:`Message`: its own, or its text (another
+    library's, at most ``limit`` characters) as the parameter of one."""
+    first = exc.args[0] if exc.args else ""
+    return first if isinstance(first, Message) else Message("{error}", error=str(exc)[:limit])
 
 
 def read_parquet(source: Any, name: str, columns: list[str]) -> pa.Table:
@@ -70,19 +78,21 @@ class ParquetFolder:
     def read(self, name: str, columns: list[str], deadline: float) -> pa.Table:
         path = self.folder / f"{name}.parquet"
         if "/" in name or not path.is_file():
-            raise NotReplayable(f"no extract table {name!r}")
+            raise NotReplayable(Message("no extract table {name!r}", name=name))
         try:
             return read_parquet(path, name, columns)
         except (OSError, pa.ArrowException) as exc:
-            raise NotReplayable(f"extract table {name!r} cannot be read: {exc}") from exc
+            raise NotReplayable(Message("extract table {name!r} cannot be read: {error}",
+                                        name=name, error=str(exc))) from exc
 
 
 def present_columns(name: str, schema: pa.Schema, columns: list[str]) -> list[str]:
     """``columns``, when the extract table has each; else :class:`NotReplayable`."""
     missing = [c for c in columns if c not in schema.names]
     if missing:
-        raise NotReplayable(f"{', '.join(map(repr, missing))} not a column of extract table "
-                            f"{name!r} (a derived variable?)")
+        raise NotReplayable(Message("{columns} not a column of extract table {name!r} (a "
+                                    "derived variable?)", columns=", ".join(map(repr, missing)),
+                                    name=name))
     return columns
 
 
@@ -92,33 +102,35 @@ def replay(spec: ReplaySpec, submitted: bytes, source: ExtractTables, seconds: f
     the ``submitted`` file's bytes."""
     started = time.monotonic()
     deadline = started + seconds
-    out = Replay(NOT_REPLAYABLE, "", spec, extract=dict(extract or {}))
+    out = Replay(NOT_REPLAYABLE, Message("not replayed"), spec, extract=dict(extract or {}))
     try:
-        why = spec.not_replayable
-        if why:
-            raise NotReplayable(why)
+        refused = spec.not_replayable
+        if refused:
+            raise NotReplayable(refused)
         table = source.read(spec.table, spec.variables(), deadline)
-        _in_time(deadline, seconds, "reading the extract")
+        _in_time(deadline, seconds, Message("reading the extract"))
         out.rows_read = table.num_rows
         frame, evidence = make_table(spec, table, deadline, seconds)
         cells, count, shape = compare(frame, submitted, len(spec.rows))
     except NotReplayable as exc:
-        out.reason = str(exc)
+        out.reason = why(exc)
     except (InputError, pa.ArrowException, ValueError, MemoryError) as exc:
-        out.reason = f"the table cannot be made from the extract: {exc}"[:500]
+        out.reason = Message("the table cannot be made from the extract: {error}",
+                             error=why(exc))
     else:
         if shape or count:
             out.status, out.cells, out.cells_differing = MISMATCH, cells, count
-            out.reason = shape or (f"{count} cell(s) of the file differ from the table made "
-                                   "again on the extract")
+            out.reason = shape or Message("{count} cell(s) of the file differ from the "
+                                          "table made again on the extract", count=count)
         else:
             out.status, out.evidence = VERIFIED, evidence
-            out.reason = (f"made again on extract table {spec.table!r} "
-                          f"({out.rows_read} rows): every cell matches")
+            out.reason = Message("made again on extract table {table!r} ({rows} rows): "
+                                 "every cell matches", table=spec.table, rows=out.rows_read)
     out.seconds = time.monotonic() - started
     if out.status == VERIFIED and out.seconds > seconds:  # fail safe: never pass over a bound
         out.status, out.evidence = NOT_REPLAYABLE, None
-        out.reason = f"the replay took longer than its bound ({seconds:g} s)"
+        out.reason = Message("the replay took longer than its bound ({seconds:g} s)",
+                             seconds=seconds)
     return out
 
 
@@ -132,20 +144,21 @@ def make_table(spec: ReplaySpec, table: pa.Table, deadline: float | None = None,
     if where is not None:
         keep = rows_kept(where, {n: table.column(n) for n in table.column_names},
                          table.num_rows)
-        _in_time(deadline, seconds, "filtering")
+        _in_time(deadline, seconds, Message("filtering"))
     rows = encode_arrow(table, spec.rows, keep)
     cols = encode_arrow(table, spec.columns, keep)
-    _in_time(deadline, seconds, "encoding the dimensions")
+    _in_time(deadline, seconds, Message("encoding the dimensions"))
     vals = None
     if spec.values is not None and spec.statistic != "count":
         column = table.column(spec.values)
         if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
                 or pa.types.is_decimal(column.type) or pa.types.is_boolean(column.type)):
-            raise NotReplayable(f"values variable {spec.values!r} is not numeric")
+            raise NotReplayable(Message("values variable {values!r} is not numeric",
+                                        values=spec.values))
         vals = pc.cast(column, pa.float64()).to_numpy()
     made = tabulate(rows, cols, spec.rows, spec.columns, vals, spec.statistic, spec.margins,
                     spec.margins_name, spec.values or spec.statistic)
-    _in_time(deadline, seconds, "aggregating")
+    _in_time(deadline, seconds, Message("aggregating"))
     return made
 
 
@@ -169,7 +182,7 @@ def encode_arrow(table: pa.Table, dims: list[str], keep: np.ndarray | None = Non
 
 
 def compare(made: pd.DataFrame, submitted: bytes, row_dims: int
-            ) -> tuple[list[dict[str, Any]], int, str]:
+            ) -> tuple[list[dict[str, Any]], int, Message | str]:
     """The cells where the ``submitted`` file differs from the table ``made``: labels as
     text, numbers within a relative 1e-9 (rounding in a CSV's decimal digits). Returns the
     first :data:`MAX_CELLS_SHOWN` differences, how many there are, and what differs in the
@@ -178,17 +191,18 @@ def compare(made: pd.DataFrame, submitted: bytes, row_dims: int
     try:
         text, _, _ = decode(submitted)
     except InputError as exc:
-        return [], 0, f"the file cannot be read: {exc}"
+        return [], 0, Message("the file cannot be read: {error}", error=why(exc))
     delimiter = sniff_delimiter(text)
     try:
         theirs = list(csv.reader(io.StringIO(text), delimiter=delimiter))
     except csv.Error as exc:
-        return [], 0, f"the file is not a readable CSV: {exc}"
+        return [], 0, Message("the file is not a readable CSV: {error}", error=str(exc))
     decimal = "," if delimiter == ";" else "."
     if len(theirs) != len(mine) or any(len(a) != len(b) for a, b in zip(theirs, mine,
                                                                           strict=False)):
-        shape = (f"the file has {len(theirs)} lines of {_widths(theirs)} cells, the table "
-                 f"made again {len(mine)} of {_widths(mine)}")
+        shape = Message("the file has {lines} lines of {widths} cells, the table made again "
+                        "{lines_made} of {widths_made}", lines=len(theirs),
+                        widths=_widths(theirs), lines_made=len(mine), widths_made=_widths(mine))
         return [], 0, shape
     header = mine[0]
     cells, count = [], 0
@@ -217,6 +231,7 @@ def _same(submitted: str, replayed: str, decimal: str) -> bool:
                                                             abs_tol=REL_TOLERANCE)
 
 
-def _in_time(deadline: float, seconds: float, stage: str) -> None:
+def _in_time(deadline: float, seconds: float, stage: Message) -> None:
     if time.monotonic() > deadline:
-        raise NotReplayable(f"over the time bound ({seconds:g} s) while {stage}")
+        raise NotReplayable(Message("over the time bound ({seconds:g} s) while {stage}",
+                                    seconds=seconds, stage=stage))

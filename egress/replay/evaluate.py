@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from egress.replay.spec import And, Between, Compare, Filter, FilterError, Literal, Member, Or
+from spe.messages import Message
 
 Column = pa.Array | pa.ChunkedArray
 _OPERATORS: dict[str, Callable] = {"==": pc.equal, "!=": pc.not_equal, "<": pc.less,
@@ -33,11 +34,11 @@ def rows_kept(node: Filter, columns: Mapping[str, Column], length: int) -> np.nd
     names a variable ``columns`` does not have or compares it with a value of another kind."""
     missing = sorted(v for v in _names(node) if v not in columns)
     if missing:
-        raise FilterError(f"the filter names {', '.join(map(repr, missing))}, not a "
-                          "variable of the table")
+        raise FilterError(Message("the filter names {names}, not a variable of the table",
+                                  names=", ".join(map(repr, missing))))
     out = _mask(node, columns, {})
     if len(out) != length:
-        raise FilterError("the filter's columns do not have the table's length")
+        raise FilterError(Message("the filter's columns do not have the table's length"))
     return out
 
 
@@ -127,8 +128,10 @@ def _scalar(variable: str, column: Column, value: Literal) -> pa.Scalar:
         elif pa.types.is_temporal(kind):
             return pa.scalar(value).cast(kind)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise FilterError(f"{variable!r}: {value!r} is not a value of its type ({kind})"
-                          ) from exc
-    shown = "true/false" if isinstance(value, bool) else \
-        "a number" if isinstance(value, float) else "text"
-    raise FilterError(f"{variable!r} holds {kind} values, compared with {shown} ({value!r})")
+        raise FilterError(Message("{variable!r}: {value!r} is not a value of its type ({kind})",
+                                  variable=variable, value=value, kind=str(kind))) from exc
+    shown = Message("true/false") if isinstance(value, bool) else \
+        Message("a number") if isinstance(value, float) else Message("text")
+    raise FilterError(Message("{variable!r} holds {kind} values, compared with {shown} "
+                              "({value!r})", variable=variable, kind=str(kind), shown=shown,
+                              value=value))

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from spe.messages import Message
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -30,7 +32,7 @@ class Replay:
     """What a replay found, as the check record keeps it."""
 
     status: str
-    reason: str
+    reason: Message  # English; ``reason_message`` in the JSON for the reader's language
     spec: ReplaySpec | None = None
     cells: list[dict[str, Any]] = field(default_factory=list)
     cells_differing: int = 0
@@ -40,8 +42,10 @@ class Replay:
     extract: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"status": self.status, "reason": self.reason,
+        out: dict[str, Any] = {"status": self.status, "reason": str(self.reason),
                                "seconds": round(self.seconds, 3)}
+        if isinstance(self.reason, Message):
+            out["reason_message"] = self.reason.as_json()
         if self.spec is not None:
             out["spec"] = {k: v for k, v in self.spec.to_json().items()
                            if k not in ("format", "version")}

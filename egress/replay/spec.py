@@ -28,6 +28,7 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import LarkError, VisitError
 
 from egress.errors import InputError
+from spe.messages import Message
 
 FORMAT = "spe-replay-spec"
 VERSION = 1
@@ -160,7 +161,7 @@ class _Build(Transformer):
         if token.type == "NUMBER":
             value = float(token)
             if not math.isfinite(value):
-                raise FilterError(f"number {token} is out of range")
+                raise FilterError(Message("number {token} is out of range", token=str(token)))
             return value
         if token.type == "STRING":
             return str(token)[1:-1]
@@ -176,7 +177,8 @@ class _Build(Transformer):
         negated = bool(rest) and isinstance(rest[0], Token) and rest[0].type == "NOT"
         values = rest[1:] if negated else rest
         if len(values) > MAX_MEMBERS:
-            raise FilterError(f"at most {MAX_MEMBERS} values in a membership test")
+            raise FilterError(Message("at most {most} values in a membership test",
+                                      most=MAX_MEMBERS))
         return Member(variable, tuple(values), negated)
 
     def conjunction(self, *parts: Filter) -> And:
@@ -201,26 +203,28 @@ def _parser() -> Lark:
 def parse_filter(text: str) -> Filter:
     """The filter ``text`` names; :class:`FilterError` with the reason when it is not one."""
     if not isinstance(text, str):
-        raise FilterError("a filter is text")
+        raise FilterError(Message("a filter is text"))
     if len(text) > MAX_FILTER_CHARS:
-        raise FilterError(f"a filter has at most {MAX_FILTER_CHARS} characters")
+        raise FilterError(Message("a filter has at most {most} characters",
+                                  most=MAX_FILTER_CHARS))
     depth = deepest = 0
     for c in text:
         depth += (c == "(") - (c == ")")
         deepest = max(deepest, depth)
     if deepest > MAX_NESTING:
-        raise FilterError(f"a filter nests at most {MAX_NESTING} parentheses deep")
+        raise FilterError(Message("a filter nests at most {most} parentheses deep",
+                                  most=MAX_NESTING))
     try:
         tree = _parser().parse(text)
         node = _Build().transform(tree)
     except VisitError as exc:
         if isinstance(exc.orig_exc, FilterError):
             raise exc.orig_exc from None
-        raise FilterError(f"not a filter: {exc.orig_exc}") from None
+        raise FilterError(Message("not a filter: {error}", error=str(exc.orig_exc))) from None
     except LarkError as exc:
-        raise FilterError(f"not a filter: {_first_line(exc)}") from None
+        raise FilterError(Message("not a filter: {error}", error=_first_line(exc))) from None
     if _terms(node) > MAX_TERMS:
-        raise FilterError(f"a filter has at most {MAX_TERMS} conditions")
+        raise FilterError(Message("a filter has at most {most} conditions", most=MAX_TERMS))
     return node
 
 
@@ -264,16 +268,18 @@ class ReplaySpec:
         return parse_filter(self.where) if self.where else None
 
     @property
-    def not_replayable(self) -> str | None:
-        """Why this specification cannot be replayed, from what it says of itself."""
+    def not_replayable(self) -> Message | None:
+        """Why this specification cannot be replayed, from what it says of itself (what was
+        ``unrecorded`` is the workspace's own English text, kept as a parameter)."""
         if self.table is None:
-            return ("which extract table the data came from is not recorded (read it with "
-                    "tables.read_extract)")
+            return Message("which extract table the data came from is not recorded (read it "
+                           "with tables.read_extract)")
         if self.derived:
-            return (f"derived variable(s) {', '.join(map(repr, self.derived))}: not columns "
-                    f"of extract table {self.table!r}")
+            return Message("derived variable(s) {variables}: not columns of extract table "
+                           "{table!r}", variables=", ".join(map(repr, self.derived)),
+                           table=self.table)
         if self.unrecorded:
-            return self.unrecorded
+            return Message("{error}", error=self.unrecorded)
         return None
 
     def to_json(self) -> dict[str, Any]:
@@ -289,13 +295,15 @@ class ReplaySpec:
         (with the reason) for anything else."""
         if not isinstance(data, dict) or data.get("format") != FORMAT \
                 or data.get("version") != VERSION:
-            raise InputError(f"not an {FORMAT} version {VERSION} specification")
+            raise InputError(Message("not an {format} version {version} specification",
+                                     format=FORMAT, version=VERSION))
         unknown = set(data) - set(cls(None, [], []).to_json())
         if unknown:
-            raise InputError(f"unknown field(s) in the specification: {sorted(unknown)}")
+            raise InputError(Message("unknown field(s) in the specification: {fields}",
+                                     fields=str(sorted(unknown))))
         table = data.get("table")
         if table is not None and not (isinstance(table, str) and TABLE_NAME.match(table)):
-            raise InputError("the specification's extract table is not a table name")
+            raise InputError(Message("the specification's extract table is not a table name"))
         spec = cls(table=table, rows=_names(data, "rows"), columns=_names(data, "columns"),
                    statistic=_choice(data, "statistic", STATISTICS),
                    values=_optional_name(data, "values"), where=_optional_text(data, "where"),
@@ -304,9 +312,10 @@ class ReplaySpec:
                    derived=_names(data, "derived"),
                    unrecorded=_optional_text(data, "unrecorded"))
         if not spec.rows:
-            raise InputError("the specification has no row variable")
+            raise InputError(Message("the specification has no row variable"))
         if (spec.statistic == "count") != (spec.values is None):
-            raise InputError("a count has no values variable; any other statistic has one")
+            raise InputError(Message("a count has no values variable; any other statistic "
+                                     "has one"))
         if spec.where is not None:
             parse_filter(spec.where)
         return spec
@@ -316,40 +325,42 @@ def _names(data: dict, key: str) -> list[str]:
     value = data.get(key, [])
     if not isinstance(value, list) or len(value) > 16 or not all(
             isinstance(v, str) and 0 < len(v) <= 128 for v in value):
-        raise InputError(f"the specification's {key} is not a list of variable names")
+        raise InputError(Message("the specification's {key} is not a list of variable names",
+                                 key=key))
     return list(value)
 
 
 def _optional_name(data: dict, key: str) -> str | None:
     value = data.get(key)
     if value is not None and not (isinstance(value, str) and 0 < len(value) <= 128):
-        raise InputError(f"the specification's {key} is not a variable name")
+        raise InputError(Message("the specification's {key} is not a variable name", key=key))
     return value
 
 
 def _optional_text(data: dict, key: str) -> str | None:
     value = data.get(key)
     if value is not None and not (isinstance(value, str) and len(value) <= MAX_FILTER_CHARS):
-        raise InputError(f"the specification's {key} is not text")
+        raise InputError(Message("the specification's {key} is not text", key=key))
     return value
 
 
 def _text(data: dict, key: str, default: str) -> str:
     value = data.get(key, default)
     if not isinstance(value, str) or len(value) > 128:
-        raise InputError(f"the specification's {key} is not text")
+        raise InputError(Message("the specification's {key} is not text", key=key))
     return value
 
 
 def _bool(data: dict, key: str) -> bool:
     value = data.get(key, False)
     if not isinstance(value, bool):
-        raise InputError(f"the specification's {key} is not true or false")
+        raise InputError(Message("the specification's {key} is not true or false", key=key))
     return value
 
 
 def _choice(data: dict, key: str, allowed: tuple[str, ...]) -> str:
     value = data.get(key)
     if value not in allowed:
-        raise InputError(f"the specification's {key} is not one of {', '.join(allowed)}")
+        raise InputError(Message("the specification's {key} is not one of {allowed}", key=key,
+                                 allowed=", ".join(allowed)))
     return value

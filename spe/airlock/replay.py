@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlmodel import Session
 
-from egress.replay.engine import NotReplayable, read_parquet
+from egress.replay.engine import NotReplayable, read_parquet, why
 from spe.audit import record
 from spe.data import ManifestError
 from spe.data.encryption import decrypt_stream
@@ -36,6 +36,7 @@ from spe.domain.permits import Permit
 from spe.domain.principal import Principal
 from spe.domain.projects import DesiredState, Project, desired_state
 from spe.errors import TerminalError
+from spe.messages import Message
 from spe.settings import Settings
 from spe.storage import StorageError
 
@@ -74,10 +75,10 @@ class ProjectExtract:
         self.extract_id = condition.get("extract_id")
         self.key_id = condition.get("key_id")
         self.refused = desired_state(permit) is not DesiredState.ready
-        self.refusal = (f"permit {permit.reference} is not active: replays are refused"
-                        if self.refused else None)
+        self.refusal = (Message("permit {reference} is not active: replays are refused",
+                                reference=permit.reference) if self.refused else None)
         if self.refusal is None and (condition.get("state") != "ready" or not self.extract_id):
-            self.refusal = "the project's extract is not ready"
+            self.refusal = Message("the project's extract is not ready")
         self.about = {"extract_id": self.extract_id, "permit_reference": permit.reference}
         self._decrypted: tuple[str, pa.Buffer] | None = None  # the last table read: a
         # request's tables mostly read the same one
@@ -90,22 +91,26 @@ class ProjectExtract:
                                            permit_reference=self.permit.reference,
                                            key_id=self.key_id)
         except (ManifestError, StorageError) as exc:
-            raise NotReplayable(f"the extract's manifest is refused: {exc}") from exc
+            raise NotReplayable(Message("the extract's manifest is refused: {error}",
+                                        error=why(exc))) from exc
         entry = next((f for f in manifest["files"] if f["name"] == name), None)
         if entry is None:
-            raise NotReplayable(f"no extract table {name!r} in extract {self.extract_id}")
+            raise NotReplayable(Message("no extract table {name!r} in extract {extract_id}",
+                                        name=name, extract_id=self.extract_id))
         if entry["size"] > self.bounds.max_bytes:
-            raise NotReplayable(f"over the memory bound: extract table {name!r} is "
-                                f"{entry['size']} bytes encrypted, at most "
-                                f"{self.bounds.max_bytes}")
+            raise NotReplayable(Message("over the memory bound: extract table {name!r} is "
+                                        "{size} bytes encrypted, at most {max_bytes}",
+                                        name=name, size=entry["size"],
+                                        max_bytes=self.bounds.max_bytes))
         plaintext = self._decrypt(name, entry)
         if time.monotonic() > deadline:
-            raise NotReplayable("over the time bound while decrypting the extract")
+            raise NotReplayable(Message("over the time bound while decrypting the extract"))
         try:
             self._fits(pq.ParquetFile(pa.BufferReader(plaintext)).metadata, name, columns)
             return read_parquet(pa.BufferReader(plaintext), name, columns)
         except pa.ArrowException as exc:
-            raise NotReplayable(f"extract table {name!r} cannot be read: {exc}") from exc
+            raise NotReplayable(Message("extract table {name!r} cannot be read: {error}",
+                                        name=name, error=why(exc))) from exc
 
     def _decrypt(self, name: str, entry: dict[str, Any]) -> pa.Buffer:
         """The table's plaintext Parquet, in memory (never on disk)."""
@@ -118,7 +123,8 @@ class ProjectExtract:
             with verified_ciphertext(self.plane.store, entry) as ciphertext:
                 decrypt_stream(ciphertext, plaintext, data_key.plaintext)
         except (TerminalError, StorageError, ValueError) as exc:
-            raise NotReplayable(f"extract table {name!r} cannot be decrypted: {exc}") from exc
+            raise NotReplayable(Message("extract table {name!r} cannot be decrypted: {error}",
+                                        name=name, error=why(exc))) from exc
         self._decrypted = (entry["sha256"], pa.py_buffer(plaintext.getbuffer()))
         return self._decrypted[1]
 
@@ -133,8 +139,9 @@ class ProjectExtract:
                 if chunk.path_in_schema.split(".")[0] in wanted:
                     size += chunk.total_uncompressed_size
         if size > self.bounds.max_bytes:
-            raise NotReplayable(f"over the memory bound: the columns read of extract table "
-                                f"{name!r} take {size} bytes, at most {self.bounds.max_bytes}")
+            raise NotReplayable(Message("over the memory bound: the columns read of extract "
+                                        "table {name!r} take {size} bytes, at most {max_bytes}",
+                                        name=name, size=size, max_bytes=self.bounds.max_bytes))
 
 
 def audit_replays(session: Session, project_id: str, request_id: str,

@@ -102,6 +102,22 @@ def say(message: Any, english: str = "") -> str:
         return str(message)
 
 
+RULE_CONTEXT, PARAMETER_CONTEXT = "rule", "rule parameter"
+
+
+def rule(name: Any, context: str = RULE_CONTEXT) -> str:
+    """A disclosure-control rule's name (``threshold``), or with ``PARAMETER_CONTEXT`` the
+    name of a rule's parameter (``zeros_disclosive``), in the reader's language; records
+    keep the name itself."""
+    if not name:
+        return ""
+    return translations(_current.get()).pgettext(context, str(name))
+
+
+def rule_parameter(name: Any) -> str:
+    return rule(name, PARAMETER_CONTEXT)
+
+
 PYDANTIC_TEMPLATES = {e["type"]: e["message_template_python"] for e in list_all_errors()}
 
 

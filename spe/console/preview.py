@@ -19,7 +19,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from spe.console.i18n import say
+from spe.console.i18n import rule, say
 
 LEADING_ROWS = 200  # shown in full; beyond them only the rows holding a flagged cell
 MAX_TEXT_BYTES = 256 * 1024
@@ -76,7 +76,7 @@ class Preview:
                 if not cell.flags:
                     out.append(f"<td>{escape(cell.value)}</td>")
                     continue
-                why = "".join(f'<span class="why">{escape(f.get("rule"))}: '
+                why = "".join(f'<span class="why">{escape(rule(f.get("rule")))}: '
                               f'{escape(say(f.get("reason_message"), f.get("reason", "")))}'
                               "</span>" for f in cell.flags)
                 out.append(f'<td class="flagged sev-{cell.severity}" tabindex="-1" data-flag>'

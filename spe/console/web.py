@@ -38,6 +38,8 @@ templates.env.install_gettext_callables(i18n.gettext_, i18n.ngettext_, newstyle=
 templates.env.globals["LANGUAGES"] = i18n.LANGUAGES
 templates.env.filters["number"] = i18n.number
 templates.env.filters["say"] = i18n.say
+templates.env.filters["rule"] = i18n.rule
+templates.env.filters["rule_parameter"] = i18n.rule_parameter
 
 # The sections of the console and the roles that open them (the API's own role sets).
 SECTIONS = [

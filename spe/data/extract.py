@@ -62,6 +62,7 @@ from spe.data.pseudonymise import METHOD, Pseudonymiser
 from spe.data.shuffle import bucket_count, shuffle_key, shuffled
 from spe.data.streaming import upload
 from spe.keys.base import DataKey
+from spe.messages import Message
 from spe.storage.base import ObjectInfo, ObjectNotFound, ObjectStore
 from spe.storage.layout import component
 from spe.threads import read_ahead
@@ -163,12 +164,14 @@ def prepare_extract(store: ObjectStore, sources: Sequence[ExtractSource], *,
     """Make the extract under ``prefix`` (``projects/<id>/extracts/<extract>/``) and return
     its manifest (also stored there, signed)."""
     if not prefix.endswith("/"):
-        raise ExtractError(f"the extract prefix must end with '/': {prefix!r}")
+        raise ExtractError(Message("the extract prefix must end with '/': {prefix!r}",
+                                   prefix=prefix))
     if not sources:
-        raise ExtractError("an extract needs at least one source")
+        raise ExtractError(Message("an extract needs at least one source"))
     names = [source.table_name for source in sources]
     if len(set(names)) != len(names):
-        raise ExtractError(f"two sources share a table name: {sorted(names)}; name them")
+        raise ExtractError(Message("two sources share a table name: {names}; name them",
+                                   names=str(sorted(names))))
     existing = _finished_manifest(store, prefix, permit_reference, data_key, signing_key)
     if existing is not None:
         return existing
@@ -236,9 +239,10 @@ def _seekable(store: ObjectStore, key: str) -> tuple[BinaryIO, list]:
 def _check_variables(source: ExtractSource, available: Sequence[str]) -> None:
     missing = sorted(set(source.variables_kept) - set(available))
     if missing:
-        raise MissingVariables(f"{source.object_key} has no variable {', '.join(missing)}")
+        raise MissingVariables(Message("{source} has no variable {variables}",
+                                       source=source.object_key, variables=", ".join(missing)))
     if not source.variables_kept:
-        raise ExtractError(f"no variable kept from {source.object_key}")
+        raise ExtractError(Message("no variable kept from {source}", source=source.object_key))
 
 
 def _small_dictionaries(parquet: pq.ParquetFile, columns: Sequence[str]) -> list[str]:

@@ -54,9 +54,19 @@ class SourceRejected(InvalidInput):
 
 @dataclass(frozen=True)
 class SchemaProblem:
+    """One difference from the catalogue; ``kind`` is a word of :data:`PROBLEM_KINDS`, the
+    ``message`` a :class:`Message` (English in the API's details, the reader's language in
+    the console)."""
+
     kind: Literal["missing", "unexpected", "duplicate", "type", "value"]
     column: str | None
-    message: str
+    message: Message
+
+
+#: The kinds of schema problem, as the console shows them (each a translated word).
+PROBLEM_KINDS = {"missing": Message("missing"), "unexpected": Message("unexpected"),
+                 "duplicate": Message("duplicate"), "type": Message("type"),
+                 "value": Message("value")}
 
 
 @dataclass(frozen=True)
@@ -94,21 +104,23 @@ def check_schema(schema: pa.Schema, variables: Sequence[Mapping]) -> list[Schema
     problems = []
     names = schema.names
     for name in sorted({n for n in names if names.count(n) > 1}):
-        problems.append(SchemaProblem("duplicate", name, f"column {name!r} appears "
-                                      f"{names.count(name)} times in the file"))
+        problems.append(SchemaProblem("duplicate", name, Message(
+            "column {name!r} appears {times} times in the file", name=name,
+            times=names.count(name))))
     for name, kind in declared.items():
         if name not in names:
-            problems.append(SchemaProblem("missing", name, f"variable {name!r} ({kind}) is "
-                                          "in the catalogue but not in the file"))
+            problems.append(SchemaProblem("missing", name, Message(
+                "variable {name!r} ({kind}) is in the catalogue but not in the file",
+                name=name, kind=kind)))
     for field in schema:
         kind = declared.get(field.name)
         if kind is None:
-            problems.append(SchemaProblem("unexpected", field.name, f"column {field.name!r} "
-                                          "is in the file but not in the catalogue"))
+            problems.append(SchemaProblem("unexpected", field.name, Message(
+                "column {name!r} is in the file but not in the catalogue", name=field.name)))
         elif not _compatible(kind, field.type, from_csv):
-            problems.append(SchemaProblem("type", field.name, f"column {field.name!r} is "
-                                          f"{field.type} in the file but {kind} in the "
-                                          "catalogue"))
+            problems.append(SchemaProblem("type", field.name, Message(
+                "column {name!r} is {actual} in the file but {kind} in the catalogue",
+                name=field.name, actual=str(field.type), kind=kind)))
     return problems
 
 
@@ -165,14 +177,16 @@ def _count_csv_rows(stream: BinaryIO, declared: dict[str, str]) -> int:
         for batch in reader:
             rows += batch.num_rows
     except pa.ArrowInvalid as exc:
-        _refuse([SchemaProblem("value", None, f"a value does not fit the catalogue: {exc}")])
+        _refuse([SchemaProblem("value", None, Message(
+            "a value does not fit the catalogue: {error}", error=str(exc)))])
     return rows
 
 
 def _refuse(problems: list[SchemaProblem]) -> None:
     if problems:
         raise SourceRejected(Message("the file does not match the catalogue: {problems}",
-                                     problems="; ".join(p.message for p in problems)), problems)
+                                     problems=Message.listing([p.message for p in problems],
+                                                              "; ")), problems)
 
 
 def _compatible(kind: str, actual: pa.DataType, from_csv: bool) -> bool:

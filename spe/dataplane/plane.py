@@ -56,6 +56,7 @@ from spe.domain.permits import Permit, datasets_of
 from spe.domain.projects import Project
 from spe.errors import RetryableError, TerminalError
 from spe.keys import KeyDestroyed, KeyNotFound, KeyStore, KeyStoreError
+from spe.messages import Message
 from spe.settings import Settings
 from spe.storage import ObjectNotFound, ObjectStore, StorageError
 from spe.storage.layout import extract_prefix, project_prefix
@@ -245,7 +246,8 @@ class ProjectDataPlane:
                             message=f"object store unavailable, retrying: {exc}"[:500], **base)
             raise RetryableError(f"extract of {project_id}: object store: {exc}") from exc
         except (ExtractError, pa.ArrowException, ValueError) as exc:
-            self._failed(project_id, base, str(exc))
+            self._failed(project_id, base, exc.args[0] if exc.args and isinstance(
+                exc.args[0], Message) else str(exc))
             raise TerminalError(f"extract of {project_id}: {exc}") from exc
         removed = self._drop_other_extracts(project_id, prefix)
         rows = sum(f["rows"] for f in manifest["files"])
@@ -263,13 +265,14 @@ class ProjectDataPlane:
                                 rows_done=rows, rows_total=rows, key_id=manifest["key_id"],
                                 **base)
 
-    def _failed(self, project_id: str, base: dict, message: str) -> None:
+    def _failed(self, project_id: str, base: dict, message: str | Message) -> None:
         with session_scope(self.engine) as session:
             record(session, action="data.extract.prepare", actor=ACTOR, outcome="error",
                    target_type="extract", target_id=base["extract_id"], project_id=project_id,
                    details={**base, "reason": message[:500]})
+            said = {"message_json": message.as_json()} if isinstance(message, Message) else {}
             self._set_condition(session, project_id, state="failed", message=message[:500],
-                                **base)
+                                **said, **base)
 
     def _progress_recorder(self, project_id: str, base: dict):
         last = {"at": 0.0, "percent": -1}

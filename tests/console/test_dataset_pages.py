@@ -47,6 +47,23 @@ def test_catalogue_upload_and_refusal(app, engine):
     assert f"sources/{name}/" in steward.get(f"/console/datasets/{name}").text
 
 
+def test_a_french_steward_reads_the_schema_problems_in_french(app, engine):
+    name = make_dataset(engine)
+    steward = Browser(app, make_user(engine, Role.data_steward)[1], language="fr-FR,fr")
+    refused = steward.http.post(f"/console/datasets/{name}/source",
+                                data={"csrf": steward.csrf},
+                                files={"file": ("s.csv", BAD, "text/csv")},
+                                follow_redirects=False)
+    assert refused.status_code == 422, refused.text
+    text = refused.text.replace("&#39;", "'")
+    assert "la colonne 'diagnostic' est dans le fichier mais pas au catalogue" in text
+    assert "la variable 'cost' (number) est au catalogue mais pas dans le fichier" in text
+    assert "<td>inattendue</td>" in text and "<td>absente</td>" in text
+    assert "le fichier ne correspond pas au catalogue : " in text
+    assert "in the catalogue but not in the file" not in text
+    assert "<td>missing</td>" not in text
+
+
 def test_readers_and_others(app, engine):
     name = make_dataset(engine)
     auditor = Browser(app, make_user(engine, Role.auditor)[1])

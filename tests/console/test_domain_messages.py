@@ -78,6 +78,102 @@ def test_every_error_the_sources_raise_says_a_message(script):
     assert plain == [], "say it as Message('template {param}', param=...)"
 
 
+def literal_messages_only(trees, callee: str, position: int, allowed: set[str]) -> tuple:
+    """The calls of ``callee`` whose argument at ``position`` is not a ``Message`` of a literal
+    template (nor one of the ``allowed`` names for a message made elsewhere), and how many
+    calls there were."""
+    plain, seen = [], 0
+    for path, tree in trees.items():
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and len(node.args) > position and (
+                    getattr(node.func, "id", None) or getattr(node.func, "attr", None)) == callee):
+                continue
+            seen += 1
+            said = node.args[position]
+            if isinstance(said, ast.Call) and getattr(said.func, "id", None) == "Message" \
+                    and said.args and isinstance(said.args[0], ast.Constant):
+                continue
+            if ast.unparse(said) not in allowed:
+                plain.append(f"{path.name}:{node.lineno}: {ast.unparse(said)[:60]}")
+    return plain, seen
+
+
+def test_replay_reasons_and_schema_problems_are_messages(script):
+    """What a replay says when it cannot run or does not match, a source's schema problems
+    and why an extract failed reach the console as Messages (so each has its French, checked
+    above)."""
+    trees = {path: ast.parse(path.read_text(encoding="utf-8"))
+             for path in script.python_files()}
+    for callee, position, allowed, at_least in [
+            ("NotReplayable", 0, {"refused", "self.refusal"}, 10),
+            ("Replay", 1, set(), 4), ("SchemaProblem", 2, set(), 5),
+            ("ExtractError", 0, set(), 4), ("MissingVariables", 0, set(), 1),
+            ("FilterError", 0, set(), 10)]:
+        plain, seen = literal_messages_only(trees, callee, position, allowed)
+        assert seen >= at_least, callee
+        assert plain == [], f"say it as Message('template {{param}}', param=...) ({callee})"
+    reasons = [node.value for tree in trees.values() for node in ast.walk(tree)
+               if isinstance(node, ast.Assign) and any(
+                   getattr(t, "attr", None) == "reason" for t in node.targets)]
+    assert len(reasons) >= 5  # a replay's reason, set by the engine
+
+    def a_message(value) -> bool:
+        if isinstance(value, ast.BoolOp):
+            return all(a_message(v) for v in value.values)
+        return ast.unparse(value) in {"why(exc)", "shape"} or (
+            isinstance(value, ast.Call) and getattr(value.func, "id", None) == "Message"
+            and isinstance(value.args[0], ast.Constant))
+    assert [ast.unparse(r) for r in reasons if not a_message(r)] == []
+
+
+def rule_names_in(trees) -> tuple[set[str], list[str]]:
+    """The rule names the sources flag or apply with (``flag(row, column, rule, ...)``,
+    ``applied(rule, ...)``, ``mark(mask, rule, ...)``, ``{"rule": ...}``), and the places
+    that name one other than by a literal."""
+    positions = {"flag": 2, "applied": 0, "mark": 1}
+    names, unnamed = set(), []
+    for path, tree in trees.items():
+        for node in ast.walk(tree):
+            named = []
+            if isinstance(node, ast.Call):
+                position = positions.get(getattr(node.func, "id", None)
+                                         or getattr(node.func, "attr", None))
+                if position is not None and len(node.args) > position:
+                    named.append(node.args[position])
+            elif isinstance(node, ast.Dict):
+                named += [v for k, v in zip(node.keys, node.values, strict=True)
+                          if isinstance(k, ast.Constant) and k.value == "rule"]
+            for name in named:
+                if isinstance(name, ast.Constant) and isinstance(name.value, str):
+                    names.add(name.value)
+                elif ast.unparse(name) != "rule":  # a parameter passing a literal on
+                    unnamed.append(f"{path.name}:{node.lineno}: {ast.unparse(name)}")
+    return names, unnamed
+
+
+def test_every_rule_a_check_names_has_its_french_label(script, french):
+    trees = {path: ast.parse(path.read_text(encoding="utf-8"))
+             for path in script.python_files() if "egress" in path.parts}
+    named, unnamed = rule_names_in(trees)
+    assert {"threshold", "nk-dominance", "replay", "differencing"} <= named
+    assert unnamed == [], "name a rule by a literal, so that it gets a French label"
+    listed = script.rule_names()  # the check record schema's list, which the script extracts
+    assert named <= set(listed), "add the rule to the check record schema's list"
+    missing = [n for n in listed if french.get(n, context=i18n.RULE_CONTEXT) is None
+               or not french.get(n, context=i18n.RULE_CONTEXT).string]
+    assert missing == [], "run scripts/console-messages.py and translate these"
+    parameters = script.rule_parameters()  # walked in the sources: every applied(name=...)
+    assert {"threshold", "zeros_disclosive", "max_rows"} <= set(parameters)
+    missing = [n for n in parameters if french.get(n, context=i18n.PARAMETER_CONTEXT) is None
+               or not french.get(n, context=i18n.PARAMETER_CONTEXT).string]
+    assert missing == [], "run scripts/console-messages.py and translate these"
+    with i18n.speaking("fr"):
+        assert i18n.rule("threshold") == "seuil" and i18n.rule("nk-dominance") != "nk-dominance"
+        assert i18n.rule_parameter("zeros_disclosive") == "zéros divulgateurs"
+    with i18n.speaking("en"):
+        assert i18n.rule("threshold") == "threshold"
+
+
 def fields(template: str) -> set[str]:
     return {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
 
@@ -169,7 +265,8 @@ def test_a_french_checker_reads_flags_refusals_and_form_errors_in_french(
 
     page = checker.get(f"/console/review/{rid}")
     assert page.status_code == 200 and page.headers["content-language"] == "fr"
-    assert "threshold: 3 contributeurs, moins de 11" in page.text
+    assert "seuil: 3 contributeurs, moins de 11" in page.text  # the rule's French label
+    assert "<strong>seuil</strong> · seuil = 11 · zéros divulgateurs = " in page.text
     assert "cellule vide : les zéros sont divulgateurs selon ce jeu de règles" in page.text
     assert "threshold: 3 contributors" not in page.text
     assert "image : une personne doit la vérifier (petits groupes" in page.text  # a note
@@ -190,7 +287,9 @@ def test_a_french_checker_reads_flags_refusals_and_form_errors_in_french(
     assert "decision : La valeur devrait être" in invalid.text
 
     english = Browser(app, make_user(engine, Role.output_checker)[1])
-    assert "threshold: 3 contributors, fewer than 11" in english.get(f"/console/review/{rid}").text
+    english_page = english.get(f"/console/review/{rid}").text
+    assert "threshold: 3 contributors, fewer than 11" in english_page
+    assert "<strong>threshold</strong> · threshold = 11 · zeros_disclosive = " in english_page
 
 
 def test_a_french_researcher_reads_why_she_may_not_enter(app, engine, client, tokens):
@@ -202,3 +301,26 @@ def test_a_french_researcher_reads_why_she_may_not_enter(app, engine, client, to
                 headers=auth(tokens[Role.permit_manager]))
     home = Browser(app, carol_token, language=FR).get("/").text
     assert "Accès impossible : l’autorisation est suspendue" in home  # noqa: RUF001
+
+
+def test_a_french_researcher_reads_why_her_extract_failed(app, engine, world):
+    from sqlmodel import Session
+
+    from spe.dataplane import CONDITION
+    from spe.domain.projects import Project
+    from spe.messages import Message
+
+    missing = Message("{source} has no variable {variables}",
+                      source="sources/snds/care.csv", variables="icd10")
+    with Session(engine) as session:
+        project = session.get(Project, world.project_id)
+        project.conditions = {**project.conditions, CONDITION: {
+            "state": "failed", "message": str(missing), "message_json": missing.as_json()}}
+        session.add(project)
+        session.commit()
+    page = Browser(app, world.alice_token, language=FR).get(
+        f"/console/projects/{world.project_id}")
+    assert page.status_code == 200, page.text
+    assert "sources/snds/care.csv n’a pas la variable icd10" in page.text  # noqa: RUF001
+    english = Browser(app, world.alice_token).get(f"/console/projects/{world.project_id}")
+    assert "sources/snds/care.csv has no variable icd10" in english.text

@@ -82,3 +82,82 @@ def test_the_request_pages_show_the_replay(app, engine, client, world):
     assert "not replayable" in page.text and "the project&#39;s extract is not ready" in page.text
     mine = Browser(app, world.alice_token, "fr").get(f"/console/requests/{rid}")
     assert mine.status_code == 200 and "non rejouable" in mine.text
+    assert "l’extraction du projet n’est pas prête" in mine.text  # noqa: RUF001
+    assert "extract is not ready" not in mine.text
+
+
+def _mismatched_record(tmp_path) -> dict:
+    """The check record of a library table edited after it was made, replayed on its
+    extract: a mismatch."""
+    from egress.checks import check_paths
+    from egress.replay.engine import ParquetFolder
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "outputs").mkdir()
+    pd.DataFrame({"region": ["11", "24", "75"] * 20, "sex": ["F", "M"] * 30}).to_parquet(
+        tmp_path / "data" / "cohort.parquet")
+    path = tmp_path / "outputs" / "n.csv"
+    tables.crosstab(tables.read_extract("cohort", tmp_path / "data"), "region", "sex"
+                    ).to_csv(path)
+    path.write_text(path.read_text().replace("\n24,", "\n24,9", 1))
+    [record] = check_paths([path], "snds", extract=ParquetFolder(tmp_path / "data"))
+    return record
+
+
+def test_a_mismatch_says_its_reason_and_rule_in_french(tmp_path):
+    record = _mismatched_record(tmp_path)
+    replayed = record["replay"]
+    assert replayed["status"] == "mismatch"
+    english_reason = "1 cell(s) of the file differ from the table made again on the extract"
+    assert replayed["reason"] == english_reason  # the record's English, as before
+    [flag] = [f for f in record["flags"] if f["rule"] == "replay"]
+    assert flag["reason"] == (f"the table made again on the extract is not this file: "
+                              f"{english_reason} (24, F: 9{replayed['cells'][0]['replayed']} "
+                              f"in the file, {replayed['cells'][0]['replayed']} on the extract)")
+    flags = templates.env.get_template("_flags.html").module.flag_list
+    with i18n.speaking("fr"):
+        french = _render(replayed, "fr") + str(flags(record["flags"]))
+    assert "1 cellule(s) du fichier diffèrent du tableau refait sur l’extraction" in french  # noqa: RUF001
+    assert "<strong>rejeu</strong>" in french and "<strong>replay</strong>" not in french
+    assert ("le tableau refait sur l’extraction n’est pas ce fichier : 1 cellule(s) du "  # noqa: RUF001
+            "fichier diffèrent") in french
+    assert "24, F : 9" in french and "dans le fichier" in french
+    assert "differ from the table" not in french
+    with i18n.speaking("en"):
+        english = _render(replayed, "en") + str(flags(record["flags"]))
+    assert english_reason in english and "<strong>replay</strong>" in english
+
+
+def test_a_replay_that_cannot_run_says_why_in_french():
+    from egress.replay.engine import replay
+    from egress.replay.spec import ReplaySpec
+
+    spec = ReplaySpec(table="cohort", rows=["band"], columns=[], derived=["band"])
+    found = replay(spec, b"band,n\n", _NeverRead(), 5)
+    assert found.to_json()["reason"] == ("derived variable(s) 'band': not columns of extract "
+                                         "table 'cohort'")
+    french = _render(found.to_json(), "fr")
+    assert ("variable(s) dérivée(s) &#39;band&#39; : pas des colonnes de la table "
+            "d’extraction &#39;cohort&#39;") in french  # noqa: RUF001
+
+
+class _NeverRead:
+    """Extract tables never read: the specification refuses first."""
+
+    def read(self, name, columns, deadline):
+        raise AssertionError("not read")
+
+
+def test_a_filter_the_extract_cannot_answer_says_why_in_french(tmp_path):
+    from egress.replay.engine import ParquetFolder, replay
+    from egress.replay.spec import ReplaySpec
+
+    pd.DataFrame({"sex": ["F", "M"] * 10}).to_parquet(tmp_path / "cohort.parquet")
+    spec = ReplaySpec(table="cohort", rows=["sex"], columns=[], where="sex == 1")
+    found = replay(spec, b"sex,count\nF,10\nM,10\n", ParquetFolder(tmp_path), 10).to_json()
+    assert found["status"] == "not replayable"
+    assert found["reason"] == ("the table cannot be made from the extract: 'sex' holds string "
+                               "values, compared with a number (1.0)")
+    french = _render(found, "fr").replace("&#39;", "'")
+    assert ("le tableau ne peut pas être fait à partir de l’extraction : 'sex' contient des "  # noqa: RUF001
+            "valeurs string, comparées à un nombre (1.0)") in french

@@ -22,7 +22,7 @@ from spe.api.deps import SessionDep, allow
 from spe.api.routes.extracts import Plane, keep_source, source_named_well
 from spe.console import forms
 from spe.console.web import render
-from spe.data.sources import SourceRejected, upload_source
+from spe.data.sources import PROBLEM_KINDS, SourceRejected, upload_source
 from spe.domain.datasets import (
     Classification,
     Dataset,
@@ -77,6 +77,7 @@ def register(request: Request, principal: Steward, session: SessionDep,
 def _page(request: Request, principal: Principal, dataset: Dataset, problems=None,
           message: str | None = None, status: int = 200) -> HTMLResponse:
     return render(request, "dataset.html", principal, dataset=dataset, problems=problems,
+                  kinds=PROBLEM_KINDS,
                   message=message, manages=principal.has_any(STEWARDS), status=status)
 
 
