@@ -130,20 +130,10 @@ def _secondary(ev: TableEvidence, primary: np.ndarray, out: Assessment) -> None:
     rows, cols = r.secondary_margins(ev.interior(primary))
     last_r, last_c = len(ev.row_labels) - 1, len(ev.col_labels) - 1
     for i in np.nonzero(rows)[0]:
-        out.flag(ev.row_labels[i], ev.col_labels[last_c], "secondary", Message("row total "
-                                                                               "with exactly "
-                                                                               "one flagged "
-                                                                               "cell: total "
-                                                                               "minus the "
-                                                                               "others "
-                                                                               "recovers it"),
-                                                                       "fail")
+        out.flag(ev.row_labels[i], ev.col_labels[last_c], "secondary", Message(
+            "row total with exactly one flagged cell: total minus the others recovers it"),
+            "fail")
     for j in np.nonzero(cols)[0]:
-        out.flag(ev.row_labels[last_r], ev.col_labels[j], "secondary", Message("column total "
-                                                                               "with exactly "
-                                                                               "one flagged "
-                                                                               "cell: total "
-                                                                               "minus the "
-                                                                               "others "
-                                                                               "recovers it"),
-                                                                       "fail")
+        out.flag(ev.row_labels[last_r], ev.col_labels[j], "secondary", Message(
+            "column total with exactly one flagged cell: total minus the others recovers it"),
+            "fail")
