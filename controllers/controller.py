@@ -237,6 +237,7 @@ def controller(
 
     from spe.db import get_engine
     from spe.settings import get_settings
+    from spe.threads import stop_on_signals
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = get_settings()
@@ -249,8 +250,7 @@ def controller(
                        + (f" ({result.error})" if result.error else ""))
         return
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop_on_signals(stop, signal.SIGINT, signal.SIGTERM)
     if settings.runtime == "kubernetes":
         from controllers.health import Heartbeat, serve_health
         from controllers.runtimes.kubernetes import KubeClient, LeaseLock

@@ -1,9 +1,11 @@
-"""A thread utility shared by the extract pipeline and the audit verifier (kept apart from
-both so that neither imports the other's dependencies)."""
+"""Thread utilities: a read-ahead shared by the extract pipeline and the audit verifier
+(kept apart from both so that neither imports the other's dependencies), and the stop event
+of a long-running command."""
 
 from __future__ import annotations
 
 import queue
+import signal
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -52,3 +54,15 @@ def read_ahead(items: Iterator[Any], name: str = "read-ahead") -> Iterator[Any]:
     finally:
         stop.set()
         thread.join()
+
+
+def stop_on_signals(stop: threading.Event, *signals: signal.Signals) -> None:
+    """Set ``stop`` when one of ``signals`` arrives. Not from the handler itself: Python
+    runs it in the main thread, which may be inside ``stop.wait()`` holding the event's
+    lock, and ``set`` would then wait for that lock forever (a process that ignores
+    SIGTERM). A thread sets it once the main thread lets go."""
+    def handle(_signum: int, _frame) -> None:
+        threading.Thread(target=stop.set, name="stop", daemon=True).start()
+
+    for sig in signals:
+        signal.signal(sig, handle)

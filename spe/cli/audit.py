@@ -242,6 +242,7 @@ def signer(parent_pid: Annotated[int | None, typer.Option(
 
     from spe.audit.signer import RUNNING, CheckpointSigner
     from spe.dataplane.config import MissingSecret, require_key_files
+    from spe.threads import stop_on_signals
 
     settings = _settings()
     try:
@@ -249,8 +250,7 @@ def signer(parent_pid: Annotated[int | None, typer.Option(
     except MissingSecret as exc:
         _fail(exc)
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop_on_signals(stop, signal.SIGTERM, signal.SIGINT)
     if parent_pid is not None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is for spe up
         _stop_with(parent_pid, stop)

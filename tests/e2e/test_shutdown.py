@@ -131,8 +131,12 @@ def test_kill_9_of_the_control_plane_takes_its_workspaces_down(platform):
     started = time.monotonic()
     platform.proc.send_signal(signal.SIGKILL)
     platform.proc.wait(timeout=10)
-    wait_until(lambda: not any(processes.alive(p) for p in children), 15,
-               "every process the control plane started is gone")
+    try:
+        wait_until(lambda: not any(processes.alive(p) for p in children), 15,
+                   "every process the control plane started is gone")
+    except AssertionError as exc:
+        alive = [command_line(p) for p in children if processes.alive(p)]
+        raise AssertionError(f"{exc}: {alive}") from None
     assert processes_under(platform.data) == set()
     assert time.monotonic() - started < 15
 
