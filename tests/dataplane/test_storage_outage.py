@@ -115,12 +115,8 @@ def test_s3_lost_mid_extract_leaves_a_reason_then_the_next_pass_resumes(engine, 
 def test_s3_lost_mid_submission_answers_503_keeps_nothing_and_a_retry_succeeds(
         engine, settings, relay):
     app = create_app(settings, engine)
-    researcher, token = make_user(engine, Role.researcher)
-    _, manager = make_user(engine, Role.permit_manager)
     with TestClient(app, raise_server_exceptions=False) as client:
-        permit = client.post("/api/v1/permits", headers=auth(manager),
-                             json=permit_body(make_dataset(engine), [researcher])).json()
-        project_id = permit["project_id"]
+        project_id, token = granted(client, engine)
         relay.cut_after(200)  # the S3 server stops while the first file is being put
         refused = submit(client, project_id, token, [("counts.csv", OK_CSV)])
         assert refused.status_code == 503, refused.text
@@ -131,6 +127,15 @@ def test_s3_lost_mid_submission_answers_503_keeps_nothing_and_a_retry_succeeds(
         relay.restore()
         retried = submit(client, project_id, token, [("counts.csv", OK_CSV)])
         assert retried.status_code == 201, retried.text
+
+
+def granted(client: TestClient, engine) -> tuple[str, str]:
+    """A permit granted through the API to a new researcher: its project and her token."""
+    researcher, token = make_user(engine, Role.researcher)
+    _, manager = make_user(engine, Role.permit_manager)
+    permit = client.post("/api/v1/permits", headers=auth(manager),
+                         json=permit_body(make_dataset(engine), [researcher])).json()
+    return permit["project_id"], token
 
 
 def assert_nothing_kept(engine, settings) -> None:
@@ -148,12 +153,8 @@ def test_s3_that_never_answers_gets_a_503_in_bounded_time_and_keeps_nothing(
     submission answers 503 within about two read timeouts (1 s here) instead of hanging."""
     settings = settings.model_copy(update={"storage_read_timeout_seconds": 1.0})
     app = create_app(settings, engine)
-    researcher, token = make_user(engine, Role.researcher)
-    _, manager = make_user(engine, Role.permit_manager)
     with TestClient(app, raise_server_exceptions=False) as client:
-        permit = client.post("/api/v1/permits", headers=auth(manager),
-                             json=permit_body(make_dataset(engine), [researcher])).json()
-        project_id = permit["project_id"]
+        project_id, token = granted(client, engine)
         relay.hang()
         # past the bound, cut the relay: a request still hanging (the SDK's own waits, 5 min
         # a try, 6 tries) then ends, and the bound below fails instead of the run hanging

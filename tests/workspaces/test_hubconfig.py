@@ -86,6 +86,20 @@ async def _settle():
         await asyncio.sleep(0.01)
 
 
+def _refused_start(c, user: str):
+    """The HTTPError the pre-spawn hook refuses ``user``'s start with, once its audit event
+    is posted."""
+    from tornado.web import HTTPError
+
+    async def run():
+        with pytest.raises(HTTPError) as refused:
+            await c.Spawner.pre_spawn_hook(_spawner(user))
+        await _settle()
+        return refused.value
+
+    return asyncio.run(run())
+
+
 def test_hooks_post_audit_events_with_the_service_token(tmp_path, monkeypatch, audit_recorder):
     c = _load(tmp_path, monkeypatch,
               common_traits(make_spec("p-hooks", control_plane_url=audit_recorder.url)))
@@ -135,21 +149,13 @@ def test_unreachable_control_plane_is_logged_not_raised(tmp_path, monkeypatch, c
 
 def test_a_spawn_refusal_stops_the_hook_before_any_token_and_is_audited(
         tmp_path, monkeypatch, audit_recorder):
-    from tornado.web import HTTPError
-
     reason = "This project has used its computing budget."
     spec = dataclasses.replace(make_spec("p-spent", control_plane_url=audit_recorder.url),
                                spawn_refusal=reason)
     c = _load(tmp_path, monkeypatch, common_traits(spec))
     asked = len(audit_recorder.token_requests)
 
-    async def run():
-        with pytest.raises(HTTPError) as refused:
-            await c.Spawner.pre_spawn_hook(_spawner("bob"))
-        await _settle()
-        return refused.value
-
-    refused = asyncio.run(run())
+    refused = _refused_start(c, "bob")
     assert refused.status_code == 403 and refused.log_message == reason
     assert len(audit_recorder.token_requests) == asked  # no egress token for a refused start
     [(_, event)] = audit_recorder.events("p-spent")
@@ -171,19 +177,11 @@ def test_no_server_starts_for_someone_the_permit_no_longer_names(
         tmp_path, monkeypatch, audit_recorder):
     """A member amended away is still a user in the hub's database: the hook, not the
     login, is what stops an admin start (the runtime's service may start servers)."""
-    from tornado.web import HTTPError
-
     spec = make_spec("p-members", users=("alice",), control_plane_url=audit_recorder.url)
     c = _load(tmp_path, monkeypatch, common_traits(spec))
     asked = len(audit_recorder.token_requests)
 
-    async def run():
-        with pytest.raises(HTTPError) as refused:
-            await c.Spawner.pre_spawn_hook(_spawner("bob"))
-        await _settle()
-        return refused.value
-
-    refused = asyncio.run(run())
+    refused = _refused_start(c, "bob")
     assert refused.status_code == 403
     assert refused.log_message == "bob is not named in this project's permit"
     assert len(audit_recorder.token_requests) == asked

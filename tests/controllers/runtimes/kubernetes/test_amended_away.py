@@ -12,25 +12,15 @@ import pytest
 
 from controllers.runtimes.kubernetes import KubernetesRuntime
 from controllers.runtimes.kubernetes.render import render
-from tests.controllers.runtimes.kubernetes.test_spawner_traits import spawned
-from tests.fixtures.kubernetes import make_spec
+from tests.fixtures.kubernetes import NAMESPACE, make_spec, spawned
 from workspaces.kubernetes import PROJECT_CLAIM
-
-NS = "spe-p-7f3a9c12"
 
 
 @pytest.fixture(scope="module")
 def pods():
     """alice's and bob's server pods, as KubeSpawner makes them from the project's traits."""
-    import kubespawner.spawner as module
-
-    original = module.load_config
-    module.load_config = lambda **_: None
-    try:
-        spec = make_spec()
-        return {user: spawned(spec, user)[0] for user in ("alice", "bob")}
-    finally:
-        module.load_config = original
+    spec = make_spec()
+    return {user: spawned(spec, user)[0] for user in ("alice", "bob")}
 
 
 def mounts_project_folder(pod):
@@ -46,8 +36,8 @@ def test_bob_amended_away_loses_his_pod_and_the_hubs_membership(kube, fake_api, 
     for pod in pods.values():
         assert mounts_project_folder(pod)
         name = pod["metadata"]["name"]
-        fake_api.put_object(f"/api/v1/namespaces/{NS}/pods/{name}", {
-            **pod, "metadata": {**pod["metadata"], "namespace": NS},
+        fake_api.put_object(f"/api/v1/namespaces/{NAMESPACE}/pods/{name}", {
+            **pod, "metadata": {**pod["metadata"], "namespace": NAMESPACE},
             "status": {"phase": "Running"}})
     assert runtime.observe(both.project_id).servers == ("alice", "bob")
     fake_api.requests.clear()
@@ -57,14 +47,14 @@ def test_bob_amended_away_loses_his_pod_and_the_hubs_membership(kube, fake_api, 
 
     bob_pod = pods["bob"]["metadata"]["name"]
     assert [r.path for r in fake_api.requests if r.method == "DELETE"] == [
-        f"/api/v1/namespaces/{NS}/pods/{bob_pod}"]
+        f"/api/v1/namespaces/{NAMESPACE}/pods/{bob_pod}"]
     assert observed.servers == ("alice",)
-    left = [fake_api.get_object(f"/api/v1/namespaces/{NS}/pods/{p['metadata']['name']}")
+    left = [fake_api.get_object(f"/api/v1/namespaces/{NAMESPACE}/pods/{p['metadata']['name']}")
             for p in pods.values()]
     left = [p for p in left if p is not None]
     assert [p["metadata"]["annotations"]["hub.jupyter.org/username"] for p in left
             if mounts_project_folder(p)] == ["alice"]
-    secret = fake_api.get_object(f"/api/v1/namespaces/{NS}/secrets/hub")
+    secret = fake_api.get_object(f"/api/v1/namespaces/{NAMESPACE}/secrets/hub")
     hub = json.loads(base64.b64decode(secret["data"]["hub.json"]))
     assert hub["GenericOAuthenticator"]["allowed_users"] == ["alice"]
     # no per-user object carries access: nothing rendered names him any more

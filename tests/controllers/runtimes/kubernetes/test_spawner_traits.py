@@ -4,19 +4,13 @@ KubeSpawner renders the pod and claim from the traits without the API server; on
 start-up loading of a kubeconfig is skipped (there is no cluster here).
 """
 
-import asyncio
 import json
-from types import SimpleNamespace
 
 import kubernetes_validate
-import kubespawner
 import pytest
-from kubernetes_asyncio.client import ApiClient
-from traitlets.config import Config
 
-from tests.fixtures.kubernetes import KUBERNETES_VERSIONS, make_spec
+from tests.fixtures.kubernetes import KUBERNETES_VERSIONS, NAMESPACE, make_spec, spawned
 from testsupport.restricted import restricted_violations
-from workspaces.hubconfig import SPE_SECTION
 from workspaces.kubernetes import (
     DATA_DIR,
     HOME,
@@ -28,32 +22,10 @@ from workspaces.kubernetes import (
     kubespawner_traits,
 )
 
-NAMESPACE = "spe-p-7f3a9c12"
-
-def spawned(spec, user="alice"):
-    """The pod and outputs claim KubeSpawner makes for ``user`` from our traits."""
-    traits = hub_traits(spec, namespace=NAMESPACE)
-    traits.pop(SPE_SECTION)
-
-    async def make():
-        spawner = kubespawner.KubeSpawner(
-            config=Config(traits), user=SimpleNamespace(name=user, id=7, url=f"/user/{user}/"),
-            _mock=True)
-        serialise = ApiClient().sanitize_for_serialization
-        return serialise(await spawner.get_pod_manifest()), serialise(spawner.get_pvc_manifest())
-
-    return asyncio.run(make())
-
 
 @pytest.fixture(scope="module")
 def pod_and_claim():
-    module = kubespawner.spawner
-    original = module.load_config
-    module.load_config = lambda **_: None
-    try:
-        return spawned(make_spec())
-    finally:
-        module.load_config = original
+    return spawned(make_spec())
 
 
 def test_server_pod_meets_restricted(pod_and_claim):

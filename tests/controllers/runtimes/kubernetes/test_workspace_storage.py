@@ -21,9 +21,8 @@ from spe.domain.principal import Principal
 from spe.domain.projects import Project
 from spe.domain.roles import Role
 from spe.settings import Settings
-from tests.controllers.runtimes.kubernetes.test_spawner_traits import spawned
 from tests.fixtures.dataplane import WorkAreaKeysOnly
-from tests.fixtures.kubernetes import KUBERNETES_VERSIONS, make_spec
+from tests.fixtures.kubernetes import KUBERNETES_VERSIONS, make_spec, spawned
 from testsupport.factories import make_dataset, permit_body
 from testsupport.restricted import restricted_violations
 from workspaces.kubernetes import DATA_DIR, PROJECT_DIR, extract_claim
@@ -37,15 +36,8 @@ def of_kind(objects, kind):
 @pytest.fixture(scope="module")
 def two_members():
     """The pods KubeSpawner makes for alice and bob in the same project."""
-    import kubespawner.spawner as module
-
-    original = module.load_config
-    module.load_config = lambda **_: None
-    try:
-        spec = make_spec()
-        return spec, [spawned(spec, user)[0] for user in ("alice", "bob")]
-    finally:
-        module.load_config = original
+    spec = make_spec()
+    return spec, [spawned(spec, user)[0] for user in ("alice", "bob")]
 
 
 def test_the_extract_is_written_once_for_every_member(two_members, cluster):
@@ -127,14 +119,7 @@ def test_shared_volumes_use_the_shared_storage_class(spec, cluster):
 
 @pytest.fixture(scope="module")
 def gpu_pod():
-    import kubespawner.spawner as module
-
-    original = module.load_config
-    module.load_config = lambda **_: None
-    try:
-        return spawned(make_spec(profile="gpu"))[0]
-    finally:
-        module.load_config = original
+    return spawned(make_spec(profile="gpu"))[0]
 
 
 def test_a_gpu_profile_requests_gpus_on_gpu_nodes(gpu_pod):
